@@ -1,0 +1,1 @@
+//! A/B statistics and bandit algorithms (to be written)
