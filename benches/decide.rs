@@ -1,0 +1,73 @@
+//! The decision path (route match, unit id, strategy, flags, shadows) over a 10-route
+//! config. Target: at most 1 µs per decision natively.
+//!
+//!     cargo bench --bench decide
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use switchyard::core::config;
+use switchyard::core::engine::{self, RequestView, Target};
+use switchyard::core::rng::Xoshiro256;
+use switchyard::core::strategy::Inputs;
+
+fn ten_routes() -> String {
+    let strategies = [
+        r#"{"kind":"ab","arms":[{"name":"control","origin":"v1","weight":50},{"name":"treatment","origin":"v2","weight":50}]}"#,
+        r#"{"kind":"canary","stable":"v1","canary":"v2","percent":5}"#,
+        r#"{"kind":"flag","default":"v1","flags":[{"name":"beta","origin":"v2","rollout":50,"rules":[{"attr":"header:x-plan","op":"in","values":["pro","team"]}]}]}"#,
+        r#"{"kind":"blue_green","blue":"v1","green":"v2","active":"blue","failover":true}"#,
+        r#"{"kind":"rolling","from":"v1","to":"v2","batches":10,"completed":3}"#,
+        r#"{"kind":"recreate","origin":"v2"}"#,
+        r#"{"kind":"bandit","arms":[{"name":"a","origin":"v1"},{"name":"b","origin":"v2"},{"name":"c","origin":"v3"}]}"#,
+        r#"{"kind":"ab","arms":[{"name":"a","origin":"v1","weight":1},{"name":"b","origin":"v2","weight":1},{"name":"c","origin":"v3","weight":1}]}"#,
+        r#"{"kind":"canary","stable":"v1","canary":"v3","percent":20}"#,
+    ];
+    let mut routes: Vec<String> = strategies
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            format!(r#"{{"name":"r{i}","match":{{"path_prefix":"/v1/models/m{i}","methods":["POST"]}},"unit":[{{"header":"x-user-id"}},{{"cookie":"uid"}}],"strategy":{s}}}"#)
+        })
+        .collect();
+    // The busiest route is last, so matching walks all ten.
+    routes.push(r#"{"name":"fraud","match":{"path_prefix":"/v1/models/fraud","methods":["POST"]},"unit":[{"header":"x-user-id"},{"cookie":"uid"}],"strategy":{"kind":"canary","stable":"v1","canary":"v2","percent":5},"shadow":[{"origin":"v3","percent":100}],"flags":[{"name":"explain","rollout":10}]}"#.into());
+    format!(
+        r#"{{"version":1,"origins":{{"v1":{{"url":"http://127.0.0.1:9001"}},"v2":{{"url":"http://127.0.0.1:9002"}},"v3":{{"url":"http://127.0.0.1:9003"}}}},"routes":[{}]}}"#,
+        routes.join(",")
+    )
+}
+
+fn bench(c: &mut Criterion) {
+    let cfg = config::parse(&ten_routes()).expect("valid bench config");
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-user-id", "user-18231"),
+        ("cookie", "session=abc; uid=zz"),
+    ];
+    let mut rng = Xoshiro256::seed_from_u64(9);
+    c.bench_function("decide/10 routes, canary+shadow+flag", |b| {
+        b.iter(|| {
+            let req = RequestView {
+                method: "POST",
+                host: "api.example.com",
+                path: black_box("/v1/models/fraud/infer"),
+                query: None,
+                headers: &headers[..],
+                country: Some("DE"),
+            };
+            let Target::Route(i) = engine::match_route(&cfg, req.host, req.path, req.method) else {
+                unreachable!()
+            };
+            let unit = engine::unit_id(&cfg.routes[i], &req).expect("unit");
+            let d = engine::decide(&cfg, i, &unit, &req, Inputs::default(), &mut rng);
+            black_box(d.flags_header(&cfg.routes[i]));
+            black_box(d.shadows)
+        })
+    });
+    c.bench_function("config/parse 10 routes", |b| {
+        let text = ten_routes();
+        b.iter(|| config::parse(black_box(&text)).is_ok())
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
