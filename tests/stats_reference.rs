@@ -23,7 +23,9 @@ fn fixture() -> Value {
 }
 
 fn f(v: &Value, key: &str) -> f64 {
-    v[key].as_f64().unwrap_or_else(|| panic!("{key} missing in {v}"))
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
 }
 
 fn check(what: &str, actual: f64, expected: f64, checked: &mut usize) {
@@ -58,23 +60,53 @@ fn special_functions_match_scipy() {
     let fx = fixture();
     let mut n = 0;
     for c in cases(&fx, "normal_cdf") {
-        check(&format!("normal_cdf {c}"), normal_cdf(f(c, "x")), f(c, "expected"), &mut n);
+        check(
+            &format!("normal_cdf {c}"),
+            normal_cdf(f(c, "x")),
+            f(c, "expected"),
+            &mut n,
+        );
     }
     for c in cases(&fx, "normal_sf") {
-        check(&format!("normal_sf {c}"), normal_sf(f(c, "x")), f(c, "expected"), &mut n);
+        check(
+            &format!("normal_sf {c}"),
+            normal_sf(f(c, "x")),
+            f(c, "expected"),
+            &mut n,
+        );
     }
     for c in cases(&fx, "normal_quantile") {
         let p = f(c, "p");
-        check(&format!("normal_quantile {c}"), normal_quantile(p), f(c, "expected"), &mut n);
+        check(
+            &format!("normal_quantile {c}"),
+            normal_quantile(p),
+            f(c, "expected"),
+            &mut n,
+        );
     }
     for c in cases(&fx, "erf") {
-        check(&format!("erf {c}"), erf(f(c, "x")), f(c, "expected"), &mut n);
+        check(
+            &format!("erf {c}"),
+            erf(f(c, "x")),
+            f(c, "expected"),
+            &mut n,
+        );
     }
     for c in cases(&fx, "erfc") {
-        check(&format!("erfc {c}"), erfc(f(c, "x")), f(c, "expected"), &mut n);
+        check(
+            &format!("erfc {c}"),
+            erfc(f(c, "x")),
+            f(c, "expected"),
+            &mut n,
+        );
     }
     for c in cases(&fx, "ln_gamma") {
-        check(&format!("ln_gamma {c}"), ln_gamma(f(c, "x")), f(c, "expected"), &mut n);
+        check(
+            &format!("ln_gamma {c}"),
+            ln_gamma(f(c, "x")),
+            f(c, "expected"),
+            &mut n,
+        );
     }
     for c in cases(&fx, "gamma_p") {
         let v = gamma_p(f(c, "a"), f(c, "x"));
@@ -106,17 +138,37 @@ fn ab_statistics_match_scipy_statsmodels() {
     for c in cases(&fx, "z_test") {
         let z = two_proportion_z_test(prop(&c["control"]), prop(&c["treatment"])).unwrap();
         check(&format!("z {c}"), z.z, f(c, "z"), &mut n);
-        check(&format!("z p-value {c}"), z.p_value, f(c, "p_value"), &mut n);
+        check(
+            &format!("z p-value {c}"),
+            z.p_value,
+            f(c, "p_value"),
+            &mut n,
+        );
     }
     for c in cases(&fx, "wilson") {
         let p = Proportion::new(c["n"].as_u64().unwrap(), c["x"].as_u64().unwrap());
         let ci = wilson_interval(p, f(c, "confidence")).unwrap();
-        check(&format!("wilson lower {c}"), ci.lower, f(c, "lower"), &mut n);
-        check(&format!("wilson upper {c}"), ci.upper, f(c, "upper"), &mut n);
+        check(
+            &format!("wilson lower {c}"),
+            ci.lower,
+            f(c, "lower"),
+            &mut n,
+        );
+        check(
+            &format!("wilson upper {c}"),
+            ci.upper,
+            f(c, "upper"),
+            &mut n,
+        );
     }
     for c in cases(&fx, "prob_beat_control") {
         let v = prob_beat_control(prop(&c["control"]), prop(&c["treatment"])).unwrap();
-        check(&format!("prob_beat_control {c}"), v, f(c, "expected"), &mut n);
+        check(
+            &format!("prob_beat_control {c}"),
+            v,
+            f(c, "expected"),
+            &mut n,
+        );
     }
     for c in cases(&fx, "srm") {
         let obs: Vec<u64> = c["observed"]
@@ -162,7 +214,12 @@ fn msprt_matches_closed_form() {
         let steps = seq["steps"].as_array().unwrap();
         assert_eq!(snaps.len(), steps.len());
         for (s, want) in snaps.iter().zip(steps) {
-            let s: Vec<u64> = s.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+            let s: Vec<u64> = s
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .collect();
             let (c, t) = (Proportion::new(s[0], s[1]), Proportion::new(s[2], s[3]));
             let step = state.update(c, t, &cfg);
             match want["log_lambda"].as_f64() {
@@ -174,7 +231,12 @@ fn msprt_matches_closed_form() {
                 }
                 None => assert!(step.log_lambda.is_none(), "{s:?}"),
             }
-            check(&format!("msprt p {s:?}"), step.p_value, f(want, "p_value"), &mut n);
+            check(
+                &format!("msprt p {s:?}"),
+                step.p_value,
+                f(want, "p_value"),
+                &mut n,
+            );
         }
     }
     println!("mSPRT: {n} values within tolerance");

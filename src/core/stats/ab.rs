@@ -19,11 +19,12 @@
 //! Degenerate inputs (zero counts, conversions > n, mismatched lengths) give `None` or a
 //! documented neutral value; nothing here returns NaN or panics.
 
+// `!(x > 0.0)` is deliberate throughout: unlike `x <= 0.0`, it is also true for NaN.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 use serde::{Deserialize, Serialize};
 
-use super::special::{
-    ln_beta, normal_quantile, normal_sf, chi2_sf, student_t_two_sided,
-};
+use super::special::{chi2_sf, ln_beta, normal_quantile, normal_sf, student_t_two_sided};
 
 /// Flag a sample-ratio mismatch when the chi-square p-value falls below this.
 pub const SRM_ALPHA: f64 = 0.001;
@@ -164,7 +165,7 @@ fn beta_posterior(p: Proportion) -> (f64, f64) {
 fn prob_greater(a_a: f64, b_a: f64, a_b: f64, b_b: f64) -> f64 {
     const BIG: f64 = 1e150;
     let terms = a_b as u64; // a_b = 1 + conversions: an exact integer.
-    // t_0 = B(a_a, b_a + b_b) / B(a_a, b_a), carried as exp(log_scale) * t.
+                            // t_0 = B(a_a, b_a + b_b) / B(a_a, b_a), carried as exp(log_scale) * t.
     let mut log_scale = ln_beta(a_a, b_a + b_b) - ln_beta(a_a, b_a);
     let mut t = 1.0f64;
     let mut sum = 0.0f64;

@@ -25,6 +25,9 @@
 //! Bernoulli when, for every arm, the reward sum is a whole number in `[0, pulls]` equal to
 //! the sum of squares (true exactly when every reward was 0 or 1).
 
+// `!(x > 0.0)` is deliberate throughout: unlike `x <= 0.0`, it is also true for NaN.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 use crate::core::rng::Rng;
 
 use super::sample;
@@ -89,7 +92,9 @@ pub enum Algorithm {
     Thompson,
     Ucb1,
     /// `epsilon` is clamped to [0, 1]; NaN counts as 0.
-    EpsilonGreedy { epsilon: f64 },
+    EpsilonGreedy {
+        epsilon: f64,
+    },
 }
 
 /// The reward model: 0/1 conversions or numeric rewards.
@@ -194,7 +199,13 @@ fn argmax_split(scores: &[f64]) -> Vec<f64> {
     }
     scores
         .iter()
-        .map(|s| if *s == best { 1.0 / winners as f64 } else { 0.0 })
+        .map(|s| {
+            if *s == best {
+                1.0 / winners as f64
+            } else {
+                0.0
+            }
+        })
         .collect()
 }
 
@@ -345,8 +356,16 @@ mod tests {
             min_share: 0.0,
             ..BanditParams::default()
         };
-        let w = weights(Algorithm::EpsilonGreedy { epsilon: 0.3 }, &arms, &p, &mut rng);
-        assert!((w[1] - 0.8).abs() < 1e-12 && (w[0] - 0.1).abs() < 1e-12, "{w:?}");
+        let w = weights(
+            Algorithm::EpsilonGreedy { epsilon: 0.3 },
+            &arms,
+            &p,
+            &mut rng,
+        );
+        assert!(
+            (w[1] - 0.8).abs() < 1e-12 && (w[0] - 0.1).abs() < 1e-12,
+            "{w:?}"
+        );
     }
 
     #[test]
@@ -389,7 +408,10 @@ mod tests {
             vec![ArmStats::new(0, 0.0, 0.0); 3],
             vec![ArmStats::new(500, f64::NAN, 1.0), bern(500, 10)],
             vec![ArmStats::new(500, 5.0, 5.0), ArmStats::new(500, 5.0, 5.0)],
-            vec![ArmStats::new(500, 250.0, 125.0), ArmStats::new(500, 250.0, 125.0)],
+            vec![
+                ArmStats::new(500, 250.0, 125.0),
+                ArmStats::new(500, 250.0, 125.0),
+            ],
             vec![bern(100, 0), bern(100, 100)],
             vec![ArmStats::new(500, -3.0, 9.0)],
         ];

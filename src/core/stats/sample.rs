@@ -3,6 +3,9 @@
 //! and Student t. All loops are rejection loops whose acceptance rate is above 0.5, so they
 //! end after a couple of rounds; a hard cap keeps them total even for a broken generator.
 
+// `!(x > 0.0)` is deliberate throughout: unlike `x <= 0.0`, it is also true for NaN.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 use crate::core::rng::Rng;
 
 /// Rejection-loop cap; never reached with a working generator (p(reject) < 0.5 per round).
