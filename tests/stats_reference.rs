@@ -28,9 +28,29 @@ fn f(v: &Value, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("{key} missing in {v}"))
 }
 
-fn check(what: &str, actual: f64, expected: f64, checked: &mut usize) {
-    *checked += 1;
+#[derive(Default)]
+struct Tally {
+    checked: usize,
+    /// Largest |actual - expected| / max(|expected|, 1e-300) among values with |expected| > 1e-300.
+    max_rel: f64,
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} values within tolerance, max relative error {:.2e}",
+            self.checked, self.max_rel
+        )
+    }
+}
+
+fn check(what: &str, actual: f64, expected: f64, tally: &mut Tally) {
+    tally.checked += 1;
     let err = (actual - expected).abs();
+    if expected.abs() > 1e-300 {
+        tally.max_rel = tally.max_rel.max(err / expected.abs());
+    }
     assert!(
         err <= REL * expected.abs() + ABS,
         "{what}: actual {actual:e}, expected {expected:e}, error {err:e}"
@@ -58,7 +78,7 @@ fn cases<'a>(fx: &'a Value, key: &str) -> &'a Vec<Value> {
 #[test]
 fn special_functions_match_scipy() {
     let fx = fixture();
-    let mut n = 0;
+    let mut n = Tally::default();
     for c in cases(&fx, "normal_cdf") {
         check(
             &format!("normal_cdf {c}"),
@@ -128,13 +148,13 @@ fn special_functions_match_scipy() {
         let v = student_t_two_sided(f(c, "t"), f(c, "df"));
         check(&format!("student_t {c}"), v, f(c, "expected"), &mut n);
     }
-    println!("special functions: {n} values within tolerance");
+    println!("special functions: {n}");
 }
 
 #[test]
 fn ab_statistics_match_scipy_statsmodels() {
     let fx = fixture();
-    let mut n = 0;
+    let mut n = Tally::default();
     for c in cases(&fx, "z_test") {
         let z = two_proportion_z_test(prop(&c["control"]), prop(&c["treatment"])).unwrap();
         check(&format!("z {c}"), z.z, f(c, "z"), &mut n);
@@ -196,13 +216,13 @@ fn ab_statistics_match_scipy_statsmodels() {
         check(&format!("welch df {c}"), t.df, f(c, "df"), &mut n);
         check(&format!("welch p {c}"), t.p_value, f(c, "p_value"), &mut n);
     }
-    println!("A/B statistics: {n} values within tolerance");
+    println!("A/B statistics: {n}");
 }
 
 #[test]
 fn msprt_matches_closed_form() {
     let fx = fixture();
-    let mut n = 0;
+    let mut n = Tally::default();
     for seq in cases(&fx, "msprt") {
         let cfg = MsprtConfig {
             tau2: f(seq, "tau2"),
@@ -239,5 +259,5 @@ fn msprt_matches_closed_form() {
             );
         }
     }
-    println!("mSPRT: {n} values within tolerance");
+    println!("mSPRT: {n}");
 }
