@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Reference values for src/core/stats, computed with scipy / statsmodels / numpy.
+
+Writes tests/fixtures/stats_reference.json, checked by tests/stats_reference.rs.
+Run from the repository root:  pip install scipy statsmodels numpy && python3 scripts/stats_reference.py
+"""
+import json
+import os
+
+import numpy as np
+import scipy
+import statsmodels
+from scipy import integrate, special, stats
+from statsmodels.stats.proportion import proportion_confint, proportions_ztest
+
+out = {
+    "generator": "scripts/stats_reference.py",
+    "versions": {"scipy": scipy.__version__, "statsmodels": statsmodels.__version__, "numpy": np.__version__},
+    "tolerance": "|actual - expected| <= 1e-6 * |expected| + 1e-12",
+}
+
+out["normal_cdf"] = [{"x": x, "expected": float(stats.norm.cdf(x))}
+                     for x in [-37.5, -12.0, -8.0, -3.0, -1.5, -0.1, 0.0, 0.3, 1.0, 1.959963984540054, 5.0]]
+out["normal_sf"] = [{"x": x, "expected": float(stats.norm.sf(x))} for x in [-2.0, 0.5, 3.0, 6.0, 10.0, 25.0]]
+out["normal_quantile"] = [{"p": p, "expected": float(stats.norm.ppf(p))}
+                          for p in [1e-300, 1e-20, 1e-10, 0.001, 0.02, 0.025, 0.3, 0.5, 0.7, 0.9, 0.975, 0.999999]]
+out["erf"] = [{"x": x, "expected": float(special.erf(x))} for x in [-2.0, 0.01, 0.5, 1.0, 3.0]]
+out["erfc"] = [{"x": x, "expected": float(special.erfc(x))} for x in [-1.0, 0.2, 1.5, 4.0, 9.0, 26.0]]
+out["ln_gamma"] = [{"x": x, "expected": float(special.gammaln(x))}
+                   for x in [0.1, 0.5, 1.0, 1.5, 3.0, 7.25, 50.0, 1234.5, 1e6]]
+out["gamma_p"] = [{"a": a, "x": x, "expected": float(special.gammainc(a, x))}
+                  for a, x in [(0.5, 0.2), (1.0, 1.0), (2.5, 1.0), (5.0, 9.0), (30.0, 25.0), (100.0, 110.0), (1000.0, 980.0)]]
+out["gamma_q"] = [{"a": a, "x": x, "expected": float(special.gammaincc(a, x))}
+                  for a, x in [(0.5, 3.0), (3.0, 15.0), (10.0, 2.0), (50.0, 80.0), (0.1, 0.01)]]
+out["chi2_sf"] = [{"x": x, "df": df, "expected": float(stats.chi2.sf(x, df))}
+                  for x, df in [(3.841458820694124, 1), (0.5, 2), (10.0, 3), (50.0, 30), (200.0, 150), (25.0, 1), (0.01, 4)]]
+out["beta_inc"] = [{"a": a, "b": b, "x": x, "expected": float(special.betainc(a, b, x))}
+                   for a, b, x in [(1, 1, 0.3), (2, 3, 0.4), (0.5, 0.5, 0.9), (10, 20, 0.3), (51, 951, 0.05),
+                                   (601, 9401, 0.062), (2.5, 7.5, 0.99), (1000, 1000, 0.49)]]
+out["student_t_two_sided"] = [{"t": t, "df": df, "expected": float(2 * stats.t.sf(abs(t), df))}
+                              for t, df in [(1.0, 1), (2.0, 5), (-2.5, 12.3), (1.96, 1000), (4.0, 30.5)]]
+
+# Proportions: (control n, control x, treatment n, treatment x)
+pairs = [(1000, 50, 1000, 60), (1000, 50, 1000, 80), (5000, 240, 5200, 300), (250, 10, 300, 9),
+         (20000, 1000, 20000, 1090), (40, 0, 40, 3), (12000, 600, 11800, 560), (1, 0, 1, 1)]
+
+out["z_test"] = []
+for nc, xc, nt, xt in pairs:
+    z, p = proportions_ztest([xt, xc], [nt, nc])  # pooled, two-sided, treatment - control
+    out["z_test"].append({"control": [nc, xc], "treatment": [nt, xt], "z": float(z), "p_value": float(p)})
+
+out["wilson"] = []
+for n, x in [(1000, 50), (100, 0), (100, 100), (37, 5), (20000, 1090), (1, 1), (7, 3)]:
+    lo, hi = proportion_confint(x, n, alpha=0.05, method="wilson")
+    out["wilson"].append({"n": n, "x": x, "confidence": 0.95, "lower": float(lo), "upper": float(hi)})
+lo, hi = proportion_confint(30, 400, alpha=0.01, method="wilson")
+out["wilson"].append({"n": 400, "x": 30, "confidence": 0.99, "lower": float(lo), "upper": float(hi)})
+
+
+def prob_beat(nc, xc, nt, xt):
+    """P(p_t > p_c) with Beta(1,1) priors: integral of f_t(x) * F_c(x) dx by adaptive quadrature."""
+    ac, bc = 1 + xc, 1 + nc - xc
+    at, bt = 1 + xt, 1 + nt - xt
+    m, sd = stats.beta.mean(at, bt), stats.beta.std(at, bt)
+    lo, hi = max(0.0, m - 40 * sd), min(1.0, m + 40 * sd)
+    val, err = integrate.quad(lambda x: stats.beta.pdf(x, at, bt) * stats.beta.cdf(x, ac, bc), lo, hi,
+                              epsabs=1e-13, epsrel=1e-12, limit=1000, points=[m] if lo < m < hi else None)
+    assert err < 1e-9, err
+    return float(val)
+
+
+out["prob_beat_control"] = [{"control": [nc, xc], "treatment": [nt, xt], "expected": prob_beat(nc, xc, nt, xt)}
+                            for nc, xc, nt, xt in pairs + [(0, 0, 0, 0), (10, 3, 12, 2), (300, 30, 280, 41)]]
+
+# SRM: observed counts vs configured weights (Pearson chi-square goodness of fit).
+out["srm"] = []
+for obs, w in [([5000, 5000], [1, 1]), ([5200, 4800], [0.5, 0.5]), ([5080, 4920], [1, 1]),
+               ([9100, 950], [0.9, 0.1]), ([3400, 3300, 3500], [1, 1, 1]), ([700, 200, 100], [70, 20, 10]),
+               ([1000, 1100, 900, 1000], [1, 1, 1, 1])]:
+    obs_a = np.array(obs, dtype=float)
+    w_a = np.array(w, dtype=float)
+    exp = obs_a.sum() * w_a / w_a.sum()
+    chi2, p = stats.chisquare(obs_a, exp)
+    out["srm"].append({"observed": obs, "weights": [float(v) for v in w], "chi2": float(chi2),
+                       "df": len(obs) - 1, "p_value": float(p), "mismatch": bool(p < 0.001)})
+
+# mSPRT (normal mixture, Johari-Pekelis-Walsh) on cumulative snapshots; closed form in numpy.
+def msprt(snapshots, tau2, min_samples):
+    p_run, res = 1.0, []
+    for nc, xc, nt, xt in snapshots:
+        usable = nc >= min_samples and nt >= min_samples and 0 < xc < nc and 0 < xt < nt
+        if usable:
+            pc, pt = xc / nc, xt / nt
+            v = pc * (1 - pc) / nc + pt * (1 - pt) / nt
+            theta = pt - pc
+            log_lam = 0.5 * np.log(v / (v + tau2)) + tau2 * theta ** 2 / (2 * v * (v + tau2))
+            p_run = min(p_run, float(min(1.0, np.exp(-log_lam))))
+            res.append({"log_lambda": float(log_lam), "p_value": p_run})
+        else:
+            res.append({"log_lambda": None, "p_value": p_run})
+    return res
+
+
+seqs = [
+    (1e-4, 100, [(50, 2, 50, 3), (500, 25, 500, 31), (1000, 50, 1000, 70), (2000, 100, 2000, 140),
+                 (4000, 200, 4000, 270), (8000, 400, 8000, 520)]),
+    (1e-4, 100, [(1000, 100, 1000, 98), (2000, 205, 2000, 199), (3000, 301, 3000, 310), (4000, 398, 4000, 405)]),
+    (1e-3, 50, [(100, 10, 100, 20), (200, 20, 200, 45), (300, 31, 300, 70)]),
+    (2.5e-5, 100, [(10000, 500, 10000, 560), (20000, 1000, 20000, 1130), (30000, 1490, 30000, 1700)]),
+]
+out["msprt"] = [{"tau2": t, "min_samples": m, "snapshots": [list(s) for s in snaps], "steps": msprt(snaps, t, m)}
+                for t, m, snaps in seqs]
+
+# Welch t-test from (n, sum, sum of squares).
+rng = np.random.default_rng(20240601)
+out["welch"] = []
+for (n1, mu1, s1), (n2, mu2, s2) in [((50, 1.0, 2.0), (60, 1.6, 2.5)), ((500, 10.0, 3.0), (450, 10.3, 3.5)),
+                                     ((8, 0.2, 0.1), (5, 0.35, 0.3)), ((20000, 4.0, 10.0), (20000, 4.2, 10.0))]:
+    a = rng.normal(mu1, s1, n1)
+    b = rng.normal(mu2, s2, n2)
+    r = stats.ttest_ind(b, a, equal_var=False)
+    out["welch"].append({"control": [n1, float(a.sum()), float((a * a).sum())],
+                         "treatment": [n2, float(b.sum()), float((b * b).sum())],
+                         "diff": float(b.mean() - a.mean()), "t": float(r.statistic), "df": float(r.df),
+                         "p_value": float(r.pvalue)})
+
+path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "stats_reference.json")
+with open(path, "w") as f:
+    json.dump(out, f, indent=1)
+    f.write("\n")
+print("wrote", os.path.normpath(path))

@@ -1,0 +1,584 @@
+//! A/B statistics for conversion (0/1) and numeric metrics, arm against a control arm.
+//!
+//! Choices, so the dashboard and the docs can say what the numbers are:
+//! - Confidence interval of a conversion rate: **Wilson score** interval ([`wilson_interval`]),
+//!   not Wald (Wald collapses to zero width at 0 or n conversions and undercovers for small n).
+//!   The difference of two rates gets an unpooled Wald interval in [`ZTest::diff_ci`].
+//! - Fixed-horizon test: two-sided **pooled two-proportion z-test** ([`two_proportion_z_test`]),
+//!   the same as `statsmodels.stats.proportion.proportions_ztest`.
+//! - Always-valid sequential test: the **normal-mixture mSPRT** of Johari, Pekelis & Walsh
+//!   (2017) on the difference of rates ([`MsprtState`]): safe to look after every snapshot.
+//! - Bayesian: P(rate_treatment > rate_control) under independent Beta(1, 1) priors, computed
+//!   **exactly** by the closed-form finite sum (no Monte Carlo) in [`prob_beat_control`].
+//! - Sample-ratio mismatch: Pearson chi-square goodness of fit of observed unit counts against
+//!   the configured weights ([`srm_test`]), flagged when p < [`SRM_ALPHA`] (0.001).
+//! - Numeric rewards: mean and sample variance from (n, sum, sum of squares)
+//!   ([`MeanStats`]) and **Welch's unequal-variance t-test** ([`welch_t_test`]), the same as
+//!   `scipy.stats.ttest_ind(equal_var=False)`; for large n it coincides with a z-test.
+//!
+//! Degenerate inputs (zero counts, conversions > n, mismatched lengths) give `None` or a
+//! documented neutral value; nothing here returns NaN or panics.
+
+// `!(x > 0.0)` is deliberate throughout: unlike `x <= 0.0`, it is also true for NaN.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
+use serde::{Deserialize, Serialize};
+
+use super::special::{chi2_sf, ln_beta, normal_quantile, normal_sf, student_t_two_sided};
+
+/// Flag a sample-ratio mismatch when the chi-square p-value falls below this.
+pub const SRM_ALPHA: f64 = 0.001;
+
+/// Counts of one arm for a 0/1 metric: `n` units (or requests) and `conversions` among them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Proportion {
+    pub n: u64,
+    pub conversions: u64,
+}
+
+impl Proportion {
+    pub fn new(n: u64, conversions: u64) -> Self {
+        Self { n, conversions }
+    }
+
+    /// `conversions <= n`.
+    pub fn is_valid(&self) -> bool {
+        self.conversions <= self.n
+    }
+
+    /// Conversion rate; 0 when `n == 0` (and `None` only when conversions > n).
+    pub fn rate(&self) -> Option<f64> {
+        if !self.is_valid() {
+            return None;
+        }
+        if self.n == 0 {
+            return Some(0.0);
+        }
+        Some(self.conversions as f64 / self.n as f64)
+    }
+}
+
+/// A closed interval `[lower, upper]`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    pub lower: f64,
+    pub upper: f64,
+}
+
+/// Wilson score interval for a binomial proportion at the given two-sided `confidence`
+/// (e.g. 0.95). `None` when `n == 0`, conversions > n, or confidence not in (0, 1).
+pub fn wilson_interval(p: Proportion, confidence: f64) -> Option<Interval> {
+    if p.n == 0 || !p.is_valid() || !(confidence > 0.0 && confidence < 1.0) {
+        return None;
+    }
+    let z = normal_quantile(1.0 - 0.5 * (1.0 - confidence));
+    let n = p.n as f64;
+    let phat = p.conversions as f64 / n;
+    let z2 = z * z;
+    let denom = 1.0 + z2 / n;
+    let center = (phat + z2 / (2.0 * n)) / denom;
+    let half = z / denom * (phat * (1.0 - phat) / n + z2 / (4.0 * n * n)).sqrt();
+    Some(Interval {
+        lower: (center - half).max(0.0),
+        upper: (center + half).min(1.0),
+    })
+}
+
+/// Result of the pooled two-proportion z-test of treatment against control.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ZTest {
+    /// rate(treatment) - rate(control).
+    pub diff: f64,
+    /// z statistic (positive when the treatment converts more).
+    pub z: f64,
+    /// Two-sided p-value.
+    pub p_value: f64,
+    /// 95% unpooled Wald interval for `diff`.
+    pub diff_ci: Interval,
+}
+
+/// Two-sided pooled two-proportion z-test. `None` when either arm has `n == 0` or is invalid.
+/// When the pooled rate is 0 or 1 (no variance) the result is `z = 0`, `p = 1`.
+pub fn two_proportion_z_test(control: Proportion, treatment: Proportion) -> Option<ZTest> {
+    if control.n == 0 || treatment.n == 0 || !control.is_valid() || !treatment.is_valid() {
+        return None;
+    }
+    let (n1, n2) = (control.n as f64, treatment.n as f64);
+    let (p1, p2) = (
+        control.conversions as f64 / n1,
+        treatment.conversions as f64 / n2,
+    );
+    let diff = p2 - p1;
+    let pooled = (control.conversions + treatment.conversions) as f64 / (n1 + n2);
+    let se = (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)).sqrt();
+    let (z, p_value) = if se > 0.0 {
+        let z = diff / se;
+        (z, (2.0 * normal_sf(z.abs())).min(1.0))
+    } else {
+        (0.0, 1.0)
+    };
+    let se_unpooled = (p1 * (1.0 - p1) / n1 + p2 * (1.0 - p2) / n2).sqrt();
+    let zc = normal_quantile(0.975);
+    Some(ZTest {
+        diff,
+        z,
+        p_value,
+        diff_ci: Interval {
+            lower: diff - zc * se_unpooled,
+            upper: diff + zc * se_unpooled,
+        },
+    })
+}
+
+/// P(rate_treatment > rate_control) with independent Beta(1, 1) priors, i.e. posteriors
+/// Beta(1 + conversions, 1 + n - conversions). Exact: with integer posterior parameters
+/// (aA, bA), (aB, bB),
+///
+/// `P(pB > pA) = sum_{i=0}^{aB-1} B(aA+i, bA+bB) / ((bB+i) B(1+i, bB) B(aA, bA))`
+///
+/// (Evan Miller's closed form), summed by the term ratio
+/// `t_{i+1}/t_i = (aA+i)(bB+i) / ((aA+bA+bB+i)(1+i))` with rescaling, over the arm with fewer
+/// conversions (using P(pB > pA) = 1 - P(pA > pB)). Cost is O(min(conversions)) flops.
+/// `None` when an arm has conversions > n. Two empty arms give 0.5.
+pub fn prob_beat_control(control: Proportion, treatment: Proportion) -> Option<f64> {
+    if !control.is_valid() || !treatment.is_valid() {
+        return None;
+    }
+    let (a_c, b_c) = beta_posterior(control);
+    let (a_t, b_t) = beta_posterior(treatment);
+    let p = if treatment.conversions <= control.conversions {
+        prob_greater(a_c, b_c, a_t, b_t)
+    } else {
+        1.0 - prob_greater(a_t, b_t, a_c, b_c)
+    };
+    Some(p.clamp(0.0, 1.0))
+}
+
+fn beta_posterior(p: Proportion) -> (f64, f64) {
+    (
+        1.0 + p.conversions as f64,
+        1.0 + (p.n - p.conversions) as f64,
+    )
+}
+
+/// P(X_B > X_A) for X_A ~ Beta(a_a, b_a), X_B ~ Beta(a_b, b_b), `a_b` a positive integer.
+fn prob_greater(a_a: f64, b_a: f64, a_b: f64, b_b: f64) -> f64 {
+    const BIG: f64 = 1e150;
+    let terms = a_b as u64; // a_b = 1 + conversions: an exact integer.
+                            // t_0 = B(a_a, b_a + b_b) / B(a_a, b_a), carried as exp(log_scale) * t.
+    let mut log_scale = ln_beta(a_a, b_a + b_b) - ln_beta(a_a, b_a);
+    let mut t = 1.0f64;
+    let mut sum = 0.0f64;
+    let s = a_a + b_a + b_b;
+    for i in 0..terms {
+        sum += t;
+        let fi = i as f64;
+        t *= (a_a + fi) * (b_b + fi) / ((s + fi) * (1.0 + fi));
+        if t > BIG {
+            t /= BIG;
+            sum /= BIG;
+            log_scale += BIG.ln();
+        }
+    }
+    if sum <= 0.0 {
+        return 0.0;
+    }
+    (sum.ln() + log_scale).exp().clamp(0.0, 1.0)
+}
+
+/// Configuration of the always-valid test.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MsprtConfig {
+    /// Variance tau^2 of the normal mixing distribution over the true difference of rates,
+    /// theta ~ N(0, tau^2). It should be on the scale of the effects you care about; the
+    /// default 1e-4 (tau = 1 percentage point) suits conversion rates of a few percent.
+    /// The test is valid for every tau^2 > 0; tau^2 only moves power between effect sizes.
+    pub tau2: f64,
+    /// Significance level for `significant`.
+    pub alpha: f64,
+    /// Snapshots where either arm has fewer units, or where either arm has no conversion
+    /// or no non-conversion yet, are ignored (the plug-in variance is unusable there).
+    pub min_samples: u64,
+}
+
+impl Default for MsprtConfig {
+    fn default() -> Self {
+        Self {
+            tau2: 1e-4,
+            alpha: 0.05,
+            min_samples: 100,
+        }
+    }
+}
+
+/// Mixture likelihood ratio Lambda of the normal-mixture mSPRT for the difference of rates,
+/// `theta_hat = rate_t - rate_c` with plug-in variance
+/// `V = p_c(1-p_c)/n_c + p_t(1-p_t)/n_t`:
+///
+/// `Lambda = sqrt(V / (V + tau2)) * exp(tau2 * theta_hat^2 / (2 V (V + tau2)))`.
+///
+/// Returned as ln Lambda (Lambda itself can overflow). `None` when V is 0 or an arm is empty
+/// or invalid, or tau2 is not positive.
+pub fn msprt_log_lambda(control: Proportion, treatment: Proportion, tau2: f64) -> Option<f64> {
+    if control.n == 0 || treatment.n == 0 || !control.is_valid() || !treatment.is_valid() {
+        return None;
+    }
+    if !(tau2 > 0.0) || !tau2.is_finite() {
+        return None;
+    }
+    let (n1, n2) = (control.n as f64, treatment.n as f64);
+    let (p1, p2) = (
+        control.conversions as f64 / n1,
+        treatment.conversions as f64 / n2,
+    );
+    let v = p1 * (1.0 - p1) / n1 + p2 * (1.0 - p2) / n2;
+    if !(v > 0.0) {
+        return None;
+    }
+    let theta = p2 - p1;
+    Some(0.5 * (v / (v + tau2)).ln() + tau2 * theta * theta / (2.0 * v * (v + tau2)))
+}
+
+/// Running state of one treatment-vs-control mSPRT. Persist it (it is serde-friendly) and feed
+/// it every new cumulative snapshot with [`MsprtState::update`]; the always-valid p-value is
+/// the running minimum of 1/Lambda, capped at 1, so it never increases.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MsprtState {
+    /// Always-valid p-value so far (1 before any usable snapshot).
+    pub p_value: f64,
+    /// Snapshots fed in, usable or not.
+    pub looks: u64,
+    /// Snapshots that passed the `min_samples` / variance guards.
+    pub used_looks: u64,
+}
+
+impl Default for MsprtState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What one snapshot did to the test.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MsprtStep {
+    /// ln Lambda for this snapshot (`None` if the snapshot was ignored).
+    pub log_lambda: Option<f64>,
+    /// The always-valid p-value after this snapshot.
+    pub p_value: f64,
+    /// `p_value < alpha`.
+    pub significant: bool,
+}
+
+impl MsprtState {
+    pub fn new() -> Self {
+        Self {
+            p_value: 1.0,
+            looks: 0,
+            used_looks: 0,
+        }
+    }
+
+    /// Feed the cumulative counts observed so far (not increments).
+    pub fn update(
+        &mut self,
+        control: Proportion,
+        treatment: Proportion,
+        cfg: &MsprtConfig,
+    ) -> MsprtStep {
+        self.looks = self.looks.saturating_add(1);
+        let usable = control.n >= cfg.min_samples
+            && treatment.n >= cfg.min_samples
+            && control.conversions > 0
+            && treatment.conversions > 0
+            && control.conversions < control.n
+            && treatment.conversions < treatment.n;
+        let log_lambda = if usable {
+            msprt_log_lambda(control, treatment, cfg.tau2)
+        } else {
+            None
+        };
+        if let Some(ll) = log_lambda {
+            self.used_looks = self.used_looks.saturating_add(1);
+            let p = (-ll).exp().min(1.0);
+            if p < self.p_value {
+                self.p_value = p;
+            }
+        }
+        if !(self.p_value >= 0.0) {
+            self.p_value = 1.0;
+        }
+        MsprtStep {
+            log_lambda,
+            p_value: self.p_value,
+            significant: self.p_value < cfg.alpha,
+        }
+    }
+}
+
+/// Sample-ratio-mismatch check.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SrmResult {
+    pub chi2: f64,
+    pub df: u32,
+    pub p_value: f64,
+    /// `p_value < SRM_ALPHA`.
+    pub mismatch: bool,
+}
+
+/// Pearson chi-square goodness-of-fit of `observed` unit counts per arm against the configured
+/// `weights` (any positive scale; normalised here), df = arms with positive weight - 1.
+/// An arm with weight 0 but observations is a certain mismatch (p = 0). `None` when lengths
+/// differ, a weight is negative or not finite, all weights are 0, nothing was observed, or
+/// fewer than two arms have positive weight.
+pub fn srm_test(observed: &[u64], weights: &[f64]) -> Option<SrmResult> {
+    if observed.len() != weights.len() || weights.iter().any(|w| !(*w >= 0.0 && w.is_finite())) {
+        return None;
+    }
+    let total_w: f64 = weights.iter().sum();
+    let total: u64 = observed.iter().fold(0u64, |a, b| a.saturating_add(*b));
+    if !(total_w > 0.0) || total == 0 {
+        return None;
+    }
+    let positive = weights.iter().filter(|w| **w > 0.0).count();
+    if observed
+        .iter()
+        .zip(weights)
+        .any(|(o, w)| *w == 0.0 && *o > 0)
+    {
+        return Some(SrmResult {
+            chi2: f64::MAX,
+            df: positive.saturating_sub(1).max(1) as u32,
+            p_value: 0.0,
+            mismatch: true,
+        });
+    }
+    if positive < 2 {
+        return None;
+    }
+    let n = total as f64;
+    let chi2: f64 = observed
+        .iter()
+        .zip(weights)
+        .filter(|(_, w)| **w > 0.0)
+        .map(|(o, w)| {
+            let e = n * w / total_w;
+            let d = *o as f64 - e;
+            d * d / e
+        })
+        .sum();
+    let df = (positive - 1) as u32;
+    let p_value = chi2_sf(chi2, df as f64).clamp(0.0, 1.0);
+    Some(SrmResult {
+        chi2,
+        df,
+        p_value,
+        mismatch: p_value < SRM_ALPHA,
+    })
+}
+
+/// Sufficient statistics of a numeric metric: count, sum and sum of squares (what a Durable
+/// Object can accumulate with three additions per observation).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct MeanStats {
+    pub n: u64,
+    pub sum: f64,
+    pub sum_sq: f64,
+}
+
+impl MeanStats {
+    pub fn new(n: u64, sum: f64, sum_sq: f64) -> Self {
+        Self { n, sum, sum_sq }
+    }
+
+    /// Add one observation.
+    pub fn push(&mut self, x: f64) {
+        self.n = self.n.saturating_add(1);
+        self.sum += x;
+        self.sum_sq += x * x;
+    }
+
+    /// Sample mean; `None` when `n == 0` or the sums are not finite.
+    pub fn mean(&self) -> Option<f64> {
+        if self.n == 0 || !self.sum.is_finite() {
+            return None;
+        }
+        Some(self.sum / self.n as f64)
+    }
+
+    /// Unbiased sample variance `(sum_sq - sum^2/n) / (n - 1)`, clamped at 0 against rounding.
+    /// `None` when `n < 2`. (For metrics with a large offset relative to their spread, shift
+    /// the values before accumulating to avoid cancellation.)
+    pub fn variance(&self) -> Option<f64> {
+        if self.n < 2 || !self.sum.is_finite() || !self.sum_sq.is_finite() {
+            return None;
+        }
+        let n = self.n as f64;
+        Some(((self.sum_sq - self.sum * self.sum / n) / (n - 1.0)).max(0.0))
+    }
+}
+
+/// Welch's t-test of treatment mean against control mean.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TTest {
+    /// mean(treatment) - mean(control).
+    pub diff: f64,
+    pub t: f64,
+    /// Welch–Satterthwaite degrees of freedom.
+    pub df: f64,
+    /// Two-sided p-value.
+    pub p_value: f64,
+}
+
+/// Welch's unequal-variance t-test (two-sided). `None` when an arm has fewer than 2
+/// observations or both variances are 0.
+pub fn welch_t_test(control: &MeanStats, treatment: &MeanStats) -> Option<TTest> {
+    let (m1, v1) = (control.mean()?, control.variance()?);
+    let (m2, v2) = (treatment.mean()?, treatment.variance()?);
+    let (n1, n2) = (control.n as f64, treatment.n as f64);
+    let (s1, s2) = (v1 / n1, v2 / n2);
+    let se2 = s1 + s2;
+    if !(se2 > 0.0) || !se2.is_finite() {
+        return None;
+    }
+    let diff = m2 - m1;
+    let t = diff / se2.sqrt();
+    let df = se2 * se2 / (s1 * s1 / (n1 - 1.0) + s2 * s2 / (n2 - 1.0));
+    let p_value = student_t_two_sided(t, df).clamp(0.0, 1.0);
+    Some(TTest {
+        diff,
+        t,
+        df,
+        p_value,
+    })
+}
+
+/// Everything the stats endpoint shows for one conversion arm against the control.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ConversionComparison {
+    pub n: u64,
+    pub conversions: u64,
+    pub rate: f64,
+    /// 95% Wilson interval of `rate` (`None` when n = 0).
+    pub ci95: Option<Interval>,
+    /// Pooled z-test against control (`None` when an arm is empty).
+    pub z_test: Option<ZTest>,
+    /// P(rate > control rate), Beta(1, 1) priors.
+    pub prob_beat_control: Option<f64>,
+}
+
+/// Summary of `arm` against `control`; pass the control as `arm` for its own row.
+pub fn compare_conversion(control: Proportion, arm: Proportion) -> ConversionComparison {
+    ConversionComparison {
+        n: arm.n,
+        conversions: arm.conversions,
+        rate: arm.rate().unwrap_or(0.0),
+        ci95: wilson_interval(arm, 0.95),
+        z_test: two_proportion_z_test(control, arm),
+        prob_beat_control: prob_beat_control(control, arm),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(n: u64, x: u64) -> Proportion {
+        Proportion::new(n, x)
+    }
+
+    #[test]
+    fn wilson_bounds_and_degenerate() {
+        let ci = wilson_interval(p(100, 0), 0.95).unwrap();
+        assert!(ci.lower.abs() < 1e-15);
+        assert!(ci.upper > 0.03 && ci.upper < 0.04);
+        let ci = wilson_interval(p(100, 100), 0.95).unwrap();
+        assert!((ci.upper - 1.0).abs() < 1e-15);
+        assert!(wilson_interval(p(0, 0), 0.95).is_none());
+        assert!(wilson_interval(p(5, 6), 0.95).is_none());
+        assert!(wilson_interval(p(5, 2), 1.0).is_none());
+    }
+
+    #[test]
+    fn z_test_degenerate() {
+        assert!(two_proportion_z_test(p(0, 0), p(10, 1)).is_none());
+        let z = two_proportion_z_test(p(10, 0), p(10, 0)).unwrap();
+        assert_eq!((z.z, z.p_value), (0.0, 1.0));
+        let z = two_proportion_z_test(p(1000, 50), p(1000, 80)).unwrap();
+        assert!(z.z > 0.0 && z.p_value < 0.01);
+    }
+
+    #[test]
+    fn prob_beat_control_symmetry_and_edges() {
+        assert!((prob_beat_control(p(0, 0), p(0, 0)).unwrap() - 0.5).abs() < 1e-12);
+        let a = prob_beat_control(p(1000, 50), p(1000, 60)).unwrap();
+        let b = prob_beat_control(p(1000, 60), p(1000, 50)).unwrap();
+        assert!((a + b - 1.0).abs() < 1e-12, "{a} {b}");
+        assert!(a > 0.5);
+        // Identical arms: exactly 1/2 by symmetry.
+        let c = prob_beat_control(p(500, 30), p(500, 30)).unwrap();
+        assert!((c - 0.5).abs() < 1e-12, "{c}");
+        assert!(prob_beat_control(p(5, 6), p(5, 1)).is_none());
+        // Large counts do not overflow.
+        let d = prob_beat_control(p(2_000_000, 100_000), p(2_000_000, 101_000)).unwrap();
+        assert!(d > 0.98 && d <= 1.0, "{d}");
+    }
+
+    #[test]
+    fn msprt_running_min_and_guards() {
+        let cfg = MsprtConfig::default();
+        let mut s = MsprtState::new();
+        let step = s.update(p(10, 1), p(10, 2), &cfg);
+        assert!(step.log_lambda.is_none());
+        assert_eq!(step.p_value, 1.0);
+        let s1 = s.update(p(5000, 250), p(5000, 330), &cfg);
+        assert!(s1.p_value < 0.05, "{s1:?}");
+        // A later, weaker snapshot cannot raise the p-value.
+        let s2 = s.update(p(6000, 300), p(6000, 300), &cfg);
+        assert_eq!(s2.p_value, s1.p_value);
+        assert!(s2.significant);
+        assert_eq!(s.looks, 3);
+        assert_eq!(s.used_looks, 2);
+    }
+
+    #[test]
+    fn srm_cases() {
+        let r = srm_test(&[5000, 5000], &[0.5, 0.5]).unwrap();
+        assert_eq!(r.p_value, 1.0);
+        assert!(!r.mismatch);
+        let r = srm_test(&[5200, 4800], &[1.0, 1.0]).unwrap();
+        assert!(r.mismatch, "{r:?}");
+        let r = srm_test(&[10, 0, 3], &[1.0, 0.0, 1.0]).unwrap();
+        assert_eq!(r.df, 1);
+        let r = srm_test(&[10, 1], &[1.0, 0.0]).unwrap();
+        assert!(r.mismatch);
+        assert!(srm_test(&[1, 2], &[1.0]).is_none());
+        assert!(srm_test(&[0, 0], &[1.0, 1.0]).is_none());
+        assert!(srm_test(&[1, 2], &[-1.0, 1.0]).is_none());
+    }
+
+    #[test]
+    fn welch_degenerate() {
+        let a = MeanStats::new(1, 1.0, 1.0);
+        let b = MeanStats::new(10, 10.0, 12.0);
+        assert!(welch_t_test(&a, &b).is_none());
+        let c = MeanStats::new(3, 3.0, 3.0);
+        assert!(welch_t_test(&c, &c).is_none());
+        let mut m = MeanStats::default();
+        for x in [1.0, 2.0, 3.0, 4.0] {
+            m.push(x);
+        }
+        assert_eq!(m.mean(), Some(2.5));
+        assert!((m.variance().unwrap() - 5.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn compare_conversion_never_nan() {
+        for &(n, x) in &[(0, 0), (1, 0), (1, 1), (100, 7)] {
+            let c = compare_conversion(p(0, 0), p(n, x));
+            assert!(!c.rate.is_nan());
+            if let Some(pb) = c.prob_beat_control {
+                assert!((0.0..=1.0).contains(&pb));
+            }
+        }
+    }
+}
