@@ -33,7 +33,7 @@ def mix(x: int, key: int) -> int:
 
 
 def unit_interval(x: int) -> float:
-    return ((x >> 11) + 0.5) / float(1 << 53)
+    return ((x >> 12) + 0.5) / float(1 << 52)
 
 
 def choose(x: int, arms):
@@ -74,7 +74,7 @@ print(json.dumps({
     "h": "first 8 bytes big-endian of SHA-256('sy1' 0x1F salt 0x1F unit), hex",
     "bucket": "(h * 1_000_000) >> 64, parts per million",
     "chosen": "weighted rendezvous: max over arms with weight > 0 of -weight / ln(u), "
-              "u = ((mix(h, key) >> 11) + 0.5) / 2^53, key = first 8 bytes BE of SHA-256(arm name), "
+              "u = ((mix(h, key) >> 12) + 0.5) / 2^52, key = first 8 bytes BE of SHA-256(arm name), "
               "mix = SplitMix64 finaliser of (h xor key) + 0x9E3779B97F4A7C15",
     "vectors": vectors,
 }, indent=1, ensure_ascii=False))

@@ -7,7 +7,7 @@
 //! - share check: `bucket = (h * 1_000_000) >> 64` (parts per million); a unit is inside a
 //!   share of `p` ppm when `bucket < p`. Raising `p` keeps everyone who was in.
 //! - weighted choice: weighted rendezvous hashing. For each arm `u = mix(h, key(arm))` mapped
-//!   to the open interval (0,1), `score = -weight / ln(u)`; the highest score wins (ties go to
+//!   to the open interval (0,1) as `((x >> 12) + 0.5) / 2^52`, `score = -weight / ln(u)`; the highest score wins (ties go to
 //!   the earlier arm, zero weights never win). `key(arm)` is the first 8 bytes of
 //!   `SHA-256(arm name)`, `mix` is the SplitMix64 finaliser of `h ^ key`.
 
@@ -66,9 +66,11 @@ pub fn mix(h: u64, key: u64) -> u64 {
 }
 
 /// Maps 64 bits to the open interval (0, 1): never 0 (ln would be -inf) and never 1.
+/// 52 bits plus a half keep `2^52 - 0.5` exactly representable, so the top value stays
+/// below 1.
 #[inline]
 pub fn unit_interval(x: u64) -> f64 {
-    ((x >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
+    ((x >> 12) as f64 + 0.5) * (1.0 / (1u64 << 52) as f64)
 }
 
 /// Rendezvous score of one arm. Zero (never chosen) for a weight that is not positive.
