@@ -8,3 +8,13 @@ pub mod core;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;
+
+#[cfg(target_arch = "wasm32")]
+#[worker::event(fetch)]
+async fn fetch(
+    req: worker::Request,
+    env: worker::Env,
+    ctx: worker::Context,
+) -> worker::Result<worker::Response> {
+    edge::handle(req, env, ctx).await
+}

@@ -307,6 +307,12 @@ impl ConfigCache {
         self.rejected.clone()
     }
 
+    /// KV could not be read: keep serving what we have and try again after the TTL.
+    pub fn offer_error(&mut self, now_ms: u64) -> bool {
+        self.checked_ms = Some(now_ms);
+        self.current.is_some()
+    }
+
     pub fn offer(&mut self, now_ms: u64, text: Option<String>) -> Refresh {
         self.checked_ms = Some(now_ms);
         let Some(text) = text else {

@@ -1,0 +1,60 @@
+//! Isolate-wide state: the config cache, KV-backed weights and controller state, origin
+//! health and the random generator. Lives in a `thread_local` (an isolate is single
+//! threaded); never borrowed across an `.await`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use crate::core::engine::ConfigCache;
+use crate::core::rng::Xoshiro256;
+use crate::core::strategy::RouteState;
+
+/// How long a config read from KV is served before it is read again.
+pub const CONFIG_TTL_MS: u64 = 2_000;
+/// Same for `weights:<route>` and `state:<route>`.
+pub const ROUTE_KV_TTL_MS: u64 = 2_000;
+/// How long an origin health probe result is trusted.
+pub const HEALTH_TTL_MS: u64 = 1_000;
+
+/// A value read from KV at `read_ms` (`None` value: the key was missing or invalid).
+pub struct Cached<T> {
+    pub read_ms: u64,
+    pub value: Option<Rc<T>>,
+}
+
+pub struct EdgeState {
+    pub config: ConfigCache,
+    /// Raw bandit weights per route (resolved against arms at decision time).
+    pub weights: HashMap<String, Cached<crate::core::strategy::Weights>>,
+    pub route_state: HashMap<String, Cached<RouteState>>,
+    /// Origin base URL -> (checked at, healthy).
+    pub health: HashMap<String, (u64, bool)>,
+    pub rng: Xoshiro256,
+    pub refreshing: bool,
+}
+
+thread_local! {
+    static STATE: RefCell<EdgeState> = RefCell::new(EdgeState {
+        config: ConfigCache::new(CONFIG_TTL_MS),
+        weights: HashMap::new(),
+        route_state: HashMap::new(),
+        health: HashMap::new(),
+        rng: Xoshiro256::seed_from_u64(seed()),
+        refreshing: false,
+    });
+}
+
+fn seed() -> u64 {
+    let hi = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    let lo = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    (hi << 32) ^ lo ^ now_ms()
+}
+
+pub fn with<R>(f: impl FnOnce(&mut EdgeState) -> R) -> R {
+    STATE.with(|s| f(&mut s.borrow_mut()))
+}
+
+pub fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
