@@ -187,7 +187,10 @@ pub enum Strategy {
         to: OriginId,
         batches: u32,
         completed: u32,
+        /// When set, the controller completes one more batch every `interval_s` while the
+        /// guard holds.
         interval_s: Option<u32>,
+        guard: Option<Guard>,
     },
     Recreate {
         origin: OriginId,
@@ -1054,7 +1057,9 @@ impl Validator {
                     Some(i) => Some(self.uint(&f("interval_s"), i, 30 * 86_400)? as u32),
                     None => None,
                 };
+                let guard = obj.get("guard").and_then(|g| self.guard(&f("guard"), g));
                 Some(Strategy::Rolling {
+                    guard,
                     from: from?,
                     to: to?,
                     batches: batches.filter(|b| *b > 0)? as u32,
