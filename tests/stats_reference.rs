@@ -13,6 +13,8 @@ use switchyard::core::stats::special::{
     beta_inc, chi2_sf, erf, erfc, gamma_p, gamma_q, ln_gamma, normal_cdf, normal_quantile,
     normal_sf, student_t_two_sided,
 };
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const REL: f64 = 1e-6;
 const ABS: f64 = 1e-12;

@@ -6,6 +6,8 @@
 //! (b) Bernoulli bandit 0.05 / 0.06 / 0.04: regret of Thompson, UCB1, epsilon-greedy and a
 //!     fixed equal split, with weights recomputed every 100 pulls as the Durable Object would.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 use switchyard::core::rng::{Rng, Xoshiro256};
 use switchyard::core::stats::ab::{two_proportion_z_test, MsprtConfig, MsprtState, Proportion};
 use switchyard::core::stats::bandit::{weights, Algorithm, ArmStats, BanditParams};

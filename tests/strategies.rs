@@ -1,5 +1,7 @@
 //! Native tests of every strategy through the public decision path.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 mod common;
 
 use common::*;
