@@ -81,7 +81,9 @@ impl TryFrom<RawCompare> for Compare {
             Some(_) => return Err(CompareSpecError("tolerance must be a finite number >= 0")),
         };
         if r.kind != Kind::JsonPointer && r.pointer.is_some() {
-            return Err(CompareSpecError("pointer is only allowed with kind json_pointer"));
+            return Err(CompareSpecError(
+                "pointer is only allowed with kind json_pointer",
+            ));
         }
         Ok(match r.kind {
             Kind::JsonPointer => {
@@ -168,8 +170,13 @@ pub enum NotComparable {
 pub enum PayloadAgreement {
     /// `exact`: identical values. `normalised`: equal within the tolerance (numbers) or after
     /// text normalisation (chat). `exact` implies `normalised`.
-    Compared { exact: bool, normalised: bool },
-    NotComparable { reason: NotComparable },
+    Compared {
+        exact: bool,
+        normalised: bool,
+    },
+    NotComparable {
+        reason: NotComparable,
+    },
 }
 
 impl PayloadAgreement {
@@ -256,8 +263,7 @@ fn compare_payload(spec: &Compare, primary: Side<'_>, shadow: Side<'_>) -> Paylo
             }
             let exact = a == b;
             let normalised = exact
-                || a
-                    .iter()
+                || a.iter()
                     .zip(&b)
                     .all(|(x, y)| normalise_text(x) == normalise_text(y));
             PayloadAgreement::compared(exact, normalised)
@@ -420,7 +426,8 @@ fn is_punct(c: char) -> bool {
     c.is_ascii_punctuation()
         || matches!(
             c,
-            '\u{2018}'..='\u{201F}' // curly quotes
+            '\u{2018}'
+                ..='\u{201F}' // curly quotes
                 | '\u{2026}' // ellipsis
                 | '\u{2013}' | '\u{2014}' // dashes
                 | '\u{00A1}' | '\u{00BF}' | '\u{00AB}' | '\u{00BB}'
@@ -453,7 +460,12 @@ mod tests {
     }
 
     fn cmp(s: &Compare, a: &str, b: &str) -> PayloadAgreement {
-        compare(s, Side::new(200, a.as_bytes()), Side::new(200, b.as_bytes())).payload
+        compare(
+            s,
+            Side::new(200, a.as_bytes()),
+            Side::new(200, b.as_bytes()),
+        )
+        .payload
     }
 
     const AGREE: PayloadAgreement = PayloadAgreement::Compared {
@@ -488,7 +500,10 @@ mod tests {
                 tolerance: DEFAULT_TOLERANCE
             }
         );
-        assert_eq!(spec(r#"{"kind":"openai_chat"}"#).unwrap(), Compare::OpenAiChat);
+        assert_eq!(
+            spec(r#"{"kind":"openai_chat"}"#).unwrap(),
+            Compare::OpenAiChat
+        );
         for bad in [
             r#"{"kind":"kserve_v2","tolerence":1}"#,
             r#"{"kind":"openai_chat","extra":1}"#,
@@ -524,7 +539,10 @@ mod tests {
         assert_eq!(cmp(&s, r#"{"score":0.5}"#, r#"{"score":0.505}"#), CLOSE);
         assert_eq!(cmp(&s, r#"{"score":0.5}"#, r#"{"score":0.52}"#), DIFFER);
         assert_eq!(cmp(&s, r#"{"score":1}"#, r#"{"score":1.0}"#), AGREE);
-        assert_eq!(cmp(&s, r#"{"score":[1,2]}"#, r#"{"score":[1,2.001]}"#), CLOSE);
+        assert_eq!(
+            cmp(&s, r#"{"score":[1,2]}"#, r#"{"score":[1,2.001]}"#),
+            CLOSE
+        );
         assert_eq!(cmp(&s, r#"{"score":[1,2]}"#, r#"{"score":[1]}"#), DIFFER);
         assert_eq!(cmp(&s, r#"{"score":"a"}"#, r#"{"score":"a"}"#), AGREE);
         assert_eq!(cmp(&s, r#"{"score":"1"}"#, r#"{"score":1}"#), DIFFER);
@@ -547,12 +565,19 @@ mod tests {
         // Large integers compare exactly, not through f64.
         let z = spec(r#"{"kind":"json_pointer","pointer":"/id","tolerance":0}"#).unwrap();
         assert_eq!(
-            cmp(&z, r#"{"id":9007199254740993}"#, r#"{"id":9007199254740992}"#),
+            cmp(
+                &z,
+                r#"{"id":9007199254740993}"#,
+                r#"{"id":9007199254740992}"#
+            ),
             CLOSE // equal as f64 (within 0), not exactly equal
         );
         // Escapes per RFC 6901.
         let e = spec(r#"{"kind":"json_pointer","pointer":"/a~1b/m~0n","tolerance":0}"#).unwrap();
-        assert_eq!(cmp(&e, r#"{"a/b":{"m~n":3}}"#, r#"{"a/b":{"m~n":3}}"#), AGREE);
+        assert_eq!(
+            cmp(&e, r#"{"a/b":{"m~n":3}}"#, r#"{"a/b":{"m~n":3}}"#),
+            AGREE
+        );
     }
 
     #[test]
@@ -560,7 +585,10 @@ mod tests {
         let s = Compare::OpenAiChat;
         let a = compare(&s, Side::new(200, b"{}"), Side::new(500, b"oops"));
         assert!(!a.status_agree);
-        assert_eq!(a.payload, PayloadAgreement::not(NotComparable::NonSuccessStatus));
+        assert_eq!(
+            a.payload,
+            PayloadAgreement::not(NotComparable::NonSuccessStatus)
+        );
         let a = compare(&s, Side::new(503, b""), Side::new(503, b""));
         assert!(a.status_agree);
     }
@@ -569,7 +597,8 @@ mod tests {
     fn kserve() {
         let s = Compare::KServeV2 { tolerance: 1e-6 };
         let a = r#"{"outputs":[{"name":"p","datatype":"FP32","shape":[2],"data":[0.1,0.9]}]}"#;
-        let b = r#"{"outputs":[{"name":"p","datatype":"FP32","shape":[2],"data":[0.1000001,0.9]}]}"#;
+        let b =
+            r#"{"outputs":[{"name":"p","datatype":"FP32","shape":[2],"data":[0.1000001,0.9]}]}"#;
         let c = r#"{"outputs":[{"name":"p","datatype":"FP32","shape":[2],"data":[0.2,0.8]}]}"#;
         assert_eq!(cmp(&s, a, a), AGREE);
         assert_eq!(cmp(&s, a, b), CLOSE);
@@ -590,7 +619,11 @@ mod tests {
         assert_eq!(normalise_text("\u{201C}Yes.\u{201D}"), "yes");
         assert_eq!(normalise_text("..."), "");
         let s = Compare::OpenAiChat;
-        let m = |t: &str| format!(r#"{{"choices":[{{"index":0,"message":{{"role":"assistant","content":{t}}}}}]}}"#);
+        let m = |t: &str| {
+            format!(
+                r#"{{"choices":[{{"index":0,"message":{{"role":"assistant","content":{t}}}}}]}}"#
+            )
+        };
         assert_eq!(cmp(&s, &m(r#""Yes.""#), &m(r#""Yes.""#)), AGREE);
         assert_eq!(cmp(&s, &m(r#""Yes.""#), &m(r#""  yes""#)), CLOSE);
         assert_eq!(cmp(&s, &m(r#""Yes.""#), &m(r#""No.""#)), DIFFER);
@@ -603,7 +636,14 @@ mod tests {
     #[test]
     fn junk_never_panics() {
         let deep = "[".repeat(10_000);
-        let bodies: [&[u8]; 6] = [b"", b"\xff\xfe", b"null", b"{\"outputs\":7}", deep.as_bytes(), b"{\"choices\":[{}]}"];
+        let bodies: [&[u8]; 6] = [
+            b"",
+            b"\xff\xfe",
+            b"null",
+            b"{\"outputs\":7}",
+            deep.as_bytes(),
+            b"{\"choices\":[{}]}",
+        ];
         let specs = [
             Compare::OpenAiChat,
             Compare::KServeV2 { tolerance: 0.0 },

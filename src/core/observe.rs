@@ -399,7 +399,9 @@ impl ShadowCounts {
             .payload_not_comparable
             .saturating_add(o.payload_not_comparable);
         self.shadow_failed = self.shadow_failed.saturating_add(o.shadow_failed);
-        self.latency_diff_sum_ms = self.latency_diff_sum_ms.saturating_add(o.latency_diff_sum_ms);
+        self.latency_diff_sum_ms = self
+            .latency_diff_sum_ms
+            .saturating_add(o.latency_diff_sum_ms);
         self.latency_diff_abs_sum_ms = self
             .latency_diff_abs_sum_ms
             .saturating_add(o.latency_diff_abs_sum_ms);
@@ -491,7 +493,10 @@ impl Batch {
             out.entry(a.route.clone()).or_insert_with(new).arms.push(a);
         }
         for s in self.shadows {
-            out.entry(s.route.clone()).or_insert_with(new).shadows.push(s);
+            out.entry(s.route.clone())
+                .or_insert_with(new)
+                .shadows
+                .push(s);
         }
         out.into_iter().collect()
     }
@@ -877,7 +882,10 @@ mod tests {
                 let exact = xs[rank - 1];
                 let est = h.quantile(q).unwrap();
                 let (lo, w) = bucket_bounds(bucket_index(exact));
-                assert!(est >= lo as f64 && est < (lo + w) as f64, "trial {trial} q {q}");
+                assert!(
+                    est >= lo as f64 && est < (lo + w) as f64,
+                    "trial {trial} q {q}"
+                );
                 let rel = (est - f64::from(exact)).abs() / f64::from(exact.max(1));
                 assert!(rel <= 1.0 / 16.0, "trial {trial} q {q}: {est} vs {exact}");
             }
@@ -904,7 +912,10 @@ mod tests {
         assert!(j.len() < 120, "{j}");
         let back: LatencyHistogram = serde_json::from_str(&j).unwrap();
         assert_eq!(back, a);
-        assert!(serde_json::from_str::<LatencyHistogram>(r#"{"sum_ms":1,"buckets":[[144,1]]}"#).is_err());
+        assert!(
+            serde_json::from_str::<LatencyHistogram>(r#"{"sum_ms":1,"buckets":[[144,1]]}"#)
+                .is_err()
+        );
         assert_eq!(a.p50(), Some(247.5)); // 250 lies in bucket [240, 256)
     }
 
@@ -920,7 +931,10 @@ mod tests {
         assert_eq!(batch.arms.len(), 2);
         assert_eq!((batch.first_ms, batch.last_ms), (100, 200));
         let a = &batch.arms[0];
-        assert_eq!((a.arm.as_str(), a.counts.requests, a.counts.timeouts), ("a", 2, 1));
+        assert_eq!(
+            (a.arm.as_str(), a.counts.requests, a.counts.timeouts),
+            ("a", 2, 1)
+        );
         assert!(!b.push(obs("r", "a", Outcome::Ok, 10), 5000));
         assert!(!b.flush_due(5999));
         assert!(b.flush_due(6000));
@@ -932,7 +946,11 @@ mod tests {
         let mut b = Batcher::default();
         for i in 0..40u32 {
             let arm = if i % 4 == 0 { "canary" } else { "stable" };
-            let outcome = if i % 8 == 0 { Outcome::Error5xx } else { Outcome::Ok };
+            let outcome = if i % 8 == 0 {
+                Outcome::Error5xx
+            } else {
+                Outcome::Ok
+            };
             b.push(obs("fraud", arm, outcome, 10 + i), 1000 + u64::from(i));
         }
         b.push(obs("other", "x", Outcome::ConnectError, 0), 1100);
@@ -943,7 +961,10 @@ mod tests {
                 normalised: true,
             },
         };
-        b.push_shadow(&ShadowObservation::from_agreement("fraud", "fraud-v3", &agree, 12), 1100);
+        b.push_shadow(
+            &ShadowObservation::from_agreement("fraud", "fraud-v3", &agree, 12),
+            1100,
+        );
         b.push_shadow(&ShadowObservation::failed("fraud", "fraud-v3", -3), 1101);
         let batch = b.drain();
         let json = serde_json::to_string(&batch).unwrap();
@@ -964,14 +985,23 @@ mod tests {
         assert_eq!(agg.error_rate("nope"), None);
         assert!(agg.latency_quantile("stable", 0.95).unwrap() > 40.0);
         let s = agg.shadows["fraud-v3"];
-        assert_eq!((s.observations, s.status_agree, s.payload_compared), (2, 1, 1));
-        assert_eq!((s.payload_normalised, s.payload_exact, s.shadow_failed), (1, 0, 1));
+        assert_eq!(
+            (s.observations, s.status_agree, s.payload_compared),
+            (2, 1, 1)
+        );
+        assert_eq!(
+            (s.payload_normalised, s.payload_exact, s.shadow_failed),
+            (1, 0, 1)
+        );
         assert_eq!(s.mean_latency_diff_ms(), Some(4.5));
 
         agg.credit_reward("canary", 1.0).unwrap();
         agg.credit_reward("canary", 0.0).unwrap();
         agg.credit_reward("canary", 1.0).unwrap();
-        assert_eq!(agg.credit_reward("canary", f64::NAN), Err(RewardError::NotFinite));
+        assert_eq!(
+            agg.credit_reward("canary", f64::NAN),
+            Err(RewardError::NotFinite)
+        );
         let c = agg.arm("canary").unwrap();
         assert_eq!(c.reward_count, 3);
         assert!((c.reward_mean().unwrap() - 2.0 / 3.0).abs() < 1e-12);

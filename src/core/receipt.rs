@@ -342,8 +342,14 @@ impl ReceiptSigner {
 
     /// Checks shape, signature (constant time) and age. A receipt is accepted when
     /// `issued_ms <= now_ms + MAX_SKEW_MS` and `now_ms - issued_ms <= max_age_ms`.
-    pub fn verify(&self, token: &str, now_ms: u64, max_age_ms: u64) -> Result<Receipt, ReceiptError> {
-        self.verify_with_id(token, now_ms, max_age_ms).map(|(r, _)| r)
+    pub fn verify(
+        &self,
+        token: &str,
+        now_ms: u64,
+        max_age_ms: u64,
+    ) -> Result<Receipt, ReceiptError> {
+        self.verify_with_id(token, now_ms, max_age_ms)
+            .map(|(r, _)| r)
     }
 
     /// Like [`verify`](Self::verify), also returning the id to deduplicate on.
@@ -390,7 +396,8 @@ impl ReceiptSigner {
 /// `vN` with N digits is a version we do not know; anything else is junk.
 fn version_or_malformed(prefix: &str) -> ReceiptError {
     let b = prefix.as_bytes();
-    if b.len() >= 2 && b[0] == b'v' && b[1..].iter().all(u8::is_ascii_digit) && prefix != PREFIX_V1 {
+    if b.len() >= 2 && b[0] == b'v' && b[1..].iter().all(u8::is_ascii_digit) && prefix != PREFIX_V1
+    {
         ReceiptError::UnsupportedVersion
     } else {
         ReceiptError::Malformed
@@ -472,7 +479,10 @@ pub fn b64url_decode_into(s: &[u8], out: &mut [u8]) -> Option<usize> {
     let mut n = 0;
     let mut chunks = s.chunks_exact(4);
     for c in &mut chunks {
-        let v = (b64_val(c[0])? << 18) | (b64_val(c[1])? << 12) | (b64_val(c[2])? << 6) | b64_val(c[3])?;
+        let v = (b64_val(c[0])? << 18)
+            | (b64_val(c[1])? << 12)
+            | (b64_val(c[2])? << 6)
+            | b64_val(c[3])?;
         out[n] = (v >> 16) as u8;
         out[n + 1] = (v >> 8) as u8;
         out[n + 2] = v as u8;
@@ -530,7 +540,13 @@ impl ReplayGuard {
 
     /// Records `id` and returns `true` the first time; returns `false` on a replay.
     /// Forgets ids issued more than `max_age_ms + MAX_SKEW_MS` before `now_ms`.
-    pub fn check_and_insert(&mut self, id: ReceiptId, issued_ms: u64, now_ms: u64, max_age_ms: u64) -> bool {
+    pub fn check_and_insert(
+        &mut self,
+        id: ReceiptId,
+        issued_ms: u64,
+        now_ms: u64,
+        max_age_ms: u64,
+    ) -> bool {
         self.prune(now_ms, max_age_ms);
         if self.index.len() != self.entries.len() {
             self.index = self.entries.iter().map(|e| e.1).collect();
@@ -571,8 +587,15 @@ mod tests {
     const DAY: u64 = 86_400_000;
 
     fn typical() -> Receipt {
-        Receipt::new("fraud", "canary", Receipt::unit_hash_of("user-42"), 17, NOW, 0x0123_4567_89ab_cdef)
-            .unwrap()
+        Receipt::new(
+            "fraud",
+            "canary",
+            Receipt::unit_hash_of("user-42"),
+            17,
+            NOW,
+            0x0123_4567_89ab_cdef,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -582,7 +605,9 @@ mod tests {
         let (tok, id) = s.sign_with_id(&r);
         assert!(tok.starts_with("v1."));
         assert_eq!(tok.len(), 74, "{tok}");
-        assert!(tok.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'));
+        assert!(tok
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'));
         let (back, id2) = s.verify_with_id(&tok, NOW + 1000, DAY).unwrap();
         assert_eq!(back, r);
         assert_eq!(id, id2);
@@ -595,8 +620,14 @@ mod tests {
 
     #[test]
     fn names_are_validated() {
-        assert_eq!(Receipt::new("", "a", [0; 8], 1, 1, 1), Err(ReceiptError::Malformed));
-        assert_eq!(Receipt::new("r", &"a".repeat(65), [0; 8], 1, 1, 1), Err(ReceiptError::Malformed));
+        assert_eq!(
+            Receipt::new("", "a", [0; 8], 1, 1, 1),
+            Err(ReceiptError::Malformed)
+        );
+        assert_eq!(
+            Receipt::new("r", &"a".repeat(65), [0; 8], 1, 1, 1),
+            Err(ReceiptError::Malformed)
+        );
         assert!(Receipt::new("r", "ärm", [0; 8], 1, 1, 1).is_ok());
     }
 
@@ -621,7 +652,15 @@ mod tests {
         );
         // A whole token, checked against KAT_TOKEN computed with Python (see KAT_CMD).
         let s = ReceiptSigner::new(KEY);
-        let r = Receipt::new("fraud", "canary", [1, 2, 3, 4, 5, 6, 7, 8], 17, NOW, 0x0123_4567_89ab_cdef).unwrap();
+        let r = Receipt::new(
+            "fraud",
+            "canary",
+            [1, 2, 3, 4, 5, 6, 7, 8],
+            17,
+            NOW,
+            0x0123_4567_89ab_cdef,
+        )
+        .unwrap();
         assert_eq!(s.sign(&r), KAT_TOKEN);
     }
 
@@ -640,7 +679,8 @@ p = bytes([5]) + b"fraud" + bytes([6]) + b"canary" + bytes([1,2,3,4,5,6,7,8]) \
     + uleb(17) + uleb(1790000000000) + (0x0123456789abcdef).to_bytes(8, "big")
 tag = hmac.new(b"switchyard-test-key-0123456789ab", b"\x01" + p, hashlib.sha256).digest()[:16]
 print("v1." + b64(p) + "." + b64(tag))'"#;
-    const KAT_TOKEN: &str = "v1.BWZyYXVkBmNhbmFyeQECAwQFBgcIEYDYwaKMNAEjRWeJq83v.iYHZVoEil51fNJhuEs7hPQ";
+    const KAT_TOKEN: &str =
+        "v1.BWZyYXVkBmNhbmFyeQECAwQFBgcIEYDYwaKMNAEjRWeJq83v.iYHZVoEil51fNJhuEs7hPQ";
 
     fn hex(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()
@@ -656,13 +696,21 @@ print("v1." + b64(p) + "." + b64(tag))'"#;
             for bit in 0..8 {
                 let mut b = bytes.clone();
                 b[i] ^= 1 << bit;
-                let Ok(t) = std::str::from_utf8(&b) else { continue };
-                assert!(s.verify(t, NOW, DAY).is_err(), "flip {i}:{bit} verified: {t}");
+                let Ok(t) = std::str::from_utf8(&b) else {
+                    continue;
+                };
+                assert!(
+                    s.verify(t, NOW, DAY).is_err(),
+                    "flip {i}:{bit} verified: {t}"
+                );
             }
         }
         // Wrong key.
         let other = ReceiptSigner::new(b"another-key-another-key-another!");
-        assert_eq!(other.verify(&tok, NOW, DAY), Err(ReceiptError::BadSignature));
+        assert_eq!(
+            other.verify(&tok, NOW, DAY),
+            Err(ReceiptError::BadSignature)
+        );
         // Truncated and extended.
         for n in 0..tok.len() {
             assert!(s.verify(&tok[..n], NOW, DAY).is_err(), "truncated to {n}");
@@ -675,7 +723,10 @@ print("v1." + b64(p) + "." + b64(tag))'"#;
         let p1: Vec<&str> = tok.split('.').collect();
         let p2: Vec<&str> = tok2.split('.').collect();
         let spliced = format!("v1.{}.{}", p2[1], p1[2]);
-        assert_eq!(s.verify(&spliced, NOW, DAY), Err(ReceiptError::BadSignature));
+        assert_eq!(
+            s.verify(&spliced, NOW, DAY),
+            Err(ReceiptError::BadSignature)
+        );
     }
 
     #[test]
@@ -700,9 +751,15 @@ print("v1." + b64(p) + "." + b64(tag))'"#;
         let s = ReceiptSigner::new(KEY);
         let tok = s.sign(&typical());
         assert!(s.verify(&tok, NOW + DAY, DAY).is_ok());
-        assert_eq!(s.verify(&tok, NOW + DAY + 1, DAY), Err(ReceiptError::Expired));
+        assert_eq!(
+            s.verify(&tok, NOW + DAY + 1, DAY),
+            Err(ReceiptError::Expired)
+        );
         assert!(s.verify(&tok, NOW - MAX_SKEW_MS, DAY).is_ok());
-        assert_eq!(s.verify(&tok, NOW - MAX_SKEW_MS - 1, DAY), Err(ReceiptError::FromFuture));
+        assert_eq!(
+            s.verify(&tok, NOW - MAX_SKEW_MS - 1, DAY),
+            Err(ReceiptError::FromFuture)
+        );
         assert_eq!(s.verify(&tok, 0, DAY), Err(ReceiptError::FromFuture));
     }
 
@@ -711,11 +768,31 @@ print("v1." + b64(p) + "." + b64(tag))'"#;
         let s = ReceiptSigner::new(KEY);
         let tok = s.sign(&typical());
         let v2 = tok.replacen("v1.", "v2.", 1);
-        assert_eq!(s.verify(&v2, NOW, DAY), Err(ReceiptError::UnsupportedVersion));
-        assert_eq!(s.verify("v9", NOW, DAY), Err(ReceiptError::UnsupportedVersion));
-        for junk in ["", ".", "..", "v1..", "v1.a.b", "v1.AAAA.AAAA", "hello", "v1.!!.??", "V1.x.y", "v.x.y"] {
+        assert_eq!(
+            s.verify(&v2, NOW, DAY),
+            Err(ReceiptError::UnsupportedVersion)
+        );
+        assert_eq!(
+            s.verify("v9", NOW, DAY),
+            Err(ReceiptError::UnsupportedVersion)
+        );
+        for junk in [
+            "",
+            ".",
+            "..",
+            "v1..",
+            "v1.a.b",
+            "v1.AAAA.AAAA",
+            "hello",
+            "v1.!!.??",
+            "V1.x.y",
+            "v.x.y",
+        ] {
             let e = s.verify(junk, NOW, DAY).unwrap_err();
-            assert!(matches!(e, ReceiptError::Malformed | ReceiptError::BadSignature), "{junk}: {e:?}");
+            assert!(
+                matches!(e, ReceiptError::Malformed | ReceiptError::BadSignature),
+                "{junk}: {e:?}"
+            );
         }
         // A correctly signed but structurally invalid payload is Malformed.
         let p = [0u8; 3];
@@ -754,7 +831,10 @@ print("v1." + b64(p) + "." + b64(tag))'"#;
         // Forgotten once the receipt could no longer verify.
         g2.prune(NOW + DAY + MAX_SKEW_MS + 1, DAY);
         assert!(g2.is_empty());
-        assert_eq!(s.verify(&tok, NOW + DAY + MAX_SKEW_MS + 1, DAY), Err(ReceiptError::Expired));
+        assert_eq!(
+            s.verify(&tok, NOW + DAY + MAX_SKEW_MS + 1, DAY),
+            Err(ReceiptError::Expired)
+        );
     }
 
     proptest! {
