@@ -13,7 +13,11 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             i = i.wrapping_add(1);
             now += 1;
-            let arm = if i.is_multiple_of(20) { "canary" } else { "stable" };
+            let arm = if i.is_multiple_of(20) {
+                "canary"
+            } else {
+                "stable"
+            };
             let obs = Observation {
                 route: "fraud",
                 arm,

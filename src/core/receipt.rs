@@ -41,6 +41,7 @@ pub const PREFIX_V1: &str = "v1";
 const FORMAT_V1: u8 = 0x01;
 const BLOCK: usize = 64;
 const MAX_PAYLOAD: usize = 1 + MAX_NAME_LEN + 1 + MAX_NAME_LEN + 8 + 10 + 10 + 8;
+const TOKEN_MAX: usize = 3 + b64_len(MAX_PAYLOAD) + 1 + b64_len(TAG_LEN);
 
 /// Why a token was rejected. Each maps to a 4xx answer at the edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -331,12 +332,17 @@ impl ReceiptSigner {
         let n = r.encode(&mut buf);
         let payload = &buf[..n];
         let tag = self.tag(payload);
-        let mut out = String::with_capacity(3 + b64_len(n) + 1 + b64_len(TAG_LEN));
-        out.push_str(PREFIX_V1);
-        out.push('.');
-        b64url_encode_into(payload, &mut out);
-        out.push('.');
-        b64url_encode_into(&tag, &mut out);
+        let mut tok = [0u8; TOKEN_MAX];
+        tok[..3].copy_from_slice(b"v1.");
+        let mut o = 3;
+        o += b64url_encode_to(payload, &mut tok[o..]).unwrap_or(0);
+        tok[o] = b'.';
+        o += 1;
+        o += b64url_encode_to(&tag, &mut tok[o..]).unwrap_or(0);
+        // All bytes written are ASCII, so this never falls back.
+        let out = std::str::from_utf8(&tok[..o])
+            .unwrap_or_default()
+            .to_owned();
         (out, ReceiptId(tag))
     }
 
@@ -423,36 +429,45 @@ pub const fn b64_len(n: usize) -> usize {
     (n * 4).div_ceil(3)
 }
 
-/// Appends the unpadded base64url encoding of `data` to `out`.
-pub fn b64url_encode_into(data: &[u8], out: &mut String) {
+/// Writes the unpadded base64url encoding of `data` to the front of `out`, returning the
+/// number of bytes written, or `None` if `out` is too small.
+pub fn b64url_encode_to(data: &[u8], out: &mut [u8]) -> Option<usize> {
+    let n = b64_len(data.len());
+    let out = out.get_mut(..n)?;
+    let mut o = 0;
     let mut chunks = data.chunks_exact(3);
     for c in &mut chunks {
         let v = (u32::from(c[0]) << 16) | (u32::from(c[1]) << 8) | u32::from(c[2]);
-        for shift in [18, 12, 6, 0] {
-            out.push(B64[(v >> shift) as usize & 63] as char);
-        }
+        out[o] = B64[(v >> 18) as usize & 63];
+        out[o + 1] = B64[(v >> 12) as usize & 63];
+        out[o + 2] = B64[(v >> 6) as usize & 63];
+        out[o + 3] = B64[v as usize & 63];
+        o += 4;
     }
     match *chunks.remainder() {
         [a] => {
             let v = u32::from(a) << 16;
-            out.push(B64[(v >> 18) as usize & 63] as char);
-            out.push(B64[(v >> 12) as usize & 63] as char);
+            out[o] = B64[(v >> 18) as usize & 63];
+            out[o + 1] = B64[(v >> 12) as usize & 63];
         }
         [a, b] => {
             let v = (u32::from(a) << 16) | (u32::from(b) << 8);
-            out.push(B64[(v >> 18) as usize & 63] as char);
-            out.push(B64[(v >> 12) as usize & 63] as char);
-            out.push(B64[(v >> 6) as usize & 63] as char);
+            out[o] = B64[(v >> 18) as usize & 63];
+            out[o + 1] = B64[(v >> 12) as usize & 63];
+            out[o + 2] = B64[(v >> 6) as usize & 63];
         }
         _ => {}
     }
+    Some(n)
 }
 
 /// Unpadded base64url encoding of `data`.
 pub fn b64url_encode(data: &[u8]) -> String {
-    let mut s = String::with_capacity(b64_len(data.len()));
-    b64url_encode_into(data, &mut s);
-    s
+    let mut v = vec![0u8; b64_len(data.len())];
+    let n = b64url_encode_to(data, &mut v).unwrap_or(0);
+    v.truncate(n);
+    // The alphabet is ASCII, so this never fails.
+    String::from_utf8(v).unwrap_or_default()
 }
 
 fn b64_val(c: u8) -> Option<u32> {
