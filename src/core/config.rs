@@ -227,8 +227,8 @@ pub struct Shadow {
     pub methods: Option<Vec<String>>,
     pub max_body_bytes: u64,
     pub timeout_ms: u32,
-    /// Comparison spec, kept as JSON and interpreted by [`crate::core::compare`].
-    pub compare: Option<Value>,
+    /// How to compare the shadow's answer with the primary's, if at all.
+    pub compare: Option<crate::core::compare::Compare>,
     /// `<route>:shadow:<origin>`.
     pub salt: String,
 }
@@ -1338,8 +1338,18 @@ impl Validator {
                 None => Some(DEFAULT_SHADOW_TIMEOUT_MS),
             };
             let compare = match obj.get("compare") {
-                None | Some(Value::Null) => None,
-                Some(c) => Some(c.clone()),
+                None | Some(Value::Null) => Some(None),
+                Some(c) => match serde_json::from_value::<crate::core::compare::Compare>(c.clone())
+                {
+                    Ok(spec) => Some(Some(spec)),
+                    Err(e) => {
+                        self.err(
+                            &format!("{p}.compare"),
+                            format!("invalid compare spec: {e}"),
+                        );
+                        None
+                    }
+                },
             };
             if let (
                 Some(origin),
@@ -1347,8 +1357,15 @@ impl Validator {
                 Some(methods),
                 Some(max_body_bytes),
                 Some(timeout_ms),
-            ) = (origin, percent, methods, max_body_bytes, timeout_ms)
-            {
+                Some(compare),
+            ) = (
+                origin,
+                percent,
+                methods,
+                max_body_bytes,
+                timeout_ms,
+                compare,
+            ) {
                 if out.iter().any(|o| o.origin == origin) {
                     self.err(&format!("{p}.origin"), "the same origin is mirrored twice");
                     continue;

@@ -58,6 +58,9 @@ pub struct Decision<'c> {
     /// Bit `i` set: `route.flags[i]` is on.
     pub flags: u64,
     pub reason: Reason,
+    /// The unit's split hash (`h(split salt, unit)`): names the unit in receipts without
+    /// revealing it, and costs nothing extra.
+    pub unit_hash: u64,
 }
 
 impl Decision<'_> {

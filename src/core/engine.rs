@@ -204,6 +204,7 @@ pub fn decide<'c, H: Headers + ?Sized, R: Rng>(
         shadows,
         flags,
         reason: c.reason,
+        unit_hash: h,
     }
 }
 

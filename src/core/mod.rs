@@ -8,6 +8,7 @@ pub mod config;
 pub mod controller;
 pub mod decision;
 pub mod engine;
+pub mod learn;
 pub mod observe;
 pub mod receipt;
 pub mod rng;

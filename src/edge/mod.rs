@@ -8,6 +8,7 @@ mod kv;
 mod report;
 mod shadow;
 mod state;
+mod stats_object;
 
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -16,6 +17,8 @@ use worker::{console_warn, Context, Env, Request, Response, Result};
 
 use crate::core::config::{Config, Route, Strategy};
 use crate::core::engine::{self, RequestView, Target};
+use crate::core::observe::{Observation, Outcome};
+use crate::core::receipt::ReceiptError;
 use crate::core::strategy::Inputs;
 use forward::{Body, Failure};
 use http::{header_safe, json, json_error};
@@ -39,7 +42,7 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
         Err(_) => return Ok(json_error(400, "bad_request", "unparseable request URL")),
     };
     if url.path().starts_with(ADMIN_PREFIX) {
-        return admin(&req, &url, &env, &ctx).await;
+        return admin(req, &url, &env, &ctx).await;
     }
     let Some(cfg) = kv::config(&env, &ctx).await else {
         return Ok(json_error(
@@ -246,6 +249,28 @@ async fn route(
         }
     }
 
+    let (outcome, status) = match &result {
+        Ok(r) => (Outcome::from_status(r.status_code()), r.status_code()),
+        Err(Failure::Timeout) => (Outcome::Timeout, 0),
+        Err(Failure::Connect(_)) => (Outcome::ConnectError, 0),
+    };
+    report::observe(
+        env,
+        ctx,
+        Observation {
+            route: &route.name,
+            arm: answered_by.0,
+            outcome,
+            status,
+            latency_ms,
+        },
+    );
+    if let Some(token) =
+        report::receipt(env, &route.name, answered_by.0, decision.unit_hash, &cfg.id)
+    {
+        our_headers.push(("x-switchyard-receipt", token));
+    }
+
     let mut response = match result {
         Ok(r) => r,
         Err(f) => {
@@ -293,7 +318,7 @@ async fn route(
                     None
                 },
             };
-            ctx.wait_until(shadow::run(jobs, primary));
+            ctx.wait_until(shadow::run(env.clone(), jobs, primary));
         }
     }
 
@@ -429,24 +454,156 @@ fn with_headers(mut r: Response, add: &[(&str, String)]) -> Response {
     r
 }
 
-/// `/_switchyard/*`: status now; feedback and stats come with the learning loop.
-async fn admin(req: &Request, url: &worker::Url, env: &Env, ctx: &Context) -> Result<Response> {
-    let _ = req;
-    match url.path() {
-        "/_switchyard/status" => {
-            let cfg = kv::config(env, ctx).await;
-            let rejected = state::with(|s| s.config.rejected());
-            Ok(json(
-                200,
-                &serde_json::json!({
-                    "config": cfg.as_ref().map(|c| c.id.clone()),
-                    "routes": cfg.as_ref().map(|c| c.routes.iter().map(|r| serde_json::json!({
-                        "name": r.name, "strategy": r.strategy.kind(), "fingerprint": r.fingerprint,
-                    })).collect::<Vec<_>>()),
-                    "rejected": rejected.map(|r| r.to_string()),
-                }),
+/// `/_switchyard/*`: feedback (authenticated by the receipt itself), and the operator
+/// endpoints (status, stats, tick), which require `authorization: Bearer <ADMIN_TOKEN>`
+/// when the `ADMIN_TOKEN` secret is set.
+async fn admin(req: Request, url: &worker::Url, env: &Env, ctx: &Context) -> Result<Response> {
+    let path = url.path().trim_start_matches(ADMIN_PREFIX).to_string();
+    let method = req.inner().method();
+    if path == "feedback" {
+        if method != "POST" {
+            return Ok(json_error(
+                405,
+                "method_not_allowed",
+                "POST a JSON body {\"receipt\", \"reward\"}",
+            ));
+        }
+        return feedback(req, env).await;
+    }
+    if let Ok(token) = env.secret("ADMIN_TOKEN") {
+        let token = token.to_string();
+        let given = req
+            .headers()
+            .get("authorization")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        if !token.is_empty() && given.strip_prefix("Bearer ").map(str::trim) != Some(token.as_str())
+        {
+            return Ok(json_error(
+                401,
+                "unauthorized",
+                "operator endpoints need authorization: Bearer <ADMIN_TOKEN>",
+            ));
+        }
+    }
+    if path == "status" {
+        let cfg = kv::config(env, ctx).await;
+        let rejected = state::with(|s| s.config.rejected());
+        return Ok(json(
+            200,
+            &serde_json::json!({
+                "config": cfg.as_ref().map(|c| c.id.clone()),
+                "routes": cfg.as_ref().map(|c| c.routes.iter().map(|r| serde_json::json!({
+                    "name": r.name, "strategy": r.strategy.kind(), "fingerprint": r.fingerprint,
+                })).collect::<Vec<_>>()),
+                "rejected": rejected.map(|r| r.to_string()),
+            }),
+        ));
+    }
+    for action in ["stats", "tick"] {
+        if let Some(route) = path.strip_prefix(action).and_then(|p| p.strip_prefix('/')) {
+            let Some(cfg) = kv::config(env, ctx).await else {
+                return Ok(json_error(503, "no_config", "no valid config in KV"));
+            };
+            if cfg.route(route).is_none() {
+                return Ok(json_error(
+                    404,
+                    "unknown_route",
+                    &format!("no route named {route:?} in config {}", cfg.id),
+                ));
+            }
+            let m = if action == "tick" {
+                worker::Method::Post
+            } else {
+                worker::Method::Get
+            };
+            return report::call(env, route, action, m, None).await;
+        }
+    }
+    Ok(json_error(404, "not_found", "unknown Switchyard endpoint"))
+}
+
+/// Largest feedback body accepted.
+const MAX_FEEDBACK_BYTES: usize = 8 * 1024;
+
+async fn feedback(mut req: Request, env: &Env) -> Result<Response> {
+    let Some(signer) = report::signer(env) else {
+        return Ok(json_error(
+            503,
+            "receipts_disabled",
+            "the RECEIPT_KEY secret is not configured",
+        ));
+    };
+    let body = match req.bytes().await {
+        Ok(b) if b.len() <= MAX_FEEDBACK_BYTES => b,
+        Ok(_) => {
+            return Ok(json_error(
+                413,
+                "body_too_large",
+                "feedback bodies are at most 8 KiB",
             ))
         }
-        _ => Ok(json_error(404, "not_found", "unknown Switchyard endpoint")),
-    }
+        Err(e) => {
+            return Ok(json_error(
+                400,
+                "bad_feedback",
+                &format!("unreadable body: {e}"),
+            ))
+        }
+    };
+    let v: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return Ok(json_error(
+                400,
+                "bad_feedback",
+                &format!("body is not JSON: {e}"),
+            ))
+        }
+    };
+    let Some(token) = v.get("receipt").and_then(|r| r.as_str()) else {
+        return Ok(json_error(
+            400,
+            "bad_feedback",
+            "missing string field `receipt`",
+        ));
+    };
+    let reward = match v.get("reward") {
+        Some(serde_json::Value::Bool(b)) => f64::from(u8::from(*b)),
+        Some(n) if n.as_f64().is_some_and(f64::is_finite) => n.as_f64().unwrap_or(0.0),
+        _ => {
+            return Ok(json_error(
+                400,
+                "bad_feedback",
+                "`reward` must be a finite number or a boolean",
+            ))
+        }
+    };
+    let (receipt, id) =
+        match signer.verify_with_id(token, state::now_ms(), report::RECEIPT_MAX_AGE_MS) {
+            Ok(r) => r,
+            Err(e) => {
+                let status = match e {
+                    ReceiptError::BadSignature => 401,
+                    ReceiptError::Expired => 410,
+                    _ => 400,
+                };
+                return Ok(json_error(status, e.code(), &e.to_string()));
+            }
+        };
+    let credit = serde_json::json!({
+        "id": id.to_string(),
+        "arm": receipt.arm(),
+        "reward": reward,
+        "issued_ms": receipt.issued_ms(),
+    });
+    report::call(
+        env,
+        receipt.route(),
+        "feedback",
+        worker::Method::Post,
+        Some(credit.to_string()),
+    )
+    .await
 }

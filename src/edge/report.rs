@@ -1,13 +1,165 @@
-//! Observations for the per-route Durable Object (issue 3 wires the batching in).
+//! Observations for the per-route Durable Object. Each isolate batches what it sees
+//! (pre-aggregated per route and arm) and flushes by count or age inside `ctx.wait_until`,
+//! so the request path never waits for the object. Also signs feedback receipts.
 
-/// A mirrored request finished (`shadow` is `None` when it timed out or failed).
-pub fn shadow(
-    _route: &str,
-    _origin: &str,
-    _primary_status: u16,
-    _primary_latency_ms: u32,
-    _primary_body: Option<&[u8]>,
-    _shadow: Option<(u16, u32, Option<&[u8]>)>,
-    _compare: Option<&serde_json::Value>,
+use std::cell::RefCell;
+
+use worker::{console_error, Context, Env, Method, Request, RequestInit};
+
+use crate::core::compare::{self, Compare, Side};
+use crate::core::observe::{Batch, Batcher, Observation, ShadowObservation};
+use crate::core::receipt::{Receipt, ReceiptSigner};
+use crate::edge::state;
+
+pub const STATS_BINDING: &str = "ROUTE_STATS";
+pub const RECEIPT_SECRET: &str = "RECEIPT_KEY";
+/// Receipts older than this are rejected (and their ids forgotten by the replay guard).
+pub const RECEIPT_MAX_AGE_MS: u64 = 24 * 3600 * 1000;
+
+thread_local! {
+    static BATCHER: RefCell<Batcher> = RefCell::new(Batcher::default());
+    /// `None` inside: no `RECEIPT_KEY` configured, receipts are off.
+    static SIGNER: RefCell<Option<Option<ReceiptSigner>>> = const { RefCell::new(None) };
+}
+
+/// Records one routed request; flushes in `wait_until` when the batch is due.
+pub fn observe(env: &Env, ctx: &Context, obs: Observation<'_>) {
+    let now = state::now_ms();
+    let due = BATCHER.with(|b| b.borrow_mut().push(obs, now));
+    if due {
+        if let Some(batch) = drain() {
+            ctx.wait_until(send(env.clone(), batch));
+        }
+    }
+}
+
+fn drain() -> Option<Batch> {
+    let batch = BATCHER.with(|b| b.borrow_mut().drain());
+    (!batch.is_empty()).then_some(batch)
+}
+
+/// Records a finished shadow request (already inside `wait_until`, so it flushes inline).
+#[allow(clippy::too_many_arguments)]
+pub async fn shadow(
+    env: &Env,
+    route: &str,
+    origin: &str,
+    primary_status: u16,
+    primary_latency_ms: u32,
+    primary_body: Option<&[u8]>,
+    shadow: Option<(u16, u32, Option<&[u8]>)>,
+    spec: Option<&Compare>,
 ) {
+    let obs = match shadow {
+        Some((status, latency, body)) => {
+            let diff = latency as i32 - primary_latency_ms as i32;
+            match (spec, primary_body, body) {
+                (Some(spec), Some(pb), Some(sb)) => {
+                    let agreement = compare::compare(
+                        spec,
+                        Side::new(primary_status, pb),
+                        Side::new(status, sb),
+                    );
+                    ShadowObservation::from_agreement(route, origin, &agreement, diff)
+                }
+                _ => ShadowObservation {
+                    route,
+                    shadow_origin: origin,
+                    status_agree: status == primary_status,
+                    latency_diff_ms: diff,
+                    payload: None,
+                },
+            }
+        }
+        None => ShadowObservation::failed(route, origin, 0),
+    };
+    let now = state::now_ms();
+    let due = BATCHER.with(|b| b.borrow_mut().push_shadow(&obs, now));
+    if due {
+        if let Some(batch) = drain() {
+            send(env.clone(), batch).await;
+        }
+    }
+}
+
+/// Sends each route's part of a batch to that route's object.
+async fn send(env: Env, batch: Batch) {
+    for (route, part) in batch.split_by_route() {
+        let body = match serde_json::to_string(&part) {
+            Ok(b) => b,
+            Err(e) => {
+                console_error!("switchyard: batch for {route} not serialisable: {e}");
+                continue;
+            }
+        };
+        if let Err(e) = call(&env, &route, "report", Method::Post, Some(body)).await {
+            console_error!(
+                "switchyard: report to {route} failed, {} observations lost: {e}",
+                part_len(&part)
+            );
+        }
+    }
+}
+
+fn part_len(b: &Batch) -> u64 {
+    b.arms.iter().map(|a| a.counts.requests).sum()
+}
+
+/// Calls the route's Durable Object: `https://route-stats/<route>/<action>`.
+pub async fn call(
+    env: &Env,
+    route: &str,
+    action: &str,
+    method: Method,
+    body: Option<String>,
+) -> worker::Result<worker::Response> {
+    let stub = env
+        .durable_object(STATS_BINDING)?
+        .id_from_name(route)?
+        .get_stub()?;
+    let mut init = RequestInit::new();
+    init.with_method(method);
+    if let Some(b) = body {
+        init.with_body(Some(b.into()));
+    }
+    let req = Request::new_with_init(&format!("https://route-stats/{route}/{action}"), &init)?;
+    stub.fetch_with_request(req).await
+}
+
+/// The isolate's receipt signer, built once from the `RECEIPT_KEY` secret.
+pub fn signer(env: &Env) -> Option<ReceiptSigner> {
+    SIGNER.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.is_none() {
+            let key = env.secret(RECEIPT_SECRET).ok().map(|k| k.to_string()).filter(|k| k.len() >= 16);
+            if key.is_none() {
+                console_error!("switchyard: secret {RECEIPT_SECRET} missing or shorter than 16 bytes: receipts are off");
+            }
+            *s = Some(key.map(|k| ReceiptSigner::new(k.as_bytes())));
+        }
+        s.as_ref().and_then(Clone::clone)
+    })
+}
+
+/// A signed receipt for one routed response.
+pub fn receipt(
+    env: &Env,
+    route: &str,
+    arm: &str,
+    unit_hash: u64,
+    config_id: &str,
+) -> Option<String> {
+    let signer = signer(env)?;
+    let version = u64::from_str_radix(config_id, 16).unwrap_or(0);
+    let nonce = state::with(|s| crate::core::rng::Rng::next_u64(&mut s.rng));
+    let r = Receipt::new(
+        route,
+        arm,
+        unit_hash.to_be_bytes(),
+        version,
+        state::now_ms(),
+        nonce,
+    )
+    .ok()?;
+    Some(signer.sign(&r))
 }

@@ -2,6 +2,7 @@
 //! on its way and can never change its status, body or latency.
 
 use crate::edge::forward::{self, Body, Failure};
+use crate::edge::report;
 use crate::edge::state;
 
 /// One mirrored request, owning everything it needs (it outlives the handler).
@@ -13,7 +14,7 @@ pub struct ShadowJob {
     pub headers: Vec<(String, String)>,
     pub body: Body,
     pub timeout_ms: u32,
-    pub compare: Option<serde_json::Value>,
+    pub compare: Option<crate::core::compare::Compare>,
 }
 
 /// What the primary answered, for comparison.
@@ -24,16 +25,15 @@ pub struct Primary {
 }
 
 /// Sends every job concurrently and reports what came back.
-pub async fn run(jobs: Vec<ShadowJob>, primary: Primary) {
-    let mut primary = primary;
+pub async fn run(env: worker::Env, jobs: Vec<ShadowJob>, mut primary: Primary) {
     let primary_body = match primary.body.as_mut() {
         Some(r) => r.bytes().await.ok(),
         None => None,
     };
     let futures = jobs.into_iter().map(|job| {
-        let primary_body = primary_body.clone();
-        let primary_status = primary.status;
-        let primary_latency = primary.latency_ms;
+        let primary_body = primary_body.as_deref();
+        let env = env.clone();
+        let (p_status, p_latency) = (primary.status, primary.latency_ms);
         async move {
             let started = state::now_ms();
             let result = forward::send(
@@ -45,52 +45,28 @@ pub async fn run(jobs: Vec<ShadowJob>, primary: Primary) {
             )
             .await;
             let latency = state::now_ms().saturating_sub(started) as u32;
-            let outcome = match result {
+            let (answer, outcome) = match result {
                 Ok(mut resp) => {
                     let status = resp.status_code();
-                    let body = if job.compare.is_some() {
-                        resp.bytes().await.ok()
-                    } else {
-                        // Drain so the connection is released.
-                        let _ = resp.bytes().await;
-                        None
-                    };
-                    crate::edge::report::shadow(
-                        &job.route,
-                        &job.origin,
-                        primary_status,
-                        primary_latency,
-                        primary_body.as_deref(),
-                        Some((status, latency, body.as_deref())),
-                        job.compare.as_ref(),
-                    );
-                    format!("{status}")
+                    // Read the body: to compare it, or just to release the connection.
+                    let body = resp.bytes().await.ok();
+                    (Some((status, latency, body)), format!("{status}"))
                 }
-                Err(Failure::Timeout) => {
-                    crate::edge::report::shadow(
-                        &job.route,
-                        &job.origin,
-                        primary_status,
-                        primary_latency,
-                        None,
-                        None,
-                        None,
-                    );
-                    "timeout".to_string()
-                }
-                Err(Failure::Connect(e)) => {
-                    crate::edge::report::shadow(
-                        &job.route,
-                        &job.origin,
-                        primary_status,
-                        primary_latency,
-                        None,
-                        None,
-                        None,
-                    );
-                    format!("error: {e}")
-                }
+                Err(Failure::Timeout) => (None, "timeout".to_string()),
+                Err(Failure::Connect(e)) => (None, format!("error: {e}")),
             };
+            let shadow = answer.as_ref().map(|(s, l, b)| (*s, *l, b.as_deref()));
+            report::shadow(
+                &env,
+                &job.route,
+                &job.origin,
+                p_status,
+                p_latency,
+                primary_body,
+                shadow,
+                job.compare.as_ref(),
+            )
+            .await;
             worker::console_debug!(
                 "switchyard: shadow {} -> {}: {} in {} ms",
                 job.route,
