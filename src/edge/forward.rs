@@ -66,7 +66,7 @@ pub fn outgoing_headers(
             continue;
         }
         if is_hop_by_hop(&name)
-            || connection_tokens.iter().any(|t| *t == name)
+            || connection_tokens.contains(&name)
             || name.starts_with("cf-")
         {
             continue;
