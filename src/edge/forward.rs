@@ -65,10 +65,7 @@ pub fn outgoing_headers(
             xff = Some(value);
             continue;
         }
-        if is_hop_by_hop(&name)
-            || connection_tokens.contains(&name)
-            || name.starts_with("cf-")
-        {
+        if is_hop_by_hop(&name) || connection_tokens.contains(&name) || name.starts_with("cf-") {
             continue;
         }
         out.push((name, value));
