@@ -294,7 +294,7 @@ export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDi
       const file = join(dir, `kv-put-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
       await writeFile(file, text);
       try {
-        await runWrangler(['kv', 'key', 'put', '--local', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key, '--path', file]);
+        await runWrangler(['kv', 'key', 'put', '--local', '--preview', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key, '--path', file]);
       } finally {
         await rm(file, { force: true });
       }
@@ -302,17 +302,18 @@ export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDi
     /** Reads a SPLIT_CONFIG key via the wrangler CLI; null when absent. */
     async getKV(key) {
       try {
-        const { stdout } = await runWrangler(['kv', 'key', 'get', '--local', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key, '--text']);
+        const { stdout, stderr } = await runWrangler(['kv', 'key', 'get', '--local', '--preview', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key, '--text']);
         // wrangler prints "Value not found" to stdout/stderr for a missing key (exit 0 on some versions)
-        if (/^Value not found/m.test(stdout)) return null;
-        return stdout;
+        if (/^Value not found/m.test(stdout) || (stdout === '' && /Value not found/.test(stderr))) return null;
+        // wrangler appends one newline to the value it prints.
+        return stdout.endsWith('\n') ? stdout.slice(0, -1) : stdout;
       } catch (e) {
         if (/not found/i.test(e.message)) return null;
         throw e;
       }
     },
     async deleteKV(key) {
-      await runWrangler(['kv', 'key', 'delete', '--local', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key]);
+      await runWrangler(['kv', 'key', 'delete', '--local', '--preview', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key]);
     },
     async stop() {
       liveWorkers.delete(w);
@@ -351,12 +352,25 @@ export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDi
 
 /**
  * node:test helper: starts one worker for the current test file (before) and stops it and all
- * origins (after), even when tests fail. Returns a getter object: `ctx.worker`.
+ * origins (after), even when tests fail. Returns `ctx` with `ctx.worker` (set once started) and
+ * `ctx.ready` (a promise of the worker; await it in hooks of your own).
  */
 export function useWorker(opts) {
-  const ctx = { worker: null };
+  let resolveReady, rejectReady;
+  const ready = new Promise((res, rej) => {
+    resolveReady = res;
+    rejectReady = rej;
+  });
+  ready.catch(() => {});
+  const ctx = { worker: null, ready };
   before(async () => {
-    ctx.worker = await startWorker(opts);
+    try {
+      ctx.worker = await startWorker(opts);
+      resolveReady(ctx.worker);
+    } catch (e) {
+      rejectReady(e);
+      throw e;
+    }
   });
   after(async () => {
     for (const o of liveOrigins) await o.stop().catch(() => {});

@@ -1,17 +1,18 @@
 // Pipeline proof against the PLACEHOLDER src/edge/mod.rs (infra branch). Every test skips when
 // the running worker is not the placeholder (GET /__placeholder/ping != "placeholder"), so this
 // file can be deleted together with the placeholder when the real edge is merged.
-import { test, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useWorker, startOrigin, waitFor } from './harness.mjs';
 
 const ctx = useWorker();
-let isPlaceholder = false;
-before(async () => {
-  const r = await ctx.worker.req('/__placeholder/ping');
-  isPlaceholder = r.status === 200 && r.body === 'placeholder';
-});
-const ptest = (name, fn) => test(name, async (t) => (isPlaceholder ? fn(t) : t.skip('not the placeholder edge')));
+let probe;
+const isPlaceholder = () =>
+  (probe ??= ctx.ready
+    .then((w) => w.req('/__placeholder/ping'))
+    .then((r) => r.status === 200 && r.body === 'placeholder'));
+const ptest = (name, fn) =>
+  test(name, async (t) => ((await isPlaceholder()) ? fn(t) : t.skip('not the placeholder edge')));
 
 ptest('a KV put from the CLI is visible to the running worker on its next read', async () => {
   const w = ctx.worker;
