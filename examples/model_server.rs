@@ -61,10 +61,13 @@ fn coefficients(version: &str) -> (f64, f64) {
         "v2" => (0.9, -0.5),
         "v3" => (1.3, 0.0),
         other => {
-            let h = other
-                .bytes()
-                .fold(17u32, |acc, b| acc.wrapping_mul(31).wrapping_add(u32::from(b)));
-            (0.1 + f64::from(h % 100) / 50.0, -1.0 + f64::from((h / 100) % 100) / 50.0)
+            let h = other.bytes().fold(17u32, |acc, b| {
+                acc.wrapping_mul(31).wrapping_add(u32::from(b))
+            });
+            (
+                0.1 + f64::from(h % 100) / 50.0,
+                -1.0 + f64::from((h / 100) % 100) / 50.0,
+            )
         }
     }
 }
@@ -245,7 +248,10 @@ fn handle(opts: &Opts, stream: TcpStream) -> std::io::Result<()> {
             ("GET", "/health") | ("GET", "/v2/health/ready") | ("GET", "/v2/health/live") => {
                 (200, json!({"status": "ok", "model_version": opts.version}))
             }
-            ("GET", "/v2") => (200, json!({"name": "switchyard-model-server", "version": opts.version})),
+            ("GET", "/v2") => (
+                200,
+                json!({"name": "switchyard-model-server", "version": opts.version}),
+            ),
             ("POST", _) => {
                 if opts.delay_ms > 0 {
                     std::thread::sleep(Duration::from_millis(opts.delay_ms));

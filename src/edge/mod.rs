@@ -12,6 +12,8 @@
 //!   named `x` and returns `{"name":..,"count":N,"alarms":M}` (also schedules an alarm)
 //! - `GET /__placeholder/fetch?url=..&timeout_ms=..` -> fetches `url` with an AbortSignal-based
 //!   timeout and returns the upstream status/body (504 on timeout, 502 on connection error)
+//! - `ANY /__placeholder/proxy?url=..` -> streams the request to `url`, returns the upstream
+//!   response with `x-switchyard-arm: placeholder` added
 //! - `GET /__placeholder/bg?key=..` -> writes KV key `key` inside `ctx.wait_until`, answers at once
 //! - anything else -> same as `/__placeholder/config`
 
@@ -19,8 +21,8 @@ use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use worker::{
-    durable_object, event, AbortController, Context, Date, Delay, DurableObject, Env, Fetch,
-    Request, Response, Result, State,
+    durable_object, event, wasm_bindgen::JsValue, AbortController, Context, Date, Delay,
+    DurableObject, Env, Fetch, Request, RequestInit, RequestRedirect, Response, Result, State,
 };
 
 const KV_BINDING: &str = "SPLIT_CONFIG";
@@ -83,6 +85,30 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
                     Response::error("upstream timeout", 504)
                 }
             }
+        }
+        "/__placeholder/proxy" => {
+            // Streams method, headers and body to `url`; adds a header to the upstream response.
+            let Some(target) = query_param(&req, "url") else {
+                return Response::error("missing url", 400);
+            };
+            let headers = req.headers().clone(); // Headers::clone = a new, mutable JS Headers
+            headers.set(
+                "x-forwarded-host",
+                req.url()?.host_str().unwrap_or_default(),
+            )?;
+            headers.delete("host")?;
+            let mut init = RequestInit::new();
+            init.with_method(req.method())
+                .with_headers(headers)
+                .with_redirect(RequestRedirect::Manual)
+                // The incoming ReadableStream, passed through without buffering.
+                .with_body(req.inner().body().map(JsValue::from));
+            let out = Request::new_with_init(&target, &init)?;
+            let upstream = Fetch::Request(out).send().await?;
+            // Fetched responses have immutable headers: copy, modify, re-attach.
+            let headers = upstream.headers().clone();
+            headers.set("x-switchyard-arm", "placeholder")?;
+            Ok(upstream.with_headers(headers))
         }
         "/__placeholder/bg" => {
             let key = query_param(&req, "key").unwrap_or_else(|| "bg".into());

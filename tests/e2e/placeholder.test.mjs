@@ -83,3 +83,23 @@ ptest('ctx.wait_until work completes after the response', async () => {
   const v = await waitFor(() => w.getKV('bg-test'), 10000, { intervalMs: 200, what: 'bg KV write' });
   assert.match(v, /^\d{13}$/);
 });
+
+ptest('proxy streams method, headers and body; response headers can be added', async () => {
+  const w = ctx.worker;
+  const o = await startOrigin('px');
+  const body = JSON.stringify({ inputs: [{ name: 'x', shape: [3], datatype: 'FP32', data: [1, 2, 3] }] });
+  const r = await w.req(`/__placeholder/proxy?url=${encodeURIComponent(o.url + '/v2/models/m/infer')}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-user-id': 'alice' },
+    body,
+  });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['x-switchyard-arm'], 'placeholder');
+  assert.equal(r.headers['x-origin'], 'px');
+  const got = o.received('/v2/models/m/infer');
+  assert.equal(got.length, 1);
+  assert.equal(got[0].method, 'POST');
+  assert.equal(got[0].body, body);
+  assert.equal(got[0].headers['x-user-id'], 'alice');
+  assert.ok(got[0].headers['x-forwarded-host'], 'x-forwarded-host set');
+});
