@@ -16,7 +16,7 @@ printf '%-22s %10s %10s\n' file raw gzip-9
 printf '%-22s %10d %10d\n' "$WASM" "$raw" "$gz" build/index.js "$js" "$jsgz"
 printf '%-22s %10d %10d\n' total $((raw + js)) $((gz + jsgz))
 echo
-TOP=${TOP:-15} node scripts/wasm-sizes.mjs "$WASM" target/wasm32-unknown-unknown/release/switchyard.wasm
+TOP=${TOP:-15} node scripts/wasm-sizes.mjs "$WASM"
 if [ "${NAMES:-}" = "1" ]; then
   echo "building an unstripped copy for function names (target/size/) ..."
   CARGO_PROFILE_RELEASE_STRIP=none cargo build --release --target wasm32-unknown-unknown --target-dir target/size -q
