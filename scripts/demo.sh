@@ -16,6 +16,7 @@ mkdir -p "$LOGDIR"
 
 PIDS=()
 cleanup() {
+  trap - EXIT INT TERM
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
@@ -36,7 +37,7 @@ for port in 9001 9002 9003; do
 done
 echo "origins: v1 :9001, v2 :9002, v3 (shadow) :9003 — logs in $LOGDIR/"
 
-npx wrangler kv key put --local --preview --persist-to "$PERSIST" --binding SPLIT_CONFIG config --path "$CONFIG"
+node_modules/.bin/wrangler kv key put --local --preview --persist-to "$PERSIST" --binding SPLIT_CONFIG config --path "$CONFIG"
 
 cat <<MSG
 
@@ -58,4 +59,8 @@ Switchyard on http://127.0.0.1:$PORT  (Ctrl-C stops everything)
 MSG
 
 # wrangler runs the [build] command (scripts/build-worker.sh) first and on every change in src/.
-npx wrangler dev --port "$PORT" --ip 127.0.0.1 --persist-to "$PERSIST"
+# Started in the background and waited for, so the EXIT trap also runs on SIGTERM to this script.
+node_modules/.bin/wrangler dev --port "$PORT" --ip 127.0.0.1 --persist-to "$PERSIST" &
+WRANGLER_PID=$!
+PIDS=("$WRANGLER_PID" "${PIDS[@]}")
+wait "$WRANGLER_PID"
