@@ -1,0 +1,48 @@
+# Switchyard — build, run and test. `make test` is THE test command.
+SHELL := /bin/bash
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+TOOLS := $(ROOT)/.tools/bin
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := $(TOOLS)/wasm-bindgen-test-runner
+# wasm-bindgen-test runs under Node (no browser needed).
+export WASM_BINDGEN_TEST_TIMEOUT ?= 60
+E2E_CONCURRENCY ?= 1
+
+.PHONY: setup build demo test test-native test-wasm test-e2e lint fmt size bench clean
+
+setup:
+	scripts/setup.sh
+
+build: setup
+	sh scripts/build-worker.sh
+
+demo:
+	scripts/demo.sh
+
+test: setup test-native test-wasm build test-e2e
+
+test-native:
+	cargo test --all-targets
+
+test-wasm:
+	cargo test --target wasm32-unknown-unknown --lib --tests
+
+test-e2e:
+	node --test --test-concurrency=$(E2E_CONCURRENCY) --test-timeout=300000 tests/e2e/
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --target wasm32-unknown-unknown --lib --tests -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+size: build
+	scripts/size.sh
+
+bench:
+	cargo bench
+
+clean:
+	cargo clean
+	rm -rf build .e2e .wrangler

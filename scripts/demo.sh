@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Local demo: three real model servers (v1, v2, shadow v3) behind Switchyard in `wrangler dev`.
+#   scripts/demo.sh            (or: make demo)
+# Env: PORT (default 8787), PERSIST (default .wrangler/state), CONFIG (default demo/config.json)
+set -euo pipefail
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+PORT=${PORT:-8787}
+PERSIST=${PERSIST:-.wrangler/state}
+CONFIG=${CONFIG:-demo/config.json}
+LOGDIR=${LOGDIR:-.wrangler/demo-logs}
+
+scripts/setup.sh
+cargo build --release --example model_server
+mkdir -p "$LOGDIR"
+
+PIDS=()
+cleanup() {
+  trap - EXIT INT TERM
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+for spec in 9001:v1 9002:v2 9003:v3; do
+  port=${spec%%:*}; ver=${spec##*:}
+  target/release/examples/model_server --port "$port" --version "$ver" >"$LOGDIR/model-$ver.log" 2>&1 &
+  PIDS+=($!)
+done
+for port in 9001 9002 9003; do
+  for _ in $(seq 50); do
+    curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  curl -fsS "http://127.0.0.1:$port/health" >/dev/null || { echo "origin on $port did not start" >&2; exit 1; }
+done
+echo "origins: v1 :9001, v2 :9002, v3 (shadow) :9003 — logs in $LOGDIR/"
+
+node_modules/.bin/wrangler kv key put --local --preview --persist-to "$PERSIST" --binding SPLIT_CONFIG config --path "$CONFIG"
+
+cat <<MSG
+
+Switchyard on http://127.0.0.1:$PORT  (Ctrl-C stops everything)
+
+  # canary route "fraud" (20% -> v2, every request mirrored to v3):
+  curl -s -X POST http://127.0.0.1:$PORT/v2/models/fraud/infer -H 'x-user-id: alice' \\
+       -H 'content-type: application/json' \\
+       -d '{"inputs":[{"name":"x","shape":[3],"datatype":"FP32","data":[0.1,1.5,3]}]}' -i
+  # A/B route "ab":
+  curl -s -X POST http://127.0.0.1:$PORT/v2/models/ranker/infer -H 'x-user-id: bob' \\
+       -d '{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[2]}]}' -i
+  # see which users land where:
+  for u in u1 u2 u3 u4 u5 u6 u7 u8 u9 u10; do curl -s -o /dev/null -w "\$u %header{x-switchyard-arm}\\n" \\
+       -X POST http://127.0.0.1:$PORT/v2/models/fraud/infer -H "x-user-id: \$u" -d '{"inputs":[{"data":[1]}]}'; done
+  # change the config live (no restart):
+  npx wrangler kv key put --local --preview --persist-to $PERSIST --binding SPLIT_CONFIG config --path $CONFIG
+
+MSG
+
+# wrangler runs the [build] command (scripts/build-worker.sh) first and on every change in src/.
+# Started in the background and waited for, so the EXIT trap also runs on SIGTERM to this script.
+node_modules/.bin/wrangler dev --port "$PORT" --ip 127.0.0.1 --persist-to "$PERSIST" &
+WRANGLER_PID=$!
+PIDS=("$WRANGLER_PID" "${PIDS[@]}")
+wait "$WRANGLER_PID"

@@ -1,0 +1,390 @@
+// End-to-end harness: real origin servers on loopback + the real worker in `wrangler dev`
+// (workerd, local KV and Durable Objects). Node built-ins only (node:test, node:http).
+//
+//   import { startOrigin, startWorker, waitFor } from './harness.mjs';
+//   const w = await startWorker();             // once per test file (see useWorker below)
+//   const v1 = await startOrigin('v1');        // records every request it receives
+//   await w.putKV('config', {...});            // visible to the running worker on its next KV read
+//   const r = await w.req('/path', { method: 'POST', headers: {...}, body: '...' });
+//
+// The worker must already be built (`make build`); the harness runs wrangler with
+// SWITCHYARD_SKIP_BUILD=1 so that test files do not rebuild it concurrently.
+import { spawn, execFile } from 'node:child_process';
+import { createServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { mkdtemp, mkdir, writeFile, rm, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const WRANGLER = join(ROOT, 'node_modules', '.bin', 'wrangler');
+const E2E_TMP = process.env.SWITCHYARD_E2E_TMP || join(ROOT, '.e2e');
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A free TCP port on 127.0.0.1 (bind to 0, read, close). */
+export async function freePort() {
+  return new Promise((res, rej) => {
+    const s = createNetServer();
+    s.unref();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+/** Polls `fn` (sync or async) until it returns a truthy value; returns that value. */
+export async function waitFor(fn, timeoutMs = 5000, { intervalMs = 50, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      lastErr = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`waitFor: ${what} not met within ${timeoutMs} ms` + (lastErr ? ` (last error: ${lastErr.message})` : ''));
+    }
+    await sleep(intervalMs);
+  }
+}
+
+/**
+ * HTTP request to `baseUrl + path`; never throws on HTTP status.
+ * Returns { status, headers (plain object, lower-case keys), body (text), json(), ms }.
+ * `timeoutMs` (default 15000) aborts the request and throws.
+ */
+export async function request(baseUrl, path, { method = 'GET', headers = {}, body, timeoutMs = 15000 } = {}) {
+  const started = performance.now();
+  const res = await fetch(baseUrl + path, {
+    method,
+    headers,
+    body: body === undefined || typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body),
+    redirect: 'manual',
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await res.text();
+  const ms = performance.now() - started;
+  const hdrs = {};
+  res.headers.forEach((v, k) => {
+    hdrs[k] = v;
+  });
+  // getSetCookie keeps multiple Set-Cookie headers apart.
+  hdrs['set-cookie-list'] = res.headers.getSetCookie ? res.headers.getSetCookie() : [];
+  return {
+    status: res.status,
+    headers: hdrs,
+    body: text,
+    ms,
+    json() {
+      return JSON.parse(text);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Origins
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A real HTTP origin on 127.0.0.1 (dynamic port unless `port` is given).
+ * Records every request: { method, path, headers, body, at }.
+ * Modes (switch at runtime with setMode):
+ *   'ok'     200 JSON { origin: name, method, path, body } (+ header x-origin: name)
+ *   'error'  500 JSON { origin: name, error: 'injected' }
+ *   'sleep'  waits `ms` then answers like 'ok'   -> setMode('sleep', 2000)
+ *   'reset'  destroys the socket without answering (connection error)
+ * stop() closes the listener and all connections; start() listens again on the same port.
+ */
+export async function startOrigin(name, { port, mode = 'ok', ms = 0 } = {}) {
+  const origin = {
+    name,
+    port: port ?? (await freePort()),
+    requests: [],
+    mode,
+    ms,
+    server: null,
+    get url() {
+      return `http://127.0.0.1:${this.port}`;
+    },
+    setMode(m, ms = 0) {
+      this.mode = m;
+      this.ms = ms;
+    },
+    clear() {
+      this.requests.length = 0;
+    },
+    /** Requests whose path starts with `prefix` (default all). */
+    received(prefix = '') {
+      return this.requests.filter((r) => r.path.startsWith(prefix));
+    },
+    async start() {
+      if (this.server) return this;
+      const server = createServer((req, res) => {
+        const chunks = [];
+        req.on('data', (c) => chunks.push(c));
+        req.on('end', async () => {
+          const body = Buffer.concat(chunks).toString('utf8');
+          this.requests.push({ method: req.method, path: req.url, headers: { ...req.headers }, body, at: Date.now() });
+          const mode = this.mode;
+          if (mode === 'reset') {
+            req.socket.destroy();
+            return;
+          }
+          if (mode === 'sleep') await sleep(this.ms);
+          const status = mode === 'error' ? 500 : 200;
+          const payload =
+            mode === 'error'
+              ? { origin: name, error: 'injected' }
+              : { origin: name, method: req.method, path: req.url, body };
+          const text = JSON.stringify(payload);
+          if (res.destroyed) return;
+          res.writeHead(status, {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(text),
+            'x-origin': name,
+          });
+          res.end(text);
+        });
+      });
+      server.keepAliveTimeout = 1000;
+      await new Promise((res, rej) => {
+        server.once('error', rej);
+        server.listen(this.port, '127.0.0.1', () => {
+          server.off('error', rej);
+          res();
+        });
+      });
+      this.server = server;
+      return this;
+    },
+    async stop() {
+      const s = this.server;
+      if (!s) return;
+      this.server = null;
+      s.closeAllConnections();
+      await new Promise((res) => s.close(() => res()));
+    },
+  };
+  await origin.start();
+  liveOrigins.add(origin);
+  return origin;
+}
+
+const liveOrigins = new Set();
+
+// ---------------------------------------------------------------------------------------------
+// Worker (wrangler dev)
+// ---------------------------------------------------------------------------------------------
+
+const liveWorkers = new Set();
+
+function killGroup(child, signal) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal); // the whole group: npx/wrangler/workerd
+  } catch {
+    try {
+      child.kill(signal);
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+process.on('exit', () => {
+  for (const w of liveWorkers) killGroup(w.child, 'SIGKILL');
+});
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, () => {
+    for (const w of liveWorkers) killGroup(w.child, 'SIGKILL');
+    process.exit(130);
+  });
+}
+
+function runWrangler(args, { input, timeoutMs = 60000 } = {}) {
+  return new Promise((res, rej) => {
+    const child = execFile(
+      WRANGLER,
+      args,
+      { cwd: ROOT, timeout: timeoutMs, maxBuffer: 16 << 20, env: wranglerEnv() },
+      (err, stdout, stderr) => {
+        if (err) {
+          err.message += `\nwrangler ${args.join(' ')}\nstdout: ${stdout}\nstderr: ${stderr}`;
+          rej(err);
+        } else res({ stdout, stderr });
+      },
+    );
+    if (input !== undefined) child.stdin.end(input);
+  });
+}
+
+function wranglerEnv(extra = {}) {
+  return {
+    ...process.env,
+    SWITCHYARD_SKIP_BUILD: '1',
+    WRANGLER_SEND_METRICS: 'false',
+    WRANGLER_LOG: process.env.WRANGLER_LOG || 'log',
+    NO_COLOR: '1',
+    FORCE_COLOR: '0',
+    ...extra,
+  };
+}
+
+/**
+ * Starts `wrangler dev` on a free port with its own --persist-to temp dir, waits until it
+ * answers HTTP, and returns a handle:
+ *   { url, port, persistDir, logFile, req(path, opts), putKV(key, v), getKV(key), deleteKV(key),
+ *     logs(), stop() }
+ * `vars` become `--var KEY:VALUE` bindings. Startup timeout: `startTimeoutMs` (default 90 s).
+ */
+export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDir } = {}) {
+  if (!existsSync(join(ROOT, 'build', 'index.js'))) {
+    throw new Error('build/index.js missing: run `make build` before the e2e suite');
+  }
+  await mkdir(E2E_TMP, { recursive: true });
+  const dir = persistDir ?? (await mkdtemp(join(E2E_TMP, 'run-')));
+  const port = await freePort();
+  const inspectorPort = await freePort();
+  const logFile = join(dir, 'wrangler.log');
+  const args = [
+    'dev',
+    '--port', String(port),
+    '--ip', '127.0.0.1',
+    '--inspector-port', String(inspectorPort),
+    '--persist-to', dir,
+    '--show-interactive-dev-session=false',
+    '--live-reload=false',
+  ];
+  for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
+
+  const child = spawn(WRANGLER, args, {
+    cwd: ROOT,
+    env: wranglerEnv(),
+    detached: true, // own process group, so stop() can kill wrangler *and* workerd
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  const onData = (d) => {
+    log += d.toString();
+    if (log.length > 1 << 20) log = log.slice(-(1 << 19));
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+
+  const url = `http://127.0.0.1:${port}`;
+  const w = {
+    child,
+    url,
+    port,
+    persistDir: dir,
+    logFile,
+    logs: () => log,
+    req: (path, opts) => request(url, path, opts),
+    /** Writes `value` (object -> JSON, string as is) to SPLIT_CONFIG via the wrangler CLI. */
+    async putKV(key, value) {
+      const text = typeof value === 'string' ? value : JSON.stringify(value);
+      const file = join(dir, `kv-put-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
+      await writeFile(file, text);
+      try {
+        await runWrangler(['kv', 'key', 'put', '--local', '--preview', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key, '--path', file]);
+      } finally {
+        await rm(file, { force: true });
+      }
+    },
+    /** Reads a SPLIT_CONFIG key via the wrangler CLI; null when absent. */
+    async getKV(key) {
+      try {
+        const { stdout, stderr } = await runWrangler(['kv', 'key', 'get', '--local', '--preview', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key, '--text']);
+        // wrangler prints "Value not found" to stdout/stderr for a missing key (exit 0 on some versions)
+        if (/^Value not found/m.test(stdout) || (stdout === '' && /Value not found/.test(stderr))) return null;
+        // wrangler appends one newline to the value it prints.
+        return stdout.endsWith('\n') ? stdout.slice(0, -1) : stdout;
+      } catch (e) {
+        if (/not found/i.test(e.message)) return null;
+        throw e;
+      }
+    },
+    async deleteKV(key) {
+      await runWrangler(['kv', 'key', 'delete', '--local', '--preview', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key]);
+    },
+    async stop() {
+      liveWorkers.delete(w);
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        killGroup(child, 'SIGTERM');
+        const t = setTimeout(() => killGroup(child, 'SIGKILL'), 3000);
+        await exited;
+        clearTimeout(t);
+      }
+      await writeFile(logFile, log).catch(() => {});
+      if (!process.env.SWITCHYARD_E2E_KEEP) await rm(dir, { recursive: true, force: true }).catch(() => {});
+    },
+  };
+  liveWorkers.add(w);
+
+  const started = Date.now();
+  try {
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}`);
+        const r = await request(url, '/__switchyard_ready_probe', { timeoutMs: 2000 });
+        return r.status > 0;
+      },
+      startTimeoutMs,
+      { intervalMs: 200, what: `wrangler dev on :${port}` },
+    );
+  } catch (e) {
+    await w.stop();
+    e.message += `\n--- wrangler output ---\n${log.slice(-4000)}`;
+    throw e;
+  }
+  w.startupMs = Date.now() - started;
+  return w;
+}
+
+/**
+ * node:test helper: starts one worker for the current test file (before) and stops it and all
+ * origins (after), even when tests fail. Returns `ctx` with `ctx.worker` (set once started) and
+ * `ctx.ready` (a promise of the worker; await it in hooks of your own).
+ */
+export function useWorker(opts) {
+  let resolveReady, rejectReady;
+  const ready = new Promise((res, rej) => {
+    resolveReady = res;
+    rejectReady = rej;
+  });
+  ready.catch(() => {});
+  const ctx = { worker: null, ready };
+  before(async () => {
+    try {
+      ctx.worker = await startWorker(opts);
+      resolveReady(ctx.worker);
+    } catch (e) {
+      rejectReady(e);
+      throw e;
+    }
+  });
+  after(async () => {
+    for (const o of liveOrigins) await o.stop().catch(() => {});
+    liveOrigins.clear();
+    if (ctx.worker) await ctx.worker.stop();
+  });
+  return ctx;
+}
+
+/** Builds a schema-v1 config (DESIGN.md section 4) from a map of origin name -> origin handle. */
+export function originsBlock(origins, extra = {}) {
+  const out = {};
+  for (const [name, o] of Object.entries(origins)) out[name] = { url: o.url, ...extra };
+  return out;
+}
+
+export { readFile };
