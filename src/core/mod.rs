@@ -14,3 +14,4 @@ pub mod receipt;
 pub mod rng;
 pub mod stats;
 pub mod strategy;
+pub mod urlparts;

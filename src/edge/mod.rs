@@ -20,6 +20,7 @@ use crate::core::engine::{self, RequestView, Target};
 use crate::core::observe::{Observation, Outcome};
 use crate::core::receipt::ReceiptError;
 use crate::core::strategy::Inputs;
+use crate::core::urlparts::{self, UrlParts};
 use forward::{Body, Failure};
 use http::{header_safe, json, json_error};
 
@@ -37,11 +38,11 @@ impl engine::Headers for JsHeaders<'_> {
 }
 
 pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let url = match req.url() {
-        Ok(u) => u,
-        Err(_) => return Ok(json_error(400, "bad_request", "unparseable request URL")),
+    let raw_url = req.inner().url();
+    let Some(url) = urlparts::split(&raw_url) else {
+        return Ok(json_error(400, "bad_request", "unparseable request URL"));
     };
-    if url.path().starts_with(ADMIN_PREFIX) {
+    if url.path.starts_with(ADMIN_PREFIX) {
         return admin(req, &url, &env, &ctx).await;
     }
     let Some(cfg) = kv::config(&env, &ctx).await else {
@@ -65,15 +66,15 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
 
 async fn route(
     req: Request,
-    url: &worker::Url,
+    url: &UrlParts<'_>,
     env: &Env,
     ctx: &Context,
     cfg: &Rc<Config>,
 ) -> Response {
     let method = req.inner().method();
-    let host = url.host_str().unwrap_or("").to_ascii_lowercase();
-    let path = url.path().to_string();
-    let query = url.query().map(str::to_string);
+    let host = url.host.to_ascii_lowercase();
+    let path = url.path.to_string();
+    let query = url.query.map(str::to_string);
     let headers = req.headers().clone();
     let js_headers = JsHeaders(&headers);
     let country = country(&req);
@@ -90,7 +91,7 @@ async fn route(
         Target::Default(origin) => {
             let o = cfg.origin(origin);
             let target = engine::forward_url(o, None, &path, query.as_deref());
-            let out = forward::outgoing_headers(&headers, &host, url.scheme(), &[]);
+            let out = forward::outgoing_headers(&headers, &host, url.scheme, &[]);
             let body = stream_body(&req);
             return match forward::send(&method, &target, &out, &body, o.timeout_ms).await {
                 Ok(r) => forward::decorate(
@@ -197,7 +198,7 @@ async fn route(
     if let Some(f) = flags.as_deref() {
         extra.push(("x-switchyard-flags", f));
     }
-    let out = forward::outgoing_headers(&headers, &host, url.scheme(), &extra);
+    let out = forward::outgoing_headers(&headers, &host, url.scheme, &extra);
     let target = engine::forward_url(
         origin,
         route.strip_prefix.as_deref(),
@@ -457,8 +458,8 @@ fn with_headers(mut r: Response, add: &[(&str, String)]) -> Response {
 /// `/_switchyard/*`: feedback (authenticated by the receipt itself), and the operator
 /// endpoints (status, stats, tick), which require `authorization: Bearer <ADMIN_TOKEN>`
 /// when the `ADMIN_TOKEN` secret is set.
-async fn admin(req: Request, url: &worker::Url, env: &Env, ctx: &Context) -> Result<Response> {
-    let path = url.path().trim_start_matches(ADMIN_PREFIX).to_string();
+async fn admin(req: Request, url: &UrlParts<'_>, env: &Env, ctx: &Context) -> Result<Response> {
+    let path = url.path.trim_start_matches(ADMIN_PREFIX).to_string();
     let method = req.inner().method();
     if path == "feedback" {
         if method != "POST" {
