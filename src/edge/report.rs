@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 
-use worker::{console_error, Context, Env, Method, Request, RequestInit};
+use worker::{console_error, web_sys, Context, Env, Method, Request};
 
 use crate::core::compare::{self, Compare, Side};
 use crate::core::observe::{Batch, Batcher, Observation, ShadowObservation};
@@ -117,13 +117,16 @@ pub async fn call(
         .durable_object(STATS_BINDING)?
         .id_from_name(route)?
         .get_stub()?;
-    let mut init = RequestInit::new();
-    init.with_method(method);
+    // web_sys::RequestInit rather than worker::RequestInit: the latter links the `cf`
+    // properties serializer (image-resize options, serde_wasm_bindgen), ~8 KB of wasm.
+    let init = web_sys::RequestInit::new();
+    init.set_method(method.as_ref());
     if let Some(b) = body {
-        init.with_body(Some(b.into()));
+        init.set_body(&b.into());
     }
-    let req = Request::new_with_init(&format!("https://route-stats/{route}/{action}"), &init)?;
-    stub.fetch_with_request(req).await
+    let url = format!("https://route-stats/{route}/{action}");
+    let req = web_sys::Request::new_with_str_and_init(&url, &init)?;
+    stub.fetch_with_request(Request::from(req)).await
 }
 
 /// The isolate's receipt signer, built once from the `RECEIPT_KEY` secret.
