@@ -57,7 +57,7 @@ impl DurableObject for RouteStats {
         self.load(&route).await;
         match action {
             "report" => {
-                let batch: Batch = match req.json().await {
+                let batch: Batch = match json_body(&mut req).await {
                     Ok(b) => b,
                     Err(e) => return Ok(json_error(400, "bad_batch", &e.to_string())),
                 };
@@ -67,7 +67,7 @@ impl DurableObject for RouteStats {
                 Ok(json(200, &serde_json::json!({ "merged": merged })))
             }
             "feedback" => {
-                let credit: Credit = match req.json().await {
+                let credit: Credit = match json_body(&mut req).await {
                     Ok(c) => c,
                     Err(e) => return Ok(json_error(400, "bad_feedback", &e.to_string())),
                 };
@@ -218,6 +218,13 @@ impl RouteStats {
         }
         self.save().await
     }
+}
+
+/// The request body as JSON, parsed by serde_json (not `Request::json`, which goes through
+/// `JSON.parse` + serde_wasm_bindgen and costs a second deserializer per type in the wasm).
+async fn json_body<T: serde::de::DeserializeOwned>(req: &mut Request) -> Result<T> {
+    let text = req.text().await?;
+    serde_json::from_str(&text).map_err(|e| worker::Error::RustError(e.to_string()))
 }
 
 fn parse_id(hex: &str) -> Option<ReceiptId> {
