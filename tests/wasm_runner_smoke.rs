@@ -24,3 +24,19 @@ fn seeded_rng_is_deterministic_on_wasm() {
     let f = a.next_f64();
     assert!((0.0..1.0).contains(&f));
 }
+
+/// On wasm, `normalise_text` lowercases non-ASCII text through the JS engine (to keep std's
+/// case tables out of the bundle); it must agree with `str::to_lowercase`, incl. final sigma.
+#[wasm_bindgen_test]
+fn normalise_text_lowercases_unicode_like_std_on_wasm() {
+    use switchyard::core::compare::normalise_text;
+    for (input, want) in [
+        ("  Hello,\n  World!! ", "hello, world"),
+        ("ÉLAN Straße", "élan straße"),
+        ("ΟΔΟΣ ΣΑΣ", "οδος σας"),
+        ("İSTANBUL", "i\u{307}stanbul"),
+        ("\u{201C}ЁЖ!\u{201D}", "ёж"),
+    ] {
+        assert_eq!(normalise_text(input), want, "{input}");
+    }
+}

@@ -435,10 +435,27 @@ fn is_punct(c: char) -> bool {
         )
 }
 
+/// Unicode lowercase (default case conversion, as `str::to_lowercase`). In the worker this
+/// asks the JS engine (`String.prototype.toLowerCase`, the same Unicode mapping) for non-ASCII
+/// text, because std's case tables cost ~18 KB of wasm; natively it is `str::to_lowercase`.
+#[cfg(target_arch = "wasm32")]
+fn lowercase(s: &str) -> String {
+    if s.is_ascii() {
+        s.to_ascii_lowercase()
+    } else {
+        js_sys::JsString::from(s).to_lower_case().into()
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn lowercase(s: &str) -> String {
+    s.to_lowercase()
+}
+
 /// Lowercase, collapse runs of whitespace to one space, strip punctuation and whitespace at
 /// both ends: `"  Hello,\n  World!! "` -> `"hello, world"`.
 pub fn normalise_text(s: &str) -> String {
-    let lower = s.to_lowercase();
+    let lower = lowercase(s);
     let mut collapsed = String::with_capacity(lower.len());
     for w in lower.split_whitespace() {
         if !collapsed.is_empty() {
@@ -618,6 +635,10 @@ mod tests {
         assert_eq!(normalise_text("  Hello,\n  World!! "), "hello, world");
         assert_eq!(normalise_text("\u{201C}Yes.\u{201D}"), "yes");
         assert_eq!(normalise_text("..."), "");
+        // Unicode lowercase (tests/wasm_runner_smoke.rs checks the same cases on wasm).
+        assert_eq!(normalise_text("ÉLAN Straße"), "élan straße");
+        assert_eq!(normalise_text("ΟΔΟΣ ΣΑΣ"), "οδος σας");
+        assert_eq!(normalise_text("İSTANBUL"), "i\u{307}stanbul");
         let s = Compare::OpenAiChat;
         let m = |t: &str| {
             format!(
