@@ -123,6 +123,11 @@ impl Learner {
                     .iter()
                     .map(|a| arm_stats(self.total.arm(&a.name)))
                     .collect();
+                if stats.iter().any(|s| s.pulls < *min_samples) {
+                    // Warm-up: the edge splits equally without a weights key, and weights an
+                    // operator seeded by hand are left alone until there is data to learn from.
+                    return self.control(route, now_ms, out);
+                }
                 let algo = match algorithm {
                     BanditAlgorithm::Thompson => Algorithm::Thompson,
                     BanditAlgorithm::Ucb1 => Algorithm::Ucb1,
@@ -169,6 +174,11 @@ impl Learner {
             }
             _ => {}
         }
+        self.control(route, now_ms, out)
+    }
+
+    /// The canary / rolling controller step.
+    fn control(&mut self, route: &Route, now_ms: u64, mut out: TickOutput) -> TickOutput {
         let window = &self.window;
         let health = |arm: &str| arm_health(window.arm(arm));
         if let Some(step) = controller::next(route, self.state.as_ref(), &health, now_ms) {
