@@ -74,7 +74,8 @@ async fn route(
     let host = url.host_str().unwrap_or("").to_ascii_lowercase();
     let path = url.path().to_string();
     let query = url.query().map(str::to_string);
-    let headers = req.headers().clone();
+    // The request's own Headers object (no copy); it stays valid after the body is taken.
+    let headers = worker::Headers(req.inner().headers());
     let js_headers = JsHeaders(&headers);
     let country = country(&req);
     let view = RequestView {
