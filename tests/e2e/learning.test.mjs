@@ -212,3 +212,49 @@ test('shadow comparison: agreement is reported for a shadow that differs on a kn
   assert.equal(sh.exact_agreement, 0.75);
   assert.equal(sh.status_agreement, 1);
 });
+
+test('rolling: batches advance every interval while healthy and pause when the new side fails', async () => {
+  await apply([
+    {
+      name: 'roll',
+      match: { path_prefix: '/roll' },
+      unit: [{ header: 'x-user-id' }],
+      strategy: { kind: 'rolling', from: 'stable', to: 'b', batches: 10, completed: 0, interval_s: 2, guard: { max_error_rate: 0.2, min_requests: 10 } },
+    },
+  ]);
+  const users = Array.from({ length: 80 }, (_, i) => `ru-${i}`);
+  const traffic = () => Promise.all(users.map((u) => post('/roll', u)));
+  const controller = async () => (await stats('roll')).controller;
+  o.stable.setMode('ok');
+  o.b.setMode('ok');
+  let state;
+  // Healthy: batches complete one per interval.
+  await waitFor(async () => {
+    await traffic();
+    state = await controller();
+    return state?.completed >= 2;
+  }, 20000, { intervalMs: 100, what: 'two batches completed' });
+  // The new side starts failing: the rollout pauses with the reason.
+  o.b.setMode('error');
+  await waitFor(async () => {
+    await traffic();
+    state = await controller();
+    return state?.paused;
+  }, 20000, { intervalMs: 100, what: `rollout paused (state ${JSON.stringify(state)})` });
+  const pausedAt = state.completed;
+  console.log(`# rolling: paused at ${pausedAt}/10 batches: ${state.paused}`);
+  assert.match(state.paused, /error rate/);
+  assert.ok(pausedAt < 10);
+  const inKv = JSON.parse(await ctx.worker.getKV('state:roll'));
+  assert.equal(inKv.completed, pausedAt, 'the pause is in KV, where the edge reads it');
+  await traffic();
+  assert.equal((await controller()).completed, pausedAt, 'no batch completes while paused');
+  // Healthy again: it resumes and finishes; everyone ends on `to`.
+  o.b.setMode('ok');
+  await waitFor(async () => {
+    await traffic();
+    state = await controller();
+    return state?.completed === 10 && !state.paused;
+  }, 60000, { intervalMs: 100, what: 'rollout finished' });
+  await waitFor(async () => (await traffic()).every((r) => r.json().origin === 'b'), 8000, { what: 'all users moved' });
+});
