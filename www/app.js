@@ -1,6 +1,6 @@
 // Switchyard dashboard: views, fetch and DOM. Formatting and the summary model live in lib.js.
 import {
-  summarize, fmtInt, fmtPct, fmtPP, fmtLift, fmtP, fmtInterval, fmtMs, fmtNum,
+  summarize, armRows, comparisonRows, shadowRows, weightBars, fmtInt,
   strategyLabel, configErrors, apiErrorText, jsonProblem, DASH,
 } from './lib.js';
 
@@ -81,36 +81,31 @@ async function overview() {
   );
 }
 
+const TIPS = {
+  Rewards: 'feedback count', 'Mean reward': 'mean of rewards', Conversion: 'positive rewards / max(requests, rewards)',
+  '95% CI': 'Wilson score interval', Lift: 'relative change of conversion rate vs control', Diff: 'absolute difference (percentage points)',
+  'z-test p': 'fixed-horizon; valid only at a sample size fixed in advance', 'Always-valid p': 'sequential (mSPRT) p-value',
+  'P(beat control)': 'Bayesian, Beta(1,1) priors', Looks: 'times the sequential test was updated', 'Latency diff': 'mean shadow minus primary',
+};
+const tip = (hs) => hs.map((x) => (TIPS[x] ? [x, TIPS[x]] : x));
+
 function armsTable(m) {
-  const exp = !!m.experiment;
-  const heads = ['Arm', 'Requests', 'Error rate', 'p50', 'p95', 'p99', ['Rewards', 'feedback count'], ['Mean reward', 'mean of rewards']];
-  if (exp) heads.push(['Conversion', 'positive rewards / max(requests, rewards)'], ['95% CI', 'Wilson score interval']);
-  return table('Arms (since the route started)', heads, m.arms.map((a) => {
-    const row = [a.isControl ? `${a.name} (control)` : a.name, fmtInt(a.requests), fmtPct(a.errorRate, 2),
-      fmtMs(a.latency.p50), fmtMs(a.latency.p95), fmtMs(a.latency.p99), fmtInt(a.rewardCount), fmtNum(a.rewardMean, 3)];
-    if (exp) row.push(fmtPct(a.rate, 2), fmtInterval(a.ci, (x) => fmtPct(x, 2)));
-    return row;
-  }));
+  const t = armRows(m);
+  return table('Arms (since the route started)', tip(t.headers), t.rows);
 }
 
 function experimentPanel(m) {
   if (!m.experiment) return null;
   const alpha = m.experiment.alpha;
-  const rows = m.arms.filter((a) => !a.isControl).map((a) => [
-    a.name, fmtLift(a.lift), h('span', { title: fmtInterval(a.diffCi, fmtPP) }, fmtPP(a.diff)), fmtP(a.zP),
-    h('span', { class: a.significant ? 'sig' : null }, fmtP(a.avP), a.significant ? ' ✓ significant' : ''),
-    fmtPct(a.probBeat, 1), fmtInt(a.looks),
-  ]);
+  const t = comparisonRows(m);
   return h('section', { class: 'panel', 'aria-labelledby': 'exp-h' },
     h('h3', { id: 'exp-h' }, `Experiment vs control "${m.experiment.control ?? DASH}"`),
     m.srm && h('div', { class: 'alert', role: 'alert' }, m.srm.text),
     h('p', { class: m.verdict.significant ? 'sig' : null }, m.verdict.text),
-    table('Comparisons', ['Arm', ['Lift', 'relative change of conversion rate vs control'], ['Diff', 'absolute difference; hover for the 95% CI'],
-      ['z-test p', 'fixed-horizon; valid only at a sample size fixed in advance'], ['Always-valid p', 'sequential (mSPRT) p-value'],
-      ['P(beat control)', 'Bayesian, Beta(1,1) priors'], ['Looks', 'times the sequential test was updated']], rows),
+    table('Comparisons', tip(t.headers), t.rows),
     h('details', {}, h('summary', {}, 'Which p-value should I trust? (safe to peek)'),
       h('p', {}, `The always-valid p-value comes from a sequential test: it stays valid however often you look at this page, ` +
-        `so you may stop the experiment as soon as it drops below ${alpha}. ` +
+        `so you may stop the experiment as soon as it drops to ${alpha} or below ("✓ significant"). ` +
         `The z-test p-value assumes one look at a pre-planned sample size; checking it repeatedly and stopping when it dips below ${alpha} ` +
         `inflates false positives. Use it as a descriptive number only.`)),
   );
@@ -119,11 +114,11 @@ function experimentPanel(m) {
 function weightsPanel(m) {
   if (!m.weights.length) return null;
   return h('section', { class: 'panel', 'aria-labelledby': 'w-h' }, h('h3', { id: 'w-h' }, 'Bandit weights'),
-    h('ul', { class: 'bars' }, m.weights.map((w) => h('li', {},
+    h('ul', { class: 'bars' }, weightBars(m).map((w) => h('li', {},
       h('span', {}, w.arm),
-      h('span', { class: 'track', role: 'meter', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': (w.weight * 100).toFixed(1), 'aria-label': `${w.arm} weight` },
-        h('span', { class: 'fill', style: `display:block;width:${(w.weight * 100).toFixed(2)}%` })),
-      h('span', {}, fmtPct(w.weight, 1))))));
+      h('span', { class: 'track', role: 'meter', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': w.width, 'aria-label': `${w.arm} weight` },
+        h('span', { class: 'fill', style: `display:block;width:${w.width}%` })),
+      h('span', {}, w.text)))));
 }
 
 function controllerPanel(m, route) {
@@ -139,10 +134,8 @@ function controllerPanel(m, route) {
 
 function shadowsTable(m) {
   if (!m.shadows.length) return null;
-  return table('Shadow agreement', ['Shadow origin', 'Observations', 'Status agreement', 'Payloads compared', 'Exact agreement',
-    'Normalised agreement', 'Not comparable', 'Shadow failed', ['Latency diff', 'mean shadow minus primary']],
-  m.shadows.map((s) => [s.origin, fmtInt(s.observations), fmtPct(s.statusAgreement), fmtInt(s.payloadCompared), fmtPct(s.exactAgreement),
-    fmtPct(s.normalisedAgreement), fmtInt(s.notComparable), fmtInt(s.shadowFailed), fmtMs(s.meanLatencyDiffMs)]));
+  const t = shadowRows(m);
+  return table('Shadow agreement', tip(t.headers), t.rows);
 }
 
 async function routeView(name) {

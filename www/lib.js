@@ -303,3 +303,43 @@ export function jsonProblem(text) {
     return `Not valid JSON: ${e.message}`;
   }
 }
+
+// ---- table cells: exactly the strings the route view shows ----------------------------------
+
+/** Arms table: header labels and one row of strings per arm. */
+export function armRows(m) {
+  const exp = !!m.experiment;
+  const headers = ['Arm', 'Requests', 'Error rate', 'p50', 'p95', 'p99', 'Rewards', 'Mean reward'];
+  if (exp) headers.push('Conversion', '95% CI');
+  const rows = m.arms.map((a) => {
+    const row = [a.isControl ? `${a.name} (control)` : a.name, fmtInt(a.requests), fmtPct(a.errorRate, 2),
+      fmtMs(a.latency.p50), fmtMs(a.latency.p95), fmtMs(a.latency.p99), fmtInt(a.rewardCount), fmtNum(a.rewardMean, 3)];
+    if (exp) row.push(fmtPct(a.rate, 2), fmtInterval(a.ci, (x) => fmtPct(x, 2)));
+    return row;
+  });
+  return { headers, rows };
+}
+
+/** Experiment comparisons: one row per non-control arm. */
+export function comparisonRows(m) {
+  const headers = ['Arm', 'Lift', 'Diff', 'z-test p', 'Always-valid p', 'P(beat control)', 'Looks'];
+  const rows = m.arms.filter((a) => !a.isControl).map((a) => [
+    a.name, fmtLift(a.lift), fmtPP(a.diff), fmtP(a.zP),
+    `${fmtP(a.avP)}${a.significant ? ' ✓ significant' : ''}`, fmtPct(a.probBeat, 1), fmtInt(a.looks),
+  ]);
+  return { headers, rows };
+}
+
+/** Shadow agreement: one row per shadow origin. */
+export function shadowRows(m) {
+  const headers = ['Shadow origin', 'Observations', 'Status agreement', 'Payloads compared', 'Exact agreement',
+    'Normalised agreement', 'Not comparable', 'Shadow failed', 'Latency diff'];
+  const rows = m.shadows.map((s) => [s.origin, fmtInt(s.observations), fmtPct(s.statusAgreement), fmtInt(s.payloadCompared),
+    fmtPct(s.exactAgreement), fmtPct(s.normalisedAgreement), fmtInt(s.notComparable), fmtInt(s.shadowFailed), fmtMs(s.meanLatencyDiffMs)]);
+  return { headers, rows };
+}
+
+/** Weight bars: label, width in percent (0..100, 2 decimals) and text. */
+export function weightBars(m) {
+  return m.weights.map((w) => ({ arm: w.arm, width: (w.weight * 100).toFixed(2), text: fmtPct(w.weight, 1) }));
+}
