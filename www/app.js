@@ -100,7 +100,7 @@ function experimentPanel(m) {
   const t = comparisonRows(m);
   return h('section', { class: 'panel', 'aria-labelledby': 'exp-h' },
     h('h3', { id: 'exp-h' }, `Experiment vs control "${m.experiment.control ?? DASH}"`),
-    m.srm && h('div', { class: 'alert', role: 'alert' }, m.srm.text),
+    m.srm && (m.srm.severity === 'alarm' ? h('div', { class: 'alert', role: 'alert' }, m.srm.text) : h('p', { class: 'mut' }, m.srm.text)),
     h('p', { class: m.verdict.significant ? 'sig' : null }, m.verdict.text),
     table('Comparisons', tip(t.headers), t.rows),
     h('details', {}, h('summary', {}, 'Which p-value should I trust? (safe to peek)'),

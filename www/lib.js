@@ -132,11 +132,23 @@ export function controllerText(controller, strategy) {
   return { text: parts.length ? parts.join(' · ') : 'Controller active.', tone };
 }
 
-/** SRM banner model: null when there is nothing to warn about. */
-export function srmWarning(experiment) {
+/**
+ * SRM banner model: null when there is nothing to warn about. On a canary whose controller
+ * has moved the split (steps, rollback), the worker tests all-time counts against the
+ * *current* percent, so a mismatch there is expected: it becomes a note, not an alarm.
+ */
+export function srmWarning(experiment, strategy = null, controller = null) {
   const srm = experiment?.srm;
   if (!srm || !srm.mismatch) return null;
+  if (strategy === 'canary' && controller && (controller.rolled_back || controller.step > 0)) {
+    return {
+      severity: 'note',
+      text: 'The traffic split changed during this rollout (steps or rollback), so the sample-ratio check ' +
+        'against the current canary percent reports a mismatch; it is expected here and not a bug in assignment.',
+    };
+  }
   return {
+    severity: 'alarm',
     text:
       `Sample ratio mismatch: traffic split differs from the configured weights ` +
       `(χ² = ${fmtNum(srm.chi2, 1)}, df = ${isNum(srm.df) ? srm.df : DASH}, p ${fmtP(srm.p_value).startsWith('<') ? '' : '= '}${fmtP(srm.p_value)}). ` +
@@ -163,6 +175,7 @@ export function summarize(doc, now) {
     if (n && !names.includes(n)) names.push(n);
   }
   const alpha = isNum(exp?.alpha) ? exp.alpha : 0.05;
+  const controlN = exp?.control ? armConversions(rawArms[exp.control]).n : 0;
 
   const arms = names.map((name) => {
     const a = rawArms[name] ?? {};
@@ -204,7 +217,8 @@ export function summarize(doc, now) {
       avP,
       significant: avP !== null ? avP <= alpha : false,
       looks: isNum(seq?.looks) ? seq.looks : 0,
-      probBeat: isNum(cmp?.prob_beat_control) ? cmp.prob_beat_control : null,
+      // The worker reports 0.5 for empty arms (the prior); without data that is not a result.
+      probBeat: isNum(cmp?.prob_beat_control) && cmp.n > 0 && controlN > 0 ? cmp.prob_beat_control : null,
       weight: weights && isNum(weights[name]) ? weights[name] : null,
     };
   });
@@ -232,8 +246,8 @@ export function summarize(doc, now) {
     lastTick: fmtAgo(d.last_tick_ms, now),
     arms,
     experiment: exp ? { control: exp.control ?? null, alpha, controlRate: isNum(exp.control_rate) ? exp.control_rate : null } : null,
-    verdict: verdict(arms, exp, alpha),
-    srm: srmWarning(exp),
+    verdict: verdict(arms, exp, alpha, srmWarning(exp, d.strategy, d.controller ?? null)),
+    srm: srmWarning(exp, d.strategy, d.controller ?? null),
     controller: controllerText(d.controller ?? null, d.strategy),
     canRollBack: d.strategy === 'canary' && !d.controller?.rolled_back,
     weights: weights
@@ -247,15 +261,21 @@ export function summarize(doc, now) {
  * The experiment's one-line verdict: which arm leads, and whether the always-valid
  * (sequential) test says the difference is real. `leader` is null without data.
  */
-export function verdict(arms, exp, alpha = 0.05) {
+export function verdict(arms, exp, alpha = 0.05, srm = srmWarning(exp)) {
   if (!exp) return { leader: null, significant: false, text: 'No experiment on this route.' };
+  if (arms.every((a) => a.requests === 0 && a.rewardCount === 0)) {
+    return { leader: null, significant: false, text: 'Not enough data yet: each arm needs traffic and feedback.' };
+  }
+  if (arms.every((a) => a.rewardCount === 0)) {
+    return { leader: null, significant: false, text: 'No feedback yet: conversion rates need rewards posted to /_switchyard/feedback.' };
+  }
   const rated = arms.filter((a) => a.rate !== null && a.n > 0);
   if (rated.length < 2) {
     return { leader: null, significant: false, text: 'Not enough data yet: each arm needs traffic and feedback.' };
   }
   const leader = rated.reduce((b, a) => (a.rate > b.rate ? a : b));
   const sig = arms.filter((a) => !a.isControl && a.significant);
-  if (exp.srm?.mismatch) {
+  if (srm?.severity === 'alarm') {
     return { leader: leader.name, significant: false, text: `"${leader.name}" leads, but the sample ratio mismatch makes this unreliable.` };
   }
   if (leader.isControl) {

@@ -142,8 +142,22 @@ test('rolled-back canary: controller text, no rollback button, all numbers shown
   assert.equal(canary.lift, null, 'control rate 0: no lift rather than Infinity');
   assert.deepEqual(lib.armRows(m).rows[1].slice(0, 3), ['canary', '50', '60.00%']);
   assert.equal(lib.armRows(m).rows[1][7], lib.DASH);
-  assert.equal(m.verdict.leader, 'stable');
+  assert.equal(m.verdict.leader, null, 'no feedback: no conversion verdict');
+  assert.match(m.verdict.text, /No feedback yet/);
+  assert.equal(m.srm, null);
   assertClean(m);
+});
+
+test('SRM on a canary whose split moved is a note, not an alarm', () => {
+  const doc = fixture('canary-rolled-back');
+  doc.experiment.srm = { chi2: 50, df: 1, p_value: 0, mismatch: true };
+  let m = lib.summarize(doc, NOW);
+  assert.equal(m.srm.severity, 'note');
+  assert.match(m.srm.text, /expected here/);
+  doc.controller = null; // a static canary: a mismatch is real
+  m = lib.summarize(doc, NOW);
+  assert.equal(m.srm.severity, 'alarm');
+  assert.equal(lib.summarize(fixture('ab-srm'), NOW).srm.severity, 'alarm');
 });
 
 test('canary controller states', () => {
@@ -187,6 +201,7 @@ test('route with no data yet: nulls everywhere render as dashes', () => {
   }
   assert.equal(m.verdict.leader, null);
   assert.match(m.verdict.text, /Not enough data yet/);
+  assert.equal(m.arms[1].probBeat, null, 'the 0.5 prior of an empty arm is not shown');
   assert.deepEqual(lib.shadowRows(m).rows[0], ['mirror', '0', '—', '0', '—', '—', '0', '0', '—']);
   assertClean(m);
 });
