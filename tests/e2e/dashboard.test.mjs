@@ -2,7 +2,8 @@
 // files from the ASSETS binding, config validate / PUT / GET, manual canary rollback.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { useWorker, startOrigin, waitFor, originsBlock } from './harness.mjs';
+import { useWorker, startWorker, startOrigin, waitFor, originsBlock } from './harness.mjs';
+import { summarize, armRows, comparisonRows, shadowRows, weightBars } from '../../www/lib.js';
 
 const ctx = useWorker({ vars: { STATS_TICK_MS: '300' } });
 let o = {};
@@ -134,4 +135,47 @@ test('rollback: a canary route goes to stable; a non-canary route is 409', async
   assert.equal(no.json().error.code, 'not_a_canary');
   assert.equal((await w.req('/_switchyard/rollback/nope', { method: 'POST' })).status, 404);
   assert.equal((await w.req('/_switchyard/rollback/cn')).status, 405);
+});
+
+test('live stats documents render without NaN/undefined through www/lib.js', async () => {
+  const w = ctx.worker;
+  await Promise.all(users.map((u) => post('/exp', u)));
+  const doc = await waitFor(async () => {
+    const d = (await w.req('/_switchyard/stats/exp')).json();
+    return d.experiment && Object.values(d.arms).reduce((n, a) => n + a.requests, 0) >= users.length && d;
+  }, 8000, { what: 'stats for /exp' });
+  for (const d of [doc, (await w.req('/_switchyard/stats/cn')).json()]) {
+    const m = summarize(d, Date.now());
+    assert.ok(m.hasData, d.route);
+    const shown = [m.verdict.text, m.controller.text, m.srm?.text ?? '', m.updated,
+      ...[armRows(m), comparisonRows(m), shadowRows(m)].flatMap((t) => t.rows.flat()),
+      ...weightBars(m).map((b) => b.text)];
+    for (const t of shown) assert.doesNotMatch(String(t), /NaN|undefined|null|Infinity/, `${d.route}: ${t}`);
+  }
+  const cn = summarize((await w.req('/_switchyard/stats/cn')).json(), Date.now());
+  assert.equal(cn.controller.tone, 'bad');
+  assert.match(cn.controller.text, /Rolled back: canary rolled back by an operator/);
+  assert.equal(cn.canRollBack, false);
+});
+
+test('with ADMIN_TOKEN: the API needs the Bearer token the dashboard sends; the static files do not', async () => {
+  const w = await startWorker({ vars: { ADMIN_TOKEN: 'dash-secret-token' } });
+  try {
+    const page = await w.req('/_switchyard/dashboard/');
+    assert.equal(page.status, 200);
+    for (const [path, method] of [['/_switchyard/status', 'GET'], ['/_switchyard/config', 'GET'], ['/_switchyard/validate', 'POST'], ['/_switchyard/rollback/cn', 'POST']]) {
+      const r = await w.req(path, { method, body: method === 'POST' ? '{}' : undefined });
+      assert.equal(r.status, 401, `${method} ${path}: ${r.body}`);
+      assert.match(r.headers['content-type'], /json/);
+      assert.equal(r.json().error.code, 'unauthorized');
+      const wrong = await w.req(path, { method, headers: { authorization: 'Bearer nope' }, body: method === 'POST' ? '{}' : undefined });
+      assert.equal(wrong.status, 401);
+    }
+    const ok = await w.req('/_switchyard/status', { headers: { authorization: 'Bearer dash-secret-token' } });
+    assert.equal(ok.status, 200, ok.body);
+    const v = await w.req('/_switchyard/validate', { method: 'POST', headers: { authorization: 'Bearer dash-secret-token' }, body: '{}' });
+    assert.equal(v.status, 422, v.body);
+  } finally {
+    await w.stop();
+  }
 });
