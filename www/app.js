@@ -56,6 +56,17 @@ function table(caption, headers, rows) {
       : h('tr', {}, h('td', { colspan: headers.length, class: 'mut' }, 'No data yet.'))));
 }
 
+/** Replaces the view, keeping keyboard focus and open <details> across auto-refreshes. */
+function swap(...nodes) {
+  const focused = document.activeElement?.id;
+  const open = [...main.querySelectorAll('details[open][id]')].map((d) => d.id);
+  main.replaceChildren(...nodes.filter(Boolean));
+  for (const id of open) document.getElementById(id)?.setAttribute('open', '');
+  if (focused && main.querySelector(`#${CSS.escape(focused)}`)) document.getElementById(focused).focus({ preventScroll: true });
+}
+
+let flash = '';
+
 const badge = (kind) => h('span', { class: `badge b-${kind}` }, strategyLabel(kind));
 
 async function loadStatus() {
@@ -72,11 +83,11 @@ async function loadStatus() {
 async function overview() {
   const s = await loadStatus();
   const routes = s.routes ?? [];
-  main.replaceChildren(
+  swap(
     h('h2', {}, 'Routes'),
     routes.length
       ? table(`${routes.length} route(s) in config ${s.config}`, ['Route', 'Strategy', 'Fingerprint'],
-        routes.map((r) => [h('a', { href: `#/route/${encodeURIComponent(r.name)}` }, r.name), badge(r.strategy), h('code', {}, r.fingerprint ?? DASH)]))
+        routes.map((r) => [h('a', { href: `#/route/${encodeURIComponent(r.name)}`, id: `route-${r.name}` }, r.name), badge(r.strategy), h('code', {}, r.fingerprint ?? DASH)]))
       : h('p', {}, 'No valid config is in force. ', h('a', { href: '#/config' }, 'Write one in the config editor.')),
   );
 }
@@ -103,7 +114,7 @@ function experimentPanel(m) {
     m.srm && (m.srm.severity === 'alarm' ? h('div', { class: 'alert', role: 'alert' }, m.srm.text) : h('p', { class: 'mut' }, m.srm.text)),
     h('p', { class: m.verdict.significant ? 'sig' : null }, m.verdict.text),
     table('Comparisons', tip(t.headers), t.rows),
-    h('details', {}, h('summary', {}, 'Which p-value should I trust? (safe to peek)'),
+    h('details', { id: 'peek' }, h('summary', { id: 'peek-s' }, 'Which p-value should I trust? (safe to peek)'),
       h('p', {}, `The always-valid p-value comes from a sequential test: it stays valid however often you look at this page, ` +
         `so you may stop the experiment as soon as it drops to ${alpha} or below ("✓ significant"). ` +
         `The z-test p-value assumes one look at a pre-planned sample size; checking it repeatedly and stopping when it dips below ${alpha} ` +
@@ -124,12 +135,12 @@ function weightsPanel(m) {
 function controllerPanel(m, route) {
   const c = m.controller;
   const btn = m.strategy === 'canary' && h('button', {
-    type: 'button', class: 'danger', disabled: !m.canRollBack,
+    type: 'button', id: 'rollback', class: 'danger', disabled: !m.canRollBack,
     onclick: () => rollback(route),
   }, 'Roll back canary');
   if (c.tone === 'idle' && !btn) return null;
   return h('section', { class: 'panel', 'aria-labelledby': 'c-h' }, h('h3', { id: 'c-h' }, 'Controller'),
-    h('p', { class: `tone-${c.tone}` }, c.text), btn && h('div', { class: 'actions' }, btn, h('span', { id: 'rb-out', 'aria-live': 'polite' })));
+    h('p', { class: `tone-${c.tone}` }, c.text), btn && h('div', { class: 'actions' }, btn, h('span', { id: 'rb-out', 'aria-live': 'polite' }, flash)));
 }
 
 function shadowsTable(m) {
@@ -143,7 +154,7 @@ async function routeView(name) {
   const r = await api(`/stats/${encodeURIComponent(name)}`);
   if (!r.ok) throw new Error(apiErrorText(r.status, r.body));
   const m = summarize(r.body, Date.now());
-  main.replaceChildren(
+  swap(
     h('p', {}, h('a', { href: '#/' }, '← All routes')),
     h('h2', {}, `Route ${m.route || name} `, badge(m.strategy)),
     h('p', { class: 'mut' }, `${fmtInt(m.totalRequests)} requests · stats updated ${m.updated} · last tick ${m.lastTick}`),
@@ -159,9 +170,9 @@ async function routeView(name) {
 async function rollback(route) {
   if (!window.confirm(`Roll back the canary on route "${route}" now? All its traffic goes to stable.`)) return;
   const r = await api(`/rollback/${encodeURIComponent(route)}`, { method: 'POST' });
+  flash = r.ok ? `Rolled back at ${new Date().toLocaleTimeString()}.` : apiErrorText(r.status, r.body);
   const out = $('#rb-out');
-  const msg = r.ok ? 'Rolled back.' : apiErrorText(r.status, r.body);
-  if (out) out.textContent = msg;
+  if (out) out.textContent = flash;
   if (r.ok) setTimeout(render, 300);
 }
 
@@ -246,6 +257,7 @@ function schedule() {
 
 window.addEventListener('hashchange', () => {
   editorDirty = false;
+  flash = '';
   render().then(() => main.focus({ preventScroll: true }));
 });
 $('#auto').addEventListener('change', schedule);

@@ -156,6 +156,9 @@ test('live stats documents render without NaN/undefined through www/lib.js', asy
   assert.equal(cn.controller.tone, 'bad');
   assert.match(cn.controller.text, /Rolled back: canary rolled back by an operator/);
   assert.equal(cn.canRollBack, false);
+  const srm = (await w.req('/_switchyard/stats/cn')).json().experiment?.srm;
+  console.log(`# dashboard: canary SRM after an operator rollback: ${JSON.stringify(srm)} -> ${cn.srm?.severity ?? 'no banner'}`);
+  if (srm?.mismatch) assert.equal(cn.srm.severity, 'note', 'a rollback-induced mismatch is not an alarm');
 });
 
 test('with ADMIN_TOKEN: the API needs the Bearer token the dashboard sends; the static files do not', async () => {
