@@ -18,6 +18,14 @@ export function fmtInt(x) {
   return (x < 0 ? '-' : '') + s;
 }
 
+/** A test statistic; the worker sends f64::MAX (1.8e308) for "infinite" (an arm with weight 0 got traffic). */
+export function fmtStat(x) {
+  if (!isNum(x)) return DASH;
+  if (Math.abs(x) >= 1e300) return '∞';
+  if (Math.abs(x) >= 1e6) return x.toExponential(2);
+  return x.toFixed(1);
+}
+
 /** A fraction (0.123) as a percent ("12.3%"). */
 export function fmtPct(x, digits = 1) {
   return isNum(x) ? `${(x * 100).toFixed(digits)}%` : DASH;
@@ -151,7 +159,7 @@ export function srmWarning(experiment, strategy = null, controller = null) {
     severity: 'alarm',
     text:
       `Sample ratio mismatch: traffic split differs from the configured weights ` +
-      `(χ² = ${fmtNum(srm.chi2, 1)}, df = ${isNum(srm.df) ? srm.df : DASH}, p ${fmtP(srm.p_value).startsWith('<') ? '' : '= '}${fmtP(srm.p_value)}). ` +
+      `(χ² = ${fmtStat(srm.chi2)}, df = ${isNum(srm.df) ? srm.df : DASH}, p ${fmtP(srm.p_value).startsWith('<') ? '' : '= '}${fmtP(srm.p_value)}). ` +
       `Results are unreliable until the cause is found.`,
   };
 }

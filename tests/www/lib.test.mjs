@@ -158,6 +158,11 @@ test('SRM on a canary whose split moved is a note, not an alarm', () => {
   m = lib.summarize(doc, NOW);
   assert.equal(m.srm.severity, 'alarm');
   assert.equal(lib.summarize(fixture('ab-srm'), NOW).srm.severity, 'alarm');
+  // What the worker really sends after a rollback: chi2 = f64::MAX, p = 0.
+  doc.experiment.srm = { chi2: 1.7976931348623157e308, df: 1, p_value: 0, mismatch: true };
+  assert.match(lib.summarize(doc, NOW).srm.text, /χ² = ∞, df = 1, p < 0\.001/);
+  assert.equal(lib.fmtStat(2.5e7), '2.50e+7');
+  assert.equal(lib.fmtStat(3.14159), '3.1');
 });
 
 test('canary controller states', () => {
