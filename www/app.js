@@ -183,10 +183,10 @@ async function configView() {
   let text = '';
   let note = '';
   if (r.ok) {
-    text = JSON.stringify(r.body.config, null, 2);
+    // The stored text byte for byte, so applying it unchanged keeps the same config id.
+    text = typeof r.body.text === 'string' ? r.body.text : JSON.stringify(r.body.config, null, 2);
     const v = r.body.validation;
     note = v?.valid ? `KV holds config ${v.id} (valid).` : `KV holds an INVALID config (${configErrors(r.body).length} problem(s)).`;
-    note += ' Shown re-formatted (the API returns parsed JSON); config ids hash the exact text, so applying it unchanged gives a new id.';
   } else if (r.status === 404) {
     note = 'KV key "config" is empty: write a first config.';
   } else throw new Error(apiErrorText(r.status, r.body));

@@ -264,18 +264,32 @@ impl Learner {
                 }),
             );
         }
+        // The sample-ratio check compares counts with the split that produced them: for a
+        // canary, whose share moves, that is the current step's window, and nothing after
+        // a rollback (the share is 0 by design).
+        let canary = matches!(route.strategy, Strategy::Canary { .. });
+        let counts_from = if canary { &self.window } else { &self.total };
+        let rolled_back = self.state.as_ref().is_some_and(|s| s.rolled_back);
         let observed: Vec<u64> = names
             .iter()
-            .map(|n| self.total.arm(n).map_or(0, |a| a.requests))
+            .map(|n| counts_from.arm(n).map_or(0, |a| a.requests))
             .collect();
-        let srm = if weights.is_empty() || observed.iter().sum::<u64>() == 0 {
-            None
-        } else {
-            ab::srm_test(&observed, &weights)
-        };
+        let srm =
+            if weights.is_empty() || (canary && rolled_back) || observed.iter().sum::<u64>() == 0 {
+                None
+            } else {
+                ab::srm_test(&observed, &weights)
+            };
         Some(json!({
             "control": names[0],
             "control_rate": control.rate(),
+            "control_arm": {
+                "n": control.n,
+                "conversions": control.conversions,
+                "rate": control.rate(),
+                "ci95": ab::wilson_interval(control, 0.95),
+            },
+            "srm_counts": if canary { "window" } else { "total" },
             "arms": comparisons,
             "srm": srm,
             "alpha": MsprtConfig::default().alpha,

@@ -41,6 +41,11 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
         Ok(u) => u,
         Err(_) => return Ok(json_error(400, "bad_request", "unparseable request URL")),
     };
+    if url.path() == "/_switchyard" {
+        let mut r = json_error(308, "moved", "the dashboard is at /_switchyard/dashboard/");
+        let _ = r.headers_mut().set("location", "/_switchyard/dashboard/");
+        return Ok(r);
+    }
     if url.path().starts_with(ADMIN_PREFIX) {
         return admin(req, &url, &env, &ctx).await;
     }
@@ -594,10 +599,12 @@ async fn config_endpoint(
             Err(errors) => serde_json::json!({ "valid": false, "errors": errors_json(&errors) }),
         };
         let parsed: serde_json::Value =
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        // `text` is the stored document byte for byte: the config id is a hash of it, so an
+        // editor that sends `text` back unchanged keeps the same id.
         return Ok(json(
             200,
-            &serde_json::json!({ "config": parsed, "validation": verdict }),
+            &serde_json::json!({ "config": parsed, "text": text, "validation": verdict }),
         ));
     }
     let writes = path == "config" && method == "PUT";
