@@ -540,7 +540,7 @@ async fn admin(req: Request, url: &worker::Url, env: &Env, ctx: &Context) -> Res
             } else {
                 worker::Method::Get
             };
-            return report::call(env, route, action, m, None).await;
+            return stats_call(env, route, action, m, None).await;
         }
     }
     Ok(json_error(404, "not_found", "unknown Switchyard endpoint"))
@@ -678,7 +678,7 @@ async fn rollback(route: &str, env: &Env, ctx: &Context) -> Result<Response> {
         updated_ms: state::now_ms(),
         ..Default::default()
     };
-    report::call(
+    stats_call(
         env,
         route,
         "override",
@@ -686,6 +686,25 @@ async fn rollback(route: &str, env: &Env, ctx: &Context) -> Result<Response> {
         serde_json::to_string(&state).ok(),
     )
     .await
+}
+
+/// A call to a route's Durable Object on a client's behalf: a failure is a JSON 502, not a
+/// bare runtime error.
+async fn stats_call(
+    env: &Env,
+    route: &str,
+    action: &str,
+    method: worker::Method,
+    body: Option<String>,
+) -> Result<Response> {
+    match report::call(env, route, action, method, body).await {
+        Ok(r) => Ok(r),
+        Err(e) => Ok(json_error(
+            502,
+            "stats_unavailable",
+            &format!("the stats object of route {route:?} did not answer: {e}"),
+        )),
+    }
 }
 
 /// Largest feedback body accepted.
@@ -762,7 +781,7 @@ async fn feedback(mut req: Request, env: &Env) -> Result<Response> {
         "reward": reward,
         "issued_ms": receipt.issued_ms(),
     });
-    report::call(
+    stats_call(
         env,
         receipt.route(),
         "feedback",
