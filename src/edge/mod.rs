@@ -36,7 +36,22 @@ impl engine::Headers for JsHeaders<'_> {
     }
 }
 
+/// Every request ends in a response: an internal failure becomes a JSON 500 naming it.
 pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    match dispatch(req, env, ctx).await {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            worker::console_error!("switchyard: internal error: {e}");
+            Ok(json_error(
+                500,
+                "internal_error",
+                &header_safe(&e.to_string()),
+            ))
+        }
+    }
+}
+
+async fn dispatch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let url = match req.url() {
         Ok(u) => u,
         Err(_) => return Ok(json_error(400, "bad_request", "unparseable request URL")),
