@@ -7,7 +7,7 @@ export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := $(TOOLS)/wasm-bindgen-test-
 export WASM_BINDGEN_TEST_TIMEOUT ?= 60
 E2E_CONCURRENCY ?= 1
 
-.PHONY: setup build demo test test-native test-wasm test-e2e lint fmt size bench clean
+.PHONY: setup build demo test test-native test-wasm test-www test-e2e lint fmt size bench clean
 
 setup:
 	scripts/setup.sh
@@ -18,13 +18,18 @@ build: setup
 demo:
 	scripts/demo.sh
 
-test: setup test-native test-wasm build test-e2e
+test: setup test-native test-wasm test-www build test-e2e
 
 test-native:
-	cargo test --all-targets
+	cargo test --all-targets -- --skip aa_experiments_msprt --skip bernoulli_bandit_regret
+	@echo "== seeded simulations (issue 3), figures printed:"
+	cargo test --test stats_simulation -- --nocapture --test-threads=1
 
 test-wasm:
 	cargo test --target wasm32-unknown-unknown --lib --tests
+
+test-www:
+	node --test tests/www/
 
 test-e2e:
 	node --test --test-concurrency=$(E2E_CONCURRENCY) --test-timeout=300000 tests/e2e/

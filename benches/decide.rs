@@ -6,6 +6,8 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use switchyard::core::config;
 use switchyard::core::engine::{self, RequestView, Target};
+use switchyard::core::observe::{Batcher, Observation, Outcome};
+use switchyard::core::receipt::{Receipt, ReceiptSigner};
 use switchyard::core::rng::Xoshiro256;
 use switchyard::core::strategy::Inputs;
 
@@ -61,6 +63,44 @@ fn bench(c: &mut Criterion) {
             let d = engine::decide(&cfg, i, &unit, &req, Inputs::default(), &mut rng);
             black_box(d.flags_header(&cfg.routes[i]));
             black_box(d.shadows)
+        })
+    });
+    // The same decision plus what the edge records per request (issue 3): one observation
+    // into the isolate batch (with the drain every 50) and one signed receipt.
+    let mut batcher = Batcher::default();
+    let signer = ReceiptSigner::new(b"a-32-byte-secret-for-benchmarks!");
+    let mut now = 1_790_000_000_000u64;
+    c.bench_function("decide+record/10 routes, canary+shadow+flag", |b| {
+        b.iter(|| {
+            now += 1;
+            let req = RequestView {
+                method: "POST",
+                host: "api.example.com",
+                path: black_box("/v1/models/fraud/infer"),
+                query: None,
+                headers: &headers[..],
+                country: Some("DE"),
+            };
+            let Target::Route(i) = engine::match_route(&cfg, req.host, req.path, req.method) else {
+                unreachable!()
+            };
+            let route = &cfg.routes[i];
+            let unit = engine::unit_id(route, &req).expect("unit");
+            let d = engine::decide(&cfg, i, &unit, &req, Inputs::default(), &mut rng);
+            black_box(d.flags_header(route));
+            let obs = Observation {
+                route: &route.name,
+                arm: d.arm,
+                outcome: Outcome::Ok,
+                status: 200,
+                latency_ms: 20,
+            };
+            if batcher.push(obs, now) {
+                black_box(batcher.drain());
+            }
+            let r = Receipt::new(&route.name, d.arm, d.unit_hash.to_be_bytes(), 17, now, now)
+                .expect("receipt");
+            black_box(signer.sign(&r))
         })
     });
     c.bench_function("config/parse 10 routes", |b| {

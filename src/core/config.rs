@@ -881,6 +881,7 @@ impl Validator {
                 "batches",
                 "completed",
                 "interval_s",
+                "guard",
                 "salt",
             ],
             "recreate" => &["kind", "origin", "health_path"],

@@ -133,6 +133,14 @@ pub fn next(
             if now_ms.saturating_sub(cur.step_started_ms) < hold_ms {
                 return None;
             }
+            // "While the guard holds" needs evidence: a step with too few canary requests to
+            // judge is held longer rather than passed by default.
+            if guard
+                .as_ref()
+                .is_some_and(|g| arms("canary").requests < g.min_requests.max(1))
+            {
+                return None;
+            }
             let next_step = cur.step + 1;
             let percent = steps
                 .get(next_step)
@@ -182,6 +190,22 @@ pub fn next(
                 return Some(Step {
                     state: RouteState {
                         paused: Some(reason),
+                        updated_ms: now_ms,
+                        ..cur.clone()
+                    },
+                    reset_window: true,
+                });
+            }
+            // Healthy means judged healthy: with `to` traffic (every batch after the first)
+            // the window needs `min_requests` on `to` before a batch completes or a pause ends.
+            if done > 0 && arms("to").requests < g.min_requests.max(1) {
+                return None;
+            }
+            if cur.paused.is_some() {
+                return Some(Step {
+                    state: RouteState {
+                        paused: None,
+                        step_started_ms: now_ms,
                         updated_ms: now_ms,
                         ..cur.clone()
                     },
@@ -335,12 +359,30 @@ mod tests {
             None,
             "pause is written once"
         );
+        let quiet = |_: &str| ArmHealth::default();
+        assert_eq!(
+            next(&r, Some(&p), &quiet, 30_000),
+            None,
+            "no evidence, no resume"
+        );
         let resumed = next(&r, Some(&p), &healthy, 30_000).unwrap().state;
         assert_eq!(
             (resumed.completed, resumed.paused.as_deref()),
-            (Some(2), None)
+            (Some(1), None)
         );
-        let s3 = next(&r, Some(&resumed), &healthy, 40_000).unwrap().state;
+        assert_eq!(
+            next(&r, Some(&resumed), &healthy, 34_999),
+            None,
+            "a fresh interval starts"
+        );
+        let s2 = next(&r, Some(&resumed), &healthy, 35_000).unwrap().state;
+        assert_eq!(s2.completed, Some(2));
+        assert_eq!(
+            next(&r, Some(&s2), &quiet, 45_000),
+            None,
+            "no evidence, no batch"
+        );
+        let s3 = next(&r, Some(&s2), &healthy, 45_000).unwrap().state;
         assert_eq!(s3.completed, Some(3));
         assert_eq!(
             next(&r, Some(&s3), &healthy, 90_000),

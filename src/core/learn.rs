@@ -123,6 +123,11 @@ impl Learner {
                     .iter()
                     .map(|a| arm_stats(self.total.arm(&a.name)))
                     .collect();
+                if stats.iter().any(|s| s.pulls < *min_samples) {
+                    // Warm-up: the edge splits equally without a weights key, and weights an
+                    // operator seeded by hand are left alone until there is data to learn from.
+                    return self.control(route, now_ms, out);
+                }
                 let algo = match algorithm {
                     BanditAlgorithm::Thompson => Algorithm::Thompson,
                     BanditAlgorithm::Ucb1 => Algorithm::Ucb1,
@@ -169,6 +174,11 @@ impl Learner {
             }
             _ => {}
         }
+        self.control(route, now_ms, out)
+    }
+
+    /// The canary / rolling controller step.
+    fn control(&mut self, route: &Route, now_ms: u64, mut out: TickOutput) -> TickOutput {
         let window = &self.window;
         let health = |arm: &str| arm_health(window.arm(arm));
         if let Some(step) = controller::next(route, self.state.as_ref(), &health, now_ms) {
@@ -254,18 +264,32 @@ impl Learner {
                 }),
             );
         }
+        // The sample-ratio check compares counts with the split that produced them: for a
+        // canary, whose share moves, that is the current step's window, and nothing after
+        // a rollback (the share is 0 by design).
+        let canary = matches!(route.strategy, Strategy::Canary { .. });
+        let counts_from = if canary { &self.window } else { &self.total };
+        let rolled_back = self.state.as_ref().is_some_and(|s| s.rolled_back);
         let observed: Vec<u64> = names
             .iter()
-            .map(|n| self.total.arm(n).map_or(0, |a| a.requests))
+            .map(|n| counts_from.arm(n).map_or(0, |a| a.requests))
             .collect();
-        let srm = if weights.is_empty() || observed.iter().sum::<u64>() == 0 {
-            None
-        } else {
-            ab::srm_test(&observed, &weights)
-        };
+        let srm =
+            if weights.is_empty() || (canary && rolled_back) || observed.iter().sum::<u64>() == 0 {
+                None
+            } else {
+                ab::srm_test(&observed, &weights)
+            };
         Some(json!({
             "control": names[0],
             "control_rate": control.rate(),
+            "control_arm": {
+                "n": control.n,
+                "conversions": control.conversions,
+                "rate": control.rate(),
+                "ci95": ab::wilson_interval(control, 0.95),
+            },
+            "srm_counts": if canary { "window" } else { "total" },
             "arms": comparisons,
             "srm": srm,
             "alpha": MsprtConfig::default().alpha,

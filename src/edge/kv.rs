@@ -31,9 +31,12 @@ async fn read(env: &Env, key: &str) -> Result<Option<String>, String> {
 pub async fn config(env: &Env, ctx: &Context) -> Option<Rc<Config>> {
     let now = state::now_ms();
     let (current, stale) = state::with(|s| {
-        let stale = s.config.is_stale(now) && !s.refreshing;
+        let busy = s
+            .refreshing_since
+            .is_some_and(|t| now.saturating_sub(t) < state::REFRESH_STUCK_MS);
+        let stale = s.config.is_stale(now) && !busy;
         if stale {
-            s.refreshing = true;
+            s.refreshing_since = Some(now);
         }
         (s.config.current(), stale)
     });
@@ -51,7 +54,7 @@ async fn refresh_config(env: Env) {
     let text = read(&env, CONFIG_KEY).await;
     let now = state::now_ms();
     state::with(|s| {
-        s.refreshing = false;
+        s.refreshing_since = None;
         match text {
             Ok(text) => match s.config.offer(now, text) {
                 Refresh::Rejected(errors) => {

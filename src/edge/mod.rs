@@ -37,11 +37,31 @@ impl engine::Headers for JsHeaders<'_> {
     }
 }
 
+/// Every request ends in a response: an internal failure becomes a JSON 500 naming it.
 pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    match dispatch(req, env, ctx).await {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            worker::console_error!("switchyard: internal error: {e}");
+            Ok(json_error(
+                500,
+                "internal_error",
+                &header_safe(&e.to_string()),
+            ))
+        }
+    }
+}
+
+async fn dispatch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let raw_url = req.inner().url();
     let Some(url) = urlparts::split(&raw_url) else {
         return Ok(json_error(400, "bad_request", "unparseable request URL"));
     };
+    if url.path == "/_switchyard" {
+        let mut r = json_error(308, "moved", "the dashboard is at /_switchyard/dashboard/");
+        let _ = r.headers_mut().set("location", "/_switchyard/dashboard/");
+        return Ok(r);
+    }
     if url.path.starts_with(ADMIN_PREFIX) {
         return admin(req, &url, &env, &ctx).await;
     }
@@ -75,7 +95,8 @@ async fn route(
     let host = url.host.to_ascii_lowercase();
     let path = url.path.to_string();
     let query = url.query.map(str::to_string);
-    let headers = req.headers().clone();
+    // The request's own Headers object (no copy); it stays valid after the body is taken.
+    let headers = worker::Headers(req.inner().headers());
     let js_headers = JsHeaders(&headers);
     let country = country(&req);
     let view = RequestView {
@@ -471,6 +492,9 @@ async fn admin(req: Request, url: &UrlParts<'_>, env: &Env, ctx: &Context) -> Re
         }
         return feedback(req, env).await;
     }
+    if path.is_empty() || path == "dashboard" || path.starts_with("dashboard/") {
+        return dashboard(&req, &path, env).await;
+    }
     if let Ok(token) = env.secret("ADMIN_TOKEN") {
         let token = token.to_string();
         let given = req
@@ -502,6 +526,19 @@ async fn admin(req: Request, url: &UrlParts<'_>, env: &Env, ctx: &Context) -> Re
             }),
         ));
     }
+    if path == "config" || path == "validate" {
+        return config_endpoint(req, &path, &method, env).await;
+    }
+    if let Some(route) = path.strip_prefix("rollback/") {
+        if method != "POST" {
+            return Ok(json_error(
+                405,
+                "method_not_allowed",
+                "POST to roll a canary back",
+            ));
+        }
+        return rollback(route, env, ctx).await;
+    }
     for action in ["stats", "tick"] {
         if let Some(route) = path.strip_prefix(action).and_then(|p| p.strip_prefix('/')) {
             let Some(cfg) = kv::config(env, ctx).await else {
@@ -519,10 +556,171 @@ async fn admin(req: Request, url: &UrlParts<'_>, env: &Env, ctx: &Context) -> Re
             } else {
                 worker::Method::Get
             };
-            return report::call(env, route, action, m, None).await;
+            return stats_call(env, route, action, m, None).await;
         }
     }
     Ok(json_error(404, "not_found", "unknown Switchyard endpoint"))
+}
+
+/// The operator dashboard: static files from the `ASSETS` binding (`www/`).
+async fn dashboard(req: &Request, path: &str, env: &Env) -> Result<Response> {
+    let file = match path.strip_prefix("dashboard") {
+        None | Some("") | Some("/") => "/index.html".to_string(),
+        Some(rest) => rest.to_string(),
+    };
+    if path.is_empty() || path == "dashboard" {
+        // Relative asset links need the trailing slash.
+        let mut r = json_error(308, "moved", "the dashboard is at /_switchyard/dashboard/");
+        let _ = r.headers_mut().set("location", "/_switchyard/dashboard/");
+        return Ok(r);
+    }
+    let _ = req;
+    let Ok(assets) = env.assets("ASSETS") else {
+        return Ok(json_error(
+            404,
+            "no_dashboard",
+            "the ASSETS binding (www/) is not configured",
+        ));
+    };
+    match assets
+        .fetch(format!("https://assets.local{file}"), None)
+        .await
+    {
+        Ok(r) => Ok(r),
+        Err(e) => Ok(json_error(500, "dashboard_error", &e.to_string())),
+    }
+}
+
+/// Largest config document accepted through the API (KV values may be larger; this is
+/// about what an operator would plausibly send).
+const MAX_CONFIG_BYTES: usize = 1 << 20;
+
+/// `GET /_switchyard/config`: the config text in KV and whether it is valid.
+/// `PUT /_switchyard/config`: validate, then write; an invalid document is never written.
+/// `POST /_switchyard/validate`: validate only.
+async fn config_endpoint(
+    mut req: Request,
+    path: &str,
+    method: &str,
+    env: &Env,
+) -> Result<Response> {
+    let kv_store = env.kv(kv::BINDING)?;
+    if path == "config" && method == "GET" {
+        let text = kv_store.get(kv::CONFIG_KEY).text().await?;
+        let Some(text) = text else {
+            return Ok(json_error(404, "no_config", "KV key `config` is empty"));
+        };
+        let verdict = match crate::core::config::parse(&text) {
+            Ok(c) => serde_json::json!({ "valid": true, "id": c.id }),
+            Err(errors) => serde_json::json!({ "valid": false, "errors": errors_json(&errors) }),
+        };
+        let parsed: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        // `text` is the stored document byte for byte: the config id is a hash of it, so an
+        // editor that sends `text` back unchanged keeps the same id.
+        return Ok(json(
+            200,
+            &serde_json::json!({ "config": parsed, "text": text, "validation": verdict }),
+        ));
+    }
+    let writes = path == "config" && method == "PUT";
+    let validates = path == "validate" && method == "POST";
+    if !(writes || validates) {
+        return Ok(json_error(
+            405,
+            "method_not_allowed",
+            "GET or PUT /config, POST /validate",
+        ));
+    }
+    let body = req.bytes().await.unwrap_or_default();
+    if body.len() > MAX_CONFIG_BYTES {
+        return Ok(json_error(
+            413,
+            "body_too_large",
+            "configs are at most 1 MiB",
+        ));
+    }
+    let Ok(text) = String::from_utf8(body) else {
+        return Ok(json_error(400, "bad_config", "the config is not UTF-8"));
+    };
+    match crate::core::config::parse(&text) {
+        Err(errors) => Ok(json(
+            422,
+            &serde_json::json!({ "error": { "code": "invalid_config", "message": format!("{} problem(s); nothing was written", errors.len()) }, "errors": errors_json(&errors) }),
+        )),
+        Ok(cfg) => {
+            if writes {
+                kv_store.put(kv::CONFIG_KEY, text)?.execute().await?;
+            }
+            Ok(json(
+                200,
+                &serde_json::json!({ "valid": true, "id": cfg.id, "written": writes, "routes": cfg.routes.len() }),
+            ))
+        }
+    }
+}
+
+fn errors_json(errors: &[crate::core::config::ConfigError]) -> serde_json::Value {
+    errors
+        .iter()
+        .map(|e| serde_json::json!({ "path": e.path, "reason": e.reason }))
+        .collect()
+}
+
+/// `POST /_switchyard/rollback/<route>`: an operator rolls a canary back now.
+async fn rollback(route: &str, env: &Env, ctx: &Context) -> Result<Response> {
+    let Some(cfg) = kv::config(env, ctx).await else {
+        return Ok(json_error(503, "no_config", "no valid config in KV"));
+    };
+    let Some(r) = cfg.route(route) else {
+        return Ok(json_error(
+            404,
+            "unknown_route",
+            &format!("no route named {route:?}"),
+        ));
+    };
+    if !matches!(r.strategy, Strategy::Canary { .. }) {
+        return Ok(json_error(
+            409,
+            "not_a_canary",
+            &format!("route {route:?} is a {} route", r.strategy.kind()),
+        ));
+    }
+    let state = crate::core::strategy::RouteState {
+        fingerprint: r.fingerprint.clone(),
+        canary_percent: Some(0.0),
+        rolled_back: true,
+        reason: Some("canary rolled back by an operator".into()),
+        updated_ms: state::now_ms(),
+        ..Default::default()
+    };
+    stats_call(
+        env,
+        route,
+        "override",
+        worker::Method::Post,
+        serde_json::to_string(&state).ok(),
+    )
+    .await
+}
+
+/// A call to a route's Durable Object on a client's behalf: a failure is a JSON 502, not a
+/// bare runtime error.
+async fn stats_call(
+    env: &Env,
+    route: &str,
+    action: &str,
+    method: worker::Method,
+    body: Option<String>,
+) -> Result<Response> {
+    match report::call(env, route, action, method, body).await {
+        Ok(r) => Ok(r),
+        Err(e) => Ok(json_error(
+            502,
+            "stats_unavailable",
+            &format!("the stats object of route {route:?} did not answer: {e}"),
+        )),
+    }
 }
 
 /// Largest feedback body accepted.
@@ -599,7 +797,7 @@ async fn feedback(mut req: Request, env: &Env) -> Result<Response> {
         "reward": reward,
         "issued_ms": receipt.issued_ms(),
     });
-    report::call(
+    stats_call(
         env,
         receipt.route(),
         "feedback",

@@ -16,20 +16,39 @@ pub const RECEIPT_SECRET: &str = "RECEIPT_KEY";
 /// Receipts older than this are rejected (and their ids forgotten by the replay guard).
 pub const RECEIPT_MAX_AGE_MS: u64 = 24 * 3600 * 1000;
 
+/// A batch is flushed at 50 observations or at this age, whichever comes first.
+const FLUSH_AGE_MS: u64 = 1_000;
+const FLUSH_COUNT: u32 = 50;
+
 thread_local! {
-    static BATCHER: RefCell<Batcher> = RefCell::new(Batcher::default());
+    static BATCHER: RefCell<Batcher> = RefCell::new(Batcher::new(FLUSH_COUNT, FLUSH_AGE_MS));
     /// `None` inside: no `RECEIPT_KEY` configured, receipts are off.
     static SIGNER: RefCell<Option<Option<ReceiptSigner>>> = const { RefCell::new(None) };
 }
 
 /// Records one routed request; flushes in `wait_until` when the batch is due.
+/// The first observation of a batch also schedules a flush at the batch's maximum age, so
+/// a quiet route still reports within that age.
 pub fn observe(env: &Env, ctx: &Context, obs: Observation<'_>) {
     let now = state::now_ms();
-    let due = BATCHER.with(|b| b.borrow_mut().push(obs, now));
+    let (was_empty, due) = BATCHER.with(|b| {
+        let mut b = b.borrow_mut();
+        let was_empty = b.is_empty();
+        (was_empty, b.push(obs, now))
+    });
     if due {
         if let Some(batch) = drain() {
             ctx.wait_until(send(env.clone(), batch));
         }
+    } else if was_empty {
+        ctx.wait_until(flush_later(env.clone()));
+    }
+}
+
+async fn flush_later(env: Env) {
+    worker::Delay::from(std::time::Duration::from_millis(FLUSH_AGE_MS)).await;
+    if let Some(batch) = drain() {
+        send(env, batch).await;
     }
 }
 
@@ -74,11 +93,17 @@ pub async fn shadow(
         None => ShadowObservation::failed(route, origin, 0),
     };
     let now = state::now_ms();
-    let due = BATCHER.with(|b| b.borrow_mut().push_shadow(&obs, now));
+    let (was_empty, due) = BATCHER.with(|b| {
+        let mut b = b.borrow_mut();
+        let was_empty = b.is_empty();
+        (was_empty, b.push_shadow(&obs, now))
+    });
     if due {
         if let Some(batch) = drain() {
             send(env.clone(), batch).await;
         }
+    } else if was_empty {
+        flush_later(env.clone()).await;
     }
 }
 

@@ -16,6 +16,7 @@ pub const CONFIG_TTL_MS: u64 = 2_000;
 pub const ROUTE_KV_TTL_MS: u64 = 2_000;
 /// How long an origin health probe result is trusted.
 pub const HEALTH_TTL_MS: u64 = 1_000;
+pub const REFRESH_STUCK_MS: u64 = 10_000;
 
 /// A value read from KV at `read_ms` (`None` value: the key was missing or invalid).
 pub struct Cached<T> {
@@ -31,7 +32,9 @@ pub struct EdgeState {
     /// Origin base URL -> (checked at, healthy).
     pub health: HashMap<String, (u64, bool)>,
     pub rng: Xoshiro256,
-    pub refreshing: bool,
+    /// When the running config refresh started; a refresh that never finished (its
+    /// `wait_until` was cut short) stops blocking new ones after `REFRESH_STUCK_MS`.
+    pub refreshing_since: Option<u64>,
 }
 
 thread_local! {
@@ -41,7 +44,7 @@ thread_local! {
         route_state: HashMap::new(),
         health: HashMap::new(),
         rng: Xoshiro256::seed_from_u64(seed()),
-        refreshing: false,
+        refreshing_since: None,
     });
 }
 

@@ -107,6 +107,23 @@ impl DurableObject for RouteStats {
                 let doc = self.with(|l| l.stats(cfg.as_ref()));
                 Ok(json(200, &doc))
             }
+            "override" => {
+                // An operator's state (manual rollback): the learner adopts it and KV gets it.
+                let st: crate::core::strategy::RouteState = match json_body(&mut req).await {
+                    Ok(s) => s,
+                    Err(e) => return Ok(json_error(400, "bad_state", &e.to_string())),
+                };
+                let text = serde_json::to_string(&st)
+                    .map_err(|e| worker::Error::RustError(e.to_string()))?;
+                self.env
+                    .kv(BINDING)?
+                    .put(&format!("state:{route}"), text)?
+                    .execute()
+                    .await?;
+                self.with(|l| l.state = Some(st.clone()));
+                self.save().await?;
+                Ok(json(200, &serde_json::json!({ "state": st })))
+            }
             "tick" => {
                 self.tick().await?;
                 let cfg = self.route_config(&route).await;

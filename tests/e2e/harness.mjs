@@ -101,11 +101,14 @@ export async function request(baseUrl, path, { method = 'GET', headers = {}, bod
  *   'error'  500 JSON { origin: name, error: 'injected' }
  *   'sleep'  waits `ms` then answers like 'ok'   -> setMode('sleep', 2000)
  *   'reset'  destroys the socket without answering (connection error)
+ * `respond(record)` (option or property) overrides the answer in modes other than 'reset':
+ * it returns { status, body, headers }.
  * stop() closes the listener and all connections; start() listens again on the same port.
  */
-export async function startOrigin(name, { port, mode = 'ok', ms = 0 } = {}) {
+export async function startOrigin(name, { port, mode = 'ok', ms = 0, respond } = {}) {
   const origin = {
     name,
+    respond,
     port: port ?? (await freePort()),
     requests: [],
     mode,
@@ -139,6 +142,20 @@ export async function startOrigin(name, { port, mode = 'ok', ms = 0 } = {}) {
             return;
           }
           if (mode === 'sleep') await sleep(this.ms);
+          if (this.respond) {
+            // Custom answers: respond(record) -> { status, body (object|string), headers }.
+            const out = await this.respond(this.requests[this.requests.length - 1]);
+            const text = typeof out.body === 'string' ? out.body : JSON.stringify(out.body);
+            if (res.destroyed) return;
+            res.writeHead(out.status ?? 200, {
+              'content-type': 'application/json',
+              'content-length': Buffer.byteLength(text),
+              'x-origin': name,
+              ...(out.headers ?? {}),
+            });
+            res.end(text);
+            return;
+          }
           const status = mode === 'error' ? 500 : 200;
           const payload =
             mode === 'error'

@@ -1,0 +1,260 @@
+// Issue 3, end to end under `wrangler dev` with Durable Objects and alarms: receipts and
+// feedback, bandit weights that learn, automatic canary rollback, shadow agreement.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { useWorker, startOrigin, waitFor, originsBlock } from './harness.mjs';
+
+const KEY = 'e2e-receipt-key-0123456789abcdef';
+const ctx = useWorker({ vars: { RECEIPT_KEY: KEY, STATS_TICK_MS: '300' } });
+let o = {};
+
+async function apply(routes) {
+  const w = ctx.worker;
+  const before = (await w.req('/_switchyard/status')).json().config;
+  await w.putKV('config', { version: 1, origins: originsBlock(o), routes });
+  await waitFor(async () => {
+    const s = (await w.req('/_switchyard/status')).json();
+    if (s.rejected) throw new Error(s.rejected);
+    return s.config && s.config !== before;
+  }, 8000, { what: 'config in force' });
+}
+
+const post = (path, user, body = '{}') =>
+  ctx.worker.req(path, { method: 'POST', headers: { 'x-user-id': user, 'content-type': 'application/json' }, body });
+const feedback = (receipt, reward) =>
+  ctx.worker.req('/_switchyard/feedback', { method: 'POST', headers: { 'content-type': 'application/json' }, body: { receipt, reward } });
+const stats = async (route) => (await ctx.worker.req(`/_switchyard/stats/${route}`)).json();
+
+// An independent implementation of the receipt format (README "Receipts"), used to mint
+// receipts the worker never issued: expired ones, and fresh ones proving the format.
+const b64url = (buf) => Buffer.from(buf).toString('base64url');
+function uleb(n) {
+  const out = [];
+  let v = BigInt(n);
+  do {
+    let byte = Number(v & 0x7fn);
+    v >>= 7n;
+    if (v) byte |= 0x80;
+    out.push(byte);
+  } while (v);
+  return out;
+}
+function mint({ route, arm, issuedMs, nonce = 7n, version = 0, key = KEY }) {
+  const nonceBytes = Buffer.alloc(8);
+  nonceBytes.writeBigUInt64BE(BigInt(nonce));
+  const payload = Buffer.from([
+    route.length, ...Buffer.from(route), arm.length, ...Buffer.from(arm),
+    ...Buffer.alloc(8, 0xab), ...uleb(version), ...uleb(issuedMs), ...nonceBytes,
+  ]);
+  const tag = createHmac('sha256', key).update(Buffer.concat([Buffer.from([1]), payload])).digest().subarray(0, 16);
+  return `v1.${b64url(payload)}.${b64url(tag)}`;
+}
+
+test('setup origins', async () => {
+  await ctx.ready;
+  o = {
+    a: await startOrigin('a'),
+    b: await startOrigin('b'),
+    stable: await startOrigin('stable'),
+    canary: await startOrigin('canary'),
+    // Primary and shadow models: same score except for every fourth input.
+    model: await startOrigin('model', { respond: (r) => ({ body: { score: JSON.parse(r.body).id / 100 } }) }),
+    candidate: await startOrigin('candidate', {
+      respond: (r) => {
+        const id = JSON.parse(r.body).id;
+        return { body: { score: id % 4 === 0 ? -1 : id / 100 } };
+      },
+    }),
+  };
+});
+
+test('receipts: a valid one counts once; replayed, forged, expired and malformed ones are rejected', async () => {
+  await apply([
+    { name: 'fb', match: { path_prefix: '/fb' }, unit: [{ header: 'x-user-id' }], strategy: { kind: 'ab', arms: [{ name: 'x', origin: 'a', weight: 1 }, { name: 'y', origin: 'b', weight: 1 }] } },
+  ]);
+  const r = await post('/fb', 'alice');
+  const receipt = r.headers['x-switchyard-receipt'];
+  assert.match(receipt, /^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+  const arm = r.headers['x-switchyard-arm'];
+
+  let f = await feedback(receipt, 1);
+  assert.equal(f.status, 200, f.body);
+  assert.deepEqual(f.json(), { credited: true, arm });
+  f = await feedback(receipt, 1);
+  assert.equal(f.status, 409);
+  assert.equal(f.json().error.code, 'receipt_replayed');
+
+  const [v, p, t] = receipt.split('.');
+  const flip = (s) => s.slice(0, 3) + (s[3] === 'A' ? 'B' : 'A') + s.slice(4);
+  f = await feedback(`${v}.${p}.${flip(t)}`, 1);
+  assert.equal(f.status, 401);
+  assert.equal(f.json().error.code, 'receipt_bad_signature');
+  f = await feedback(`${v}.${flip(p)}.${t}`, 1);
+  assert.ok([400, 401].includes(f.status), `${f.status}`);
+  f = await feedback(mint({ route: 'fb', arm, issuedMs: Date.now(), key: 'some-other-key-0123456789abcdef' }), 1);
+  assert.equal(f.json().error.code, 'receipt_bad_signature', 'signed with another key');
+
+  f = await feedback(mint({ route: 'fb', arm, issuedMs: Date.now() - 25 * 3600 * 1000 }), 1);
+  assert.equal(f.status, 410);
+  assert.equal(f.json().error.code, 'receipt_expired');
+
+  for (const junk of ['', 'v1', 'v1..', 'v2.AAAA.AAAA', 'v1.!!!.???', 'x'.repeat(5000)]) {
+    f = await feedback(junk, 1);
+    assert.equal(f.status, 400, junk.slice(0, 20));
+    assert.ok(f.json().error.code.startsWith('receipt_'));
+  }
+  for (const body of ['nope', '{"reward":1}', JSON.stringify({ receipt, reward: 'lots' })]) {
+    f = await ctx.worker.req('/_switchyard/feedback', { method: 'POST', body });
+    assert.equal(f.status, 400, body);
+    assert.equal(f.json().error.code, 'bad_feedback');
+  }
+
+  // A receipt minted from the documented format is accepted: the format is the contract.
+  f = await feedback(mint({ route: 'fb', arm: 'y', issuedMs: Date.now(), nonce: 99n }), 1);
+  assert.equal(f.status, 200, f.body);
+
+  await waitFor(async () => {
+    const s = await stats('fb');
+    return (s.arms?.[arm]?.rewards.count ?? 0) >= 1;
+  }, 5000, { what: 'reward in stats' });
+  const s = await stats('fb');
+  const rewards = Object.values(s.arms).reduce((n, a) => n + a.rewards.count, 0);
+  assert.equal(rewards, 2, 'exactly the two valid receipts were credited');
+});
+
+test('bandit: traffic where one origin converts more moves weights:<route> toward it', async () => {
+  await apply([
+    {
+      name: 'bandit',
+      match: { path_prefix: '/bandit' },
+      unit: [{ header: 'x-user-id' }],
+      strategy: { kind: 'bandit', algorithm: 'thompson', min_samples: 30, min_share: 0.05, arms: [{ name: 'a', origin: 'a' }, { name: 'b', origin: 'b' }] },
+    },
+  ]);
+  let weights;
+  const started = Date.now();
+  for (let round = 0; round < 12; round++) {
+    await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => {
+        const r = await post('/bandit', `bu-${round}-${i}`);
+        // Origin b converts 40% of the time, a 5%.
+        const p = r.json().origin === 'b' ? 0.4 : 0.05;
+        if ((i * 7919 + round * 104729) % 1000 < p * 1000) await feedback(r.headers['x-switchyard-receipt'], 1);
+      }),
+    );
+    const text = await ctx.worker.getKV('weights:bandit');
+    weights = text && JSON.parse(text);
+    if (weights && weights.arms.b > 0.8) break;
+  }
+  console.log(`# bandit: weights ${JSON.stringify(weights?.arms)} after ${Date.now() - started} ms`);
+  assert.ok(weights, 'weights were written');
+  assert.ok(weights.arms.b > 0.8, JSON.stringify(weights));
+  assert.ok(weights.arms.a >= 0.05 - 1e-9, 'the floor holds');
+  const s = await stats('bandit');
+  assert.equal(s.weights.arms.b, weights.arms.b);
+});
+
+test('canary: an origin that starts answering 500s is rolled back and traffic returns to stable', async () => {
+  await apply([
+    {
+      name: 'cn',
+      match: { path_prefix: '/cn' },
+      unit: [{ header: 'x-user-id' }],
+      strategy: { kind: 'canary', stable: 'stable', canary: 'canary', percent: 50, guard: { max_error_rate: 0.2, min_requests: 20 } },
+    },
+  ]);
+  const users = Array.from({ length: 60 }, (_, i) => `cu-${i}`);
+  // Healthy first: the canary takes its share.
+  const arms = await Promise.all(users.map(async (u) => (await post('/cn', u)).headers['x-switchyard-arm']));
+  assert.ok(arms.filter((a) => a === 'canary').length > 10);
+  o.canary.setMode('error');
+  const broke = Date.now();
+  let state;
+  await waitFor(async () => {
+    await Promise.all(users.map((u) => post('/cn', u)));
+    const text = await ctx.worker.getKV('state:cn');
+    state = text && JSON.parse(text);
+    return state?.rolled_back;
+  }, 30000, { intervalMs: 200, what: 'rollback' });
+  console.log(`# canary: rolled back ${Date.now() - broke} ms after the canary broke: ${state.reason}`);
+  assert.match(state.reason, /error rate/);
+  assert.equal(state.canary_percent, 0);
+  await waitFor(async () => {
+    const rs = await Promise.all(users.map((u) => post('/cn', u)));
+    return rs.every((r) => r.status === 200 && r.json().origin === 'stable' && r.headers['x-switchyard-reason'] === 'rolled_back');
+  }, 8000, { what: 'all traffic on stable' });
+  const s = await stats('cn');
+  assert.equal(s.controller.rolled_back, true);
+});
+
+test('shadow comparison: agreement is reported for a shadow that differs on a known fraction', async () => {
+  await apply([
+    {
+      name: 'cmp',
+      match: { path_prefix: '/cmp' },
+      unit: [{ header: 'x-user-id' }],
+      strategy: { kind: 'recreate', origin: 'model' },
+      shadow: [{ origin: 'candidate', percent: 100, compare: { kind: 'json_pointer', pointer: '/score', tolerance: 1e-9 } }],
+    },
+  ]);
+  for (let id = 0; id < 40; id++) {
+    const r = await post('/cmp', `cmp-${id}`, JSON.stringify({ id }));
+    assert.equal(r.json().score, id / 100, 'the caller always gets the primary');
+  }
+  let sh;
+  await waitFor(async () => {
+    sh = (await stats('cmp')).shadows?.candidate;
+    return sh?.payload_compared >= 40;
+  }, 10000, { what: 'shadow comparisons reported' });
+  console.log(`# shadow agreement: ${JSON.stringify(sh)}`);
+  assert.equal(sh.payload_compared, 40);
+  assert.equal(sh.exact_agreement, 0.75);
+  assert.equal(sh.status_agreement, 1);
+});
+
+test('rolling: batches advance every interval while healthy and pause when the new side fails', async () => {
+  await apply([
+    {
+      name: 'roll',
+      match: { path_prefix: '/roll' },
+      unit: [{ header: 'x-user-id' }],
+      strategy: { kind: 'rolling', from: 'stable', to: 'b', batches: 10, completed: 0, interval_s: 2, guard: { max_error_rate: 0.2, min_requests: 10 } },
+    },
+  ]);
+  const users = Array.from({ length: 80 }, (_, i) => `ru-${i}`);
+  const traffic = () => Promise.all(users.map((u) => post('/roll', u)));
+  const controller = async () => (await stats('roll')).controller;
+  o.stable.setMode('ok');
+  o.b.setMode('ok');
+  let state;
+  // Healthy: batches complete one per interval.
+  await waitFor(async () => {
+    await traffic();
+    state = await controller();
+    return state?.completed >= 2;
+  }, 20000, { intervalMs: 100, what: 'two batches completed' });
+  // The new side starts failing: the rollout pauses with the reason.
+  o.b.setMode('error');
+  await waitFor(async () => {
+    await traffic();
+    state = await controller();
+    return state?.paused;
+  }, 20000, { intervalMs: 100, what: `rollout paused (state ${JSON.stringify(state)})` });
+  const pausedAt = state.completed;
+  console.log(`# rolling: paused at ${pausedAt}/10 batches: ${state.paused}`);
+  assert.match(state.paused, /error rate/);
+  assert.ok(pausedAt < 10);
+  const inKv = JSON.parse(await ctx.worker.getKV('state:roll'));
+  assert.equal(inKv.completed, pausedAt, 'the pause is in KV, where the edge reads it');
+  await traffic();
+  assert.equal((await controller()).completed, pausedAt, 'no batch completes while paused');
+  // Healthy again: it resumes and finishes; everyone ends on `to`.
+  o.b.setMode('ok');
+  await waitFor(async () => {
+    await traffic();
+    state = await controller();
+    return state?.completed === 10 && !state.paused;
+  }, 60000, { intervalMs: 100, what: 'rollout finished' });
+  await waitFor(async () => (await traffic()).every((r) => r.json().origin === 'b'), 8000, { what: 'all users moved' });
+});

@@ -1,0 +1,242 @@
+// Unit tests of the dashboard's pure functions (www/lib.js), with stats-document fixtures.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as lib from '../../www/lib.js';
+
+const fixture = (name) =>
+  JSON.parse(readFileSync(fileURLToPath(new URL(`../fixtures/dashboard/${name}.json`, import.meta.url)), 'utf8'));
+const NOW = 1764360060000; // one minute after the fixtures' updated_ms
+
+/** Every string the route view would show for a document. */
+function shownStrings(m) {
+  const out = [m.route, m.strategyLabel, m.updated, m.lastTick, m.verdict.text, m.controller.text, m.srm?.text ?? ''];
+  for (const t of [lib.armRows(m), lib.comparisonRows(m), lib.shadowRows(m)]) out.push(...t.headers, ...t.rows.flat());
+  for (const b of lib.weightBars(m)) out.push(b.arm, b.width, b.text);
+  return out;
+}
+function assertClean(m) {
+  for (const s of shownStrings(m)) {
+    assert.equal(typeof s, 'string', `not a string: ${s}`);
+    assert.doesNotMatch(s, /NaN|undefined|null|Infinity|\[object/, `bad text: ${JSON.stringify(s)}`);
+  }
+}
+
+test('number formatting never leaks NaN/undefined/null', () => {
+  for (const bad of [null, undefined, NaN, Infinity, -Infinity, 'x', {}]) {
+    for (const f of [lib.fmtNum, lib.fmtInt, lib.fmtPct, lib.fmtPP, lib.fmtLift, lib.fmtP, lib.fmtMs, lib.fmtDuration]) {
+      assert.equal(f(bad), lib.DASH, `${f.name}(${String(bad)})`);
+    }
+  }
+  assert.equal(lib.fmtInterval(null), lib.DASH);
+  assert.equal(lib.fmtInterval({ lower: null, upper: 0.2 }), lib.DASH);
+  assert.equal(lib.fmtAgo(0, NOW), 'never');
+  assert.equal(lib.fmtAgo(null, NOW), 'never');
+});
+
+test('formatters', () => {
+  assert.equal(lib.fmtInt(1234567), '1,234,567');
+  assert.equal(lib.fmtInt(-1000), '-1,000');
+  assert.equal(lib.fmtInt(0), '0');
+  assert.equal(lib.fmtPct(0.1234), '12.3%');
+  assert.equal(lib.fmtPct(1, 0), '100%');
+  assert.equal(lib.fmtPct(0), '0.0%');
+  assert.equal(lib.fmtPP(0.03), '+3.0 pp');
+  assert.equal(lib.fmtPP(-0.005), '-0.5 pp');
+  assert.equal(lib.fmtPP(0.00001), '0.0 pp', 'no "+" on a rounded zero');
+  assert.equal(lib.fmtLift(0.3), '+30.0%');
+  assert.equal(lib.fmtLift(-0.25), '-25.0%');
+  assert.equal(lib.fmtP(0.0000038), '< 0.001');
+  assert.equal(lib.fmtP(0), '< 0.001');
+  assert.equal(lib.fmtP(0.0021), '0.0021');
+  assert.equal(lib.fmtP(0.04999), '0.050');
+  assert.equal(lib.fmtP(1), '1.000');
+  assert.equal(lib.fmtInterval({ lower: 0.1, upper: 0.125 }), '[10.0%, 12.5%]');
+  assert.equal(lib.fmtInterval({ lower: 1, upper: 2 }, (x) => lib.fmtNum(x, 1)), '[1.0, 2.0]');
+  assert.equal(lib.fmtMs(5.25), '5.3 ms');
+  assert.equal(lib.fmtMs(120.5), '121 ms');
+  assert.equal(lib.fmtMs(1530), '1.53 s');
+  assert.equal(lib.fmtDuration(45_000), '45s');
+  assert.equal(lib.fmtDuration(200_000), '3m 20s');
+  assert.equal(lib.fmtDuration(7_500_000), '2h 5m');
+  assert.equal(lib.fmtDuration(363_600_000), '4d 5h');
+  assert.equal(lib.fmtDuration(-1), lib.DASH);
+  assert.equal(lib.fmtAgo(NOW - 60_000, NOW), '1m 0s ago');
+  assert.equal(lib.fmtAgo(NOW + 5, NOW), 'just now');
+  assert.equal(lib.strategyLabel('blue_green'), 'Blue-green');
+  assert.equal(lib.strategyLabel(undefined), 'unknown');
+});
+
+test('Wilson interval matches the worker (100 trials, 0 conversions: upper in (0.03, 0.04))', () => {
+  const ci = lib.wilson(100, 0);
+  assert.ok(Math.abs(ci.lower) < 1e-12);
+  assert.ok(ci.upper > 0.03 && ci.upper < 0.04, String(ci.upper));
+  const full = lib.wilson(100, 100);
+  assert.ok(Math.abs(full.upper - 1) < 1e-12);
+  // 600/6000 = 0.1: a symmetric-ish interval of about ±0.0076
+  const c = lib.wilson(6000, 600);
+  assert.ok(c.lower > 0.092 && c.lower < 0.093 && c.upper > 0.107 && c.upper < 0.108, JSON.stringify(c));
+  assert.equal(lib.wilson(0, 0), null);
+  assert.equal(lib.wilson(5, 6), null);
+});
+
+test('A/B with sample ratio mismatch: warning, leader, but no significance claim', () => {
+  const m = lib.summarize(fixture('ab-srm'), NOW);
+  assert.equal(m.route, 'checkout');
+  assert.equal(m.strategyLabel, 'A/B test');
+  assert.equal(m.totalRequests, 10000);
+  assert.equal(m.updated, '1m 0s ago');
+  assert.ok(m.srm, 'SRM banner');
+  assert.match(m.srm.text, /Sample ratio mismatch/);
+  assert.match(m.srm.text, /χ² = 400\.0, df = 1, p < 0\.001/);
+  const [control, treat] = m.arms;
+  assert.equal(control.name, 'control');
+  assert.equal(control.isControl, true);
+  assert.equal(control.rate, 0.1);
+  assert.ok(control.ci && control.ci.lower < 0.1 && control.ci.upper > 0.1, 'control CI computed locally');
+  assert.equal(treat.rate, 0.13);
+  assert.ok(Math.abs(treat.lift - 0.3) < 1e-12, 'lift = diff / control rate');
+  assert.equal(treat.significant, true);
+  assert.equal(treat.zP, 0.0000038);
+  assert.equal(m.verdict.leader, 'treatment');
+  assert.equal(m.verdict.significant, false, 'SRM makes the result unreliable');
+  assert.match(m.verdict.text, /sample ratio mismatch/);
+  const cmp = lib.comparisonRows(m);
+  assert.deepEqual(cmp.rows[0], ['treatment', '+30.0%', '+3.0 pp', '< 0.001', '0.0021 ✓ significant', '100.0%', '40']);
+  const arms = lib.armRows(m);
+  assert.deepEqual(arms.rows[0], ['control (control)', '6,000', '0.20%', '41 ms', '121 ms', '250 ms', '6,000', '0.100', '10.00%', '[9.27%, 10.78%]']);
+  assert.equal(arms.rows[1][5], '1.53 s');
+  assert.equal(m.canRollBack, false);
+  assert.equal(m.controller.tone, 'idle');
+  assertClean(m);
+});
+
+test('A/B without SRM: significant only under the always-valid test', () => {
+  const doc = fixture('ab-srm');
+  doc.experiment.srm = { chi2: 0.5, df: 1, p_value: 0.48, mismatch: false };
+  let m = lib.summarize(doc, NOW);
+  assert.equal(m.srm, null);
+  assert.equal(m.verdict.significant, true);
+  assert.match(m.verdict.text, /"treatment" beats control, significant under the always-valid test \(p = 0\.0021/);
+  // A tiny z-test p alone must not be called significant.
+  doc.experiment.arms.treatment.sequential = { always_valid_p_value: 0.2, significant: false, looks: 3 };
+  m = lib.summarize(doc, NOW);
+  assert.equal(m.arms[1].significant, false);
+  assert.equal(m.verdict.significant, false);
+  assert.match(m.verdict.text, /not significant yet \(always-valid p = 0\.200\)/);
+  // Boundary: p exactly alpha is significant (the worker uses <=).
+  doc.experiment.arms.treatment.sequential.always_valid_p_value = 0.05;
+  assert.equal(lib.summarize(doc, NOW).arms[1].significant, true);
+});
+
+test('rolled-back canary: controller text, no rollback button, all numbers shown', () => {
+  const m = lib.summarize(fixture('canary-rolled-back'), NOW);
+  assert.equal(m.strategy, 'canary');
+  assert.equal(m.controller.tone, 'bad');
+  assert.equal(m.controller.text, 'Rolled back: canary error rate 0.600 above 0.200. All traffic on stable.');
+  assert.equal(m.canRollBack, false, 'already rolled back');
+  const canary = m.arms.find((a) => a.name === 'canary');
+  assert.equal(canary.errorRate, 0.6);
+  assert.equal(canary.rewardMean, null);
+  assert.equal(canary.lift, null, 'control rate 0: no lift rather than Infinity');
+  assert.deepEqual(lib.armRows(m).rows[1].slice(0, 3), ['canary', '50', '60.00%']);
+  assert.equal(lib.armRows(m).rows[1][7], lib.DASH);
+  assert.equal(m.verdict.leader, null, 'no feedback: no conversion verdict');
+  assert.match(m.verdict.text, /No feedback yet/);
+  assert.equal(m.srm, null);
+  assertClean(m);
+});
+
+test('SRM on a canary whose split moved is a note, not an alarm', () => {
+  const doc = fixture('canary-rolled-back');
+  doc.experiment.srm = { chi2: 50, df: 1, p_value: 0, mismatch: true };
+  let m = lib.summarize(doc, NOW);
+  assert.equal(m.srm.severity, 'note');
+  assert.match(m.srm.text, /expected here/);
+  doc.controller = null; // a static canary: a mismatch is real
+  m = lib.summarize(doc, NOW);
+  assert.equal(m.srm.severity, 'alarm');
+  assert.equal(lib.summarize(fixture('ab-srm'), NOW).srm.severity, 'alarm');
+  // What the worker really sends after a rollback: chi2 = f64::MAX, p = 0.
+  doc.experiment.srm = { chi2: 1.7976931348623157e308, df: 1, p_value: 0, mismatch: true };
+  assert.match(lib.summarize(doc, NOW).srm.text, /χ² = ∞, df = 1, p < 0\.001/);
+  assert.equal(lib.fmtStat(2.5e7), '2.50e+7');
+  assert.equal(lib.fmtStat(3.14159), '3.1');
+});
+
+test('canary controller states', () => {
+  assert.deepEqual(lib.controllerText({ canary_percent: 12.5, step: 2, rolled_back: false }, 'canary'), { text: 'Canary at 12.5% · step 2', tone: 'ok' });
+  assert.equal(lib.controllerText({ step: 3, rolled_back: false, completed: true }, 'rolling').text, 'step 3 · completed');
+  assert.equal(lib.controllerText({ step: 1, rolled_back: false, paused: true, reason: 'p95 above guard' }, 'rolling').tone, 'warn');
+  assert.match(lib.controllerText({ step: 1, rolled_back: false, paused: true, reason: 'p95 above guard' }, 'rolling').text, /paused · p95 above guard/);
+  assert.equal(lib.controllerText(null, 'canary').tone, 'idle');
+  assert.equal(lib.controllerText({ rolled_back: true }, 'canary').text, 'Rolled back. All traffic on stable.');
+  const live = fixture('canary-rolled-back');
+  live.controller = { fingerprint: 'x', canary_percent: 5, step: 0, step_started_ms: 1, rolled_back: false, updated_ms: 1 };
+  assert.equal(lib.summarize(live, NOW).canRollBack, true);
+});
+
+test('bandit: weight bars clamp to 0..100 and follow arm order; shadow table', () => {
+  const m = lib.summarize(fixture('bandit-weights'), NOW);
+  assert.deepEqual(lib.weightBars(m), [
+    { arm: 'a', width: '5.00', text: '5.0%' },
+    { arm: 'b', width: '95.00', text: '95.0%' },
+  ]);
+  assert.equal(m.arms[1].weight, 0.95);
+  assert.equal(m.arms[1].avP, null, 'no sequential test for bandits');
+  assert.equal(m.arms[1].significant, false);
+  assert.equal(lib.comparisonRows(m).rows[0][4], lib.DASH);
+  assert.deepEqual(lib.shadowRows(m).rows[0], ['candidate', '200', '99.5%', '198', '75.0%', '76.0%', '2', '1', '-3.5 ms']);
+  const doc = fixture('bandit-weights');
+  doc.weights.arms = { a: -0.2, b: 1.7, c: null };
+  assert.deepEqual(lib.weightBars(lib.summarize(doc, NOW)).map((b) => b.width), ['0.00', '100.00']);
+  assertClean(m);
+});
+
+test('route with no data yet: nulls everywhere render as dashes', () => {
+  const m = lib.summarize(fixture('empty'), NOW);
+  assert.equal(m.hasData, false);
+  assert.equal(m.updated, 'never');
+  assert.equal(m.arms.length, 2, 'arms named by the experiment appear even without traffic');
+  for (const a of m.arms) {
+    assert.equal(a.rate, null);
+    assert.equal(a.ci, null);
+    assert.equal(a.lift, null);
+  }
+  assert.equal(m.verdict.leader, null);
+  assert.match(m.verdict.text, /Not enough data yet/);
+  assert.equal(m.arms[1].probBeat, null, 'the 0.5 prior of an empty arm is not shown');
+  assert.deepEqual(lib.shadowRows(m).rows[0], ['mirror', '0', '—', '0', '—', '—', '0', '0', '—']);
+  assertClean(m);
+});
+
+test('summarize survives garbage and minimal documents', () => {
+  for (const doc of [null, undefined, {}, { arms: null, shadows: null }, { route: 'r', strategy: 'recreate', arms: { x: {} } }, 'text']) {
+    const m = lib.summarize(doc, NOW);
+    assertClean(m);
+    assert.ok(Array.isArray(m.arms));
+  }
+  const m = lib.summarize({ route: 'r', strategy: 'recreate', arms: { x: { requests: 3 } } }, NOW);
+  assert.equal(m.experiment, null);
+  assert.equal(m.verdict.text, 'No experiment on this route.');
+  assert.deepEqual(lib.armRows(m).rows[0], ['x', '3', '—', '—', '—', '—', '0', '—']);
+});
+
+test('config errors and API error text', () => {
+  const e422 = { error: { code: 'invalid_config', message: '2 problem(s)' }, errors: [
+    { path: '$.routes[0].strategy.percent', reason: 'must be within 0..=100' },
+    { path: '$.origins.x', reason: 'unknown origin' },
+  ] };
+  assert.deepEqual(lib.configErrors(e422).map((e) => e.path), ['$.routes[0].strategy.percent', '$.origins.x']);
+  assert.deepEqual(lib.configErrors({ config: {}, validation: { valid: false, errors: [{ path: '$.version', reason: 'r' }] } }),
+    [{ path: '$.version', reason: 'r' }]);
+  assert.deepEqual(lib.configErrors({ error: { code: 'body_too_large', message: 'configs are at most 1 MiB' } }),
+    [{ path: '$', reason: 'configs are at most 1 MiB' }]);
+  assert.deepEqual(lib.configErrors({ valid: true }), []);
+  assert.match(lib.apiErrorText(401, { error: { message: 'need token' } }), /^Unauthorized: set the admin token\. need token$/);
+  assert.equal(lib.apiErrorText(409, { error: { code: 'not_a_canary', message: 'route "x" is a ab route' } }), 'HTTP 409: route "x" is a ab route');
+  assert.equal(lib.apiErrorText(502, ''), 'HTTP 502');
+  assert.equal(lib.jsonProblem('{"a":1}'), null);
+  assert.match(lib.jsonProblem('{"a":'), /^Not valid JSON/);
+});
