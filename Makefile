@@ -21,7 +21,8 @@ demo:
 test: setup test-native test-wasm test-www build test-e2e
 
 test-native:
-	cargo test --all-targets -- --skip aa_experiments_msprt --skip bernoulli_bandit_regret
+	cargo test --lib --tests --examples -- --skip aa_experiments_msprt --skip bernoulli_bandit_regret
+	cargo test --benches
 	@echo "== seeded simulations (issue 3), figures printed:"
 	cargo test --test stats_simulation -- --nocapture --test-threads=1
 
