@@ -4,7 +4,8 @@
 //!     cargo bench --bench decide
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use switchyard::core::config;
+use switchyard::core::config::{self, Config, Route};
+use switchyard::core::decision::Decision;
 use switchyard::core::engine::{self, RequestView, Target};
 use switchyard::core::observe::{Batcher, Observation, Outcome};
 use switchyard::core::receipt::{Receipt, ReceiptSigner};
@@ -38,32 +39,37 @@ fn ten_routes() -> String {
     )
 }
 
+const HEADERS: [(&str, &str); 3] = [
+    ("content-type", "application/json"),
+    ("x-user-id", "user-18231"),
+    ("cookie", "session=abc; uid=zz"),
+];
+
+/// One request through the decision path: route match, unit id, strategy, flags, shadows.
+fn decide_once<'c>(cfg: &'c Config, rng: &mut Xoshiro256) -> (&'c Route, Decision<'c>) {
+    let req = RequestView {
+        method: "POST",
+        host: "api.example.com",
+        path: black_box("/v1/models/fraud/infer"),
+        query: None,
+        headers: &HEADERS[..],
+        country: Some("DE"),
+    };
+    let Target::Route(i) = engine::match_route(cfg, req.host, req.path, req.method) else {
+        unreachable!()
+    };
+    let route = &cfg.routes[i];
+    let unit = engine::unit_id(route, &req).expect("unit");
+    let d = engine::decide(cfg, i, &unit, &req, Inputs::default(), rng);
+    black_box(d.flags_header(route));
+    (route, d)
+}
+
 fn bench(c: &mut Criterion) {
     let cfg = config::parse(&ten_routes()).expect("valid bench config");
-    let headers = [
-        ("content-type", "application/json"),
-        ("x-user-id", "user-18231"),
-        ("cookie", "session=abc; uid=zz"),
-    ];
     let mut rng = Xoshiro256::seed_from_u64(9);
     c.bench_function("decide/10 routes, canary+shadow+flag", |b| {
-        b.iter(|| {
-            let req = RequestView {
-                method: "POST",
-                host: "api.example.com",
-                path: black_box("/v1/models/fraud/infer"),
-                query: None,
-                headers: &headers[..],
-                country: Some("DE"),
-            };
-            let Target::Route(i) = engine::match_route(&cfg, req.host, req.path, req.method) else {
-                unreachable!()
-            };
-            let unit = engine::unit_id(&cfg.routes[i], &req).expect("unit");
-            let d = engine::decide(&cfg, i, &unit, &req, Inputs::default(), &mut rng);
-            black_box(d.flags_header(&cfg.routes[i]));
-            black_box(d.shadows)
-        })
+        b.iter(|| black_box(decide_once(&cfg, &mut rng).1.shadows))
     });
     // The same decision plus what the edge records per request (issue 3): one observation
     // into the isolate batch (with the drain every 50) and one signed receipt.
@@ -73,21 +79,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("decide+record/10 routes, canary+shadow+flag", |b| {
         b.iter(|| {
             now += 1;
-            let req = RequestView {
-                method: "POST",
-                host: "api.example.com",
-                path: black_box("/v1/models/fraud/infer"),
-                query: None,
-                headers: &headers[..],
-                country: Some("DE"),
-            };
-            let Target::Route(i) = engine::match_route(&cfg, req.host, req.path, req.method) else {
-                unreachable!()
-            };
-            let route = &cfg.routes[i];
-            let unit = engine::unit_id(route, &req).expect("unit");
-            let d = engine::decide(&cfg, i, &unit, &req, Inputs::default(), &mut rng);
-            black_box(d.flags_header(route));
+            let (route, d) = decide_once(&cfg, &mut rng);
             let obs = Observation {
                 route: &route.name,
                 arm: d.arm,
