@@ -56,3 +56,12 @@ fn garbage_is_rejected_at_root() {
         assert!(!errs.is_empty(), "{text:?}");
     }
 }
+
+/// The demo's seeded config (`make demo`) is valid, so the demo never starts broken.
+#[test]
+fn demo_config_is_valid() {
+    let cfg =
+        config::parse(include_str!("../demo/config.json")).unwrap_or_else(|e| panic!("{e:#?}"));
+    assert_eq!(cfg.routes.len(), 2);
+    assert!(cfg.routes[0].shadows[0].compare.is_some());
+}
