@@ -13,8 +13,7 @@ use crate::edge::state;
 
 pub const STATS_BINDING: &str = "ROUTE_STATS";
 pub const RECEIPT_SECRET: &str = "RECEIPT_KEY";
-/// Receipts older than this are rejected (and their ids forgotten by the replay guard).
-pub const RECEIPT_MAX_AGE_MS: u64 = 24 * 3600 * 1000;
+pub use crate::edge::shared::RECEIPT_MAX_AGE_MS;
 
 /// A batch is flushed at 50 observations or at this age, whichever comes first.
 const FLUSH_AGE_MS: u64 = 1_000;
