@@ -17,7 +17,7 @@ import { createServer as createNetServer } from 'node:net';
 import { mkdtemp, mkdir, writeFile, rm, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname, resolve } from 'node:path';
+import { join, dirname, resolve, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
 
@@ -274,7 +274,8 @@ async function statsConfigCopy(dir, vars) {
   const abs = (rel) => JSON.stringify(join(ROOT, rel));
   text = text
     .replace(/^main\s*=\s*"([^"]+)"/m, (_, p) => `main = ${abs(p)}`)
-    .replace(/^watch_dir\s*=\s*"([^"]+)"/m, (_, p) => `watch_dir = ${abs(p)}`)
+    // wrangler joins watch_dir to the config's directory even when it is absolute.
+    .replace(/^watch_dir\s*=\s*"([^"]+)"/m, (_, p) => `watch_dir = ${JSON.stringify(relative(dir, join(ROOT, p)))}`)
     .replace(/^command\s*=\s*"sh scripts\//m, `command = "sh ${ROOT}/scripts/`);
   const keys = Object.keys(vars);
   // Drop the file's own lines for the keys we set (TOML forbids duplicate keys).
