@@ -12,8 +12,9 @@ E2E_CONCURRENCY ?= 1
 setup:
 	scripts/setup.sh
 
+# Both bundles: build/router/ (wrangler.toml) and build/stats/ (wrangler.stats.toml).
 build: setup
-	sh scripts/build-worker.sh
+	sh scripts/build-worker.sh all
 
 demo:
 	scripts/demo.sh
@@ -35,10 +36,13 @@ test-www:
 test-e2e:
 	node --test --test-concurrency=$(E2E_CONCURRENCY) --test-timeout=300000 tests/e2e/
 
+# The wasm lib is also checked per worker (feature `router` alone, `stats` alone), as built.
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --target wasm32-unknown-unknown --lib --tests -- -D warnings
+	cargo clippy --target wasm32-unknown-unknown --lib --tests --no-default-features --features router -- -D warnings
+	cargo clippy --target wasm32-unknown-unknown --lib --tests --no-default-features --features stats -- -D warnings
 
 fmt:
 	cargo fmt --all

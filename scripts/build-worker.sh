@@ -1,14 +1,32 @@
 #!/bin/sh
-# Offline build of the worker: cargo (wasm32) -> wasm-bindgen -> wasm-opt -> esbuild bundle.
-# Output: build/index.js, build/index_bg.wasm, build/worker/shim.mjs (wrangler.toml `main`).
-# Called by wrangler's [build] command and by `make build`.
+# Offline build of the workers: cargo (wasm32) -> wasm-bindgen -> wasm-opt -> esbuild bundle.
+#   sh scripts/build-worker.sh [router|stats|all]      (default: all)
+# Two bundles from one crate, each with only its own cargo feature (see Cargo.toml):
+#   router -> build/router/{index.js,index_bg.wasm,worker/shim.mjs}  (wrangler.toml `main`)
+#   stats  -> build/stats/{index.js,index_bg.wasm,worker/shim.mjs}   (wrangler.stats.toml `main`)
+# Each bundle has its own cargo target dir (target/wasm-<bundle>): the features differ, and
+# worker-build reads the artifact from <target-dir>/wasm32-unknown-unknown/release/.
+# Called by each wrangler config's [build] command and by `make build`.
 set -eu
 ROOT=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
 
-if [ "${SWITCHYARD_SKIP_BUILD:-}" = "1" ] && [ -f build/index.js ] && [ -f build/index_bg.wasm ]; then
-  echo "build-worker: SWITCHYARD_SKIP_BUILD=1, reusing build/" >&2
-  exit 0
+WHICH=${1:-all}
+case "$WHICH" in
+  router|stats) BUNDLES=$WHICH ;;
+  all) BUNDLES="router stats" ;;
+  *) echo "build-worker: unknown bundle '$WHICH' (router, stats or all)" >&2; exit 2 ;;
+esac
+
+built() { [ -f "build/$1/index.js" ] && [ -f "build/$1/index_bg.wasm" ] && [ -f "build/$1/worker/shim.mjs" ]; }
+
+if [ "${SWITCHYARD_SKIP_BUILD:-}" = "1" ]; then
+  ok=1
+  for b in $BUNDLES; do built "$b" || ok=0; done
+  if [ "$ok" = 1 ]; then
+    echo "build-worker: SWITCHYARD_SKIP_BUILD=1, reusing build/{$(echo $BUNDLES | tr ' ' ,)}" >&2
+    exit 0
+  fi
 fi
 
 for bin in .tools/bin/worker-build .tools/bin/wasm-bindgen node_modules/.bin/esbuild node_modules/.bin/wasm-opt; do
@@ -18,21 +36,28 @@ for bin in .tools/bin/worker-build .tools/bin/wasm-bindgen node_modules/.bin/esb
   fi
 done
 
-# Fast path: wasm-bindgen + wasm-opt take ~10-15 s even when nothing changed. cargo's own
-# no-op check is ~0.1 s, so build the lib first and skip worker-build when build/ is newer than
-# the cargo artifact (and than this script). FORCE=1 always rebuilds.
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-ART="$TARGET_DIR/wasm32-unknown-unknown/release/switchyard.wasm"
-if [ "${FORCE:-}" != "1" ]; then
-  cargo build --release --target wasm32-unknown-unknown --lib
-  if [ -f "$ART" ] && [ build/index_bg.wasm -nt "$ART" ] && [ build/index.js -nt "$ART" ] \
-     && [ build/worker/shim.mjs -nt "$0" ]; then
-    echo "build-worker: build/ is up to date with $ART (FORCE=1 to rebuild)" >&2
-    exit 0
-  fi
-fi
-
 export WASM_BINDGEN_BIN="$ROOT/.tools/bin/wasm-bindgen"
 export WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
 export ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild"
-exec "$ROOT/.tools/bin/worker-build" --release "$@"
+TARGET_ROOT=${CARGO_TARGET_DIR:-$ROOT/target}
+
+for b in $BUNDLES; do
+  TD="$TARGET_ROOT/wasm-$b"
+  FEATURES="--no-default-features --features $b"
+  # Fast path: wasm-bindgen + wasm-opt take ~10-15 s even when nothing changed. cargo's own
+  # no-op check is ~0.1 s, so build the lib first and skip worker-build when build/<bundle>/
+  # is newer than the cargo artifact (and than this script). FORCE=1 always rebuilds.
+  ART="$TD/wasm32-unknown-unknown/release/switchyard.wasm"
+  if [ "${FORCE:-}" != "1" ]; then
+    # shellcheck disable=SC2086
+    cargo build --release --target wasm32-unknown-unknown --lib --target-dir "$TD" $FEATURES
+    if built "$b" && [ -f "$ART" ] && [ "build/$b/index_bg.wasm" -nt "$ART" ] \
+       && [ "build/$b/index.js" -nt "$ART" ] && [ "build/$b/worker/shim.mjs" -nt "$0" ]; then
+      echo "build-worker: build/$b/ is up to date with $ART (FORCE=1 to rebuild)" >&2
+      continue
+    fi
+  fi
+  # worker-build passes what follows `--` to cargo; it reads `--target-dir <dir>` from there.
+  # shellcheck disable=SC2086
+  "$ROOT/.tools/bin/worker-build" --release --out-dir "build/$b" -- $FEATURES --target-dir "$TD"
+done

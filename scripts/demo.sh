@@ -58,9 +58,12 @@ Switchyard on http://127.0.0.1:$PORT  (Ctrl-C stops everything)
 
 MSG
 
-# wrangler runs the [build] command (scripts/build-worker.sh) first and on every change in src/.
+# Two workers in one session: the router (wrangler.toml, primary: --port/--persist-to apply to
+# the session) and the stats worker with the RouteStats Durable Object (wrangler.stats.toml).
+# wrangler runs each config's [build] command (scripts/build-worker.sh router|stats) first and
+# on every change in src/.
 # Started in the background and waited for, so the EXIT trap also runs on SIGTERM to this script.
-node_modules/.bin/wrangler dev --port "$PORT" --ip 127.0.0.1 --persist-to "$PERSIST" &
+node_modules/.bin/wrangler dev -c wrangler.toml -c wrangler.stats.toml --port "$PORT" --ip 127.0.0.1 --persist-to "$PERSIST" &
 WRANGLER_PID=$!
 PIDS=("$WRANGLER_PID" "${PIDS[@]}")
 wait "$WRANGLER_PID"

@@ -27,7 +27,7 @@ cat > "$STATE/config.json" <<JSON
   "shadow":[{"origin":"v3","percent":100}],"flags":[{"name":"explain","rollout":10}]}]}
 JSON
 node_modules/.bin/wrangler kv key put --local --preview --persist-to "$STATE" --binding SPLIT_CONFIG config --path "$STATE/config.json" >/dev/null
-SWITCHYARD_SKIP_BUILD=1 node_modules/.bin/wrangler dev --port "$PW" --ip 127.0.0.1 --persist-to "$STATE" \
+SWITCHYARD_SKIP_BUILD=1 node_modules/.bin/wrangler dev -c wrangler.toml -c wrangler.stats.toml --port "$PW" --ip 127.0.0.1 --persist-to "$STATE" \
   --show-interactive-dev-session=false --live-reload=false >"$STATE/wrangler.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$PW/_switchyard/status" 2>/dev/null && break; sleep 0.3; done

@@ -1,7 +1,7 @@
 // Minimal wasm size breakdown (no deps): section sizes and the largest function bodies.
 // Usage: node scripts/wasm-sizes.mjs <file.wasm> [<named.wasm>]
 // If a file carries a "name" section, functions are named; the release profile strips names,
-// so `NAMES=1 scripts/size.sh` builds an unstripped copy (target/size/) and analyses that too.
+// so `NAMES=1 scripts/size.sh` builds an unstripped copy (target/size-<bundle>/) and analyses that too.
 import { readFileSync, existsSync } from 'node:fs';
 
 const TOP = Number(process.env.TOP || 15);

@@ -2,6 +2,11 @@
 //!
 //! `core` is pure Rust (no `worker` import) and is tested natively; `edge` is the thin
 //! adapter between workerd and the core, compiled only for wasm32.
+//!
+//! Two wasm bundles come from this crate, selected by cargo features (both are in `default`,
+//! so native and wasm tests and clippy see everything): `router`, the routing worker, and
+//! `stats`, the worker of the per-route `RouteStats` Durable Object. `scripts/build-worker.sh`
+//! builds each with only its own feature, so the request path ships no statistics code.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod core;
@@ -9,7 +14,9 @@ pub mod core;
 #[cfg(target_arch = "wasm32")]
 mod edge;
 
-#[cfg(target_arch = "wasm32")]
+/// The routing worker's entry point (feature `router`). The statistics worker (feature
+/// `stats`) exports only the `RouteStats` Durable Object class.
+#[cfg(all(target_arch = "wasm32", feature = "router"))]
 #[worker::event(fetch)]
 async fn fetch(
     req: worker::Request,

@@ -20,6 +20,7 @@ pub fn json(status: u16, body: &serde_json::Value) -> Response {
 }
 
 /// Header values must be visible ASCII; anything else is replaced, and long values cut.
+#[cfg(feature = "router")]
 pub fn header_safe(s: &str) -> String {
     s.chars()
         .take(400)

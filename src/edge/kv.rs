@@ -14,8 +14,7 @@ use crate::core::engine::Refresh;
 use crate::core::strategy::{RouteState, Weights};
 use crate::edge::state::{self, Cached, EdgeState, ROUTE_KV_TTL_MS};
 
-pub const BINDING: &str = "SPLIT_CONFIG";
-pub const CONFIG_KEY: &str = "config";
+pub use crate::edge::shared::{BINDING, CONFIG_KEY};
 
 async fn read(env: &Env, key: &str) -> Result<Option<String>, String> {
     let kv = env

@@ -13,8 +13,7 @@ use crate::edge::state;
 
 pub const STATS_BINDING: &str = "ROUTE_STATS";
 pub const RECEIPT_SECRET: &str = "RECEIPT_KEY";
-/// Receipts older than this are rejected (and their ids forgotten by the replay guard).
-pub const RECEIPT_MAX_AGE_MS: u64 = 24 * 3600 * 1000;
+pub use crate::edge::shared::RECEIPT_MAX_AGE_MS;
 
 /// A batch is flushed at 50 observations or at this age, whichever comes first.
 const FLUSH_AGE_MS: u64 = 1_000;
@@ -151,7 +150,23 @@ pub async fn call(
     }
     let url = format!("https://route-stats/{route}/{action}");
     let req = web_sys::Request::new_with_str_and_init(&url, &init)?;
-    stub.fetch_with_request(Request::from(req)).await
+    let resp = stub.fetch_with_request(Request::from(req)).await?;
+    // The object always answers JSON (edge::http). Anything else came from the runtime, e.g.
+    // `wrangler dev` without the switchyard-stats worker answers a text 503 ("Worker
+    // \"switchyard-stats\" not found"): an error, so that callers answer their own JSON 502.
+    let json = resp
+        .headers()
+        .get("content-type")
+        .ok()
+        .flatten()
+        .is_some_and(|t| t.starts_with("application/json"));
+    if !json {
+        return Err(worker::Error::RustError(format!(
+            "{STATS_BINDING} answered HTTP {} without JSON: is the switchyard-stats worker running?",
+            resp.status_code()
+        )));
+    }
+    Ok(resp)
 }
 
 /// The isolate's receipt signer, built once from the `RECEIPT_KEY` secret.

@@ -58,6 +58,4 @@ pub fn with<R>(f: impl FnOnce(&mut EdgeState) -> R) -> R {
     STATE.with(|s| f(&mut s.borrow_mut()))
 }
 
-pub fn now_ms() -> u64 {
-    js_sys::Date::now() as u64
-}
+pub use crate::edge::shared::now_ms;

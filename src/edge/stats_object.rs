@@ -14,9 +14,7 @@ use crate::core::observe::Batch;
 use crate::core::receipt::ReceiptId;
 use crate::core::rng::Xoshiro256;
 use crate::edge::http::{json, json_error};
-use crate::edge::kv::{BINDING, CONFIG_KEY};
-use crate::edge::report::RECEIPT_MAX_AGE_MS;
-use crate::edge::state::now_ms;
+use crate::edge::shared::{now_ms, BINDING, CONFIG_KEY, RECEIPT_MAX_AGE_MS};
 
 const KEY: &str = "learner";
 /// Default alarm period; `STATS_TICK_MS` in `[vars]` overrides it.

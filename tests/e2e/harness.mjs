@@ -1,5 +1,7 @@
-// End-to-end harness: real origin servers on loopback + the real worker in `wrangler dev`
+// End-to-end harness: real origin servers on loopback + the real workers in `wrangler dev`
 // (workerd, local KV and Durable Objects). Node built-ins only (node:test, node:http).
+// Both workers run in one multi-worker session: the router (wrangler.toml, primary) and the
+// stats worker with the RouteStats Durable Object (wrangler.stats.toml).
 //
 //   import { startOrigin, startWorker, waitFor } from './harness.mjs';
 //   const w = await startWorker();             // once per test file (see useWorker below)
@@ -7,15 +9,15 @@
 //   await w.putKV('config', {...});            // visible to the running worker on its next KV read
 //   const r = await w.req('/path', { method: 'POST', headers: {...}, body: '...' });
 //
-// The worker must already be built (`make build`); the harness runs wrangler with
-// SWITCHYARD_SKIP_BUILD=1 so that test files do not rebuild it concurrently.
+// The workers must already be built (`make build`); the harness runs wrangler with
+// SWITCHYARD_SKIP_BUILD=1 so that test files do not rebuild them concurrently.
 import { spawn, execFile } from 'node:child_process';
 import { createServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { mkdtemp, mkdir, writeFile, rm, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname, resolve } from 'node:path';
+import { join, dirname, resolve, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
 
@@ -255,24 +257,63 @@ function wranglerEnv(extra = {}) {
   };
 }
 
+const STATS_CONFIG = join(ROOT, 'wrangler.stats.toml');
+
+/**
+ * A copy of wrangler.stats.toml in `dir` for one run: paths made absolute and `vars` appended
+ * to its [vars] table (which must be the file's last table). In a multi-worker `wrangler dev`
+ * (4.86), `--var` reaches only the primary worker (the router), so the stats worker gets its
+ * vars (e.g. STATS_TICK_MS) this way.
+ */
+async function statsConfigCopy(dir, vars) {
+  let text = await readFile(STATS_CONFIG, 'utf8');
+  const lastTable = [...text.matchAll(/^\s*\[+([^\]]+)\]+\s*$/gm)].pop();
+  if (!lastTable || lastTable[1].trim() !== 'vars') {
+    throw new Error('wrangler.stats.toml: [vars] must be the last table (the e2e harness appends to it)');
+  }
+  const abs = (rel) => JSON.stringify(join(ROOT, rel));
+  text = text
+    .replace(/^main\s*=\s*"([^"]+)"/m, (_, p) => `main = ${abs(p)}`)
+    // wrangler joins watch_dir to the config's directory even when it is absolute.
+    .replace(/^watch_dir\s*=\s*"([^"]+)"/m, (_, p) => `watch_dir = ${JSON.stringify(relative(dir, join(ROOT, p)))}`)
+    .replace(/^command\s*=\s*"sh scripts\//m, `command = "sh ${ROOT}/scripts/`);
+  const keys = Object.keys(vars);
+  // Drop the file's own lines for the keys we set (TOML forbids duplicate keys).
+  text = text
+    .split('\n')
+    .filter((l) => !keys.some((k) => new RegExp(`^\\s*${k}\\s*=`).test(l)))
+    .join('\n');
+  text += '\n' + keys.map((k) => `${k} = ${JSON.stringify(String(vars[k]))}`).join('\n') + '\n';
+  const file = join(dir, 'wrangler.stats.e2e.toml');
+  await writeFile(file, text);
+  return file;
+}
+
 /**
  * Starts `wrangler dev` on a free port with its own --persist-to temp dir, waits until it
  * answers HTTP, and returns a handle:
  *   { url, port, persistDir, logFile, req(path, opts), putKV(key, v), getKV(key), deleteKV(key),
  *     logs(), stop() }
- * `vars` become `--var KEY:VALUE` bindings. Startup timeout: `startTimeoutMs` (default 90 s).
+ * Runs the router and (unless `stats: false`) the stats worker in one session. `vars` become
+ * `--var KEY:VALUE` bindings of the router and [vars] of the stats worker. Startup timeout:
+ * `startTimeoutMs` (default 90 s).
  */
-export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDir } = {}) {
-  if (!existsSync(join(ROOT, 'build', 'index.js'))) {
-    throw new Error('build/index.js missing: run `make build` before the e2e suite');
+export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDir, stats = true } = {}) {
+  for (const b of stats ? ['router', 'stats'] : ['router']) {
+    if (!existsSync(join(ROOT, 'build', b, 'index.js'))) {
+      throw new Error(`build/${b}/index.js missing: run \`make build\` before the e2e suite`);
+    }
   }
   await mkdir(E2E_TMP, { recursive: true });
   const dir = persistDir ?? (await mkdtemp(join(E2E_TMP, 'run-')));
+  const configs = ['-c', join(ROOT, 'wrangler.toml')];
+  if (stats) configs.push('-c', await statsConfigCopy(dir, vars));
   const port = await freePort();
   const inspectorPort = await freePort();
   const logFile = join(dir, 'wrangler.log');
   const args = [
     'dev',
+    ...configs,
     '--port', String(port),
     '--ip', '127.0.0.1',
     '--inspector-port', String(inspectorPort),
