@@ -173,7 +173,10 @@ export async function startOrigin(name, { port, mode = 'ok', ms = 0, respond } =
           res.end(text);
         });
       });
-      server.keepAliveTimeout = 1000;
+      // Longer than workerd's idle pooling, as upstreams behind a proxy should be: an upstream
+      // that closes idle keep-alive connections first races the proxy reusing them.
+      server.keepAliveTimeout = 65000;
+      server.headersTimeout = 66000;
       await new Promise((res, rej) => {
         server.once('error', rej);
         server.listen(this.port, '127.0.0.1', () => {
