@@ -14,8 +14,7 @@ pub mod core;
 #[cfg(target_arch = "wasm32")]
 mod edge;
 
-/// The routing worker's entry point (feature `router`). The statistics worker (feature
-/// `stats`) exports only the `RouteStats` Durable Object class.
+/// The routing worker's entry point (feature `router`).
 #[cfg(all(target_arch = "wasm32", feature = "router"))]
 #[worker::event(fetch)]
 async fn fetch(
@@ -24,4 +23,16 @@ async fn fetch(
     ctx: worker::Context,
 ) -> worker::Result<worker::Response> {
     edge::handle(req, env, ctx).await
+}
+
+/// The statistics worker's entry point (feature `stats` alone): the control plane, which the
+/// router reaches through its `CONTROL` service binding.
+#[cfg(all(target_arch = "wasm32", feature = "stats", not(feature = "router")))]
+#[worker::event(fetch)]
+async fn fetch(
+    req: worker::Request,
+    env: worker::Env,
+    _ctx: worker::Context,
+) -> worker::Result<worker::Response> {
+    edge::control_handle(req, env).await
 }

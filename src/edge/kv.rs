@@ -3,7 +3,6 @@
 //! keeps serving while one refresh runs in `ctx.wait_until`, so a change in KV is in force
 //! within the TTL plus one request.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use serde::de::DeserializeOwned;
@@ -12,7 +11,7 @@ use worker::{console_error, console_warn, Context, Env};
 use crate::core::config::Config;
 use crate::core::engine::Refresh;
 use crate::core::strategy::{RouteState, Weights};
-use crate::edge::state::{self, Cached, EdgeState, ROUTE_KV_TTL_MS};
+use crate::edge::state::{self, Cached, EdgeState, Keyed, ROUTE_KV_TTL_MS};
 
 pub use crate::edge::shared::{BINDING, CONFIG_KEY};
 
@@ -106,7 +105,7 @@ pub async fn route_state(env: &Env, ctx: &Context, route: &str) -> Option<Rc<Rou
     .await
 }
 
-type MapOf<T> = fn(&mut EdgeState) -> &mut HashMap<String, Cached<T>>;
+type MapOf<T> = fn(&mut EdgeState) -> &mut Keyed<Cached<T>>;
 
 async fn route_value<T: DeserializeOwned + 'static>(
     env: &Env,
@@ -157,14 +156,15 @@ async fn load<T: 'static>(
             // A failed read keeps whatever was cached.
             console_error!("switchyard: {e}");
             let now = state::now_ms();
-            state::with(|s| {
-                map(s)
-                    .entry(key)
-                    .or_insert(Cached {
+            state::with(|s| match map(s).get_mut(&key) {
+                Some(c) => c.read_ms = now,
+                None => map(s).insert(
+                    key,
+                    Cached {
                         read_ms: now,
                         value: None,
-                    })
-                    .read_ms = now;
+                    },
+                ),
             });
             return;
         }

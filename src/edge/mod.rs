@@ -3,7 +3,9 @@
 //! - `router`: the routing worker (`switchyard`, `wrangler.toml`): the fetch handler and
 //!   everything on the request path;
 //! - `stats`: the statistics worker (`switchyard-stats`, `wrangler.stats.toml`): the per-route
-//!   `RouteStats` Durable Object, which the router calls through its `ROUTE_STATS` binding.
+//!   `RouteStats` Durable Object, which the router calls through its `ROUTE_STATS` binding,
+//!   and the control plane (`control`: feedback, operator API, dashboard), which the router
+//!   forwards `/_switchyard/*` to through its `CONTROL` service binding.
 //!
 //! `http` and `shared` are used by both.
 
@@ -24,7 +26,11 @@ mod shadow;
 mod state;
 
 #[cfg(feature = "stats")]
+mod control;
+#[cfg(feature = "stats")]
 mod stats_object;
 
+#[cfg(all(feature = "stats", not(feature = "router")))]
+pub use control::handle as control_handle;
 #[cfg(feature = "router")]
 pub use router::handle;

@@ -4,16 +4,14 @@
 
 use std::cell::RefCell;
 
-use worker::{console_error, web_sys, Context, Env, Method, Request};
+use worker::{console_error, Context, Env, Method};
 
 use crate::core::compare::{self, Compare, Side};
 use crate::core::observe::{Batch, Batcher, Observation, ShadowObservation};
-use crate::core::receipt::{Receipt, ReceiptSigner};
+use crate::core::receipt::Receipt;
 use crate::edge::state;
 
-pub const STATS_BINDING: &str = "ROUTE_STATS";
-pub const RECEIPT_SECRET: &str = "RECEIPT_KEY";
-pub use crate::edge::shared::RECEIPT_MAX_AGE_MS;
+pub use crate::edge::shared::{call, signer};
 
 /// A batch is flushed at 50 observations or at this age, whichever comes first.
 const FLUSH_AGE_MS: u64 = 1_000;
@@ -21,8 +19,6 @@ const FLUSH_COUNT: u32 = 50;
 
 thread_local! {
     static BATCHER: RefCell<Batcher> = RefCell::new(Batcher::new(FLUSH_COUNT, FLUSH_AGE_MS));
-    /// `None` inside: no `RECEIPT_KEY` configured, receipts are off.
-    static SIGNER: RefCell<Option<Option<ReceiptSigner>>> = const { RefCell::new(None) };
 }
 
 /// Records one routed request; flushes in `wait_until` when the batch is due.
@@ -127,61 +123,6 @@ async fn send(env: Env, batch: Batch) {
 
 fn part_len(b: &Batch) -> u64 {
     b.arms.iter().map(|a| a.counts.requests).sum()
-}
-
-/// Calls the route's Durable Object: `https://route-stats/<route>/<action>`.
-pub async fn call(
-    env: &Env,
-    route: &str,
-    action: &str,
-    method: Method,
-    body: Option<String>,
-) -> worker::Result<worker::Response> {
-    let stub = env
-        .durable_object(STATS_BINDING)?
-        .id_from_name(route)?
-        .get_stub()?;
-    // web_sys::RequestInit rather than worker::RequestInit: the latter links the `cf`
-    // properties serializer (image-resize options, serde_wasm_bindgen), ~8 KB of wasm.
-    let init = web_sys::RequestInit::new();
-    init.set_method(method.as_ref());
-    if let Some(b) = body {
-        init.set_body(&b.into());
-    }
-    let url = format!("https://route-stats/{route}/{action}");
-    let req = web_sys::Request::new_with_str_and_init(&url, &init)?;
-    let resp = stub.fetch_with_request(Request::from(req)).await?;
-    // The object always answers JSON (edge::http). Anything else came from the runtime, e.g.
-    // `wrangler dev` without the switchyard-stats worker answers a text 503 ("Worker
-    // \"switchyard-stats\" not found"): an error, so that callers answer their own JSON 502.
-    let json = resp
-        .headers()
-        .get("content-type")
-        .ok()
-        .flatten()
-        .is_some_and(|t| t.starts_with("application/json"));
-    if !json {
-        return Err(worker::Error::RustError(format!(
-            "{STATS_BINDING} answered HTTP {} without JSON: is the switchyard-stats worker running?",
-            resp.status_code()
-        )));
-    }
-    Ok(resp)
-}
-
-/// The isolate's receipt signer, built once from the `RECEIPT_KEY` secret.
-pub fn signer(env: &Env) -> Option<ReceiptSigner> {
-    SIGNER.with(|s| {
-        let mut s = s.borrow_mut();
-        if s.is_none() {
-            let key = env.secret(RECEIPT_SECRET).ok().map(|k| k.to_string()).filter(|k| k.len() >= 16);
-            if key.is_none() {
-                console_error!("switchyard: secret {RECEIPT_SECRET} missing or shorter than 16 bytes: receipts are off");
-            }
-            *s = Some(key.map(|k| ReceiptSigner::new(k.as_bytes())));
-        }
-        s.as_ref().and_then(Clone::clone)
-    })
 }
 
 /// A signed receipt for one routed response.

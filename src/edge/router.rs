@@ -3,7 +3,7 @@
 //! `crate::core`; the per-route statistics live in the `switchyard-stats` worker's Durable
 //! Object, reached through the `ROUTE_STATS` binding (`report`).
 
-use super::{forward, http, kv, report, shadow, state};
+use super::{forward, http, kv, report, shadow, shared, state};
 
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -13,7 +13,6 @@ use worker::{console_warn, Context, Env, Request, Response, Result};
 use crate::core::config::{Config, Route, Strategy};
 use crate::core::engine::{self, RequestView, Target};
 use crate::core::observe::{Observation, Outcome};
-use crate::core::receipt::ReceiptError;
 use crate::core::strategy::Inputs;
 use crate::core::urlparts::{self, UrlParts};
 use forward::{Body, Failure};
@@ -52,12 +51,7 @@ async fn dispatch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let Some(url) = urlparts::split(&raw_url) else {
         return Ok(json_error(400, "bad_request", "unparseable request URL"));
     };
-    if url.path == "/_switchyard" {
-        let mut r = json_error(308, "moved", "the dashboard is at /_switchyard/dashboard/");
-        let _ = r.headers_mut().set("location", "/_switchyard/dashboard/");
-        return Ok(r);
-    }
-    if url.path.starts_with(ADMIN_PREFIX) {
+    if url.path == "/_switchyard" || url.path.starts_with(ADMIN_PREFIX) {
         return admin(req, &url, &env, &ctx).await;
     }
     let Some(cfg) = kv::config(&env, &ctx).await else {
@@ -471,333 +465,52 @@ fn with_headers(mut r: Response, add: &[(&str, String)]) -> Response {
     r
 }
 
-/// `/_switchyard/*`: feedback (authenticated by the receipt itself), and the operator
-/// endpoints (status, stats, tick), which require `authorization: Bearer <ADMIN_TOKEN>`
-/// when the `ADMIN_TOKEN` secret is set.
+/// `/_switchyard/*`: `status` describes this isolate's routing state and is answered here;
+/// everything else (feedback, statistics, config, rollback, dashboard) is the control plane,
+/// served by the `switchyard-stats` worker through the `CONTROL` service binding, so the
+/// request path's bundle carries none of it.
 async fn admin(req: Request, url: &UrlParts<'_>, env: &Env, ctx: &Context) -> Result<Response> {
-    let path = url.path.trim_start_matches(ADMIN_PREFIX).to_string();
-    let method = req.inner().method();
-    if path == "feedback" {
-        if method != "POST" {
-            return Ok(json_error(
-                405,
-                "method_not_allowed",
-                "POST a JSON body {\"receipt\", \"reward\"}",
-            ));
-        }
-        return feedback(req, env).await;
+    if url.path.trim_start_matches(ADMIN_PREFIX) != "status" {
+        return control_plane(req, env).await;
     }
-    if path.is_empty() || path == "dashboard" || path.starts_with("dashboard/") {
-        return dashboard(&req, &path, env).await;
+    if let Some(denied) = shared::unauthorized(&req, env) {
+        return Ok(denied);
     }
-    if let Ok(token) = env.secret("ADMIN_TOKEN") {
-        let token = token.to_string();
-        let given = req
-            .headers()
-            .get("authorization")
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        if !token.is_empty() && given.strip_prefix("Bearer ").map(str::trim) != Some(token.as_str())
-        {
-            return Ok(json_error(
-                401,
-                "unauthorized",
-                "operator endpoints need authorization: Bearer <ADMIN_TOKEN>",
-            ));
-        }
-    }
-    if path == "status" {
-        let cfg = kv::config(env, ctx).await;
-        let rejected = state::with(|s| s.config.rejected());
-        return Ok(json(
-            200,
-            &serde_json::json!({
-                "config": cfg.as_ref().map(|c| c.id.clone()),
-                "routes": cfg.as_ref().map(|c| c.routes.iter().map(|r| serde_json::json!({
-                    "name": r.name, "strategy": r.strategy.kind(), "fingerprint": r.fingerprint,
-                })).collect::<Vec<_>>()),
-                "rejected": rejected.map(|r| r.to_string()),
-            }),
-        ));
-    }
-    if path == "config" || path == "validate" {
-        return config_endpoint(req, &path, &method, env).await;
-    }
-    if let Some(route) = path.strip_prefix("rollback/") {
-        if method != "POST" {
-            return Ok(json_error(
-                405,
-                "method_not_allowed",
-                "POST to roll a canary back",
-            ));
-        }
-        return rollback(route, env, ctx).await;
-    }
-    for action in ["stats", "tick"] {
-        if let Some(route) = path.strip_prefix(action).and_then(|p| p.strip_prefix('/')) {
-            let Some(cfg) = kv::config(env, ctx).await else {
-                return Ok(json_error(503, "no_config", "no valid config in KV"));
-            };
-            if cfg.route(route).is_none() {
-                return Ok(json_error(
-                    404,
-                    "unknown_route",
-                    &format!("no route named {route:?} in config {}", cfg.id),
-                ));
-            }
-            let m = if action == "tick" {
-                worker::Method::Post
-            } else {
-                worker::Method::Get
-            };
-            return stats_call(env, route, action, m, None).await;
-        }
-    }
-    Ok(json_error(404, "not_found", "unknown Switchyard endpoint"))
+    let cfg = kv::config(env, ctx).await;
+    let rejected = state::with(|s| s.config.rejected());
+    Ok(json(
+        200,
+        &serde_json::json!({
+            "config": cfg.as_ref().map(|c| c.id.clone()),
+            "routes": cfg.as_ref().map(|c| c.routes.iter().map(|r| serde_json::json!({
+                "name": r.name, "strategy": r.strategy.kind(), "fingerprint": r.fingerprint,
+            })).collect::<Vec<_>>()),
+            "rejected": rejected.map(|r| r.to_string()),
+        }),
+    ))
 }
 
-/// The operator dashboard: static files from the `ASSETS` binding (`www/`).
-async fn dashboard(req: &Request, path: &str, env: &Env) -> Result<Response> {
-    let file = match path.strip_prefix("dashboard") {
-        None | Some("") | Some("/") => "/index.html".to_string(),
-        Some(rest) => rest.to_string(),
-    };
-    if path.is_empty() || path == "dashboard" {
-        // Relative asset links need the trailing slash.
-        let mut r = json_error(308, "moved", "the dashboard is at /_switchyard/dashboard/");
-        let _ = r.headers_mut().set("location", "/_switchyard/dashboard/");
-        return Ok(r);
-    }
-    let _ = req;
-    let Ok(assets) = env.assets("ASSETS") else {
-        return Ok(json_error(
-            404,
-            "no_dashboard",
-            "the ASSETS binding (www/) is not configured",
-        ));
-    };
-    match assets
-        .fetch(format!("https://assets.local{file}"), None)
-        .await
-    {
-        Ok(r) => Ok(r),
-        Err(e) => Ok(json_error(500, "dashboard_error", &e.to_string())),
-    }
+/// A bundle with both features (the combined build) serves the control plane in-process.
+#[cfg(feature = "stats")]
+async fn control_plane(req: Request, env: &Env) -> Result<Response> {
+    super::control::handle(req, env.clone()).await
 }
 
-/// Largest config document accepted through the API (KV values may be larger; this is
-/// about what an operator would plausibly send).
-const MAX_CONFIG_BYTES: usize = 1 << 20;
-
-/// `GET /_switchyard/config`: the config text in KV and whether it is valid.
-/// `PUT /_switchyard/config`: validate, then write; an invalid document is never written.
-/// `POST /_switchyard/validate`: validate only.
-async fn config_endpoint(
-    mut req: Request,
-    path: &str,
-    method: &str,
-    env: &Env,
-) -> Result<Response> {
-    let kv_store = env.kv(kv::BINDING)?;
-    if path == "config" && method == "GET" {
-        let text = kv_store.get(kv::CONFIG_KEY).text().await?;
-        let Some(text) = text else {
-            return Ok(json_error(404, "no_config", "KV key `config` is empty"));
-        };
-        let verdict = match crate::core::config::parse(&text) {
-            Ok(c) => serde_json::json!({ "valid": true, "id": c.id }),
-            Err(errors) => serde_json::json!({ "valid": false, "errors": errors_json(&errors) }),
-        };
-        let parsed: serde_json::Value =
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-        // `text` is the stored document byte for byte: the config id is a hash of it, so an
-        // editor that sends `text` back unchanged keeps the same id.
-        return Ok(json(
-            200,
-            &serde_json::json!({ "config": parsed, "text": text, "validation": verdict }),
-        ));
-    }
-    let writes = path == "config" && method == "PUT";
-    let validates = path == "validate" && method == "POST";
-    if !(writes || validates) {
-        return Ok(json_error(
-            405,
-            "method_not_allowed",
-            "GET or PUT /config, POST /validate",
-        ));
-    }
-    let body = req.bytes().await.unwrap_or_default();
-    if body.len() > MAX_CONFIG_BYTES {
-        return Ok(json_error(
-            413,
-            "body_too_large",
-            "configs are at most 1 MiB",
-        ));
-    }
-    let Ok(text) = String::from_utf8(body) else {
-        return Ok(json_error(400, "bad_config", "the config is not UTF-8"));
-    };
-    match crate::core::config::parse(&text) {
-        Err(errors) => Ok(json(
-            422,
-            &serde_json::json!({ "error": { "code": "invalid_config", "message": format!("{} problem(s); nothing was written", errors.len()) }, "errors": errors_json(&errors) }),
-        )),
-        Ok(cfg) => {
-            if writes {
-                kv_store.put(kv::CONFIG_KEY, text)?.execute().await?;
-            }
-            Ok(json(
-                200,
-                &serde_json::json!({ "valid": true, "id": cfg.id, "written": writes, "routes": cfg.routes.len() }),
-            ))
-        }
-    }
-}
-
-fn errors_json(errors: &[crate::core::config::ConfigError]) -> serde_json::Value {
-    errors
-        .iter()
-        .map(|e| serde_json::json!({ "path": e.path, "reason": e.reason }))
-        .collect()
-}
-
-/// `POST /_switchyard/rollback/<route>`: an operator rolls a canary back now.
-async fn rollback(route: &str, env: &Env, ctx: &Context) -> Result<Response> {
-    let Some(cfg) = kv::config(env, ctx).await else {
-        return Ok(json_error(503, "no_config", "no valid config in KV"));
-    };
-    let Some(r) = cfg.route(route) else {
-        return Ok(json_error(
-            404,
-            "unknown_route",
-            &format!("no route named {route:?}"),
-        ));
-    };
-    if !matches!(r.strategy, Strategy::Canary { .. }) {
-        return Ok(json_error(
-            409,
-            "not_a_canary",
-            &format!("route {route:?} is a {} route", r.strategy.kind()),
-        ));
-    }
-    let state = crate::core::strategy::RouteState {
-        fingerprint: r.fingerprint.clone(),
-        canary_percent: Some(0.0),
-        rolled_back: true,
-        reason: Some("canary rolled back by an operator".into()),
-        updated_ms: state::now_ms(),
-        ..Default::default()
-    };
-    stats_call(
-        env,
-        route,
-        "override",
-        worker::Method::Post,
-        serde_json::to_string(&state).ok(),
-    )
-    .await
-}
-
-/// A call to a route's Durable Object on a client's behalf: a failure is a JSON 502, not a
-/// bare runtime error.
-async fn stats_call(
-    env: &Env,
-    route: &str,
-    action: &str,
-    method: worker::Method,
-    body: Option<String>,
-) -> Result<Response> {
-    match report::call(env, route, action, method, body).await {
-        Ok(r) => Ok(r),
-        Err(e) => Ok(json_error(
+#[cfg(not(feature = "stats"))]
+async fn control_plane(req: Request, env: &Env) -> Result<Response> {
+    let unavailable = |why: String| {
+        json_error(
             502,
-            "stats_unavailable",
-            &format!("the stats object of route {route:?} did not answer: {e}"),
-        )),
+            "control_unavailable",
+            &format!("the switchyard-stats worker (CONTROL binding) did not answer: {why}"),
+        )
+    };
+    let control = match env.service("CONTROL") {
+        Ok(c) => c,
+        Err(e) => return Ok(unavailable(e.to_string())),
+    };
+    match control.fetch_request(req).await {
+        Ok(r) => Ok(r),
+        Err(e) => Ok(unavailable(e.to_string())),
     }
-}
-
-/// Largest feedback body accepted.
-const MAX_FEEDBACK_BYTES: usize = 8 * 1024;
-
-async fn feedback(mut req: Request, env: &Env) -> Result<Response> {
-    let Some(signer) = report::signer(env) else {
-        return Ok(json_error(
-            503,
-            "receipts_disabled",
-            "the RECEIPT_KEY secret is not configured",
-        ));
-    };
-    let body = match req.bytes().await {
-        Ok(b) if b.len() <= MAX_FEEDBACK_BYTES => b,
-        Ok(_) => {
-            return Ok(json_error(
-                413,
-                "body_too_large",
-                "feedback bodies are at most 8 KiB",
-            ))
-        }
-        Err(e) => {
-            return Ok(json_error(
-                400,
-                "bad_feedback",
-                &format!("unreadable body: {e}"),
-            ))
-        }
-    };
-    let v: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            return Ok(json_error(
-                400,
-                "bad_feedback",
-                &format!("body is not JSON: {e}"),
-            ))
-        }
-    };
-    let Some(token) = v.get("receipt").and_then(|r| r.as_str()) else {
-        return Ok(json_error(
-            400,
-            "bad_feedback",
-            "missing string field `receipt`",
-        ));
-    };
-    let reward = match v.get("reward") {
-        Some(serde_json::Value::Bool(b)) => f64::from(u8::from(*b)),
-        Some(n) if n.as_f64().is_some_and(f64::is_finite) => n.as_f64().unwrap_or(0.0),
-        _ => {
-            return Ok(json_error(
-                400,
-                "bad_feedback",
-                "`reward` must be a finite number or a boolean",
-            ))
-        }
-    };
-    let (receipt, id) =
-        match signer.verify_with_id(token, state::now_ms(), report::RECEIPT_MAX_AGE_MS) {
-            Ok(r) => r,
-            Err(e) => {
-                let status = match e {
-                    ReceiptError::BadSignature => 401,
-                    ReceiptError::Expired => 410,
-                    _ => 400,
-                };
-                return Ok(json_error(status, e.code(), &e.to_string()));
-            }
-        };
-    let credit = serde_json::json!({
-        "id": id.to_string(),
-        "arm": receipt.arm(),
-        "reward": reward,
-        "issued_ms": receipt.issued_ms(),
-    });
-    stats_call(
-        env,
-        receipt.route(),
-        "feedback",
-        worker::Method::Post,
-        Some(credit.to_string()),
-    )
-    .await
 }

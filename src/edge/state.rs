@@ -3,7 +3,6 @@
 //! threaded); never borrowed across an `.await`.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::core::engine::ConfigCache;
@@ -24,13 +23,40 @@ pub struct Cached<T> {
     pub value: Option<Rc<T>>,
 }
 
+/// A handful of entries keyed by route or origin name. A linear scan beats hashing at this
+/// size, and it keeps a hash table implementation (~4 KB gzip) out of the bundle.
+pub struct Keyed<V>(Vec<(String, V)>);
+
+impl<V> Default for Keyed<V> {
+    fn default() -> Self {
+        Keyed(Vec::new())
+    }
+}
+
+impl<V> Keyed<V> {
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
+        self.0.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    pub fn insert(&mut self, key: String, value: V) {
+        match self.get_mut(&key) {
+            Some(v) => *v = value,
+            None => self.0.push((key, value)),
+        }
+    }
+}
+
 pub struct EdgeState {
     pub config: ConfigCache,
     /// Raw bandit weights per route (resolved against arms at decision time).
-    pub weights: HashMap<String, Cached<crate::core::strategy::Weights>>,
-    pub route_state: HashMap<String, Cached<RouteState>>,
+    pub weights: Keyed<Cached<crate::core::strategy::Weights>>,
+    pub route_state: Keyed<Cached<RouteState>>,
     /// Origin base URL -> (checked at, healthy).
-    pub health: HashMap<String, (u64, bool)>,
+    pub health: Keyed<(u64, bool)>,
     pub rng: Xoshiro256,
     /// When the running config refresh started; a refresh that never finished (its
     /// `wait_until` was cut short) stops blocking new ones after `REFRESH_STUCK_MS`.
@@ -40,9 +66,9 @@ pub struct EdgeState {
 thread_local! {
     static STATE: RefCell<EdgeState> = RefCell::new(EdgeState {
         config: ConfigCache::new(CONFIG_TTL_MS),
-        weights: HashMap::new(),
-        route_state: HashMap::new(),
-        health: HashMap::new(),
+        weights: Keyed::default(),
+        route_state: Keyed::default(),
+        health: Keyed::default(),
         rng: Xoshiro256::seed_from_u64(seed()),
         refreshing_since: None,
     });

@@ -8,13 +8,13 @@ use std::cell::RefCell;
 use serde::Deserialize;
 use worker::{console_error, durable_object, DurableObject, Env, Request, Response, Result, State};
 
-use crate::core::config::{self, Route};
+use crate::core::config::Route;
 use crate::core::learn::{FeedbackError, Learner};
 use crate::core::observe::Batch;
 use crate::core::receipt::ReceiptId;
 use crate::core::rng::Xoshiro256;
 use crate::edge::http::{json, json_error};
-use crate::edge::shared::{now_ms, BINDING, CONFIG_KEY, RECEIPT_MAX_AGE_MS};
+use crate::edge::shared::{self, now_ms, BINDING, RECEIPT_MAX_AGE_MS};
 
 const KEY: &str = "learner";
 /// Default alarm period; `STATS_TICK_MS` in `[vars]` overrides it.
@@ -195,9 +195,7 @@ impl RouteStats {
     }
 
     async fn route_config(&self, route: &str) -> Option<Route> {
-        let kv = self.env.kv(BINDING).ok()?;
-        let text = kv.get(CONFIG_KEY).text().await.ok()??;
-        let cfg = config::parse(&text).ok()?;
+        let cfg = shared::config_from_kv(&self.env).await?;
         cfg.routes.into_iter().find(|r| r.name == route)
     }
 

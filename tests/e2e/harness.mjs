@@ -279,7 +279,8 @@ async function statsConfigCopy(dir, vars) {
     .replace(/^main\s*=\s*"([^"]+)"/m, (_, p) => `main = ${abs(p)}`)
     // wrangler joins watch_dir to the config's directory even when it is absolute.
     .replace(/^watch_dir\s*=\s*"([^"]+)"/m, (_, p) => `watch_dir = ${JSON.stringify(relative(dir, join(ROOT, p)))}`)
-    .replace(/^command\s*=\s*"sh scripts\//m, `command = "sh ${ROOT}/scripts/`);
+    .replace(/^command\s*=\s*"sh scripts\//m, `command = "sh ${ROOT}/scripts/`)
+    .replace(/^directory\s*=\s*"([^"]+)"/m, (_, p) => `directory = ${abs(p)}`);
   const keys = Object.keys(vars);
   // Drop the file's own lines for the keys we set (TOML forbids duplicate keys).
   text = text
