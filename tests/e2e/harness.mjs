@@ -374,6 +374,23 @@ export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDi
         throw e;
       }
     },
+    /**
+     * Writes `config` to KV and waits until the router serves it: `/_switchyard/status` names
+     * a config id other than the one before the write. Throws at once when the router reports
+     * the new document rejected. Returns the new config id.
+     */
+    async applyConfig(config, timeoutMs = 8000) {
+      const before = (await w.req('/_switchyard/status')).json().config;
+      await w.putKV('config', config);
+      let id;
+      await waitFor(async () => {
+        const s = (await w.req('/_switchyard/status')).json();
+        if (s.rejected) throw new Error(`config rejected: ${s.rejected}`);
+        id = s.config;
+        return id && id !== before;
+      }, timeoutMs, { what: 'new config in force' });
+      return id;
+    },
     async deleteKV(key) {
       await runWrangler(['kv', 'key', 'delete', '--local', '--preview', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key]);
     },

@@ -9,16 +9,7 @@ const KEY = 'e2e-receipt-key-0123456789abcdef';
 const ctx = useWorker({ vars: { RECEIPT_KEY: KEY, STATS_TICK_MS: '300' } });
 let o = {};
 
-async function apply(routes) {
-  const w = ctx.worker;
-  const before = (await w.req('/_switchyard/status')).json().config;
-  await w.putKV('config', { version: 1, origins: originsBlock(o), routes });
-  await waitFor(async () => {
-    const s = (await w.req('/_switchyard/status')).json();
-    if (s.rejected) throw new Error(s.rejected);
-    return s.config && s.config !== before;
-  }, 8000, { what: 'config in force' });
-}
+const apply = (routes) => ctx.worker.applyConfig({ version: 1, origins: originsBlock(o), routes });
 
 const post = (path, user, body = '{}') =>
   ctx.worker.req(path, { method: 'POST', headers: { 'x-user-id': user, 'content-type': 'application/json' }, body });

@@ -7,16 +7,7 @@ import { useWorker, startOrigin, waitFor, originsBlock, sleep } from './harness.
 const ctx = useWorker();
 let o = {};
 
-async function apply(routes) {
-  const w = ctx.worker;
-  const before = (await w.req('/_switchyard/status')).json().config;
-  await w.putKV('config', { version: 1, origins: originsBlock(o), routes });
-  await waitFor(async () => {
-    const s = (await w.req('/_switchyard/status')).json();
-    if (s.rejected) throw new Error(s.rejected);
-    return s.config && s.config !== before;
-  }, 8000, { what: 'config in force' });
-}
+const apply = (routes) => ctx.worker.applyConfig({ version: 1, origins: originsBlock(o), routes });
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 

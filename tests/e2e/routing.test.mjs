@@ -8,22 +8,9 @@ const ctx = useWorker();
 let o = {};
 let seq = 0;
 
-/** Writes a config and waits until the worker serves it (config id changes). */
-async function apply(routes, extra = {}) {
-  const w = ctx.worker;
-  const cfg = { version: 1, origins: originsBlock(o), routes, description: `rev ${++seq}`, ...extra };
-  await w.putKV('config', cfg);
-  let id;
-  await waitFor(async () => {
-    const r = await w.req('/_switchyard/status');
-    const s = r.json();
-    if (s.rejected) throw new Error(`config rejected: ${s.rejected}`);
-    id = s.config;
-    return id && id !== apply.last;
-  }, 8000, { what: 'new config in force' });
-  apply.last = id;
-  return id;
-}
+/** Writes a config (made unique by its description) and waits until the router serves it. */
+const apply = (routes, extra = {}) =>
+  ctx.worker.applyConfig({ version: 1, origins: originsBlock(o), routes, description: `rev ${++seq}`, ...extra });
 
 const post = (path, user, extra = {}) =>
   ctx.worker.req(path, {
