@@ -116,40 +116,35 @@ fn gamma_q_cf(a: f64, x: f64) -> f64 {
     (gamma_prefactor(a, x) * h).clamp(0.0, 1.0)
 }
 
-/// Regularized lower incomplete gamma P(a, x) = gamma(a, x) / Gamma(a).
-pub fn gamma_p(a: f64, x: f64) -> f64 {
+/// (P(a, x), Q(a, x)): the side whose expansion is accurate for these arguments, the other
+/// as its complement.
+fn gamma_pq(a: f64, x: f64) -> (f64, f64) {
     if a.is_nan() || x.is_nan() || a <= 0.0 {
-        return f64::NAN;
+        return (f64::NAN, f64::NAN);
     }
     if x <= 0.0 {
-        return 0.0;
+        return (0.0, 1.0);
     }
     if x.is_infinite() {
-        return 1.0;
+        return (1.0, 0.0);
     }
     if x < a + 1.0 {
-        gamma_p_series(a, x)
+        let p = gamma_p_series(a, x);
+        (p, 1.0 - p)
     } else {
-        1.0 - gamma_q_cf(a, x)
+        let q = gamma_q_cf(a, x);
+        (1.0 - q, q)
     }
+}
+
+/// Regularized lower incomplete gamma P(a, x) = gamma(a, x) / Gamma(a).
+pub fn gamma_p(a: f64, x: f64) -> f64 {
+    gamma_pq(a, x).0
 }
 
 /// Regularized upper incomplete gamma Q(a, x) = 1 - P(a, x), accurate in the upper tail.
 pub fn gamma_q(a: f64, x: f64) -> f64 {
-    if a.is_nan() || x.is_nan() || a <= 0.0 {
-        return f64::NAN;
-    }
-    if x <= 0.0 {
-        return 1.0;
-    }
-    if x.is_infinite() {
-        return 0.0;
-    }
-    if x < a + 1.0 {
-        1.0 - gamma_p_series(a, x)
-    } else {
-        gamma_q_cf(a, x)
-    }
+    gamma_pq(a, x).1
 }
 
 /// Error function.
