@@ -4,6 +4,7 @@
 #   make build && scripts/load.sh            (needs `wrk`: apt-get install wrk)
 # Figures are for workerd under wrangler dev on this machine, not Cloudflare's network.
 set -euo pipefail
+set -m # each background job in its own process group, so cleanup stops wrangler's children too
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 command -v wrk >/dev/null || { echo "load: wrk not found (apt-get install wrk)" >&2; exit 1; }
@@ -12,7 +13,7 @@ CONNS=${CONNS:-16}
 P1=${P1:-19101}; P2=${P2:-19102}; P3=${P3:-19103}; PW=${PW:-18787}; PJ=${PJ:-18788}
 STATE=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$STATE"; }
+cleanup() { for p in "${pids[@]}"; do kill -- -"$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done; sleep 1; rm -rf "$STATE"; }
 trap cleanup EXIT
 cargo build --release --example model_server -q
 for pv in "$P1:v1" "$P2:v2" "$P3:v3"; do
@@ -46,7 +47,7 @@ export default { fetch(req) { const u = new URL(req.url);
   return fetch("http://127.0.0.1:$P1" + u.pathname + u.search, { method: req.method, headers: req.headers, body: req.body }); } };
 JS
 printf 'name = "jsproxy"\nmain = "index.js"\ncompatibility_date = "2026-04-01"\n' > "$STATE/jsproxy/wrangler.toml"
-(cd "$STATE/jsproxy" && "$ROOT/node_modules/.bin/wrangler" dev --port "$PJ" --ip 127.0.0.1 \
+(cd "$STATE/jsproxy" && exec "$ROOT/node_modules/.bin/wrangler" dev --port "$PJ" --ip 127.0.0.1 \
   --show-interactive-dev-session=false --live-reload=false >"$STATE/jsproxy.log" 2>&1) &
 pids+=($!)
 for _ in $(seq 1 100); do curl -fsS -o /dev/null -X POST "http://127.0.0.1:$PJ/v2/models/x/infer" -d '{"inputs":[{"data":[1]}]}' 2>/dev/null && break; sleep 0.3; done
