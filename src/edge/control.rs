@@ -164,6 +164,13 @@ async fn config_endpoint(
             "GET or PUT /config, POST /validate",
         ));
     }
+    if declared_length(&req).is_some_and(|n| n > MAX_CONFIG_BYTES as u64) {
+        return Ok(json_error(
+            413,
+            "body_too_large",
+            "configs are at most 1 MiB",
+        ));
+    }
     let body = req.bytes().await.unwrap_or_default();
     if body.len() > MAX_CONFIG_BYTES {
         return Ok(json_error(
@@ -266,6 +273,13 @@ async fn feedback(mut req: Request, env: &Env) -> Result<Response> {
             "the RECEIPT_KEY secret is not configured",
         ));
     };
+    if declared_length(&req).is_some_and(|n| n > MAX_FEEDBACK_BYTES as u64) {
+        return Ok(json_error(
+            413,
+            "body_too_large",
+            "feedback bodies are at most 8 KiB",
+        ));
+    }
     let body = match req.bytes().await {
         Ok(b) if b.len() <= MAX_FEEDBACK_BYTES => b,
         Ok(_) => {
@@ -337,4 +351,15 @@ async fn feedback(mut req: Request, env: &Env) -> Result<Response> {
         Some(credit.to_string()),
     )
     .await
+}
+
+/// The request's `Content-Length`, so an oversized body is refused before it is read.
+fn declared_length(req: &Request) -> Option<u64> {
+    req.headers()
+        .get("content-length")
+        .ok()
+        .flatten()?
+        .trim()
+        .parse()
+        .ok()
 }

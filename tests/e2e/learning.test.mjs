@@ -101,6 +101,13 @@ test('receipts: a valid one counts once; replayed, forged, expired and malformed
     assert.equal(f.json().error.code, 'bad_feedback');
   }
 
+  // Oversized bodies are refused before they are read.
+  f = await ctx.worker.req('/_switchyard/feedback', { method: 'POST', body: JSON.stringify({ receipt, reward: 1, pad: 'x'.repeat(1 << 20) }) });
+  assert.equal(f.status, 413);
+  assert.equal(f.json().error.code, 'body_too_large');
+  f = await ctx.worker.req('/_switchyard/config', { method: 'PUT', body: 'x'.repeat(2 << 20) });
+  assert.equal(f.status, 413);
+
   // A receipt minted from the documented format is accepted: the format is the contract.
   f = await feedback(mint({ route: 'fb', arm: 'y', issuedMs: Date.now(), nonce: 99n }), 1);
   assert.equal(f.status, 200, f.body);
