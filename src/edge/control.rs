@@ -164,21 +164,10 @@ async fn config_endpoint(
             "GET or PUT /config, POST /validate",
         ));
     }
-    if declared_length(&req).is_some_and(|n| n > MAX_CONFIG_BYTES as u64) {
-        return Ok(json_error(
-            413,
-            "body_too_large",
-            "configs are at most 1 MiB",
-        ));
-    }
-    let body = req.bytes().await.unwrap_or_default();
-    if body.len() > MAX_CONFIG_BYTES {
-        return Ok(json_error(
-            413,
-            "body_too_large",
-            "configs are at most 1 MiB",
-        ));
-    }
+    let body = match read_limited(&mut req, MAX_CONFIG_BYTES, "configs are at most 1 MiB").await {
+        Ok(b) => b,
+        Err(refused) => return Ok(refused),
+    };
     let Ok(text) = String::from_utf8(body) else {
         return Ok(json_error(400, "bad_config", "the config is not UTF-8"));
     };
@@ -273,29 +262,15 @@ async fn feedback(mut req: Request, env: &Env) -> Result<Response> {
             "the RECEIPT_KEY secret is not configured",
         ));
     };
-    if declared_length(&req).is_some_and(|n| n > MAX_FEEDBACK_BYTES as u64) {
-        return Ok(json_error(
-            413,
-            "body_too_large",
-            "feedback bodies are at most 8 KiB",
-        ));
-    }
-    let body = match req.bytes().await {
-        Ok(b) if b.len() <= MAX_FEEDBACK_BYTES => b,
-        Ok(_) => {
-            return Ok(json_error(
-                413,
-                "body_too_large",
-                "feedback bodies are at most 8 KiB",
-            ))
-        }
-        Err(e) => {
-            return Ok(json_error(
-                400,
-                "bad_feedback",
-                &format!("unreadable body: {e}"),
-            ))
-        }
+    let body = match read_limited(
+        &mut req,
+        MAX_FEEDBACK_BYTES,
+        "feedback bodies are at most 8 KiB",
+    )
+    .await
+    {
+        Ok(b) => b,
+        Err(refused) => return Ok(refused),
     };
     let v: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -353,13 +328,30 @@ async fn feedback(mut req: Request, env: &Env) -> Result<Response> {
     .await
 }
 
-/// The request's `Content-Length`, so an oversized body is refused before it is read.
-fn declared_length(req: &Request) -> Option<u64> {
-    req.headers()
+/// The request body, at most `max` bytes: a declared `Content-Length` above it is refused
+/// before anything is read (413), and so is a body that turns out longer.
+async fn read_limited(
+    req: &mut Request,
+    max: usize,
+    limit: &str,
+) -> std::result::Result<Vec<u8>, Response> {
+    let too_large = || json_error(413, "body_too_large", limit);
+    let declared: Option<u64> = req
+        .headers()
         .get("content-length")
         .ok()
-        .flatten()?
-        .trim()
-        .parse()
-        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    match req.bytes().await {
+        Ok(b) if b.len() <= max => Ok(b),
+        Ok(_) => Err(too_large()),
+        Err(e) => Err(json_error(
+            400,
+            "unreadable_body",
+            &format!("could not read the body: {e}"),
+        )),
+    }
 }
