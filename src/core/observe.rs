@@ -432,6 +432,19 @@ impl ShadowCounts {
 // ---------------------------------------------------------------------------------------
 // Batching in the isolate
 
+/// The entry matching `is`, appended with `make` the first time (batches hold a handful).
+#[inline]
+fn slot<T>(v: &mut Vec<T>, is: impl Fn(&T) -> bool, make: impl FnOnce() -> T) -> &mut T {
+    let i = match v.iter().position(is) {
+        Some(i) => i,
+        None => {
+            v.push(make());
+            v.len() - 1
+        }
+    };
+    &mut v[i]
+}
+
 /// Pre-aggregated observations of one (route, arm).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArmBatch {
@@ -551,23 +564,16 @@ impl Batcher {
     /// Adds one observation; returns `true` when a flush is due.
     #[inline]
     pub fn push(&mut self, obs: Observation<'_>, now_ms: u64) -> bool {
-        let slot = match self
-            .arms
-            .iter()
-            .position(|a| a.arm == obs.arm && a.route == obs.route)
-        {
-            Some(i) => &mut self.arms[i],
-            None => {
-                self.arms.push(ArmBatch {
-                    route: obs.route.to_owned(),
-                    arm: obs.arm.to_owned(),
-                    counts: OutcomeCounts::default(),
-                    latency: LatencyHistogram::default(),
-                });
-                let last = self.arms.len() - 1;
-                &mut self.arms[last]
-            }
-        };
+        let slot = slot(
+            &mut self.arms,
+            |a| a.arm == obs.arm && a.route == obs.route,
+            || ArmBatch {
+                route: obs.route.to_owned(),
+                arm: obs.arm.to_owned(),
+                counts: OutcomeCounts::default(),
+                latency: LatencyHistogram::default(),
+            },
+        );
         slot.counts.record(obs.outcome);
         slot.latency.record(obs.latency_ms);
         self.note(now_ms)
@@ -575,22 +581,15 @@ impl Batcher {
 
     /// Adds one shadow observation; returns `true` when a flush is due.
     pub fn push_shadow(&mut self, obs: &ShadowObservation<'_>, now_ms: u64) -> bool {
-        let slot = match self
-            .shadows
-            .iter()
-            .position(|s| s.shadow_origin == obs.shadow_origin && s.route == obs.route)
-        {
-            Some(i) => &mut self.shadows[i],
-            None => {
-                self.shadows.push(ShadowBatch {
-                    route: obs.route.to_owned(),
-                    shadow_origin: obs.shadow_origin.to_owned(),
-                    counts: ShadowCounts::default(),
-                });
-                let last = self.shadows.len() - 1;
-                &mut self.shadows[last]
-            }
-        };
+        let slot = slot(
+            &mut self.shadows,
+            |s| s.shadow_origin == obs.shadow_origin && s.route == obs.route,
+            || ShadowBatch {
+                route: obs.route.to_owned(),
+                shadow_origin: obs.shadow_origin.to_owned(),
+                counts: ShadowCounts::default(),
+            },
+        );
         slot.counts.record(obs);
         self.note(now_ms)
     }

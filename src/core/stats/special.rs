@@ -89,6 +89,21 @@ fn gamma_p_series(a: f64, x: f64) -> f64 {
     (sum * gamma_prefactor(a, x)).clamp(0.0, 1.0)
 }
 
+/// One step of the modified Lentz algorithm for a continued fraction with partial numerator
+/// `an` and denominator `bn`: updates `c` and `d` and returns the factor for the running value.
+fn lentz_step(an: f64, bn: f64, c: &mut f64, d: &mut f64) -> f64 {
+    *d = an * *d + bn;
+    if d.abs() < TINY {
+        *d = TINY;
+    }
+    *c = bn + an / *c;
+    if c.abs() < TINY {
+        *c = TINY;
+    }
+    *d = 1.0 / *d;
+    *d * *c
+}
+
 /// Continued fraction for Q(a, x); converges quickly for x >= a + 1.
 fn gamma_q_cf(a: f64, x: f64) -> f64 {
     let mut b = x + 1.0 - a;
@@ -98,16 +113,7 @@ fn gamma_q_cf(a: f64, x: f64) -> f64 {
     for i in 1..MAX_ITER {
         let an = -(i as f64) * (i as f64 - a);
         b += 2.0;
-        d = an * d + b;
-        if d.abs() < TINY {
-            d = TINY;
-        }
-        c = b + an / c;
-        if c.abs() < TINY {
-            c = TINY;
-        }
-        d = 1.0 / d;
-        let del = d * c;
+        let del = lentz_step(an, b, &mut c, &mut d);
         h *= del;
         if (del - 1.0).abs() < EPS {
             break;
@@ -289,28 +295,19 @@ fn beta_cf(a: f64, b: f64, x: f64) -> f64 {
     for m in 1..MAX_ITER {
         let m = m as f64;
         let m2 = 2.0 * m;
-        let aa = m * (b - m) * x / ((qam + m2) * (a + m2));
-        d = 1.0 + aa * d;
-        if d.abs() < TINY {
-            d = TINY;
-        }
-        c = 1.0 + aa / c;
-        if c.abs() < TINY {
-            c = TINY;
-        }
-        d = 1.0 / d;
-        h *= d * c;
-        let aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
-        d = 1.0 + aa * d;
-        if d.abs() < TINY {
-            d = TINY;
-        }
-        c = 1.0 + aa / c;
-        if c.abs() < TINY {
-            c = TINY;
-        }
-        d = 1.0 / d;
-        let del = d * c;
+        // Even and odd terms of the fraction.
+        h *= lentz_step(
+            m * (b - m) * x / ((qam + m2) * (a + m2)),
+            1.0,
+            &mut c,
+            &mut d,
+        );
+        let del = lentz_step(
+            -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2)),
+            1.0,
+            &mut c,
+            &mut d,
+        );
         h *= del;
         if (del - 1.0).abs() < EPS {
             break;
