@@ -21,14 +21,16 @@ demo:
 
 test: setup test-native test-wasm test-www build test-e2e
 
+# The seeded simulations run once, below, with their figures printed.
 test-native:
-	cargo test --lib --tests --examples -- --skip aa_experiments_msprt --skip bernoulli_bandit_regret
-	cargo test --benches
+	cargo test --workspace --lib --bins --tests -- --skip aa_experiments_msprt --skip bernoulli_bandit_regret
+	cargo test -p switchyard-core --benches
 	@echo "== seeded simulations (issue 3), figures printed:"
-	cargo test --test stats_simulation -- --nocapture --test-threads=1
+	cargo test -p switchyard-core --test stats_simulation -- --nocapture --test-threads=1
 
+# The core's tests again on wasm32 (under Node), and the edge's wasm-only tests.
 test-wasm:
-	cargo test --target wasm32-unknown-unknown --lib --tests
+	cargo test --target wasm32-unknown-unknown -p switchyard-core -p switchyard-edge --lib --tests
 
 test-www:
 	node --test tests/www/
@@ -36,13 +38,12 @@ test-www:
 test-e2e:
 	node --test --test-concurrency=$(E2E_CONCURRENCY) --test-timeout=300000 tests/e2e/
 
-# The wasm lib is also checked per worker (feature `router` alone, `stats` alone), as built.
+# Native: every crate (the worker crates are wasm32-only and empty natively). wasm32: the
+# core and the three edge crates, as the workers are built.
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
-	cargo clippy --target wasm32-unknown-unknown --lib --tests -- -D warnings
-	cargo clippy --target wasm32-unknown-unknown --lib --tests --no-default-features --features router -- -D warnings
-	cargo clippy --target wasm32-unknown-unknown --lib --tests --no-default-features --features stats -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --target wasm32-unknown-unknown -p switchyard-core -p switchyard-edge -p switchyard-router -p switchyard-stats --lib --tests -- -D warnings
 
 fmt:
 	cargo fmt --all

@@ -11,7 +11,7 @@ CONFIG=${CONFIG:-demo/config.json}
 LOGDIR=${LOGDIR:-.wrangler/demo-logs}
 
 scripts/setup.sh
-cargo build --release --example model_server
+cargo build --release -p switchyard-model-server
 mkdir -p "$LOGDIR"
 
 PIDS=()
@@ -25,7 +25,7 @@ trap 'exit 130' INT TERM
 
 for spec in 9001:v1 9002:v2 9003:v3; do
   port=${spec%%:*}; ver=${spec##*:}
-  target/release/examples/model_server --port "$port" --version "$ver" >"$LOGDIR/model-$ver.log" 2>&1 &
+  target/release/model_server --port "$port" --version "$ver" >"$LOGDIR/model-$ver.log" 2>&1 &
   PIDS+=($!)
 done
 for port in 9001 9002 9003; do
