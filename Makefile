@@ -7,7 +7,7 @@ export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := $(TOOLS)/wasm-bindgen-test-
 export WASM_BINDGEN_TEST_TIMEOUT ?= 60
 E2E_CONCURRENCY ?= 1
 
-.PHONY: setup build demo test test-native test-wasm test-www test-e2e lint fmt size bench clean
+.PHONY: setup build demo test test-native test-wasm test-www test-e2e lint fmt size size-check bench clean
 
 setup:
 	scripts/setup.sh
@@ -19,7 +19,7 @@ build: setup
 demo:
 	scripts/demo.sh
 
-test: setup test-native test-wasm test-www build test-e2e
+test: setup test-native test-wasm test-www build size-check test-e2e
 
 # The seeded simulations run once, below, with their figures printed.
 test-native:
@@ -50,6 +50,10 @@ fmt:
 
 size: build
 	scripts/size.sh
+
+# Fails when a bundle is over its budget in size-budget.json (part of `make test`).
+size-check:
+	node scripts/size-check.mjs
 
 bench:
 	cargo bench
