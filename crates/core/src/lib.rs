@@ -8,12 +8,14 @@
 pub mod bucket;
 pub mod compare;
 pub mod config;
+pub mod contract;
 pub mod controller;
 pub mod decision;
 pub mod engine;
 pub mod learn;
 pub mod observe;
 pub mod receipt;
+pub mod request;
 pub mod rng;
 pub mod stats;
 pub mod strategy;

@@ -28,6 +28,7 @@
 // `!(x > 0.0)` is deliberate throughout: unlike `x <= 0.0`, it is also true for NaN.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+use crate::contract::apply_floor;
 use crate::rng::Rng;
 
 use super::sample;
@@ -158,36 +159,6 @@ pub fn weights(
         }
     };
     apply_floor(raw, params.min_share)
-}
-
-/// Mix with the uniform distribution so each arm gets at least `min_share`.
-fn apply_floor(mut w: Vec<f64>, min_share: f64) -> Vec<f64> {
-    let k = w.len() as f64;
-    let f = if min_share.is_finite() {
-        min_share.clamp(0.0, 1.0 / k)
-    } else {
-        0.0
-    };
-    let total: f64 = w.iter().filter(|x| x.is_finite() && **x > 0.0).sum();
-    if !(total > 0.0) {
-        return vec![1.0 / k; w.len()];
-    }
-    for x in w.iter_mut() {
-        let v = if x.is_finite() && *x > 0.0 {
-            *x / total
-        } else {
-            0.0
-        };
-        *x = f + (1.0 - k * f) * v;
-    }
-    // Renormalise away rounding so the sum is 1 to the last bit or two.
-    let s: f64 = w.iter().sum();
-    if s > 0.0 {
-        for x in w.iter_mut() {
-            *x /= s;
-        }
-    }
-    w
 }
 
 /// Equal split of all mass among the arms whose score equals the maximum.
