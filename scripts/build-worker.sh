@@ -1,9 +1,11 @@
 #!/bin/sh
 # Offline build of the workers: cargo (wasm32) -> wasm-bindgen -> wasm-opt -> esbuild bundle.
-#   sh scripts/build-worker.sh [router|stats|all]      (default: all)
+#   sh scripts/build-worker.sh [router|stats|all|router-test]      (default: all)
 # Two bundles from one crate, each with only its own cargo feature (see Cargo.toml):
 #   router -> build/router/{index.js,index_bg.wasm,worker/shim.mjs}  (wrangler.toml `main`)
 #   stats  -> build/stats/{index.js,index_bg.wasm,worker/shim.mjs}   (wrangler.stats.toml `main`)
+#   router-test -> build/router-test/: the router with cargo feature `test-panic` (a route that
+#   panics, for tests/e2e/security.test.mjs); never in `all`, never deployed by any wrangler config.
 # Each bundle has its own cargo target dir (target/wasm-<bundle>): the features differ, and
 # worker-build reads the artifact from <target-dir>/wasm32-unknown-unknown/release/.
 # Called by each wrangler config's [build] command and by `make build`.
@@ -13,9 +15,9 @@ cd "$ROOT"
 
 WHICH=${1:-all}
 case "$WHICH" in
-  router|stats) BUNDLES=$WHICH ;;
+  router|stats|router-test) BUNDLES=$WHICH ;;
   all) BUNDLES="router stats" ;;
-  *) echo "build-worker: unknown bundle '$WHICH' (router, stats or all)" >&2; exit 2 ;;
+  *) echo "build-worker: unknown bundle '$WHICH' (router, stats, all or router-test)" >&2; exit 2 ;;
 esac
 
 built() { [ -f "build/$1/index.js" ] && [ -f "build/$1/index_bg.wasm" ] && [ -f "build/$1/worker/shim.mjs" ]; }
@@ -43,7 +45,10 @@ TARGET_ROOT=${CARGO_TARGET_DIR:-$ROOT/target}
 
 for b in $BUNDLES; do
   TD="$TARGET_ROOT/wasm-$b"
-  FEATURES="--no-default-features --features $b"
+  case "$b" in
+    router-test) FEATURES="--no-default-features --features router,test-panic" ;;
+    *) FEATURES="--no-default-features --features $b" ;;
+  esac
   # Fast path: wasm-bindgen + wasm-opt take ~10-15 s even when nothing changed. cargo's own
   # no-op check is ~0.1 s, so build the lib first and skip worker-build when build/<bundle>/
   # is newer than the cargo artifact (and than this script). FORCE=1 always rebuilds.

@@ -356,7 +356,7 @@ export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDi
       const file = join(dir, `kv-put-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
       await writeFile(file, text);
       try {
-        await runWrangler(['kv', 'key', 'put', '--local', '--preview', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key, '--path', file]);
+        await runWrangler(['kv', 'key', 'put', '--local', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key, '--path', file]);
       } finally {
         await rm(file, { force: true });
       }
@@ -364,7 +364,7 @@ export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDi
     /** Reads a SPLIT_CONFIG key via the wrangler CLI; null when absent. */
     async getKV(key) {
       try {
-        const { stdout, stderr } = await runWrangler(['kv', 'key', 'get', '--local', '--preview', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key, '--text']);
+        const { stdout, stderr } = await runWrangler(['kv', 'key', 'get', '--local', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key, '--text']);
         // wrangler prints "Value not found" to stdout/stderr for a missing key (exit 0 on some versions)
         if (/^Value not found/m.test(stdout) || (stdout === '' && /Value not found/.test(stderr))) return null;
         // wrangler appends one newline to the value it prints.
@@ -392,7 +392,7 @@ export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDi
       return id;
     },
     async deleteKV(key) {
-      await runWrangler(['kv', 'key', 'delete', '--local', '--preview', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key]);
+      await runWrangler(['kv', 'key', 'delete', '--local', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key]);
     },
     async stop() {
       liveWorkers.delete(w);
