@@ -302,7 +302,7 @@ async function statsConfigCopy(dir, vars) {
  * `--var KEY:VALUE` bindings of the router and [vars] of the stats worker. Startup timeout:
  * `startTimeoutMs` (default 90 s).
  */
-export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDir, stats = true } = {}) {
+export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDir, stats = true, routerConfig } = {}) {
   for (const b of stats ? ['router', 'stats'] : ['router']) {
     if (!existsSync(join(ROOT, 'build', b, 'index.js'))) {
       throw new Error(`build/${b}/index.js missing: run \`make build\` before the e2e suite`);
@@ -310,7 +310,9 @@ export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDi
   }
   await mkdir(E2E_TMP, { recursive: true });
   const dir = persistDir ?? (await mkdtemp(join(E2E_TMP, 'run-')));
-  const configs = ['-c', join(ROOT, 'wrangler.toml')];
+  // `routerConfig`: another router config (e.g. tests/e2e/security.test.mjs's copy that runs
+  // the test-panic build in build/router-test/).
+  const configs = ['-c', routerConfig ?? join(ROOT, 'wrangler.toml')];
   if (stats) configs.push('-c', await statsConfigCopy(dir, vars));
   const port = await freePort();
   const inspectorPort = await freePort();
