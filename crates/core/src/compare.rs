@@ -30,7 +30,8 @@ pub enum Compare {
     /// element-wise, everything else by equality.
     JsonPointer { pointer: String, tolerance: f64 },
     /// KServe v2 inference protocol: `outputs[].data` (outputs matched by `name` when every
-    /// output has one, else by position), element-wise within `tolerance`.
+    /// output has one, the k-th of a repeated name with the k-th; else by position),
+    /// element-wise within `tolerance`.
     KServeV2 { tolerance: f64 },
     /// TF Serving REST: `predictions` (row format) or `outputs` (columnar), nested arrays
     /// within `tolerance`.
@@ -383,19 +384,22 @@ fn kserve_agree(a: &[KOutput<'_>], b: &[KOutput<'_>], tol: f64) -> PayloadAgreem
         return PayloadAgreement::compared(false, false);
     }
     let by_name = a.iter().chain(b).all(|o| o.name.is_some());
+    // Pairs: by position, or (every output named) the k-th output called `n` on one side
+    // with the k-th called `n` on the other. A stable sort by name keeps each name's outputs
+    // in document order, so zipping the two sorted lists pairs them exactly; a name that
+    // occurs a different number of times on the two sides leaves a pair of unequal names.
+    let mut ia: Vec<usize> = (0..a.len()).collect();
+    let mut ib: Vec<usize> = (0..b.len()).collect();
+    if by_name {
+        ia.sort_by_key(|&i| a[i].name);
+        ib.sort_by_key(|&i| b[i].name);
+    }
     let (mut exact, mut within) = (true, true);
-    for (i, x) in a.iter().enumerate() {
-        let y = if by_name {
-            match b.iter().find(|y| y.name == x.name) {
-                Some(y) => y,
-                None => return PayloadAgreement::compared(false, false),
-            }
-        } else {
-            match b.get(i) {
-                Some(y) => y,
-                None => return PayloadAgreement::compared(false, false),
-            }
-        };
+    for (&i, &j) in ia.iter().zip(&ib) {
+        let (x, y) = (&a[i], &b[j]);
+        if x.name != y.name && by_name {
+            return PayloadAgreement::compared(false, false);
+        }
         if x.data.len() != y.data.len() {
             return PayloadAgreement::compared(false, false);
         }

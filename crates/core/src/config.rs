@@ -284,7 +284,11 @@ pub fn parse(text: &str) -> Result<Config, Vec<ConfigError>> {
         }]
     })?;
     let id = hex12(&Sha256::digest(text.as_bytes()));
-    let mut v = Validator::default();
+    let mut v = Validator {
+        // serde_json's `Value` silently keeps the last of two equal keys: report them.
+        errors: duplicate_keys(text),
+        ..Validator::default()
+    };
     let config = v.config(&value, id);
     match config {
         Some(c) if v.errors.is_empty() => Ok(c),
@@ -385,6 +389,23 @@ impl Validator {
             self.err(
                 path,
                 format!("invalid name {s:?}: 1-{MAX_NAME} characters of [A-Za-z0-9._-]"),
+            );
+            return None;
+        }
+        Some(s)
+    }
+
+    /// A route name: it names the route's Durable Object and appears in URL paths
+    /// (`/_switchyard/stats/<route>`) and KV keys, so no `.` (`.` and `..` are normalised
+    /// away by URL parsers) and nothing that needs escaping.
+    fn route_name(&mut self, path: &str, v: &Value) -> Option<String> {
+        let s = self.string(path, v)?;
+        if !valid_route_name(&s) {
+            self.err(
+                path,
+                format!(
+                    "invalid route name {s:?}: 1-{MAX_NAME} characters of [A-Za-z0-9_-] (no '.')"
+                ),
             );
             return None;
         }
@@ -642,7 +663,7 @@ impl Validator {
         )?;
         let name = self
             .required(path, obj, "name")
-            .and_then(|n| self.name(&format!("{path}.name"), n));
+            .and_then(|n| self.route_name(&format!("{path}.name"), n));
         let matcher = self
             .required(path, obj, "match")
             .and_then(|m| self.matcher(&format!("{path}.match"), m));
@@ -1054,9 +1075,13 @@ impl Validator {
                         );
                     }
                 }
+                // Every field is validated before any `?`, so one bad field never hides
+                // another's error.
                 let interval_s = match obj.get("interval_s") {
-                    Some(i) => Some(self.uint(&f("interval_s"), i, 30 * 86_400)? as u32),
-                    None => None,
+                    Some(i) => self
+                        .uint(&f("interval_s"), i, 30 * 86_400)
+                        .map(|i| Some(i as u32)),
+                    None => Some(None),
                 };
                 let guard = obj.get("guard").and_then(|g| self.guard(&f("guard"), g));
                 Some(Strategy::Rolling {
@@ -1065,7 +1090,7 @@ impl Validator {
                     to: to?,
                     batches: batches.filter(|b| *b > 0)? as u32,
                     completed: completed? as u32,
-                    interval_s,
+                    interval_s: interval_s?,
                 })
             }
             "recreate" => {
@@ -1382,6 +1407,178 @@ impl Validator {
             }
         }
         out
+    }
+}
+
+/// Whether `s` is a valid route name: 1-64 characters of `[A-Za-z0-9_-]`.
+pub fn valid_route_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_NAME
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+}
+
+/// Every key that occurs more than once in one object of `text`, with its JSON path
+/// (`$.routes[0].strategy.kind`), in document order. `text` has already been parsed by
+/// serde_json (so it is valid JSON and nested at most 128 deep); the scan never panics on
+/// anything else either. Keys are compared after unescaping (`"a"` and `"\u0061"` are the
+/// same key). Each object's keys are sorted once, so a huge object costs O(k log k).
+pub fn duplicate_keys(text: &str) -> Vec<ConfigError> {
+    let mut scan = KeyScan {
+        text,
+        b: text.as_bytes(),
+        i: 0,
+        errors: Vec::new(),
+    };
+    scan.value("$", 0);
+    scan.errors
+}
+
+struct KeyScan<'a> {
+    text: &'a str,
+    b: &'a [u8],
+    i: usize,
+    errors: Vec<ConfigError>,
+}
+
+impl KeyScan<'_> {
+    fn ws(&mut self) {
+        while self.b.get(self.i).is_some_and(u8::is_ascii_whitespace) {
+            self.i += 1;
+        }
+    }
+
+    fn value(&mut self, path: &str, depth: u32) {
+        self.ws();
+        match self.b.get(self.i) {
+            Some(b'{') if depth < 256 => self.object(path, depth),
+            Some(b'[') if depth < 256 => {
+                self.i += 1;
+                let mut n = 0usize;
+                loop {
+                    self.ws();
+                    match self.b.get(self.i) {
+                        Some(b']') => {
+                            self.i += 1;
+                            return;
+                        }
+                        Some(b',') => self.i += 1,
+                        None => return,
+                        Some(_) => {
+                            let before = self.i;
+                            self.value(&format!("{path}[{n}]"), depth + 1);
+                            n += 1;
+                            if self.i == before {
+                                self.i += 1; // not JSON: never loop
+                            }
+                        }
+                    }
+                }
+            }
+            Some(b'"') => {
+                self.string();
+            }
+            Some(_) => {
+                while self
+                    .b
+                    .get(self.i)
+                    .is_some_and(|c| !matches!(c, b',' | b']' | b'}' | b'"' | b'{' | b'['))
+                    && !self.b.get(self.i).is_some_and(u8::is_ascii_whitespace)
+                {
+                    self.i += 1;
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// The key or string at `self.i` (an opening quote), unescaped when it needs it.
+    fn string(&mut self) -> Option<std::borrow::Cow<'_, str>> {
+        let start = self.i;
+        self.i += 1;
+        let mut escaped = false;
+        loop {
+            match self.b.get(self.i) {
+                None => return None,
+                Some(b'\\') => {
+                    escaped = true;
+                    self.i += 2;
+                }
+                Some(b'"') => {
+                    self.i += 1;
+                    break;
+                }
+                Some(_) => self.i += 1,
+            }
+        }
+        let raw = self.text.get(start..self.i)?;
+        if escaped {
+            serde_json::from_str::<String>(raw)
+                .ok()
+                .map(std::borrow::Cow::Owned)
+        } else {
+            raw.get(1..raw.len() - 1).map(std::borrow::Cow::Borrowed)
+        }
+    }
+
+    fn object(&mut self, path: &str, depth: u32) {
+        self.i += 1;
+        let mut keys: Vec<String> = Vec::new();
+        loop {
+            self.ws();
+            match self.b.get(self.i) {
+                Some(b'}') => {
+                    self.i += 1;
+                    break;
+                }
+                Some(b',') => self.i += 1,
+                Some(b'"') => {
+                    let Some(key) = self.string().map(|k| k.into_owned()) else {
+                        break;
+                    };
+                    self.ws();
+                    if self.b.get(self.i) == Some(&b':') {
+                        self.i += 1;
+                    }
+                    let before = self.i;
+                    self.value(&format!("{path}.{key}"), depth + 1);
+                    if self.i == before && self.b.get(self.i).is_some_and(|c| *c != b'}') {
+                        self.i += 1;
+                    }
+                    keys.push(key);
+                }
+                None => break,
+                Some(_) => self.i += 1, // not JSON: skip
+            }
+        }
+        if keys.len() < 2 {
+            return;
+        }
+        // Report each duplicated key once, in document order, with how often it occurs.
+        let mut sorted: Vec<&str> = keys.iter().map(String::as_str).collect();
+        sorted.sort_unstable();
+        let mut dups: Vec<(&str, usize, bool)> = Vec::new();
+        for k in sorted {
+            match dups.last_mut() {
+                Some((last, n, _)) if *last == k => *n += 1,
+                _ => dups.push((k, 1, false)),
+            }
+        }
+        dups.retain(|d| d.1 > 1);
+        for key in &keys {
+            if let Ok(at) = dups.binary_search_by(|d| d.0.cmp(key.as_str())) {
+                let (_, n, reported) = &mut dups[at];
+                if !*reported {
+                    *reported = true;
+                    self.errors.push(ConfigError {
+                        path: format!("{path}.{key}"),
+                        reason: format!(
+                            "duplicate key {key:?} ({n} times in one object; JSON keeps only the last)"
+                        ),
+                    });
+                }
+            }
+        }
     }
 }
 

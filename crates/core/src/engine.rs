@@ -177,6 +177,163 @@ pub fn is_hop_by_hop(name: &str) -> bool {
         || lower.starts_with("x-forwarded-")
 }
 
+/// The header names a `Connection` value lists (RFC 9110 section 7.6.1), lower-cased: they
+/// are hop-by-hop for this connection and are not forwarded. At most 64 are read.
+pub fn connection_tokens(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .take(64)
+        .collect()
+}
+
+/// Headers sent to the origin: the caller's (`incoming`, as the runtime lists them) minus
+/// hop-by-hop ones, the ones its `Connection` header names, `cf-*` and our own namespace;
+/// then `x-forwarded-for` (the caller's chain plus `cf-connecting-ip`),
+/// `x-forwarded-host`, `x-forwarded-proto` and `extra` (the routing facts).
+pub fn outgoing_headers(
+    incoming: impl IntoIterator<Item = (String, String)>,
+    host: &str,
+    proto: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let incoming: Vec<(String, String)> = incoming
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    let connection: Vec<String> = incoming
+        .iter()
+        .filter(|(k, _)| k == "connection")
+        .flat_map(|(_, v)| connection_tokens(v))
+        .collect();
+    let mut out: Vec<(String, String)> = Vec::with_capacity(incoming.len() + extra.len() + 3);
+    let mut xff: Option<String> = None;
+    let mut client: Option<String> = None;
+    for (name, value) in incoming {
+        if name == "cf-connecting-ip" {
+            client = Some(value.clone());
+        }
+        if name == "x-forwarded-for" {
+            xff = Some(match xff {
+                Some(x) => format!("{x}, {value}"),
+                None => value,
+            });
+            continue;
+        }
+        if is_hop_by_hop(&name) || connection.contains(&name) || name.starts_with("cf-") {
+            continue;
+        }
+        out.push((name, value));
+    }
+    let chain = match (xff, client) {
+        (Some(x), Some(c)) => Some(format!("{x}, {c}")),
+        (x, c) => x.or(c),
+    };
+    if let Some(c) = chain {
+        out.push(("x-forwarded-for".into(), c));
+    }
+    out.push(("x-forwarded-host".into(), host.to_string()));
+    out.push(("x-forwarded-proto".into(), proto.to_string()));
+    for (k, v) in extra {
+        out.push(((*k).to_string(), (*v).to_string()));
+    }
+    out
+}
+
+/// Headers of the response to the caller: the origin's, minus the `x-switchyard-*`
+/// namespace (only the router speaks in it; an origin cannot forge a receipt, an arm or a
+/// staleness notice), then `add`: `set-cookie` is appended next to the origin's own cookies
+/// (RFC 6265 section 3: one cookie per header line), every other added name replaces the
+/// origin's value.
+pub fn response_headers(
+    origin: impl IntoIterator<Item = (String, String)>,
+    add: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = origin.into_iter().filter(|(k, _)| !is_ours(k)).collect();
+    for (k, _) in add {
+        if !k.eq_ignore_ascii_case("set-cookie") {
+            out.retain(|(o, _)| !o.eq_ignore_ascii_case(k));
+        }
+    }
+    out.extend(
+        add.iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string())),
+    );
+    out
+}
+
+/// Whether a header name is in the router's `x-switchyard-` namespace (any case).
+pub fn is_ours(name: &str) -> bool {
+    name.len() >= 13 && name.as_bytes()[..13].eq_ignore_ascii_case(b"x-switchyard-")
+}
+
+/// What to do with a KV-backed value (config, `weights:`, `state:`) cached in the isolate,
+/// given its age. See [`freshness`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Younger than the TTL: serve it.
+    Fresh,
+    /// Past the TTL but within the bound: serve it and refresh in the background.
+    Refresh,
+    /// Past the TTL, within the bound, a refresh already running: serve it.
+    Serve,
+    /// Past the bound (or never read): read KV now and wait for it (bounded).
+    Load,
+    /// Past the bound, a read already running: wait for that one (bounded).
+    Join,
+    /// Past the bound, but KV failed within the last TTL: serve the last value, marked stale
+    /// (`x-switchyard-stale`), rather than make every request wait on a failing KV.
+    Stale,
+}
+
+/// Timestamps of one cached KV value, all in ms: when KV last *answered* (`read`), when it
+/// was last *asked* (`checked`, later than `read` after a failed read) and since when a read
+/// is running (`loading`; one that started `stuck_ms` ago or more no longer counts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KvTimes {
+    pub read: Option<u64>,
+    pub checked: Option<u64>,
+    pub loading: Option<u64>,
+}
+
+/// The bounded-staleness rule (README, "Bounded staleness"): a value read `age` ms ago is
+/// served as is below `ttl_ms`, served while a background refresh runs below `max_age_ms`,
+/// and never served beyond `max_age_ms` unless KV itself is failing.
+pub fn freshness(now: u64, t: KvTimes, ttl_ms: u64, max_age_ms: u64, stuck_ms: u64) -> Freshness {
+    let loading = t.loading.is_some_and(|l| now >= l && now - l < stuck_ms);
+    let Some(read) = t.read else {
+        return if loading {
+            Freshness::Join
+        } else {
+            Freshness::Load
+        };
+    };
+    // A clock that went backwards counts as age 0.
+    let age = now.saturating_sub(read);
+    if age < ttl_ms {
+        return Freshness::Fresh;
+    }
+    if age < max_age_ms {
+        return if loading {
+            Freshness::Serve
+        } else {
+            Freshness::Refresh
+        };
+    }
+    if loading {
+        return Freshness::Join;
+    }
+    let failed_recently = t
+        .checked
+        .is_some_and(|c| c > read && now.saturating_sub(c) < ttl_ms);
+    if failed_recently {
+        Freshness::Stale
+    } else {
+        Freshness::Load
+    }
+}
+
 /// Outcome of offering a freshly read config text to the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refresh {
@@ -197,6 +354,8 @@ pub struct ConfigCache {
     current: Option<Rc<Config>>,
     last_text: Option<String>,
     checked_ms: Option<u64>,
+    /// When KV last answered (whatever the answer); `checked_ms` also counts failed reads.
+    read_ms: Option<u64>,
     rejected: Option<Rc<str>>,
 }
 
@@ -207,8 +366,14 @@ impl ConfigCache {
             current: None,
             last_text: None,
             checked_ms: None,
+            read_ms: None,
             rejected: None,
         }
+    }
+
+    /// When KV was last asked (`checked`) and when it last answered (`read`).
+    pub fn times(&self) -> (Option<u64>, Option<u64>) {
+        (self.checked_ms, self.read_ms)
     }
 
     pub fn is_stale(&self, now_ms: u64) -> bool {
@@ -233,6 +398,7 @@ impl ConfigCache {
 
     pub fn offer(&mut self, now_ms: u64, text: Option<String>) -> Refresh {
         self.checked_ms = Some(now_ms);
+        self.read_ms = Some(now_ms);
         let Some(text) = text else {
             self.last_text = None;
             self.rejected = self

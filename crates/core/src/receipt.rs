@@ -12,11 +12,19 @@
 //!
 //! payload = route_len:u8  route:utf8[1..=64]
 //!           arm_len:u8    arm:utf8[1..=64]
-//!           unit_hash:[u8; 8]
+//!           unit_id:[u8; 8]      (ReceiptSigner::unit_id: keyed, not the bucketing hash)
 //!           config_version:uleb128  issued_ms:uleb128
 //!           nonce:[u8; 8] (big-endian u64)
 //! tag     = first 16 bytes of HMAC-SHA256(key, 0x01 || payload)
 //! ```
+//!
+//! The unit is named by [`ReceiptSigner::unit_id`], the first 8 bytes of
+//! `HMAC-SHA256(key, 0x02 "unit" 0x1F unit)`: keyed with the receipt secret, so a receipt
+//! (whose payload anyone can decode) reveals neither the unit's bucketing hash (which with a
+//! route's public salt would give its bucket) nor, by a dictionary of likely ids, the unit.
+//! Receipts signed before this change carried the bucketing hash in the same 8 bytes; nothing
+//! reads the field back (the Durable Object credits by route and arm), so they verify as
+//! before and the format stays `v1`.
 //!
 //! The leading `0x01` under the MAC binds the format version. A 128-bit truncated tag is
 //! within RFC 2104's guidance (at least half the hash output) and keeps the token short: a
@@ -122,8 +130,9 @@ impl Receipt {
         })
     }
 
-    /// First 8 bytes of `SHA-256("sy1-receipt" 0x1F unit)`. Domain-separated from the
-    /// bucketing hash, so a receipt does not reveal a unit's bucket.
+    /// First 8 bytes of `SHA-256("sy1-receipt" 0x1F unit)`: domain-separated from the
+    /// bucketing hash but unkeyed (for tests and benches). The edge names units with the
+    /// keyed [`ReceiptSigner::unit_id`].
     pub fn unit_hash_of(unit: &str) -> [u8; 8] {
         let mut h = Sha256::new();
         h.update(b"sy1-receipt\x1f");
@@ -312,6 +321,16 @@ impl ReceiptSigner {
         let mut o = self.outer.clone();
         o.update(ih);
         o.finalize().into()
+    }
+
+    /// The unit's id in a receipt: first 8 bytes of `HMAC-SHA256(key, 0x02 "unit" 0x1F
+    /// unit)`. Keyed (unlike the bucketing hash, whose salt is in the public config), and
+    /// domain-separated from receipt tags (`0x01 || payload`).
+    pub fn unit_id(&self, unit: &str) -> [u8; 8] {
+        let full = self.mac(&[b"\x02unit\x1f", unit.as_bytes()]);
+        let mut out = [0u8; 8];
+        out.copy_from_slice(&full[..8]);
+        out
     }
 
     fn tag(&self, payload: &[u8]) -> [u8; TAG_LEN] {

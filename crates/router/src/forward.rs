@@ -9,7 +9,7 @@ use wasm_bindgen::JsValue;
 use worker::web_sys;
 use worker::{AbortController, Delay, Response};
 
-use switchyard_core::engine::is_hop_by_hop;
+use switchyard_core::engine;
 
 /// A request body: none, a stream that can be sent once, or bytes that can be replayed (to
 /// a failover origin and to shadows).
@@ -40,52 +40,14 @@ pub enum Failure {
     Connect(String),
 }
 
-/// Headers sent to the origin: the caller's minus hop-by-hop ones and our own namespace,
-/// plus `x-forwarded-*` and the routing facts.
+/// Headers sent to the origin (see [`engine::outgoing_headers`]).
 pub fn outgoing_headers(
     incoming: &worker::Headers,
     host: &str,
     proto: &str,
     extra: &[(&str, &str)],
 ) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::with_capacity(16);
-    let mut xff: Option<String> = None;
-    let connection_tokens: Vec<String> = incoming
-        .get("connection")
-        .ok()
-        .flatten()
-        .map(|c| {
-            c.split(',')
-                .map(|t| t.trim().to_ascii_lowercase())
-                .collect()
-        })
-        .unwrap_or_default();
-    for (name, value) in incoming.entries() {
-        if name == "x-forwarded-for" {
-            xff = Some(value);
-            continue;
-        }
-        if is_hop_by_hop(&name) || connection_tokens.contains(&name) || name.starts_with("cf-") {
-            continue;
-        }
-        out.push((name, value));
-    }
-    let client = incoming.get("cf-connecting-ip").ok().flatten();
-    let chain = match (xff, client) {
-        (Some(x), Some(c)) => Some(format!("{x}, {c}")),
-        (Some(x), None) => Some(x),
-        (None, Some(c)) => Some(c),
-        (None, None) => None,
-    };
-    if let Some(c) = chain {
-        out.push(("x-forwarded-for".into(), c));
-    }
-    out.push(("x-forwarded-host".into(), host.to_string()));
-    out.push(("x-forwarded-proto".into(), proto.to_string()));
-    for (k, v) in extra {
-        out.push(((*k).to_string(), (*v).to_string()));
-    }
-    out
+    engine::outgoing_headers(incoming.entries(), host, proto, extra)
 }
 
 /// Sends one request and waits at most `timeout_ms` for the response head.
@@ -132,15 +94,13 @@ pub async fn send(
 }
 
 /// The origin's response with our headers added (a fetched response's headers are
-/// immutable, so they are copied).
+/// immutable, so they are copied): the origin's `x-switchyard-*` headers dropped, our
+/// `set-cookie` appended to the origin's (see [`engine::response_headers`]).
 pub fn decorate(resp: Response, add: &[(&str, &str)]) -> Response {
     let status = resp.status_code();
     let headers = worker::Headers::new();
-    for (k, v) in resp.headers().entries() {
+    for (k, v) in engine::response_headers(resp.headers().entries(), add) {
         let _ = headers.append(&k, &v);
-    }
-    for (k, v) in add {
-        let _ = headers.set(k, v);
     }
     let (_, body) = resp.into_parts();
     Response::builder()

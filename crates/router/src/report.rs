@@ -113,7 +113,21 @@ async fn send(env: Env, batch: Batch) {
                 continue;
             }
         };
-        if let Err(e) = call(&env, &route, "report", Method::Post, Some(body)).await {
+        // The object answers 2xx when it recorded the batch; any other status (a 4xx for a
+        // batch it refused, a 5xx) lost the observations just as a failed call did.
+        let failure = match call(&env, &route, "report", Method::Post, Some(body)).await {
+            Ok(r) if (200..300).contains(&r.status_code()) => None,
+            Ok(mut r) => {
+                let detail = r.text().await.unwrap_or_default();
+                Some(format!(
+                    "status {}: {}",
+                    r.status_code(),
+                    detail.chars().take(200).collect::<String>()
+                ))
+            }
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(e) = failure {
             console_error!(
                 "switchyard: report to {route} failed, {} observations lost: {e}",
                 part_len(&part)
@@ -126,24 +140,19 @@ fn part_len(b: &Batch) -> u64 {
     b.arms.iter().map(|a| a.counts.requests).sum()
 }
 
-/// A signed receipt for one routed response.
-pub fn receipt(
-    env: &Env,
-    route: &str,
-    arm: &str,
-    unit_hash: u64,
-    config_id: &str,
-) -> Option<String> {
+/// A signed receipt for one routed response. The unit is named by the signer's keyed
+/// [`ReceiptSigner::unit_id`](switchyard_core::receipt::ReceiptSigner::unit_id), never by its
+/// bucketing hash; the nonce comes from the platform's CSPRNG.
+pub fn receipt(env: &Env, route: &str, arm: &str, unit: &str, config_id: &str) -> Option<String> {
     let signer = signer(env)?;
     let version = u64::from_str_radix(config_id, 16).unwrap_or(0);
-    let nonce = state::with(|s| switchyard_core::rng::Rng::next_u64(&mut s.rng));
     let r = Receipt::new(
         route,
         arm,
-        unit_hash.to_be_bytes(),
+        signer.unit_id(unit),
         version,
         state::now_ms(),
-        nonce,
+        state::secure_u64(),
     )
     .ok()?;
     Some(signer.sign(&r))

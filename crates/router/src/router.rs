@@ -1,6 +1,6 @@
 //! The routing worker: Request -> route, unit id -> core decision -> origin fetch
 //! (+ shadows) -> Response. Everything that can be decided without JavaScript lives in
-//! `crate::core`; the per-route statistics live in the `switchyard-stats` worker's Durable
+//! `switchyard-core`; the per-route statistics live in the `switchyard-stats` worker's Durable
 //! Object, reached through the `ROUTE_STATS` binding (`report`).
 
 use crate::{forward, kv, report, shadow, state};
@@ -52,10 +52,15 @@ async fn dispatch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let Some(url) = urlparts::split(&raw_url) else {
         return Ok(json_error(400, "bad_request", "unparseable request URL"));
     };
+    #[cfg(feature = "test-panic")]
+    if url.path == "/__switchyard_test/panic" {
+        panic!("deliberate panic from the test-panic route (test builds only)");
+    }
     if url.path == "/_switchyard" || url.path.starts_with(ADMIN_PREFIX) {
         return admin(req, &url, &env, &ctx).await;
     }
-    let Some(cfg) = kv::config(&env, &ctx).await else {
+    let read = kv::config(&env, &ctx).await;
+    let Some(cfg) = read.value else {
         return Ok(json_error(
             503,
             "no_config",
@@ -63,8 +68,15 @@ async fn dispatch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         ));
     };
     let rejected = state::with(|s| s.config.rejected());
-    let mut resp = route(req, &url, &env, &ctx, &cfg).await;
+    // The oldest KV-backed value this request used, when past the staleness bound.
+    let mut stale = read.stale_ms;
+    let mut resp = route(req, &url, &env, &ctx, &cfg, &mut stale).await;
     let _ = resp.headers_mut().set("x-switchyard-config", &cfg.id);
+    if let Some(age) = stale {
+        let _ = resp
+            .headers_mut()
+            .set("x-switchyard-stale", &age.to_string());
+    }
     if let Some(why) = rejected {
         let _ = resp.headers_mut().set(
             "x-switchyard-config-error",
@@ -80,6 +92,7 @@ async fn route(
     env: &Env,
     ctx: &Context,
     cfg: &Rc<Config>,
+    stale: &mut Option<u64>,
 ) -> Response {
     let method = req.inner().method();
     let host = url.host.to_ascii_lowercase();
@@ -124,7 +137,7 @@ async fn route(
 
     let (unit, new_unit) = match engine::unit_id(route, &view) {
         Some(u) => (u.into_owned(), false),
-        None => (state::with(|s| engine::new_unit_id(&mut s.rng)), true),
+        None => (engine::new_unit_id(&mut state::SecureRng), true),
     };
 
     // KV-backed inputs, only for the strategies that use them.
@@ -133,10 +146,13 @@ async fn route(
             arms, min_share, ..
         } => {
             let w = kv::weights(env, ctx, &route.name).await;
-            (w.map(|w| w.resolve(arms, *min_share)), None)
+            *stale = (*stale).max(w.stale_ms);
+            (w.value.map(|w| w.resolve(arms, *min_share)), None)
         }
         Strategy::Canary { .. } | Strategy::Rolling { .. } => {
-            (None, kv::route_state(env, ctx, &route.name).await)
+            let st = kv::route_state(env, ctx, &route.name).await;
+            *stale = (*stale).max(st.stale_ms);
+            (None, st.value)
         }
         _ => (None, None),
     };
@@ -277,9 +293,7 @@ async fn route(
             latency_ms,
         },
     );
-    if let Some(token) =
-        report::receipt(env, &route.name, answered_by.0, decision.unit_hash, &cfg.id)
-    {
+    if let Some(token) = report::receipt(env, &route.name, answered_by.0, &unit, &cfg.id) {
         our_headers.push(("x-switchyard-receipt", token));
     }
 
@@ -477,7 +491,8 @@ async fn admin(req: Request, url: &UrlParts<'_>, env: &Env, ctx: &Context) -> Re
     if let Some(denied) = shared::unauthorized(&req, env) {
         return Ok(denied);
     }
-    let cfg = kv::config(env, ctx).await;
+    let read = kv::config(env, ctx).await;
+    let cfg = read.value;
     let rejected = state::with(|s| s.config.rejected());
     Ok(json(
         200,
@@ -487,6 +502,7 @@ async fn admin(req: Request, url: &UrlParts<'_>, env: &Env, ctx: &Context) -> Re
                 "name": r.name, "strategy": r.strategy.kind(), "fingerprint": r.fingerprint,
             })).collect::<Vec<_>>()),
             "rejected": rejected.map(|r| r.to_string()),
+            "stale_ms": read.stale_ms,
         }),
     ))
 }
@@ -504,7 +520,27 @@ async fn control_plane(req: Request, env: &Env) -> Result<Response> {
         Err(e) => return Ok(unavailable(e.to_string())),
     };
     match control.fetch_request(req).await {
+        // The control plane answers JSON errors itself. A 5xx that is not JSON came from the
+        // runtime: `wrangler dev` without the switchyard-stats worker answers a text 503
+        // ("Couldn't find a local dev session ..."): the documented JSON 502 instead.
+        Ok(mut r) if r.status_code() >= 500 && !is_json(&r) => {
+            let text = r.text().await.unwrap_or_default();
+            let why = format!(
+                "runtime answered {}: {}",
+                r.status_code(),
+                text.trim().chars().take(200).collect::<String>()
+            );
+            Ok(unavailable(header_safe(&why)))
+        }
         Ok(r) => Ok(r),
         Err(e) => Ok(unavailable(e.to_string())),
     }
+}
+
+fn is_json(r: &Response) -> bool {
+    r.headers()
+        .get("content-type")
+        .ok()
+        .flatten()
+        .is_some_and(|t| t.starts_with("application/json"))
 }
