@@ -154,7 +154,7 @@ function sparkline(series) {
   const s = lib.armSeries(series, 'requests');
   const ms = series?.minutes ?? [];
   const total = { name: 'requests', color: '#3b82f6', points: ms.map((m, i) => [m.t, s.reduce((a, x) => a + (x.points[i][1] ?? 0), 0)]) };
-  const tree = lineChart({ title: 'requests per minute', series: [total], width: 140, height: 34, empty: '' });
+  const tree = lineChart({ title: 'requests per minute', series: [total], width: 140, height: 34, empty: '', zero: false, margin: { top: 3, right: 2, bottom: 3, left: 2 } });
   const svg = toDom(strip(tree), document);
   svg.setAttribute('class', 'spark');
   return svg;
@@ -310,13 +310,13 @@ function routeCharts(name, doc, series) {
   const isCanary = (doc?.strategy ?? '') === 'canary';
   const cards = [];
   cards.push(chartCard('requests', 'Requests per minute', { ...base, title: 'Requests per minute per arm', series: lib.armSeries(series, 'requests', arms), yFormat: (y) => fmtInt(y) }));
-  cards.push(chartCard('errors', 'Error rate', {
-    ...base, title: 'Error rate per arm', series: lib.armSeries(series, 'error_rate', arms), yFormat: pctFmt(1),
+  cards.push(chartCard('errors', 'Error rate (5-min rolling)', {
+    ...base, title: 'Error rate per arm, rolling 5 minutes', series: lib.armSeries(series, 'error_rate', arms, 5), yFormat: pctFmt(1),
     thresholds: guard.maxErrorRate !== null ? [{ y: guard.maxErrorRate, label: `guard ${fmtPct(guard.maxErrorRate)}`, color: '#dc2626' }] : [],
   }));
   const p95 = lib.armSeries(series, 'p95', arms);
   const g95 = lib.p95GuardSeries(series, guard.maxP95Ratio, arms[0]);
-  cards.push(chartCard('p95', 'Latency p95', { ...base, title: 'p95 latency per arm', series: g95 ? [...p95, g95] : p95, yFormat: (y) => fmtMs(y) }));
+  cards.push(chartCard('p95', 'Latency p95', { ...base, title: 'p95 latency per arm', series: g95 ? [...p95, g95] : p95, yFormat: (y) => (y === 0 ? '0' : fmtMs(y)) }));
   if (isCanary || (series.canary ?? []).length) {
     const steps = guard.steps.map((s, i) => ({ y: s.percent, label: `step ${i + 1}: ${s.percent}%`, color: '#94a3b8' }));
     cards.push(chartCard('canary', 'Canary share', {
@@ -362,7 +362,7 @@ async function routeView(name) {
     experimentPanel(m),
     h('div', { class: 'card' }, table('Arms (since the route started)', tip(arm.headers), arm.rows)),
     m.shadows.length ? h('div', { class: 'card' }, table('Shadow agreement', tip(lib.shadowRows(m).headers), lib.shadowRows(m).rows)) : null,
-    series && h('div', { class: 'card' }, table('Controller events (newest first)', ['When', 'Event', 'Canary', 'Detail'], lib.eventRows(series, localTime), { id: 'events' })),
+    series && h('div', { class: 'card' }, table('Controller events (newest first)', ['When', 'Event', 'Canary', 'Detail'], lib.eventRows(series, localTime), { id: 'events', class: 'left' })),
   );
 }
 
@@ -559,7 +559,7 @@ async function loadHistory() {
       h('th', { scope: 'row' }, String(x.version), isCurrent ? [' ', pill('in force', 'ok')] : null),
       h('td', {}, h('code', {}, x.config)), h('td', {}, x.at), h('td', {}, x.by), h('td', { class: 'msg' }, x.message),
       h('td', {}, isCurrent ? null : h('button', { type: 'button', class: 'ghost', id: `revert-${x.version}`, disabled: !can('admin'), title: needs('admin'), onclick: () => revert(x.version) }, 'Revert to this')));
-  }), { id: 'history-table' }));
+  }), { id: 'history-table', class: 'left' }));
 }
 
 async function revert(version) {

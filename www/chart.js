@@ -6,7 +6,7 @@
 
 const W = 560;
 const H = 190;
-const M = { top: 10, right: 14, bottom: 22, left: 50 };
+const MARGIN = { top: 10, right: 14, bottom: 22, left: 50 };
 const isNum = (x) => typeof x === 'number' && Number.isFinite(x);
 
 /** "Nice" ticks covering [min, max]: steps of 1, 2, 2.5 or 5 × 10^k, at most about `count`. */
@@ -72,11 +72,13 @@ export function pathData(points, sx, sy, step = false) {
  *   series: [{name, color, points: [[t, y|null], …], step?, dashed?}],
  *   thresholds?: [{y, label, color?}],   // horizontal dashed lines (guards)
  *   marks?: [{t, kind, label}],          // vertical event marks (rollback, step, …)
- *   yFormat?: (y) => string, yMin?, yMax?, xDomain?: [t0, t1], tzOffsetMin?, width?, height?
+ *   yFormat?: (y) => string, yMin?, yMax?, zero? (false: the y axis need not start at 0),
+ *   xDomain?: [t0, t1], tzOffsetMin?, width?, height?, margin?: {top, right, bottom, left}
  * }
  * Returns the SVG tree plus `meta` (scales and domain) for hover read-outs.
  */
 export function lineChart(spec) {
+  const M = { ...MARGIN, ...(spec.margin ?? {}) };
   const width = spec.width ?? W;
   const height = spec.height ?? H;
   const fmt = spec.yFormat ?? ((y) => String(y));
@@ -95,7 +97,7 @@ export function lineChart(spec) {
   if (t1 <= t0) { t0 -= MIN; t1 += MIN; }
   const yLo = Math.min(spec.yMin ?? Infinity, ...ys, ...thresholds.map((t) => t.y));
   const yHi = Math.max(spec.yMax ?? -Infinity, ...ys, ...thresholds.map((t) => t.y));
-  const yt = niceTicks(Math.min(0, yLo), yHi, 4);
+  const yt = niceTicks(spec.zero === false ? yLo : Math.min(0, yLo), yHi, 4);
   const y0 = yt[0];
   const y1 = yt.at(-1);
   const pw = width - M.left - M.right;
@@ -116,12 +118,15 @@ export function lineChart(spec) {
     el('line', { x1: r2(sx(m.t)), x2: r2(sx(m.t)), y1: M.top, y2: M.top + ph }),
     el('title', {}, m.label ?? m.kind ?? 'event')));
   const lines = series.map((s, i) => {
-    const d = pathData(s.points.filter(([t]) => inX(t)), sx, sy, !!s.step);
-    const single = s.points.filter(([t, y]) => isNum(y) && inX(t));
+    const pts = s.points.filter(([t]) => inX(t));
+    const d = pathData(pts, sx, sy, !!s.step);
+    // A point with no drawable neighbour would be invisible in a path: draw it as a dot.
+    const ok = (k) => k >= 0 && k < pts.length && isNum(pts[k][1]);
+    const lone = pts.filter(([, y], k) => isNum(y) && !ok(k - 1) && !ok(k + 1));
     return el('g', { class: 'c-series', 'data-series': s.name },
-      d ? el('path', { d, fill: 'none', stroke: s.color ?? 'currentColor', 'stroke-width': s.width ?? 1.8,
+      /[LH]/.test(d) ? el('path', { d, fill: 'none', stroke: s.color ?? 'currentColor', 'stroke-width': s.width ?? 1.8,
         'stroke-dasharray': s.dashed ? '4 3' : null, 'stroke-linejoin': 'round', class: `c-line c-line-${i}` }) : null,
-      single.length === 1 ? el('circle', { cx: r2(sx(single[0][0])), cy: r2(sy(single[0][1])), r: 2.5, fill: s.color ?? 'currentColor' }) : null);
+      lone.map(([t, y]) => el('circle', { cx: r2(sx(t)), cy: r2(sy(y)), r: 2.2, fill: s.color ?? 'currentColor', class: 'c-dot' })));
   });
   const frame = el('line', { x1: M.left, x2: width - M.right, y1: M.top + ph, y2: M.top + ph, class: 'c-axis' });
   const tree = el('svg', svgAttrs, el('title', {}, spec.title ?? 'chart'), grid, frame, xAxis, mk, thr, lines,

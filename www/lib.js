@@ -537,10 +537,27 @@ const armValue = (m, arm, f) => {
   }
 };
 
-/** One line per arm of a per-minute field: requests, error_rate (errors / requests), p95, share… */
-export function armSeries(series, field, arms = seriesArms(series)) {
+/**
+ * One line per arm of a per-minute field: requests, error_rate (errors / requests), p95, share…
+ * `window` > 1 makes error_rate a rolling rate over that many buckets (sum of errors / sum of
+ * requests), so a minute with 3 requests and 1 error does not draw a 33 % spike.
+ */
+export function armSeries(series, field, arms = seriesArms(series), window = 1) {
   const ms = (series?.minutes ?? []).filter((m) => isNum(m?.t));
-  return arms.map((arm, i) => ({ name: arm, color: PALETTE[i % PALETTE.length], points: ms.map((m) => [m.t, armValue(m, arm, field)]) }));
+  return arms.map((arm, i) => ({
+    name: arm,
+    color: PALETTE[i % PALETTE.length],
+    points: ms.map((m, k) => {
+      if (field !== 'error_rate' || window <= 1) return [m.t, armValue(m, arm, field)];
+      let req = 0;
+      let err = 0;
+      for (let j = Math.max(0, k - window + 1); j <= k; j++) {
+        const a = ms[j]?.arms?.[arm];
+        if (isNum(a?.requests) && isNum(a?.errors)) { req += a.requests; err += a.errors; }
+      }
+      return [m.t, req > 0 ? err / req : null];
+    }),
+  }));
 }
 
 /** The p95 guard over time: the stable (first) arm's p95 times the configured ratio. */
@@ -639,8 +656,8 @@ export function lineDiff(oldText, newText, context = 3) {
   let j = 0;
   while (i < A.length || j < B.length) {
     if (i < A.length && j < B.length && A[i] === B[j]) { rows.push({ op: ' ', text: A[i], a: head + i + 1, b: head + j + 1 }); i++; j++; }
-    else if (j < B.length && (i >= A.length || L[i][j + 1] >= L[i + 1][j])) { rows.push({ op: '+', text: B[j], b: head + j + 1 }); j++; }
-    else { rows.push({ op: '-', text: A[i], a: head + i + 1 }); i++; }
+    else if (i < A.length && (j >= B.length || L[i + 1][j] >= L[i][j + 1])) { rows.push({ op: '-', text: A[i], a: head + i + 1 }); i++; }
+    else { rows.push({ op: '+', text: B[j], b: head + j + 1 }); j++; }
   }
   for (let k = 0; k < tail; k++) rows.push({ op: ' ', text: a[n - tail + k], a: n - tail + k + 1, b: m - tail + k + 1 });
   // Keep `context` unchanged lines around each change; elide the rest.

@@ -24,7 +24,11 @@ export function readJson(text) {
   const locations = new Map();
   const duplicates = [];
   let i = 0;
-  const fail = (msg) => { const e = new Error(msg); e.offset = i; throw e; };
+  const fail = (msg) => {
+    const e = new Error(i >= s.length && !/end of text/.test(msg) ? `unexpected end of text: ${msg}` : msg);
+    e.offset = i;
+    throw e;
+  };
   const ws = () => { while (i < s.length && ' \t\n\r'.includes(s[i])) i++; };
   const str = () => {
     const start = i;

@@ -175,6 +175,12 @@ test('config editor: inline schema and server errors, review with diff and churn
   await page.waitForSelector('#cfg-errors li');
   assert.match(await text('#cfg-errors'), new RegExp(`line ${line}\\s+\\$\\.routes\\[0\\]\\.strategy\\.percent — must be at most 100`));
   assert.match(await page.locator('#gutter .ln.err').first().innerText(), new RegExp(`● ${line}$`));
+  // The line link selects the line in the editor and scrolls it into view.
+  await page.click('#cfg-errors li button');
+  const sel = await page.locator('#cfg').evaluate((el) => ({ line: el.value.slice(0, el.selectionStart).split('\n').length, text: el.value.slice(el.selectionStart, el.selectionEnd), top: el.scrollTop }));
+  assert.equal(sel.line, line);
+  assert.match(sel.text, /"percent": 150,/);
+  assert.ok(sel.top > 0, 'scrolled to the line');
   await page.click('#review-btn');
   assert.match(await text('#cfg-out'), /Fix the problems above first/);
   assert.equal(mock.state.requests.slice(sent).filter((r) => r.method !== 'GET').length, 0, 'nothing sent');
