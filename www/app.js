@@ -151,10 +151,10 @@ async function loadRoutes() {
 // ---- overview --------------------------------------------------------------------------------
 
 function sparkline(series) {
-  const s = lib.armSeries(series, 'requests');
-  const ms = series?.minutes ?? [];
-  const total = { name: 'requests', color: '#3b82f6', points: ms.map((m, i) => [m.t, s.reduce((a, x) => a + (x.points[i][1] ?? 0), 0)]) };
-  const tree = lineChart({ title: 'requests per minute', series: [total], width: 140, height: 34, empty: '', zero: false, margin: { top: 3, right: 2, bottom: 3, left: 2 } });
+  const last = { ...series, minutes: (series?.minutes ?? []).slice(-60) }; // the last hour
+  const s = lib.armSeries(last, 'requests');
+  const total = { name: 'requests', color: '#3b82f6', points: (s[0]?.points ?? []).map(([t], i) => [t, s.reduce((a, x) => a + (x.points[i][1] ?? 0), 0)]) };
+  const tree = lineChart({ title: 'requests per minute', series: [total], width: 140, height: 34, empty: '', margin: { top: 3, right: 2, bottom: 3, left: 2 } });
   const svg = toDom(strip(tree), document);
   svg.setAttribute('class', 'spark');
   return svg;

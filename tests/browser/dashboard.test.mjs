@@ -60,10 +60,12 @@ async function signIn(token) {
   await page.click('#token-form button[type=submit]');
   await page.waitForSelector('#who:not([hidden])');
 }
-async function shot(name, copyToDocs) {
+async function shot(name, copyToDocs, height = 900) {
   mkdirSync(ARTIFACTS, { recursive: true });
   const file = join(ARTIFACTS, `${name}.png`);
+  await page.setViewportSize({ width: 1440, height }); // full page, at least this tall
   await page.screenshot({ path: file, fullPage: true });
+  await page.setViewportSize({ width: 1440, height: 900 });
   if (copyToDocs && process.env.UPDATE_SCREENSHOTS === '1') {
     mkdirSync(join(ROOT, 'docs/img'), { recursive: true });
     copyFileSync(file, join(ROOT, 'docs/img', `${name}.png`));
@@ -115,9 +117,9 @@ test('sign in: token for the tab only, role shown, overview health lines', { ski
   assert.match(await text('#health-fresh'), /No traffic/);
   // Sparklines drew a line from the series.
   const d = await page.locator('#health-fraud svg.spark path.c-line').getAttribute('d');
-  assert.ok(d.split('L').length > 60, 'a sparkline with a point per minute');
+  assert.equal(d.split('L').length, 60, 'a sparkline with a point per minute of the last hour');
   assert.match(await text('#attention'), /need attention/);
-  await shot('dashboard-overview', true);
+  await shot('dashboard-overview-live', false, 480);
 });
 
 test('route page: charts with data, then a rollback appears as a mark and in the verdict', { skip }, async () => {
@@ -160,6 +162,9 @@ test('route page: charts with data, then a rollback appears as a mark and in the
   await page.click('#nav-overview');
   await page.waitForSelector('#health-fraud');
   assert.match(await text('#health-fraud'), /Rolled back/);
+  assert.match(await text('#health-fraud'), /Rolled back: operator rollback by admin/);
+  assert.equal(await page.locator('#health-fraud').getAttribute('data-state'), 'Rolled back');
+  await shot('dashboard-overview', true, 480);
 });
 
 test('config editor: inline schema and server errors, review with diff and churn, apply, 412, revert', { skip }, async () => {
@@ -242,6 +247,42 @@ test('a viewer sees everything and can change nothing', { skip }, async () => {
   await page.waitForSelector('#charts');
   assert.equal(await page.locator('#promote').isDisabled(), true);
   assert.match(await page.locator('#promote').getAttribute('title'), /operator role/);
+});
+
+test('without /status, schema and churn support: routes from the config, server errors inline, diff only', { skip }, async () => {
+  const bare = await startMock({ status: false, schema: false, churn: false });
+  try {
+    await page.goto(bare.dashboard);
+    await signIn('test-operator-token');
+    assert.match(await text('#role'), /otto · operator/);
+    await page.waitForSelector('#health-fraud');
+    assert.equal(await page.locator('#health tbody tr').count(), 4, 'routes from GET /config');
+    await page.goto(`${bare.dashboard}#/config`);
+    await page.waitForSelector('#history-table');
+    assert.match(await page.locator('.page-head').innerText(), /schema errors come from the server/);
+    assert.equal(await page.locator('#cfg').getAttribute('readonly'), '', 'an operator cannot write the config');
+    // Syntax errors are still caught in the browser, with their line.
+    await setEditor((t) => t.replace('"version": 1,', '"version": 1,,'));
+    await page.waitForSelector('#cfg-errors li');
+    assert.match(await text('#cfg-errors'), /line 2\s+\$ — not valid JSON/);
+    // A schema error is found by the server and placed on its line.
+    await setEditor((t) => t.replace('"version": 1,,', '"version": 1,').replace('"percent": 5,', '"percent": 150,'));
+    await page.waitForFunction(() => !document.querySelector('#cfg-errors li'));
+    await page.click('#review-btn');
+    await page.waitForSelector('#cfg-errors li');
+    const line = await lineOf('"percent": 150,');
+    assert.match(await text('#cfg-errors'), new RegExp(`line ${line}\\s+\\$\\.routes\\[0\\]\\.strategy\\.percent — must be at most 100`));
+    assert.match(await text('#cfg-errors'), /from the server validator/);
+    // Valid: the diff, and a clear note that churn needs server support.
+    await setEditor((t) => t.replace('"percent": 150,', '"percent": 7,'));
+    await page.click('#review-btn');
+    await page.waitForSelector('#review');
+    assert.match(await text('#diff'), /\+\s+"percent": 7,/);
+    assert.match(await text('#churn-none'), /does not compute churn/);
+    assert.equal(await page.locator('#apply').isDisabled(), true, 'operators review, admins apply');
+  } finally {
+    await bare.close();
+  }
 });
 
 test('no console errors and no CSP violation on any page', { skip }, async () => {

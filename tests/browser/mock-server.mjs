@@ -22,7 +22,7 @@ export const TOKENS = {
   'test-operator-token': { name: 'otto', role: 'operator' },
   'test-viewer-token': { name: 'vera', role: 'viewer' },
 };
-export const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+export const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 const ROLES = ['viewer', 'operator', 'admin'];
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml', '.json': 'application/json', '.png': 'image/png' };
 
@@ -81,7 +81,7 @@ function churn(oldDoc, newDoc) {
 }
 
 export function startMock({ port = 0, schema = true, status = true, churn: withChurn = true } = {}) {
-  const schemaDoc = schema ? fixture('config.schema.json') : null;
+  const schemaDoc = fixture('config.schema.json'); // the mock's own validator; `schema` only hides the file from the dashboard
   const stats = { fraud: fixture('canary-live.json'), checkout: fixture('ab-srm.json'), ranker: fixture('bandit-weights.json'), fresh: fixture('empty.json') };
   const series = Object.fromEntries(Object.keys(stats).map((r) => [r, fixture(`series-${r}.json`)]));
   const history = fixture('history.json'); // newest first, with text
