@@ -92,12 +92,19 @@ async function api(path, { method = 'GET', body, headers = {} } = {}) {
   return { ok: res.ok, status: res.status, body: json, headers: res.headers };
 }
 
-const can = (role) => lib.roleAtLeast(who?.role, role);
+const can = (role) => (who?.unknown ? true : lib.roleAtLeast(who?.role, role));
 const needs = (role) => (can(role) ? null : `Needs the ${role} role${who ? ` (you are ${who.role})` : ' (sign in with a token)'}`);
 
 async function loadWho() {
   if (!token()) { who = null; showWho(); return; }
   const r = await api('/whoami');
+  if (r.status === 404) {
+    // A server without /whoami (older than named tokens): the role is unknown, so nothing is
+    // disabled here and the server decides.
+    who = { name: 'token', role: 'unknown', unknown: true };
+    showWho();
+    return;
+  }
   who = r.ok && r.body && typeof r.body.role === 'string' ? { name: String(r.body.name ?? ''), role: r.body.role } : null;
   showWho(r.ok ? null : lib.apiErrorText(r.status, r.body));
 }
@@ -229,6 +236,8 @@ function hover(svg, tip, meta, spec) {
       for (const p of s.points) if (p[0] <= t + 30_000 && (best === null || p[0] > best[0])) best = p;
       if (best) { at = at === null ? best[0] : Math.max(at, best[0]); rows.push(h('div', {}, swatch(s.color), `${s.name}: `, best[1] === null ? DASH : fmt(best[1]))); }
     }
+    const near = (spec.marks ?? []).filter((mk) => Math.abs(mk.t - t) <= 90_000);
+    for (const mk of near) rows.push(h('div', { class: `tip-mark tip-${mk.kind}` }, `${hhmm(mk.t)} ${mk.label}`));
     if (!rows.length) return;
     const x = meta.sx(t);
     cursor.setAttribute('x1', x);
@@ -558,7 +567,7 @@ async function loadHistory() {
     return h('tr', { id: `hist-${x.version}`, class: isCurrent ? 'current' : null },
       h('th', { scope: 'row' }, String(x.version), isCurrent ? [' ', pill('in force', 'ok')] : null),
       h('td', {}, h('code', {}, x.config)), h('td', {}, x.at), h('td', {}, x.by), h('td', { class: 'msg' }, x.message),
-      h('td', {}, isCurrent ? null : h('button', { type: 'button', class: 'ghost', id: `revert-${x.version}`, disabled: !can('admin'), title: needs('admin'), onclick: () => revert(x.version) }, 'Revert to this')));
+      h('td', { class: 'act' }, isCurrent ? null : h('button', { type: 'button', class: 'ghost', id: `revert-${x.version}`, disabled: !can('admin'), title: needs('admin'), onclick: () => revert(x.version) }, 'Revert to this')));
   }), { id: 'history-table', class: 'left' }));
 }
 

@@ -116,6 +116,7 @@ export function lineChart(spec) {
     el('text', { x: width - M.right - 2, y: r2(sy(t.y)) - 4, 'text-anchor': 'end', class: 'c-thr-label' }, t.label ?? fmt(t.y))));
   const mk = marks.filter((m) => inX(m.t)).map((m) => el('g', { class: `c-mark c-mark-${m.kind ?? 'event'}`, 'data-kind': m.kind ?? 'event' },
     el('line', { x1: r2(sx(m.t)), x2: r2(sx(m.t)), y1: M.top, y2: M.top + ph }),
+    el('line', { x1: r2(sx(m.t)), x2: r2(sx(m.t)), y1: M.top, y2: M.top + ph, class: 'c-mark-hit' }),
     el('title', {}, m.label ?? m.kind ?? 'event')));
   const lines = series.map((s, i) => {
     const pts = s.points.filter(([t]) => inX(t));

@@ -152,6 +152,10 @@ test('route page: charts with data, then a rollback appears as a mark and in the
   assert.doesNotMatch(verdict, /leads/);
   assert.match(await text('#route-alerts'), /Rolled back: operator rollback by admin/);
   assert.match(await text('#events'), /Rollback/);
+  // Hovering the right edge reads the rollback out of the chart.
+  const cb = await page.locator('#chart-canary').boundingBox();
+  await page.mouse.move(cb.x + cb.width * 0.985, cb.y + cb.height / 2);
+  assert.match(await page.locator('#card-canary .tip').innerText(), /Rollback → 0%: operator rollback by admin/);
   assert.equal(await page.locator('#rollback').isDisabled(), true);
   assert.equal(await page.locator('#resume').isDisabled(), false);
   const post = mock.state.requests.find((r) => r.method === 'POST' && r.path === '/_switchyard/rollback/fraud');
@@ -282,6 +286,19 @@ test('without /status, schema and churn support: routes from the config, server 
     assert.equal(await page.locator('#apply').isDisabled(), true, 'operators review, admins apply');
   } finally {
     await bare.close();
+  }
+});
+
+test('a server without /whoami: role shown as unknown, nothing disabled, the server decides', { skip }, async () => {
+  const old = await startMock({ whoami: false });
+  try {
+    await page.goto(`${old.dashboard}#/route/fraud`);
+    await signIn(ADMIN);
+    assert.match(await text('#role'), /token · unknown/);
+    await page.waitForSelector('#charts');
+    assert.equal(await page.locator('#rollback').isDisabled(), false);
+  } finally {
+    await old.close();
   }
 });
 

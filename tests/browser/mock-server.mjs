@@ -80,7 +80,7 @@ function churn(oldDoc, newDoc) {
   return { units: 100000, routes };
 }
 
-export function startMock({ port = 0, schema = true, status = true, churn: withChurn = true } = {}) {
+export function startMock({ port = 0, schema = true, status = true, churn: withChurn = true, whoami = true } = {}) {
   const schemaDoc = fixture('config.schema.json'); // the mock's own validator; `schema` only hides the file from the dashboard
   const stats = { fraud: fixture('canary-live.json'), checkout: fixture('ab-srm.json'), ranker: fixture('bandit-weights.json'), fresh: fixture('empty.json') };
   const series = Object.fromEntries(Object.keys(stats).map((r) => [r, fixture(`series-${r}.json`)]));
@@ -125,7 +125,7 @@ export function startMock({ port = 0, schema = true, status = true, churn: withC
     const etag = `"${current().version}"`;
     const route = (prefix) => (path.startsWith(prefix) ? decodeURIComponent(path.slice(prefix.length)) : null);
 
-    if (path === 'whoami') return send(200, who);
+    if (path === 'whoami') return whoami ? send(200, who) : err(404, 'not_found', 'unknown Switchyard endpoint');
     if (path === 'status' && req.method === 'GET') {
       if (!status) return err(404, 'not_found', 'unknown Switchyard endpoint');
       return send(200, { config: configId(cfgText), routes: cfg.routes.map((r) => ({ name: r.name, strategy: r.strategy.kind, fingerprint: configId(JSON.stringify(r)) })), rejected: null });
