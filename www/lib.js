@@ -334,7 +334,8 @@ export function configErrors(body) {
 /** Error text for a failed API answer: status and the JSON error message when there is one. */
 export function apiErrorText(status, body) {
   const msg = body?.error?.message ?? (typeof body === 'string' && body ? body.slice(0, 200) : '');
-  if (status === 401) return `Unauthorized: set the admin token. ${msg}`.trim();
+  if (status === 401) return `Unauthorized: sign in with an operator token. ${msg}`.trim();
+  if (status === 403) return `Forbidden: your token's role may not do this. ${msg}`.trim();
   return `HTTP ${status}${msg ? `: ${msg}` : ''}`;
 }
 

@@ -235,7 +235,8 @@ test('config errors and API error text', () => {
   assert.deepEqual(lib.configErrors({ error: { code: 'body_too_large', message: 'configs are at most 1 MiB' } }),
     [{ path: '$', reason: 'configs are at most 1 MiB' }]);
   assert.deepEqual(lib.configErrors({ valid: true }), []);
-  assert.match(lib.apiErrorText(401, { error: { message: 'need token' } }), /^Unauthorized: set the admin token\. need token$/);
+  assert.match(lib.apiErrorText(401, { error: { message: 'need token' } }), /^Unauthorized: sign in with an operator token\. need token$/);
+  assert.equal(lib.apiErrorText(403, { error: { message: 'needs the admin role' } }), "Forbidden: your token's role may not do this. needs the admin role");
   assert.equal(lib.apiErrorText(409, { error: { code: 'not_a_canary', message: 'route "x" is a ab route' } }), 'HTTP 409: route "x" is a ab route');
   assert.equal(lib.apiErrorText(502, ''), 'HTTP 502');
   assert.equal(lib.jsonProblem('{"a":1}'), null);
@@ -403,4 +404,22 @@ test('history rows, ETag versions, roles', () => {
   assert.equal(lib.roleAtLeast('viewer', 'operator'), false);
   assert.equal(lib.roleAtLeast('root', 'viewer'), false);
   assert.equal(lib.roleAtLeast(undefined, 'viewer'), false);
+});
+
+test('release state: paused and promoted controllers, recent traffic rate', () => {
+  const doc = fixture('canary-live');
+  doc.controller.paused = 'p95 ratio 3.4 above 3';
+  let l = lib.healthLine({ name: 'fraud', strategy: 'canary' }, doc, null, config);
+  assert.deepEqual(l.state, { label: 'Paused', tone: 'warn' });
+  assert.deepEqual(l.alerts, [{ tone: 'warn', text: 'Paused: p95 ratio 3.4 above 3' }]);
+  doc.controller.paused = null;
+  doc.controller.promoted = true;
+  doc.controller.canary_percent = 100;
+  l = lib.healthLine({ name: 'fraud', strategy: 'canary' }, doc, null, config);
+  assert.equal(l.state.label, 'Promoted');
+  assert.equal(lib.summarize(doc, NOW).controller.text, 'Promoted: canary at 100%.');
+  const s = { minutes: [{ t: 1, arms: { a: { requests: 10 }, b: { requests: 5 } } }, { t: 2, arms: { a: { requests: 20 } } }] };
+  assert.equal(lib.recentRate(s, 5), 17.5);
+  assert.equal(lib.recentRate(s, 1), 20);
+  assert.equal(lib.recentRate({ minutes: [] }), null);
 });
