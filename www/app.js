@@ -391,12 +391,11 @@ function editor(text, readOnly) {
   const area = h('textarea', { id: 'cfg', spellcheck: 'false', wrap: 'off', readonly: readOnly, 'aria-describedby': 'cfg-errors', 'aria-label': 'Config JSON' });
   area.value = text;
   area.addEventListener('scroll', () => { gutter.scrollTop = area.scrollTop; });
-  let t = null;
   area.addEventListener('input', () => {
     editorDirty = true;
     invalidateReview();
-    clearTimeout(t);
-    t = setTimeout(() => liveCheck(), 250);
+    clearTimeout(checkTimer);
+    checkTimer = setTimeout(() => liveCheck(), 250);
   });
   area.addEventListener('keydown', (ev) => {
     if (ev.key === 'Tab' && !ev.shiftKey && !ev.ctrlKey && !ev.metaKey) { ev.preventDefault(); area.setRangeText('  ', area.selectionStart, area.selectionEnd, 'end'); area.dispatchEvent(new Event('input')); }
@@ -442,7 +441,10 @@ function jumpTo(line) {
   area.scrollTop = Math.max(0, (line - 4) * lh);
 }
 
+let checkTimer = null;
+/** Checks the editor's text in the browser now (a pending debounced check is dropped). */
 function liveCheck() {
+  clearTimeout(checkTimer);
   const area = $('#cfg');
   if (!area) return [];
   const r = checkConfigText(area.value, schema);
