@@ -12,6 +12,7 @@ pub mod learn;
 pub mod observe;
 pub mod receipt;
 pub mod rng;
+pub mod schema;
 pub mod stats;
 pub mod strategy;
 pub mod urlparts;

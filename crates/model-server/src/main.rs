@@ -1,7 +1,7 @@
 //! A small, real model server for demos and end-to-end tests (std + serde_json only).
 //!
 //! ```text
-//! cargo run --release --example model_server -- --port 9001 --version v1 [--host 127.0.0.1] [--delay-ms 0]
+//! cargo run --release -p switchyard-model-server -- --port 9001 --version v1 [--host 127.0.0.1] [--delay-ms 0]
 //! ```
 //!
 //! KServe-v2-style predictions: `POST /v2/models/<name>/infer` (any POST path is accepted) with
