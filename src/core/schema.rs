@@ -88,7 +88,7 @@ pub fn config_schema() -> Value {
                     "arms": {
                         "type": "array", "minItems": 1,
                         "items": { "$ref": "#/$defs/weighted_arm" },
-                        "contains": { "type": "object", "required": ["weight"], "properties": { "weight": { "exclusiveMinimum": 0 } } },
+                        "contains": { "type": "object", "required": ["weight"], "properties": { "weight": { "type": "number", "exclusiveMinimum": 0 } } },
                         "description": "At least one arm with a positive weight; arm names are unique (validator)."
                     },
                     "salt": salt(),
@@ -198,7 +198,7 @@ pub fn config_schema() -> Value {
     for (kind, schema) in strategies {
         let def = format!("strategy_{kind}");
         dispatch.push(json!({
-            "if": { "properties": { "kind": { "const": kind } }, "required": ["kind"] },
+            "if": { "type": "object", "properties": { "kind": { "const": kind } }, "required": ["kind"] },
             "then": { "$ref": format!("#/$defs/{def}") }
         }));
         defs.insert(def, schema);
@@ -249,10 +249,10 @@ pub fn config_schema() -> Value {
                 "values": { "type": "array", "minItems": 1, "items": { "type": "string" } },
             },
             "allOf": [
-                { "if": { "properties": { "op": { "enum": ["eq", "semver_gte"] } }, "required": ["op"] },
-                  "then": { "properties": { "values": { "maxItems": 1 } } } },
-                { "if": { "properties": { "op": { "const": "semver_gte" } }, "required": ["op"] },
-                  "then": { "properties": { "values": { "items": { "pattern": "^\\s*[vV]*[0-9]+(\\.[0-9]+){0,2}([-+].*)?\\s*$" } } } } },
+                { "if": { "type": "object", "properties": { "op": { "enum": ["eq", "semver_gte"] } }, "required": ["op"] },
+                  "then": { "type": "object", "properties": { "values": { "type": "array", "maxItems": 1 } } } },
+                { "if": { "type": "object", "properties": { "op": { "const": "semver_gte" } }, "required": ["op"] },
+                  "then": { "type": "object", "properties": { "values": { "type": "array", "items": { "type": "string", "pattern": "^\\s*[vV]*[0-9]+(\\.[0-9]+){0,2}([-+].*)?\\s*$" } } } } },
             ]
         },
         "flag": object("A route-level flag, reported in x-switchyard-flags.", &["name"], json!({
