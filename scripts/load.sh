@@ -15,9 +15,9 @@ STATE=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -- -"$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done; sleep 1; rm -rf "$STATE"; }
 trap cleanup EXIT
-cargo build --release --example model_server -q
+cargo build --release -p switchyard-model-server -q
 for pv in "$P1:v1" "$P2:v2" "$P3:v3"; do
-  target/release/examples/model_server --port "${pv%%:*}" --version "${pv##*:}" >/dev/null 2>&1 &
+  target/release/model_server --port "${pv%%:*}" --version "${pv##*:}" >/dev/null 2>&1 &
   pids+=($!)
 done
 sleep 0.5
