@@ -11,6 +11,7 @@ CONFIG=${CONFIG:-demo/config.json}
 LOGDIR=${LOGDIR:-.wrangler/demo-logs}
 
 scripts/setup.sh
+# Its own small package: no worker crate, no dev-dependencies (criterion, proptest).
 cargo build --release -p switchyard-model-server
 mkdir -p "$LOGDIR"
 
@@ -39,6 +40,8 @@ echo "origins: v1 :9001, v2 :9002, v3 (shadow) :9003 — logs in $LOGDIR/"
 
 node_modules/.bin/wrangler kv key put --local --persist-to "$PERSIST" --binding SPLIT_CONFIG config --path "$CONFIG"
 
+# Printed once both workers answer (below).
+banner() {
 cat <<MSG
 
 Switchyard on http://127.0.0.1:$PORT  (Ctrl-C stops everything)
@@ -55,8 +58,13 @@ Switchyard on http://127.0.0.1:$PORT  (Ctrl-C stops everything)
        -X POST http://127.0.0.1:$PORT/v2/models/fraud/infer -H "x-user-id: \$u" -d '{"inputs":[{"data":[1]}]}'; done
   # change the config live (no restart):
   npx wrangler kv key put --local --persist-to $PERSIST --binding SPLIT_CONFIG config --path $CONFIG
+  # dashboard (open it in a browser):
+  #   http://127.0.0.1:$PORT/_switchyard/dashboard/
+  # the CLI (docs/readme-cli.md):
+  cargo run --bin switchyard -- explain --route fraud --unit alice $CONFIG
 
 MSG
+}
 
 # Two workers in one session: the router (wrangler.toml, primary: --port/--persist-to apply to
 # the session) and the stats worker with the RouteStats Durable Object (wrangler.stats.toml).
@@ -66,4 +74,24 @@ MSG
 node_modules/.bin/wrangler dev -c wrangler.toml -c wrangler.stats.toml --port "$PORT" --ip 127.0.0.1 --persist-to "$PERSIST" &
 WRANGLER_PID=$!
 PIDS=("$WRANGLER_PID" "${PIDS[@]}")
+
+# The banner only once both workers answer: the router (`status` is its own: 200, or 401
+# with a token set) and the stats worker behind its CONTROL binding (it serves the dashboard
+# without a token; the router answers 502 until it is up). The first run builds both bundles.
+code() { curl -s -o /dev/null -m 5 -w '%{http_code}' "http://127.0.0.1:$PORT$1" 2>/dev/null || true; }
+READY_TIMEOUT=${READY_TIMEOUT:-900}
+started=$SECONDS
+until [[ "$(code /_switchyard/status)" =~ ^(200|401)$ ]] && [ "$(code /_switchyard/dashboard/)" = 200 ]; do
+  if ! kill -0 "$WRANGLER_PID" 2>/dev/null; then
+    echo "demo: wrangler dev exited before the workers answered (see its output above)" >&2
+    exit 1
+  fi
+  if (( SECONDS - started > READY_TIMEOUT )); then
+    echo "demo: the workers did not answer on :$PORT within ${READY_TIMEOUT} s" >&2
+    exit 1
+  fi
+  sleep 1
+done
+echo "demo: both workers answer ($((SECONDS - started)) s after wrangler dev started)"
+banner
 wait "$WRANGLER_PID"

@@ -17,6 +17,7 @@ pub mod observe;
 pub mod receipt;
 pub mod request;
 pub mod rng;
+pub mod schema;
 pub mod stats;
 pub mod strategy;
 pub mod urlparts;
