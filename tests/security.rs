@@ -49,7 +49,12 @@ fn connection_named_headers_are_not_forwarded() {
     assert!(!n.contains(&"keep-alive"));
     assert!(!n.contains(&"cf-connecting-ip"));
     assert!(n.contains(&"x-kept"));
-    let get = |k: &str| out.iter().filter(|(n, _)| n == k).map(|(_, v)| v.as_str()).collect::<Vec<_>>();
+    let get = |k: &str| {
+        out.iter()
+            .filter(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(get("x-switchyard-arm"), ["canary"], "only our arm header");
     assert_eq!(get("x-forwarded-for"), ["198.51.100.1, 203.0.113.9"]);
     assert_eq!(get("x-forwarded-host"), ["api.example.com"]);
@@ -79,11 +84,29 @@ fn set_cookie_is_appended_and_origin_cannot_speak_for_us() {
         .filter(|(k, _)| k == "set-cookie")
         .map(|(_, v)| v.as_str())
         .collect();
-    assert_eq!(cookies, ["session=s1; Path=/", "csrf=c1; Path=/", "sy_uid=abc; Path=/"]);
+    assert_eq!(
+        cookies,
+        [
+            "session=s1; Path=/",
+            "csrf=c1; Path=/",
+            "sy_uid=abc; Path=/"
+        ]
+    );
     let ours: Vec<_> = out.iter().filter(|(k, _)| engine::is_ours(k)).collect();
-    assert_eq!(ours, [&("x-switchyard-arm".to_string(), "stable".to_string())]);
-    let xo: Vec<_> = out.iter().filter(|(k, _)| k == "x-origin").map(|(_, v)| v.as_str()).collect();
-    assert_eq!(xo, ["replaced"], "non-cookie headers we add replace the origin's");
+    assert_eq!(
+        ours,
+        [&("x-switchyard-arm".to_string(), "stable".to_string())]
+    );
+    let xo: Vec<_> = out
+        .iter()
+        .filter(|(k, _)| k == "x-origin")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(
+        xo,
+        ["replaced"],
+        "non-cookie headers we add replace the origin's"
+    );
     assert!(out.iter().any(|(k, _)| k == "content-type"));
 }
 
@@ -148,7 +171,10 @@ fn duplicate_keys_are_rejected_with_their_path() {
     let p = paths(text);
     assert!(p.contains(&"$.version".to_string()), "{p:?}");
     assert!(p.contains(&"$.origins.a".to_string()), "{p:?}");
-    assert!(p.contains(&"$.routes[0].strategy.kind".to_string()), "{p:?}");
+    assert!(
+        p.contains(&"$.routes[0].strategy.kind".to_string()),
+        "{p:?}"
+    );
     // Escaped spellings of one key are the same key.
     let esc = r#"{"version":1,"origins":{"a":{"url":"https://a.example","\u0075rl":"https://b.example"}},"routes":[]}"#;
     assert_eq!(paths(esc), ["$.origins.a.url"]);
@@ -159,7 +185,10 @@ fn duplicate_keys_are_rejected_with_their_path() {
     assert!(config::parse(&ok).is_ok());
     assert!(config::duplicate_keys(&ok).is_empty());
     // A key repeated many times is reported once, with the count.
-    let many = format!("{{{}}}", (0..1000).map(|_| r#""k":1"#).collect::<Vec<_>>().join(","));
+    let many = format!(
+        "{{{}}}",
+        (0..1000).map(|_| r#""k":1"#).collect::<Vec<_>>().join(",")
+    );
     let d = config::duplicate_keys(&many);
     assert_eq!(d.len(), 1);
     assert!(d[0].reason.contains("1000 times"), "{}", d[0].reason);
@@ -191,14 +220,24 @@ fn validator_reports_every_error_after_a_bad_field() {
             "interval_s":-1,"guard":{"max_error_rate":7}}}]"#,
     );
     let p = paths(&text);
-    assert!(p.contains(&"$.routes[0].strategy.interval_s".to_string()), "{p:?}");
-    assert!(p.contains(&"$.routes[0].strategy.guard.max_error_rate".to_string()), "{p:?}");
+    assert!(
+        p.contains(&"$.routes[0].strategy.interval_s".to_string()),
+        "{p:?}"
+    );
+    assert!(
+        p.contains(&"$.routes[0].strategy.guard.max_error_rate".to_string()),
+        "{p:?}"
+    );
     // A bad route name does not hide a bad strategy either.
     let text = base(
         r#"[{"name":"..","match":{"path_prefix":"/"},"strategy":{"kind":"canary","stable":"a","canary":"zz","percent":500}}]"#,
     );
     let p = paths(&text);
-    for want in ["$.routes[0].name", "$.routes[0].strategy.canary", "$.routes[0].strategy.percent"] {
+    for want in [
+        "$.routes[0].name",
+        "$.routes[0].strategy.canary",
+        "$.routes[0].strategy.percent",
+    ] {
         assert!(p.contains(&want.to_string()), "{want} missing from {p:?}");
     }
 }
@@ -214,8 +253,14 @@ fn kserve(a: &str, b: &str) -> PayloadAgreement {
     .payload
 }
 
-const EXACT: PayloadAgreement = PayloadAgreement::Compared { exact: true, normalised: true };
-const DIFFER: PayloadAgreement = PayloadAgreement::Compared { exact: false, normalised: false };
+const EXACT: PayloadAgreement = PayloadAgreement::Compared {
+    exact: true,
+    normalised: true,
+};
+const DIFFER: PayloadAgreement = PayloadAgreement::Compared {
+    exact: false,
+    normalised: false,
+};
 
 #[test]
 fn kserve_pairs_outputs_by_name_and_position() {
@@ -227,7 +272,11 @@ fn kserve_pairs_outputs_by_name_and_position() {
     assert_eq!(kserve(xy, xx), DIFFER);
     assert_eq!(kserve(xx, xx), EXACT);
     assert_eq!(kserve(xy, yx), EXACT, "distinct names pair by name");
-    assert_eq!(kserve(xx, xx_swapped), DIFFER, "repeated names pair by position");
+    assert_eq!(
+        kserve(xx, xx_swapped),
+        DIFFER,
+        "repeated names pair by position"
+    );
 }
 
 proptest! {
@@ -252,7 +301,11 @@ const MAX: u64 = 5_000;
 const STUCK: u64 = 3_000;
 
 fn t(read: Option<u64>, checked: Option<u64>, loading: Option<u64>) -> KvTimes {
-    KvTimes { read, checked, loading }
+    KvTimes {
+        read,
+        checked,
+        loading,
+    }
 }
 
 #[test]
@@ -268,7 +321,11 @@ fn freshness_rule() {
     assert_eq!(f(4_999, t(Some(0), Some(0), Some(2_000))), Freshness::Serve);
     // Past the bound: wait for a read; never serve silently.
     assert_eq!(f(5_000, t(Some(0), Some(0), None)), Freshness::Load);
-    assert_eq!(f(3_600_000, t(Some(0), Some(0), None)), Freshness::Load, "an hour idle");
+    assert_eq!(
+        f(3_600_000, t(Some(0), Some(0), None)),
+        Freshness::Load,
+        "an hour idle"
+    );
     assert_eq!(f(5_000, t(Some(0), Some(0), Some(4_000))), Freshness::Join);
     // A read stuck for STUCK ms no longer counts.
     assert_eq!(f(8_000, t(Some(0), Some(0), Some(4_000))), Freshness::Load);
@@ -326,11 +383,25 @@ fn receipt_names_the_unit_by_a_keyed_id_not_the_bucketing_hash() {
 #[test]
 fn fuzz_regressions_never_panic() {
     // Inputs kept from the fuzz runs and hand-made edge cases of the same shapes.
-    for text in ["{\"a\":1,\"a\"", "{\"\\", "[{\"a\":{\"a\":1,\"a\":2}}]", "{\"\":1,\"\":2}", "\"\\u00"] {
+    for text in [
+        "{\"a\":1,\"a\"",
+        "{\"\\",
+        "[{\"a\":{\"a\":1,\"a\":2}}]",
+        "{\"\":1,\"\":2}",
+        "\"\\u00",
+    ] {
         let _ = config::duplicate_keys(text);
         let _ = config::parse(text);
     }
-    for url in ["a://", "a://@", "a://[", "a://x?#", "a://#/", "x://[::1", "a://u@[::1]:8/p?q#f"] {
+    for url in [
+        "a://",
+        "a://@",
+        "a://[",
+        "a://x?#",
+        "a://#/",
+        "x://[::1",
+        "a://u@[::1]:8/p?q#f",
+    ] {
         if let Some(p) = urlparts::split(url) {
             assert!(p.path.starts_with('/'));
         }

@@ -333,16 +333,16 @@ pub fn response_headers(
     origin: impl IntoIterator<Item = (String, String)>,
     add: &[(&str, &str)],
 ) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = origin
-        .into_iter()
-        .filter(|(k, _)| !is_ours(k))
-        .collect();
+    let mut out: Vec<(String, String)> = origin.into_iter().filter(|(k, _)| !is_ours(k)).collect();
     for (k, _) in add {
         if !k.eq_ignore_ascii_case("set-cookie") {
             out.retain(|(o, _)| !o.eq_ignore_ascii_case(k));
         }
     }
-    out.extend(add.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())));
+    out.extend(
+        add.iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string())),
+    );
     out
 }
 
@@ -384,9 +384,7 @@ pub struct KvTimes {
 /// served as is below `ttl_ms`, served while a background refresh runs below `max_age_ms`,
 /// and never served beyond `max_age_ms` unless KV itself is failing.
 pub fn freshness(now: u64, t: KvTimes, ttl_ms: u64, max_age_ms: u64, stuck_ms: u64) -> Freshness {
-    let loading = t
-        .loading
-        .is_some_and(|l| now >= l && now - l < stuck_ms);
+    let loading = t.loading.is_some_and(|l| now >= l && now - l < stuck_ms);
     let Some(read) = t.read else {
         return if loading {
             Freshness::Join

@@ -174,7 +174,13 @@ async fn route_value<T: DeserializeOwned + 'static>(
             );
         }
         let c = m.get_mut(&key)?;
-        let plan = freshness(now, c.times(), ROUTE_KV_TTL_MS, MAX_AGE_MS, REFRESH_STUCK_MS);
+        let plan = freshness(
+            now,
+            c.times(),
+            ROUTE_KV_TTL_MS,
+            MAX_AGE_MS,
+            REFRESH_STUCK_MS,
+        );
         if matches!(plan, Freshness::Refresh | Freshness::Load) {
             c.loading_ms = Some(now);
         }
@@ -184,14 +190,7 @@ async fn route_value<T: DeserializeOwned + 'static>(
         Some(Freshness::Refresh) => ctx.wait_until(load(env.clone(), key.clone(), map, parse)),
         Some(Freshness::Load) => load(env.clone(), key.clone(), map, parse).await,
         Some(Freshness::Join) => {
-            join(|| {
-                state::with(|s| {
-                    map(s)
-                        .get(&key)
-                        .is_none_or(|c| c.loading_ms.is_none())
-                })
-            })
-            .await
+            join(|| state::with(|s| map(s).get(&key).is_none_or(|c| c.loading_ms.is_none()))).await
         }
         _ => {}
     }

@@ -292,9 +292,7 @@ async fn route(
             latency_ms,
         },
     );
-    if let Some(token) =
-        report::receipt(env, &route.name, answered_by.0, &unit, &cfg.id)
-    {
+    if let Some(token) = report::receipt(env, &route.name, answered_by.0, &unit, &cfg.id) {
         our_headers.push(("x-switchyard-receipt", token));
     }
 
