@@ -2,6 +2,7 @@
 //! completeness, KServe output pairing, the bounded-staleness rule and the receipt unit id.
 //! Fuzz-found crashes are kept here as regression cases (none so far: see
 //! docs/readme-security.md for the fuzz runs).
+#![cfg(not(target_arch = "wasm32"))]
 
 use proptest::prelude::*;
 use switchyard::core::compare::{compare, Compare, PayloadAgreement, Side};
