@@ -36,6 +36,7 @@ export function requestedPaths(text) {
       let p = lit.slice(at).split(/[?#\s]/)[0];
       p = p.replace(/\$\{[^}]*\}/g, 'SEG').replace(/\{[a-z_]*\}/g, 'SEG');
       if (p === '/_switchyard/') continue; // a prefix test (startsWith), not a request
+      if (p.includes('*')) continue; // a glob in prose (a test title), not a request
       out.push(p);
     }
   }
