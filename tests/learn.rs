@@ -11,6 +11,21 @@ use switchyard::core::rng::Xoshiro256;
 use switchyard::core::strategy::Inputs;
 
 fn traffic(l: &mut Learner, route: &str, arm: &str, n: u32, errors: u32, latency: u32, now: u64) {
+    traffic_under(l, route, arm, n, errors, latency, now, ("", 0));
+}
+
+/// Traffic the edge routed under `split` = (strategy fingerprint, split in force, ppm).
+#[allow(clippy::too_many_arguments)]
+fn traffic_under(
+    l: &mut Learner,
+    route: &str,
+    arm: &str,
+    n: u32,
+    errors: u32,
+    latency: u32,
+    now: u64,
+    split: (&str, u32),
+) {
     let mut b = Batcher::new(u32::MAX, u64::MAX);
     for i in 0..n {
         let outcome = if i < errors {
@@ -26,6 +41,8 @@ fn traffic(l: &mut Learner, route: &str, arm: &str, n: u32, errors: u32, latency
                 outcome,
                 status,
                 latency_ms: latency,
+                fingerprint: split.0,
+                split_ppm: split.1,
             },
             now,
         );
@@ -125,8 +142,9 @@ fn ab_experiment_statistics_and_srm() {
     let route = &cfg.routes[0];
     let mut l = Learner::new("r");
     let mut rng = Xoshiro256::seed_from_u64(1);
-    traffic(&mut l, "r", "control", 1000, 0, 10, 1);
-    traffic(&mut l, "r", "treatment", 1300, 0, 10, 1);
+    let under = (route.fingerprint.as_str(), 1_000_000);
+    traffic_under(&mut l, "r", "control", 1000, 0, 10, 1, under);
+    traffic_under(&mut l, "r", "treatment", 1300, 0, 10, 1, under);
     for i in 0..50 {
         l.feedback(id(i), "control", 1.0, 1, 2, 60_000).unwrap();
     }

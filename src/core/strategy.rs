@@ -40,6 +40,19 @@ pub struct RouteState {
     pub paused: Option<String>,
     #[serde(default)]
     pub updated_ms: u64,
+    /// A/B arms taken out of the split by the route's health guard (`guard` on an `ab`
+    /// strategy): the edge gives them no traffic until an operator resumes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drained: Vec<String>,
+    /// Bandit arm an operator promoted to the whole route (`POST /promote/<route>`): the
+    /// learner stops recomputing weights until it is resumed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_arm: Option<String>,
+    /// Last operator action on the route (`rollback`, `resume`, `promote`) and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_action: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_action_ms: Option<u64>,
 }
 
 impl RouteState {
@@ -54,6 +67,10 @@ pub struct Weights {
     pub arms: BTreeMap<String, f64>,
     #[serde(default)]
     pub updated_ms: u64,
+    /// Arms exempt from the `min_share` floor: drained by the health guard (they keep a small
+    /// probe share) or left behind by an operator's promotion (share 0).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drained: Vec<String>,
 }
 
 impl Weights {
@@ -62,8 +79,8 @@ impl Weights {
     }
 
     /// Weights aligned with `arms`: unknown names ignored, missing, negative or non-finite
-    /// ones treated as 0, then every arm raised to `min_share` and the total normalised to
-    /// 1. Equal weights when nothing usable is left.
+    /// ones treated as 0, then every arm not listed in `drained` raised to `min_share` and
+    /// the total normalised to 1 ([`apply_floor`]). Equal weights when nothing usable is left.
     pub fn resolve(&self, arms: &[Arm], min_share: f64) -> Vec<f64> {
         let raw: Vec<f64> = arms
             .iter()
@@ -72,29 +89,86 @@ impl Weights {
                 _ => 0.0,
             })
             .collect();
-        apply_floor(raw, min_share)
+        let exempt: Vec<bool> = arms
+            .iter()
+            .map(|a| self.drained.iter().any(|d| *d == a.name))
+            .collect();
+        apply_floor(raw, min_share, &exempt)
     }
 }
 
-/// Normalises weights to sum 1 with every arm at least `min_share` (clamped to `1/k`).
-pub fn apply_floor(mut w: Vec<f64>, min_share: f64) -> Vec<f64> {
+/// The one floor used by the learner and the edge. Normalises `w` to sum 1 (negative and
+/// non-finite entries count as 0; equal weights when nothing is left), then raises every arm
+/// not marked in `exempt` to at least `min_share` by mixing with the uniform split over those
+/// arms: with `e` the exempt arms' share, `m` the number of floored arms and
+/// `f = clamp(min_share, 0, (1 - e) / m)`, a floored arm's weight becomes
+/// `f + (1 - e - m f) w / (1 - e)`. Exempt arms (drained, or promoted away) keep their share,
+/// which may be below the floor; without exempt arms this is `f + (1 - k f) w`.
+#[allow(clippy::neg_cmp_op_on_partial_ord)] // `!(x > 0.0)` is also true for NaN
+pub fn apply_floor(mut w: Vec<f64>, min_share: f64, exempt: &[bool]) -> Vec<f64> {
     let k = w.len();
     if k == 0 {
         return w;
     }
+    for x in w.iter_mut() {
+        if !(x.is_finite() && *x > 0.0) {
+            *x = 0.0;
+        }
+    }
     let total: f64 = w.iter().sum();
-    if total <= 0.0 || !total.is_finite() {
+    if !(total > 0.0 && total.is_finite()) {
         return vec![1.0 / k as f64; k];
     }
     w.iter_mut().for_each(|x| *x /= total);
-    let floor = min_share.clamp(0.0, 1.0 / k as f64);
-    if floor > 0.0 {
-        // Mix with the uniform floor: w' = floor + (1 - k*floor) * w; keeps the order and
-        // guarantees the floor exactly.
-        let scale = 1.0 - k as f64 * floor;
-        w.iter_mut().for_each(|x| *x = floor + scale * *x);
+    let is_exempt = |i: usize| exempt.get(i).copied().unwrap_or(false);
+    let m = (0..k).filter(|i| !is_exempt(*i)).count();
+    let free = 1.0 - (0..k).filter(|i| is_exempt(*i)).map(|i| w[i]).sum::<f64>();
+    if m == 0 || !(free > 0.0) {
+        return w;
+    }
+    let f = if min_share.is_finite() {
+        min_share.clamp(0.0, free / m as f64)
+    } else {
+        0.0
+    };
+    if f > 0.0 {
+        // Keeps the order among floored arms and guarantees the floor exactly.
+        let scale = (free - m as f64 * f) / free;
+        for (i, x) in w.iter_mut().enumerate() {
+            if !is_exempt(i) {
+                *x = f + scale * *x;
+            }
+        }
+    }
+    // Renormalise away rounding so the sum is 1 to the last bit or two.
+    let s: f64 = w.iter().sum();
+    if s > 0.0 {
+        w.iter_mut().for_each(|x| *x /= s);
     }
     w
+}
+
+/// The split in force for `route` under `state`, in ppm, as the edge routes by it: the
+/// canary's share (0 once rolled back), for an A/B route `PPM` while every arm is in the
+/// split and 0 once the health guard drained one, else 0. Observations carry it so that the
+/// sample-ratio check only compares counts made under one split.
+pub fn split_ppm(route: &Route, state: Option<&RouteState>) -> u32 {
+    let state = state.filter(|s| s.fingerprint == route.fingerprint);
+    match &route.strategy {
+        Strategy::Canary { percent_ppm, .. } => match state {
+            Some(s) if s.rolled_back => 0,
+            Some(s) => s
+                .canary_percent
+                .and_then(crate::core::config::percent_to_ppm_lenient)
+                .unwrap_or(*percent_ppm),
+            None => *percent_ppm,
+        },
+        Strategy::Ab { .. } => match state {
+            Some(s) if !s.drained.is_empty() => 0,
+            _ => bucket::PPM,
+        },
+        _ => 0,
+    }
 }
 
 /// What a strategy chose.
@@ -131,26 +205,21 @@ pub fn choose<'c, H: Headers + ?Sized, R: Rng>(
         reason,
     };
     match &route.strategy {
-        Strategy::Ab { arms } => {
-            let i = choose_weighted(h, arms.iter().map(|a| (a.key, a.weight))).unwrap_or(0);
+        Strategy::Ab { arms, .. } => {
+            // Arms drained by the health guard get no traffic (all of them: the configured split).
+            let drained = |a: &Arm| state.is_some_and(|s| s.drained.iter().any(|d| *d == a.name));
+            let i = choose_weighted(
+                h,
+                arms.iter()
+                    .map(|a| (a.key, if drained(a) { 0.0 } else { a.weight })),
+            )
+            .or_else(|| choose_weighted(h, arms.iter().map(|a| (a.key, a.weight))))
+            .unwrap_or(0);
             pick(&arms[i].name, arms[i].origin, Reason::Split)
         }
-        Strategy::Canary {
-            stable,
-            canary,
-            percent_ppm,
-            ..
-        } => {
-            let (share, rolled_back) = match state {
-                Some(s) if s.rolled_back => (0, true),
-                Some(s) => (
-                    s.canary_percent
-                        .and_then(crate::core::config::percent_to_ppm_lenient)
-                        .unwrap_or(*percent_ppm),
-                    false,
-                ),
-                None => (*percent_ppm, false),
-            };
+        Strategy::Canary { stable, canary, .. } => {
+            let share = split_ppm(route, state);
+            let rolled_back = state.is_some_and(|s| s.rolled_back);
             if in_share(h, share) {
                 pick("canary", *canary, Reason::CanaryIn)
             } else if rolled_back {

@@ -134,7 +134,9 @@ async fn route(
             let w = kv::weights(env, ctx, &route.name).await;
             (w.map(|w| w.resolve(arms, *min_share)), None)
         }
-        Strategy::Canary { .. } | Strategy::Rolling { .. } => {
+        Strategy::Canary { .. }
+        | Strategy::Rolling { .. }
+        | Strategy::Ab { guard: Some(_), .. } => {
             (None, kv::route_state(env, ctx, &route.name).await)
         }
         _ => (None, None),
@@ -274,6 +276,8 @@ async fn route(
             outcome,
             status,
             latency_ms,
+            fingerprint: &route.fingerprint,
+            split_ppm: crate::core::strategy::split_ppm(route, route_state.as_deref()),
         },
     );
     if let Some(token) =
