@@ -132,15 +132,28 @@ function weightsPanel(m) {
       h('span', {}, w.text)))));
 }
 
-function controllerPanel(m, route) {
+function controllerPanel(m, route, st = {}) {
   const c = m.controller;
-  const btn = m.strategy === 'canary' && h('button', {
-    type: 'button', id: 'rollback', class: 'danger', disabled: !m.canRollBack,
-    onclick: () => rollback(route),
-  }, 'Roll back canary');
-  if (c.tone === 'idle' && !btn) return null;
+  const canary = m.strategy === 'canary';
+  const btns = [
+    canary && h('button', {
+      type: 'button', id: 'rollback', class: 'danger', disabled: !m.canRollBack,
+      onclick: () => act(route, 'rollback'),
+    }, 'Roll back canary'),
+    (canary || m.strategy === 'bandit' || m.strategy === 'ab') && h('button', {
+      type: 'button', id: 'resume',
+      disabled: !(st.rolled_back || st.drained?.length || st.promoted_arm),
+      onclick: () => act(route, 'resume'),
+    }, 'Resume'),
+    (canary || m.strategy === 'bandit') && h('button', {
+      type: 'button', id: 'promote',
+      disabled: canary ? st.canary_percent === 100 && !st.rolled_back : Boolean(st.promoted_arm),
+      onclick: () => act(route, 'promote'),
+    }, canary ? 'Promote canary to 100%' : 'Promote leader'),
+  ].filter(Boolean);
+  if (c.tone === 'idle' && !btns.length) return null;
   return h('section', { class: 'panel', 'aria-labelledby': 'c-h' }, h('h3', { id: 'c-h' }, 'Controller'),
-    h('p', { class: `tone-${c.tone}` }, c.text), btn && h('div', { class: 'actions' }, btn, h('span', { id: 'rb-out', 'aria-live': 'polite' }, flash)));
+    h('p', { class: `tone-${c.tone}` }, c.text), btns.length > 0 && h('div', { class: 'actions' }, ...btns, h('span', { id: 'rb-out', 'aria-live': 'polite' }, flash)));
 }
 
 function shadowsTable(m) {
@@ -159,7 +172,7 @@ async function routeView(name) {
     h('h2', {}, `Route ${m.route || name} `, badge(m.strategy)),
     h('p', { class: 'mut' }, `${fmtInt(m.totalRequests)} requests · stats updated ${m.updated} · last tick ${m.lastTick}`),
     !m.hasData && h('div', { class: 'alert warn' }, 'No traffic recorded for this route yet.'),
-    controllerPanel(m, name),
+    controllerPanel(m, name, r.body?.controller ?? {}),
     armsTable(m),
     experimentPanel(m),
     weightsPanel(m),
@@ -167,10 +180,17 @@ async function routeView(name) {
   );
 }
 
-async function rollback(route) {
-  if (!window.confirm(`Roll back the canary on route "${route}" now? All its traffic goes to stable.`)) return;
-  const r = await api(`/rollback/${encodeURIComponent(route)}`, { method: 'POST' });
-  flash = r.ok ? `Rolled back at ${new Date().toLocaleTimeString()}.` : apiErrorText(r.status, r.body);
+const ACTIONS = {
+  rollback: ['Roll back the canary on route "%" now? All its traffic goes to stable.', 'Rolled back'],
+  resume: ['Resume route "%"? A canary returns to the step before the breach; a stopped experiment or a promoted bandit runs again.', 'Resumed'],
+  promote: ['Promote on route "%"? A canary takes 100% of traffic; a bandit\'s leader takes the whole route.', 'Promoted'],
+};
+
+async function act(route, action) {
+  const [question, done] = ACTIONS[action];
+  if (!window.confirm(question.replace('%', route))) return;
+  const r = await api(`/${action}/${encodeURIComponent(route)}`, { method: 'POST' });
+  flash = r.ok ? `${done} at ${new Date().toLocaleTimeString()}.` : apiErrorText(r.status, r.body);
   const out = $('#rb-out');
   if (out) out.textContent = flash;
   if (r.ok) setTimeout(render, 300);

@@ -892,7 +892,7 @@ impl Validator {
     ) -> Option<Strategy> {
         let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
         let allowed: &[&str] = match kind {
-            "ab" => &["kind", "arms", "salt"],
+            "ab" => &["kind", "arms", "guard", "salt"],
             "canary" => &[
                 "kind", "stable", "canary", "percent", "steps", "guard", "salt",
             ],

@@ -159,6 +159,31 @@ test('rollback: confirm, POST with the admin token, and the error text of a 409'
   assert.match(main().textContent, /HTTP 409: route "fraud" is a ab route/);
 });
 
+test('resume and promote: enabled by the controller state, POST to their endpoints', async () => {
+  const rolled = fixture('canary-rolled-back');
+  answers['GET /_switchyard/stats/fraud'] = [200, rolled];
+  await go('#/route/fraud');
+  assert.ok(!('disabled' in root.querySelector('#resume').attrs), 'a rolled-back canary can resume');
+  assert.ok(!('disabled' in root.querySelector('#promote').attrs));
+  confirmAnswer = true;
+  calls.length = 0;
+  answers['POST /_switchyard/resume/fraud'] = [200, { state: { rolled_back: false, canary_percent: 5 } }];
+  root.querySelector('#resume').click();
+  await settle();
+  assert.ok(calls.some((c) => c.key === 'POST /_switchyard/resume/fraud'));
+  assert.match(main().textContent, /Resumed at/);
+  answers['POST /_switchyard/promote/fraud'] = [409, { error: { code: 'not_promotable', message: 'nope' } }];
+  root.querySelector('#promote').click();
+  await settle();
+  assert.ok(calls.some((c) => c.key === 'POST /_switchyard/promote/fraud'));
+  assert.match(main().textContent, /HTTP 409: nope/);
+  const live = fixture('canary-rolled-back');
+  live.controller = { fingerprint: 'x', canary_percent: 5, step: 1, step_started_ms: 1, rolled_back: false, updated_ms: 1 };
+  answers['GET /_switchyard/stats/fraud'] = [200, live];
+  await go('#/route/fraud');
+  assert.ok('disabled' in root.querySelector('#resume').attrs, 'nothing to resume');
+});
+
 test('config editor: loads KV text, shows validation paths, applies and shows the new id', async () => {
   const cfg = { version: 1, origins: { a: { url: 'http://a' } }, routes: [] };
   answers['GET /_switchyard/config'] = [200, { config: cfg, validation: { valid: true, id: 'aaaaaaaaaaaa' } }];
