@@ -91,7 +91,7 @@ impl Weights {
             .collect();
         let exempt: Vec<bool> = arms
             .iter()
-            .map(|a| self.drained.iter().any(|d| *d == a.name))
+            .map(|a| self.drained.contains(&a.name))
             .collect();
         apply_floor(raw, min_share, &exempt)
     }
@@ -207,7 +207,7 @@ pub fn choose<'c, H: Headers + ?Sized, R: Rng>(
     match &route.strategy {
         Strategy::Ab { arms, .. } => {
             // Arms drained by the health guard get no traffic (all of them: the configured split).
-            let drained = |a: &Arm| state.is_some_and(|s| s.drained.iter().any(|d| *d == a.name));
+            let drained = |a: &Arm| state.is_some_and(|s| s.drained.contains(&a.name));
             let i = choose_weighted(
                 h,
                 arms.iter()
