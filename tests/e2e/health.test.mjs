@@ -49,24 +49,34 @@ test('bandit: a dead arm is drained to its floor or below within 10 s, and probe
     await Promise.all(rs.filter((_, i) => i % 3 === 0).map((r) => feedback(r.headers['x-switchyard-receipt'], 1)));
     return kvJson('weights:bh');
   }, 20000, { intervalMs: 100, what: 'weights after warm-up' });
-  // b's origin dies (connections reset); traffic stays steady.
+  // b's origin dies (connections reset); traffic stays steady (10 requests every 100 ms)
+  // while the stats document (which shows what was written to weights:<route>) is polled.
+  let steady = true;
+  const background = (async () => {
+    while (steady) {
+      await burst(10);
+      await sleep(100);
+    }
+  })();
   o.b.setMode('reset');
   const died = Date.now();
   let weights;
   let drainedMs;
   while (Date.now() - died < 15000) {
-    await burst(10);
-    weights = await kvJson('weights:bh');
+    weights = (await stats('bh')).weights;
     if (weights && weights.arms.b <= 0.05 + 1e-9) {
       drainedMs = Date.now() - died;
       break;
     }
     await sleep(100);
   }
+  steady = false;
+  await background;
   console.log(`# bandit health: b drained ${drainedMs} ms after its origin died: ${JSON.stringify(weights)}`);
   assert.ok(drainedMs !== undefined && drainedMs <= 10000, `drained within 10 s (${drainedMs} ms): ${JSON.stringify(weights)}`);
   assert.deepEqual(weights.drained, ['b']);
   assert.ok(weights.arms.b <= 0.01 + 1e-9, 'below the floor: a probe share');
+  assert.deepEqual((await kvJson('weights:bh')).drained, ['b'], 'in KV, where the edge reads it');
   const s = await stats('bh');
   assert.ok(s.health.b.drained_since_ms > 0, JSON.stringify(s.health));
   // The edge follows (after its 2 s KV cache): almost nothing reaches b.
@@ -78,11 +88,22 @@ test('bandit: a dead arm is drained to its floor or below within 10 s, and probe
   // b recovers: its probes succeed and it rejoins.
   o.b.setMode('ok');
   const back = Date.now();
-  await waitFor(async () => {
-    await burst(20);
-    const w = await kvJson('weights:bh');
-    return w && !(w.drained ?? []).length;
-  }, 40000, { intervalMs: 100, what: 'b back in the split' });
+  steady = true;
+  const again = (async () => {
+    while (steady) {
+      await burst(10);
+      await sleep(100);
+    }
+  })();
+  try {
+    await waitFor(async () => {
+      const w = (await stats('bh')).weights;
+      return w && !(w.drained ?? []).length;
+    }, 40000, { intervalMs: 200, what: 'b back in the split' });
+  } finally {
+    steady = false;
+    await again;
+  }
   console.log(`# bandit health: b rejoined ${Date.now() - back} ms after it recovered`);
 });
 
@@ -103,7 +124,7 @@ test('numeric rewards: 10 % missing feedback leaves weights where complete feedb
     { name: 'part', match: { path_prefix: '/part' }, unit: [{ header: 'x-user-id' }], strategy },
   ]);
   o.b.setMode('ok');
-  const mean = { a: 1.0, b: 1.4, c: 0.6 };
+  const mean = { a: 1.0, b: 1.15, c: 0.6 };
   const rand = { full: lcg(1), part: lcg(1) };
   let sent = 0;
   let missing = 0;
@@ -113,11 +134,11 @@ test('numeric rewards: 10 % missing feedback leaves weights where complete feedb
       rs.map(async (r, i) => {
         const arm = armOf(r);
         const reward = mean[arm] + (rand[route]() - 0.5) * 1.0;
-        // On `part`, every third reward of the best arm never arrives: about 10 % of all
-        // feedback, all of it on one arm (read as zeros it would sink that arm).
+        // On `part`, every sixth reward of the best arm never arrives: about 10 % of all
+        // feedback, all of it on one arm (read as zeros it would sink that arm below a).
         if (route === 'part') {
           sent++;
-          if (arm === 'b' && i % 3 === 0) {
+          if (arm === 'b' && i % 6 === 0) {
             missing++;
             return;
           }
@@ -141,17 +162,17 @@ test('numeric rewards: 10 % missing feedback leaves weights where complete feedb
   }, 10000, { what: 'weights for both routes' });
   console.log(`# numeric rewards: complete ${JSON.stringify(full.arms)}; ${missing} of ${sent} feedbacks missing ${JSON.stringify(part.arms)}`);
   assert.ok(missing / sent > 0.05, `${missing} of ${sent}`);
-  assert.ok(full.arms.b > 0.9, JSON.stringify(full));
+  assert.ok(full.arms.b > 0.8, JSON.stringify(full));
   for (const arm of ['a', 'b', 'c']) {
-    assert.ok(Math.abs(full.arms[arm] - part.arms[arm]) < 0.06, `${arm}: ${full.arms[arm]} vs ${part.arms[arm]}`);
+    assert.ok(Math.abs(full.arms[arm] - part.arms[arm]) < 0.1, `${arm}: ${full.arms[arm]} vs ${part.arms[arm]}`);
   }
   const e = (await stats('part')).experiment;
   assert.equal(e.metric, 'mean');
   assert.equal(e.evidence, 'numeric');
   assert.equal(e.control_rate, undefined, 'no conversion fields for numeric rewards');
-  assert.ok(e.arms.b.comparison.diff > 0.2, JSON.stringify(e.arms.b));
-  assert.ok(e.arms.b.comparison.welch.p_value < 0.01);
-  assert.ok(e.arms.b.sequential.always_valid_p_value <= 1);
+  assert.ok(e.arms.b.comparison.diff > 0.05, JSON.stringify(e.arms.b));
+  assert.ok(e.arms.b.comparison.welch.p_value < 0.05, JSON.stringify(e.arms.b));
+  assert.ok(e.arms.b.comparison.diff_ci95.lower > 0);
 });
 
 test('SRM: a canary moved 10 -> 30 % under steady traffic reports no mismatch, and every observation is counted', async () => {
