@@ -7,7 +7,7 @@ export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := $(TOOLS)/wasm-bindgen-test-
 export WASM_BINDGEN_TEST_TIMEOUT ?= 60
 E2E_CONCURRENCY ?= 1
 
-.PHONY: setup build demo test test-native test-wasm test-www test-e2e lint fmt size bench clean
+.PHONY: setup build demo test test-native test-wasm test-www test-e2e lint fmt size size-check bench clean
 
 setup:
 	scripts/setup.sh
@@ -19,16 +19,18 @@ build: setup
 demo:
 	scripts/demo.sh
 
-test: setup test-native test-wasm test-www build test-e2e
+test: setup test-native test-wasm test-www build size-check test-e2e
 
+# The seeded simulations run once, below, with their figures printed.
 test-native:
-	cargo test --lib --tests --examples -- --skip aa_experiments_msprt --skip bernoulli_bandit_regret
-	cargo test --benches
+	cargo test --workspace --lib --bins --tests -- --skip aa_experiments_msprt --skip bernoulli_bandit_regret
+	cargo test -p switchyard-core --benches
 	@echo "== seeded simulations (issue 3), figures printed:"
-	cargo test --test stats_simulation -- --nocapture --test-threads=1
+	cargo test -p switchyard-core --test stats_simulation -- --nocapture --test-threads=1
 
+# The core's tests again on wasm32 (under Node), and the edge's wasm-only tests.
 test-wasm:
-	cargo test --target wasm32-unknown-unknown --lib --tests
+	cargo test --target wasm32-unknown-unknown -p switchyard-core -p switchyard-edge --lib --tests
 
 test-www:
 	node --test tests/www/
@@ -36,19 +38,22 @@ test-www:
 test-e2e:
 	node --test --test-concurrency=$(E2E_CONCURRENCY) --test-timeout=300000 tests/e2e/
 
-# The wasm lib is also checked per worker (feature `router` alone, `stats` alone), as built.
+# Native: every crate (the worker crates are wasm32-only and empty natively). wasm32: the
+# core and the three edge crates, as the workers are built.
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
-	cargo clippy --target wasm32-unknown-unknown --lib --tests -- -D warnings
-	cargo clippy --target wasm32-unknown-unknown --lib --tests --no-default-features --features router -- -D warnings
-	cargo clippy --target wasm32-unknown-unknown --lib --tests --no-default-features --features stats -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --target wasm32-unknown-unknown -p switchyard-core -p switchyard-edge -p switchyard-router -p switchyard-stats --lib --tests -- -D warnings
 
 fmt:
 	cargo fmt --all
 
 size: build
 	scripts/size.sh
+
+# Fails when a bundle is over its budget in size-budget.json (part of `make test`).
+size-check:
+	node scripts/size-check.mjs
 
 bench:
 	cargo bench

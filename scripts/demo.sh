@@ -11,7 +11,7 @@ CONFIG=${CONFIG:-demo/config.json}
 LOGDIR=${LOGDIR:-.wrangler/demo-logs}
 
 scripts/setup.sh
-cargo build --release --example model_server
+cargo build --release -p switchyard-model-server
 mkdir -p "$LOGDIR"
 
 PIDS=()
@@ -25,7 +25,7 @@ trap 'exit 130' INT TERM
 
 for spec in 9001:v1 9002:v2 9003:v3; do
   port=${spec%%:*}; ver=${spec##*:}
-  target/release/examples/model_server --port "$port" --version "$ver" >"$LOGDIR/model-$ver.log" 2>&1 &
+  target/release/model_server --port "$port" --version "$ver" >"$LOGDIR/model-$ver.log" 2>&1 &
   PIDS+=($!)
 done
 for port in 9001 9002 9003; do
@@ -37,7 +37,7 @@ for port in 9001 9002 9003; do
 done
 echo "origins: v1 :9001, v2 :9002, v3 (shadow) :9003 — logs in $LOGDIR/"
 
-node_modules/.bin/wrangler kv key put --local --preview --persist-to "$PERSIST" --binding SPLIT_CONFIG config --path "$CONFIG"
+node_modules/.bin/wrangler kv key put --local --persist-to "$PERSIST" --binding SPLIT_CONFIG config --path "$CONFIG"
 
 cat <<MSG
 
@@ -54,7 +54,7 @@ Switchyard on http://127.0.0.1:$PORT  (Ctrl-C stops everything)
   for u in u1 u2 u3 u4 u5 u6 u7 u8 u9 u10; do curl -s -o /dev/null -w "\$u %header{x-switchyard-arm}\\n" \\
        -X POST http://127.0.0.1:$PORT/v2/models/fraud/infer -H "x-user-id: \$u" -d '{"inputs":[{"data":[1]}]}'; done
   # change the config live (no restart):
-  npx wrangler kv key put --local --preview --persist-to $PERSIST --binding SPLIT_CONFIG config --path $CONFIG
+  npx wrangler kv key put --local --persist-to $PERSIST --binding SPLIT_CONFIG config --path $CONFIG
 
 MSG
 

@@ -15,9 +15,9 @@ STATE=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -- -"$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done; sleep 1; rm -rf "$STATE"; }
 trap cleanup EXIT
-cargo build --release --example model_server -q
+cargo build --release -p switchyard-model-server -q
 for pv in "$P1:v1" "$P2:v2" "$P3:v3"; do
-  target/release/examples/model_server --port "${pv%%:*}" --version "${pv##*:}" >/dev/null 2>&1 &
+  target/release/model_server --port "${pv%%:*}" --version "${pv##*:}" >/dev/null 2>&1 &
   pids+=($!)
 done
 sleep 0.5
@@ -29,7 +29,7 @@ cat > "$STATE/config.json" <<JSON
   {"name":"plain","match":{"path_prefix":"/v2/models/plain","methods":["POST"]},"unit":[{"header":"x-user-id"}],
   "strategy":{"kind":"ab","arms":[{"name":"a","origin":"v1","weight":1},{"name":"b","origin":"v2","weight":1}]}}]}
 JSON
-node_modules/.bin/wrangler kv key put --local --preview --persist-to "$STATE" --binding SPLIT_CONFIG config --path "$STATE/config.json" >/dev/null
+node_modules/.bin/wrangler kv key put --local --persist-to "$STATE" --binding SPLIT_CONFIG config --path "$STATE/config.json" >/dev/null
 SWITCHYARD_SKIP_BUILD=1 node_modules/.bin/wrangler dev -c wrangler.toml -c wrangler.stats.toml --port "$PW" --ip 127.0.0.1 --persist-to "$STATE" \
   --show-interactive-dev-session=false --live-reload=false >"$STATE/wrangler.log" 2>&1 &
 pids+=($!)

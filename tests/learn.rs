@@ -4,11 +4,11 @@
 
 mod common;
 
-use switchyard::core::learn::{FeedbackError, Learner};
-use switchyard::core::observe::{Batcher, Observation, Outcome, ShadowObservation};
-use switchyard::core::receipt::ReceiptId;
-use switchyard::core::rng::Xoshiro256;
-use switchyard::core::strategy::Inputs;
+use switchyard_core::learn::{FeedbackError, Learner};
+use switchyard_core::observe::{Batcher, Observation, Outcome, ShadowObservation};
+use switchyard_core::receipt::ReceiptId;
+use switchyard_core::rng::Xoshiro256;
+use switchyard_core::strategy::Inputs;
 
 fn traffic(l: &mut Learner, route: &str, arm: &str, n: u32, errors: u32, latency: u32, now: u64) {
     traffic_under(l, route, arm, n, errors, latency, now, ("", 0));
@@ -174,7 +174,7 @@ fn shadow_agreement_is_reported() {
     let cfg = common::one_route(r#"{"kind":"recreate","origin":"v1"}"#);
     let mut l = Learner::new("r");
     let mut b = Batcher::new(u32::MAX, u64::MAX);
-    use switchyard::core::compare::PayloadAgreement;
+    use switchyard_core::compare::PayloadAgreement;
     for i in 0..100 {
         let exact = i % 4 != 0;
         b.push_shadow(
@@ -208,10 +208,10 @@ fn shadow_agreement_is_reported() {
 // ---------------------------------------------------------------------------------------
 // Issue 6: health, numeric rewards, SRM by split, operator actions.
 
-use switchyard::core::learn::{Operation, DRAIN_SPAN_MS};
-use switchyard::core::strategy::{apply_floor, RouteState};
+use switchyard_core::learn::{Operation, DRAIN_SPAN_MS};
+use switchyard_core::strategy::{apply_floor, RouteState};
 
-fn two_arm_bandit(extra: &str) -> switchyard::core::config::Config {
+fn two_arm_bandit(extra: &str) -> switchyard_core::config::Config {
     common::one_route(&format!(
         r#"{{"kind":"bandit","min_share":0.05,"min_samples":30{extra},"arms":[{{"name":"a","origin":"v1"}},{{"name":"b","origin":"v2"}}]}}"#
     ))
@@ -249,7 +249,7 @@ fn dead_bandit_arm_is_drained_below_its_floor_and_probed_back() {
             // The edge keeps it there: the floor is lifted for a drained arm.
             let resolved = w.resolve(
                 match &route.strategy {
-                    switchyard::core::config::Strategy::Bandit { arms, .. } => arms,
+                    switchyard_core::config::Strategy::Bandit { arms, .. } => arms,
                     _ => unreachable!(),
                 },
                 0.05,
@@ -502,7 +502,7 @@ fn bandit_promote_and_resume() {
     let cfg = two_arm_bandit("");
     let route = &cfg.routes[0];
     let arms = match &route.strategy {
-        switchyard::core::config::Strategy::Bandit { arms, .. } => arms.clone(),
+        switchyard_core::config::Strategy::Bandit { arms, .. } => arms.clone(),
         _ => unreachable!(),
     };
     let mut l = Learner::new("r");

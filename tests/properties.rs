@@ -4,9 +4,9 @@
 mod common;
 
 use proptest::prelude::*;
-use switchyard::core::bucket::{self, arm_key, choose_weighted, in_share};
-use switchyard::core::config;
-use switchyard::core::engine;
+use switchyard_core::bucket::{self, arm_key, choose_weighted, in_share};
+use switchyard_core::config;
+use switchyard_core::engine;
 
 fn arms(weights: &[f64]) -> Vec<(u64, f64)> {
     weights
@@ -178,7 +178,7 @@ proptest! {
         exempt_bits in 0u8..64,
     ) {
         let exempt: Vec<bool> = (0..w.len()).map(|i| exempt_bits & (1 << i) != 0).collect();
-        let out = switchyard::core::strategy::apply_floor(w.clone(), min_share, &exempt);
+        let out = switchyard_core::strategy::apply_floor(w.clone(), min_share, &exempt);
         prop_assert_eq!(out.len(), w.len());
         prop_assert!(out.iter().all(|x| x.is_finite() && *x >= 0.0), "{:?}", out);
         prop_assert!((out.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{:?}", out);
