@@ -240,7 +240,8 @@ test('resume and promote: a rolled-back canary resumes at its step and is promot
   o.canary.setMode('ok');
   const users = Array.from({ length: 60 }, (_, i) => `rp-${i}`);
   const traffic = () => Promise.all(users.map((u) => post('/rp', u)));
-  const act = (action, route) => ctx.worker.req(`/_switchyard/${action}/${route}`, { method: 'POST' });
+  const act = (action, route) =>
+    ctx.worker.req(action === 'resume' ? `/_switchyard/resume/${route}` : `/_switchyard/promote/${route}`, { method: 'POST' });
 
   let r = await act('resume', 'rp');
   assert.equal(r.status, 409, r.body);
