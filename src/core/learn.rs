@@ -43,6 +43,8 @@ pub struct Learner {
     pub fingerprint: String,
     pub last_report_ms: u64,
     pub last_tick_ms: u64,
+    /// Override tokens seen (forced requests are not in `total` or `window`).
+    pub overrides: crate::core::observe::OverrideTotals,
 }
 
 /// What a tick wants written to KV.
@@ -64,6 +66,7 @@ impl Learner {
 
     pub fn report(&mut self, batch: &Batch, now_ms: u64) -> usize {
         self.window.merge_batch(batch);
+        self.overrides.merge(&batch.overrides);
         self.last_report_ms = now_ms;
         self.total.merge_batch(batch)
     }
@@ -219,6 +222,9 @@ impl Learner {
                 "mean_latency_diff_ms": c.mean_latency_diff_ms(),
             }))).collect::<Map<_, _>>(),
         });
+        if !self.overrides.is_empty() {
+            doc["overrides"] = json!(self.overrides);
+        }
         if let Some(ab) = route.and_then(|r| self.experiment(r)) {
             doc["experiment"] = ab;
         }

@@ -2,14 +2,19 @@
 //! randomness are passed in (`now_ms`, [`rng::Rng`]), because `Instant::now()` panics on
 //! wasm32-unknown-unknown and because injected time makes every decision testable.
 
+pub mod auth;
 pub mod bucket;
 pub mod compare;
 pub mod config;
 pub mod controller;
 pub mod decision;
 pub mod engine;
+pub mod history;
 pub mod learn;
+pub mod metrics;
 pub mod observe;
+pub mod ofrep;
+pub mod overrides;
 pub mod receipt;
 pub mod rng;
 pub mod stats;

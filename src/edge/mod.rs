@@ -26,7 +26,11 @@ mod shadow;
 mod state;
 
 #[cfg(feature = "stats")]
+mod config_log;
+#[cfg(feature = "stats")]
 mod control;
+#[cfg(feature = "stats")]
+mod ops;
 #[cfg(feature = "stats")]
 mod stats_object;
 
