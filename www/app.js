@@ -5,7 +5,10 @@ import {
 } from './lib.js';
 
 const API = '/_switchyard';
-const TOKEN_KEY = 'switchyard.adminToken';
+// The operator token lives for this tab only (sessionStorage, else memory): never localStorage,
+// which outlives the tab and is shared with every page of this origin.
+const TOKEN_KEY = 'switchyard.operatorToken';
+let memoryToken = '';
 const REFRESH_MS = 5000;
 const $ = (s) => document.querySelector(s);
 const main = $('#main');
@@ -20,6 +23,7 @@ function h(tag, attrs = {}, ...kids) {
     if (v === null || v === undefined || v === false) continue;
     if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else if (k === 'class') el.className = v;
+    else if (k === 'style') { if (el.style) el.style.cssText = v; } // CSSOM: allowed by the CSP, unlike style="…"
     else el.setAttribute(k, v === true ? '' : v);
   }
   for (const c of kids.flat()) if (c !== null && c !== undefined && c !== false) el.append(c instanceof Node ? c : String(c));
@@ -27,7 +31,24 @@ function h(tag, attrs = {}, ...kids) {
 }
 
 function token() {
-  try { return localStorage.getItem(TOKEN_KEY) ?? ''; } catch { return ''; }
+  try { return sessionStorage.getItem(TOKEN_KEY) ?? memoryToken; } catch { return memoryToken; }
+}
+
+function setToken(t) {
+  memoryToken = t;
+  try { sessionStorage.setItem(TOKEN_KEY, t); } catch { /* storage off: memory only */ }
+}
+
+/** Shows which token the tab holds and its role (GET /whoami). */
+async function showRole() {
+  const el = $('#role');
+  if (!el) return;
+  if (!token()) {
+    el.textContent = 'No token';
+    return;
+  }
+  const r = await api('/whoami').catch(() => null);
+  el.textContent = r?.ok ? `Signed in as ${r.body.name} (${r.body.role})` : 'Token not accepted';
 }
 
 async function api(path, { method = 'GET', body } = {}) {
@@ -266,8 +287,10 @@ $('#refresh').addEventListener('click', () => render());
 $('#token').value = token();
 $('#token-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
-  try { localStorage.setItem(TOKEN_KEY, $('#token').value.trim()); } catch { /* storage off */ }
+  setToken($('#token').value.trim());
+  showRole();
   render();
 });
+showRole();
 render();
 schedule();

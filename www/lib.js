@@ -319,6 +319,7 @@ export function configErrors(body) {
 export function apiErrorText(status, body) {
   const msg = body?.error?.message ?? (typeof body === 'string' && body ? body.slice(0, 200) : '');
   if (status === 401) return `Unauthorized: set the admin token. ${msg}`.trim();
+  if (status === 403) return `Forbidden: this token's role is too low. ${msg}`.trim();
   return `HTTP ${status}${msg ? `: ${msg}` : ''}`;
 }
 

@@ -54,7 +54,7 @@ const doc = {
   querySelector: (s) => root.querySelector(s),
   getElementById: (id) => root.querySelector(`#${id}`),
 };
-for (const [tag, id] of [['div', 'banner'], ['span', 'config-id'], ['input', 'auto'], ['button', 'refresh'], ['span', 'updated'], ['main', 'main'], ['input', 'token'], ['form', 'token-form']]) {
+for (const [tag, id] of [['div', 'banner'], ['span', 'config-id'], ['input', 'auto'], ['button', 'refresh'], ['span', 'updated'], ['main', 'main'], ['input', 'token'], ['form', 'token-form'], ['span', 'role']]) {
   const e = new El(tag);
   e.id = id;
   root.append(e);
@@ -74,7 +74,8 @@ before(async () => {
     Node: El,
     CSS: { escape: (s) => s },
     location: { hash: '' },
-    localStorage: { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, String(v)) },
+    sessionStorage: { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, String(v)) },
+    localStorage: { getItem: () => assert.fail('the token must not touch localStorage'), setItem: () => assert.fail('the token must not touch localStorage') },
     window: { listeners: {}, addEventListener(t, f) { this.listeners[t] = f; }, confirm: () => confirmAnswer },
     fetch: async (url, opts = {}) => {
       const key = `${opts.method ?? 'GET'} ${url}`;
@@ -139,7 +140,7 @@ test('rollback: confirm, POST with the admin token, and the error text of a 409'
   const tokenInput = root.querySelector('#token');
   tokenInput.value = '  s3cret ';
   root.querySelector('#token-form').dispatch('submit');
-  assert.equal(store.get('switchyard.adminToken'), 's3cret');
+  assert.equal(store.get('switchyard.operatorToken'), 's3cret');
   const live = fixture('canary-rolled-back');
   live.controller = { fingerprint: 'x', canary_percent: 5, step: 1, step_started_ms: 1, rolled_back: false, updated_ms: 1 };
   answers['GET /_switchyard/stats/fraud'] = [200, live];
@@ -188,6 +189,22 @@ test('config editor: loads KV text, shows validation paths, applies and shows th
   await settle();
   assert.match(main().textContent, /Written\. New config id bbbbbbbbbbbb/);
   assert.equal(calls.at(-1).headers.authorization, 'Bearer s3cret');
+});
+
+test('the header shows the role of the token in use', async () => {
+  answers['GET /_switchyard/whoami'] = [200, { name: 'otto', role: 'operator' }];
+  root.querySelector('#token').value = 'op-token';
+  root.querySelector('#token-form').dispatch('submit');
+  await settle();
+  assert.equal(root.querySelector('#role').textContent, 'Signed in as otto (operator)');
+  assert.equal(calls.filter((c) => c.key === 'GET /_switchyard/whoami').at(-1).headers.authorization, 'Bearer op-token');
+  answers['GET /_switchyard/whoami'] = [401, { error: { code: 'unauthorized', message: 'no' } }];
+  root.querySelector('#token-form').dispatch('submit');
+  await settle();
+  assert.equal(root.querySelector('#role').textContent, 'Token not accepted');
+  root.querySelector('#token').value = 's3cret';
+  root.querySelector('#token-form').dispatch('submit');
+  await settle();
 });
 
 test('an unauthorized API answer is explained', async () => {

@@ -235,6 +235,7 @@ test('config errors and API error text', () => {
     [{ path: '$', reason: 'configs are at most 1 MiB' }]);
   assert.deepEqual(lib.configErrors({ valid: true }), []);
   assert.match(lib.apiErrorText(401, { error: { message: 'need token' } }), /^Unauthorized: set the admin token\. need token$/);
+  assert.match(lib.apiErrorText(403, { error: { message: 'token "v" has role viewer; this endpoint needs admin' } }), /^Forbidden: this token's role is too low\. token "v" has role viewer/);
   assert.equal(lib.apiErrorText(409, { error: { code: 'not_a_canary', message: 'route "x" is a ab route' } }), 'HTTP 409: route "x" is a ab route');
   assert.equal(lib.apiErrorText(502, ''), 'HTTP 502');
   assert.equal(lib.jsonProblem('{"a":1}'), null);
