@@ -258,6 +258,8 @@ pub struct Config {
     pub default_origin: Option<OriginId>,
     pub origins: Vec<Origin>,
     pub routes: Vec<Route>,
+    /// `$.alerts.webhooks` (`crate::core::alerts`).
+    pub alerts: Vec<crate::core::alerts::Webhook>,
 }
 
 impl Config {
@@ -496,6 +498,7 @@ impl Validator {
                 "origins",
                 "routes",
                 "description",
+                "alerts",
             ],
         )?;
         let schema = match obj.get("version") {
@@ -530,12 +533,14 @@ impl Validator {
             Some(r) => self.routes(r),
             None => Vec::new(),
         };
+        let alerts = crate::core::alerts::parse(obj.get("alerts"), &mut self.errors);
         Some(Config {
             schema: schema?,
             id,
             default_origin,
             origins,
             routes,
+            alerts,
         })
     }
 

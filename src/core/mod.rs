@@ -2,6 +2,7 @@
 //! randomness are passed in (`now_ms`, [`rng::Rng`]), because `Instant::now()` panics on
 //! wasm32-unknown-unknown and because injected time makes every decision testable.
 
+pub mod alerts;
 pub mod auth;
 pub mod bucket;
 pub mod compare;

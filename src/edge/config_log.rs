@@ -199,10 +199,17 @@ async fn handle(
                 })
                 .unwrap_or(crate::core::history::AUDIT_PAGE)
                 .clamp(1, crate::core::history::AUDIT_PAGE_MAX);
-            let rows = sql.exec(
-                "SELECT id, at, by, role, action, target, status, detail FROM audit ORDER BY id DESC LIMIT ?",
-                vec![SqlStorageValue::Integer(limit as i64)],
-            )?;
+            let action = query.and_then(|q| q.split('&').find_map(|p| p.strip_prefix("action=")));
+            let rows = match action {
+                Some(a) => sql.exec(
+                    "SELECT id, at, by, role, action, target, status, detail FROM audit WHERE action = ? ORDER BY id DESC LIMIT ?",
+                    vec![a.into(), SqlStorageValue::Integer(limit as i64)],
+                )?,
+                None => sql.exec(
+                    "SELECT id, at, by, role, action, target, status, detail FROM audit ORDER BY id DESC LIMIT ?",
+                    vec![SqlStorageValue::Integer(limit as i64)],
+                )?,
+            };
             let mut entries = Vec::new();
             for r in rows.raw() {
                 let r = r?;

@@ -88,6 +88,7 @@ async fn operator(
         "whoami" => return Ok(ops::whoami(who)),
         "config/history" => return Ok(ops::history_list(env).await),
         "audit" => return Ok(ops::audit_list(env, query).await),
+        "alerts" => return Ok(ops::alerts_list(env, query).await),
         "metrics" => return ops::metrics(env).await,
         "overrides" => return ops::issue_override(req, env, who).await,
         _ => {}

@@ -26,6 +26,8 @@ mod shadow;
 mod state;
 
 #[cfg(feature = "stats")]
+mod alerts;
+#[cfg(feature = "stats")]
 mod config_log;
 #[cfg(feature = "stats")]
 mod control;

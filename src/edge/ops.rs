@@ -114,6 +114,21 @@ pub async fn audit_list(env: &Env, query: Option<&str>) -> Response {
     log_call(env, Method::Get, &format!("/audit?limit={limit}"), None).await
 }
 
+/// `GET /_switchyard/alerts?limit=N`: webhook deliveries (audit entries of action `alert`).
+pub async fn alerts_list(env: &Env, query: Option<&str>) -> Response {
+    let limit = query
+        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("limit=")))
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(history::AUDIT_PAGE);
+    log_call(
+        env,
+        Method::Get,
+        &format!("/audit?action=alert&limit={limit}"),
+        None,
+    )
+    .await
+}
+
 /// Records an operator action; failures are logged, never fatal.
 pub async fn record(
     env: &Env,

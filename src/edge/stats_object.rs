@@ -118,8 +118,9 @@ impl DurableObject for RouteStats {
                     .put(&format!("state:{route}"), text)?
                     .execute()
                     .await?;
-                self.with(|l| l.state = Some(st.clone()));
+                let old = self.with(|l| l.state.replace(st.clone()));
                 self.save().await?;
+                super::alerts::notify(&self.state, &self.env, &route, old.as_ref(), &st);
                 Ok(json(200, &serde_json::json!({ "state": st })))
             }
             "tick" => {
@@ -207,6 +208,7 @@ impl RouteStats {
         };
         let seed = now_ms() ^ (js_sys::Math::random() * 9.0e15) as u64;
         let mut rng = Xoshiro256::seed_from_u64(seed);
+        let old_state = self.with(|l| l.state.clone());
         let out = self.with(|l| l.tick(&route, now_ms(), &mut rng));
         let kv = self.env.kv(BINDING)?;
         if let Some(w) = out.weights {
@@ -222,6 +224,7 @@ impl RouteStats {
             kv.put(&format!("state:{route_name}"), text)?
                 .execute()
                 .await?;
+            super::alerts::notify(&self.state, &self.env, &route_name, old_state.as_ref(), &s);
             if s.rolled_back {
                 console_error!(
                     "switchyard: route {route_name}: {}",
@@ -229,7 +232,36 @@ impl RouteStats {
                 );
             }
         }
+        self.srm_alarm(&route).await;
         self.save().await
+    }
+
+    /// The `srm` alert: sent when the sample-ratio check turns to a mismatch (once per
+    /// episode; the flag is kept in storage key `srm_alarm`).
+    async fn srm_alarm(&self, route: &Route) {
+        let doc = self.with(|l| l.stats(Some(route)));
+        let now = doc["experiment"]["srm"]["mismatch"]
+            .as_bool()
+            .unwrap_or(false);
+        let storage = self.state.storage();
+        let before: bool = storage
+            .get("srm_alarm")
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(false);
+        if now != before {
+            let _ = storage.put("srm_alarm", now).await;
+            if now {
+                super::alerts::notify_event(
+                    &self.state,
+                    &self.env,
+                    &route.name,
+                    "srm",
+                    doc["experiment"]["srm"].clone(),
+                );
+            }
+        }
     }
 }
 

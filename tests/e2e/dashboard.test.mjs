@@ -32,7 +32,7 @@ test('the dashboard is served from www/: index, app.js, lib.js, style.css', asyn
   assert.match(r.headers['content-type'], /text\/html/);
   assert.match(r.body, /<title>Switchyard dashboard<\/title>/);
   assert.match(r.body, /<script type="module" src="app\.js"><\/script>/);
-  assert.match(r.body, /<label for="token">Admin token<\/label>/);
+  assert.match(r.body, /<label for="token">Operator token<\/label>/);
   for (const f of ['app.js', 'lib.js']) {
     const js = await w.req(`/_switchyard/dashboard/${f}`);
     assert.equal(js.status, 200, f);
