@@ -97,7 +97,11 @@ impl DurableObject for ConfigLog {
             String::new()
         };
         let env = self.env.clone();
-        let query = req.url().ok().and_then(|u| u.query().map(str::to_string));
+        // Not `req.url()`: that links the `url` crate (and idna's tables, ~150 KB of wasm).
+        let raw = req.inner().url();
+        let query = raw
+            .split_once('?')
+            .map(|(_, q)| q.split('#').next().unwrap_or("").to_string());
         // Everything runs gated: the object handles one call at a time, KV I/O included.
         let fut = async move {
             Ok(
