@@ -84,6 +84,14 @@ async fn operator(
 ) -> Result<Response> {
     let path = path.to_string();
     let method = method.to_string();
+    let read_only = ["whoami", "config/history", "audit", "alerts", "metrics"];
+    if read_only.contains(&path.as_str()) && method != "GET" {
+        return Ok(json_error(
+            405,
+            "method_not_allowed",
+            &format!("{path} is read with GET"),
+        ));
+    }
     match path.as_str() {
         "whoami" => return Ok(ops::whoami(who)),
         "config/history" => return Ok(ops::history_list(env).await),
