@@ -40,11 +40,18 @@ echo "origins: v1 :9001, v2 :9002, v3 (shadow) :9003 — logs in $LOGDIR/"
 
 node_modules/.bin/wrangler kv key put --local --persist-to "$PERSIST" --binding SPLIT_CONFIG config --path "$CONFIG"
 
+ADMIN_TOKEN=$(sed -n 's/^ADMIN_TOKEN=//p' .dev.vars | tail -n1)
+
 # Printed once both workers answer (below).
 banner() {
 cat <<MSG
 
 Switchyard on http://127.0.0.1:$PORT  (Ctrl-C stops everything)
+
+  # operator token (local only, from .dev.vars; the dashboard asks for it):
+  ADMIN_TOKEN=$ADMIN_TOKEN
+  # dashboard: http://127.0.0.1:$PORT/_switchyard/dashboard/
+  curl -s http://127.0.0.1:$PORT/_switchyard/whoami -H "authorization: Bearer $ADMIN_TOKEN"
 
   # canary route "fraud" (20% -> v2, every request mirrored to v3):
   curl -s -X POST http://127.0.0.1:$PORT/v2/models/fraud/infer -H 'x-user-id: alice' \\

@@ -33,7 +33,8 @@ node_modules/.bin/wrangler kv key put --local --persist-to "$STATE" --binding SP
 SWITCHYARD_SKIP_BUILD=1 node_modules/.bin/wrangler dev -c wrangler.toml -c wrangler.stats.toml --port "$PW" --ip 127.0.0.1 --persist-to "$STATE" \
   --show-interactive-dev-session=false --live-reload=false >"$STATE/wrangler.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$PW/_switchyard/status" 2>/dev/null && break; sleep 0.3; done
+# Any HTTP answer means ready (status needs an operator token, so a 401 counts too).
+for _ in $(seq 1 100); do curl -sS -o /dev/null "http://127.0.0.1:$PW/_switchyard/status" 2>/dev/null && break; sleep 0.3; done
 curl -fsS -o /dev/null -X POST "http://127.0.0.1:$PW/v2/models/fraud/infer" -H 'x-user-id: warm' -d '{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]}'
 run() {
   echo "== $1"

@@ -5,7 +5,7 @@
 #     (also provides wasm-bindgen-test-runner, used by `make test`)
 #   - worker-build 0.8.7 -> .tools/bin
 #   - npm ci (wrangler 4.86.0, binaryen 132 for wasm-opt), skipped when the lockfile is unchanged
-#   - .dev.vars with a random local-only RECEIPT_KEY (never used in production)
+#   - .dev.vars with a random local-only RECEIPT_KEY and ADMIN_TOKEN (never used in production)
 # Works offline except for crates.io / npm registry downloads.
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
@@ -63,10 +63,16 @@ node_modules/.bin/esbuild --version >/dev/null
 node_modules/.bin/workerd --version >/dev/null
 node_modules/.bin/wasm-opt --version >/dev/null
 
-# 5. local-only secret for `wrangler dev`
+# 5. local-only secrets for `wrangler dev` (both workers read .dev.vars next to their config)
+rand() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
 if [ ! -f .dev.vars ]; then
-  log "writing .dev.vars (local RECEIPT_KEY)"
-  printf 'RECEIPT_KEY=dev-%s\n' "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" > .dev.vars
+  log "writing .dev.vars (local RECEIPT_KEY and ADMIN_TOKEN)"
+  printf 'RECEIPT_KEY=dev-%s\nADMIN_TOKEN=local-%s\n' "$(rand)" "$(rand)" > .dev.vars
+elif ! grep -q '^ADMIN_TOKEN=' .dev.vars; then
+  # The operator API is closed without a token: add a local one.
+  log "adding a local ADMIN_TOKEN to .dev.vars"
+  [ -z "$(tail -c1 .dev.vars)" ] || printf '\n' >> .dev.vars
+  printf 'ADMIN_TOKEN=local-%s\n' "$(rand)" >> .dev.vars
 fi
 
 log "ok: wasm-bindgen $WB_VERSION, worker-build $WORKER_BUILD_VERSION, wrangler $(node -p "require('./node_modules/wrangler/package.json').version")"

@@ -173,7 +173,7 @@ test('with ADMIN_TOKEN: the API needs the Bearer token the dashboard sends; the 
     const page = await w.req('/_switchyard/dashboard/');
     assert.equal(page.status, 200);
     for (const [path, method] of [['/_switchyard/status', 'GET'], ['/_switchyard/config', 'GET'], ['/_switchyard/validate', 'POST'], ['/_switchyard/rollback/cn', 'POST']]) {
-      const r = await w.req(path, { method, body: method === 'POST' ? '{}' : undefined });
+      const r = await w.req(path, { method, body: method === 'POST' ? '{}' : undefined, auth: false });
       assert.equal(r.status, 401, `${method} ${path}: ${r.body}`);
       assert.match(r.headers['content-type'], /json/);
       assert.equal(r.json().error.code, 'unauthorized');

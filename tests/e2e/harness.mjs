@@ -17,6 +17,7 @@ import { createServer as createNetServer } from 'node:net';
 import { mkdtemp, mkdir, writeFile, rm, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { join, dirname, resolve, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
@@ -305,8 +306,17 @@ async function statsConfigCopy(dir, vars) {
  * Runs the router and (unless `stats: false`) the stats worker in one session. `vars` become
  * `--var KEY:VALUE` bindings of the router and [vars] of the stats worker. Startup timeout:
  * `startTimeoutMs` (default 90 s).
+ *
+ * Operator token: both workers get `ADMIN_TOKEN` = `vars.ADMIN_TOKEN`, else `adminToken`, else
+ * a random one (`adminToken: null` leaves it unset: the operator API is then closed). `w.req`
+ * adds `authorization: Bearer <it>` to every `/_switchyard/` request unless the caller passes
+ * its own `authorization` header or `{ auth: false }`. The token is `w.adminToken`.
  */
-export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDir, stats = true, routerConfig } = {}) {
+export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDir, stats = true, routerConfig, adminToken } = {}) {
+  const token = vars.ADMIN_TOKEN ?? (adminToken === undefined ? `e2e-${randomBytes(12).toString('hex')}` : adminToken);
+  vars = { ...vars };
+  if (token) vars.ADMIN_TOKEN = token;
+  else delete vars.ADMIN_TOKEN;
   for (const b of stats ? ['router', 'stats'] : ['router']) {
     if (!existsSync(join(ROOT, 'build', b, 'index.js'))) {
       throw new Error(`build/${b}/index.js missing: run \`make build\` before the e2e suite`);
@@ -355,7 +365,14 @@ export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDi
     persistDir: dir,
     logFile,
     logs: () => log,
-    req: (path, opts) => request(url, path, opts),
+    adminToken: token || null,
+    req: (path, opts = {}) => {
+      const { auth, ...o } = opts;
+      const headers = { ...(o.headers ?? {}) };
+      const hasAuth = Object.keys(headers).some((k) => k.toLowerCase() === 'authorization');
+      if (token && auth !== false && !hasAuth && path.startsWith('/_switchyard')) headers.authorization = `Bearer ${token}`;
+      return request(url, path, { ...o, headers });
+    },
     /** Writes `value` (object -> JSON, string as is) to SPLIT_CONFIG via the wrangler CLI. */
     async putKV(key, value) {
       const text = typeof value === 'string' ? value : JSON.stringify(value);

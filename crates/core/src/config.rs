@@ -289,6 +289,8 @@ pub struct Config {
     pub default_origin: Option<OriginId>,
     pub origins: Vec<Origin>,
     pub routes: Vec<Route>,
+    /// `$.alerts.webhooks` (`crate::alerts`).
+    pub alerts: Vec<crate::alerts::Webhook>,
 }
 
 impl Config {
@@ -314,7 +316,7 @@ pub fn parse(text: &str) -> Result<Config, Vec<ConfigError>> {
             reason: format!("invalid JSON: {e}"),
         }]
     })?;
-    let id = hex12(&Sha256::digest(text.as_bytes()));
+    let id = text_id(text);
     let mut v = Validator {
         // serde_json's `Value` silently keeps the last of two equal keys: report them.
         errors: duplicate_keys(text),
@@ -330,6 +332,12 @@ pub fn parse(text: &str) -> Result<Config, Vec<ConfigError>> {
             Err(v.errors)
         }
     }
+}
+
+/// The config id of a document: the first 12 hex digits of SHA-256 of its text, byte for byte
+/// (what `x-switchyard-config` and receipts carry).
+pub fn text_id(text: &str) -> String {
+    hex12(&Sha256::digest(text.as_bytes()))
 }
 
 pub(crate) fn hex12(bytes: &[u8]) -> String {
@@ -548,6 +556,7 @@ impl Validator {
                 "origins",
                 "routes",
                 "description",
+                "alerts",
             ],
         )?;
         let schema = match obj.get("version") {
@@ -582,12 +591,14 @@ impl Validator {
             Some(r) => self.routes(r),
             None => Vec::new(),
         };
+        let alerts = crate::alerts::parse(obj.get("alerts"), &mut self.errors);
         Some(Config {
             schema: schema?,
             id,
             default_origin,
             origins,
             routes,
+            alerts,
         })
     }
 

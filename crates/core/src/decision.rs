@@ -21,6 +21,8 @@ pub enum Reason {
     BanditSticky,
     BanditSampled,
     BanditWarmup,
+    /// A valid `x-switchyard-override` token chose the arm.
+    Forced,
 }
 
 impl Reason {
@@ -40,6 +42,7 @@ impl Reason {
             Reason::BanditSticky => "bandit_sticky",
             Reason::BanditSampled => "bandit_sampled",
             Reason::BanditWarmup => "bandit_equal",
+            Reason::Forced => "forced",
         }
     }
 }

@@ -195,6 +195,8 @@ pub struct Learner {
     pub fingerprint: String,
     pub last_report_ms: u64,
     pub last_tick_ms: u64,
+    /// Override tokens seen (forced requests are not in `total` or `window`).
+    pub overrides: crate::observe::OverrideTotals,
     /// Recent health per arm (see [`HealthTrack`]).
     pub health: BTreeMap<String, HealthTrack>,
     /// Sample-ratio counts per split the edge routed under, at most [`MAX_SPLITS`].
@@ -220,6 +222,7 @@ impl Learner {
 
     pub fn report(&mut self, batch: &Batch, now_ms: u64) -> usize {
         self.window.merge_batch(batch);
+        self.overrides.merge(&batch.overrides);
         self.last_report_ms = now_ms;
         for a in batch.arms.iter().filter(|a| a.route == self.route) {
             // Observations from an edge that does not tag its split take no part in SRM.
@@ -794,6 +797,9 @@ impl Learner {
                 "mean_latency_diff_ms": c.mean_latency_diff_ms(),
             }))).collect::<Map<_, _>>(),
         });
+        if !self.overrides.is_empty() {
+            doc["overrides"] = json!(self.overrides);
+        }
         if let Some(ab) = route.and_then(|r| self.experiment(r)) {
             doc["experiment"] = ab;
         }

@@ -5,6 +5,8 @@
 //! decision testable.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod alerts;
+pub mod auth;
 pub mod bucket;
 pub mod compare;
 pub mod config;
@@ -12,8 +14,12 @@ pub mod contract;
 pub mod controller;
 pub mod decision;
 pub mod engine;
+pub mod history;
 pub mod learn;
+pub mod metrics;
 pub mod observe;
+pub mod ofrep;
+pub mod overrides;
 pub mod receipt;
 pub mod request;
 pub mod rng;

@@ -474,6 +474,50 @@ pub struct ShadowBatch {
     pub counts: ShadowCounts,
 }
 
+/// Override tokens (`x-switchyard-override`) seen on one route: requests forced to `arm`,
+/// which are not observations (they stay out of every experiment statistic), and tokens
+/// ignored as invalid, expired or not for this route (`arm` empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OverrideBatch {
+    pub route: String,
+    pub arm: String,
+    pub forced: u64,
+    pub ignored: u64,
+}
+
+/// Per-route totals of [`OverrideBatch`]es, in the route's statistics document.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OverrideTotals {
+    /// Forced requests per arm.
+    pub forced: BTreeMap<String, u64>,
+    /// Tokens ignored.
+    pub ignored: u64,
+}
+
+impl OverrideTotals {
+    /// Adds the batch's counts (arms beyond 64 distinct names are folded into `ignored`).
+    pub fn merge(&mut self, batch: &[OverrideBatch]) {
+        for o in batch {
+            self.ignored = self.ignored.saturating_add(o.ignored);
+            if o.forced == 0 {
+                continue;
+            }
+            if self.forced.len() >= 64 && !self.forced.contains_key(&o.arm) {
+                self.ignored = self.ignored.saturating_add(o.forced);
+                continue;
+            }
+            let e = self.forced.entry(o.arm.clone()).or_default();
+            *e = e.saturating_add(o.forced);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.forced.is_empty() && self.ignored == 0
+    }
+}
+
 /// What an isolate sends to a route's Durable Object (as JSON).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -483,11 +527,13 @@ pub struct Batch {
     pub last_ms: u64,
     pub arms: Vec<ArmBatch>,
     pub shadows: Vec<ShadowBatch>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<OverrideBatch>,
 }
 
 impl Batch {
     pub fn is_empty(&self) -> bool {
-        self.arms.is_empty() && self.shadows.is_empty()
+        self.arms.is_empty() && self.shadows.is_empty() && self.overrides.is_empty()
     }
 
     /// Route names present, sorted, without duplicates.
@@ -497,6 +543,7 @@ impl Batch {
             .iter()
             .map(|a| a.route.as_str())
             .chain(self.shadows.iter().map(|s| s.route.as_str()))
+            .chain(self.overrides.iter().map(|o| o.route.as_str()))
             .collect();
         v.sort_unstable();
         v.dedup();
@@ -521,6 +568,12 @@ impl Batch {
                 .shadows
                 .push(s);
         }
+        for o in self.overrides {
+            out.entry(o.route.clone())
+                .or_insert_with(new)
+                .overrides
+                .push(o);
+        }
         out.into_iter().collect()
     }
 }
@@ -537,6 +590,7 @@ pub struct Batcher {
     last_ms: u64,
     arms: Vec<ArmBatch>,
     shadows: Vec<ShadowBatch>,
+    overrides: Vec<OverrideBatch>,
 }
 
 impl Default for Batcher {
@@ -560,6 +614,7 @@ impl Batcher {
             last_ms: 0,
             arms: Vec::new(),
             shadows: Vec::new(),
+            overrides: Vec::new(),
         }
     }
 
@@ -611,6 +666,27 @@ impl Batcher {
         self.note(now_ms)
     }
 
+    /// Counts a request forced to `arm` by an override token (`Some`) or a token ignored
+    /// (`None`); forced requests are not observations. Returns `true` when a flush is due.
+    pub fn push_override(&mut self, route: &str, arm: Option<&str>, now_ms: u64) -> bool {
+        let a = arm.unwrap_or("");
+        let slot = slot(
+            &mut self.overrides,
+            |o| o.arm == a && o.route == route,
+            || OverrideBatch {
+                route: route.to_owned(),
+                arm: a.to_owned(),
+                ..Default::default()
+            },
+        );
+        if arm.is_some() {
+            slot.forced = slot.forced.saturating_add(1);
+        } else {
+            slot.ignored = slot.ignored.saturating_add(1);
+        }
+        self.note(now_ms)
+    }
+
     /// Whether pending observations should be flushed now (for a timer-less check at the
     /// start of a request).
     pub fn flush_due(&self, now_ms: u64) -> bool {
@@ -638,6 +714,7 @@ impl Batcher {
             last_ms: self.last_ms,
             arms: std::mem::take(&mut self.arms),
             shadows: std::mem::take(&mut self.shadows),
+            overrides: std::mem::take(&mut self.overrides),
         };
         self.pending = 0;
         self.first_ms = None;

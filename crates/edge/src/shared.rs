@@ -20,6 +20,7 @@ use std::cell::RefCell;
 use worker::{console_error, web_sys, Env, Method, Request, Response};
 
 use crate::http::json_error;
+use switchyard_core::auth::{self, Identity, Role, Tokens};
 use switchyard_core::config::{self, Config};
 use switchyard_core::receipt::ReceiptSigner;
 
@@ -38,24 +39,42 @@ pub async fn config_from_kv(env: &Env) -> Option<Config> {
     config::parse(&text).ok()
 }
 
-/// `Some(401 response)` when the `ADMIN_TOKEN` secret is set and the request does not carry
-/// `authorization: Bearer <it>`.
-pub fn unauthorized(req: &Request, env: &Env) -> Option<Response> {
-    let token = env.secret("ADMIN_TOKEN").ok()?.to_string();
-    let given = req
-        .headers()
-        .get("authorization")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    if token.is_empty() || given.strip_prefix("Bearer ").map(str::trim) == Some(token.as_str()) {
-        return None;
+/// The caller's identity when it holds a token of at least role `need`; otherwise the JSON
+/// answer: 401 (no token configured: says how to set one; no or unknown token) or 403 (a
+/// known token whose role is too low). Tokens: secrets `ADMIN_TOKEN` and `SWITCHYARD_TOKENS`
+/// (`switchyard_core::auth`).
+pub fn authorize(req: &Request, env: &Env, need: Role) -> Result<Identity, Response> {
+    let read = |k: &str| env.secret(k).ok().map(|s| s.to_string());
+    let (admin, list) = (read("ADMIN_TOKEN"), read("SWITCHYARD_TOKENS"));
+    let (tokens, problems) = Tokens::from_secrets(admin.as_deref(), list.as_deref());
+    for p in problems {
+        console_error!("switchyard: operator tokens: {p}");
     }
-    Some(json_error(
-        401,
-        "unauthorized",
-        "operator endpoints need authorization: Bearer <ADMIN_TOKEN>",
-    ))
+    let header = req.headers().get("authorization").ok().flatten();
+    match tokens.identify(header.as_deref()) {
+        Ok(id) if id.role >= need => Ok(id),
+        Ok(id) => {
+            let mut r = json_error(
+                403,
+                "forbidden",
+                &format!(
+                    "token {:?} has role {}; this endpoint needs {}",
+                    id.name,
+                    id.role.as_str(),
+                    need.as_str()
+                ),
+            );
+            let _ = r.headers_mut().set("x-switchyard-role", id.role.as_str());
+            Err(r)
+        }
+        Err(e) => {
+            let mut r = json_error(401, "unauthorized", auth::message(e));
+            let _ = r
+                .headers_mut()
+                .set("www-authenticate", "Bearer realm=\"switchyard\"");
+            Err(r)
+        }
+    }
 }
 
 /// Calls the route's Durable Object: `https://route-stats/<route>/<action>`.

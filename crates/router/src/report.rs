@@ -40,6 +40,24 @@ pub fn observe(env: &Env, ctx: &Context, obs: Observation<'_>) {
     }
 }
 
+/// Counts an override token (forced to `arm`, or ignored when `None`); flushed like
+/// observations.
+pub fn override_seen(env: &Env, ctx: &Context, route: &str, arm: Option<&str>) {
+    let now = state::now_ms();
+    let (was_empty, due) = BATCHER.with(|b| {
+        let mut b = b.borrow_mut();
+        let was_empty = b.is_empty();
+        (was_empty, b.push_override(route, arm, now))
+    });
+    if due {
+        if let Some(batch) = drain() {
+            ctx.wait_until(send(env.clone(), batch));
+        }
+    } else if was_empty {
+        ctx.wait_until(flush_later(env.clone()));
+    }
+}
+
 async fn flush_later(env: Env) {
     worker::Delay::from(std::time::Duration::from_millis(FLUSH_AGE_MS)).await;
     if let Some(batch) = drain() {

@@ -158,7 +158,7 @@ async fn route(
         }
         _ => (None, None),
     };
-    let decision = state::with(|s| {
+    let mut decision = state::with(|s| {
         engine::decide(
             cfg,
             route_idx,
@@ -171,6 +171,8 @@ async fn route(
             &mut s.rng,
         )
     });
+    // QA: a valid override token forces its arm (out of the experiment statistics).
+    let forced = apply_override(&headers, env, ctx, route, &mut decision);
     let origin = cfg.origin(decision.origin);
 
     let mut our_headers: Vec<(&str, String)> = vec![
@@ -284,20 +286,27 @@ async fn route(
         Err(Failure::Timeout) => (Outcome::Timeout, 0),
         Err(Failure::Connect(_)) => (Outcome::ConnectError, 0),
     };
-    report::observe(
-        env,
-        ctx,
-        Observation {
-            route: &route.name,
-            arm: answered_by.0,
-            outcome,
-            status,
-            latency_ms,
-            fingerprint: &route.fingerprint,
-            split_ppm: switchyard_core::strategy::split_ppm(route, route_state.as_deref()),
-        },
-    );
-    if let Some(token) = report::receipt(env, &route.name, answered_by.0, &unit, &cfg.id) {
+    if !forced {
+        report::observe(
+            env,
+            ctx,
+            Observation {
+                route: &route.name,
+                arm: answered_by.0,
+                outcome,
+                status,
+                latency_ms,
+                fingerprint: &route.fingerprint,
+                split_ppm: switchyard_core::strategy::split_ppm(route, route_state.as_deref()),
+            },
+        );
+    }
+    let receipt = if forced {
+        None
+    } else {
+        report::receipt(env, &route.name, answered_by.0, &unit, &cfg.id)
+    };
+    if let Some(token) = receipt {
         our_headers.push(("x-switchyard-receipt", token));
     }
 
@@ -355,6 +364,40 @@ async fn route(
     let add: Vec<(&str, &str)> = our_headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     response = forward::decorate(response, &add);
     response
+}
+
+/// `x-switchyard-override: <token>`: a valid token for this route forces its arm (no
+/// failover, no shadows, no receipt, no observation: `true`); an invalid, expired or foreign
+/// token is ignored and counted. Both are reported as override counts.
+fn apply_override<'c>(
+    headers: &worker::Headers,
+    env: &Env,
+    ctx: &Context,
+    route: &'c Route,
+    decision: &mut switchyard_core::decision::Decision<'c>,
+) -> bool {
+    let Some(token) = headers.get("x-switchyard-override").ok().flatten() else {
+        return false;
+    };
+    let now = state::now_ms();
+    let chosen = report::signer(env)
+        .and_then(|s| switchyard_core::overrides::resolve(&s, route, &token, now).ok());
+    match chosen {
+        Some((arm, origin)) => {
+            decision.arm = arm;
+            decision.origin = origin;
+            decision.failover = None;
+            decision.shadows = 0;
+            decision.reason = switchyard_core::decision::Reason::Forced;
+            report::override_seen(env, ctx, &route.name, Some(arm));
+            true
+        }
+        None => {
+            console_warn!("switchyard: route {}: override token ignored", route.name);
+            report::override_seen(env, ctx, &route.name, None);
+            false
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -492,7 +535,7 @@ async fn admin(req: Request, url: &UrlParts<'_>, env: &Env, ctx: &Context) -> Re
     if url.path.trim_start_matches(ADMIN_PREFIX) != "status" {
         return control_plane(req, env).await;
     }
-    if let Some(denied) = shared::unauthorized(&req, env) {
+    if let Err(denied) = shared::authorize(&req, env, switchyard_core::auth::Role::Viewer) {
         return Ok(denied);
     }
     let read = kv::config(env, ctx).await;

@@ -7,6 +7,8 @@
 
 use worker::{Env, Request, Response, Result};
 
+use crate::ops;
+use switchyard_core::auth::{self, Identity};
 use switchyard_core::receipt::ReceiptError;
 use switchyard_core::urlparts;
 use switchyard_edge::http::{json, json_error};
@@ -55,11 +57,61 @@ async fn dispatch(req: Request, env: &Env) -> Result<Response> {
     if path.is_empty() || path == "dashboard" || path.starts_with("dashboard/") {
         return dashboard(&path, env).await;
     }
-    if let Some(denied) = shared::unauthorized(&req, env) {
-        return Ok(denied);
+    // Fail closed: every other endpoint needs a token whose role covers it (core::auth).
+    let who = match shared::authorize(&req, env, auth::required_role(&method, &path)) {
+        Ok(who) => who,
+        Err(denied) => return Ok(denied),
+    };
+    let audited = ops::audited(&method, &path);
+    let resp = operator(req, &path, &method, url.query, env, &who).await?;
+    if let Some((action, target)) = audited {
+        let version = resp.headers().get("etag").ok().flatten();
+        let detail =
+            serde_json::json!({ "version": version.map(|v| v.trim_matches('"').to_string()) });
+        ops::record(env, &who, action, &target, resp.status_code(), detail).await;
+    }
+    Ok(resp)
+}
+
+/// The operator endpoints, after authentication.
+async fn operator(
+    req: Request,
+    path: &str,
+    method: &str,
+    query: Option<&str>,
+    env: &Env,
+    who: &Identity,
+) -> Result<Response> {
+    let path = path.to_string();
+    let method = method.to_string();
+    let read_only = ["whoami", "config/history", "audit", "alerts", "metrics"];
+    if read_only.contains(&path.as_str()) && method != "GET" {
+        return Ok(json_error(
+            405,
+            "method_not_allowed",
+            &format!("{path} is read with GET"),
+        ));
+    }
+    match path.as_str() {
+        "whoami" => return Ok(ops::whoami(who)),
+        "config/history" => return Ok(ops::history_list(env).await),
+        "audit" => return Ok(ops::audit_list(env, query).await),
+        "alerts" => return Ok(ops::alerts_list(env, query).await),
+        "metrics" => return ops::metrics(env).await,
+        "overrides" => return ops::issue_override(req, env, who).await,
+        _ => {}
+    }
+    if let Some(v) = path.strip_prefix("config/revert/") {
+        if method != "POST" {
+            return Ok(json_error(405, "method_not_allowed", "POST to revert"));
+        }
+        return Ok(ops::revert(&req, v, query, env, who).await);
+    }
+    if let Some(rest) = path.strip_prefix("ofrep/") {
+        return ops::ofrep(req, rest, env).await;
     }
     if path == "config" || path == "validate" {
-        return config_endpoint(req, &path, &method, env).await;
+        return config_endpoint(req, &path, &method, query, env, who).await;
     }
     for action in ["rollback", "resume", "promote"] {
         if let Some(route) = path.strip_prefix(action).and_then(|p| p.strip_prefix('/')) {
@@ -119,9 +171,38 @@ async fn dashboard(path: &str, env: &Env) -> Result<Response> {
         .fetch(format!("https://assets.local{file}"), None)
         .await
     {
-        Ok(r) => Ok(r),
+        Ok(r) => Ok(with_security_headers(r)),
         Err(e) => Ok(json_error(500, "dashboard_error", &e.to_string())),
     }
+}
+
+/// The dashboard's policy: its own scripts and styles only (no inline script), API calls to
+/// this origin, never framed.
+pub const DASHBOARD_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+frame-ancestors 'none'";
+
+/// The asset's response with CSP, `x-frame-options: DENY`, `nosniff` and no referrer.
+fn with_security_headers(resp: Response) -> Response {
+    let status = resp.status_code();
+    let headers = worker::Headers::new();
+    for (k, v) in resp.headers().entries() {
+        let _ = headers.append(&k, &v);
+    }
+    for (k, v) in [
+        ("content-security-policy", DASHBOARD_CSP),
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("cache-control", "no-store"),
+    ] {
+        let _ = headers.set(k, v);
+    }
+    let (_, body) = resp.into_parts();
+    Response::builder()
+        .with_status(status)
+        .with_headers(headers)
+        .body(body)
 }
 
 /// Largest config document accepted through the API (KV values may be larger; this is
@@ -135,11 +216,18 @@ async fn config_endpoint(
     mut req: Request,
     path: &str,
     method: &str,
+    query: Option<&str>,
     env: &Env,
+    who: &Identity,
 ) -> Result<Response> {
     let kv_store = env.kv(shared::BINDING)?;
     if path == "config" && method == "GET" {
-        let text = kv_store.get(shared::CONFIG_KEY).text().await?;
+        // The version in force (ConfigLog, which also notices writes made outside the API),
+        // else the bare KV text.
+        let (version, text) = match ops::current(env).await {
+            Some((v, t)) => (Some(v), Some(t)),
+            None => (None, kv_store.get(shared::CONFIG_KEY).text().await?),
+        };
         let Some(text) = text else {
             return Ok(json_error(404, "no_config", "KV key `config` is empty"));
         };
@@ -151,11 +239,25 @@ async fn config_endpoint(
             serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
         // `text` is the stored document byte for byte: the config id is a hash of it, so an
         // editor that sends `text` back unchanged keeps the same id.
-        return Ok(json(
+        let mut r = json(
             200,
-            &serde_json::json!({ "config": parsed, "text": text, "validation": verdict }),
-        ));
+            &serde_json::json!({ "config": parsed, "text": text, "validation": verdict, "version": version }),
+        );
+        if let Some(v) = version {
+            let _ = r
+                .headers_mut()
+                .set("etag", &switchyard_core::history::etag(v));
+        }
+        return Ok(r);
     }
+    let if_match = if writes_config(path, method) {
+        match ops::if_match(&req) {
+            Ok(m) => m,
+            Err(refused) => return Ok(refused),
+        }
+    } else {
+        None
+    };
     let writes = path == "config" && method == "PUT";
     let validates = path == "validate" && method == "POST";
     if !(writes || validates) {
@@ -178,15 +280,38 @@ async fn config_endpoint(
             &serde_json::json!({ "error": { "code": "invalid_config", "message": format!("{} problem(s); nothing was written", errors.len()) }, "errors": errors_json(&errors) }),
         )),
         Ok(cfg) => {
-            if writes {
-                kv_store.put(shared::CONFIG_KEY, text)?.execute().await?;
+            if !writes {
+                return Ok(json(
+                    200,
+                    &serde_json::json!({ "valid": true, "id": cfg.id, "written": false, "routes": cfg.routes.len() }),
+                ));
             }
-            Ok(json(
+            // Through the ConfigLog: If-Match checked, KV written and the version recorded
+            // as one step (412 and nothing written on a stale version).
+            let message = ops::message(&req, query);
+            let mut logged = ops::write_config(&text, &who.name, &message, if_match, env).await;
+            if logged.status_code() != 200 {
+                return Ok(logged);
+            }
+            let v: serde_json::Value =
+                serde_json::from_str(&logged.text().await?).unwrap_or_default();
+            let version = v.get("version").and_then(serde_json::Value::as_i64);
+            let mut r = json(
                 200,
-                &serde_json::json!({ "valid": true, "id": cfg.id, "written": writes, "routes": cfg.routes.len() }),
-            ))
+                &serde_json::json!({ "valid": true, "id": cfg.id, "written": true, "routes": cfg.routes.len(), "version": version, "previous": v.get("previous") }),
+            );
+            if let Some(v) = version {
+                let _ = r
+                    .headers_mut()
+                    .set("etag", &switchyard_core::history::etag(v));
+            }
+            Ok(r)
         }
     }
+}
+
+fn writes_config(path: &str, method: &str) -> bool {
+    path == "config" && method == "PUT"
 }
 
 fn errors_json(errors: &[switchyard_core::config::ConfigError]) -> serde_json::Value {

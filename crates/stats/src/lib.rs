@@ -6,7 +6,10 @@
 #![cfg(target_arch = "wasm32")]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod alerts;
+mod config_log;
 mod control;
+mod ops;
 mod stats_object;
 
 #[worker::event(fetch)]

@@ -118,8 +118,9 @@ impl DurableObject for RouteStats {
                     .put(&format!("state:{route}"), text)?
                     .execute()
                     .await?;
-                self.with(|l| l.state = Some(st.clone()));
+                let old = self.with(|l| l.state.replace(st.clone()));
                 self.save().await?;
+                crate::alerts::notify(&self.state, &self.env, &route, old.as_ref(), &st);
                 Ok(json(200, &serde_json::json!({ "state": st })))
             }
             "operate" => {
@@ -147,6 +148,7 @@ impl DurableObject for RouteStats {
                         &format!("no route named {route:?} in the config"),
                     ));
                 };
+                let old = self.with(|l| l.state.clone());
                 let r = self.with(|l| {
                     if l.route.is_empty() {
                         l.route = route.clone();
@@ -155,7 +157,7 @@ impl DurableObject for RouteStats {
                 });
                 match r {
                     Ok(out) => {
-                        self.write_outputs(&route, &out).await?;
+                        self.write_outputs(&route, &out, old.as_ref()).await?;
                         self.save().await?;
                         Ok(json(
                             200,
@@ -250,13 +252,21 @@ impl RouteStats {
         };
         let seed = now_ms() ^ (js_sys::Math::random() * 9.0e15) as u64;
         let mut rng = Xoshiro256::seed_from_u64(seed);
+        let old_state = self.with(|l| l.state.clone());
         let out = self.with(|l| l.tick(&route, now_ms(), &mut rng));
-        self.write_outputs(&route_name, &out).await?;
+        self.write_outputs(&route_name, &out, old_state.as_ref())
+            .await?;
+        self.srm_alarm(&route).await;
         self.save().await
     }
 
     /// Writes what a tick or an operator action decided to KV, where the edge reads it.
-    async fn write_outputs(&self, route_name: &str, out: &TickOutput) -> Result<()> {
+    async fn write_outputs(
+        &self,
+        route_name: &str,
+        out: &TickOutput,
+        old: Option<&switchyard_core::contract::RouteState>,
+    ) -> Result<()> {
         let kv = self.env.kv(BINDING)?;
         if let Some(w) = &out.weights {
             let text =
@@ -271,6 +281,7 @@ impl RouteStats {
             kv.put(&format!("state:{route_name}"), text)?
                 .execute()
                 .await?;
+            crate::alerts::notify(&self.state, &self.env, route_name, old, s);
             if s.rolled_back || !s.drained.is_empty() {
                 console_error!(
                     "switchyard: route {route_name}: {}",
@@ -279,6 +290,34 @@ impl RouteStats {
             }
         }
         Ok(())
+    }
+
+    /// The `srm` alert: sent when the sample-ratio check turns to a mismatch (once per
+    /// episode; the flag is kept in storage key `srm_alarm`).
+    async fn srm_alarm(&self, route: &Route) {
+        let doc = self.with(|l| l.stats(Some(route)));
+        let now = doc["experiment"]["srm"]["mismatch"]
+            .as_bool()
+            .unwrap_or(false);
+        let storage = self.state.storage();
+        let before: bool = storage
+            .get("srm_alarm")
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(false);
+        if now != before {
+            let _ = storage.put("srm_alarm", now).await;
+            if now {
+                crate::alerts::notify_event(
+                    &self.state,
+                    &self.env,
+                    &route.name,
+                    "srm",
+                    doc["experiment"]["srm"].clone(),
+                );
+            }
+        }
     }
 }
 

@@ -1,0 +1,113 @@
+//! Sends the alert webhooks of `switchyard_core::alerts` from a route's Durable Object when its
+//! controller state changes, inside the object's `waitUntil` (the tick or the operator's call
+//! is not delayed). Each webhook gets up to three attempts (`BACKOFF_MS`); every attempt is
+//! recorded in the audit log as action `alert` (`GET /_switchyard/alerts`).
+
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use serde_json::{json, Value};
+use worker::{console_error, web_sys, AbortController, Delay, Env, Method, State};
+
+use crate::config_log;
+use switchyard_core::alerts::{self, Webhook, ATTEMPT_TIMEOUT_MS, BACKOFF_MS};
+use switchyard_core::strategy::RouteState;
+use switchyard_edge::shared::{self, now_ms};
+
+/// Schedules the webhooks for the events between `old` and `new` (none: nothing happens).
+pub fn notify(state: &State, env: &Env, route: &str, old: Option<&RouteState>, new: &RouteState) {
+    let events = alerts::events(old, new);
+    if events.is_empty() {
+        return;
+    }
+    spawn(state, env, route, events, Some(new.clone()), Value::Null);
+}
+
+/// Schedules the webhooks of one event that is not a state change (`srm`).
+pub fn notify_event(state: &State, env: &Env, route: &str, event: &'static str, detail: Value) {
+    spawn(state, env, route, vec![event], None, detail);
+}
+
+fn spawn(
+    state: &State,
+    env: &Env,
+    route: &str,
+    events: Vec<&'static str>,
+    st: Option<RouteState>,
+    detail: Value,
+) {
+    let (env, route) = (env.clone(), route.to_string());
+    state.wait_until(async move {
+        let Some(cfg) = shared::config_from_kv(&env).await else {
+            return;
+        };
+        for ev in events {
+            let body = alerts::payload(&route, ev, st.as_ref(), &detail, now_ms()).to_string();
+            for hook in cfg.alerts.iter().filter(|h| h.wants(ev)) {
+                deliver(&env, hook, &route, ev, &body).await;
+            }
+        }
+    });
+}
+
+async fn deliver(env: &Env, hook: &Webhook, route: &str, event: &str, body: &str) {
+    for (i, delay) in BACKOFF_MS.iter().enumerate() {
+        if *delay > 0 {
+            Delay::from(Duration::from_millis(*delay)).await;
+        }
+        let result = post(&hook.url, body).await;
+        let (status, error) = match &result {
+            Ok(s) => (*s, None),
+            Err(e) => (0, Some(e.clone())),
+        };
+        let delivered = (200..300).contains(&status);
+        let record = json!({
+            "by": "switchyard", "role": "system", "action": "alert", "target": route, "status": status,
+            "detail": { "event": event, "url": hook.url, "attempt": i + 1, "delivered": delivered, "error": error },
+        });
+        if let Err(e) =
+            config_log::call(env, Method::Post, "/audit", Some(record.to_string())).await
+        {
+            console_error!("switchyard: alert delivery not recorded: {e}");
+        }
+        if delivered {
+            return;
+        }
+        console_error!(
+            "switchyard: alert {event} for {route} to {}: attempt {} failed ({})",
+            hook.url,
+            i + 1,
+            error.unwrap_or_else(|| format!("HTTP {status}"))
+        );
+    }
+}
+
+/// POSTs the JSON body; the status, or why there is none.
+async fn post(url: &str, body: &str) -> Result<u16, String> {
+    let h = web_sys::Headers::new().map_err(|e| format!("{e:?}"))?;
+    let _ = h.set("content-type", "application/json");
+    let _ = h.set("user-agent", "switchyard-alerts");
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&h);
+    init.set_body(&body.into());
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    let req = web_sys::Request::new_with_str_and_init(url, &init)
+        .map_err(|e| format!("invalid request: {e:?}"))?;
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let fetch_req = worker::Fetch::Request(req.into());
+    let outcome = {
+        let fetch = Box::pin(fetch_req.send_with_signal(&signal));
+        let timer = Box::pin(Delay::from(Duration::from_millis(ATTEMPT_TIMEOUT_MS)));
+        match select(fetch, timer).await {
+            Either::Left((Ok(r), _)) => Some(Ok(r.status_code())),
+            Either::Left((Err(e), _)) => Some(Err(e.to_string())),
+            Either::Right(_) => None,
+        }
+    };
+    outcome.unwrap_or_else(|| {
+        controller.abort();
+        Err(format!("no answer within {ATTEMPT_TIMEOUT_MS} ms"))
+    })
+}

@@ -1,0 +1,398 @@
+//! Operator endpoints of the control plane beyond statistics: identity (`whoami`), config
+//! history and revert, the audit log, OpenMetrics, OFREP flag evaluation and override tokens.
+//! `control::dispatch` authenticates first and passes the caller's [`Identity`].
+
+use serde_json::{json, Value};
+use worker::{Env, Method, Request, Response, Result};
+
+use crate::config_log;
+use switchyard_core::auth::Identity;
+use switchyard_core::engine::percent_decode;
+use switchyard_core::history;
+use switchyard_core::ofrep::{self, Context, OfrepError};
+use switchyard_core::overrides;
+use switchyard_edge::http::{json, json_error};
+use switchyard_edge::shared;
+
+/// `GET /_switchyard/whoami`.
+pub fn whoami(who: &Identity) -> Response {
+    json(200, &json!({ "name": who.name, "role": who.role.as_str() }))
+}
+
+/// The operator's one-line message: header `x-switchyard-message`, else `?message=`.
+pub fn message(req: &Request, query: Option<&str>) -> String {
+    let from_header = req.headers().get("x-switchyard-message").ok().flatten();
+    let from_query = query.and_then(|q| {
+        q.split('&').find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            (k == "message").then(|| percent_decode(v).into_owned())
+        })
+    });
+    history::one_line(from_header.or(from_query).as_deref())
+}
+
+/// `If-Match` as a version (`Ok(None)` when absent or `*`), or the JSON 400.
+pub fn if_match(req: &Request) -> std::result::Result<Option<i64>, Response> {
+    match req.headers().get("if-match").ok().flatten() {
+        None => Ok(None),
+        Some(h) => history::parse_if_match(&h).map_err(|e| json_error(400, "bad_if_match", &e)),
+    }
+}
+
+async fn log_call(env: &Env, method: Method, path: &str, body: Option<String>) -> Response {
+    match config_log::call(env, method, path, body).await {
+        Ok(r) => r,
+        Err(e) => json_error(
+            502,
+            "config_log_unavailable",
+            &format!("the ConfigLog object did not answer: {e}"),
+        ),
+    }
+}
+
+/// `GET /_switchyard/config/history`.
+pub async fn history_list(env: &Env) -> Response {
+    log_call(env, Method::Get, "/history", None).await
+}
+
+/// `POST /_switchyard/config/revert/<version>` (admin).
+pub async fn revert(
+    req: &Request,
+    version: &str,
+    query: Option<&str>,
+    env: &Env,
+    who: &Identity,
+) -> Response {
+    let Ok(v) = version.parse::<i64>() else {
+        return json_error(
+            400,
+            "bad_version",
+            "the version must be a number from config/history",
+        );
+    };
+    let if_match = match if_match(req) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let body = json!({ "version": v, "by": who.name, "message": message(req, query), "if_match": if_match });
+    log_call(env, Method::Post, "/revert", Some(body.to_string())).await
+}
+
+/// The config write through the log (compare-and-set with `If-Match`).
+pub async fn write_config(
+    text: &str,
+    by: &str,
+    message: &str,
+    if_match: Option<i64>,
+    env: &Env,
+) -> Response {
+    let body = json!({ "text": text, "by": by, "message": message, "if_match": if_match });
+    log_call(env, Method::Post, "/write", Some(body.to_string())).await
+}
+
+/// The version in force and the exact text (`None` when the log cannot say).
+pub async fn current(env: &Env) -> Option<(i64, String)> {
+    let mut r = config_log::call(env, Method::Get, "/current", None)
+        .await
+        .ok()?;
+    if r.status_code() != 200 {
+        return None;
+    }
+    let v: Value = serde_json::from_str(&r.text().await.ok()?).ok()?;
+    Some((
+        v.get("version")?.as_i64()?,
+        v.get("text")?.as_str()?.to_string(),
+    ))
+}
+
+/// `GET /_switchyard/audit?limit=N`.
+pub async fn audit_list(env: &Env, query: Option<&str>) -> Response {
+    let limit = query
+        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("limit=")))
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(history::AUDIT_PAGE);
+    log_call(env, Method::Get, &format!("/audit?limit={limit}"), None).await
+}
+
+/// `GET /_switchyard/alerts?limit=N`: webhook deliveries (audit entries of action `alert`).
+pub async fn alerts_list(env: &Env, query: Option<&str>) -> Response {
+    let limit = query
+        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("limit=")))
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(history::AUDIT_PAGE);
+    log_call(
+        env,
+        Method::Get,
+        &format!("/audit?action=alert&limit={limit}"),
+        None,
+    )
+    .await
+}
+
+/// Records an operator action; failures are logged, never fatal.
+pub async fn record(
+    env: &Env,
+    who: &Identity,
+    action: &str,
+    target: &str,
+    status: u16,
+    detail: Value,
+) {
+    let body = json!({
+        "by": who.name, "role": who.role.as_str(), "action": action, "target": target,
+        "status": status, "detail": detail,
+    });
+    match config_log::call(env, Method::Post, "/audit", Some(body.to_string())).await {
+        Ok(r) if r.status_code() == 200 => {}
+        Ok(r) => worker::console_error!(
+            "switchyard: audit of {action} not recorded: HTTP {}",
+            r.status_code()
+        ),
+        Err(e) => worker::console_error!("switchyard: audit of {action} not recorded: {e}"),
+    }
+}
+
+/// The audited action of an operator request, recorded by `control::dispatch` after it ran:
+/// `(action, target)`. Override issuing is recorded by [`issue_override`] itself (it knows
+/// the arm and expiry).
+pub fn audited(method: &str, path: &str) -> Option<(&'static str, String)> {
+    if method == "PUT" && path == "config" {
+        return Some(("config.put", "config".into()));
+    }
+    if method != "POST" {
+        return None;
+    }
+    if let Some(v) = path.strip_prefix("config/revert/") {
+        return Some(("config.revert", v.to_string()));
+    }
+    for a in ["rollback", "resume", "promote"] {
+        if let Some(route) = path.strip_prefix(a).and_then(|p| p.strip_prefix('/')) {
+            let name = match a {
+                "rollback" => "rollback",
+                "resume" => "resume",
+                _ => "promote",
+            };
+            return Some((name, route.to_string()));
+        }
+    }
+    None
+}
+
+/// `GET /_switchyard/metrics`: every route's statistics document as OpenMetrics text.
+pub async fn metrics(env: &Env) -> Result<Response> {
+    let Some(cfg) = shared::config_from_kv(env).await else {
+        return Ok(json_error(503, "no_config", "no valid config in KV"));
+    };
+    let mut docs = Vec::with_capacity(cfg.routes.len());
+    for r in &cfg.routes {
+        match shared::call(env, &r.name, "stats", Method::Get, None).await {
+            Ok(mut resp) if resp.status_code() == 200 => {
+                let v: Value = serde_json::from_str(&resp.text().await?).unwrap_or(Value::Null);
+                docs.push((r.name.clone(), v));
+            }
+            Ok(resp) => {
+                worker::console_error!(
+                    "switchyard: metrics: stats of {} answered HTTP {}",
+                    r.name,
+                    resp.status_code()
+                );
+            }
+            Err(e) => worker::console_error!("switchyard: metrics: stats of {}: {e}", r.name),
+        }
+    }
+    let text = switchyard_core::metrics::render(&docs);
+    let headers = worker::Headers::new();
+    let _ = headers.set("content-type", switchyard_core::metrics::CONTENT_TYPE);
+    let _ = headers.set("cache-control", "no-store");
+    Ok(Response::builder()
+        .with_status(200)
+        .with_headers(headers)
+        .fixed(text.into_bytes()))
+}
+
+/// Largest OFREP request body.
+const MAX_OFREP_BYTES: usize = 64 * 1024;
+
+fn ofrep_error(e: OfrepError, key: &str, details: &str) -> Response {
+    json(e.status(), &e.json(key, details))
+}
+
+/// `POST /_switchyard/ofrep/v1/evaluate/flags[/<route>.<flag>]`.
+pub async fn ofrep(mut req: Request, rest: &str, env: &Env) -> Result<Response> {
+    if req.inner().method() != "POST" {
+        return Ok(json_error(
+            405,
+            "method_not_allowed",
+            "OFREP evaluations are POST requests",
+        ));
+    }
+    let key =
+        match rest.strip_prefix("v1/evaluate/flags") {
+            Some("") | Some("/") => None,
+            Some(k) if k.starts_with('/') => Some(percent_decode(&k[1..]).into_owned()),
+            _ => return Ok(json_error(
+                404,
+                "not_found",
+                "OFREP paths: /ofrep/v1/evaluate/flags and /ofrep/v1/evaluate/flags/<route>.<flag>",
+            )),
+        };
+    let key_s = key.clone().unwrap_or_default();
+    let bytes = match req.bytes().await {
+        Ok(b) if b.len() <= MAX_OFREP_BYTES => b,
+        Ok(_) => {
+            return Ok(ofrep_error(
+                OfrepError::ParseError,
+                &key_s,
+                "body larger than 64 KiB",
+            ))
+        }
+        Err(e) => return Ok(ofrep_error(OfrepError::ParseError, &key_s, &e.to_string())),
+    };
+    let body: Value = if bytes.is_empty() {
+        json!({})
+    } else {
+        match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(e) => {
+                return Ok(ofrep_error(
+                    OfrepError::ParseError,
+                    &key_s,
+                    &format!("body is not JSON: {e}"),
+                ))
+            }
+        }
+    };
+    let Some(cfg) = shared::config_from_kv(env).await else {
+        return Ok(json_error(503, "no_config", "no valid config in KV"));
+    };
+    let ctx = match Context::from_body(&body) {
+        Ok(c) => c,
+        Err((e, why)) => return Ok(ofrep_error(e, &key_s, &why)),
+    };
+    match key {
+        Some(k) => match ofrep::find(&cfg, &k) {
+            Some((route, flag)) => Ok(json(200, &ofrep::evaluate_flag(route, flag, &ctx).json())),
+            None => Ok(ofrep_error(
+                OfrepError::FlagNotFound,
+                &k,
+                &format!(
+                    "no route-level flag {k:?} (flags are named <route>.<flag>) in config {}",
+                    cfg.id
+                ),
+            )),
+        },
+        None => {
+            let flags: Vec<Value> = ofrep::evaluate_all(&cfg, &ctx)
+                .iter()
+                .map(ofrep::Evaluation::json)
+                .collect();
+            let mut r = json(200, &json!({ "flags": flags }));
+            let _ = r.headers_mut().set("etag", &format!("\"{}\"", cfg.id));
+            Ok(r)
+        }
+    }
+}
+
+/// `POST /_switchyard/overrides {route, arm, ttl_s}` → `{token, route, arm, expires_ms}`.
+pub async fn issue_override(mut req: Request, env: &Env, who: &Identity) -> Result<Response> {
+    if req.inner().method() != "POST" {
+        return Ok(json_error(
+            405,
+            "method_not_allowed",
+            "POST {route, arm, ttl_s}",
+        ));
+    }
+    let Some(signer) = shared::signer(env) else {
+        return Ok(json_error(
+            503,
+            "overrides_disabled",
+            "the RECEIPT_KEY secret (which signs override tokens) is not configured",
+        ));
+    };
+    let text = req.text().await.unwrap_or_default();
+    if text.len() > 4096 {
+        return Ok(json_error(
+            413,
+            "body_too_large",
+            "override requests are at most 4 KiB",
+        ));
+    }
+    let v: Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            return Ok(json_error(
+                400,
+                "bad_override",
+                &format!("body is not JSON: {e}"),
+            ))
+        }
+    };
+    let (Some(route), Some(arm)) = (
+        v.get("route").and_then(Value::as_str),
+        v.get("arm").and_then(Value::as_str),
+    ) else {
+        return Ok(json_error(
+            400,
+            "bad_override",
+            "`route` and `arm` must be strings",
+        ));
+    };
+    let ttl = match v.get("ttl_s") {
+        None => 3600,
+        Some(t) => match t.as_u64() {
+            Some(t) if (1..=overrides::MAX_TTL_S).contains(&t) => t,
+            _ => {
+                return Ok(json_error(
+                    400,
+                    "bad_override",
+                    &format!(
+                        "`ttl_s` must be an integer from 1 to {}",
+                        overrides::MAX_TTL_S
+                    ),
+                ))
+            }
+        },
+    };
+    let Some(cfg) = shared::config_from_kv(env).await else {
+        return Ok(json_error(503, "no_config", "no valid config in KV"));
+    };
+    let Some(r) = cfg.route(route) else {
+        return Ok(json_error(
+            404,
+            "unknown_route",
+            &format!("no route named {route:?} in config {}", cfg.id),
+        ));
+    };
+    if overrides::arm_origin(r, arm).is_none() {
+        return Ok(json_error(
+            400,
+            "unknown_arm",
+            &format!(
+                "route {route:?} ({}) has arms {:?}",
+                r.strategy.kind(),
+                overrides::arm_names(r)
+            ),
+        ));
+    }
+    let expires_ms = shared::now_ms().saturating_add(ttl * 1000);
+    let Some(token) = overrides::sign(&signer, route, arm, expires_ms) else {
+        return Ok(json_error(
+            400,
+            "bad_override",
+            "route and arm names are at most 64 bytes",
+        ));
+    };
+    record(
+        env,
+        who,
+        "override",
+        route,
+        200,
+        json!({ "arm": arm, "ttl_s": ttl, "expires_ms": expires_ms }),
+    )
+    .await;
+    Ok(json(
+        200,
+        &json!({ "token": token, "route": route, "arm": arm, "expires_ms": expires_ms, "header": "x-switchyard-override" }),
+    ))
+}
