@@ -155,16 +155,29 @@ test('numeric rewards: 10 % missing feedback leaves weights where complete feedb
   await sleep(1500); // reports flushed, ticks run
   let full;
   let part;
-  await waitFor(async () => {
-    full = await kvJson('weights:full');
-    part = await kvJson('weights:part');
-    return full && part;
-  }, 10000, { what: 'weights for both routes' });
+  try {
+    // The stats document shows what the object last wrote to weights:<route>.
+    await waitFor(async () => {
+      full = (await stats('full')).weights;
+      part = (await stats('part')).weights;
+      return full && part;
+    }, 30000, { intervalMs: 200, what: 'weights for both routes' });
+    assert.ok(await kvJson('weights:part'), 'written to KV');
+  } catch (e) {
+    for (const r of ['full', 'part']) {
+      const d = await stats(r);
+      console.log(`# ${r}: ${JSON.stringify({ arms: Object.fromEntries(Object.entries(d.arms ?? {}).map(([k, v]) => [k, [v.requests, v.rewards]])), weights: d.weights, tick: d.last_tick_ms, fp: d.fingerprint })}`);
+    }
+    throw e;
+  }
   console.log(`# numeric rewards: complete ${JSON.stringify(full.arms)}; ${missing} of ${sent} feedbacks missing ${JSON.stringify(part.arms)}`);
   assert.ok(missing / sent > 0.05, `${missing} of ${sent}`);
-  assert.ok(full.arms.b > 0.8, JSON.stringify(full));
+  // Monte Carlo error: the rewards are noisy and Thompson weights are themselves sampled
+  // (1,000 draws per tick), so the two routes agree to about 0.1, and both keep b in the lead
+  // (missing rewards read as zeros would hand the lead to a).
+  assert.ok(full.arms.b > 0.8 && part.arms.b > 0.8, `${JSON.stringify(full)} ${JSON.stringify(part)}`);
   for (const arm of ['a', 'b', 'c']) {
-    assert.ok(Math.abs(full.arms[arm] - part.arms[arm]) < 0.1, `${arm}: ${full.arms[arm]} vs ${part.arms[arm]}`);
+    assert.ok(Math.abs(full.arms[arm] - part.arms[arm]) < 0.15, `${arm}: ${full.arms[arm]} vs ${part.arms[arm]}`);
   }
   const e = (await stats('part')).experiment;
   assert.equal(e.metric, 'mean');
