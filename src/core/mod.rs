@@ -9,6 +9,7 @@ pub mod controller;
 pub mod decision;
 pub mod engine;
 pub mod learn;
+pub mod ledger;
 pub mod observe;
 pub mod receipt;
 pub mod rng;
