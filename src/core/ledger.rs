@@ -8,7 +8,7 @@
 //!   controller state, weights, sequential tests, timestamps; fields added to `Learner`
 //!   later are carried along by serde);
 //! - `total`/`<arm>`, `window`/`<arm>`: [`ArmAggregate`];
-//! - `total_shadow`/`<origin>`, `window_shadow`/`<origin>`: [`ShadowCounts`];
+//! - `total_shadow`/`<origin>`, `window_shadow`/`<origin>`: `ShadowCounts`;
 //! - `shard_seen`/`<shard>/<arm>`: the reward sums of a ledger shard already merged.
 //!
 //! Every change is computed on a copy of the in-memory [`Learner`], written as one batch
@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::config::Route;
 use crate::core::learn::{check_reward, FeedbackError, Learner, TickOutput};
-use crate::core::observe::{ArmAggregate, Batch, ShadowCounts};
+use crate::core::observe::{ArmAggregate, Batch};
 use crate::core::receipt::{ReceiptId, MAX_SKEW_MS};
 use crate::core::rng::Rng;
 use crate::core::strategy::RouteState;

@@ -10,6 +10,9 @@ use worker::{Env, Request, Response, Result};
 use crate::core::config::Strategy;
 use crate::core::receipt::ReceiptError;
 use crate::core::urlparts;
+use crate::core::learn::MAX_ABS_REWARD;
+use crate::core::ledger;
+use crate::edge::config_cache;
 use crate::edge::http::{json, json_error};
 use crate::edge::shared;
 
@@ -74,7 +77,7 @@ async fn dispatch(req: Request, env: &Env) -> Result<Response> {
     }
     for action in ["stats", "tick"] {
         if let Some(route) = path.strip_prefix(action).and_then(|p| p.strip_prefix('/')) {
-            let Some(cfg) = shared::config_from_kv(env).await else {
+            let Some(cfg) = config_cache::current(env).await.config else {
                 return Ok(json_error(503, "no_config", "no valid config in KV"));
             };
             if cfg.route(route).is_none() {
@@ -179,6 +182,7 @@ async fn config_endpoint(
         Ok(cfg) => {
             if writes {
                 kv_store.put(shared::CONFIG_KEY, text)?.execute().await?;
+                config_cache::invalidate();
             }
             Ok(json(
                 200,
@@ -197,7 +201,7 @@ fn errors_json(errors: &[crate::core::config::ConfigError]) -> serde_json::Value
 
 /// `POST /_switchyard/rollback/<route>`: an operator rolls a canary back now.
 async fn rollback(route: &str, env: &Env) -> Result<Response> {
-    let Some(cfg) = shared::config_from_kv(env).await else {
+    let Some(cfg) = config_cache::current(env).await.config else {
         return Ok(json_error(503, "no_config", "no valid config in KV"));
     };
     let Some(r) = cfg.route(route) else {
@@ -291,12 +295,14 @@ async fn feedback(mut req: Request, env: &Env) -> Result<Response> {
     };
     let reward = match v.get("reward") {
         Some(serde_json::Value::Bool(b)) => f64::from(u8::from(*b)),
-        Some(n) if n.as_f64().is_some_and(f64::is_finite) => n.as_f64().unwrap_or(0.0),
+        Some(n) if n.as_f64().is_some_and(|r| r.is_finite() && r.abs() <= MAX_ABS_REWARD) => {
+            n.as_f64().unwrap_or(0.0)
+        }
         _ => {
             return Ok(json_error(
                 400,
                 "bad_feedback",
-                "`reward` must be a finite number or a boolean",
+                &format!("`reward` must be a boolean or a finite number within [-{MAX_ABS_REWARD:e}, {MAX_ABS_REWARD:e}]"),
             ))
         }
     };
@@ -318,9 +324,17 @@ async fn feedback(mut req: Request, env: &Env) -> Result<Response> {
         "reward": reward,
         "issued_ms": receipt.issued_ms(),
     });
+    // The ledger shard of this receipt (always the same one for an id, so a replay meets
+    // the row that refuses it); shard 0 is the route's own object.
+    let shards = config_cache::current(env)
+        .await
+        .config
+        .and_then(|c| c.route(receipt.route()).map(|r| r.feedback_shards))
+        .unwrap_or(1);
+    let object = ledger::shard_object_name(receipt.route(), ledger::shard_of(&id, shards));
     stats_call(
         env,
-        receipt.route(),
+        &object,
         "feedback",
         worker::Method::Post,
         Some(credit.to_string()),

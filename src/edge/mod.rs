@@ -26,6 +26,8 @@ mod shadow;
 mod state;
 
 #[cfg(feature = "stats")]
+mod config_cache;
+#[cfg(feature = "stats")]
 mod control;
 #[cfg(feature = "stats")]
 mod stats_object;

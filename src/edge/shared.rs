@@ -20,8 +20,6 @@ use std::cell::RefCell;
 
 use worker::{console_error, web_sys, Env, Method, Request, Response};
 
-#[cfg(feature = "stats")]
-use crate::core::config::{self, Config};
 use crate::core::receipt::ReceiptSigner;
 use crate::edge::http::json_error;
 
@@ -31,14 +29,6 @@ pub const RECEIPT_SECRET: &str = "RECEIPT_KEY";
 thread_local! {
     /// `None` inside: no `RECEIPT_KEY` configured, receipts are off.
     static SIGNER: RefCell<Option<Option<ReceiptSigner>>> = const { RefCell::new(None) };
-}
-
-/// The config in KV, parsed and validated now (`None` when missing or invalid). The control
-/// plane reads it per call; the router has its own cache (`kv::config`).
-#[cfg(feature = "stats")]
-pub async fn config_from_kv(env: &Env) -> Option<Config> {
-    let text = env.kv(BINDING).ok()?.get(CONFIG_KEY).text().await.ok()??;
-    config::parse(&text).ok()
 }
 
 /// `Some(401 response)` when the `ADMIN_TOKEN` secret is set and the request does not carry
