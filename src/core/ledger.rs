@@ -349,6 +349,17 @@ impl<S: Store> Durable<S> {
             .collect()
     }
 
+    /// Rewards merged so far from each ledger shard (shard number -> count).
+    pub fn merged_from_shards(&self) -> BTreeMap<u32, u64> {
+        let mut out = BTreeMap::new();
+        for (key, s) in &self.seen {
+            if let Some(k) = key.split('/').next().and_then(|k| k.parse().ok()) {
+                *out.entry(k).or_insert(0u64) += s.count;
+            }
+        }
+        out
+    }
+
     /// Deletes up to `limit` expired receipt rows.
     pub fn prune(&self, now_ms: u64, limit: u32) -> Result<u32, StoreError> {
         self.store.prune_receipts(now_ms, limit)

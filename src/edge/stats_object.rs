@@ -48,6 +48,8 @@ pub struct RouteStats {
     name: RefCell<Option<String>>,
     /// An alarm is known to be set.
     alarm_set: Cell<bool>,
+    /// Last report, credit or wake-up seen by this instance (ms).
+    last_activity: Cell<u64>,
 }
 
 /// Feedback forwarded by the control plane after it verified the receipt's signature.
@@ -70,6 +72,7 @@ impl DurableObject for RouteStats {
             durable: RefCell::new(None),
             name: RefCell::new(None),
             alarm_set: Cell::new(false),
+            last_activity: Cell::new(0),
         }
     }
 
@@ -96,12 +99,19 @@ impl DurableObject for RouteStats {
             },
         };
         self.load(&name).await?;
-        let (_, shard) = ledger::parse_object_name(&name);
-        let mut active = false;
+        let (route, shard) = ledger::parse_object_name(&name);
+        let last = self
+            .with(|d| d.learner().last_report_ms)?
+            .max(self.last_activity.get());
+        let active = now_ms().saturating_sub(last) < IDLE_STOP_MS;
         if shard == 0 {
             self.tick(&name).await?;
-            let last = self.with(|d| d.learner().last_report_ms)?;
-            active = now_ms().saturating_sub(last) < IDLE_STOP_MS;
+        } else if active {
+            // New credits here: the route's object must tick to merge them.
+            if let Err(e) = shared::call(&self.env, route, "wake", worker::Method::Post, None).await
+            {
+                console_error!("switchyard-stats: shard {name}: waking route {route}: {e}");
+            }
         }
         let pruned = self.with(|d| d.prune(now_ms(), PRUNE_BATCH))??;
         let next = if active || pruned == PRUNE_BATCH {
@@ -132,7 +142,14 @@ impl RouteStats {
         self.load(&name).await?;
         let (route, shard) = ledger::parse_object_name(&name);
         let route = route.to_string();
+        if matches!(action.as_str(), "report" | "feedback" | "wake") {
+            self.last_activity.set(now_ms());
+        }
         match action.as_str() {
+            "wake" => {
+                self.ensure_alarm().await;
+                Ok(json(200, &serde_json::json!({ "awake": true })))
+            }
             "report" if shard == 0 => {
                 let batch: Batch = match json_body(&mut req).await {
                     Ok(b) => b,
@@ -339,6 +356,7 @@ impl RouteStats {
             (s.receipt_count(), s.next_expiry())
         })?;
         doc["config"] = view.status;
+        doc["merged_from_shards"] = serde_json::json!(self.with(|d| d.merged_from_shards())?);
         doc["feedback_shards"] = serde_json::json!(cfg_route.map_or(1, |r| r.feedback_shards));
         doc["storage"] = serde_json::json!({
             "database_size": self.state.storage().sql().database_size(),
