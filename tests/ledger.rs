@@ -130,16 +130,27 @@ fn a_failed_write_leaves_memory_and_storage_untouched_and_the_retry_succeeds() {
 fn hostile_rewards_are_refused_and_change_nothing() {
     let store = MemStore::new();
     let (mut d, _) = Durable::open(&store, "r").unwrap();
-    for (i, r) in [1e200, 1e308, -1e308, f64::NAN, f64::INFINITY, MAX_ABS_REWARD * 1.5]
-        .into_iter()
-        .enumerate()
+    for (i, r) in [
+        1e200,
+        1e308,
+        -1e308,
+        f64::NAN,
+        f64::INFINITY,
+        MAX_ABS_REWARD * 1.5,
+    ]
+    .into_iter()
+    .enumerate()
     {
         assert!(matches!(
             d.credit(id(i as u64), "a", r, 10, 20, DAY).unwrap(),
             Err(FeedbackError::BadReward(_))
         ));
     }
-    assert_eq!((&store).receipt_count().unwrap(), 0, "a refused credit burns no receipt");
+    assert_eq!(
+        (&store).receipt_count().unwrap(),
+        0,
+        "a refused credit burns no receipt"
+    );
     d.credit(id(0), "a", MAX_ABS_REWARD, 10, 20, DAY)
         .unwrap()
         .unwrap();
@@ -169,7 +180,10 @@ fn an_unreadable_row_is_skipped_not_a_fresh_start_and_read_errors_are_errors() {
         "the ledger is intact"
     );
     store.fail_reads.set(true);
-    assert!(Durable::open(&store, "r").is_err(), "a read error is not empty");
+    assert!(
+        Durable::open(&store, "r").is_err(),
+        "a read error is not empty"
+    );
 }
 
 #[test]
@@ -205,7 +219,11 @@ fn shards_merge_exactly_once_on_tick() {
     let mut shards: Vec<Durable<&MemStore>> = shard_stores
         .iter()
         .enumerate()
-        .map(|(k, s)| Durable::open(s, &shard_object_name("r", k as u32)).unwrap().0)
+        .map(|(k, s)| {
+            Durable::open(s, &shard_object_name("r", k as u32))
+                .unwrap()
+                .0
+        })
         .collect();
     let mut credited = 0;
     for i in 0..2000u64 {

@@ -100,7 +100,9 @@ impl Learner {
     ) -> Result<(), FeedbackError> {
         check_reward(reward)?;
         if arm.is_empty() || arm.len() > crate::core::receipt::MAX_NAME_LEN {
-            return Err(FeedbackError::BadReward("arm name must be 1..=64 bytes".into()));
+            return Err(FeedbackError::BadReward(
+                "arm name must be 1..=64 bytes".into(),
+            ));
         }
         if !self
             .replay

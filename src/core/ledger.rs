@@ -198,7 +198,12 @@ impl<S: Store> Durable<S> {
         }
         decode_into(&store, TOTAL, &mut learner.total.arms, &mut warnings)?;
         decode_into(&store, WINDOW, &mut learner.window.arms, &mut warnings)?;
-        decode_into(&store, TOTAL_SHADOW, &mut learner.total.shadows, &mut warnings)?;
+        decode_into(
+            &store,
+            TOTAL_SHADOW,
+            &mut learner.total.shadows,
+            &mut warnings,
+        )?;
         decode_into(
             &store,
             WINDOW_SHADOW,
@@ -331,7 +336,10 @@ impl<S: Store> Durable<S> {
         let mut imported = 0;
         for (id, expires_ms) in receipts {
             if expires_ms >= now_ms {
-                writes.push(Write::NewReceipt { id: id.0, expires_ms });
+                writes.push(Write::NewReceipt {
+                    id: id.0,
+                    expires_ms,
+                });
                 imported += 1;
             }
         }

@@ -8,10 +8,10 @@
 use worker::{Env, Request, Response, Result};
 
 use crate::core::config::Strategy;
-use crate::core::receipt::ReceiptError;
-use crate::core::urlparts;
 use crate::core::learn::MAX_ABS_REWARD;
 use crate::core::ledger;
+use crate::core::receipt::ReceiptError;
+use crate::core::urlparts;
 use crate::edge::config_cache;
 use crate::edge::http::{json, json_error};
 use crate::edge::shared;

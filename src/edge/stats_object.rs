@@ -517,17 +517,21 @@ impl SqlStore {
         Ok(Self { sql, storage })
     }
 
-    fn first_int(&self, q: &str, args: Vec<SqlStorageValue>) -> std::result::Result<Option<u64>, StoreError> {
+    fn first_int(
+        &self,
+        q: &str,
+        args: Vec<SqlStorageValue>,
+    ) -> std::result::Result<Option<u64>, StoreError> {
         let cur = self.sql.exec(q, args).map_err(sql_err)?;
-        for row in cur.raw() {
-            let row = row.map_err(sql_err)?;
-            return Ok(match row.first() {
-                Some(SqlStorageValue::Integer(n)) => Some((*n).max(0) as u64),
-                Some(SqlStorageValue::Float(f)) => Some(f.max(0.0) as u64),
-                _ => None,
-            });
-        }
-        Ok(None)
+        let Some(row) = cur.raw().next() else {
+            return Ok(None);
+        };
+        let row = row.map_err(sql_err)?;
+        Ok(match row.first() {
+            Some(SqlStorageValue::Integer(n)) => Some((*n).max(0) as u64),
+            Some(SqlStorageValue::Float(f)) => Some(f.max(0.0) as u64),
+            _ => None,
+        })
     }
 }
 
@@ -592,7 +596,10 @@ impl Store for SqlStore {
     fn rows(&self, kind: &str) -> std::result::Result<Vec<(String, String)>, StoreError> {
         let cur = self
             .sql
-            .exec("SELECT key, value FROM agg WHERE kind = ?", vec![kind.into()])
+            .exec(
+                "SELECT key, value FROM agg WHERE kind = ?",
+                vec![kind.into()],
+            )
             .map_err(sql_err)?;
         let mut out = Vec::new();
         for row in cur.raw() {
@@ -601,7 +608,9 @@ impl Store for SqlStore {
                 (Some(SqlStorageValue::String(k)), Some(SqlStorageValue::String(v))) => {
                     out.push((k.clone(), v.clone()));
                 }
-                _ => console_error!("switchyard-stats: agg row of kind {kind} is not text, skipped"),
+                _ => {
+                    console_error!("switchyard-stats: agg row of kind {kind} is not text, skipped")
+                }
             }
         }
         Ok(out)
