@@ -376,3 +376,17 @@ proptest! {
         prop_assert_eq!((&store).receipt_count().unwrap(), seen.len() as u64);
     }
 }
+
+#[test]
+fn feedback_shards_is_read_from_the_config() {
+    let route = |extra: &str| {
+        common::config(&format!(
+            r#"[{{"name":"r","match":{{"path_prefix":"/"}}{extra},"strategy":{{"kind":"recreate","origin":"v1"}}}}]"#
+        ))
+        .routes
+        .remove(0)
+    };
+    assert_eq!(route("").feedback_shards, 1, "default");
+    assert_eq!(route(r#","feedback_shards":4"#).feedback_shards, 4);
+    assert_eq!(route(r#","feedback_shards":64"#).feedback_shards, 64);
+}
