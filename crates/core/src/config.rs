@@ -278,7 +278,13 @@ pub struct Route {
     /// Hash of the route's strategy JSON: controller state written for another version of
     /// the strategy is ignored, so editing a route starts it fresh.
     pub fingerprint: String,
+    /// Receipt ledger shards feedback is spread over (`feedback_shards`, 1..=64, default 1):
+    /// shard 0 is the route's own object, the others are merged into it on its tick.
+    pub feedback_shards: u32,
 }
+
+/// Most ledger shards a route may have.
+pub const MAX_FEEDBACK_SHARDS: u64 = 64;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -701,6 +707,7 @@ impl Validator {
                 "flags",
                 "strip_prefix",
                 "description",
+                "feedback_shards",
             ],
         )?;
         let name = self
@@ -768,6 +775,19 @@ impl Validator {
         let fingerprint = strategy_value
             .map(|s| hex12(&Sha256::digest(s.to_string().as_bytes())))
             .unwrap_or_default();
+        let feedback_shards = match obj.get("feedback_shards") {
+            None | Some(Value::Null) => Some(1),
+            Some(v) => {
+                let p = format!("{path}.feedback_shards");
+                match self.uint(&p, v, MAX_FEEDBACK_SHARDS) {
+                    Some(0) => {
+                        self.err(&p, "must be at least 1");
+                        None
+                    }
+                    n => n,
+                }
+            }
+        };
         Some(Route {
             name: name?,
             matcher: matcher?,
@@ -778,6 +798,7 @@ impl Validator {
             flags,
             split_salt,
             fingerprint,
+            feedback_shards: feedback_shards? as u32,
         })
     }
 

@@ -169,6 +169,26 @@ fn refuse(code: &'static str, message: String) -> OperateError {
     }
 }
 
+/// Largest reward magnitude accepted: `|reward| <= MAX_ABS_REWARD`. With it a reward's square
+/// is at most 1e12 and a sum of squares stays finite for more than 1e296 rewards, so stored
+/// aggregates can never overflow to infinity (which JSON cannot hold).
+pub const MAX_ABS_REWARD: f64 = 1e6;
+
+/// Checks a reward where it enters: finite and within [`MAX_ABS_REWARD`].
+pub fn check_reward(reward: f64) -> Result<(), FeedbackError> {
+    if !reward.is_finite() {
+        return Err(FeedbackError::BadReward(
+            "reward must be a finite number".into(),
+        ));
+    }
+    if reward.abs() > MAX_ABS_REWARD {
+        return Err(FeedbackError::BadReward(format!(
+            "reward must be within [-{MAX_ABS_REWARD:e}, {MAX_ABS_REWARD:e}]"
+        )));
+    }
+    Ok(())
+}
+
 /// Why feedback was not credited.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeedbackError {
@@ -273,9 +293,10 @@ impl Learner {
         now_ms: u64,
         max_age_ms: u64,
     ) -> Result<(), FeedbackError> {
-        if !reward.is_finite() {
+        check_reward(reward)?;
+        if arm.is_empty() || arm.len() > crate::receipt::MAX_NAME_LEN {
             return Err(FeedbackError::BadReward(
-                "reward must be a finite number".into(),
+                "arm name must be 1..=64 bytes".into(),
             ));
         }
         if !self
@@ -284,6 +305,13 @@ impl Learner {
         {
             return Err(FeedbackError::Replayed);
         }
+        self.credit(arm, reward)
+    }
+
+    /// Credits one reward without replay protection: the caller (the durable ledger,
+    /// `crate::ledger`) has established that the receipt is new.
+    pub fn credit(&mut self, arm: &str, reward: f64) -> Result<(), FeedbackError> {
+        check_reward(reward)?;
         self.total
             .credit_reward(arm, reward)
             .map_err(|e| FeedbackError::BadReward(e.to_string()))?;

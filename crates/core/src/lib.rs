@@ -16,6 +16,7 @@ pub mod decision;
 pub mod engine;
 pub mod history;
 pub mod learn;
+pub mod ledger;
 pub mod metrics;
 pub mod observe;
 pub mod ofrep;

@@ -606,6 +606,11 @@ impl ReplayGuard {
         self.entries.len()
     }
 
+    /// (issued_ms, id) of every remembered receipt (for moving them into a ledger table).
+    pub fn entries(&self) -> impl Iterator<Item = (u64, ReceiptId)> + '_ {
+        self.entries.iter().copied()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

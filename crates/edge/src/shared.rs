@@ -21,7 +21,6 @@ use worker::{console_error, web_sys, Env, Method, Request, Response};
 
 use crate::http::json_error;
 use switchyard_core::auth::{self, Identity, Role, Tokens};
-use switchyard_core::config::{self, Config};
 use switchyard_core::receipt::ReceiptSigner;
 
 pub const STATS_BINDING: &str = "ROUTE_STATS";
@@ -30,13 +29,6 @@ pub const RECEIPT_SECRET: &str = "RECEIPT_KEY";
 thread_local! {
     /// `None` inside: no `RECEIPT_KEY` configured, receipts are off.
     static SIGNER: RefCell<Option<Option<ReceiptSigner>>> = const { RefCell::new(None) };
-}
-
-/// The config in KV, parsed and validated now (`None` when missing or invalid). The control
-/// plane reads it per call; the router has its own cache (`kv::config`).
-pub async fn config_from_kv(env: &Env) -> Option<Config> {
-    let text = env.kv(BINDING).ok()?.get(CONFIG_KEY).text().await.ok()??;
-    config::parse(&text).ok()
 }
 
 /// The caller's identity when it holds a token of at least role `need`; otherwise the JSON

@@ -548,8 +548,14 @@ async fn admin(req: Request, url: &UrlParts<'_>, env: &Env, ctx: &Context) -> Re
             "routes": cfg.as_ref().map(|c| c.routes.iter().map(|r| serde_json::json!({
                 "name": r.name, "strategy": r.strategy.kind(), "fingerprint": r.fingerprint,
             })).collect::<Vec<_>>()),
-            "rejected": rejected.map(|r| r.to_string()),
+            "rejected": rejected.as_ref().map(|r| r.to_string()),
             "stale_ms": read.stale_ms,
+            // The CONTRACTS.md shape (`config` itself stays the id string it always was).
+            "config_status": serde_json::json!({
+                "valid": rejected.is_none(),
+                "error": rejected.as_ref().map(|r| r.to_string()),
+                "last_valid_id": cfg.as_ref().map(|c| c.id.clone()),
+            }),
         }),
     ))
 }

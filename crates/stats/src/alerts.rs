@@ -12,7 +12,7 @@ use worker::{console_error, web_sys, AbortController, Delay, Env, Method, State}
 use crate::config_log;
 use switchyard_core::alerts::{self, Webhook, ATTEMPT_TIMEOUT_MS, BACKOFF_MS};
 use switchyard_core::strategy::RouteState;
-use switchyard_edge::shared::{self, now_ms};
+use switchyard_edge::shared::now_ms;
 
 /// Schedules the webhooks for the events between `old` and `new` (none: nothing happens).
 pub fn notify(state: &State, env: &Env, route: &str, old: Option<&RouteState>, new: &RouteState) {
@@ -38,7 +38,7 @@ fn spawn(
 ) {
     let (env, route) = (env.clone(), route.to_string());
     state.wait_until(async move {
-        let Some(cfg) = shared::config_from_kv(&env).await else {
+        let Some(cfg) = crate::config_cache::current(&env).await.config else {
             return;
         };
         for ev in events {

@@ -7,8 +7,10 @@
 
 use worker::{Env, Request, Response, Result};
 
-use crate::ops;
+use crate::{config_cache, ops};
 use switchyard_core::auth::{self, Identity};
+use switchyard_core::learn::MAX_ABS_REWARD;
+use switchyard_core::ledger;
 use switchyard_core::receipt::ReceiptError;
 use switchyard_core::urlparts;
 use switchyard_edge::http::{json, json_error};
@@ -127,7 +129,7 @@ async fn operator(
     }
     for action in ["stats", "tick"] {
         if let Some(route) = path.strip_prefix(action).and_then(|p| p.strip_prefix('/')) {
-            let Some(cfg) = shared::config_from_kv(env).await else {
+            let Some(cfg) = config_cache::current(env).await.config else {
                 return Ok(json_error(503, "no_config", "no valid config in KV"));
             };
             if cfg.route(route).is_none() {
@@ -293,6 +295,7 @@ async fn config_endpoint(
             if logged.status_code() != 200 {
                 return Ok(logged);
             }
+            config_cache::invalidate();
             let v: serde_json::Value =
                 serde_json::from_str(&logged.text().await?).unwrap_or_default();
             let version = v.get("version").and_then(serde_json::Value::as_i64);
@@ -327,7 +330,7 @@ fn errors_json(errors: &[switchyard_core::config::ConfigError]) -> serde_json::V
 /// object decides (409 with a reason when the action does not apply) and records it in
 /// `state:<route>`.
 async fn operate(route: &str, action: &str, env: &Env) -> Result<Response> {
-    let Some(cfg) = shared::config_from_kv(env).await else {
+    let Some(cfg) = config_cache::current(env).await.config else {
         return Ok(json_error(503, "no_config", "no valid config in KV"));
     };
     if cfg.route(route).is_none() {
@@ -406,12 +409,14 @@ async fn feedback(mut req: Request, env: &Env) -> Result<Response> {
     };
     let reward = match v.get("reward") {
         Some(serde_json::Value::Bool(b)) => f64::from(u8::from(*b)),
-        Some(n) if n.as_f64().is_some_and(f64::is_finite) => n.as_f64().unwrap_or(0.0),
+        Some(n) if n.as_f64().is_some_and(|r| r.is_finite() && r.abs() <= MAX_ABS_REWARD) => {
+            n.as_f64().unwrap_or(0.0)
+        }
         _ => {
             return Ok(json_error(
                 400,
                 "bad_feedback",
-                "`reward` must be a finite number or a boolean",
+                &format!("`reward` must be a boolean or a finite number within [-{MAX_ABS_REWARD:e}, {MAX_ABS_REWARD:e}]"),
             ))
         }
     };
@@ -433,9 +438,17 @@ async fn feedback(mut req: Request, env: &Env) -> Result<Response> {
         "reward": reward,
         "issued_ms": receipt.issued_ms(),
     });
+    // The ledger shard of this receipt (always the same one for an id, so a replay meets
+    // the row that refuses it); shard 0 is the route's own object.
+    let shards = config_cache::current(env)
+        .await
+        .config
+        .and_then(|c| c.route(receipt.route()).map(|r| r.feedback_shards))
+        .unwrap_or(1);
+    let object = ledger::shard_object_name(receipt.route(), ledger::shard_of(&id, shards));
     stats_call(
         env,
-        receipt.route(),
+        &object,
         "feedback",
         worker::Method::Post,
         Some(credit.to_string()),

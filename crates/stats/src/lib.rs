@@ -7,6 +7,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod alerts;
+mod config_cache;
 mod config_log;
 mod control;
 mod ops;

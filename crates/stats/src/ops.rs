@@ -180,7 +180,7 @@ pub fn audited(method: &str, path: &str) -> Option<(&'static str, String)> {
 
 /// `GET /_switchyard/metrics`: every route's statistics document as OpenMetrics text.
 pub async fn metrics(env: &Env) -> Result<Response> {
-    let Some(cfg) = shared::config_from_kv(env).await else {
+    let Some(cfg) = crate::config_cache::current(env).await.config else {
         return Ok(json_error(503, "no_config", "no valid config in KV"));
     };
     let mut docs = Vec::with_capacity(cfg.routes.len());
@@ -262,7 +262,7 @@ pub async fn ofrep(mut req: Request, rest: &str, env: &Env) -> Result<Response> 
             }
         }
     };
-    let Some(cfg) = shared::config_from_kv(env).await else {
+    let Some(cfg) = crate::config_cache::current(env).await.config else {
         return Ok(json_error(503, "no_config", "no valid config in KV"));
     };
     let ctx = match Context::from_body(&body) {
@@ -353,7 +353,7 @@ pub async fn issue_override(mut req: Request, env: &Env, who: &Identity) -> Resu
             }
         },
     };
-    let Some(cfg) = shared::config_from_kv(env).await else {
+    let Some(cfg) = crate::config_cache::current(env).await.config else {
         return Ok(json_error(503, "no_config", "no valid config in KV"));
     };
     let Some(r) = cfg.route(route) else {

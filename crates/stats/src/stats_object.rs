@@ -1,35 +1,60 @@
-//! `RouteStats`: the Durable Object of one route. It aggregates the batches the edge
-//! reports, credits feedback once per receipt, and on an alarm runs the route's
-//! [`Learner`] tick: bandit weights to KV `weights:<route>`, controller state to KV
-//! `state:<route>`. All decisions are in `switchyard_core::learn`; this is storage and glue.
+//! `RouteStats`: the Durable Object of one route (named `<route>`) or of one of its ledger
+//! shards (named `<route>~<k>`, see `core::ledger`). The route's object aggregates the
+//! batches the edge reports, credits feedback once per receipt, and on an alarm merges its
+//! ledger shards' rewards and runs the route's [`Learner`] tick: bandit weights to KV
+//! `weights:<route>`, controller state to KV `state:<route>`. A shard object only credits
+//! feedback and answers its reward sums. State lives in the object's SQLite as rows
+//! (`core::ledger`); all decisions are in `crate::core`; this is storage and glue.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use worker::{console_error, durable_object, DurableObject, Env, Request, Response, Result, State};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::{
+    console_error, console_warn, durable_object, DurableObject, Env, Request, Response, Result,
+    SqlStorage, SqlStorageValue, State,
+};
 
+use crate::config_cache;
 use switchyard_core::config::Route;
+use switchyard_core::contract::RouteState;
 use switchyard_core::learn::{FeedbackError, Learner, Operation, TickOutput};
+use switchyard_core::ledger::{
+    self, ApplyError, Durable, RewardSums, Store, StoreError, Write, PRUNE_BATCH,
+};
 use switchyard_core::observe::Batch;
 use switchyard_core::receipt::ReceiptId;
 use switchyard_core::rng::Xoshiro256;
 use switchyard_edge::http::{json, json_error};
 use switchyard_edge::shared::{self, now_ms, BINDING, RECEIPT_MAX_AGE_MS};
 
-const KEY: &str = "learner";
+/// Key of the single JSON value older versions stored (imported once, then deleted).
+const LEGACY_KEY: &str = "learner";
 /// Default alarm period; `STATS_TICK_MS` in `[vars]` overrides it.
 const DEFAULT_TICK_MS: u64 = 2_000;
 /// Keep ticking this long after the last report (controllers need the clock to advance).
 const IDLE_STOP_MS: u64 = 10 * 60 * 1000;
+/// Thrown inside the SQL transaction when a receipt id is already stored.
+const CONFLICT: &str = "switchyard:receipt-conflict";
 
 #[durable_object]
 pub struct RouteStats {
     state: State,
     env: Env,
-    learner: RefCell<Option<Learner>>,
+    /// `ctx.storage` (for `transactionSync`, which worker 0.8.7 does not bind).
+    storage_js: JsValue,
+    durable: RefCell<Option<Durable<SqlStore>>>,
+    /// This object's name (`<route>` or `<route>~<k>`), once known.
+    name: RefCell<Option<String>>,
+    /// An alarm is known to be set.
+    alarm_set: Cell<bool>,
+    /// Last report, credit or wake-up seen by this instance (ms).
+    last_activity: Cell<u64>,
 }
 
-/// Feedback forwarded by the edge after it verified the receipt's signature.
+/// Feedback forwarded by the control plane after it verified the receipt's signature.
 #[derive(Deserialize)]
 struct Credit {
     id: String,
@@ -40,27 +65,104 @@ struct Credit {
 
 impl DurableObject for RouteStats {
     fn new(state: State, env: Env) -> Self {
+        let raw = state._inner();
+        let storage_js: JsValue = raw.storage().map(Into::into).unwrap_or(JsValue::UNDEFINED);
         Self {
-            state,
+            state: State::from(raw),
             env,
-            learner: RefCell::new(None),
+            storage_js,
+            durable: RefCell::new(None),
+            name: RefCell::new(None),
+            alarm_set: Cell::new(false),
+            last_activity: Cell::new(0),
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        match self.handle(req).await {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                console_error!("switchyard-stats: route object: {e}");
+                Ok(json_error(500, "stats_storage_error", &e.to_string()))
+            }
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.alarm_set.set(false);
+        let name = match self.object_name(None) {
+            Some(n) => n,
+            None => match self.stored_route() {
+                Ok(Some(n)) => n,
+                _ => {
+                    console_error!("switchyard-stats: alarm of an object without a name");
+                    return Response::ok("no name");
+                }
+            },
+        };
+        self.load(&name).await?;
+        let (route, shard) = ledger::parse_object_name(&name);
+        let last = self
+            .with(|d| d.learner().last_report_ms)?
+            .max(self.last_activity.get());
+        let active = now_ms().saturating_sub(last) < IDLE_STOP_MS;
+        if shard == 0 {
+            self.tick(&name).await?;
+        } else if active {
+            // New credits here: the route's object must tick to merge them.
+            if let Err(e) = shared::call(&self.env, route, "wake", worker::Method::Post, None).await
+            {
+                console_error!("switchyard-stats: shard {name}: waking route {route}: {e}");
+            }
+        }
+        let pruned = self
+            .with(|d| d.prune(now_ms(), PRUNE_BATCH))?
+            .map_err(storage_err)?;
+        let next = if active || pruned == PRUNE_BATCH {
+            Some(self.tick_ms())
+        } else {
+            // Idle: wake when the oldest receipt row expires.
+            self.with(|d| d.store().next_expiry())?
+                .map_err(storage_err)?
+                .map(|e| e.saturating_sub(now_ms()).max(self.tick_ms()))
+        };
+        if let Some(ms) = next {
+            self.state
+                .storage()
+                .set_alarm(std::time::Duration::from_millis(ms))
+                .await?;
+            self.alarm_set.set(true);
+        }
+        Response::ok("ticked")
+    }
+}
+
+impl RouteStats {
+    async fn handle(&self, mut req: Request) -> Result<Response> {
         let path = req.path();
         let mut parts = path.trim_start_matches('/').splitn(2, '/');
-        let route = parts.next().unwrap_or("").to_string();
-        let action = parts.next().unwrap_or("");
-        self.load(&route).await;
-        match action {
-            "report" => {
+        let from_url = parts.next().unwrap_or("").to_string();
+        let action = parts.next().unwrap_or("").to_string();
+        let name = self.object_name(Some(&from_url)).unwrap_or(from_url);
+        self.load(&name).await?;
+        let (route, shard) = ledger::parse_object_name(&name);
+        let route = route.to_string();
+        if matches!(action.as_str(), "report" | "feedback" | "wake") {
+            self.last_activity.set(now_ms());
+        }
+        match action.as_str() {
+            "wake" => {
+                self.ensure_alarm().await;
+                Ok(json(200, &serde_json::json!({ "awake": true })))
+            }
+            "report" if shard == 0 => {
                 let batch: Batch = match json_body(&mut req).await {
                     Ok(b) => b,
                     Err(e) => return Ok(json_error(400, "bad_batch", &e.to_string())),
                 };
-                let merged = self.with(|l| l.report(&batch, now_ms()));
-                self.save().await?;
+                let merged = self
+                    .with(|d| d.report(&batch, now_ms()))?
+                    .map_err(storage_err)?;
                 self.ensure_alarm().await;
                 Ok(json(200, &serde_json::json!({ "merged": merged })))
             }
@@ -73,19 +175,20 @@ impl DurableObject for RouteStats {
                     return Ok(json_error(400, "bad_feedback", "malformed receipt id"));
                 };
                 let now = now_ms();
-                let r = self.with(|l| {
-                    l.feedback(
-                        id,
-                        &credit.arm,
-                        credit.reward,
-                        credit.issued_ms,
-                        now,
-                        RECEIPT_MAX_AGE_MS,
-                    )
-                });
+                let r = self
+                    .with(|d| {
+                        d.credit(
+                            id,
+                            &credit.arm,
+                            credit.reward,
+                            credit.issued_ms,
+                            now,
+                            RECEIPT_MAX_AGE_MS,
+                        )
+                    })?
+                    .map_err(storage_err)?;
                 match r {
                     Ok(()) => {
-                        self.save().await?;
                         self.ensure_alarm().await;
                         Ok(json(
                             200,
@@ -100,12 +203,12 @@ impl DurableObject for RouteStats {
                     Err(FeedbackError::BadReward(why)) => Ok(json_error(400, "bad_reward", &why)),
                 }
             }
-            "stats" => {
-                let cfg = self.route_config(&route).await;
-                let doc = self.with(|l| l.stats(cfg.as_ref()));
-                Ok(json(200, &doc))
-            }
-            "override" => {
+            "rewards" => Ok(json(
+                200,
+                &serde_json::json!({ "shard": shard, "arms": self.with(|d| d.reward_sums())? }),
+            )),
+            "stats" if shard == 0 => Ok(json(200, &self.stats_doc(&route).await?)),
+            "override" if shard == 0 => {
                 // An operator's state (manual rollback): the learner adopts it and KV gets it.
                 let st: switchyard_core::strategy::RouteState = match json_body(&mut req).await {
                     Ok(s) => s,
@@ -113,19 +216,21 @@ impl DurableObject for RouteStats {
                 };
                 let text = serde_json::to_string(&st)
                     .map_err(|e| worker::Error::RustError(e.to_string()))?;
+                let old = self.with(|d| d.learner().state.clone())?;
+                self.with(|d| d.set_state(st.clone()))?
+                    .map_err(storage_err)?;
                 self.env
                     .kv(BINDING)?
                     .put(&format!("state:{route}"), text)?
                     .execute()
                     .await?;
-                let old = self.with(|l| l.state.replace(st.clone()));
-                self.save().await?;
                 crate::alerts::notify(&self.state, &self.env, &route, old.as_ref(), &st);
                 Ok(json(200, &serde_json::json!({ "state": st })))
             }
-            "operate" => {
-                // An operator's rollback, resume or promote: decided by the learner, written
-                // to KV (`state:<route>`, and `weights:<route>` for a promoted bandit).
+            "operate" if shard == 0 => {
+                // An operator's rollback, resume or promote: decided by the learner, stored,
+                // then written to KV (`state:<route>`, and `weights:<route>` for a promoted
+                // bandit).
                 #[derive(Deserialize)]
                 struct Op {
                     action: String,
@@ -141,24 +246,21 @@ impl DurableObject for RouteStats {
                         "action must be rollback, resume or promote",
                     ));
                 };
-                let Some(cfg) = self.route_config(&route).await else {
+                let view = config_cache::current(&self.env).await;
+                let Some(cfg_route) = view.config.as_ref().and_then(|c| c.route(&route)) else {
                     return Ok(json_error(
                         404,
                         "unknown_route",
                         &format!("no route named {route:?} in the config"),
                     ));
                 };
-                let old = self.with(|l| l.state.clone());
-                let r = self.with(|l| {
-                    if l.route.is_empty() {
-                        l.route = route.clone();
-                    }
-                    l.operate(&cfg, op, now_ms())
-                });
-                match r {
+                let old = self.with(|d| d.learner().state.clone())?;
+                match self
+                    .with(|d| d.operate(cfg_route, op, now_ms()))?
+                    .map_err(storage_err)?
+                {
                     Ok(out) => {
                         self.write_outputs(&route, &out, old.as_ref()).await?;
-                        self.save().await?;
                         Ok(json(
                             200,
                             &serde_json::json!({ "state": out.state, "weights": out.weights }),
@@ -167,58 +269,107 @@ impl DurableObject for RouteStats {
                     Err(e) => Ok(json_error(e.status, e.code, &e.message)),
                 }
             }
-            "tick" => {
-                self.tick().await?;
-                let cfg = self.route_config(&route).await;
-                Ok(json(200, &self.with(|l| l.stats(cfg.as_ref()))))
+            "tick" if shard == 0 => {
+                self.tick(&name).await?;
+                Ok(json(200, &self.stats_doc(&route).await?))
             }
             _ => Ok(json_error(404, "not_found", "unknown route-stats action")),
         }
     }
 
-    async fn alarm(&self) -> Result<Response> {
-        self.load("").await;
-        self.tick().await?;
-        let last = self.with(|l| l.last_report_ms);
-        if now_ms().saturating_sub(last) < IDLE_STOP_MS {
-            self.state
-                .storage()
-                .set_alarm(std::time::Duration::from_millis(self.tick_ms()))
-                .await?;
+    /// The object's name: from the runtime (`idFromName`), else what a caller used.
+    fn object_name(&self, from_url: Option<&str>) -> Option<String> {
+        if let Some(n) = self.name.borrow().clone() {
+            return Some(n);
         }
-        Response::ok("ticked")
-    }
-}
-
-impl RouteStats {
-    fn with<R>(&self, f: impl FnOnce(&mut Learner) -> R) -> R {
-        let mut slot = self.learner.borrow_mut();
-        let learner = slot.get_or_insert_with(Learner::default);
-        f(learner)
+        let n = self
+            .state
+            .id()
+            .name()
+            .filter(|n| !n.is_empty())
+            .or_else(|| from_url.filter(|n| !n.is_empty()).map(str::to_string))?;
+        *self.name.borrow_mut() = Some(n.clone());
+        Some(n)
     }
 
-    async fn load(&self, route: &str) {
-        if self.learner.borrow().is_some() {
-            return;
-        }
-        let stored: Option<String> = self.state.storage().get(KEY).await.ok().flatten();
-        let learner = stored
-            .and_then(|s| match serde_json::from_str::<Learner>(&s) {
-                Ok(l) => Some(l),
-                Err(e) => {
-                    console_error!("switchyard: stored learner unreadable, starting fresh: {e}");
-                    None
+    /// The route named in the stored meta row (an alarm of an object whose runtime name is
+    /// unknown).
+    fn stored_route(&self) -> std::result::Result<Option<String>, StoreError> {
+        let store = SqlStore::open(self.state.storage().sql(), self.storage_js.clone())?;
+        for (_, v) in store.rows(ledger::META)? {
+            if let Ok(l) = serde_json::from_str::<Learner>(&v) {
+                if !l.route.is_empty() {
+                    return Ok(Some(l.route));
                 }
-            })
-            .unwrap_or_else(|| Learner::new(route));
-        *self.learner.borrow_mut() = Some(learner);
+            }
+        }
+        Ok(None)
     }
 
-    async fn save(&self) -> Result<()> {
-        let text = self
-            .with(|l| serde_json::to_string(l))
-            .map_err(|e| worker::Error::RustError(e.to_string()))?;
-        self.state.storage().put(KEY, text).await
+    fn with<R>(&self, f: impl FnOnce(&mut Durable<SqlStore>) -> R) -> Result<R> {
+        let mut slot = self.durable.borrow_mut();
+        match slot.as_mut() {
+            Some(d) => Ok(f(d)),
+            None => Err(worker::Error::RustError("route state not loaded".into())),
+        }
+    }
+
+    /// Opens the object's tables (once per instance); imports a legacy value once.
+    async fn load(&self, name: &str) -> Result<()> {
+        if self.durable.borrow().is_some() {
+            return Ok(());
+        }
+        let store = SqlStore::open(self.state.storage().sql(), self.storage_js.clone())
+            .map_err(storage_err)?;
+        let (mut durable, warnings) = Durable::open(store, name).map_err(storage_err)?;
+        for w in warnings {
+            console_error!("switchyard-stats: object {name}: {w}");
+        }
+        if durable.is_blank().map_err(storage_err)? {
+            self.import_legacy(&mut durable, name).await;
+        }
+        if self.durable.borrow().is_none() {
+            *self.durable.borrow_mut() = Some(durable);
+        }
+        Ok(())
+    }
+
+    /// Best effort: the single JSON value older versions kept (aggregates, state and replay
+    /// guard) becomes rows, then is deleted.
+    async fn import_legacy(&self, durable: &mut Durable<SqlStore>, name: &str) {
+        let storage = self.state.storage();
+        let text: Option<String> = match storage.get(LEGACY_KEY).await {
+            Ok(t) => t,
+            Err(e) => {
+                console_error!("switchyard-stats: object {name}: legacy value unreadable: {e}");
+                return;
+            }
+        };
+        let Some(text) = text else { return };
+        match serde_json::from_str::<Learner>(&text) {
+            Ok(old) => {
+                let receipts = old
+                    .replay
+                    .entries()
+                    .map(|(issued, id)| (id, ledger::receipt_expiry(issued, RECEIPT_MAX_AGE_MS)))
+                    .collect();
+                match durable.import_legacy(old, receipts, now_ms()) {
+                    Ok(n) => console_warn!(
+                        "switchyard-stats: object {name}: imported the legacy learner ({n} receipts)"
+                    ),
+                    Err(e) => {
+                        console_error!("switchyard-stats: object {name}: legacy import: {e}");
+                        return;
+                    }
+                }
+            }
+            Err(e) => console_error!(
+                "switchyard-stats: object {name}: legacy learner unreadable, not imported: {e}"
+            ),
+        }
+        if let Err(e) = storage.delete(LEGACY_KEY).await {
+            console_error!("switchyard-stats: object {name}: deleting the legacy value: {e}");
+        }
     }
 
     fn tick_ms(&self) -> u64 {
@@ -231,41 +382,85 @@ impl RouteStats {
     }
 
     async fn ensure_alarm(&self) {
+        if self.alarm_set.get() {
+            return;
+        }
         let storage = self.state.storage();
-        if matches!(storage.get_alarm().await, Ok(None)) {
-            let _ = storage
-                .set_alarm(std::time::Duration::from_millis(self.tick_ms()))
-                .await;
+        match storage.get_alarm().await {
+            Ok(Some(_)) => self.alarm_set.set(true),
+            Ok(None) => {
+                if storage
+                    .set_alarm(std::time::Duration::from_millis(self.tick_ms()))
+                    .await
+                    .is_ok()
+                {
+                    self.alarm_set.set(true);
+                }
+            }
+            Err(_) => {}
         }
     }
 
-    async fn route_config(&self, route: &str) -> Option<Route> {
-        let cfg = shared::config_from_kv(&self.env).await?;
-        cfg.routes.into_iter().find(|r| r.name == route)
+    async fn stats_doc(&self, route: &str) -> Result<serde_json::Value> {
+        let view = config_cache::current(&self.env).await;
+        let cfg_route = view.config.as_ref().and_then(|c| c.route(route));
+        let mut doc = self.with(|d| d.learner().stats(cfg_route))?;
+        let (receipts, next_expiry) = self.with(|d| {
+            let s = d.store();
+            (s.receipt_count(), s.next_expiry())
+        })?;
+        doc["config"] = view.status;
+        doc["merged_from_shards"] = serde_json::json!(self.with(|d| d.merged_from_shards())?);
+        doc["feedback_shards"] = serde_json::json!(cfg_route.map_or(1, |r| r.feedback_shards));
+        doc["storage"] = serde_json::json!({
+            "database_size": self.state.storage().sql().database_size(),
+            "receipts": receipts.map_err(storage_err)?,
+            "next_expiry_ms": next_expiry.map_err(storage_err)?,
+            "wasm_memory_bytes": wasm_memory_bytes(),
+        });
+        Ok(doc)
     }
 
-    /// One learning step; writes what changed to KV.
-    async fn tick(&self) -> Result<()> {
-        let route_name = self.with(|l| l.route.clone());
-        let Some(route) = self.route_config(&route_name).await else {
-            return Ok(()); // route gone or config unreadable: nothing to steer
+    /// One learning step: merge the ledger shards, tick, write what changed to KV.
+    async fn tick(&self, name: &str) -> Result<()> {
+        let (route_name, _) = ledger::parse_object_name(name);
+        let view = config_cache::current(&self.env).await;
+        let Some(cfg) = view.config else {
+            return Ok(()); // no valid config was ever seen: nothing to steer
         };
+        let Some(route) = cfg.route(route_name) else {
+            return Ok(()); // route gone
+        };
+        let mut shards = Vec::new();
+        for k in 1..route.feedback_shards {
+            let shard = ledger::shard_object_name(route_name, k);
+            match shard_rewards(&self.env, &shard).await {
+                Ok(sums) => shards.push((k, sums)),
+                Err(e) => console_error!("switchyard-stats: shard {shard}: {e}"),
+            }
+        }
         let seed = now_ms() ^ (js_sys::Math::random() * 9.0e15) as u64;
         let mut rng = Xoshiro256::seed_from_u64(seed);
-        let old_state = self.with(|l| l.state.clone());
-        let out = self.with(|l| l.tick(&route, now_ms(), &mut rng));
-        self.write_outputs(&route_name, &out, old_state.as_ref())
+        let old_state = self.with(|d| d.learner().state.clone())?;
+        let (out, warnings) = self
+            .with(|d| d.tick(route, now_ms(), &mut rng, &shards))?
+            .map_err(storage_err)?;
+        for w in warnings {
+            console_warn!("switchyard-stats: route {route_name}: {w}");
+        }
+        self.write_outputs(route_name, &out, old_state.as_ref())
             .await?;
-        self.srm_alarm(&route).await;
-        self.save().await
+        self.srm_alarm(route).await;
+        Ok(())
     }
 
-    /// Writes what a tick or an operator action decided to KV, where the edge reads it.
+    /// Writes what a tick or an operator action decided to KV, where the edge reads it, and
+    /// sends the alerts a state change calls for.
     async fn write_outputs(
         &self,
         route_name: &str,
         out: &TickOutput,
-        old: Option<&switchyard_core::contract::RouteState>,
+        old: Option<&RouteState>,
     ) -> Result<()> {
         let kv = self.env.kv(BINDING)?;
         if let Some(w) = &out.weights {
@@ -295,7 +490,9 @@ impl RouteStats {
     /// The `srm` alert: sent when the sample-ratio check turns to a mismatch (once per
     /// episode; the flag is kept in storage key `srm_alarm`).
     async fn srm_alarm(&self, route: &Route) {
-        let doc = self.with(|l| l.stats(Some(route)));
+        let Ok(doc) = self.with(|d| d.learner().stats(Some(route))) else {
+            return;
+        };
         let now = doc["experiment"]["srm"]["mismatch"]
             .as_bool()
             .unwrap_or(false);
@@ -321,6 +518,40 @@ impl RouteStats {
     }
 }
 
+/// A ledger shard's reward sums per arm.
+async fn shard_rewards(env: &Env, shard: &str) -> Result<BTreeMap<String, RewardSums>> {
+    #[derive(Deserialize)]
+    struct Answer {
+        arms: BTreeMap<String, RewardSums>,
+    }
+    let mut r = shared::call(env, shard, "rewards", worker::Method::Get, None).await?;
+    if r.status_code() != 200 {
+        return Err(worker::Error::RustError(format!(
+            "answered HTTP {}",
+            r.status_code()
+        )));
+    }
+    let text = r.text().await?;
+    let a: Answer =
+        serde_json::from_str(&text).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    Ok(a.arms)
+}
+
+fn storage_err(e: StoreError) -> worker::Error {
+    worker::Error::RustError(e.to_string())
+}
+
+fn wasm_memory_bytes() -> u64 {
+    #[cfg(target_arch = "wasm32")]
+    {
+        (core::arch::wasm32::memory_size(0) as u64) * 65_536
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        0
+    }
+}
+
 /// The request body as JSON, parsed by serde_json (not `Request::json`, which goes through
 /// `JSON.parse` + serde_wasm_bindgen and costs a second deserializer per type in the wasm).
 async fn json_body<T: serde::de::DeserializeOwned>(req: &mut Request) -> Result<T> {
@@ -337,4 +568,171 @@ fn parse_id(hex: &str) -> Option<ReceiptId> {
         *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
     }
     Some(ReceiptId(id))
+}
+
+// ---------------------------------------------------------------------------------------
+// The object's SQLite
+
+/// [`Store`] on the Durable Object's SQLite: table `receipts` (id -> expiry, indexed by
+/// expiry) and table `agg` (kind, key -> JSON value).
+pub struct SqlStore {
+    sql: SqlStorage,
+    storage: JsValue,
+}
+
+const SCHEMA: [&str; 3] = [
+    "CREATE TABLE IF NOT EXISTS receipts (id BLOB PRIMARY KEY, expires INTEGER NOT NULL) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS receipts_by_expiry ON receipts (expires)",
+    "CREATE TABLE IF NOT EXISTS agg (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID",
+];
+
+fn sql_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+fn int(v: u64) -> SqlStorageValue {
+    SqlStorageValue::Integer(v.min(i64::MAX as u64) as i64)
+}
+
+fn js_message(e: &JsValue) -> String {
+    if let Some(s) = e.as_string() {
+        return s;
+    }
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+impl SqlStore {
+    fn open(sql: SqlStorage, storage: JsValue) -> std::result::Result<Self, StoreError> {
+        for q in SCHEMA {
+            sql.exec(q, None).map_err(sql_err)?;
+        }
+        Ok(Self { sql, storage })
+    }
+
+    fn first_int(
+        &self,
+        q: &str,
+        args: Vec<SqlStorageValue>,
+    ) -> std::result::Result<Option<u64>, StoreError> {
+        let cur = self.sql.exec(q, args).map_err(sql_err)?;
+        let Some(row) = cur.raw().next() else {
+            return Ok(None);
+        };
+        let row = row.map_err(sql_err)?;
+        Ok(match row.first() {
+            Some(SqlStorageValue::Integer(n)) => Some((*n).max(0) as u64),
+            Some(SqlStorageValue::Float(f)) => Some(f.max(0.0) as u64),
+            _ => None,
+        })
+    }
+}
+
+impl Store for SqlStore {
+    fn apply(&self, writes: Vec<Write>) -> std::result::Result<(), ApplyError> {
+        let stmts: Vec<(&'static str, Vec<SqlStorageValue>, bool)> = writes
+            .into_iter()
+            .map(|w| match w {
+                Write::NewReceipt { id, expires_ms } => (
+                    "INSERT INTO receipts (id, expires) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING 1",
+                    vec![SqlStorageValue::Blob(id.to_vec()), int(expires_ms)],
+                    true,
+                ),
+                Write::Put { kind, key, value } => (
+                    "INSERT INTO agg (kind, key, value) VALUES (?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value",
+                    vec![kind.into(), key.into(), value.into()],
+                    false,
+                ),
+                Write::DeleteKind(kind) => (
+                    "DELETE FROM agg WHERE kind = ?",
+                    vec![kind.into()],
+                    false,
+                ),
+            })
+            .collect();
+        let sql = self.sql.clone();
+        let run = move || -> std::result::Result<JsValue, JsValue> {
+            for (q, args, must_insert) in stmts {
+                let cur = sql
+                    .exec(q, args)
+                    .map_err(|e| JsValue::from_str(&e.to_string()))?;
+                if must_insert && cur.raw().next().is_none() {
+                    return Err(JsValue::from_str(CONFLICT));
+                }
+            }
+            Ok(JsValue::UNDEFINED)
+        };
+        let classify = |e: JsValue| {
+            let m = js_message(&e);
+            if m.contains(CONFLICT) {
+                ApplyError::Conflict
+            } else {
+                ApplyError::Store(m)
+            }
+        };
+        // All statements in one `transactionSync`: on a throw (a conflict or a failed
+        // statement) SQLite rolls every one of them back.
+        let tx = js_sys::Reflect::get(&self.storage, &JsValue::from_str("transactionSync"))
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+        match tx {
+            Some(f) => {
+                let cb = Closure::once_into_js(run);
+                f.call1(&self.storage, &cb).map(|_| ()).map_err(classify)
+            }
+            None => Err(ApplyError::Store(
+                "ctx.storage.transactionSync is not available".into(),
+            )),
+        }
+    }
+
+    fn rows(&self, kind: &str) -> std::result::Result<Vec<(String, String)>, StoreError> {
+        let cur = self
+            .sql
+            .exec(
+                "SELECT key, value FROM agg WHERE kind = ?",
+                vec![kind.into()],
+            )
+            .map_err(sql_err)?;
+        let mut out = Vec::new();
+        for row in cur.raw() {
+            let row = row.map_err(sql_err)?;
+            match (row.first(), row.get(1)) {
+                (Some(SqlStorageValue::String(k)), Some(SqlStorageValue::String(v))) => {
+                    out.push((k.clone(), v.clone()));
+                }
+                _ => {
+                    console_error!("switchyard-stats: agg row of kind {kind} is not text, skipped")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn prune_receipts(&self, now_ms: u64, limit: u32) -> std::result::Result<u32, StoreError> {
+        let cur = self
+            .sql
+            .exec(
+                "DELETE FROM receipts WHERE id IN (SELECT id FROM receipts WHERE expires < ? ORDER BY expires LIMIT ?) RETURNING 1",
+                vec![int(now_ms), int(u64::from(limit))],
+            )
+            .map_err(sql_err)?;
+        let mut n = 0u32;
+        for row in cur.raw() {
+            row.map_err(sql_err)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn receipt_count(&self) -> std::result::Result<u64, StoreError> {
+        Ok(self
+            .first_int("SELECT COUNT(*) FROM receipts", vec![])?
+            .unwrap_or(0))
+    }
+
+    fn next_expiry(&self) -> std::result::Result<Option<u64>, StoreError> {
+        self.first_int("SELECT MIN(expires) FROM receipts", vec![])
+    }
 }
