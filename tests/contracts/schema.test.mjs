@@ -62,6 +62,10 @@ const SPLIT = {
     validator: [],
   },
   'bandit feedback: unknown mode': { schema: ['$.routes[0].strategy.feedback'], validator: [] },
+  'feedback_shards out of range or not an integer': {
+    schema: ['$.routes[0].feedback_shards', '$.routes[1].feedback_shards', '$.routes[2].feedback_shards', '$.routes[3].feedback_shards'],
+    validator: [],
+  },
   'semantic errors only the validator sees': {
     schema: [],
     validator: [

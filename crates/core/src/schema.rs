@@ -320,6 +320,7 @@ pub fn config_schema() -> Value {
             "shadow": { "type": "array", "maxItems": 32, "items": { "$ref": "#/$defs/shadow" } },
             "flags": { "type": "array", "maxItems": 64, "items": { "$ref": "#/$defs/flag" } },
             "strip_prefix": nullable(json!({ "type": "string", "pattern": "^/.*[^/]$", "description": "Removed from the path before forwarding." })),
+            "feedback_shards": { "type": "integer", "minimum": 1, "maximum": 64, "default": 1, "description": "Receipt ledger shards feedback is spread over (by receipt id); the route's object merges them on its tick." },
             "description": { "type": "string" },
         })),
     });
@@ -339,6 +340,22 @@ pub fn config_schema() -> Value {
                 "additionalProperties": { "$ref": "#/$defs/origin" },
             },
             "routes": { "type": "array", "items": { "$ref": "#/$defs/route" } },
+            "alerts": {
+                "type": "object", "additionalProperties": false,
+                "description": "Webhooks (Slack-compatible JSON) on controller events.",
+                "properties": {
+                    "webhooks": {
+                        "type": "array", "maxItems": crate::alerts::MAX_WEBHOOKS,
+                        "items": {
+                            "type": "object", "additionalProperties": false, "required": ["url"],
+                            "properties": {
+                                "url": { "type": "string", "pattern": "^https?://[^ \\r\\n]+$", "maxLength": crate::alerts::MAX_URL_LEN, "description": "Receiver (http:// or https://)." },
+                                "events": { "type": "array", "minItems": 1, "uniqueItems": true, "items": { "enum": crate::alerts::EVENTS }, "description": "Events to send (all when absent)." },
+                            }
+                        }
+                    }
+                }
+            },
         }),
     );
     root["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
