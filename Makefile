@@ -7,7 +7,7 @@ export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := $(TOOLS)/wasm-bindgen-test-
 export WASM_BINDGEN_TEST_TIMEOUT ?= 60
 E2E_CONCURRENCY ?= 1
 
-.PHONY: setup build demo demo-reset test test-native test-wasm test-www test-contracts test-e2e lint fmt size bench clean
+.PHONY: setup build demo demo-reset test test-native test-wasm test-www test-contracts test-e2e lint fmt size size-check bench clean
 
 setup:
 	scripts/setup.sh
@@ -22,45 +22,48 @@ demo:
 # Back to a first run: local KV/Durable Object state, demo logs and the worker bundles.
 demo-reset:
 	rm -rf .wrangler build
-	@echo "demo-reset: removed .wrangler/ (local KV, Durable Objects, logs) and build/"
+	@echo "demo-reset: removed .wrangler/ (local KV, Durable Objects, demo logs) and build/"
 
-test: setup test-native test-wasm test-www test-contracts build test-e2e
+test: setup test-native test-wasm test-www test-contracts build size-check test-e2e
 
+# The seeded simulations run once, below, with their figures printed.
 test-native:
-	cargo test --lib --tests --examples -- --skip aa_experiments_msprt --skip bernoulli_bandit_regret
-	cargo test -p switchyard-model-server
-	cargo test --benches
+	cargo test --workspace --lib --bins --tests -- --skip aa_experiments_msprt --skip bernoulli_bandit_regret
+	cargo test -p switchyard-core --benches
 	@echo "== seeded simulations (issue 3), figures printed:"
-	cargo test --test stats_simulation -- --nocapture --test-threads=1
+	cargo test -p switchyard-core --test stats_simulation -- --nocapture --test-threads=1
 
+# The core's tests again on wasm32 (under Node), and the edge's wasm-only tests.
 test-wasm:
-	cargo test -p switchyard --target wasm32-unknown-unknown --lib --tests
+	cargo test --target wasm32-unknown-unknown -p switchyard-core -p switchyard-edge --lib --tests
 
 test-www:
 	node --test tests/www/
 
-# Published contracts: docs/config.schema.json vs the config fixtures, docs/openapi.yaml vs
-# the requests the e2e tests and the dashboard make.
+# Published contracts: docs/config.schema.json against the config fixtures (ajv), and
+# docs/openapi.yaml against the requests the e2e tests and the CLI make.
 test-contracts:
 	node --test tests/contracts/
 
 test-e2e:
 	node --test --test-concurrency=$(E2E_CONCURRENCY) --test-timeout=300000 tests/e2e/
 
-# Native clippy covers the whole workspace (worker crate, CLI, model server); wasm clippy the
-# worker crate only, also per worker (feature `router` alone, `stats` alone), as built.
+# Native: every crate (the worker crates are wasm32-only and empty natively). wasm32: the
+# core and the three edge crates, as the workers are built.
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy -p switchyard --target wasm32-unknown-unknown --lib --tests -- -D warnings
-	cargo clippy -p switchyard --target wasm32-unknown-unknown --lib --tests --no-default-features --features router -- -D warnings
-	cargo clippy -p switchyard --target wasm32-unknown-unknown --lib --tests --no-default-features --features stats -- -D warnings
+	cargo clippy --target wasm32-unknown-unknown -p switchyard-core -p switchyard-edge -p switchyard-router -p switchyard-stats --lib --tests -- -D warnings
 
 fmt:
 	cargo fmt --all
 
 size: build
 	scripts/size.sh
+
+# Fails when a bundle is over its budget in size-budget.json (part of `make test`).
+size-check:
+	node scripts/size-check.mjs
 
 bench:
 	cargo bench

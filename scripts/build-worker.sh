@@ -1,11 +1,13 @@
 #!/bin/sh
 # Offline build of the workers: cargo (wasm32) -> wasm-bindgen -> wasm-opt -> esbuild bundle.
-#   sh scripts/build-worker.sh [router|stats|all]      (default: all)
-# Two bundles from one crate, each with only its own cargo feature (see Cargo.toml):
-#   router -> build/router/{index.js,index_bg.wasm,worker/shim.mjs}  (wrangler.toml `main`)
-#   stats  -> build/stats/{index.js,index_bg.wasm,worker/shim.mjs}   (wrangler.stats.toml `main`)
-# Each bundle has its own cargo target dir (target/wasm-<bundle>): the features differ, and
-# worker-build reads the artifact from <target-dir>/wasm32-unknown-unknown/release/.
+#   sh scripts/build-worker.sh [router|stats|all|router-test]      (default: all)
+# Two bundles, one workspace crate each (see Cargo.toml):
+#   router -> crates/router -> build/router/{index.js,index_bg.wasm,worker/shim.mjs}  (wrangler.toml `main`)
+#   stats  -> crates/stats  -> build/stats/{index.js,index_bg.wasm,worker/shim.mjs}   (wrangler.stats.toml `main`)
+#   router-test -> build/router-test/: the router with cargo feature `test-panic` (a route that
+#   panics, for tests/e2e/security.test.mjs); never in `all`, never deployed by any wrangler config.
+# Router and stats share the cargo target dir target/wasm, router-test has target/wasm-test
+# (worker-build reads the artifact from <target-dir>/wasm32-unknown-unknown/release/).
 # Called by each wrangler config's [build] command and by `make build`.
 set -eu
 ROOT=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
@@ -13,9 +15,9 @@ cd "$ROOT"
 
 WHICH=${1:-all}
 case "$WHICH" in
-  router|stats) BUNDLES=$WHICH ;;
+  router|stats|router-test) BUNDLES=$WHICH ;;
   all) BUNDLES="router stats" ;;
-  *) echo "build-worker: unknown bundle '$WHICH' (router, stats or all)" >&2; exit 2 ;;
+  *) echo "build-worker: unknown bundle '$WHICH' (router, stats, all or router-test)" >&2; exit 2 ;;
 esac
 
 built() { [ -f "build/$1/index.js" ] && [ -f "build/$1/index_bg.wasm" ] && [ -f "build/$1/worker/shim.mjs" ]; }
@@ -42,22 +44,27 @@ export ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild"
 TARGET_ROOT=${CARGO_TARGET_DIR:-$ROOT/target}
 
 for b in $BUNDLES; do
-  TD="$TARGET_ROOT/wasm-$b"
-  FEATURES="--no-default-features --features $b"
+  # router-test is the router crate with feature `test-panic`, in its own target dir (the
+  # artifact has the same name as the router's).
+  case "$b" in
+    router-test) CRATE=router FEATURES="--features test-panic" TD="$TARGET_ROOT/wasm-test" ;;
+    *) CRATE=$b FEATURES="" TD="$TARGET_ROOT/wasm" ;;
+  esac
   # Fast path: wasm-bindgen + wasm-opt take ~10-15 s even when nothing changed. cargo's own
   # no-op check is ~0.1 s, so build the lib first and skip worker-build when build/<bundle>/
   # is newer than the cargo artifact (and than this script). FORCE=1 always rebuilds.
-  ART="$TD/wasm32-unknown-unknown/release/switchyard.wasm"
+  ART="$TD/wasm32-unknown-unknown/release/switchyard_$CRATE.wasm"
   if [ "${FORCE:-}" != "1" ]; then
     # shellcheck disable=SC2086
-    cargo build --release --target wasm32-unknown-unknown --lib --target-dir "$TD" $FEATURES
+    cargo build --release --target wasm32-unknown-unknown --lib -p "switchyard-$CRATE" $FEATURES --target-dir "$TD"
     if built "$b" && [ -f "$ART" ] && [ "build/$b/index_bg.wasm" -nt "$ART" ] \
        && [ "build/$b/index.js" -nt "$ART" ] && [ "build/$b/worker/shim.mjs" -nt "$0" ]; then
       echo "build-worker: build/$b/ is up to date with $ART (FORCE=1 to rebuild)" >&2
       continue
     fi
   fi
-  # worker-build passes what follows `--` to cargo; it reads `--target-dir <dir>` from there.
+  # worker-build builds the crate in its working directory and passes what follows `--` to
+  # cargo; it reads `--target-dir <dir>` from there.
   # shellcheck disable=SC2086
-  "$ROOT/.tools/bin/worker-build" --release --out-dir "build/$b" -- $FEATURES --target-dir "$TD"
+  (cd "crates/$CRATE" && "$ROOT/.tools/bin/worker-build" --release --out-dir "$ROOT/build/$b" -- $FEATURES --target-dir "$TD")
 done

@@ -11,7 +11,6 @@ CONFIG=${CONFIG:-demo/config.json}
 LOGDIR=${LOGDIR:-.wrangler/demo-logs}
 
 scripts/setup.sh
-# Its own small package: no worker crate, no dev-dependencies (criterion, proptest).
 cargo build --release -p switchyard-model-server
 mkdir -p "$LOGDIR"
 
@@ -38,7 +37,7 @@ for port in 9001 9002 9003; do
 done
 echo "origins: v1 :9001, v2 :9002, v3 (shadow) :9003 — logs in $LOGDIR/"
 
-node_modules/.bin/wrangler kv key put --local --preview --persist-to "$PERSIST" --binding SPLIT_CONFIG config --path "$CONFIG"
+node_modules/.bin/wrangler kv key put --local --persist-to "$PERSIST" --binding SPLIT_CONFIG config --path "$CONFIG"
 
 # Printed once both workers answer (below).
 banner() {
@@ -57,7 +56,7 @@ Switchyard on http://127.0.0.1:$PORT  (Ctrl-C stops everything)
   for u in u1 u2 u3 u4 u5 u6 u7 u8 u9 u10; do curl -s -o /dev/null -w "\$u %header{x-switchyard-arm}\\n" \\
        -X POST http://127.0.0.1:$PORT/v2/models/fraud/infer -H "x-user-id: \$u" -d '{"inputs":[{"data":[1]}]}'; done
   # change the config live (no restart):
-  npx wrangler kv key put --local --preview --persist-to $PERSIST --binding SPLIT_CONFIG config --path $CONFIG
+  npx wrangler kv key put --local --persist-to $PERSIST --binding SPLIT_CONFIG config --path $CONFIG
   # dashboard (open it in a browser):
   #   http://127.0.0.1:$PORT/_switchyard/dashboard/
   # the CLI (docs/readme-cli.md):

@@ -29,7 +29,7 @@ cat > "$STATE/config.json" <<JSON
   {"name":"plain","match":{"path_prefix":"/v2/models/plain","methods":["POST"]},"unit":[{"header":"x-user-id"}],
   "strategy":{"kind":"ab","arms":[{"name":"a","origin":"v1","weight":1},{"name":"b","origin":"v2","weight":1}]}}]}
 JSON
-node_modules/.bin/wrangler kv key put --local --preview --persist-to "$STATE" --binding SPLIT_CONFIG config --path "$STATE/config.json" >/dev/null
+node_modules/.bin/wrangler kv key put --local --persist-to "$STATE" --binding SPLIT_CONFIG config --path "$STATE/config.json" >/dev/null
 SWITCHYARD_SKIP_BUILD=1 node_modules/.bin/wrangler dev -c wrangler.toml -c wrangler.stats.toml --port "$PW" --ip 127.0.0.1 --persist-to "$STATE" \
   --show-interactive-dev-session=false --live-reload=false >"$STATE/wrangler.log" 2>&1 &
 pids+=($!)

@@ -32,7 +32,7 @@ for b in $BUNDLES; do
   if [ "${NAMES:-}" = "1" ]; then
     echo "building an unstripped copy for function names (target/size-$b/) ..."
     CARGO_PROFILE_RELEASE_STRIP=none cargo build --release --target wasm32-unknown-unknown --lib \
-      --no-default-features --features "$b" --target-dir "target/size-$b" -q
-    TOP=${TOP:-25} node scripts/wasm-sizes.mjs "target/size-$b/wasm32-unknown-unknown/release/switchyard.wasm"
+      -p "switchyard-$b" --target-dir "target/size-$b" -q
+    TOP=${TOP:-25} node scripts/wasm-sizes.mjs "target/size-$b/wasm32-unknown-unknown/release/switchyard_$b.wasm"
   fi
 done

@@ -2,7 +2,7 @@
 //! (`scripts/bucketing_vectors.py`). Runs natively and under wasm-bindgen-test in node.
 
 use serde_json::Value;
-use switchyard::core::bucket;
+use switchyard_core::bucket;
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;

@@ -3,7 +3,7 @@
 //! `body` (any JSON, serialized) or `body_raw` (a string used verbatim).
 
 use serde::Deserialize;
-use switchyard::core::compare::{compare, Agreement, Compare, Side};
+use switchyard_core::compare::{compare, Agreement, Compare, Side};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,7 +44,7 @@ impl Resp {
 
 #[test]
 fn compare_fixtures() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/compare");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/compare");
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -2,7 +2,7 @@
 //! rejected with exactly the expected JSON paths (and nothing is half-applied).
 
 use serde_json::Value;
-use switchyard::core::config;
+use switchyard_core::config;
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;

@@ -4,11 +4,11 @@
 
 mod common;
 
-use switchyard::core::learn::{FeedbackError, Learner};
-use switchyard::core::observe::{Batcher, Observation, Outcome, ShadowObservation};
-use switchyard::core::receipt::ReceiptId;
-use switchyard::core::rng::Xoshiro256;
-use switchyard::core::strategy::Inputs;
+use switchyard_core::learn::{FeedbackError, Learner};
+use switchyard_core::observe::{Batcher, Observation, Outcome, ShadowObservation};
+use switchyard_core::receipt::ReceiptId;
+use switchyard_core::rng::Xoshiro256;
+use switchyard_core::strategy::Inputs;
 
 fn traffic(l: &mut Learner, route: &str, arm: &str, n: u32, errors: u32, latency: u32, now: u64) {
     let mut b = Batcher::new(u32::MAX, u64::MAX);
@@ -156,7 +156,7 @@ fn shadow_agreement_is_reported() {
     let cfg = common::one_route(r#"{"kind":"recreate","origin":"v1"}"#);
     let mut l = Learner::new("r");
     let mut b = Batcher::new(u32::MAX, u64::MAX);
-    use switchyard::core::compare::PayloadAgreement;
+    use switchyard_core::compare::PayloadAgreement;
     for i in 0..100 {
         let exact = i % 4 != 0;
         b.push_shadow(

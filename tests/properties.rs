@@ -4,9 +4,9 @@
 mod common;
 
 use proptest::prelude::*;
-use switchyard::core::bucket::{self, arm_key, choose_weighted, in_share};
-use switchyard::core::config;
-use switchyard::core::engine;
+use switchyard_core::bucket::{self, arm_key, choose_weighted, in_share};
+use switchyard_core::config;
+use switchyard_core::engine;
 
 fn arms(weights: &[f64]) -> Vec<(u64, f64)> {
     weights

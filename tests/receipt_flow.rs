@@ -1,7 +1,7 @@
 //! Receipt flow as the feedback endpoint will run it: verify, deduplicate, credit once.
 
-use switchyard::core::observe::RouteAggregate;
-use switchyard::core::receipt::{
+use switchyard_core::observe::RouteAggregate;
+use switchyard_core::receipt::{
     b64url_decode, b64url_encode, Receipt, ReceiptError, ReceiptSigner, ReplayGuard,
 };
 

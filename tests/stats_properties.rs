@@ -2,12 +2,12 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use proptest::prelude::*;
-use switchyard::core::rng::Xoshiro256;
-use switchyard::core::stats::ab::{
+use switchyard_core::rng::Xoshiro256;
+use switchyard_core::stats::ab::{
     compare_conversion, prob_beat_control, srm_test, MsprtConfig, MsprtState, Proportion,
 };
-use switchyard::core::stats::bandit::{weights, Algorithm, ArmStats, BanditParams};
-use switchyard::core::stats::special::{beta_inc, normal_cdf, normal_quantile};
+use switchyard_core::stats::bandit::{weights, Algorithm, ArmStats, BanditParams};
+use switchyard_core::stats::special::{beta_inc, normal_cdf, normal_quantile};
 
 fn algo() -> impl Strategy<Value = Algorithm> {
     prop_oneof![

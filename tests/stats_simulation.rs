@@ -1,5 +1,5 @@
 //! Seeded simulations of the statistics, with figures printed for the record:
-//! `cargo test --test stats_simulation -- --nocapture`.
+//! `cargo test -p switchyard-core --test stats_simulation -- --nocapture`.
 //!
 //! (a) A/A experiments watched after every batch: the always-valid mSPRT keeps the
 //!     false-positive rate at or below alpha, the naive repeated z-test does not.
@@ -8,9 +8,9 @@
 
 #![cfg(not(target_arch = "wasm32"))]
 
-use switchyard::core::rng::{Rng, Xoshiro256};
-use switchyard::core::stats::ab::{two_proportion_z_test, MsprtConfig, MsprtState, Proportion};
-use switchyard::core::stats::bandit::{weights, Algorithm, ArmStats, BanditParams};
+use switchyard_core::rng::{Rng, Xoshiro256};
+use switchyard_core::stats::ab::{two_proportion_z_test, MsprtConfig, MsprtState, Proportion};
+use switchyard_core::stats::bandit::{weights, Algorithm, ArmStats, BanditParams};
 
 fn binomial(n: u64, p: f64, rng: &mut impl Rng) -> u64 {
     (0..n).filter(|_| rng.next_f64() < p).count() as u64

@@ -5,9 +5,9 @@
 mod common;
 
 use common::*;
-use switchyard::core::config::Config;
-use switchyard::core::engine::{self, ConfigCache, Refresh, RequestView, Target};
-use switchyard::core::strategy::{Inputs, RouteState, Weights};
+use switchyard_core::config::Config;
+use switchyard_core::engine::{self, ConfigCache, Refresh, RequestView, Target};
+use switchyard_core::strategy::{Inputs, RouteState, Weights};
 
 fn share(cfg: &Config, arm: &str, n: usize) -> f64 {
     (0..n)
@@ -206,7 +206,7 @@ fn bandit_honours_weights_with_floor() {
     let cfg = one_route(
         r#"{"kind":"bandit","min_share":0.05,"arms":[{"name":"a","origin":"v1"},{"name":"b","origin":"v2"},{"name":"c","origin":"v3"}]}"#,
     );
-    let switchyard::core::config::Strategy::Bandit {
+    let switchyard_core::config::Strategy::Bandit {
         arms, min_share, ..
     } = &cfg.routes[0].strategy
     else {
@@ -273,7 +273,7 @@ fn matching_host_prefix_method_and_default() {
         {{"name":"a","match":{{"host":"API.example.com","path_prefix":"/v1/fraud","methods":["post"]}},"strategy":{{"kind":"recreate","origin":"v1"}}}},
         {{"name":"b","match":{{"path_prefix":"/v1/"}},"strategy":{{"kind":"recreate","origin":"v2"}}}}]}}"#
     );
-    let cfg = switchyard::core::config::parse(&text).unwrap();
+    let cfg = switchyard_core::config::parse(&text).unwrap();
     let m = |h, p, meth| engine::match_route(&cfg, h, p, meth);
     assert_eq!(m("api.example.com", "/v1/fraud", "POST"), Target::Route(0));
     assert_eq!(

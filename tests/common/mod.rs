@@ -1,11 +1,11 @@
 //! Helpers shared by the native integration tests.
 #![allow(dead_code)]
 
-use switchyard::core::config::{self, Config};
-use switchyard::core::decision::Decision;
-use switchyard::core::engine::{self, RequestView, Target};
-use switchyard::core::rng::Xoshiro256;
-use switchyard::core::strategy::Inputs;
+use switchyard_core::config::{self, Config};
+use switchyard_core::decision::Decision;
+use switchyard_core::engine::{self, RequestView, Target};
+use switchyard_core::rng::Xoshiro256;
+use switchyard_core::strategy::Inputs;
 
 pub const ORIGINS: &str = r#"{
   "v1": { "url": "http://127.0.0.1:9001" },

@@ -25,20 +25,26 @@ test('setup: origins and a first config', async () => {
   await waitFor(async () => (await status()).config, 8000, { what: 'first config in force' });
 });
 
-test('the dashboard is served from www/: index, app.js, lib.js, style.css', async () => {
+test('the dashboard is served from www/: index, modules, style.css; nothing inline (strict CSP)', async () => {
   const w = ctx.worker;
   const r = await w.req('/_switchyard/dashboard/');
   assert.equal(r.status, 200, r.body.slice(0, 300));
   assert.match(r.headers['content-type'], /text\/html/);
-  assert.match(r.body, /<title>Switchyard dashboard<\/title>/);
+  assert.match(r.body, /<title>Switchyard · operator console<\/title>/);
   assert.match(r.body, /<script type="module" src="app\.js"><\/script>/);
-  assert.match(r.body, /<label for="token">Admin token<\/label>/);
-  for (const f of ['app.js', 'lib.js']) {
+  assert.match(r.body, /<label for="token">Operator token<\/label>/);
+  // Every script has a src, no <style> element, no style attribute, no external origin.
+  assert.equal((r.body.match(/<script(?![^>]*\bsrc=)[^>]*>/g) ?? []).length, 0, 'no inline script');
+  assert.doesNotMatch(r.body, /<style|\sstyle=|\son[a-z]+=/i, 'no inline style or handler');
+  assert.doesNotMatch(r.body, /(src|href)="(https?:)?\/\//, 'no external origin');
+  for (const f of ['app.js', 'lib.js', 'chart.js', 'schema.js']) {
     const js = await w.req(`/_switchyard/dashboard/${f}`);
     assert.equal(js.status, 200, f);
     assert.match(js.headers['content-type'], /javascript/, `${f}: ${js.headers['content-type']}`);
   }
   assert.match((await w.req('/_switchyard/dashboard/app.js')).body, /from '\.\/lib\.js'/);
+  assert.match((await w.req('/_switchyard/dashboard/app.js')).body, /from '\.\/chart\.js'/);
+  assert.equal((await w.req('/_switchyard/dashboard/favicon.svg')).status, 200);
   assert.match((await w.req('/_switchyard/dashboard/lib.js')).body, /export function summarize/);
   const css = await w.req('/_switchyard/dashboard/style.css');
   assert.equal(css.status, 200);

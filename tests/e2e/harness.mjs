@@ -302,7 +302,7 @@ async function statsConfigCopy(dir, vars) {
  * `--var KEY:VALUE` bindings of the router and [vars] of the stats worker. Startup timeout:
  * `startTimeoutMs` (default 90 s).
  */
-export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDir, stats = true } = {}) {
+export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDir, stats = true, routerConfig } = {}) {
   for (const b of stats ? ['router', 'stats'] : ['router']) {
     if (!existsSync(join(ROOT, 'build', b, 'index.js'))) {
       throw new Error(`build/${b}/index.js missing: run \`make build\` before the e2e suite`);
@@ -310,7 +310,9 @@ export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDi
   }
   await mkdir(E2E_TMP, { recursive: true });
   const dir = persistDir ?? (await mkdtemp(join(E2E_TMP, 'run-')));
-  const configs = ['-c', join(ROOT, 'wrangler.toml')];
+  // `routerConfig`: another router config (e.g. tests/e2e/security.test.mjs's copy that runs
+  // the test-panic build in build/router-test/).
+  const configs = ['-c', routerConfig ?? join(ROOT, 'wrangler.toml')];
   if (stats) configs.push('-c', await statsConfigCopy(dir, vars));
   const port = await freePort();
   const inspectorPort = await freePort();
@@ -356,7 +358,7 @@ export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDi
       const file = join(dir, `kv-put-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
       await writeFile(file, text);
       try {
-        await runWrangler(['kv', 'key', 'put', '--local', '--preview', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key, '--path', file]);
+        await runWrangler(['kv', 'key', 'put', '--local', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key, '--path', file]);
       } finally {
         await rm(file, { force: true });
       }
@@ -364,7 +366,7 @@ export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDi
     /** Reads a SPLIT_CONFIG key via the wrangler CLI; null when absent. */
     async getKV(key) {
       try {
-        const { stdout, stderr } = await runWrangler(['kv', 'key', 'get', '--local', '--preview', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key, '--text']);
+        const { stdout, stderr } = await runWrangler(['kv', 'key', 'get', '--local', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key, '--text']);
         // wrangler prints "Value not found" to stdout/stderr for a missing key (exit 0 on some versions)
         if (/^Value not found/m.test(stdout) || (stdout === '' && /Value not found/.test(stderr))) return null;
         // wrangler appends one newline to the value it prints.
@@ -392,7 +394,7 @@ export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDi
       return id;
     },
     async deleteKV(key) {
-      await runWrangler(['kv', 'key', 'delete', '--local', '--preview', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key]);
+      await runWrangler(['kv', 'key', 'delete', '--local', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key]);
     },
     async stop() {
       liveWorkers.delete(w);

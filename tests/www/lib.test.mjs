@@ -142,8 +142,9 @@ test('rolled-back canary: controller text, no rollback button, all numbers shown
   assert.equal(canary.lift, null, 'control rate 0: no lift rather than Infinity');
   assert.deepEqual(lib.armRows(m).rows[1].slice(0, 3), ['canary', '50', '60.00%']);
   assert.equal(lib.armRows(m).rows[1][7], lib.DASH);
-  assert.equal(m.verdict.leader, null, 'no feedback: no conversion verdict');
-  assert.match(m.verdict.text, /No feedback yet/);
+  assert.equal(m.verdict.leader, null, 'rolled back: no leader');
+  assert.match(m.verdict.text, /^Canary rolled back \(canary error rate 0\.600 above 0\.200\): no winner is declared/);
+  assert.equal(m.rolledBack, true);
   assert.equal(m.srm, null);
   assertClean(m);
 });
@@ -234,9 +235,191 @@ test('config errors and API error text', () => {
   assert.deepEqual(lib.configErrors({ error: { code: 'body_too_large', message: 'configs are at most 1 MiB' } }),
     [{ path: '$', reason: 'configs are at most 1 MiB' }]);
   assert.deepEqual(lib.configErrors({ valid: true }), []);
-  assert.match(lib.apiErrorText(401, { error: { message: 'need token' } }), /^Unauthorized: set the admin token\. need token$/);
+  assert.match(lib.apiErrorText(401, { error: { message: 'need token' } }), /^Unauthorized: sign in with an operator token\. need token$/);
+  assert.equal(lib.apiErrorText(403, { error: { message: 'needs the admin role' } }), "Forbidden: your token's role may not do this. needs the admin role");
   assert.equal(lib.apiErrorText(409, { error: { code: 'not_a_canary', message: 'route "x" is a ab route' } }), 'HTTP 409: route "x" is a ab route');
   assert.equal(lib.apiErrorText(502, ''), 'HTTP 502');
   assert.equal(lib.jsonProblem('{"a":1}'), null);
   assert.match(lib.jsonProblem('{"a":'), /^Not valid JSON/);
+});
+
+test('after a rollback the verdict never says the canary leads, even when its rate is higher', () => {
+  const doc = fixture('canary-rolled-back');
+  // Feedback that would make the canary lead with P(beat control) ~ 100 %.
+  doc.arms.stable.rewards = { count: 950, sum: 95, mean: 0.1, variance: 0.09 };
+  doc.arms.canary.rewards = { count: 50, sum: 40, mean: 0.8, variance: 0.16 };
+  doc.experiment.control_rate = 0.1;
+  doc.experiment.arms.canary.comparison = { n: 50, conversions: 40, rate: 0.8, ci95: { lower: 0.67, upper: 0.89 }, z_test: { diff: 0.7, z: 15, p_value: 0, diff_ci: { lower: 0.6, upper: 0.8 } }, prob_beat_control: 1 };
+  doc.experiment.arms.canary.sequential = { always_valid_p_value: 0.0001, significant: true, looks: 20 };
+  const rolled = lib.summarize(doc, NOW);
+  assert.doesNotMatch(rolled.verdict.text, /leads|beats/);
+  assert.equal(rolled.verdict.significant, false);
+  assert.equal(rolled.verdict.rolledBack, true);
+  // The same numbers without the rollback: the canary beats control.
+  doc.controller.rolled_back = false;
+  const live = lib.summarize(doc, NOW);
+  assert.match(live.verdict.text, /"canary" beats control/);
+});
+
+// ---- health lines, series, diff, churn, history -------------------------------------------
+const config = fixture('config');
+const series = (r) => fixture(`series-${r}`);
+
+test('health line: a live canary within its guard is "Rolling out" with step and share', () => {
+  const l = lib.healthLine({ name: 'fraud', strategy: 'canary' }, fixture('canary-live'), series('fraud'), config);
+  assert.equal(l.state.label, 'Rolling out');
+  assert.equal(l.canary.text, '50% · step 2/3');
+  assert.deepEqual(l.alerts, []);
+  assert.deepEqual(l.arms.map((a) => [a.arm, a.bad]), [['stable', false], ['canary', false]]);
+  assert.equal(l.total, 7590);
+  assert.ok(l.perMin > 30 && l.perMin < 120, String(l.perMin));
+});
+
+test('health line: rolled back, error rate above the guard, shadow agreement low, SRM, invalid config', () => {
+  const rb = lib.healthLine({ name: 'fraud', strategy: 'canary' }, fixture('canary-rolled-back'), null, config);
+  assert.deepEqual(rb.state, { label: 'Rolled back', tone: 'bad' });
+  assert.deepEqual(rb.alerts.map((a) => a.text), ['Rolled back: canary error rate 0.600 above 0.200', 'canary error rate 60.0% above guard 5.0%']);
+  assert.equal(rb.perMin, null);
+  const ab = lib.healthLine({ name: 'checkout', strategy: 'ab' }, fixture('ab-srm'), null, config);
+  assert.deepEqual(ab.alerts.map((a) => a.text), ['Sample ratio mismatch']);
+  assert.equal(ab.state.label, 'Unhealthy');
+  const bandit = lib.healthLine({ name: 'ranker', strategy: 'bandit' }, fixture('bandit-weights'), null, config);
+  assert.deepEqual(bandit.alerts.map((a) => a.text), ['Shadow candidate agreement 76.0%']);
+  // Without a guard the default limit (5 %) applies; below 10 requests nothing is flagged.
+  const doc = fixture('ab-srm');
+  doc.arms.treatment.error_rate = 0.08;
+  assert.deepEqual(lib.healthLine({ name: 'x', strategy: 'ab' }, doc, null, null).alerts.map((a) => a.text), ['treatment error rate 8.0% above 5%', 'Sample ratio mismatch']);
+  doc.arms.treatment.requests = 9;
+  assert.equal(lib.healthLine({ name: 'x', strategy: 'ab' }, doc, null, null).arms[1].bad, false);
+  doc.config = { id: 'abc', valid: false, error: 'bad', last_valid_id: 'def' };
+  assert.match(lib.healthLine({ name: 'x', strategy: 'ab' }, doc, null, null).alerts.at(-1).text, /Config abc invalid; serving def/);
+  assert.deepEqual(lib.healthLine({ name: 'gone' }, null, null, null).state, { label: 'No stats', tone: 'idle' });
+  assert.equal(lib.healthLine({ name: 'fresh', strategy: 'ab' }, fixture('empty'), series('fresh'), config).state.label, 'No traffic');
+});
+
+test('guard and arms from the config document', () => {
+  assert.deepEqual(lib.routeGuard(config, 'fraud'), {
+    maxErrorRate: 0.05, maxP95Ratio: 3, minRequests: 50, percent: 5,
+    steps: [{ percent: 20, holdS: 1800 }, { percent: 50, holdS: 2700 }, { percent: 100, holdS: 3600 }],
+  });
+  assert.deepEqual(lib.routeGuard(config, 'checkout'), { maxErrorRate: null, maxP95Ratio: null, minRequests: null, percent: null, steps: [] });
+  assert.deepEqual(lib.routeGuard(null, 'x').steps, []);
+  assert.deepEqual(lib.configArms(config, 'fraud'), ['stable', 'canary']);
+  assert.deepEqual(lib.configArms(config, 'checkout'), ['control', 'treatment']);
+});
+
+test('series: one point per minute per arm, rolling error rate, canary steps, weights, shadows, marks', () => {
+  const s = series('fraud');
+  const arms = lib.seriesArms(s, ['stable', 'canary']);
+  assert.deepEqual(arms, ['stable', 'canary']);
+  const req = lib.armSeries(s, 'requests', arms);
+  assert.equal(req.length, 2);
+  assert.equal(req[0].points.length, 120);
+  assert.equal(req[0].points[0][1] + req[1].points[0][1], s.minutes[0].arms.stable.requests + s.minutes[0].arms.canary.requests);
+  // Error rate per minute is errors / requests; the rolling rate sums both over the window.
+  const er1 = lib.armSeries(s, 'error_rate', arms)[1].points;
+  const er5 = lib.armSeries(s, 'error_rate', arms, 5)[1].points;
+  const k = 100;
+  const win = s.minutes.slice(k - 4, k + 1).map((m) => m.arms.canary);
+  assert.equal(er5[k][1], win.reduce((a, x) => a + x.errors, 0) / win.reduce((a, x) => a + x.requests, 0));
+  assert.equal(er1[k][1], s.minutes[k].arms.canary.errors / s.minutes[k].arms.canary.requests);
+  // A minute without requests has no error rate (a gap, not 0).
+  const gap = { minutes: [{ t: 1, arms: { a: { requests: 0, errors: 0, p95: 5 } } }] };
+  assert.deepEqual(lib.armSeries(gap, 'error_rate', ['a'])[0].points, [[1, null]]);
+  assert.deepEqual(lib.armSeries(gap, 'p95', ['a'])[0].points, [[1, null]]);
+  assert.deepEqual(lib.armSeries(gap, 'requests', ['a', 'b']).map((x) => x.points[0][1]), [0, 0]);
+
+  const dom = lib.seriesDomain(s);
+  assert.deepEqual(dom, [s.minutes[0].t, s.minutes.at(-1).t + 60000]);
+  const c = lib.canarySeries(s, dom[1]);
+  assert.deepEqual(c.points.map((p) => p[1]), [5, 20, 50, 50]);
+  assert.equal(c.points.at(-1)[0], dom[1], 'reaches the end of the chart');
+  assert.equal(c.step, true);
+  const marks = lib.eventMarks(s);
+  assert.deepEqual(marks.map((m) => m.kind), ['config', 'step', 'step']);
+  assert.equal(marks[1].label, 'Step → 20%: guard held for 1800 s at 5%');
+  assert.equal(lib.eventRows(s, (t) => String(t))[0][1], 'Step', 'newest first');
+  assert.equal(lib.rolledBackInSeries(s), false);
+  const rolled = { ...s, events: [...s.events, { at: dom[1], kind: 'rollback' }] };
+  assert.equal(lib.rolledBackInSeries(rolled), true);
+  assert.equal(lib.rolledBackInSeries({ events: [...rolled.events, { at: dom[1] + 1, kind: 'resume' }] }), false);
+
+  const p95g = lib.p95GuardSeries(s, 3, 'stable');
+  assert.equal(p95g.points[0][1], s.minutes[0].arms.stable.p95 * 3);
+  assert.equal(lib.p95GuardSeries(s, null, 'stable'), null);
+
+  const r = series('ranker');
+  const w = lib.weightSeries(r, lib.seriesArms(r));
+  assert.deepEqual(w.map((x) => x.name), ['a', 'b']);
+  assert.equal(w[1].points.length, 12);
+  assert.ok(w[1].points.at(-1)[1] > 0.9 && w[1].points[0][1] === 0.5);
+  const sh = lib.shadowSeries(r);
+  assert.deepEqual(sh.map((x) => x.name), ['candidate']);
+  assert.equal(sh[0].points.length, 120);
+  assert.ok(sh[0].points.at(-1)[1] < 0.65);
+  assert.equal(lib.seriesDomain({ minutes: [] }), null);
+  assert.deepEqual(lib.weightSeries(null), []);
+  assert.deepEqual(lib.shadowSeries(undefined), []);
+});
+
+test('line diff: minimal, deletions before insertions, context and gaps', () => {
+  const a = Array.from({ length: 20 }, (_, i) => `line ${i}`).join('\n');
+  const b = a.replace('line 10', 'line ten').replace('line 2\n', '');
+  const d = lib.lineDiff(a, b, 1);
+  assert.deepEqual(d.filter((r) => r.op !== ' ' && r.op !== '…').map((r) => `${r.op}${r.text}`), ['-line 2', '-line 10', '+line ten']);
+  assert.equal(d.map((r) => r.op).join(''), '… - … -+ …');
+  const changed = d.find((r) => r.op === '+');
+  assert.equal(changed.b, 10);
+  assert.deepEqual(lib.lineDiff('same\ntext', 'same\ntext'), []);
+  assert.deepEqual(lib.lineDiff('', 'x').map((r) => r.op), ['-', '+']);
+  assert.equal(lib.canonicalJson('{"a":1}'), '{\n  "a": 1\n}');
+  assert.equal(lib.canonicalJson('{oops'), '{oops');
+});
+
+test('churn rows: object or array form, moves sorted, tones; null without server support', () => {
+  const rows = lib.churnRows({ churn: { units: 100000, routes: {
+    fraud: { changed: 0.05, matrix: { stable: { stable: 90000, canary: 5000 }, canary: { canary: 5000 } }, shares: { stable: 0.9, canary: 0.1 } },
+    checkout: { changed: 0, matrix: {}, shares: { control: 0.5, treatment: 0.5 } },
+    big: { changed_fraction: 0.3, matrix: { a: { b: 100, c: 20000 } } },
+  } } });
+  assert.deepEqual(rows.map((r) => [r.route, r.changedText, r.tone]), [['fraud', '5.00%', 'warn'], ['checkout', '0.00%', 'ok'], ['big', '30.00%', 'bad']]);
+  assert.equal(rows[0].movesText, 'stable→canary 5,000');
+  assert.equal(rows[2].movesText, 'a→c 20,000, a→b 100');
+  assert.equal(rows[0].sharesText, 'stable 90.0%, canary 10.0%');
+  assert.deepEqual(lib.churnRows({ churn: [{ route: 'r', fraction: 0.01 }] }).map((r) => r.changedText), ['1.00%']);
+  assert.equal(lib.churnRows({ valid: true }), null);
+});
+
+test('history rows, ETag versions, roles', () => {
+  const rows = lib.historyRows([{ version: 3, config: 'abc', at: 0, by: 'alice', message: 'm' }, { version: 2, config: { id: 'def' }, at: 'yesterday' }, { nope: 1 }], () => 'T');
+  assert.deepEqual(rows, [{ version: 3, config: 'abc', at: 'T', by: 'alice', message: 'm' }, { version: 2, config: 'def', at: 'yesterday', by: lib.DASH, message: lib.DASH }]);
+  assert.equal(lib.historyRows({ history: [{ version: 1 }] }).length, 1);
+  assert.deepEqual(lib.historyRows(null), []);
+  assert.equal(lib.etagVersion('"7"'), '7');
+  assert.equal(lib.etagVersion('W/"7"'), '7');
+  assert.equal(lib.etagVersion('v7'), 'v7');
+  assert.equal(lib.etagVersion(null), null);
+  assert.equal(lib.roleAtLeast('admin', 'operator'), true);
+  assert.equal(lib.roleAtLeast('operator', 'operator'), true);
+  assert.equal(lib.roleAtLeast('viewer', 'operator'), false);
+  assert.equal(lib.roleAtLeast('root', 'viewer'), false);
+  assert.equal(lib.roleAtLeast(undefined, 'viewer'), false);
+});
+
+test('release state: paused and promoted controllers, recent traffic rate', () => {
+  const doc = fixture('canary-live');
+  doc.controller.paused = 'p95 ratio 3.4 above 3';
+  let l = lib.healthLine({ name: 'fraud', strategy: 'canary' }, doc, null, config);
+  assert.deepEqual(l.state, { label: 'Paused', tone: 'warn' });
+  assert.deepEqual(l.alerts, [{ tone: 'warn', text: 'Paused: p95 ratio 3.4 above 3' }]);
+  doc.controller.paused = null;
+  doc.controller.promoted = true;
+  doc.controller.canary_percent = 100;
+  l = lib.healthLine({ name: 'fraud', strategy: 'canary' }, doc, null, config);
+  assert.equal(l.state.label, 'Promoted');
+  assert.equal(lib.summarize(doc, NOW).controller.text, 'Promoted: canary at 100%.');
+  const s = { minutes: [{ t: 1, arms: { a: { requests: 10 }, b: { requests: 5 } } }, { t: 2, arms: { a: { requests: 20 } } }] };
+  assert.equal(lib.recentRate(s, 5), 17.5);
+  assert.equal(lib.recentRate(s, 1), 20);
+  assert.equal(lib.recentRate({ minutes: [] }), null);
 });

@@ -5,11 +5,11 @@
 //! the same core functions the strategies call, never re-implemented here.
 
 use serde_json::{json, Value};
-use switchyard::core::bucket::{self, PPM};
-use switchyard::core::config::{Config, Route, Side, Strategy};
-use switchyard::core::engine::{self, RequestView};
-use switchyard::core::rng::Xoshiro256;
-use switchyard::core::strategy::{self, Inputs, RouteState, Weights};
+use switchyard_core::bucket::{self, PPM};
+use switchyard_core::config::{Config, Route, Side, Strategy};
+use switchyard_core::engine::{self, RequestView};
+use switchyard_core::rng::Xoshiro256;
+use switchyard_core::strategy::{self, Inputs, RouteState, Weights};
 
 use crate::Outcome;
 
@@ -155,7 +155,7 @@ pub fn explain(
             route.fingerprint
         ));
     }
-    let origin_name = |id: switchyard::core::config::OriginId| cfg.origin(id).name.clone();
+    let origin_name = |id: switchyard_core::config::OriginId| cfg.origin(id).name.clone();
     let arms: Vec<Value> = match &route.strategy {
         Strategy::Ab { arms } => arms
             .iter()
@@ -199,7 +199,7 @@ pub fn explain(
                 Some(s) if s.rolled_back => (0, "rolled back (state)".to_string()),
                 Some(s) => match s
                     .canary_percent
-                    .and_then(switchyard::core::config::percent_to_ppm_lenient)
+                    .and_then(switchyard_core::config::percent_to_ppm_lenient)
                 {
                     Some(p) => (p, format!("controller step {} (state)", s.step)),
                     None => (*percent_ppm, "config percent".into()),

@@ -226,7 +226,7 @@ pub fn put(
         Err(e) => return Outcome::Usage(e),
     };
     // The server validates too; checking here first names every problem without a round trip.
-    if let Err(errors) = switchyard::core::config::parse(&text) {
+    if let Err(errors) = switchyard_core::config::parse(&text) {
         return crate::validate::LoadError::Invalid {
             path: file.to_string(),
             errors,

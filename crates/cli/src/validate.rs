@@ -2,7 +2,7 @@
 //! the workers run.
 
 use serde_json::json;
-use switchyard::core::config::{self, Config, ConfigError};
+use switchyard_core::config::{self, Config, ConfigError};
 
 use crate::Outcome;
 

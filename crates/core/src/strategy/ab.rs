@@ -1,0 +1,11 @@
+//! `ab`: weighted arms, sticky by weighted rendezvous hashing of the unit.
+
+use super::{Choice, Cx};
+use crate::bucket::choose_weighted;
+use crate::config::Arm;
+use crate::decision::Reason;
+
+pub(super) fn choose<'c, H: ?Sized, R>(arms: &'c [Arm], cx: &mut Cx<'_, '_, H, R>) -> Choice<'c> {
+    let i = choose_weighted(cx.h, arms.iter().map(|a| (a.key, a.weight))).unwrap_or(0);
+    Choice::pick(&arms[i].name, arms[i].origin, Reason::Split)
+}

@@ -1,0 +1,34 @@
+//! Responses that Switchyard writes itself: JSON errors and JSON documents.
+
+use worker::{Headers, Response};
+
+/// Whose fault an error is decides its status class (our own 5xx, the caller's 4xx, the
+/// origin's 502/503/504).
+pub fn json_error(status: u16, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "error": { "code": code, "message": message } });
+    json(status, &body)
+}
+
+pub fn json(status: u16, body: &serde_json::Value) -> Response {
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/json");
+    let _ = headers.set("cache-control", "no-store");
+    Response::builder()
+        .with_status(status)
+        .with_headers(headers)
+        .fixed(body.to_string().into_bytes())
+}
+
+/// Header values must be visible ASCII; anything else is replaced, and long values cut.
+pub fn header_safe(s: &str) -> String {
+    s.chars()
+        .take(400)
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,159 @@
+//! Observations for the per-route Durable Object. Each isolate batches what it sees
+//! (pre-aggregated per route and arm) and flushes by count or age inside `ctx.wait_until`,
+//! so the request path never waits for the object. Also signs feedback receipts.
+
+use std::cell::RefCell;
+
+use worker::{console_error, Context, Env, Method};
+
+use crate::state;
+use switchyard_core::compare::{self, Compare, Side};
+use switchyard_core::observe::{Batch, Batcher, Observation, ShadowObservation};
+use switchyard_core::receipt::Receipt;
+
+pub use switchyard_edge::shared::{call, signer};
+
+/// A batch is flushed at 50 observations or at this age, whichever comes first.
+const FLUSH_AGE_MS: u64 = 1_000;
+const FLUSH_COUNT: u32 = 50;
+
+thread_local! {
+    static BATCHER: RefCell<Batcher> = RefCell::new(Batcher::new(FLUSH_COUNT, FLUSH_AGE_MS));
+}
+
+/// Records one routed request; flushes in `wait_until` when the batch is due.
+/// The first observation of a batch also schedules a flush at the batch's maximum age, so
+/// a quiet route still reports within that age.
+pub fn observe(env: &Env, ctx: &Context, obs: Observation<'_>) {
+    let now = state::now_ms();
+    let (was_empty, due) = BATCHER.with(|b| {
+        let mut b = b.borrow_mut();
+        let was_empty = b.is_empty();
+        (was_empty, b.push(obs, now))
+    });
+    if due {
+        if let Some(batch) = drain() {
+            ctx.wait_until(send(env.clone(), batch));
+        }
+    } else if was_empty {
+        ctx.wait_until(flush_later(env.clone()));
+    }
+}
+
+async fn flush_later(env: Env) {
+    worker::Delay::from(std::time::Duration::from_millis(FLUSH_AGE_MS)).await;
+    if let Some(batch) = drain() {
+        send(env, batch).await;
+    }
+}
+
+fn drain() -> Option<Batch> {
+    let batch = BATCHER.with(|b| b.borrow_mut().drain());
+    (!batch.is_empty()).then_some(batch)
+}
+
+/// Records a finished shadow request (already inside `wait_until`, so it flushes inline).
+#[allow(clippy::too_many_arguments)]
+pub async fn shadow(
+    env: &Env,
+    route: &str,
+    origin: &str,
+    primary_status: u16,
+    primary_latency_ms: u32,
+    primary_body: Option<&[u8]>,
+    shadow: Option<(u16, u32, Option<&[u8]>)>,
+    spec: Option<&Compare>,
+) {
+    let obs = match shadow {
+        Some((status, latency, body)) => {
+            let diff = latency as i32 - primary_latency_ms as i32;
+            match (spec, primary_body, body) {
+                (Some(spec), Some(pb), Some(sb)) => {
+                    let agreement = compare::compare_with(
+                        spec,
+                        Side::new(primary_status, pb),
+                        Side::new(status, sb),
+                        switchyard_edge::text::lowercase,
+                    );
+                    ShadowObservation::from_agreement(route, origin, &agreement, diff)
+                }
+                _ => ShadowObservation {
+                    route,
+                    shadow_origin: origin,
+                    status_agree: status == primary_status,
+                    latency_diff_ms: diff,
+                    payload: None,
+                },
+            }
+        }
+        None => ShadowObservation::failed(route, origin, 0),
+    };
+    let now = state::now_ms();
+    let (was_empty, due) = BATCHER.with(|b| {
+        let mut b = b.borrow_mut();
+        let was_empty = b.is_empty();
+        (was_empty, b.push_shadow(&obs, now))
+    });
+    if due {
+        if let Some(batch) = drain() {
+            send(env.clone(), batch).await;
+        }
+    } else if was_empty {
+        flush_later(env.clone()).await;
+    }
+}
+
+/// Sends each route's part of a batch to that route's object.
+async fn send(env: Env, batch: Batch) {
+    for (route, part) in batch.split_by_route() {
+        let body = match serde_json::to_string(&part) {
+            Ok(b) => b,
+            Err(e) => {
+                console_error!("switchyard: batch for {route} not serialisable: {e}");
+                continue;
+            }
+        };
+        // The object answers 2xx when it recorded the batch; any other status (a 4xx for a
+        // batch it refused, a 5xx) lost the observations just as a failed call did.
+        let failure = match call(&env, &route, "report", Method::Post, Some(body)).await {
+            Ok(r) if (200..300).contains(&r.status_code()) => None,
+            Ok(mut r) => {
+                let detail = r.text().await.unwrap_or_default();
+                Some(format!(
+                    "status {}: {}",
+                    r.status_code(),
+                    detail.chars().take(200).collect::<String>()
+                ))
+            }
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(e) = failure {
+            console_error!(
+                "switchyard: report to {route} failed, {} observations lost: {e}",
+                part_len(&part)
+            );
+        }
+    }
+}
+
+fn part_len(b: &Batch) -> u64 {
+    b.arms.iter().map(|a| a.counts.requests).sum()
+}
+
+/// A signed receipt for one routed response. The unit is named by the signer's keyed
+/// [`ReceiptSigner::unit_id`](switchyard_core::receipt::ReceiptSigner::unit_id), never by its
+/// bucketing hash; the nonce comes from the platform's CSPRNG.
+pub fn receipt(env: &Env, route: &str, arm: &str, unit: &str, config_id: &str) -> Option<String> {
+    let signer = signer(env)?;
+    let version = u64::from_str_radix(config_id, 16).unwrap_or(0);
+    let r = Receipt::new(
+        route,
+        arm,
+        signer.unit_id(unit),
+        version,
+        state::now_ms(),
+        state::secure_u64(),
+    )
+    .ok()?;
+    Some(signer.sign(&r))
+}

@@ -1,0 +1,80 @@
+//! Mirrored requests, fired inside `ctx.wait_until`: they run after the primary response is
+//! on its way and can never change its status, body or latency.
+
+use crate::forward::{self, Body, Failure};
+use crate::report;
+use crate::state;
+
+/// One mirrored request, owning everything it needs (it outlives the handler).
+pub struct ShadowJob {
+    pub route: String,
+    pub origin: String,
+    pub url: String,
+    pub method: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+    pub timeout_ms: u32,
+    pub compare: Option<switchyard_core::compare::Compare>,
+}
+
+/// What the primary answered, for comparison.
+pub struct Primary {
+    pub status: u16,
+    pub latency_ms: u32,
+    pub body: Option<worker::Response>,
+}
+
+/// Sends every job concurrently and reports what came back.
+pub async fn run(env: worker::Env, jobs: Vec<ShadowJob>, mut primary: Primary) {
+    let primary_body = match primary.body.as_mut() {
+        Some(r) => r.bytes().await.ok(),
+        None => None,
+    };
+    let futures = jobs.into_iter().map(|job| {
+        let primary_body = primary_body.as_deref();
+        let env = env.clone();
+        let (p_status, p_latency) = (primary.status, primary.latency_ms);
+        async move {
+            let started = state::now_ms();
+            let result = forward::send(
+                &job.method,
+                &job.url,
+                &job.headers,
+                &job.body,
+                job.timeout_ms,
+            )
+            .await;
+            let latency = state::now_ms().saturating_sub(started) as u32;
+            let (answer, outcome) = match result {
+                Ok(mut resp) => {
+                    let status = resp.status_code();
+                    // Read the body: to compare it, or just to release the connection.
+                    let body = resp.bytes().await.ok();
+                    (Some((status, latency, body)), format!("{status}"))
+                }
+                Err(Failure::Timeout) => (None, "timeout".to_string()),
+                Err(Failure::Connect(e)) => (None, format!("error: {e}")),
+            };
+            let shadow = answer.as_ref().map(|(s, l, b)| (*s, *l, b.as_deref()));
+            report::shadow(
+                &env,
+                &job.route,
+                &job.origin,
+                p_status,
+                p_latency,
+                primary_body,
+                shadow,
+                job.compare.as_ref(),
+            )
+            .await;
+            worker::console_debug!(
+                "switchyard: shadow {} -> {}: {} in {} ms",
+                job.route,
+                job.origin,
+                outcome,
+                latency
+            );
+        }
+    });
+    futures_util::future::join_all(futures).await;
+}

@@ -1,0 +1,357 @@
+//! The control plane, served by the `switchyard-stats` worker (the router forwards
+//! `/_switchyard/*` here through its `CONTROL` service binding, except `status`): feedback
+//! (authenticated by its receipt), and the operator endpoints — statistics, learning tick,
+//! config read / validated write / validate, canary rollback, the dashboard — which need
+//! `authorization: Bearer <ADMIN_TOKEN>` when that secret is set. None of it is on the request
+//! path, so none of it is in the router's bundle.
+
+use worker::{Env, Request, Response, Result};
+
+use switchyard_core::config::Strategy;
+use switchyard_core::receipt::ReceiptError;
+use switchyard_core::urlparts;
+use switchyard_edge::http::{json, json_error};
+use switchyard_edge::shared;
+
+const ADMIN_PREFIX: &str = "/_switchyard/";
+
+/// Every request ends in a JSON response, an internal failure included.
+pub async fn handle(req: Request, env: Env) -> Result<Response> {
+    match dispatch(req, &env).await {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            worker::console_error!("switchyard-stats: internal error: {e}");
+            Ok(json_error(500, "internal_error", &e.to_string()))
+        }
+    }
+}
+
+async fn dispatch(req: Request, env: &Env) -> Result<Response> {
+    let raw_url = req.inner().url();
+    let Some(url) = urlparts::split(&raw_url) else {
+        return Ok(json_error(400, "bad_request", "unparseable request URL"));
+    };
+    let path = match url.path.strip_prefix(ADMIN_PREFIX) {
+        Some(p) => p.to_string(),
+        None if url.path == "/_switchyard" => String::new(),
+        None => {
+            return Ok(json_error(
+                404,
+                "not_found",
+                "this worker serves /_switchyard/ only",
+            ))
+        }
+    };
+    let method = req.inner().method();
+    if path == "feedback" {
+        if method != "POST" {
+            return Ok(json_error(
+                405,
+                "method_not_allowed",
+                "POST a JSON body {\"receipt\", \"reward\"}",
+            ));
+        }
+        return feedback(req, env).await;
+    }
+    if path.is_empty() || path == "dashboard" || path.starts_with("dashboard/") {
+        return dashboard(&path, env).await;
+    }
+    if let Some(denied) = shared::unauthorized(&req, env) {
+        return Ok(denied);
+    }
+    if path == "config" || path == "validate" {
+        return config_endpoint(req, &path, &method, env).await;
+    }
+    if let Some(route) = path.strip_prefix("rollback/") {
+        if method != "POST" {
+            return Ok(json_error(
+                405,
+                "method_not_allowed",
+                "POST to roll a canary back",
+            ));
+        }
+        return rollback(route, env).await;
+    }
+    for action in ["stats", "tick"] {
+        if let Some(route) = path.strip_prefix(action).and_then(|p| p.strip_prefix('/')) {
+            let Some(cfg) = shared::config_from_kv(env).await else {
+                return Ok(json_error(503, "no_config", "no valid config in KV"));
+            };
+            if cfg.route(route).is_none() {
+                return Ok(json_error(
+                    404,
+                    "unknown_route",
+                    &format!("no route named {route:?} in config {}", cfg.id),
+                ));
+            }
+            let m = if action == "tick" {
+                worker::Method::Post
+            } else {
+                worker::Method::Get
+            };
+            return stats_call(env, route, action, m, None).await;
+        }
+    }
+    Ok(json_error(404, "not_found", "unknown Switchyard endpoint"))
+}
+
+/// The operator dashboard: static files from the `ASSETS` binding (`www/`).
+async fn dashboard(path: &str, env: &Env) -> Result<Response> {
+    let file = match path.strip_prefix("dashboard") {
+        None | Some("") | Some("/") => "/index.html".to_string(),
+        Some(rest) => rest.to_string(),
+    };
+    if path.is_empty() || path == "dashboard" {
+        // Relative asset links need the trailing slash.
+        let mut r = json_error(308, "moved", "the dashboard is at /_switchyard/dashboard/");
+        let _ = r.headers_mut().set("location", "/_switchyard/dashboard/");
+        return Ok(r);
+    }
+    let Ok(assets) = env.assets("ASSETS") else {
+        return Ok(json_error(
+            404,
+            "no_dashboard",
+            "the ASSETS binding (www/) is not configured",
+        ));
+    };
+    match assets
+        .fetch(format!("https://assets.local{file}"), None)
+        .await
+    {
+        Ok(r) => Ok(r),
+        Err(e) => Ok(json_error(500, "dashboard_error", &e.to_string())),
+    }
+}
+
+/// Largest config document accepted through the API (KV values may be larger; this is
+/// about what an operator would plausibly send).
+const MAX_CONFIG_BYTES: usize = 1 << 20;
+
+/// `GET /_switchyard/config`: the config text in KV and whether it is valid.
+/// `PUT /_switchyard/config`: validate, then write; an invalid document is never written.
+/// `POST /_switchyard/validate`: validate only.
+async fn config_endpoint(
+    mut req: Request,
+    path: &str,
+    method: &str,
+    env: &Env,
+) -> Result<Response> {
+    let kv_store = env.kv(shared::BINDING)?;
+    if path == "config" && method == "GET" {
+        let text = kv_store.get(shared::CONFIG_KEY).text().await?;
+        let Some(text) = text else {
+            return Ok(json_error(404, "no_config", "KV key `config` is empty"));
+        };
+        let verdict = match switchyard_core::config::parse(&text) {
+            Ok(c) => serde_json::json!({ "valid": true, "id": c.id }),
+            Err(errors) => serde_json::json!({ "valid": false, "errors": errors_json(&errors) }),
+        };
+        let parsed: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        // `text` is the stored document byte for byte: the config id is a hash of it, so an
+        // editor that sends `text` back unchanged keeps the same id.
+        return Ok(json(
+            200,
+            &serde_json::json!({ "config": parsed, "text": text, "validation": verdict }),
+        ));
+    }
+    let writes = path == "config" && method == "PUT";
+    let validates = path == "validate" && method == "POST";
+    if !(writes || validates) {
+        return Ok(json_error(
+            405,
+            "method_not_allowed",
+            "GET or PUT /config, POST /validate",
+        ));
+    }
+    let body = match read_limited(&mut req, MAX_CONFIG_BYTES, "configs are at most 1 MiB").await {
+        Ok(b) => b,
+        Err(refused) => return Ok(refused),
+    };
+    let Ok(text) = String::from_utf8(body) else {
+        return Ok(json_error(400, "bad_config", "the config is not UTF-8"));
+    };
+    match switchyard_core::config::parse(&text) {
+        Err(errors) => Ok(json(
+            422,
+            &serde_json::json!({ "error": { "code": "invalid_config", "message": format!("{} problem(s); nothing was written", errors.len()) }, "errors": errors_json(&errors) }),
+        )),
+        Ok(cfg) => {
+            if writes {
+                kv_store.put(shared::CONFIG_KEY, text)?.execute().await?;
+            }
+            Ok(json(
+                200,
+                &serde_json::json!({ "valid": true, "id": cfg.id, "written": writes, "routes": cfg.routes.len() }),
+            ))
+        }
+    }
+}
+
+fn errors_json(errors: &[switchyard_core::config::ConfigError]) -> serde_json::Value {
+    errors
+        .iter()
+        .map(|e| serde_json::json!({ "path": e.path, "reason": e.reason }))
+        .collect()
+}
+
+/// `POST /_switchyard/rollback/<route>`: an operator rolls a canary back now.
+async fn rollback(route: &str, env: &Env) -> Result<Response> {
+    let Some(cfg) = shared::config_from_kv(env).await else {
+        return Ok(json_error(503, "no_config", "no valid config in KV"));
+    };
+    let Some(r) = cfg.route(route) else {
+        return Ok(json_error(
+            404,
+            "unknown_route",
+            &format!("no route named {route:?}"),
+        ));
+    };
+    if !matches!(r.strategy, Strategy::Canary { .. }) {
+        return Ok(json_error(
+            409,
+            "not_a_canary",
+            &format!("route {route:?} is a {} route", r.strategy.kind()),
+        ));
+    }
+    let state = switchyard_core::strategy::RouteState {
+        fingerprint: r.fingerprint.clone(),
+        canary_percent: Some(0.0),
+        rolled_back: true,
+        reason: Some("canary rolled back by an operator".into()),
+        updated_ms: shared::now_ms(),
+        ..Default::default()
+    };
+    stats_call(
+        env,
+        route,
+        "override",
+        worker::Method::Post,
+        serde_json::to_string(&state).ok(),
+    )
+    .await
+}
+
+/// A call to a route's Durable Object on a client's behalf: a failure is a JSON 502, not a
+/// bare runtime error.
+async fn stats_call(
+    env: &Env,
+    route: &str,
+    action: &str,
+    method: worker::Method,
+    body: Option<String>,
+) -> Result<Response> {
+    match shared::call(env, route, action, method, body).await {
+        Ok(r) => Ok(r),
+        Err(e) => Ok(json_error(
+            502,
+            "stats_unavailable",
+            &format!("the stats object of route {route:?} did not answer: {e}"),
+        )),
+    }
+}
+
+/// Largest feedback body accepted.
+const MAX_FEEDBACK_BYTES: usize = 8 * 1024;
+
+async fn feedback(mut req: Request, env: &Env) -> Result<Response> {
+    let Some(signer) = shared::signer(env) else {
+        return Ok(json_error(
+            503,
+            "receipts_disabled",
+            "the RECEIPT_KEY secret is not configured",
+        ));
+    };
+    let body = match read_limited(
+        &mut req,
+        MAX_FEEDBACK_BYTES,
+        "feedback bodies are at most 8 KiB",
+    )
+    .await
+    {
+        Ok(b) => b,
+        Err(refused) => return Ok(refused),
+    };
+    let v: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return Ok(json_error(
+                400,
+                "bad_feedback",
+                &format!("body is not JSON: {e}"),
+            ))
+        }
+    };
+    let Some(token) = v.get("receipt").and_then(|r| r.as_str()) else {
+        return Ok(json_error(
+            400,
+            "bad_feedback",
+            "missing string field `receipt`",
+        ));
+    };
+    let reward = match v.get("reward") {
+        Some(serde_json::Value::Bool(b)) => f64::from(u8::from(*b)),
+        Some(n) if n.as_f64().is_some_and(f64::is_finite) => n.as_f64().unwrap_or(0.0),
+        _ => {
+            return Ok(json_error(
+                400,
+                "bad_feedback",
+                "`reward` must be a finite number or a boolean",
+            ))
+        }
+    };
+    let (receipt, id) =
+        match signer.verify_with_id(token, shared::now_ms(), shared::RECEIPT_MAX_AGE_MS) {
+            Ok(r) => r,
+            Err(e) => {
+                let status = match e {
+                    ReceiptError::BadSignature => 401,
+                    ReceiptError::Expired => 410,
+                    _ => 400,
+                };
+                return Ok(json_error(status, e.code(), &e.to_string()));
+            }
+        };
+    let credit = serde_json::json!({
+        "id": id.to_string(),
+        "arm": receipt.arm(),
+        "reward": reward,
+        "issued_ms": receipt.issued_ms(),
+    });
+    stats_call(
+        env,
+        receipt.route(),
+        "feedback",
+        worker::Method::Post,
+        Some(credit.to_string()),
+    )
+    .await
+}
+
+/// The request body, at most `max` bytes: a declared `Content-Length` above it is refused
+/// before anything is read (413), and so is a body that turns out longer.
+async fn read_limited(
+    req: &mut Request,
+    max: usize,
+    limit: &str,
+) -> std::result::Result<Vec<u8>, Response> {
+    let too_large = || json_error(413, "body_too_large", limit);
+    let declared: Option<u64> = req
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    match req.bytes().await {
+        Ok(b) if b.len() <= max => Ok(b),
+        Ok(_) => Err(too_large()),
+        Err(e) => Err(json_error(
+            400,
+            "unreadable_body",
+            &format!("could not read the body: {e}"),
+        )),
+    }
+}
