@@ -7,7 +7,7 @@ export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := $(TOOLS)/wasm-bindgen-test-
 export WASM_BINDGEN_TEST_TIMEOUT ?= 60
 E2E_CONCURRENCY ?= 1
 
-.PHONY: setup build demo demo-reset test test-native test-wasm test-www test-contracts test-e2e lint fmt size size-check bench clean
+.PHONY: setup build demo demo-reset test test-native test-wasm test-www test-contracts test-browser test-e2e lint fmt size size-check bench clean
 
 setup:
 	scripts/setup.sh
@@ -22,9 +22,9 @@ demo:
 # Back to a first run: local KV/Durable Object state, demo logs and the worker bundles.
 demo-reset:
 	rm -rf .wrangler build
-	@echo "demo-reset: removed .wrangler/ (local KV, Durable Objects, demo logs) and build/"
+	@echo "demo-reset: removed .wrangler/ (local KV, Durable Objects, logs) and build/"
 
-test: setup test-native test-wasm test-www test-contracts build size-check test-e2e
+test: setup test-native test-wasm test-www test-contracts test-browser build size-check test-e2e
 
 # The seeded simulations run once, below, with their figures printed.
 test-native:
@@ -40,8 +40,13 @@ test-wasm:
 test-www:
 	node --test tests/www/
 
-# Published contracts: docs/config.schema.json against the config fixtures (ajv), and
-# docs/openapi.yaml against the requests the e2e tests and the CLI make.
+# The dashboard in a real headless Chromium (scripts/browser-test.sh installs Debian's
+# chromium when run as root; REQUIRE_BROWSER=1, set by .ci/run, makes a missing browser fail).
+test-browser:
+	sh scripts/browser-test.sh
+
+# Published contracts: docs/config.schema.json vs the config fixtures, docs/openapi.yaml vs
+# the requests the e2e tests and the dashboard make.
 test-contracts:
 	node --test tests/contracts/
 

@@ -6,8 +6,8 @@
 #   stats  -> crates/stats  -> build/stats/{index.js,index_bg.wasm,worker/shim.mjs}   (wrangler.stats.toml `main`)
 #   router-test -> build/router-test/: the router with cargo feature `test-panic` (a route that
 #   panics, for tests/e2e/security.test.mjs); never in `all`, never deployed by any wrangler config.
-# Router and stats share the cargo target dir target/wasm, router-test has target/wasm-test
-# (worker-build reads the artifact from <target-dir>/wasm32-unknown-unknown/release/).
+# All share the cargo target dir target/wasm (worker-build reads the artifact from
+# <target-dir>/wasm32-unknown-unknown/release/).
 # Called by each wrangler config's [build] command and by `make build`.
 set -eu
 ROOT=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
@@ -44,11 +44,13 @@ export ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild"
 TARGET_ROOT=${CARGO_TARGET_DIR:-$ROOT/target}
 
 for b in $BUNDLES; do
-  # router-test is the router crate with feature `test-panic`, in its own target dir (the
-  # artifact has the same name as the router's).
+  # router-test is the router crate with feature `test-panic`. It shares target/wasm (and so
+  # every compiled dependency) with the others; its artifact has the router's name, so the
+  # next router build re-runs worker-build (~30 s) instead of taking the fast path.
+  TD="$TARGET_ROOT/wasm"
   case "$b" in
-    router-test) CRATE=router FEATURES="--features test-panic" TD="$TARGET_ROOT/wasm-test" ;;
-    *) CRATE=$b FEATURES="" TD="$TARGET_ROOT/wasm" ;;
+    router-test) CRATE=router FEATURES="--features test-panic" ;;
+    *) CRATE=$b FEATURES="" ;;
   esac
   # Fast path: wasm-bindgen + wasm-opt take ~10-15 s even when nothing changed. cargo's own
   # no-op check is ~0.1 s, so build the lib first and skip worker-build when build/<bundle>/

@@ -11,6 +11,7 @@ CONFIG=${CONFIG:-demo/config.json}
 LOGDIR=${LOGDIR:-.wrangler/demo-logs}
 
 scripts/setup.sh
+# Its own small package: no worker crate, no dev-dependencies (criterion, proptest).
 cargo build --release -p switchyard-model-server
 mkdir -p "$LOGDIR"
 

@@ -251,6 +251,10 @@ function runWrangler(args, { input, timeoutMs = 60000 } = {}) {
 function wranglerEnv(extra = {}) {
   return {
     ...process.env,
+    // A dev registry of this test process's own: `wrangler dev` sessions on one machine find
+    // each other's workers through the registry, so a session without the stats worker would
+    // otherwise reach another run's (measured: a stranger's JSON 503 `no_config`).
+    WRANGLER_REGISTRY_PATH: process.env.WRANGLER_REGISTRY_PATH || join(E2E_TMP, `registry-${process.pid}`),
     SWITCHYARD_SKIP_BUILD: '1',
     WRANGLER_SEND_METRICS: 'false',
     WRANGLER_LOG: process.env.WRANGLER_LOG || 'log',
