@@ -124,6 +124,60 @@ for (n1, mu1, s1), (n2, mu2, s2) in [((50, 1.0, 2.0), (60, 1.6, 2.5)), ((500, 10
                          "diff": float(b.mean() - a.mean()), "t": float(r.statistic), "df": float(r.df),
                          "p_value": float(r.pvalue)})
 
+# Numeric rewards (issue 6): t critical values, mean intervals, Welch difference intervals
+# (scipy's own confidence_interval of ttest_ind), and the normal-mixture mSPRT for means.
+out["t_critical"] = [{"confidence": c, "df": df, "expected": float(stats.t.ppf(0.5 + c / 2, df))}
+                     for c, df in [(0.95, 1), (0.95, 4.5), (0.99, 30), (0.95, 1000), (0.9, 12.3), (0.95, 2.0)]]
+
+
+def suff(x):
+    return [len(x), float(x.sum()), float((x * x).sum())]
+
+
+out["mean_interval"] = []
+for n, mu, s in [(10, 1.0, 2.0), (200, 5.0, 0.5), (3, -2.0, 1.0), (5000, 0.3, 3.0)]:
+    x = rng.normal(mu, s, n)
+    lo, hi = stats.t.interval(0.95, n - 1, loc=x.mean(), scale=stats.sem(x))
+    out["mean_interval"].append({"stats": suff(x), "confidence": 0.95, "lower": float(lo), "upper": float(hi)})
+
+out["welch_interval"] = []
+for (n1, mu1, s1), (n2, mu2, s2) in [((50, 1.0, 2.0), (60, 1.6, 2.5)), ((500, 10.0, 3.0), (450, 10.3, 3.5)),
+                                     ((8, 0.2, 0.1), (5, 0.35, 0.3)), ((3000, 4.0, 1.0), (2000, 4.05, 2.0))]:
+    a = rng.normal(mu1, s1, n1)
+    b = rng.normal(mu2, s2, n2)
+    ci = stats.ttest_ind(b, a, equal_var=False).confidence_interval(0.95)
+    out["welch_interval"].append({"control": suff(a), "treatment": suff(b), "confidence": 0.95,
+                                  "lower": float(ci.low), "upper": float(ci.high)})
+
+
+def msprt_means(snapshots, min_samples, tau_sd=0.1):
+    """tau^2 = (tau_sd * pooled sd)^2 fixed at the first usable look; running min of 1/Lambda."""
+    p_run, tau2, res = 1.0, None, []
+    for (n1, s1, q1), (n2, s2, q2) in snapshots:
+        ll = None
+        if n1 >= max(min_samples, 2) and n2 >= max(min_samples, 2):
+            m1, m2 = s1 / n1, s2 / n2
+            v1 = max((q1 - s1 * s1 / n1) / (n1 - 1), 0.0)
+            v2 = max((q2 - s2 * s2 / n2) / (n2 - 1), 0.0)
+            v = v1 / n1 + v2 / n2
+            t2 = tau2 if tau2 is not None else tau_sd ** 2 * ((n1 - 1) * v1 + (n2 - 1) * v2) / (n1 + n2 - 2)
+            if v > 0 and t2 > 0:
+                tau2 = t2
+                theta = m2 - m1
+                ll = float(0.5 * np.log(v / (v + tau2)) + tau2 * theta ** 2 / (2 * v * (v + tau2)))
+                p_run = min(p_run, float(min(1.0, np.exp(-ll))))
+        res.append({"log_lambda": ll, "p_value": p_run})
+    return res
+
+
+out["msprt_means"] = []
+for n_max, mu1, mu2, sd, min_samples in [(4000, 1.0, 1.08, 1.0, 100), (3000, 2.0, 2.0, 0.5, 100), (800, 0.0, 0.5, 2.0, 50)]:
+    a = rng.normal(mu1, sd, n_max)
+    b = rng.normal(mu2, sd * 1.2, n_max)
+    snaps = [(suff(a[:k]), suff(b[:k])) for k in [n_max // 40, n_max // 8, n_max // 4, n_max // 2, n_max]]
+    out["msprt_means"].append({"min_samples": min_samples, "snapshots": [[c, t] for c, t in snaps],
+                               "steps": msprt_means(snaps, min_samples)})
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "stats_reference.json")
 with open(path, "w") as f:
     json.dump(out, f, indent=1)

@@ -11,6 +11,21 @@ use switchyard_core::rng::Xoshiro256;
 use switchyard_core::strategy::Inputs;
 
 fn traffic(l: &mut Learner, route: &str, arm: &str, n: u32, errors: u32, latency: u32, now: u64) {
+    traffic_under(l, route, arm, n, errors, latency, now, ("", 0));
+}
+
+/// Traffic the edge routed under `split` = (strategy fingerprint, split in force, ppm).
+#[allow(clippy::too_many_arguments)]
+fn traffic_under(
+    l: &mut Learner,
+    route: &str,
+    arm: &str,
+    n: u32,
+    errors: u32,
+    latency: u32,
+    now: u64,
+    split: (&str, u32),
+) {
     let mut b = Batcher::new(u32::MAX, u64::MAX);
     for i in 0..n {
         let outcome = if i < errors {
@@ -26,6 +41,8 @@ fn traffic(l: &mut Learner, route: &str, arm: &str, n: u32, errors: u32, latency
                 outcome,
                 status,
                 latency_ms: latency,
+                fingerprint: split.0,
+                split_ppm: split.1,
             },
             now,
         );
@@ -125,8 +142,9 @@ fn ab_experiment_statistics_and_srm() {
     let route = &cfg.routes[0];
     let mut l = Learner::new("r");
     let mut rng = Xoshiro256::seed_from_u64(1);
-    traffic(&mut l, "r", "control", 1000, 0, 10, 1);
-    traffic(&mut l, "r", "treatment", 1300, 0, 10, 1);
+    let under = (route.fingerprint.as_str(), 1_000_000);
+    traffic_under(&mut l, "r", "control", 1000, 0, 10, 1, under);
+    traffic_under(&mut l, "r", "treatment", 1300, 0, 10, 1, under);
     for i in 0..50 {
         l.feedback(id(i), "control", 1.0, 1, 2, 60_000).unwrap();
     }
@@ -185,4 +203,393 @@ fn shadow_agreement_is_reported() {
             .abs()
             < 1e-12
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 6: health, numeric rewards, SRM by split, operator actions.
+
+use switchyard_core::learn::{Operation, DRAIN_SPAN_MS};
+use switchyard_core::strategy::{apply_floor, RouteState};
+
+fn two_arm_bandit(extra: &str) -> switchyard_core::config::Config {
+    common::one_route(&format!(
+        r#"{{"kind":"bandit","min_share":0.05,"min_samples":30{extra},"arms":[{{"name":"a","origin":"v1"}},{{"name":"b","origin":"v2"}}]}}"#
+    ))
+}
+
+#[test]
+fn dead_bandit_arm_is_drained_below_its_floor_and_probed_back() {
+    let cfg = two_arm_bandit("");
+    let route = &cfg.routes[0];
+    let mut l = Learner::new("r");
+    let mut rng = Xoshiro256::seed_from_u64(11);
+    // Healthy: b converts more and leads.
+    traffic(&mut l, "r", "a", 200, 0, 20, 1_000);
+    traffic(&mut l, "r", "b", 200, 0, 20, 1_000);
+    for i in 0..20 {
+        l.feedback(id(i), "a", 1.0, 1, 2, 60_000).unwrap();
+    }
+    for i in 100..180 {
+        l.feedback(id(i), "b", 1.0, 1, 2, 60_000).unwrap();
+    }
+    let w = l.tick(route, 1_000, &mut rng).weights.unwrap();
+    assert!(w.arms["b"] > 0.9 && w.drained.is_empty(), "{w:?}");
+    // b's origin dies (steady traffic): within a few seconds of errors it is drained.
+    let mut now = 1_000 + DRAIN_SPAN_MS;
+    let died = now;
+    let mut drained_at = None;
+    for _ in 0..10 {
+        now += 500;
+        traffic(&mut l, "r", "a", 1, 0, 20, now);
+        traffic(&mut l, "r", "b", 6, 6, 20, now);
+        let w = l.tick(route, now, &mut rng).weights.unwrap();
+        if w.drained == vec!["b".to_string()] {
+            drained_at = Some(now);
+            assert!(w.arms["b"] <= 0.01 + 1e-12, "probe share only: {w:?}");
+            // The edge keeps it there: the floor is lifted for a drained arm.
+            let resolved = w.resolve(
+                match &route.strategy {
+                    switchyard_core::config::Strategy::Bandit { arms, .. } => arms,
+                    _ => unreachable!(),
+                },
+                0.05,
+            );
+            assert!(
+                resolved[1] <= 0.01 + 1e-12 && resolved[1] > 0.0,
+                "{resolved:?}"
+            );
+            break;
+        }
+    }
+    let drained_at = drained_at.expect("drained");
+    assert!(
+        drained_at - died <= 1_500,
+        "drained after {} ms",
+        drained_at - died
+    );
+    assert!(l.stats(Some(route))["health"]["b"]["drained_since_ms"].is_u64());
+    // Still failing probes keep it drained; then 5 good probes bring it back.
+    now += 500;
+    traffic(&mut l, "r", "b", 2, 1, 20, now);
+    assert_eq!(
+        l.tick(route, now, &mut rng).weights.unwrap().drained,
+        vec!["b"]
+    );
+    now += 500;
+    traffic(&mut l, "r", "b", 3, 0, 20, now);
+    assert_eq!(
+        l.tick(route, now, &mut rng).weights.unwrap().drained,
+        vec!["b"]
+    );
+    now += 500;
+    traffic(&mut l, "r", "b", 2, 0, 20, now);
+    let w = l.tick(route, now, &mut rng).weights.unwrap();
+    assert!(w.drained.is_empty(), "recovered: {w:?}");
+    assert!(
+        w.arms["b"] >= 0.05 - 1e-12,
+        "back under the floor's protection: {w:?}"
+    );
+}
+
+#[test]
+fn dead_arm_is_drained_during_warm_up_too() {
+    let cfg = two_arm_bandit("");
+    let route = &cfg.routes[0];
+    let mut l = Learner::new("r");
+    let mut rng = Xoshiro256::seed_from_u64(12);
+    traffic(&mut l, "r", "a", 10, 0, 20, 100);
+    traffic(&mut l, "r", "b", 10, 10, 20, 100);
+    let w = l
+        .tick(route, 200, &mut rng)
+        .weights
+        .expect("weights written in warm-up");
+    assert_eq!(w.drained, vec!["b"]);
+    assert!((w.arms["a"] - 0.99).abs() < 1e-9, "{w:?}");
+}
+
+/// Numeric rewards: requests without feedback (yet) must not read as zeros.
+#[test]
+fn missing_numeric_feedback_does_not_move_weights() {
+    let cfg = common::one_route(
+        r#"{"kind":"bandit","min_share":0.01,"min_samples":30,"arms":[{"name":"a","origin":"v1"},{"name":"b","origin":"v2"},{"name":"c","origin":"v3"}]}"#,
+    );
+    let route = &cfg.routes[0];
+    let run = |missing: u32| {
+        let mut l = Learner::new("r");
+        let mut n = 0u64;
+        for (arm, mean) in [("a", 5.0), ("b", 5.3), ("c", 4.0)] {
+            traffic(&mut l, "r", arm, 400, 0, 20, 1);
+            for i in 0..400u32 {
+                if arm == "c" && i < missing {
+                    continue; // no feedback for these requests (yet)
+                }
+                let r = mean + f64::from(i % 7) * 0.5 - 1.5;
+                l.feedback(id(n), arm, r, 1, 2, 60_000).unwrap();
+                n += 1;
+            }
+        }
+        let mut rng = Xoshiro256::seed_from_u64(99);
+        (l.tick(route, 5, &mut rng).weights.unwrap(), l)
+    };
+    let (complete, _) = run(0);
+    let (partial, l) = run(40);
+    for arm in ["a", "b", "c"] {
+        assert!(
+            (complete.arms[arm] - partial.arms[arm]).abs() < 0.05,
+            "{arm}: {complete:?} vs {partial:?}"
+        );
+    }
+    assert!(
+        partial.arms["c"] < 0.02,
+        "the worst arm stays at its floor: {partial:?}"
+    );
+    // The experiment section speaks means, not conversion rates.
+    let e = &l.stats(Some(route))["experiment"];
+    assert_eq!(e["metric"], "mean", "{e}");
+    assert_eq!(e["evidence"], "numeric");
+    assert!(e.get("control_rate").is_none(), "{e}");
+    let b = &e["arms"]["b"]["comparison"];
+    assert!(
+        b.get("rate").is_none() && b.get("prob_beat_control").is_none(),
+        "{b}"
+    );
+    assert!((b["diff"].as_f64().unwrap() - 0.3).abs() < 1e-9, "{b}");
+    assert!(b["welch"]["p_value"].as_f64().unwrap() < 0.01, "{b}");
+    let ci = &b["diff_ci95"];
+    assert!(ci["lower"].as_f64().unwrap() < 0.3 && ci["upper"].as_f64().unwrap() > 0.3);
+    assert_eq!(e["arms"]["c"]["comparison"]["n"], 360);
+}
+
+#[test]
+fn explicit_binary_feedback_counts_only_arrived_rewards_and_errors() {
+    let cfg = two_arm_bandit(r#","feedback":"explicit""#);
+    let route = &cfg.routes[0];
+    let mut l = Learner::new("r");
+    traffic(&mut l, "r", "a", 1000, 10, 20, 1);
+    traffic(&mut l, "r", "b", 1000, 0, 20, 1);
+    // a: 40 of 50 reported rewards are 1; b: 20 of 50.
+    for i in 0..50 {
+        l.feedback(id(i), "a", if i < 40 { 1.0 } else { 0.0 }, 1, 2, 60_000)
+            .unwrap();
+        l.feedback(
+            id(1000 + i),
+            "b",
+            if i < 20 { 1.0 } else { 0.0 },
+            1,
+            2,
+            60_000,
+        )
+        .unwrap();
+    }
+    let mut rng = Xoshiro256::seed_from_u64(5);
+    let w = l.tick(route, 5, &mut rng).weights.unwrap();
+    assert!(w.arms["a"] > 0.9, "{w:?}");
+    let e = &l.stats(Some(route))["experiment"];
+    assert_eq!(e["evidence"], "explicit");
+    // Trials: 50 rewards + 10 errors for a.
+    assert_eq!(e["control_arm"]["n"], 60, "{e}");
+    assert_eq!(e["control_arm"]["conversions"], 40);
+}
+
+#[test]
+fn srm_is_computed_over_one_split_only() {
+    let cfg = common::one_route(
+        r#"{"kind":"canary","stable":"v1","canary":"v2","percent":10,"steps":[{"percent":10,"hold_s":1},{"percent":30,"hold_s":600}],"guard":{"max_error_rate":0.5,"min_requests":5}}"#,
+    );
+    let route = &cfg.routes[0];
+    let fp = route.fingerprint.as_str();
+    let mut l = Learner::new("r");
+    let mut rng = Xoshiro256::seed_from_u64(1);
+    let s0 = l.tick(route, 0, &mut rng).state.unwrap();
+    assert_eq!(s0.canary_percent, Some(10.0));
+    traffic_under(&mut l, "r", "stable", 900, 0, 10, 100, (fp, 100_000));
+    traffic_under(&mut l, "r", "canary", 100, 0, 10, 100, (fp, 100_000));
+    let s1 = l.tick(route, 1_500, &mut rng).state.unwrap();
+    assert_eq!(s1.canary_percent, Some(30.0));
+    // Edges still on the old split report late; the first ones on the new split arrive.
+    traffic_under(&mut l, "r", "stable", 450, 0, 10, 1_600, (fp, 100_000));
+    traffic_under(&mut l, "r", "canary", 50, 0, 10, 1_600, (fp, 100_000));
+    traffic_under(&mut l, "r", "stable", 70, 0, 10, 1_700, (fp, 300_000));
+    traffic_under(&mut l, "r", "canary", 30, 0, 10, 1_700, (fp, 300_000));
+    l.tick(route, 1_800, &mut rng);
+    let e = &l.stats(Some(route))["experiment"];
+    assert_eq!(e["srm"]["mismatch"], false, "{e}");
+    assert_eq!(e["srm_split"]["split_ppm"], 300_000);
+    assert_eq!(e["srm_split"]["observations"], 100);
+    // Every observation is counted, in the totals and in its split.
+    let splits: u64 = e["splits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["observations"].as_u64().unwrap())
+        .sum();
+    assert_eq!(splits, 1_600);
+    let doc = l.stats(Some(route));
+    let total = doc["arms"]["stable"]["requests"].as_u64().unwrap()
+        + doc["arms"]["canary"]["requests"].as_u64().unwrap();
+    assert_eq!(total, 1_600);
+    // A genuine mismatch under one split is still caught.
+    traffic_under(&mut l, "r", "canary", 300, 0, 10, 1_900, (fp, 300_000));
+    assert_eq!(l.stats(Some(route))["experiment"]["srm"]["mismatch"], true);
+}
+
+#[test]
+fn canary_rollback_resume_and_promote() {
+    let cfg = common::one_route(
+        r#"{"kind":"canary","stable":"v1","canary":"v2","percent":5,"steps":[{"percent":5,"hold_s":1},{"percent":20,"hold_s":600}],"guard":{"max_error_rate":0.1,"min_requests":20}}"#,
+    );
+    let route = &cfg.routes[0];
+    let mut l = Learner::new("r");
+    let mut rng = Xoshiro256::seed_from_u64(1);
+    l.tick(route, 0, &mut rng);
+    traffic(&mut l, "r", "canary", 30, 0, 10, 100);
+    let s1 = l.tick(route, 1_000, &mut rng).state.unwrap();
+    assert_eq!((s1.step, s1.canary_percent), (1, Some(20.0)));
+    assert_eq!(
+        l.operate(route, Operation::Resume, 1_100).unwrap_err().code,
+        "not_rolled_back"
+    );
+    traffic(&mut l, "r", "canary", 30, 30, 10, 1_200);
+    let rb = l.tick(route, 1_300, &mut rng).state.unwrap();
+    assert!(rb.rolled_back);
+    // Resume: back to the step in force at the breach, with a fresh window.
+    let out = l.operate(route, Operation::Resume, 2_000).unwrap();
+    let st = out.state.unwrap();
+    assert!(!st.rolled_back);
+    assert_eq!((st.step, st.canary_percent), (1, Some(20.0)));
+    assert_eq!(st.last_action.as_deref(), Some("resume"));
+    assert_eq!(st.last_action_ms, Some(2_000));
+    assert_eq!(st.step_started_ms, 2_000);
+    assert_eq!(
+        l.tick(route, 2_100, &mut rng).state,
+        None,
+        "the breach's window is gone: no immediate second rollback"
+    );
+    // Promote: canary to 100 %, final.
+    let st = l
+        .operate(route, Operation::Promote, 3_000)
+        .unwrap()
+        .state
+        .unwrap();
+    assert_eq!(
+        (st.canary_percent, st.step, st.rolled_back),
+        (Some(100.0), 2, false)
+    );
+    assert_eq!(st.last_action.as_deref(), Some("promote"));
+    traffic(&mut l, "r", "canary", 30, 0, 10, 3_100);
+    assert_eq!(l.tick(route, 900_000, &mut rng).state, None);
+    // A manual rollback keeps the step, so a later resume knows where to go back to.
+    let st = l
+        .operate(route, Operation::Rollback, 4_000)
+        .unwrap()
+        .state
+        .unwrap();
+    assert!(st.rolled_back && st.step == 2);
+    let st = l
+        .operate(route, Operation::Resume, 4_100)
+        .unwrap()
+        .state
+        .unwrap();
+    assert_eq!(st.canary_percent, Some(100.0));
+    // Round trip through KV's JSON, and an old state without the new fields still parses.
+    let back = RouteState::parse(&serde_json::to_string(&st).unwrap()).unwrap();
+    assert_eq!(back, st);
+    assert!(RouteState::parse(r#"{"fingerprint":"x"}"#).is_ok());
+}
+
+#[test]
+fn bandit_promote_and_resume() {
+    let cfg = two_arm_bandit("");
+    let route = &cfg.routes[0];
+    let arms = match &route.strategy {
+        switchyard_core::config::Strategy::Bandit { arms, .. } => arms.clone(),
+        _ => unreachable!(),
+    };
+    let mut l = Learner::new("r");
+    let mut rng = Xoshiro256::seed_from_u64(1);
+    traffic(&mut l, "r", "a", 100, 0, 10, 1);
+    traffic(&mut l, "r", "b", 100, 0, 10, 1);
+    for i in 0..60 {
+        l.feedback(id(i), "b", 1.0, 1, 2, 60_000).unwrap();
+    }
+    l.tick(route, 10, &mut rng);
+    assert_eq!(
+        l.operate(route, Operation::Resume, 11).unwrap_err().code,
+        "not_promoted"
+    );
+    let out = l.operate(route, Operation::Promote, 20).unwrap();
+    let w = out.weights.unwrap();
+    assert_eq!(w.resolve(&arms, 0.05), vec![0.0, 1.0], "{w:?}");
+    assert_eq!(out.state.unwrap().promoted_arm.as_deref(), Some("b"));
+    assert_eq!(l.tick(route, 30, &mut rng).weights, None, "promotion holds");
+    l.operate(route, Operation::Resume, 40).unwrap();
+    let w = l.tick(route, 50, &mut rng).weights.unwrap();
+    assert!(w.arms["a"] >= 0.05 - 1e-12 && w.drained.is_empty(), "{w:?}");
+    assert_eq!(
+        l.operate(route, Operation::Rollback, 60).unwrap_err().code,
+        "not_a_canary"
+    );
+}
+
+#[test]
+fn ab_health_guard_stops_or_drains() {
+    for (action, expect) in [("stop", vec!["b", "c"]), ("drain", vec!["c"])] {
+        let cfg = common::one_route(&format!(
+            r#"{{"kind":"ab","guard":{{"max_error_rate":0.2,"min_requests":20,"action":"{action}"}},"arms":[{{"name":"a","origin":"v1","weight":1}},{{"name":"b","origin":"v2","weight":1}},{{"name":"c","origin":"v3","weight":1}}]}}"#
+        ));
+        let route = &cfg.routes[0];
+        let mut l = Learner::new("r");
+        let mut rng = Xoshiro256::seed_from_u64(1);
+        traffic(&mut l, "r", "a", 50, 0, 10, 1);
+        traffic(&mut l, "r", "b", 50, 2, 10, 1);
+        traffic(&mut l, "r", "c", 15, 15, 10, 1);
+        assert_eq!(
+            l.tick(route, 1_000, &mut rng).state,
+            None,
+            "below min_requests"
+        );
+        traffic(&mut l, "r", "c", 10, 10, 10, 1_500);
+        let st = l.tick(route, 2_000, &mut rng).state.expect("guard acted");
+        assert_eq!(st.drained, expect, "{action}: {st:?}");
+        assert!(
+            st.reason.as_deref().unwrap().contains("arm c error rate"),
+            "{st:?}"
+        );
+        assert_eq!(l.tick(route, 3_000, &mut rng).state, None, "sticky");
+        // The edge follows: no unit lands on a drained arm.
+        for i in 0..300 {
+            let d = common::decide_with(
+                &cfg,
+                &format!("u{i}"),
+                &[],
+                Inputs {
+                    weights: None,
+                    state: Some(&st),
+                },
+            );
+            assert!(!expect.contains(&d.arm), "{action}: {}", d.arm);
+        }
+        let st = l
+            .operate(route, Operation::Resume, 4_000)
+            .unwrap()
+            .state
+            .unwrap();
+        assert!(st.drained.is_empty());
+        assert_eq!(l.tick(route, 5_000, &mut rng).state, None, "judged afresh");
+    }
+}
+
+#[test]
+fn one_floor_for_learner_and_edge() {
+    let w = apply_floor(vec![0.0, 0.003, 0.997], 0.05, &[false, true, false]);
+    assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    assert!((w[0] - 0.05).abs() < 1e-12, "{w:?}");
+    assert!(
+        (w[1] - 0.003).abs() < 1e-12,
+        "exempt arm keeps its share: {w:?}"
+    );
+    assert_eq!(apply_floor(vec![0.2, 0.8], 0.1, &[]), {
+        let f = 0.1;
+        vec![f + 0.8 * 0.2, f + 0.8 * 0.8]
+    });
 }

@@ -165,3 +165,38 @@ fn arb_json() -> impl Strategy<Value = serde_json::Value> {
         ]
     })
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The one floor: weights sum to 1, floored arms get at least the (clamped) floor,
+    /// exempt arms keep their normalised share, nothing is NaN.
+    #[test]
+    fn apply_floor_invariants(
+        w in proptest::collection::vec(prop_oneof![0.0f64..10.0, Just(0.0), Just(f64::NAN), Just(-1.0)], 1..6),
+        min_share in prop_oneof![0.0f64..0.6, Just(f64::NAN)],
+        exempt_bits in 0u8..64,
+    ) {
+        let exempt: Vec<bool> = (0..w.len()).map(|i| exempt_bits & (1 << i) != 0).collect();
+        let out = switchyard_core::strategy::apply_floor(w.clone(), min_share, &exempt);
+        prop_assert_eq!(out.len(), w.len());
+        prop_assert!(out.iter().all(|x| x.is_finite() && *x >= 0.0), "{:?}", out);
+        prop_assert!((out.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{:?}", out);
+        let clean: Vec<f64> = w.iter().map(|x| if x.is_finite() && *x > 0.0 { *x } else { 0.0 }).collect();
+        let total: f64 = clean.iter().sum();
+        if total > 0.0 {
+            let e: f64 = (0..w.len()).filter(|i| exempt[*i]).map(|i| clean[i] / total).sum();
+            let m = exempt.iter().filter(|x| !**x).count();
+            if m > 0 && e < 1.0 - 1e-9 && min_share.is_finite() {
+                let f = min_share.clamp(0.0, (1.0 - e) / m as f64);
+                for i in 0..w.len() {
+                    if exempt[i] {
+                        prop_assert!((out[i] - clean[i] / total).abs() < 1e-9);
+                    } else {
+                        prop_assert!(out[i] >= f - 1e-9, "{:?} f={}", out, f);
+                    }
+                }
+            }
+        }
+    }
+}

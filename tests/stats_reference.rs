@@ -6,8 +6,9 @@
 
 use serde_json::Value;
 use switchyard_core::stats::ab::{
-    msprt_log_lambda, prob_beat_control, srm_test, two_proportion_z_test, welch_t_test,
-    wilson_interval, MeanStats, MsprtConfig, MsprtState, Proportion,
+    mean_interval, msprt_log_lambda, prob_beat_control, srm_test, t_critical,
+    two_proportion_z_test, welch_interval, welch_t_test, wilson_interval, MeanStats, MsprtConfig,
+    MsprtState, Proportion,
 };
 use switchyard_core::stats::special::{
     beta_inc, chi2_sf, erf, erfc, gamma_p, gamma_q, ln_gamma, normal_cdf, normal_quantile,
@@ -262,4 +263,75 @@ fn msprt_matches_closed_form() {
         }
     }
     println!("mSPRT: {n}");
+}
+
+/// Numeric rewards (issue 6): intervals against scipy, the mSPRT for means against its
+/// closed form in numpy.
+#[test]
+fn numeric_reward_statistics_match_scipy() {
+    let fx = fixture();
+    let mut n = Tally::default();
+    for c in cases(&fx, "t_critical") {
+        let got = t_critical(f(c, "confidence"), f(c, "df")).unwrap();
+        check(&format!("t_critical {c}"), got, f(c, "expected"), &mut n);
+    }
+    for c in cases(&fx, "mean_interval") {
+        let ci = mean_interval(&mean_stats(&c["stats"]), f(c, "confidence")).unwrap();
+        check(
+            &format!("mean ci lower {c}"),
+            ci.lower,
+            f(c, "lower"),
+            &mut n,
+        );
+        check(
+            &format!("mean ci upper {c}"),
+            ci.upper,
+            f(c, "upper"),
+            &mut n,
+        );
+    }
+    for c in cases(&fx, "welch_interval") {
+        let ci = welch_interval(
+            &mean_stats(&c["control"]),
+            &mean_stats(&c["treatment"]),
+            f(c, "confidence"),
+        )
+        .unwrap();
+        check(
+            &format!("welch ci lower {c}"),
+            ci.lower,
+            f(c, "lower"),
+            &mut n,
+        );
+        check(
+            &format!("welch ci upper {c}"),
+            ci.upper,
+            f(c, "upper"),
+            &mut n,
+        );
+    }
+    for seq in cases(&fx, "msprt_means") {
+        let cfg = MsprtConfig {
+            min_samples: seq["min_samples"].as_u64().unwrap(),
+            ..MsprtConfig::default()
+        };
+        let mut state = MsprtState::new();
+        let snaps = seq["snapshots"].as_array().unwrap();
+        let steps = seq["steps"].as_array().unwrap();
+        for (s, want) in snaps.iter().zip(steps) {
+            let step = state.update_means(&mean_stats(&s[0]), &mean_stats(&s[1]), &cfg);
+            match want["log_lambda"].as_f64() {
+                Some(ll) => check(
+                    "msprt means log_lambda",
+                    step.log_lambda.unwrap(),
+                    ll,
+                    &mut n,
+                ),
+                None => assert!(step.log_lambda.is_none()),
+            }
+            check("msprt means p", step.p_value, f(want, "p_value"), &mut n);
+        }
+    }
+    assert!(t_critical(0.95, 0.0).is_none() && t_critical(1.0, 5.0).is_none());
+    println!("numeric rewards: {n}");
 }

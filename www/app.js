@@ -288,7 +288,8 @@ function actionBar(name, m, doc) {
     onclick: () => act(name, action, question, out),
   }, label);
   return h('div', { class: 'actions', id: 'route-actions' },
-    btn('resume', 'Resume', 'ghost', st.rolledBack || st.paused, 'Nothing to resume: not rolled back or paused', 'resume',
+    btn('resume', 'Resume', 'ghost', st.rolledBack || st.paused || (doc?.controller?.drained ?? []).length > 0 || Boolean(doc?.controller?.promoted_arm),
+      'Nothing to resume: not rolled back, paused, stopped or promoted', 'resume',
       `Resume route "${name}" at the step before the breach?`),
     btn('promote', isCanary ? 'Promote canary to 100 %' : 'Promote leader', 'primary', (isCanary || m.strategy === 'bandit') && !st.rolledBack,
       st.rolledBack ? 'Rolled back: resume first' : 'Only canary and bandit routes can be promoted', 'promote',

@@ -52,6 +52,16 @@ const SPLIT = {
     ],
     validator: [],
   },
+  'ab health guard: bad action, no limit, unknown field': {
+    schema: [
+      '$.routes[0].strategy.guard.action',
+      '$.routes[1].strategy.guard',
+      '$.routes[2].strategy.guard.max_error_rate',
+      '$.routes[3].strategy.guard.hold_s',
+    ],
+    validator: [],
+  },
+  'bandit feedback: unknown mode': { schema: ['$.routes[0].strategy.feedback'], validator: [] },
   'semantic errors only the validator sees': {
     schema: [],
     validator: [

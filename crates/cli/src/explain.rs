@@ -157,7 +157,7 @@ pub fn explain(
     }
     let origin_name = |id: switchyard_core::config::OriginId| cfg.origin(id).name.clone();
     let arms: Vec<Value> = match &route.strategy {
-        Strategy::Ab { arms } => arms
+        Strategy::Ab { arms, .. } => arms
             .iter()
             .map(|a| {
                 json!({ "arm": a.name, "origin": origin_name(a.origin), "weight": a.weight,
@@ -172,7 +172,7 @@ pub fn explain(
         } => {
             let w = weights
                 .clone()
-                .unwrap_or_else(|| strategy::apply_floor(vec![1.0; arms.len()], *min_share));
+                .unwrap_or_else(|| strategy::apply_floor(vec![1.0; arms.len()], *min_share, &[]));
             if kv.weights.is_none() {
                 notes.push("no --weights: equal weights, as before the first learning tick".into());
             }

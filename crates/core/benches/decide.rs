@@ -86,6 +86,8 @@ fn bench(c: &mut Criterion) {
                 outcome: Outcome::Ok,
                 status: 200,
                 latency_ms: 20,
+                fingerprint: &route.fingerprint,
+                split_ppm: 50_000,
             };
             if batcher.push(obs, now) {
                 black_box(batcher.drain());

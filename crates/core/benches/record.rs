@@ -24,6 +24,8 @@ fn bench(c: &mut Criterion) {
                 outcome: Outcome::Ok,
                 status: 200,
                 latency_ms: 20 + (i % 200),
+                fingerprint: "0123456789abcdef",
+                split_ppm: 50_000,
             };
             // Includes the amortized drain every 50 observations, as at the edge.
             if batcher.push(black_box(obs), now) {

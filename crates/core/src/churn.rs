@@ -21,7 +21,7 @@ pub const MAX_UNITS: u64 = 100_000_000;
 /// Every arm name a route's strategy can answer with, in config order.
 pub fn arm_names(route: &Route) -> Vec<String> {
     let v: Vec<&str> = match &route.strategy {
-        Strategy::Ab { arms } | Strategy::Bandit { arms, .. } => {
+        Strategy::Ab { arms, .. } | Strategy::Bandit { arms, .. } => {
             arms.iter().map(|a| a.name.as_str()).collect()
         }
         Strategy::Canary { .. } => vec!["stable", "canary"],

@@ -159,10 +159,40 @@ pub enum BanditAlgorithm {
     EpsilonGreedy,
 }
 
+/// What an A/B route's health guard does when an arm breaches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbGuardAction {
+    /// Stop the experiment: every unit goes to the control arm (the first one).
+    Stop,
+    /// Take only the breaching arm out of the split; the others keep their weights.
+    Drain,
+}
+
+/// Opt-in health guard of an A/B route (`strategy.guard`, with `action`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AbGuard {
+    pub guard: Guard,
+    pub action: AbGuardAction,
+}
+
+/// How a bandit reads feedback (`strategy.feedback`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RewardFeedback {
+    /// `conversion` while every reward so far was 0 or 1, `explicit` once any was not.
+    #[default]
+    Auto,
+    /// Clients report successes only: a routed request without feedback is a 0.
+    Conversion,
+    /// Every reward is reported: only rewards that arrived count (missing feedback is
+    /// missing, not 0).
+    Explicit,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Strategy {
     Ab {
         arms: Vec<Arm>,
+        guard: Option<AbGuard>,
     },
     Canary {
         stable: OriginId,
@@ -203,6 +233,7 @@ pub enum Strategy {
         min_share: f64,
         min_samples: u64,
         sticky: bool,
+        feedback: RewardFeedback,
     },
 }
 
@@ -882,7 +913,7 @@ impl Validator {
     ) -> Option<Strategy> {
         let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
         let allowed: &[&str] = match kind {
-            "ab" => &["kind", "arms", "salt"],
+            "ab" => &["kind", "arms", "guard", "salt"],
             "canary" => &[
                 "kind", "stable", "canary", "percent", "steps", "guard", "salt",
             ],
@@ -914,6 +945,7 @@ impl Validator {
                 "min_share",
                 "min_samples",
                 "sticky",
+                "feedback",
                 "salt",
             ],
             _ => {
@@ -941,7 +973,14 @@ impl Validator {
                 let arms = self
                     .required(path, obj, "arms")
                     .map(|a| self.arms(&f("arms"), a, true));
-                Some(Strategy::Ab { arms: arms? })
+                let guard = match obj.get("guard") {
+                    None | Some(Value::Null) => Some(None),
+                    Some(g) => self.ab_guard(&f("guard"), g).map(Some),
+                };
+                Some(Strategy::Ab {
+                    arms: arms?,
+                    guard: guard?,
+                })
             }
             "canary" => {
                 let stable = origin(self, "stable");
@@ -1149,6 +1188,18 @@ impl Validator {
                     Some(b) => self.boolean(&f("sticky"), b),
                     None => Some(true),
                 };
+                let feedback = match obj.get("feedback") {
+                    None => Some(RewardFeedback::Auto),
+                    Some(x) => match x.as_str() {
+                        Some("auto") => Some(RewardFeedback::Auto),
+                        Some("conversion") => Some(RewardFeedback::Conversion),
+                        Some("explicit") => Some(RewardFeedback::Explicit),
+                        _ => {
+                            self.err(&f("feedback"), "expected auto, conversion or explicit");
+                            None
+                        }
+                    },
+                };
                 if let (Some(arms), Some(ms)) = (&arms, min_share) {
                     if ms * arms.len() as f64 > 1.0 + 1e-9 {
                         self.err(
@@ -1164,9 +1215,52 @@ impl Validator {
                     min_share: min_share?,
                     min_samples: min_samples?,
                     sticky: sticky?,
+                    feedback: feedback?,
                 })
             }
         }
+    }
+
+    /// An A/B route's guard: the canary guard's fields plus `action` (`stop`, the default,
+    /// or `drain`); at least one limit is required.
+    fn ab_guard(&mut self, path: &str, v: &Value) -> Option<AbGuard> {
+        let obj = self.object(
+            path,
+            v,
+            &[
+                "max_error_rate",
+                "max_p95_latency_ratio",
+                "min_requests",
+                "action",
+            ],
+        )?;
+        let action = match obj.get("action") {
+            None => Some(AbGuardAction::Stop),
+            Some(a) => match a.as_str() {
+                Some("stop") => Some(AbGuardAction::Stop),
+                Some("drain") => Some(AbGuardAction::Drain),
+                _ => {
+                    self.err(&format!("{path}.action"), "expected stop or drain");
+                    None
+                }
+            },
+        };
+        let mut limits = obj.clone();
+        limits.remove("action");
+        let guard = self.guard_fields(path, &limits);
+        if let Some(g) = &guard {
+            if g.max_error_rate.is_none() && g.max_p95_latency_ratio.is_none() {
+                self.err(
+                    path,
+                    "set max_error_rate or max_p95_latency_ratio (a guard without a limit never acts)",
+                );
+                return None;
+            }
+        }
+        Some(AbGuard {
+            guard: guard?,
+            action: action?,
+        })
     }
 
     fn guard(&mut self, path: &str, v: &Value) -> Option<Guard> {
@@ -1175,6 +1269,10 @@ impl Validator {
             v,
             &["max_error_rate", "max_p95_latency_ratio", "min_requests"],
         )?;
+        self.guard_fields(path, obj)
+    }
+
+    fn guard_fields(&mut self, path: &str, obj: &Obj) -> Option<Guard> {
         let rate = |me: &mut Self, key: &str, max: f64| match obj.get(key) {
             None | Some(Value::Null) => Some(None),
             Some(x) => me.number(&format!("{path}.{key}"), x).and_then(|n| {

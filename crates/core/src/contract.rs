@@ -33,6 +33,19 @@ pub struct RouteState {
     pub paused: Option<String>,
     #[serde(default)]
     pub updated_ms: u64,
+    /// A/B arms taken out of the split by the route's health guard (`guard` on an `ab`
+    /// strategy): the edge gives them no traffic until an operator resumes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drained: Vec<String>,
+    /// Bandit arm an operator promoted to the whole route (`POST /promote/<route>`): the
+    /// learner stops recomputing weights until it is resumed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_arm: Option<String>,
+    /// Last operator action on the route (`rollback`, `resume`, `promote`) and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_action: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_action_ms: Option<u64>,
 }
 
 impl RouteState {
@@ -47,6 +60,10 @@ pub struct Weights {
     pub arms: BTreeMap<String, f64>,
     #[serde(default)]
     pub updated_ms: u64,
+    /// Arms exempt from the `min_share` floor: drained by the health guard (they keep a small
+    /// probe share) or left behind by an operator's promotion (share 0).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drained: Vec<String>,
 }
 
 impl Weights {
@@ -55,8 +72,8 @@ impl Weights {
     }
 
     /// Weights aligned with `arms`: unknown names ignored, missing, negative or non-finite
-    /// ones treated as 0, then every arm raised to `min_share` and the total normalised to
-    /// 1. Equal weights when nothing usable is left.
+    /// ones treated as 0, then every arm not listed in `drained` raised to `min_share` and
+    /// the total normalised to 1 ([`apply_floor`]). Equal weights when nothing usable is left.
     pub fn resolve(&self, arms: &[Arm], min_share: f64) -> Vec<f64> {
         let raw: Vec<f64> = arms
             .iter()
@@ -65,34 +82,56 @@ impl Weights {
                 _ => 0.0,
             })
             .collect();
-        apply_floor(raw, min_share)
+        let exempt: Vec<bool> = arms
+            .iter()
+            .map(|a| self.drained.contains(&a.name))
+            .collect();
+        apply_floor(raw, min_share, &exempt)
     }
 }
 
-/// Normalises weights to sum 1 with every arm at least `min_share` (clamped to `1/k`): the
-/// weights are mixed with the uniform floor, `w' = floor + (1 - k*floor) * w / sum(w)`, which
-/// keeps their order and guarantees the floor exactly. Negative, NaN and infinite weights count
-/// as 0 and a non-finite `min_share` as no floor; equal weights when nothing usable is left.
-/// The one floor used by both the learning loop (bandit weights it writes) and the edge
-/// (weights it reads).
-pub fn apply_floor(mut w: Vec<f64>, min_share: f64) -> Vec<f64> {
-    let k = w.len() as f64;
-    if w.is_empty() {
+/// The one floor used by the learner and the edge. Normalises `w` to sum 1 (negative and
+/// non-finite entries count as 0; equal weights when nothing is left), then raises every arm
+/// not marked in `exempt` to at least `min_share` by mixing with the uniform split over those
+/// arms: with `e` the exempt arms' share, `m` the number of floored arms and
+/// `f = clamp(min_share, 0, (1 - e) / m)`, a floored arm's weight becomes
+/// `f + (1 - e - m f) w / (1 - e)`. Exempt arms (drained, or promoted away) keep their share,
+/// which may be below the floor; without exempt arms this is `f + (1 - k f) w`.
+#[allow(clippy::neg_cmp_op_on_partial_ord)] // `!(x > 0.0)` is also true for NaN
+pub fn apply_floor(mut w: Vec<f64>, min_share: f64, exempt: &[bool]) -> Vec<f64> {
+    let k = w.len();
+    if k == 0 {
+        return w;
+    }
+    for x in w.iter_mut() {
+        if !(x.is_finite() && *x > 0.0) {
+            *x = 0.0;
+        }
+    }
+    let total: f64 = w.iter().sum();
+    if !(total > 0.0 && total.is_finite()) {
+        return vec![1.0 / k as f64; k];
+    }
+    w.iter_mut().for_each(|x| *x /= total);
+    let is_exempt = |i: usize| exempt.get(i).copied().unwrap_or(false);
+    let m = (0..k).filter(|i| !is_exempt(*i)).count();
+    let free = 1.0 - (0..k).filter(|i| is_exempt(*i)).map(|i| w[i]).sum::<f64>();
+    if m == 0 || !(free > 0.0) {
         return w;
     }
     let f = if min_share.is_finite() {
-        min_share.clamp(0.0, 1.0 / k)
+        min_share.clamp(0.0, free / m as f64)
     } else {
         0.0
     };
-    let usable = |x: f64| x.is_finite() && x > 0.0;
-    let total: f64 = w.iter().copied().filter(|x| usable(*x)).sum();
-    if !(total > 0.0 && total.is_finite()) {
-        return vec![1.0 / k; w.len()];
-    }
-    for x in w.iter_mut() {
-        let v = if usable(*x) { *x / total } else { 0.0 };
-        *x = f + (1.0 - k * f) * v;
+    if f > 0.0 {
+        // Keeps the order among floored arms and guarantees the floor exactly.
+        let scale = (free - m as f64 * f) / free;
+        for (i, x) in w.iter_mut().enumerate() {
+            if !is_exempt(i) {
+                *x = f + scale * *x;
+            }
+        }
     }
     // Renormalise away rounding so the sum is 1 to the last bit or two.
     let s: f64 = w.iter().sum();
@@ -108,7 +147,7 @@ mod tests {
 
     #[test]
     fn floor_is_exact_order_kept_and_sum_one() {
-        let w = apply_floor(vec![0.97, 0.02, 0.01], 0.05);
+        let w = apply_floor(vec![0.97, 0.02, 0.01], 0.05, &[]);
         assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         assert!(w.iter().all(|x| *x >= 0.05 - 1e-12), "{w:?}");
         assert!(w[0] > w[1] && w[1] > w[2]);
@@ -116,12 +155,12 @@ mod tests {
 
     #[test]
     fn unusable_weights_count_as_zero_and_nothing_usable_is_equal() {
-        let w = apply_floor(vec![f64::NAN, -1.0, f64::INFINITY, 2.0], 0.0);
+        let w = apply_floor(vec![f64::NAN, -1.0, f64::INFINITY, 2.0], 0.0, &[]);
         assert_eq!(w, vec![0.0, 0.0, 0.0, 1.0]);
-        assert_eq!(apply_floor(vec![0.0, f64::NAN], 0.1), vec![0.5, 0.5]);
-        assert_eq!(apply_floor(vec![1.0, 3.0], f64::NAN), vec![0.25, 0.75]);
-        assert!(apply_floor(vec![], 0.1).is_empty());
+        assert_eq!(apply_floor(vec![0.0, f64::NAN], 0.1, &[]), vec![0.5, 0.5]);
+        assert_eq!(apply_floor(vec![1.0, 3.0], f64::NAN, &[]), vec![0.25, 0.75]);
+        assert!(apply_floor(vec![], 0.1, &[]).is_empty());
         // The floor is clamped to 1/k: everyone equal.
-        assert_eq!(apply_floor(vec![9.0, 1.0], 0.9), vec![0.5, 0.5]);
+        assert_eq!(apply_floor(vec![9.0, 1.0], 0.9, &[]), vec![0.5, 0.5]);
     }
 }

@@ -240,6 +240,10 @@ pub struct Observation<'a> {
     /// 0 when there was no response (timeout, connection error).
     pub status: u16,
     pub latency_ms: u32,
+    /// The route's strategy fingerprint the edge routed under.
+    pub fingerprint: &'a str,
+    /// The split in force, in ppm (`core::strategy::split_ppm`).
+    pub split_ppm: u32,
 }
 
 /// One shadow comparison.
@@ -450,6 +454,12 @@ fn slot<T>(v: &mut Vec<T>, is: impl Fn(&T) -> bool, make: impl FnOnce() -> T) ->
 pub struct ArmBatch {
     pub route: String,
     pub arm: String,
+    /// What the edge routed under: strategy fingerprint and split in force (ppm). Batches
+    /// from an edge that predates them carry neither (`""`, `None`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_ppm: Option<u32>,
     #[serde(flatten)]
     pub counts: OutcomeCounts,
     pub latency: LatencyHistogram,
@@ -566,10 +576,17 @@ impl Batcher {
     pub fn push(&mut self, obs: Observation<'_>, now_ms: u64) -> bool {
         let slot = slot(
             &mut self.arms,
-            |a| a.arm == obs.arm && a.route == obs.route,
+            |a| {
+                a.arm == obs.arm
+                    && a.route == obs.route
+                    && a.split_ppm == Some(obs.split_ppm)
+                    && a.fingerprint == obs.fingerprint
+            },
             || ArmBatch {
                 route: obs.route.to_owned(),
                 arm: obs.arm.to_owned(),
+                fingerprint: obs.fingerprint.to_owned(),
+                split_ppm: Some(obs.split_ppm),
                 counts: OutcomeCounts::default(),
                 latency: LatencyHistogram::default(),
             },
@@ -643,6 +660,8 @@ pub struct ArmAggregate {
     pub reward_count: u64,
     pub reward_sum: f64,
     pub reward_sq_sum: f64,
+    /// Some credited reward was not 0 or 1 (numeric rewards: no conversion statistics).
+    pub reward_non_binary: bool,
     /// Start of the window these counters cover.
     pub since_ms: u64,
 }
@@ -701,6 +720,7 @@ impl ArmAggregate {
             reward_count: self.reward_count.saturating_sub(earlier.reward_count),
             reward_sum: self.reward_sum - earlier.reward_sum,
             reward_sq_sum: (self.reward_sq_sum - earlier.reward_sq_sum).max(0.0),
+            reward_non_binary: self.reward_non_binary,
             since_ms: earlier.since_ms.max(self.since_ms),
         }
     }
@@ -787,6 +807,7 @@ impl RouteAggregate {
         a.reward_count = a.reward_count.saturating_add(1);
         a.reward_sum += value;
         a.reward_sq_sum += value * value;
+        a.reward_non_binary |= value != 0.0 && value != 1.0;
         Ok(())
     }
 
@@ -840,6 +861,8 @@ mod tests {
             outcome,
             status: 200,
             latency_ms: ms,
+            fingerprint: "f",
+            split_ppm: 0,
         }
     }
 

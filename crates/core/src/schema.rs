@@ -91,6 +91,7 @@ pub fn config_schema() -> Value {
                         "contains": { "type": "object", "required": ["weight"], "properties": { "weight": { "type": "number", "exclusiveMinimum": 0 } } },
                         "description": "At least one arm with a positive weight; arm names are unique (validator)."
                     },
+                    "guard": { "$ref": "#/$defs/ab_guard" },
                     "salt": salt(),
                 }),
             ),
@@ -186,6 +187,7 @@ pub fn config_schema() -> Value {
                     "epsilon": unit_float(0.1, "Exploration share for epsilon_greedy."),
                     "min_share": unit_float(0.01, "Floor of every arm's weight; times the number of arms at most 1 (validator)."),
                     "min_samples": uint(1_000_000_000, "Rewards per arm before weights move from equal."),
+                    "feedback": { "enum": ["auto", "conversion", "explicit"], "default": "auto", "description": "How rewards are read: `conversion` (clients report successes only; a routed request without feedback is a 0), `explicit` (every reward is reported; missing feedback is missing, not 0), `auto` (conversion while every reward so far was 0 or 1, explicit once one was not)." },
                     "sticky": { "type": "boolean", "default": true, "description": "Keep a unit on its arm (rendezvous on the weights) instead of sampling per request." },
                     "salt": salt(),
                 }),
@@ -241,6 +243,20 @@ pub fn config_schema() -> Value {
             "max_p95_latency_ratio": rate(1_000.0, "Largest acceptable p95 latency ratio new/old, (0, 1000]."),
             "min_requests": { "type": "integer", "minimum": 0, "default": 100, "description": "Requests on the new side before the guard judges." },
         })),
+        "ab_guard": {
+            "type": "object", "additionalProperties": false,
+            "description": "Opt-in health guard of an A/B route: when an arm breaches a limit, `stop` sends every unit to the control arm (the first), `drain` takes only the failing arm out. At least one limit.",
+            "properties": {
+                "max_error_rate": rate(1.0, "Largest acceptable error rate of an arm, (0, 1]."),
+                "max_p95_latency_ratio": rate(1_000.0, "Largest acceptable p95 latency ratio arm/control, (0, 1000]."),
+                "min_requests": { "type": "integer", "minimum": 0, "default": 100, "description": "Requests on an arm before the guard judges it." },
+                "action": { "enum": ["stop", "drain"], "default": "stop", "description": "What a breach does." },
+            },
+            "anyOf": [
+                { "type": "object", "required": ["max_error_rate"], "properties": { "max_error_rate": true } },
+                { "type": "object", "required": ["max_p95_latency_ratio"], "properties": { "max_p95_latency_ratio": true } },
+            ]
+        },
         "rule": {
             "type": "object", "additionalProperties": false, "required": ["attr", "op", "values"],
             "properties": {
@@ -350,7 +366,7 @@ mod tests {
             "origins": { "a": { "url": "http://127.0.0.1:1", "timeout_ms": 5, "description": "x" }, "b": { "url": "http://127.0.0.1:2" } },
             "routes": [
                 { "name": "ab", "match": { "path_prefix": "/ab", "methods": ["POST"], "host": "h" }, "unit": [{ "header": "x" }],
-                  "strategy": { "kind": "ab", "salt": "s", "arms": [{ "name": "x", "origin": "a", "weight": 1 }] },
+                  "strategy": { "kind": "ab", "salt": "s", "arms": [{ "name": "x", "origin": "a", "weight": 1 }], "guard": { "max_error_rate": 0.5 } },
                   "shadow": [{ "origin": "b", "compare": { "kind": "kserve_v2" } }],
                   "flags": [{ "name": "f", "rules": [{ "attr": "country", "op": "eq", "values": ["CH"] }] }],
                   "strip_prefix": "/ab", "description": "d" },
@@ -421,6 +437,7 @@ mod tests {
             ("/routes/0/unit/0", "unit_source"),
             ("/routes/0/strategy", "strategy_ab"),
             ("/routes/0/strategy/arms/0", "weighted_arm"),
+            ("/routes/0/strategy/guard", "ab_guard"),
             ("/routes/0/shadow/0", "shadow"),
             ("/routes/0/flags/0", "flag"),
             ("/routes/0/flags/0/rules/0", "rule"),

@@ -149,7 +149,9 @@ async fn route(
             *stale = (*stale).max(w.stale_ms);
             (w.value.map(|w| w.resolve(arms, *min_share)), None)
         }
-        Strategy::Canary { .. } | Strategy::Rolling { .. } => {
+        Strategy::Canary { .. }
+        | Strategy::Rolling { .. }
+        | Strategy::Ab { guard: Some(_), .. } => {
             let st = kv::route_state(env, ctx, &route.name).await;
             *stale = (*stale).max(st.stale_ms);
             (None, st.value)
@@ -291,6 +293,8 @@ async fn route(
             outcome,
             status,
             latency_ms,
+            fingerprint: &route.fingerprint,
+            split_ppm: switchyard_core::strategy::split_ppm(route, route_state.as_deref()),
         },
     );
     if let Some(token) = report::receipt(env, &route.name, answered_by.0, &unit, &cfg.id) {

@@ -7,7 +7,6 @@
 
 use worker::{Env, Request, Response, Result};
 
-use switchyard_core::config::Strategy;
 use switchyard_core::receipt::ReceiptError;
 use switchyard_core::urlparts;
 use switchyard_edge::http::{json, json_error};
@@ -62,15 +61,17 @@ async fn dispatch(req: Request, env: &Env) -> Result<Response> {
     if path == "config" || path == "validate" {
         return config_endpoint(req, &path, &method, env).await;
     }
-    if let Some(route) = path.strip_prefix("rollback/") {
-        if method != "POST" {
-            return Ok(json_error(
-                405,
-                "method_not_allowed",
-                "POST to roll a canary back",
-            ));
+    for action in ["rollback", "resume", "promote"] {
+        if let Some(route) = path.strip_prefix(action).and_then(|p| p.strip_prefix('/')) {
+            if method != "POST" {
+                return Ok(json_error(
+                    405,
+                    "method_not_allowed",
+                    &format!("POST to {action} a route"),
+                ));
+            }
+            return operate(route, action, env).await;
         }
-        return rollback(route, env).await;
     }
     for action in ["stats", "tick"] {
         if let Some(route) = path.strip_prefix(action).and_then(|p| p.strip_prefix('/')) {
@@ -195,39 +196,28 @@ fn errors_json(errors: &[switchyard_core::config::ConfigError]) -> serde_json::V
         .collect()
 }
 
-/// `POST /_switchyard/rollback/<route>`: an operator rolls a canary back now.
-async fn rollback(route: &str, env: &Env) -> Result<Response> {
+/// `POST /_switchyard/{rollback,resume,promote}/<route>`: an operator rolls a canary back,
+/// resumes it at the step before the breach (or a stopped A/B route, or a promoted bandit),
+/// or promotes it (canary to 100 %, a bandit's leader to the whole route). The route's
+/// object decides (409 with a reason when the action does not apply) and records it in
+/// `state:<route>`.
+async fn operate(route: &str, action: &str, env: &Env) -> Result<Response> {
     let Some(cfg) = shared::config_from_kv(env).await else {
         return Ok(json_error(503, "no_config", "no valid config in KV"));
     };
-    let Some(r) = cfg.route(route) else {
+    if cfg.route(route).is_none() {
         return Ok(json_error(
             404,
             "unknown_route",
             &format!("no route named {route:?}"),
         ));
-    };
-    if !matches!(r.strategy, Strategy::Canary { .. }) {
-        return Ok(json_error(
-            409,
-            "not_a_canary",
-            &format!("route {route:?} is a {} route", r.strategy.kind()),
-        ));
     }
-    let state = switchyard_core::strategy::RouteState {
-        fingerprint: r.fingerprint.clone(),
-        canary_percent: Some(0.0),
-        rolled_back: true,
-        reason: Some("canary rolled back by an operator".into()),
-        updated_ms: shared::now_ms(),
-        ..Default::default()
-    };
     stats_call(
         env,
         route,
-        "override",
+        "operate",
         worker::Method::Post,
-        serde_json::to_string(&state).ok(),
+        Some(serde_json::json!({ "action": action }).to_string()),
     )
     .await
 }

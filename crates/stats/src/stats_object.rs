@@ -9,7 +9,7 @@ use serde::Deserialize;
 use worker::{console_error, durable_object, DurableObject, Env, Request, Response, Result, State};
 
 use switchyard_core::config::Route;
-use switchyard_core::learn::{FeedbackError, Learner};
+use switchyard_core::learn::{FeedbackError, Learner, Operation, TickOutput};
 use switchyard_core::observe::Batch;
 use switchyard_core::receipt::ReceiptId;
 use switchyard_core::rng::Xoshiro256;
@@ -122,6 +122,49 @@ impl DurableObject for RouteStats {
                 self.save().await?;
                 Ok(json(200, &serde_json::json!({ "state": st })))
             }
+            "operate" => {
+                // An operator's rollback, resume or promote: decided by the learner, written
+                // to KV (`state:<route>`, and `weights:<route>` for a promoted bandit).
+                #[derive(Deserialize)]
+                struct Op {
+                    action: String,
+                }
+                let op: Op = match json_body(&mut req).await {
+                    Ok(o) => o,
+                    Err(e) => return Ok(json_error(400, "bad_action", &e.to_string())),
+                };
+                let Some(op) = Operation::parse(&op.action) else {
+                    return Ok(json_error(
+                        400,
+                        "bad_action",
+                        "action must be rollback, resume or promote",
+                    ));
+                };
+                let Some(cfg) = self.route_config(&route).await else {
+                    return Ok(json_error(
+                        404,
+                        "unknown_route",
+                        &format!("no route named {route:?} in the config"),
+                    ));
+                };
+                let r = self.with(|l| {
+                    if l.route.is_empty() {
+                        l.route = route.clone();
+                    }
+                    l.operate(&cfg, op, now_ms())
+                });
+                match r {
+                    Ok(out) => {
+                        self.write_outputs(&route, &out).await?;
+                        self.save().await?;
+                        Ok(json(
+                            200,
+                            &serde_json::json!({ "state": out.state, "weights": out.weights }),
+                        ))
+                    }
+                    Err(e) => Ok(json_error(e.status, e.code, &e.message)),
+                }
+            }
             "tick" => {
                 self.tick().await?;
                 let cfg = self.route_config(&route).await;
@@ -208,28 +251,34 @@ impl RouteStats {
         let seed = now_ms() ^ (js_sys::Math::random() * 9.0e15) as u64;
         let mut rng = Xoshiro256::seed_from_u64(seed);
         let out = self.with(|l| l.tick(&route, now_ms(), &mut rng));
+        self.write_outputs(&route_name, &out).await?;
+        self.save().await
+    }
+
+    /// Writes what a tick or an operator action decided to KV, where the edge reads it.
+    async fn write_outputs(&self, route_name: &str, out: &TickOutput) -> Result<()> {
         let kv = self.env.kv(BINDING)?;
-        if let Some(w) = out.weights {
+        if let Some(w) = &out.weights {
             let text =
-                serde_json::to_string(&w).map_err(|e| worker::Error::RustError(e.to_string()))?;
+                serde_json::to_string(w).map_err(|e| worker::Error::RustError(e.to_string()))?;
             kv.put(&format!("weights:{route_name}"), text)?
                 .execute()
                 .await?;
         }
-        if let Some(s) = out.state {
+        if let Some(s) = &out.state {
             let text =
-                serde_json::to_string(&s).map_err(|e| worker::Error::RustError(e.to_string()))?;
+                serde_json::to_string(s).map_err(|e| worker::Error::RustError(e.to_string()))?;
             kv.put(&format!("state:{route_name}"), text)?
                 .execute()
                 .await?;
-            if s.rolled_back {
+            if s.rolled_back || !s.drained.is_empty() {
                 console_error!(
                     "switchyard: route {route_name}: {}",
                     s.reason.as_deref().unwrap_or("rolled back")
                 );
             }
         }
-        self.save().await
+        Ok(())
     }
 }
 

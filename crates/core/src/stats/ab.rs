@@ -16,6 +16,14 @@
 //!   ([`MeanStats`]) and **Welch's unequal-variance t-test** ([`welch_t_test`]), the same as
 //!   `scipy.stats.ttest_ind(equal_var=False)`; for large n it coincides with a z-test.
 //!
+//! - Numeric rewards against control ([`compare_means`]): per-arm mean with its Student t
+//!   interval, the difference with its Welch interval (`diff +- t_{df, 0.975} se`), Welch's
+//!   test, and the always-valid **normal-mixture mSPRT for means**
+//!   ([`MsprtState::update_means`]): the same closed form as for rates with
+//!   `theta_hat = mean_t - mean_c`, `V = s_c^2/n_c + s_t^2/n_t` and a mixing variance
+//!   `tau^2 = (MEAN_TAU_SD * s_pooled)^2` fixed at the first usable look (scale-free: effects
+//!   of about a tenth of a standard deviation).
+//!
 //! Degenerate inputs (zero counts, conversions > n, mismatched lengths) give `None` or a
 //! documented neutral value; nothing here returns NaN or panics.
 
@@ -239,6 +247,18 @@ pub fn msprt_log_lambda(control: Proportion, treatment: Proportion, tau2: f64) -
     Some(0.5 * (v / (v + tau2)).ln() + tau2 * theta * theta / (2.0 * v * (v + tau2)))
 }
 
+/// ln Lambda of the normal-mixture mSPRT for a difference `theta` with variance `v` (of the
+/// estimate) under mixing variance `tau2`. `None` unless `v` and `tau2` are positive.
+pub fn msprt_log_lambda_diff(theta: f64, v: f64, tau2: f64) -> Option<f64> {
+    if !(v > 0.0 && v.is_finite() && tau2 > 0.0 && tau2.is_finite() && theta.is_finite()) {
+        return None;
+    }
+    Some(0.5 * (v / (v + tau2)).ln() + tau2 * theta * theta / (2.0 * v * (v + tau2)))
+}
+
+/// Effect scale of the mSPRT for means, in (pooled) standard deviations of the metric.
+pub const MEAN_TAU_SD: f64 = 0.1;
+
 /// Running state of one treatment-vs-control mSPRT. Persist it (it is serde-friendly) and feed
 /// it every new cumulative snapshot with [`MsprtState::update`]; the always-valid p-value is
 /// the running minimum of 1/Lambda, capped at 1, so it never increases.
@@ -250,6 +270,9 @@ pub struct MsprtState {
     pub looks: u64,
     /// Snapshots that passed the `min_samples` / variance guards.
     pub used_looks: u64,
+    /// Mixing variance of a test for means, fixed at its first usable look.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tau2: Option<f64>,
 }
 
 impl Default for MsprtState {
@@ -275,6 +298,60 @@ impl MsprtState {
             p_value: 1.0,
             looks: 0,
             used_looks: 0,
+            tau2: None,
+        }
+    }
+
+    /// Feed cumulative numeric-metric statistics (not increments): the mSPRT for the
+    /// difference of means. A look is usable when both arms have `cfg.min_samples`
+    /// observations and the estimate has positive variance; `cfg.tau2` is not used (see
+    /// [`MEAN_TAU_SD`]).
+    pub fn update_means(
+        &mut self,
+        control: &MeanStats,
+        treatment: &MeanStats,
+        cfg: &MsprtConfig,
+    ) -> MsprtStep {
+        self.looks = self.looks.saturating_add(1);
+        let mut log_lambda = None;
+        if control.n >= cfg.min_samples.max(2) && treatment.n >= cfg.min_samples.max(2) {
+            if let (Some(m1), Some(v1), Some(m2), Some(v2)) = (
+                control.mean(),
+                control.variance(),
+                treatment.mean(),
+                treatment.variance(),
+            ) {
+                let (n1, n2) = (control.n as f64, treatment.n as f64);
+                let v = v1 / n1 + v2 / n2;
+                let pooled = ((n1 - 1.0) * v1 + (n2 - 1.0) * v2) / (n1 + n2 - 2.0);
+                let tau2 = match self.tau2 {
+                    Some(t) => t,
+                    None => MEAN_TAU_SD * MEAN_TAU_SD * pooled,
+                };
+                log_lambda = msprt_log_lambda_diff(m2 - m1, v, tau2);
+                if log_lambda.is_some() {
+                    self.tau2 = Some(tau2);
+                }
+            }
+        }
+        self.fold(log_lambda, cfg)
+    }
+
+    fn fold(&mut self, log_lambda: Option<f64>, cfg: &MsprtConfig) -> MsprtStep {
+        if let Some(ll) = log_lambda {
+            self.used_looks = self.used_looks.saturating_add(1);
+            let p = (-ll).exp().min(1.0);
+            if p < self.p_value {
+                self.p_value = p;
+            }
+        }
+        if !(self.p_value >= 0.0) {
+            self.p_value = 1.0;
+        }
+        MsprtStep {
+            log_lambda,
+            p_value: self.p_value,
+            significant: self.p_value < cfg.alpha,
         }
     }
 
@@ -297,21 +374,7 @@ impl MsprtState {
         } else {
             None
         };
-        if let Some(ll) = log_lambda {
-            self.used_looks = self.used_looks.saturating_add(1);
-            let p = (-ll).exp().min(1.0);
-            if p < self.p_value {
-                self.p_value = p;
-            }
-        }
-        if !(self.p_value >= 0.0) {
-            self.p_value = 1.0;
-        }
-        MsprtStep {
-            log_lambda,
-            p_value: self.p_value,
-            significant: self.p_value < cfg.alpha,
-        }
+        self.fold(log_lambda, cfg)
     }
 }
 
@@ -450,6 +513,96 @@ pub fn welch_t_test(control: &MeanStats, treatment: &MeanStats) -> Option<TTest>
         df,
         p_value,
     })
+}
+
+/// Two-sided Student t critical value: the `t > 0` with `P(|T_df| > t) = 1 - confidence`
+/// (bisection on the exact tail). `None` unless `df > 0` and `0 < confidence < 1`.
+pub fn t_critical(confidence: f64, df: f64) -> Option<f64> {
+    if !(df > 0.0 && confidence > 0.0 && confidence < 1.0) {
+        return None;
+    }
+    let alpha = 1.0 - confidence;
+    let mut hi = 1.0;
+    let mut doublings = 0;
+    while student_t_two_sided(hi, df) > alpha {
+        hi *= 2.0;
+        doublings += 1;
+        if doublings > 80 {
+            return None;
+        }
+    }
+    let mut lo = 0.0;
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if student_t_two_sided(mid, df) > alpha {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+        if hi - lo <= 1e-14 * hi {
+            break;
+        }
+    }
+    Some(0.5 * (lo + hi))
+}
+
+/// Student t interval of a mean. `None` below two observations.
+pub fn mean_interval(m: &MeanStats, confidence: f64) -> Option<Interval> {
+    let (mean, var) = (m.mean()?, m.variance()?);
+    let n = m.n as f64;
+    let half = t_critical(confidence, n - 1.0)? * (var / n).sqrt();
+    Some(Interval {
+        lower: mean - half,
+        upper: mean + half,
+    })
+}
+
+/// Welch interval of `mean(treatment) - mean(control)`: `diff +- t_{df} se` with the
+/// Welch–Satterthwaite df. `None` where [`welch_t_test`] is.
+pub fn welch_interval(
+    control: &MeanStats,
+    treatment: &MeanStats,
+    confidence: f64,
+) -> Option<Interval> {
+    let t = welch_t_test(control, treatment)?;
+    let se = (control.variance()? / control.n as f64 + treatment.variance()? / treatment.n as f64)
+        .sqrt();
+    let half = t_critical(confidence, t.df)? * se;
+    Some(Interval {
+        lower: t.diff - half,
+        upper: t.diff + half,
+    })
+}
+
+/// Everything the stats endpoint shows for one numeric-reward arm against the control.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MeanComparison {
+    /// Rewards that arrived.
+    pub n: u64,
+    pub mean: Option<f64>,
+    pub variance: Option<f64>,
+    /// 95% Student t interval of `mean`.
+    pub ci95: Option<Interval>,
+    /// mean - control mean.
+    pub diff: Option<f64>,
+    /// 95% Welch interval of `diff`.
+    pub diff_ci95: Option<Interval>,
+    /// Welch's t-test against control.
+    pub welch: Option<TTest>,
+}
+
+/// Summary of `arm` against `control` for numeric rewards; pass the control as `arm` for
+/// its own row.
+pub fn compare_means(control: &MeanStats, arm: &MeanStats) -> MeanComparison {
+    MeanComparison {
+        n: arm.n,
+        mean: arm.mean(),
+        variance: arm.variance(),
+        ci95: mean_interval(arm, 0.95),
+        diff: arm.mean().zip(control.mean()).map(|(a, c)| a - c),
+        diff_ci95: welch_interval(control, arm, 0.95),
+        welch: welch_t_test(control, arm),
+    }
 }
 
 /// Everything the stats endpoint shows for one conversion arm against the control.

@@ -19,7 +19,14 @@
 //!    - [`Algorithm::EpsilonGreedy`]: `1 - epsilon` on the arm with the highest mean (ties
 //!      split) and `epsilon` spread equally over all arms (the best arm included).
 //! 3. **Floor.** With `f = clamp(min_share, 0, 1/k)`, each weight becomes `f + (1 - k f) w`:
-//!    every arm gets at least `f` and the weights still sum to 1.
+//!    every arm gets at least `f` and the weights still sum to 1 (the one
+//!    [`crate::strategy::apply_floor`], shared with the edge).
+//! 4. **Health** ([`weights_with_health`]): arms whose origin is failing are taken out of
+//!    the algorithm and keep only a probe share, below the floor.
+//!
+//! The statistics passed in are the evidence the caller chose (see `core::learn`: pulls are
+//! rewards that arrived, or routed requests for conversion feedback; errors count as 0
+//! rewards for 0/1 rewards).
 //!
 //! Whether rewards are 0/1 is taken from [`BanditParams::reward_model`]; `Auto` decides
 //! Bernoulli when, for every arm, the reward sum is a whole number in `[0, pulls]` equal to
@@ -158,7 +165,65 @@ pub fn weights(
             Algorithm::EpsilonGreedy { epsilon } => epsilon_greedy(arms, epsilon),
         }
     };
-    apply_floor(raw, params.min_share)
+    apply_floor(raw, params.min_share, &[])
+}
+
+/// Share kept by an arm drained for failing health: enough to notice its recovery, never
+/// above its floor: `clamp(min_share, 0.001, 0.01)`, at most `1/k`.
+pub fn probe_share(min_share: f64, k: usize) -> f64 {
+    let m = if min_share.is_finite() {
+        min_share
+    } else {
+        0.0
+    };
+    m.clamp(0.001, 0.01).min(1.0 / k.max(1) as f64)
+}
+
+/// [`weights`] for a route some of whose arms are failing (`failing[i]`): the algorithm
+/// runs over the healthy arms only (the floor among them), each failing arm gets
+/// [`probe_share`] and no floor. With no arm or every arm failing this is [`weights`]
+/// (draining every arm would drain none). The result is what the edge reproduces with
+/// `apply_floor(w, min_share, failing)`.
+pub fn weights_with_health(
+    algo: Algorithm,
+    arms: &[ArmStats],
+    failing: &[bool],
+    params: &BanditParams,
+    rng: &mut impl Rng,
+) -> Vec<f64> {
+    let k = arms.len();
+    let is_failing = |i: usize| failing.get(i).copied().unwrap_or(false);
+    let n_failing = (0..k).filter(|i| is_failing(*i)).count();
+    if n_failing == 0 || n_failing == k {
+        return weights(algo, arms, params, rng);
+    }
+    let healthy: Vec<ArmStats> = (0..k)
+        .filter(|i| !is_failing(*i))
+        .map(|i| arms[i])
+        .collect();
+    let raw = weights(
+        algo,
+        &healthy,
+        &BanditParams {
+            min_share: 0.0,
+            ..*params
+        },
+        rng,
+    );
+    let probe = probe_share(params.min_share, k);
+    let rest = 1.0 - probe * n_failing as f64;
+    let mut it = raw.into_iter();
+    let full: Vec<f64> = (0..k)
+        .map(|i| {
+            if is_failing(i) {
+                probe
+            } else {
+                it.next().unwrap_or(0.0) * rest
+            }
+        })
+        .collect();
+    let mask: Vec<bool> = (0..k).map(is_failing).collect();
+    apply_floor(full, params.min_share, &mask)
 }
 
 /// Equal split of all mass among the arms whose score equals the maximum.

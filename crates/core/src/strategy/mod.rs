@@ -21,6 +21,29 @@ use crate::rng::Rng;
 pub use crate::contract::{apply_floor, RouteState, Weights};
 pub use flag::flag_on;
 
+/// The split in force for `route` under `state`, in ppm, as the edge routes by it: the
+/// canary's share (0 once rolled back), for an A/B route `PPM` while every arm is in the
+/// split and 0 once the health guard drained one, else 0. Observations carry it so that the
+/// sample-ratio check only compares counts made under one split.
+pub fn split_ppm(route: &Route, state: Option<&RouteState>) -> u32 {
+    let state = state.filter(|s| s.fingerprint == route.fingerprint);
+    match &route.strategy {
+        Strategy::Canary { percent_ppm, .. } => match state {
+            Some(s) if s.rolled_back => 0,
+            Some(s) => s
+                .canary_percent
+                .and_then(crate::config::percent_to_ppm_lenient)
+                .unwrap_or(*percent_ppm),
+            None => *percent_ppm,
+        },
+        Strategy::Ab { .. } => match state {
+            Some(s) if !s.drained.is_empty() => 0,
+            _ => crate::bucket::PPM,
+        },
+        _ => 0,
+    }
+}
+
 /// What a strategy chose.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Choice<'c> {
@@ -79,7 +102,7 @@ pub fn choose<'c, H: Headers + ?Sized, R: Rng>(
         rng,
     };
     match &route.strategy {
-        Strategy::Ab { arms } => ab::choose(arms, &mut cx),
+        Strategy::Ab { arms, .. } => ab::choose(arms, &mut cx),
         Strategy::Canary {
             stable,
             canary,
