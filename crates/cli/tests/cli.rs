@@ -382,11 +382,15 @@ fn diff_measures_churn_per_route() {
 fn schema_matches_the_checked_in_file() {
     let o = run(&["schema"]);
     assert!(o.status.success());
-    let checked_in = std::fs::read_to_string(root().join("docs/config.schema.json")).unwrap();
-    assert!(
-        stdout(&o) == checked_in,
-        "docs/config.schema.json is stale: run `cargo run --bin switchyard -- schema > docs/config.schema.json`"
-    );
+    // docs/ for editors and tools; www/ for the dashboard's editor (served as
+    // /_switchyard/dashboard/config.schema.json).
+    for file in ["docs/config.schema.json", "www/config.schema.json"] {
+        let checked_in = std::fs::read_to_string(root().join(file)).unwrap();
+        assert!(
+            stdout(&o) == checked_in,
+            "{file} is stale: run `cargo run --bin switchyard -- schema > {file}`"
+        );
+    }
 }
 
 // ---- online commands against a recording loopback server ----

@@ -8,6 +8,7 @@
 pub mod alerts;
 pub mod auth;
 pub mod bucket;
+pub mod churn;
 pub mod compare;
 pub mod config;
 pub mod contract;
