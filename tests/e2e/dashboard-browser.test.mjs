@@ -13,6 +13,7 @@ import { useWorker, startOrigin, waitFor, originsBlock, ROOT } from './harness.m
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}: apt-get install -y chromium`;
+if (skip && process.env.REQUIRE_BROWSER === '1') throw new Error(`REQUIRE_BROWSER=1 (CI) but ${skip}`);
 if (skip) console.log(`# SKIPPED dashboard-browser: ${skip}`);
 const TOKEN = 'dash-browser-token';
 const ctx = useWorker({ vars: { ADMIN_TOKEN: TOKEN, STATS_TICK_MS: '300' } });
