@@ -66,6 +66,18 @@ pub async fn current(env: &Env) -> View {
     CACHE.with(|c| view(&c.borrow()))
 }
 
+/// [`current`], read from KV again at once when the config in force has no route `route`: a
+/// config written a moment ago (by `wrangler kv key put`, or through another isolate) may
+/// name it. Only operator calls and internal calls use it, so the extra reads are bounded.
+pub async fn current_for(env: &Env, route: &str) -> View {
+    let v = current(env).await;
+    if v.config.as_ref().is_some_and(|c| c.route(route).is_some()) {
+        return v;
+    }
+    invalidate();
+    current(env).await
+}
+
 /// Forget when KV was last read (after this worker wrote `config`).
 pub fn invalidate() {
     CACHE.with(|c| c.borrow_mut().checked_ms = None);

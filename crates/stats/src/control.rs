@@ -129,7 +129,7 @@ async fn operator(
     }
     for action in ["stats", "tick"] {
         if let Some(route) = path.strip_prefix(action).and_then(|p| p.strip_prefix('/')) {
-            let Some(cfg) = config_cache::current(env).await.config else {
+            let Some(cfg) = config_cache::current_for(env, route).await.config else {
                 return Ok(json_error(503, "no_config", "no valid config in KV"));
             };
             if cfg.route(route).is_none() {
@@ -330,7 +330,7 @@ fn errors_json(errors: &[switchyard_core::config::ConfigError]) -> serde_json::V
 /// object decides (409 with a reason when the action does not apply) and records it in
 /// `state:<route>`.
 async fn operate(route: &str, action: &str, env: &Env) -> Result<Response> {
-    let Some(cfg) = config_cache::current(env).await.config else {
+    let Some(cfg) = config_cache::current_for(env, route).await.config else {
         return Ok(json_error(503, "no_config", "no valid config in KV"));
     };
     if cfg.route(route).is_none() {

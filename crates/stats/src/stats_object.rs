@@ -246,7 +246,7 @@ impl RouteStats {
                         "action must be rollback, resume or promote",
                     ));
                 };
-                let view = config_cache::current(&self.env).await;
+                let view = config_cache::current_for(&self.env, &route).await;
                 let Some(cfg_route) = view.config.as_ref().and_then(|c| c.route(&route)) else {
                     return Ok(json_error(
                         404,
@@ -402,7 +402,7 @@ impl RouteStats {
     }
 
     async fn stats_doc(&self, route: &str) -> Result<serde_json::Value> {
-        let view = config_cache::current(&self.env).await;
+        let view = config_cache::current_for(&self.env, route).await;
         let cfg_route = view.config.as_ref().and_then(|c| c.route(route));
         let mut doc = self.with(|d| d.learner().stats(cfg_route))?;
         let (receipts, next_expiry) = self.with(|d| {
