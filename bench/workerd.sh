@@ -12,7 +12,9 @@
 #   js           a minimal JavaScript split worker (FNV-1a of x-user-id, 50/50) in workerd
 #   sy-ab        Switchyard, 50/50 A/B route, in workerd (build/router)
 #   sy-full      Switchyard, canary 20 % + 100 % shadow + a 10 % flag, in workerd
-#   rust-empty   (opt-in) an empty Rust worker: fetch(req) -> fetch(origin), same toolchain
+#   js-pattern   (opt-in ablation) the JS worker doing Switchyard's platform-API work per request
+#   rust-empty   (opt-in ablation) the JS worker's work in Rust, worker-rs, the router's
+#                toolchain and profile (sh bench/empty-worker/build.sh -> build/empty)
 # CPU per request = (utime + stime) delta of the contender's process(es) in /proc / requests.
 # workerd runs one contender per process; KV is a stub worker in the same process (read once
 # per 2 s by Switchyard), ROUTE_STATS a stub Durable Object (one call per 50 requests).
@@ -22,7 +24,8 @@
 # RUST_EMPTY_DIR (build/empty, for rust-empty), BASE_PORT (19400), RECEIPTS (1: set
 # RECEIPT_KEY so receipts are signed, as in production), PROFILE (1: perf record each workerd
 # run with V8's --perf-basic-prof into $KEEP/perf-<contender>.data; needs KEEP), KEEP (a
-# directory to keep the generated configs, logs and raw wrk output in).
+# directory to keep the generated configs, logs and raw wrk output in), PATTERN_SKIP (js-pattern
+# without some of its parts: reqcopy, timer, respcopy).
 set -euo pipefail
 set -m # every background job in its own process group
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
@@ -37,6 +40,7 @@ RUST_EMPTY_DIR=${RUST_EMPTY_DIR:-build/empty}
 BP=${BASE_PORT:-19400}
 RECEIPTS=${RECEIPTS:-1}
 PROFILE=${PROFILE:-0}
+PATTERN_SKIP=${PATTERN_SKIP:-}
 WORKERD=${WORKERD:-node_modules/@cloudflare/workerd-linux-64/bin/workerd}
 P1=$((BP + 1)) P2=$((BP + 2)) P3=$((BP + 3)) PS=$((BP + 10)) PM=$((BP + 11)) PW=$((BP + 20))
 TICK=$(getconf CLK_TCK)
@@ -148,6 +152,61 @@ export default {
   },
 };
 EOF
+cat >"$T/pattern.js" <<EOF
+// Ablation: the minimal split worker doing, through the same platform APIs, what Switchyard
+// does per request: copy and filter the request headers into a new Headers, add
+// x-forwarded-* and routing headers, a new Request with redirect "manual" and an abort
+// signal, a timeout timer raced against the fetch, then copy the response headers into a
+// new Headers, set five headers and build a new Response around the origin's body.
+const ORIGINS = ["http://127.0.0.1:$P1", "http://127.0.0.1:$P2"];
+const HOP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer",
+  "transfer-encoding", "upgrade", "host", "content-length"]);
+// PATTERN_SKIP (comma-separated: reqcopy, timer, respcopy) leaves a part out, to price it.
+const SKIP = new Set("$PATTERN_SKIP".split(","));
+export default {
+  async fetch(req) {
+    const id = req.headers.get("x-user-id") || "";
+    let h = 0x811c9dc5;
+    for (let i = 0; i < id.length; i++) { h ^= id.charCodeAt(i); h = Math.imul(h, 0x01000193); }
+    const arm = (h >>> 0) % 100 < 50 ? 0 : 1;
+    const u = new URL(req.url);
+    let out = req.headers;
+    if (!SKIP.has("reqcopy")) {
+      out = new Headers();
+      for (const [k, v] of req.headers) {
+        if (HOP.has(k) || k.startsWith("cf-") || k.startsWith("x-switchyard-")) continue;
+        out.append(k, v);
+      }
+      out.append("x-forwarded-host", u.host);
+      out.append("x-forwarded-proto", "http");
+      out.append("x-switchyard-route", "ab");
+      out.append("x-switchyard-arm", arm ? "b" : "a");
+    }
+    const ctl = new AbortController();
+    const r = new Request(ORIGINS[arm] + u.pathname + u.search,
+      { method: req.method, headers: out, body: req.body, redirect: "manual", signal: ctl.signal });
+    let resp;
+    if (SKIP.has("timer")) {
+      resp = await fetch(r);
+    } else {
+      let timer;
+      const timeout = new Promise((res) => { timer = setTimeout(res, 5000); });
+      resp = await Promise.race([fetch(r), timeout]);
+      clearTimeout(timer);
+      if (!resp) { ctl.abort(); return new Response("timeout", { status: 504 }); }
+    }
+    if (SKIP.has("respcopy")) return resp;
+    const rh = new Headers();
+    for (const [k, v] of resp.headers) rh.append(k, v);
+    rh.set("x-switchyard-route", "ab");
+    rh.set("x-switchyard-arm", arm ? "b" : "a");
+    rh.set("x-switchyard-reason", "split");
+    rh.set("x-switchyard-receipt", "v1.0000000000000000000000000000000000000000000000");
+    rh.set("x-switchyard-config", "0123456789abcdef");
+    return new Response(resp.body, { status: resp.status, headers: rh });
+  },
+};
+EOF
 cat >"$T/config.json" <<EOF
 {"version":1,"default_origin":"v1",
  "origins":{"v1":{"url":"http://127.0.0.1:$P1"},"v2":{"url":"http://127.0.0.1:$P2"},"v3":{"url":"http://127.0.0.1:$P3"}},
@@ -172,6 +231,10 @@ workerd_config() {
       cp "$T/split.js" "$d/main.js"
       modules='(name = "main.js", esModule = embed "main.js")'
       ;;
+    js-pattern)
+      cp "$T/pattern.js" "$d/main.js"
+      modules='(name = "main.js", esModule = embed "main.js")'
+      ;;
     sy-*)
       cp "$ROUTER_DIR/index.js" "$ROUTER_DIR/index_bg.wasm" "$d/"
       modules='(name = "index.js", esModule = embed "index.js"), (name = "index_bg.wasm", wasm = embed "index_bg.wasm")'
@@ -181,11 +244,11 @@ workerd_config() {
     rust-empty)
       cp "$RUST_EMPTY_DIR/index.js" "$RUST_EMPTY_DIR/index_bg.wasm" "$d/"
       modules='(name = "index.js", esModule = embed "index.js"), (name = "index_bg.wasm", wasm = embed "index_bg.wasm")'
-      bindings="(name = \"ORIGIN\", text = \"http://127.0.0.1:$P1\")"
+      bindings="(name = \"ORIGIN_A\", text = \"http://127.0.0.1:$P1\"), (name = \"ORIGIN_B\", text = \"http://127.0.0.1:$P2\")"
       ;;
   esac
   local flags=""
-  [ "$PROFILE" = 1 ] && flags='v8Flags = ["--perf-basic-prof", "--no-write-protect-code-memory"],'
+  [ "$PROFILE" = 1 ] && flags='v8Flags = ["--perf-basic-prof"],'
   cat >"$d/workerd.capnp" <<EOF
 using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
@@ -231,7 +294,7 @@ URL_OF() {
     origin) echo "http://127.0.0.1:$P1/v2/models/ab/infer" ;;
     nginx) echo "http://127.0.0.1:$PS/v2/models/ab/infer" ;;
     nginx-mirror) echo "http://127.0.0.1:$PM/v2/models/ab/infer" ;;
-    js | rust-empty | sy-ab) echo "http://127.0.0.1:$PW/v2/models/ab/infer" ;;
+    js | js-pattern | rust-empty | sy-ab) echo "http://127.0.0.1:$PW/v2/models/ab/infer" ;;
     sy-full) echo "http://127.0.0.1:$PW/v2/models/full/infer" ;;
   esac
 }
@@ -270,7 +333,7 @@ for r in $(seq 1 "$ROUNDS"); do
     case "$c" in
       origin) measure "$c" "$r" "$NGX_O" ;;
       nginx | nginx-mirror) measure "$c" "$r" "$NGX_P" ;;
-      js | sy-ab | sy-full | rust-empty)
+      js | js-pattern | sy-ab | sy-full | rust-empty)
         workerd_config "$c"
         t0=$(now_ns)
         (cd "$T/$c" && exec "$ROOT/$WORKERD" serve workerd.capnp >"$T/$c/workerd.log" 2>&1) &
@@ -289,7 +352,7 @@ for r in $(seq 1 "$ROUNDS"); do
           ppid=$!
         fi
         measure "$c" "$r" "$wpid"
-        if [ "$PROFILE" = 1 ]; then wait "$ppid" || true; cp "/tmp/perf-$wpid.map" "$T/" 2>/dev/null || true; fi
+        if [ "$PROFILE" = 1 ]; then wait "$ppid" || true; mv "/tmp/perf-$wpid.map" "$T/" 2>/dev/null || true; fi
         kill -- -"$wpid" 2>/dev/null || kill "$wpid" 2>/dev/null || true
         wait "$wpid" 2>/dev/null || true
         for _ in $(seq 1 200); do listening "$PW" || break; sleep 0.01; done
@@ -308,7 +371,8 @@ label() {
     nginx) echo "nginx split_clients 50/50" ;;
     nginx-mirror) echo "nginx split_clients + mirror (100 %)" ;;
     js) echo "minimal JavaScript split worker (workerd)" ;;
-    rust-empty) echo "empty Rust worker, fetch(origin) (workerd)" ;;
+    js-pattern) echo "JS split worker + Switchyard's header/Request/Response pattern (workerd)" ;;
+    rust-empty) echo "the same split worker in Rust, worker-rs (workerd)" ;;
     sy-ab) echo "Switchyard A/B 50/50 (workerd)" ;;
     sy-full) echo "Switchyard canary 20 % + shadow 100 % + flag (workerd)" ;;
   esac
