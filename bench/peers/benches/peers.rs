@@ -11,7 +11,7 @@
 use std::hint::black_box;
 
 use criterion::Criterion;
-use switchyard_peers::{moved, necessary, peers, user, Peer, Growthbook, Switchyard, Unleash};
+use switchyard_peers::{moved, necessary, peers, user, Growthbook, Peer, Switchyard, Unleash};
 
 const USERS: usize = 10_000;
 const MOVE_USERS: usize = 100_000;
