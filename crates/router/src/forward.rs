@@ -94,13 +94,24 @@ pub async fn send(
 }
 
 /// The origin's response with our headers added (a fetched response's headers are
-/// immutable, so they are copied): the origin's `x-switchyard-*` headers dropped, our
-/// `set-cookie` appended to the origin's (see [`engine::response_headers`]).
+/// immutable, so they are copied: in one native `new Headers(init)` call rather than entry
+/// by entry across the wasm boundary, see docs/bench.md), with the rule of
+/// [`engine::response_headers`]: the origin's `x-switchyard-*` headers dropped (only their
+/// names cross the boundary), our `set-cookie` appended to the origin's, every other header
+/// we add replacing the origin's value.
 pub fn decorate(resp: Response, add: &[(&str, &str)]) -> Response {
     let status = resp.status_code();
-    let headers = worker::Headers::new();
-    for (k, v) in engine::response_headers(resp.headers().entries(), add) {
-        let _ = headers.append(&k, &v);
+    let headers = resp.headers().clone();
+    let forged: Vec<String> = headers.keys().filter(|k| engine::is_ours(k)).collect();
+    for k in forged {
+        let _ = headers.delete(&k);
+    }
+    for (k, v) in add {
+        let _ = if k.eq_ignore_ascii_case("set-cookie") {
+            headers.append(k, v)
+        } else {
+            headers.set(k, v)
+        };
     }
     let (_, body) = resp.into_parts();
     Response::builder()

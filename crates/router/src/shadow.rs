@@ -45,15 +45,27 @@ pub async fn run(env: worker::Env, jobs: Vec<ShadowJob>, mut primary: Primary) {
             )
             .await;
             let latency = state::now_ms().saturating_sub(started) as u32;
-            let (answer, outcome) = match result {
+            // Only failures are logged: a line per mirrored request is a console write per
+            // request (and a Workers Logs event), which the shadow's statistics already count.
+            let answer = match result {
                 Ok(mut resp) => {
                     let status = resp.status_code();
                     // Read the body: to compare it, or just to release the connection.
                     let body = resp.bytes().await.ok();
-                    (Some((status, latency, body)), format!("{status}"))
+                    Some((status, latency, body))
                 }
-                Err(Failure::Timeout) => (None, "timeout".to_string()),
-                Err(Failure::Connect(e)) => (None, format!("error: {e}")),
+                Err(f) => {
+                    let why = match f {
+                        Failure::Timeout => format!("no answer within {} ms", job.timeout_ms),
+                        Failure::Connect(e) => e,
+                    };
+                    worker::console_warn!(
+                        "switchyard: shadow {} -> {}: {why}",
+                        job.route,
+                        job.origin
+                    );
+                    None
+                }
             };
             let shadow = answer.as_ref().map(|(s, l, b)| (*s, *l, b.as_deref()));
             report::shadow(
@@ -67,13 +79,6 @@ pub async fn run(env: worker::Env, jobs: Vec<ShadowJob>, mut primary: Primary) {
                 job.compare.as_ref(),
             )
             .await;
-            worker::console_debug!(
-                "switchyard: shadow {} -> {}: {} in {} ms",
-                job.route,
-                job.origin,
-                outcome,
-                latency
-            );
         }
     });
     futures_util::future::join_all(futures).await;
