@@ -67,7 +67,7 @@ Switchyard on http://127.0.0.1:$PORT  (Ctrl-C stops everything)
   npx wrangler kv key put --local --persist-to $PERSIST --binding SPLIT_CONFIG config --path $CONFIG
   # dashboard (open it in a browser):
   #   http://127.0.0.1:$PORT/_switchyard/dashboard/
-  # the CLI (docs/readme-cli.md):
+  # the CLI (docs/cli.md):
   cargo run --bin switchyard -- explain --route fraud --unit alice $CONFIG
 
 MSG

@@ -1,7 +1,7 @@
 //! Issue 7 (security), native: header hygiene, duplicate JSON keys, route names, validator
 //! completeness, KServe output pairing, the bounded-staleness rule and the receipt unit id.
 //! Fuzz-found crashes are kept here as regression cases (none so far: see
-//! docs/readme-security.md for the fuzz runs).
+//! docs/security.md for the fuzz runs).
 #![cfg(not(target_arch = "wasm32"))]
 
 use proptest::prelude::*;

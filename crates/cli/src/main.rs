@@ -33,7 +33,7 @@ pub enum Outcome {
 }
 
 const USAGE: &str = "\
-switchyard — operate Switchyard configs (docs/readme-cli.md)
+switchyard — operate Switchyard configs (docs/cli.md)
 
 USAGE (from the repository root):
   cargo run --bin switchyard -- <command> [options]
