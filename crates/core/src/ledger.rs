@@ -333,8 +333,12 @@ impl<S: Store> Durable<S> {
         let old_fp = next.fingerprint.clone();
         let old_state = next.state.clone();
         let out = next.tick(route, now_ms, rng);
-        let config_changed = (!old_fp.is_empty() && old_fp != route.fingerprint)
-            .then(|| format!("strategy changed (fingerprint {old_fp} → {})", route.fingerprint));
+        let config_changed = (!old_fp.is_empty() && old_fp != route.fingerprint).then(|| {
+            format!(
+                "strategy changed (fingerprint {old_fp} → {})",
+                route.fingerprint
+            )
+        });
         series.state_change(
             route,
             old_state.as_ref(),

@@ -143,7 +143,9 @@ impl<T: Serialize + serde::de::DeserializeOwned + Clone> Capped<T> {
             };
             match serde_json::from_str::<T>(&value) {
                 Ok(v) => rows.push((at, seq, key, v)),
-                Err(e) => warnings.push(format!("row {}/{key} unreadable, skipped: {e}", self.kind)),
+                Err(e) => {
+                    warnings.push(format!("row {}/{key} unreadable, skipped: {e}", self.kind))
+                }
             }
         }
         rows.sort_by_key(|r| (r.0, r.1));
@@ -319,12 +321,24 @@ impl Series {
             }
             let row = self.cur_shadows.entry(s.shadow_origin.clone()).or_default();
             row.merge(&s.counts);
-            put_json(writes, MINUTE_SHADOW, minute_key(t, &s.shadow_origin), &*row);
+            put_json(
+                writes,
+                MINUTE_SHADOW,
+                minute_key(t, &s.shadow_origin),
+                &*row,
+            );
         }
     }
 
     /// Adds `count` rewards summing to `sum` to `arm`'s current minute.
-    pub fn reward(&mut self, arm: &str, count: u64, sum: f64, now_ms: u64, writes: &mut Vec<Write>) {
+    pub fn reward(
+        &mut self,
+        arm: &str,
+        count: u64,
+        sum: f64,
+        now_ms: u64,
+        writes: &mut Vec<Write>,
+    ) {
         if count == 0 || !sum.is_finite() {
             return;
         }
@@ -385,7 +399,14 @@ impl Series {
         }
         if let Some(p) = pct {
             if self.canary.last().map(|c| c.percent) != Some(p) {
-                self.canary.push(now_ms, CanaryPoint { at: now_ms, percent: p }, writes);
+                self.canary.push(
+                    now_ms,
+                    CanaryPoint {
+                        at: now_ms,
+                        percent: p,
+                    },
+                    writes,
+                );
             }
         }
     }
@@ -402,7 +423,9 @@ impl Series {
                 now_ms.saturating_sub(last.at) >= WEIGHT_POINT_MS
                     || last.arms.len() != w.arms.len()
                     || w.arms.iter().any(|(k, v)| {
-                        last.arms.get(k).is_none_or(|o| (o - v).abs() >= WEIGHT_MOVE)
+                        last.arms
+                            .get(k)
+                            .is_none_or(|o| (o - v).abs() >= WEIGHT_MOVE)
                     })
             }
         };
@@ -530,9 +553,9 @@ impl Series {
                         json!({ "observations": c.observations, "agreement": agreement }),
                     );
                 }
-                Err(e) => {
-                    warnings.push(format!("row {MINUTE_SHADOW}/{key} unreadable, skipped: {e}"))
-                }
+                Err(e) => warnings.push(format!(
+                    "row {MINUTE_SHADOW}/{key} unreadable, skipped: {e}"
+                )),
             }
         }
         let minutes: Vec<Value> = by_t
@@ -541,8 +564,7 @@ impl Series {
             .collect();
         let from_ms = from;
         let events: Vec<&Event> = self.events().filter(|e| e.at >= from_ms).collect();
-        let weights: Vec<&WeightPoint> =
-            self.weight_points().filter(|w| w.at >= from_ms).collect();
+        let weights: Vec<&WeightPoint> = self.weight_points().filter(|w| w.at >= from_ms).collect();
         let canary = self.canary_in_view(from_ms);
         Ok((
             json!({
@@ -642,12 +664,18 @@ pub fn events_between(
         return vec![(kind, detail)];
     }
     let blank = RouteState::default();
-    let old = old.filter(|o| o.fingerprint == new.fingerprint).unwrap_or(&blank);
+    let old = old
+        .filter(|o| o.fingerprint == new.fingerprint)
+        .unwrap_or(&blank);
     let mut out = Vec::new();
     if new.rolled_back && !old.rolled_back {
         out.push((
             "rollback",
-            if reason.is_empty() { "rolled back".into() } else { reason.clone() },
+            if reason.is_empty() {
+                "rolled back".into()
+            } else {
+                reason.clone()
+            },
         ));
     } else if !new.rolled_back && old.rolled_back {
         out.push(("resume", "resumed".into()));
@@ -677,7 +705,10 @@ pub fn events_between(
     if new.promoted_arm.is_some() && new.promoted_arm != old.promoted_arm {
         out.push((
             "promote",
-            format!("arm {} promoted", new.promoted_arm.clone().unwrap_or_default()),
+            format!(
+                "arm {} promoted",
+                new.promoted_arm.clone().unwrap_or_default()
+            ),
         ));
     }
     out
@@ -729,7 +760,13 @@ mod tests {
         assert_eq!(bucket_of(t0), t0);
         let mut w = Vec::new();
         s.report("r", &[arm("r", "a", 10, 1, 20)], &[], t0 + 59_999, &mut w);
-        s.report("r", &[arm("r", "a", 5, 0, 40), arm("x", "a", 99, 0, 1)], &[], t0 + 60_000, &mut w);
+        s.report(
+            "r",
+            &[arm("r", "a", 5, 0, 40), arm("x", "a", 99, 0, 1)],
+            &[],
+            t0 + 60_000,
+            &mut w,
+        );
         s.report("r", &[arm("r", "b", 5, 5, 400)], &[], t0 + 61_000, &mut w);
         s.reward("a", 2, 1.5, t0 + 61_500, &mut w);
         // Only one row per arm per report.
@@ -796,7 +833,13 @@ mod tests {
         for i in 0..2_000u64 {
             let mut w = Vec::new();
             let now = t0 + i * BUCKET_MS;
-            s.report("r", &[arm("r", "a", 1, 0, 5), arm("r", "b", 1, 0, 5)], &[], now, &mut w);
+            s.report(
+                "r",
+                &[arm("r", "a", 1, 0, 5), arm("r", "b", 1, 0, 5)],
+                &[],
+                now,
+                &mut w,
+            );
             apply(&store, w);
         }
         assert_eq!(s.minute_rows(), 4_000);
@@ -870,7 +913,10 @@ mod tests {
         let mut s = Series::default();
         let mut w = Vec::new();
         s.state_change(&route, None, None, None, None, 1, &mut w);
-        assert_eq!(s.canary_points().map(|c| c.percent).collect::<Vec<_>>(), [5.0]);
+        assert_eq!(
+            s.canary_points().map(|c| c.percent).collect::<Vec<_>>(),
+            [5.0]
+        );
         assert_eq!(s.events().count(), 0);
         let a = st(0, 5.0, false);
         s.state_change(&route, None, Some(&a), None, None, 2, &mut w);
@@ -882,9 +928,19 @@ mod tests {
         s.state_change(&route, Some(&c), Some(&c), None, None, 5, &mut w);
         let d = st(1, 25.0, false);
         s.state_change(&route, Some(&c), Some(&d), Some("resume"), None, 6, &mut w);
-        s.state_change(&route, Some(&d), Some(&d), None, Some("config changed"), 7, &mut w);
-        let kinds: Vec<(&str, Option<f64>)> =
-            s.events().map(|e| (e.kind.as_str(), e.canary_percent)).collect();
+        s.state_change(
+            &route,
+            Some(&d),
+            Some(&d),
+            None,
+            Some("config changed"),
+            7,
+            &mut w,
+        );
+        let kinds: Vec<(&str, Option<f64>)> = s
+            .events()
+            .map(|e| (e.kind.as_str(), e.canary_percent))
+            .collect();
         assert_eq!(
             kinds,
             [
@@ -900,7 +956,13 @@ mod tests {
             [5.0, 25.0, 0.0, 25.0]
         );
         // The view starts with the share in force at its start.
-        assert_eq!(s.canary_in_view(5)[0], CanaryPoint { at: 5, percent: 0.0 });
+        assert_eq!(
+            s.canary_in_view(5)[0],
+            CanaryPoint {
+                at: 5,
+                percent: 0.0
+            }
+        );
     }
 
     #[test]

@@ -26,8 +26,8 @@ use switchyard_core::ledger::{
 };
 use switchyard_core::observe::Batch;
 use switchyard_core::receipt::ReceiptId;
-use switchyard_core::series;
 use switchyard_core::rng::Xoshiro256;
+use switchyard_core::series;
 use switchyard_edge::http::{json, json_error};
 use switchyard_edge::shared::{self, now_ms, BINDING, RECEIPT_MAX_AGE_MS};
 
@@ -538,9 +538,7 @@ impl RouteStats {
                     srm["chi2"].as_f64().unwrap_or(f64::NAN),
                     srm["p_value"].as_f64().unwrap_or(f64::NAN)
                 );
-                if let Ok(Err(e)) =
-                    self.with(|d| d.record_event(route, "srm", &detail, now_ms()))
-                {
+                if let Ok(Err(e)) = self.with(|d| d.record_event(route, "srm", &detail, now_ms())) {
                     console_error!("switchyard-stats: route {}: srm event: {e}", route.name);
                 }
                 crate::alerts::notify_event(
