@@ -167,7 +167,7 @@ test('dashboard draws the real series; the rollback button puts a mark on the ca
 
     await page.click('#rollback');
     await page.waitForFunction(() => document.querySelector('#route-state')?.textContent === 'Rolled back', null, { timeout: 15000 });
-    await page.waitForSelector('#chart-canary .c-mark-rollback', { timeout: 15000 });
+    await page.waitForSelector('#chart-canary .c-mark-rollback', { state: 'attached', timeout: 15000 });
     assert.match(await page.locator('#events').innerText(), /Rollback/);
     await page.screenshot({ path: join(shots, 'live-route.png'), fullPage: true });
     copyFileSync(join(shots, 'live-route.png'), join(ROOT, 'docs/img/dashboard-route-live.png'));
