@@ -106,7 +106,7 @@ fn point_key(at: u64, seq: u64) -> String {
 pub fn parse_minute_key(key: &str) -> Option<(u64, &str)> {
     let (t, name) = key.split_once('/')?;
     let t: u64 = t.parse().ok()?;
-    (t % BUCKET_MS == 0 && !name.is_empty()).then_some((t, name))
+    (t.is_multiple_of(BUCKET_MS) && !name.is_empty()).then_some((t, name))
 }
 
 fn parse_point_key(key: &str) -> Option<(u64, u64)> {
@@ -513,7 +513,7 @@ impl Series {
         let mut warnings = Vec::new();
         let minutes = minutes.clamp(1, KEEP_MINUTES);
         let from = bucket_of(now_ms).saturating_sub((minutes - 1) * BUCKET_MS);
-        let mut by_t: BTreeMap<u64, (Map<String, Value>, Map<String, Value>)> = BTreeMap::new();
+        let mut by_t: BTreeMap<u64, (JsonMap, JsonMap)> = BTreeMap::new();
         let mut arm_rows: BTreeMap<u64, Vec<(String, MinuteArm)>> = BTreeMap::new();
         for (key, value) in store.rows(MINUTE)? {
             let Some((t, name)) = parse_minute_key(&key) else {
@@ -605,6 +605,8 @@ impl Series {
         out
     }
 }
+
+type JsonMap = Map<String, Value>;
 
 fn put_json<T: Serialize>(writes: &mut Vec<Write>, kind: &'static str, key: String, v: &T) {
     if let Ok(value) = serde_json::to_string(v) {
@@ -987,6 +989,8 @@ mod tests {
         assert_eq!(m["agreement"], json!(0.75));
     }
 
+    // Native only: proptest is a native dev-dependency.
+    #[cfg(not(target_arch = "wasm32"))]
     proptest::proptest! {
         #[test]
         fn rows_stay_bounded(steps in proptest::collection::vec((0u64..5_000, 0usize..4, 1u64..20), 1..200)) {
