@@ -29,6 +29,7 @@ use crate::learn::{check_reward, FeedbackError, Learner, OperateError, Operation
 use crate::observe::{ArmAggregate, Batch};
 use crate::receipt::{ReceiptId, MAX_SKEW_MS};
 use crate::rng::Rng;
+use crate::series::Series;
 use crate::strategy::RouteState;
 
 /// Expired receipt rows deleted per alarm, at most.
@@ -61,6 +62,8 @@ pub enum Write {
     },
     /// Delete every row of `kind`.
     DeleteKind(&'static str),
+    /// Delete the row (`kind`, `key`) if it exists.
+    Delete { kind: &'static str, key: String },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -163,6 +166,8 @@ pub struct Durable<S: Store> {
     learner: Learner,
     /// `<shard>/<arm>` -> sums already merged from that ledger shard.
     seen: BTreeMap<String, RewardSums>,
+    /// Minute buckets and controller history (`core::series`), written in the same batches.
+    series: Series,
 }
 
 impl<S: Store> Durable<S> {
@@ -212,11 +217,13 @@ impl<S: Store> Durable<S> {
         )?;
         let mut seen = BTreeMap::new();
         decode_into(&store, SHARD_SEEN, &mut seen, &mut warnings)?;
+        let series = Series::load(&store, &mut warnings)?;
         Ok((
             Self {
                 store,
                 learner,
                 seen,
+                series,
             },
             warnings,
         ))
@@ -248,7 +255,10 @@ impl<S: Store> Durable<S> {
             put_shadow(&mut writes, &next, &s.shadow_origin);
         }
         writes.push(meta_write(&mut next)?);
+        let mut series = self.series.clone();
+        series.report(&route, &batch.arms, &batch.shadows, now_ms, &mut writes);
         self.commit(next, writes).map_err(store_only)?;
+        self.series = series;
         Ok(merged)
     }
 
@@ -284,8 +294,13 @@ impl<S: Store> Durable<S> {
             expires_ms: receipt_expiry(issued_ms, max_age_ms),
         }];
         put_arm(&mut writes, &next, arm);
+        let mut series = self.series.clone();
+        series.reward(arm, 1, reward, now_ms, &mut writes);
         match self.commit(next, writes) {
-            Ok(()) => Ok(Ok(())),
+            Ok(()) => {
+                self.series = series;
+                Ok(Ok(()))
+            }
             Err(ApplyError::Conflict) => Ok(Err(FeedbackError::Replayed)),
             Err(ApplyError::Store(e)) => Err(StoreError(e)),
         }
@@ -304,10 +319,43 @@ impl<S: Store> Durable<S> {
         let mut next = self.learner.clone();
         let mut seen = self.seen.clone();
         let warnings = merge_shards(&mut next, &mut seen, shards);
+        let mut series = self.series.clone();
+        let mut series_writes = Vec::new();
+        // Rewards merged from the ledger shards count in the current minute.
+        for (arm, a) in &next.total.arms {
+            let before = self.learner.total.arms.get(arm);
+            let count = a
+                .reward_count
+                .saturating_sub(before.map_or(0, |b| b.reward_count));
+            let sum = a.reward_sum - before.map_or(0.0, |b| b.reward_sum);
+            series.reward(arm, count, sum, now_ms, &mut series_writes);
+        }
+        let old_fp = next.fingerprint.clone();
+        let old_state = next.state.clone();
         let out = next.tick(route, now_ms, rng);
-        let writes = full_rewrite(&mut next, &seen)?;
+        let config_changed = (!old_fp.is_empty() && old_fp != route.fingerprint).then(|| {
+            format!(
+                "strategy changed (fingerprint {old_fp} → {})",
+                route.fingerprint
+            )
+        });
+        series.state_change(
+            route,
+            old_state.as_ref(),
+            next.state.as_ref(),
+            None,
+            config_changed.as_deref(),
+            now_ms,
+            &mut series_writes,
+        );
+        if let Some(w) = &out.weights {
+            series.weights(w, now_ms, &mut series_writes);
+        }
+        let mut writes = full_rewrite(&mut next, &seen)?;
+        writes.extend(series_writes);
         self.commit(next, writes).map_err(store_only)?;
         self.seen = seen;
+        self.series = series;
         Ok((out, warnings))
     }
 
@@ -321,21 +369,99 @@ impl<S: Store> Durable<S> {
         now_ms: u64,
     ) -> Result<Result<TickOutput, OperateError>, StoreError> {
         let mut next = self.learner.clone();
+        let old_state = next.state.clone();
         let out = match next.operate(route, op, now_ms) {
             Ok(out) => out,
             Err(e) => return Ok(Err(e)),
         };
-        let writes = full_rewrite(&mut next, &self.seen)?;
+        let mut writes = full_rewrite(&mut next, &self.seen)?;
+        let mut series = self.series.clone();
+        series.state_change(
+            route,
+            old_state.as_ref(),
+            next.state.as_ref(),
+            Some(op.as_str()),
+            None,
+            now_ms,
+            &mut writes,
+        );
+        if let Some(w) = &out.weights {
+            series.weights(w, now_ms, &mut writes);
+        }
         self.commit(next, writes).map_err(store_only)?;
+        self.series = series;
         Ok(Ok(out))
     }
 
-    /// Adopts an operator's controller state.
-    pub fn set_state(&mut self, st: RouteState) -> Result<(), StoreError> {
+    /// Adopts an operator's controller state (`route`: the route in force, to record the
+    /// change in the series).
+    pub fn set_state(
+        &mut self,
+        st: RouteState,
+        route: Option<&Route>,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
         let mut next = self.learner.clone();
-        next.state = Some(st);
-        let writes = vec![meta_write(&mut next)?];
-        self.commit(next, writes).map_err(store_only)
+        let old = next.state.replace(st);
+        let mut writes = vec![meta_write(&mut next)?];
+        let mut series = self.series.clone();
+        if let Some(route) = route {
+            series.state_change(
+                route,
+                old.as_ref(),
+                next.state.as_ref(),
+                None,
+                None,
+                now_ms,
+                &mut writes,
+            );
+        }
+        self.commit(next, writes).map_err(store_only)?;
+        self.series = series;
+        Ok(())
+    }
+
+    /// Appends a controller event (e.g. `srm`) to the series.
+    pub fn record_event(
+        &mut self,
+        route: &Route,
+        kind: &str,
+        detail: &str,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let mut series = self.series.clone();
+        let mut writes = Vec::new();
+        let pct = crate::series::canary_percent(route, self.learner.state.as_ref());
+        series.event(kind, detail, pct, now_ms, &mut writes);
+        self.store.apply(writes).map_err(store_only)?;
+        self.series = series;
+        Ok(())
+    }
+
+    /// Deletes up to `limit` minute rows older than a day; returns how many.
+    pub fn prune_series(&mut self, now_ms: u64, limit: usize) -> Result<usize, StoreError> {
+        let mut series = self.series.clone();
+        let writes = series.prune(now_ms, limit);
+        let n = writes.len();
+        if n > 0 {
+            self.store.apply(writes).map_err(store_only)?;
+            self.series = series;
+        }
+        Ok(n)
+    }
+
+    /// The series document of the last `minutes` minutes (`GET /_switchyard/series/<route>`).
+    pub fn series_document(
+        &self,
+        minutes: u64,
+        now_ms: u64,
+    ) -> Result<(serde_json::Value, Warnings), StoreError> {
+        self.series
+            .document(&self.learner.route, &self.store, minutes, now_ms)
+    }
+
+    pub fn series(&self) -> &Series {
+        &self.series
     }
 
     /// Imports a learner stored by an older version (one JSON value): its aggregates and
@@ -613,6 +739,9 @@ impl Store for &MemStore {
                     t.rows.insert((kind.to_string(), key), value);
                 }
                 Write::DeleteKind(kind) => t.rows.retain(|(k, _), _| k != kind),
+                Write::Delete { kind, key } => {
+                    t.rows.remove(&(kind.to_string(), key));
+                }
             }
         }
         self.bytes_written.set(self.bytes_written.get() + bytes);

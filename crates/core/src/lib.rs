@@ -26,6 +26,7 @@ pub mod receipt;
 pub mod request;
 pub mod rng;
 pub mod schema;
+pub mod series;
 pub mod stats;
 pub mod strategy;
 pub mod urlparts;

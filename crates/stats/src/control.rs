@@ -127,8 +127,23 @@ async fn operator(
             return operate(route, action, env).await;
         }
     }
-    for action in ["stats", "tick"] {
+    for action in ["stats", "tick", "series"] {
         if let Some(route) = path.strip_prefix(action).and_then(|p| p.strip_prefix('/')) {
+            if action == "series" && method != "GET" {
+                return Ok(json_error(
+                    405,
+                    "method_not_allowed",
+                    &format!("{action} is read with GET"),
+                ));
+            }
+            let mut action = action.to_string();
+            if action == "series" {
+                match series_minutes(query) {
+                    Ok(n) => action = format!("series?minutes={n}"),
+                    Err(refused) => return Ok(refused),
+                }
+            }
+            let action = action.as_str();
             let Some(cfg) = config_cache::current_for(env, route).await.config else {
                 return Ok(json_error(503, "no_config", "no valid config in KV"));
             };
@@ -283,10 +298,11 @@ async fn config_endpoint(
         )),
         Ok(cfg) => {
             if !writes {
-                return Ok(json(
-                    200,
-                    &serde_json::json!({ "valid": true, "id": cfg.id, "written": false, "routes": cfg.routes.len() }),
-                ));
+                let mut doc = serde_json::json!({ "valid": true, "id": cfg.id, "written": false, "routes": cfg.routes.len() });
+                if matches!(query_param(query, "churn"), Some("1" | "true")) {
+                    doc["churn"] = churn_against_current(&cfg, env).await;
+                }
+                return Ok(json(200, &doc));
             }
             // Through the ConfigLog: If-Match checked, KV written and the version recorded
             // as one step (412 and nothing written on a stale version).
@@ -367,6 +383,60 @@ async fn stats_call(
             &format!("the stats object of route {route:?} did not answer: {e}"),
         )),
     }
+}
+
+/// Synthetic units compared by `POST /validate?churn=1`.
+pub const CHURN_UNITS: u64 = 10_000;
+
+/// `switchyard_core::churn` of the config in force (the newest valid one) against `new`
+/// over [`CHURN_UNITS`] synthetic units.
+async fn churn_against_current(
+    new: &switchyard_core::config::Config,
+    env: &Env,
+) -> serde_json::Value {
+    let parsed = match ops::current(env).await {
+        Some((_, text)) => switchyard_core::config::parse(&text)
+            .ok()
+            .map(std::rc::Rc::new),
+        None => None,
+    };
+    let old = match parsed {
+        Some(c) => Some(c),
+        None => config_cache::current(env).await.config,
+    };
+    match old {
+        Some(old) => switchyard_core::churn::churn(&old, new, CHURN_UNITS, &[], &mut |_, _| {}),
+        None => serde_json::json!({
+            "old": null, "new": new.id, "units": 0, "routes": [],
+            "note": "no valid config in force to compare with",
+        }),
+    }
+}
+
+/// `?minutes=N` of `GET /series/<route>`: 1..=1440, default 1440.
+fn series_minutes(query: Option<&str>) -> std::result::Result<u64, Response> {
+    let max = switchyard_core::series::KEEP_MINUTES;
+    let Some(v) = query_param(query, "minutes") else {
+        return Ok(max);
+    };
+    match v.parse::<u64>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(json_error(
+            400,
+            "bad_minutes",
+            &format!("minutes must be an integer from 1 to {max}, got {v:?}"),
+        )),
+    }
+}
+
+/// The first value of `name` in a query string (no percent-decoding: the values used here
+/// are plain numbers and flags).
+fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
 }
 
 /// Largest feedback body accepted.

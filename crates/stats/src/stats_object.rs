@@ -27,6 +27,7 @@ use switchyard_core::ledger::{
 use switchyard_core::observe::Batch;
 use switchyard_core::receipt::ReceiptId;
 use switchyard_core::rng::Xoshiro256;
+use switchyard_core::series;
 use switchyard_edge::http::{json, json_error};
 use switchyard_edge::shared::{self, now_ms, BINDING, RECEIPT_MAX_AGE_MS};
 
@@ -118,7 +119,11 @@ impl DurableObject for RouteStats {
         let pruned = self
             .with(|d| d.prune(now_ms(), PRUNE_BATCH))?
             .map_err(storage_err)?;
-        let next = if active || pruned == PRUNE_BATCH {
+        // Minute buckets older than a day, in bounded batches.
+        let pruned_minutes = self
+            .with(|d| d.prune_series(now_ms(), series::PRUNE_BATCH))?
+            .map_err(storage_err)?;
+        let next = if active || pruned == PRUNE_BATCH || pruned_minutes == series::PRUNE_BATCH {
             Some(self.tick_ms())
         } else {
             // Idle: wake when the oldest receipt row expires.
@@ -208,6 +213,25 @@ impl RouteStats {
                 &serde_json::json!({ "shard": shard, "arms": self.with(|d| d.reward_sums())? }),
             )),
             "stats" if shard == 0 => Ok(json(200, &self.stats_doc(&route).await?)),
+            "series" if shard == 0 => {
+                let minutes = req
+                    .url()
+                    .ok()
+                    .and_then(|u| {
+                        u.query_pairs()
+                            .find(|(k, _)| k == "minutes")
+                            .map(|(_, v)| v.into_owned())
+                    })
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(series::KEEP_MINUTES);
+                let (doc, warnings) = self
+                    .with(|d| d.series_document(minutes, now_ms()))?
+                    .map_err(storage_err)?;
+                for w in warnings {
+                    console_error!("switchyard-stats: object {name}: series: {w}");
+                }
+                Ok(json(200, &doc))
+            }
             "override" if shard == 0 => {
                 // An operator's state (manual rollback): the learner adopts it and KV gets it.
                 let st: switchyard_core::strategy::RouteState = match json_body(&mut req).await {
@@ -217,7 +241,9 @@ impl RouteStats {
                 let text = serde_json::to_string(&st)
                     .map_err(|e| worker::Error::RustError(e.to_string()))?;
                 let old = self.with(|d| d.learner().state.clone())?;
-                self.with(|d| d.set_state(st.clone()))?
+                let view = config_cache::current(&self.env).await;
+                let cfg_route = view.config.as_ref().and_then(|c| c.route(&route));
+                self.with(|d| d.set_state(st.clone(), cfg_route, now_ms()))?
                     .map_err(storage_err)?;
                 self.env
                     .kv(BINDING)?
@@ -506,6 +532,15 @@ impl RouteStats {
         if now != before {
             let _ = storage.put("srm_alarm", now).await;
             if now {
+                let srm = &doc["experiment"]["srm"];
+                let detail = format!(
+                    "sample ratio mismatch: chi2 {:.1}, p {:.2e}",
+                    srm["chi2"].as_f64().unwrap_or(f64::NAN),
+                    srm["p_value"].as_f64().unwrap_or(f64::NAN)
+                );
+                if let Ok(Err(e)) = self.with(|d| d.record_event(route, "srm", &detail, now_ms())) {
+                    console_error!("switchyard-stats: route {}: srm event: {e}", route.name);
+                }
                 crate::alerts::notify_event(
                     &self.state,
                     &self.env,
@@ -647,6 +682,11 @@ impl Store for SqlStore {
                 Write::DeleteKind(kind) => (
                     "DELETE FROM agg WHERE kind = ?",
                     vec![kind.into()],
+                    false,
+                ),
+                Write::Delete { kind, key } => (
+                    "DELETE FROM agg WHERE kind = ? AND key = ?",
+                    vec![kind.into(), key.into()],
                     false,
                 ),
             })
