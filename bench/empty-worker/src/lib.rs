@@ -11,7 +11,9 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);
     }
-    let base = env.var(if h % 100 < 50 { "ORIGIN_A" } else { "ORIGIN_B" })?.to_string();
+    let base = env
+        .var(if h % 100 < 50 { "ORIGIN_A" } else { "ORIGIN_B" })?
+        .to_string();
     let url = req.inner().url();
     // path and query: everything after the authority
     let rest = url.splitn(4, '/').nth(3).unwrap_or("");

@@ -14,6 +14,8 @@ use criterion::Criterion;
 use switchyard_peers::{moved, necessary, peers, user, Growthbook, Peer, Switchyard, Unleash};
 
 const USERS: usize = 10_000;
+/// A library's name and how to configure it with split weights.
+type Make = (&'static str, fn([u32; 3]) -> Box<dyn Peer>);
 const MOVE_USERS: usize = 100_000;
 
 fn bench_all(c: &mut Criterion) {
@@ -48,7 +50,7 @@ fn movement() {
     println!("users who change variant, {MOVE_USERS} users, split weights changed:");
     println!("| library | 50/30/20 -> 40/40/20 | 50/30/20 -> 40/30/30 |");
     println!("|---|---|---|");
-    let rows: Vec<(&str, fn([u32; 3]) -> Box<dyn Peer>)> = vec![
+    let rows: Vec<Make> = vec![
         ("switchyard-core", |w| Box::new(Switchyard::new(w))),
         ("unleash-yggdrasil", |w| Box::new(Unleash::new(w))),
         ("growthbook-rust", |w| Box::new(Growthbook::new(w))),
