@@ -214,15 +214,16 @@ impl RouteStats {
             )),
             "stats" if shard == 0 => Ok(json(200, &self.stats_doc(&route).await?)),
             "series" if shard == 0 => {
-                let minutes = req
-                    .url()
-                    .ok()
+                // Not `req.url()`: that links the `url` crate and idna's tables (~150 KB of
+                // wasm); the control plane has validated `minutes` already.
+                let raw = req.inner().url();
+                let minutes = switchyard_core::urlparts::split(&raw)
                     .and_then(|u| {
-                        u.query_pairs()
-                            .find(|(k, _)| k == "minutes")
-                            .map(|(_, v)| v.into_owned())
+                        u.query?.split('&').find_map(|kv| {
+                            kv.strip_prefix("minutes=")
+                                .and_then(|v| v.parse::<u64>().ok())
+                        })
                     })
-                    .and_then(|v| v.parse::<u64>().ok())
                     .unwrap_or(series::KEEP_MINUTES);
                 let (doc, warnings) = self
                     .with(|d| d.series_document(minutes, now_ms()))?
