@@ -11,6 +11,9 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::bucket::{arm_key, PPM};
+// Floats in messages go through `display_f64` (same text as `{}`): `{}` on an f64 links
+// core's float printing into the router (~7 KB gzip).
+use crate::numfmt::display_f64;
 
 /// One validation problem: where (`$.routes[0].strategy.percent`) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -469,7 +472,10 @@ impl Validator {
             None => {
                 self.err(
                     path,
-                    format!("percent {p} must be 0-100 with at most 4 decimals"),
+                    format!(
+                        "percent {} must be 0-100 with at most 4 decimals",
+                        display_f64(p)
+                    ),
                 );
                 None
             }
@@ -1153,7 +1159,11 @@ impl Validator {
                     if ms * arms.len() as f64 > 1.0 + 1e-9 {
                         self.err(
                             &f("min_share"),
-                            format!("min_share {ms} times {} arms exceeds 1", arms.len()),
+                            format!(
+                                "min_share {} times {} arms exceeds 1",
+                                display_f64(ms),
+                                arms.len()
+                            ),
                         );
                     }
                 }
@@ -1183,7 +1193,7 @@ impl Validator {
                 } else {
                     me.err(
                         &format!("{path}.{key}"),
-                        format!("must be above 0 and at most {max}"),
+                        format!("must be above 0 and at most {}", display_f64(max)),
                     );
                     None
                 }
@@ -1365,7 +1375,7 @@ impl Validator {
             };
             let compare = match obj.get("compare") {
                 None | Some(Value::Null) => Some(None),
-                Some(c) => match serde_json::from_value::<crate::compare::Compare>(c.clone()) {
+                Some(c) => match crate::compare::Compare::from_value(c) {
                     Ok(spec) => Some(Some(spec)),
                     Err(e) => {
                         self.err(
@@ -1513,9 +1523,12 @@ impl KeyScan<'_> {
         }
         let raw = self.text.get(start..self.i)?;
         if escaped {
-            serde_json::from_str::<String>(raw)
-                .ok()
-                .map(std::borrow::Cow::Owned)
+            // Through `Value`, not `String`: a typed `from_str` links serde's error paths
+            // (and core's float printing) into the router.
+            match serde_json::from_str::<Value>(raw) {
+                Ok(Value::String(s)) => Some(std::borrow::Cow::Owned(s)),
+                _ => None,
+            }
         } else {
             raw.get(1..raw.len() - 1).map(std::borrow::Cow::Borrowed)
         }

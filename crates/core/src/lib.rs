@@ -13,6 +13,7 @@ pub mod controller;
 pub mod decision;
 pub mod engine;
 pub mod learn;
+pub mod numfmt;
 pub mod observe;
 pub mod receipt;
 pub mod request;
