@@ -344,7 +344,7 @@ async fn route(
                     None
                 },
             };
-            ctx.wait_until(shadow::run(env.clone(), jobs, primary));
+            state::background(ctx, shadow::run(env.clone(), jobs, primary));
         }
     }
 
