@@ -17,6 +17,8 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::sort::{sort_indices, sorted_indices};
 use std::fmt;
 
 /// Default absolute tolerance for numeric comparison.
@@ -151,9 +153,11 @@ impl Compare {
                         "kind" => kind = Some(kind_from(v)?),
                         "pointer" => pointer = opt_string(v)?,
                         "tolerance" => tolerance = opt_f64(v)?,
-                        _ => return Err(format!(
+                        _ => {
+                            return Err(format!(
                             "unknown field `{k}`, expected one of `kind`, `pointer`, `tolerance`"
-                        )),
+                        ))
+                        }
                     }
                 }
                 RawCompare {
@@ -517,8 +521,8 @@ fn kserve_agree(a: &[KOutput<'_>], b: &[KOutput<'_>], tol: f64) -> PayloadAgreem
     let mut ia: Vec<usize> = (0..a.len()).collect();
     let mut ib: Vec<usize> = (0..b.len()).collect();
     if by_name {
-        ia.sort_by_key(|&i| a[i].name);
-        ib.sort_by_key(|&i| b[i].name);
+        sort_indices(&mut ia, &|x, y| a[x].name.cmp(&a[y].name));
+        sort_indices(&mut ib, &|x, y| b[x].name.cmp(&b[y].name));
     }
     let (mut exact, mut within) = (true, true);
     for (&i, &j) in ia.iter().zip(&ib) {
@@ -569,8 +573,9 @@ fn chat_contents(v: &Value) -> Option<Vec<String>> {
         };
         out.push((idx, text));
     }
-    out.sort_by_key(|x| x.0);
-    Some(out.into_iter().map(|x| x.1).collect())
+    let order = sorted_indices(out.len(), &|x, y| out[x].0.cmp(&out[y].0));
+    let mut texts: Vec<Option<String>> = out.into_iter().map(|x| Some(x.1)).collect();
+    order.iter().map(|&i| texts.get_mut(i)?.take()).collect()
 }
 
 fn is_punct(c: char) -> bool {

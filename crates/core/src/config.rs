@@ -1568,8 +1568,8 @@ impl KeyScan<'_> {
             return;
         }
         // Report each duplicated key once, in document order, with how often it occurs.
-        let mut sorted: Vec<&str> = keys.iter().map(String::as_str).collect();
-        sorted.sort_unstable();
+        let sorted = crate::sort::sorted_indices(keys.len(), &|a, b| keys[a].cmp(&keys[b]));
+        let sorted = sorted.iter().map(|&i| keys[i].as_str());
         let mut dups: Vec<(&str, usize, bool)> = Vec::new();
         for k in sorted {
             match dups.last_mut() {

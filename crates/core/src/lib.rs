@@ -19,6 +19,7 @@ pub mod receipt;
 pub mod request;
 pub mod rng;
 pub mod schema;
+pub mod sort;
 pub mod stats;
 pub mod strategy;
 pub mod urlparts;
