@@ -730,7 +730,9 @@ impl Validator {
             self.err(&format!("{path}.flags"), "at most 64 flags per route");
         }
         let fingerprint = strategy_value
-            .map(|s| hex12(&Sha256::digest(s.to_string().as_bytes())))
+            // to_vec, not to_string: the same compact text without `Display for Value`'s
+            // second serializer instantiation in the router.
+            .map(|s| hex12(&Sha256::digest(serde_json::to_vec(s).unwrap_or_default())))
             .unwrap_or_default();
         Some(Route {
             name: name?,

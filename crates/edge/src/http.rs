@@ -16,7 +16,8 @@ pub fn json(status: u16, body: &serde_json::Value) -> Response {
     Response::builder()
         .with_status(status)
         .with_headers(headers)
-        .fixed(body.to_string().into_bytes())
+        // to_vec, not to_string: one serializer instantiation (a Vec writer) for the bundle.
+        .fixed(serde_json::to_vec(body).unwrap_or_default())
 }
 
 /// Header values must be visible ASCII; anything else is replaced, and long values cut.
