@@ -356,7 +356,7 @@ impl Validator {
         for key in obj.keys() {
             if !allowed.contains(&key.as_str()) {
                 self.err(
-                    &join(&path, &key),
+                    &join(path, key),
                     format!("unknown field (expected one of: {})", allowed.join(", ")),
                 );
             }
@@ -367,7 +367,7 @@ impl Validator {
     fn required<'v>(&mut self, path: &str, obj: &'v Obj, key: &str) -> Option<&'v Value> {
         let v = obj.get(key);
         if v.is_none() {
-            self.err(&join(&path, &key), "missing required field");
+            self.err(&join(path, key), "missing required field");
         }
         v
     }
@@ -501,7 +501,7 @@ impl Validator {
         }
         let mut out = Vec::with_capacity(arr.len());
         for (i, m) in arr.iter().enumerate() {
-            let p = index(&path, i);
+            let p = index(path, i);
             if let Some(s) = self.string(&p, m) {
                 if s.is_empty() || !s.bytes().all(|b| b.is_ascii_alphabetic()) {
                     self.err(&p, format!("invalid HTTP method {s:?}"));
@@ -669,18 +669,18 @@ impl Validator {
         )?;
         let name = self
             .required(path, obj, "name")
-            .and_then(|n| self.route_name(&join(&path, "name"), n));
+            .and_then(|n| self.route_name(&join(path, "name"), n));
         let matcher = self
             .required(path, obj, "match")
-            .and_then(|m| self.matcher(&join(&path, "match"), m));
+            .and_then(|m| self.matcher(&join(path, "match"), m));
         let strip_prefix = match obj.get("strip_prefix") {
             None | Some(Value::Null) => None,
-            Some(s) => self.string(&join(&path, "strip_prefix"), s).and_then(|s| {
+            Some(s) => self.string(&join(path, "strip_prefix"), s).and_then(|s| {
                 if s.starts_with('/') && !s.ends_with('/') {
                     Some(s)
                 } else {
                     self.err(
-                        &join(&path, "strip_prefix"),
+                        &join(path, "strip_prefix"),
                         "must start with '/' and not end with '/'",
                     );
                     None
@@ -692,21 +692,21 @@ impl Validator {
                 UnitSource::Header("x-user-id".into()),
                 UnitSource::Cookie("sy_uid".into()),
             ],
-            Some(u) => self.unit_sources(&join(&path, "unit"), u),
+            Some(u) => self.unit_sources(&join(path, "unit"), u),
         };
         let rname = name.clone().unwrap_or_default();
         let strategy_value = self.required(path, obj, "strategy");
         let mut split_salt = format!("{rname}:split");
         let strategy = strategy_value
-            .and_then(|s| self.strategy(&join(&path, "strategy"), s, &rname, &mut split_salt));
+            .and_then(|s| self.strategy(&join(path, "strategy"), s, &rname, &mut split_salt));
         let shadows = match obj.get("shadow") {
             None => Vec::new(),
-            Some(s) => self.shadows(&join(&path, "shadow"), s, &rname),
+            Some(s) => self.shadows(&join(path, "shadow"), s, &rname),
         };
         let flags = match obj.get("flags") {
             None => Vec::new(),
             Some(f) => {
-                let p = join(&path, "flags");
+                let p = join(path, "flags");
                 let mut flags = Vec::new();
                 if let Some(arr) = self.array(&p, f) {
                     for (i, fv) in arr.iter().enumerate() {
@@ -722,10 +722,10 @@ impl Validator {
             }
         };
         if shadows.len() > 32 {
-            self.err(&join(&path, "shadow"), "at most 32 shadows per route");
+            self.err(&join(path, "shadow"), "at most 32 shadows per route");
         }
         if flags.len() > 64 {
-            self.err(&join(&path, "flags"), "at most 64 flags per route");
+            self.err(&join(path, "flags"), "at most 64 flags per route");
         }
         let fingerprint = strategy_value
             // to_vec, not to_string: the same compact text without `Display for Value`'s
@@ -749,10 +749,10 @@ impl Validator {
         let obj = self.object(path, v, &["host", "path_prefix", "methods"])?;
         let host = match obj.get("host") {
             None | Some(Value::Null) => None,
-            Some(h) => self.string(&join(&path, "host"), h).and_then(|h| {
+            Some(h) => self.string(&join(path, "host"), h).and_then(|h| {
                 if h.is_empty() || h.contains(['/', ' ', ':']) {
                     self.err(
-                        &join(&path, "host"),
+                        &join(path, "host"),
                         "expected a bare host name without port",
                     );
                     None
@@ -763,12 +763,12 @@ impl Validator {
         };
         let path_prefix = match obj.get("path_prefix") {
             None => Some("/".to_string()),
-            Some(p) => self.string(&join(&path, "path_prefix"), p).and_then(|p| {
+            Some(p) => self.string(&join(path, "path_prefix"), p).and_then(|p| {
                 if p.starts_with('/') {
                     Some(p)
                 } else {
                     self.err(
-                        &join(&path, "path_prefix"),
+                        &join(path, "path_prefix"),
                         "must start with '/' (otherwise the route can never match)",
                     );
                     None
@@ -777,7 +777,7 @@ impl Validator {
         };
         let methods = match obj.get("methods") {
             None | Some(Value::Null) => None,
-            Some(m) => Some(self.methods(&join(&path, "methods"), m)?),
+            Some(m) => Some(self.methods(&join(path, "methods"), m)?),
         };
         Some(Matcher {
             host,
@@ -792,7 +792,7 @@ impl Validator {
             return out;
         };
         for (i, s) in arr.iter().enumerate() {
-            let p = index(&path, i);
+            let p = index(path, i);
             let Some(obj) = self.object(&p, s, &["header", "cookie", "query"]) else {
                 continue;
             };
@@ -801,7 +801,7 @@ impl Validator {
                 continue;
             }
             for (k, val) in obj {
-                let kp = join(&p, &k);
+                let kp = join(&p, k);
                 let Some(name) = self.string(&kp, val) else {
                     continue;
                 };
@@ -833,7 +833,7 @@ impl Validator {
             &["name", "origin"]
         };
         for (i, a) in arr.iter().enumerate() {
-            let p = index(&path, i);
+            let p = index(path, i);
             let Some(obj) = self.object(&p, a, allowed) else {
                 continue;
             };
@@ -922,14 +922,14 @@ impl Validator {
             ],
             _ => {
                 self.err(
-                    &join(&path, "kind"),
+                    &join(path, "kind"),
                     "expected one of: ab, canary, flag, blue_green, rolling, recreate, bandit",
                 );
                 return None;
             }
         };
         let obj = self.object(path, v, allowed)?;
-        let f = |k: &str| join(&path, &k);
+        let f = |k: &str| join(path, k);
         if let Some(s) = obj.get("salt") {
             if let Some(s) = self.string(&f("salt"), s) {
                 split_salt.push(':');
@@ -938,7 +938,7 @@ impl Validator {
         }
         let origin = |me: &mut Self, key: &str| {
             me.required(path, obj, key)
-                .and_then(|o| me.origin_ref(&join(&path, &key), o))
+                .and_then(|o| me.origin_ref(&join(path, key), o))
         };
         match kind {
             "ab" => {
@@ -1134,11 +1134,11 @@ impl Validator {
                 };
                 let unit_float = |me: &mut Self, key: &str, default: f64| match obj.get(key) {
                     None => Some(default),
-                    Some(x) => me.number(&join(&path, &key), x).and_then(|n| {
+                    Some(x) => me.number(&join(path, key), x).and_then(|n| {
                         if (0.0..=1.0).contains(&n) {
                             Some(n)
                         } else {
-                            me.err(&join(&path, &key), "must be between 0 and 1");
+                            me.err(&join(path, key), "must be between 0 and 1");
                             None
                         }
                     }),
@@ -1185,12 +1185,12 @@ impl Validator {
         )?;
         let rate = |me: &mut Self, key: &str, max: f64| match obj.get(key) {
             None | Some(Value::Null) => Some(None),
-            Some(x) => me.number(&join(&path, &key), x).and_then(|n| {
+            Some(x) => me.number(&join(path, key), x).and_then(|n| {
                 if n > 0.0 && n <= max {
                     Some(Some(n))
                 } else {
                     me.err(
-                        &join(&path, &key),
+                        &join(path, key),
                         format!("must be above 0 and at most {}", display_f64(max)),
                     );
                     None
@@ -1200,7 +1200,7 @@ impl Validator {
         let max_error_rate = rate(self, "max_error_rate", 1.0);
         let max_p95 = rate(self, "max_p95_latency_ratio", 1_000.0);
         let min_requests = match obj.get("min_requests") {
-            Some(m) => self.uint(&join(&path, "min_requests"), m, u64::MAX),
+            Some(m) => self.uint(&join(path, "min_requests"), m, u64::MAX),
             None => Some(100),
         };
         Some(Guard {
@@ -1219,14 +1219,14 @@ impl Validator {
         let obj = self.object(path, v, allowed)?;
         let name = self
             .required(path, obj, "name")
-            .and_then(|n| self.name(&join(&path, "name"), n));
+            .and_then(|n| self.name(&join(path, "name"), n));
         let rollout = match obj.get("rollout") {
-            Some(r) => self.percent(&join(&path, "rollout"), r),
+            Some(r) => self.percent(&join(path, "rollout"), r),
             None => Some(PPM),
         };
         let mut rules = Vec::new();
         if let Some(r) = obj.get("rules") {
-            if let Some(arr) = self.array(&join(&path, "rules"), r) {
+            if let Some(arr) = self.array(&join(path, "rules"), r) {
                 for (i, rv) in arr.iter().enumerate() {
                     if let Some(rule) = self.rule(&format!("{path}.rules[{i}]"), rv) {
                         rules.push(rule);
@@ -1247,7 +1247,7 @@ impl Validator {
         let obj = self.object(path, v, &["attr", "op", "values"])?;
         let attr = self
             .required(path, obj, "attr")
-            .and_then(|a| self.string(&join(&path, "attr"), a))
+            .and_then(|a| self.string(&join(path, "attr"), a))
             .and_then(|a| {
                 let parsed = if a == "country" {
                     Some(Attr::Country)
@@ -1260,12 +1260,12 @@ impl Validator {
                 };
                 match parsed {
                     Some(Attr::Header(n) | Attr::Cookie(n) | Attr::Query(n)) if n.is_empty() => {
-                        self.err(&join(&path, "attr"), "attribute name is empty");
+                        self.err(&join(path, "attr"), "attribute name is empty");
                         None
                     }
                     None => {
                         self.err(
-                            &join(&path, "attr"),
+                            &join(path, "attr"),
                             format!("unknown attribute {a:?} (header:<name>, cookie:<name>, query:<name>, country)"),
                         );
                         None
@@ -1275,7 +1275,7 @@ impl Validator {
             });
         let values: Option<Vec<String>> = self
             .required(path, obj, "values")
-            .and_then(|vs| self.array(&join(&path, "values"), vs))
+            .and_then(|vs| self.array(&join(path, "values"), vs))
             .map(|arr| {
                 arr.iter()
                     .enumerate()
@@ -1284,10 +1284,10 @@ impl Validator {
             });
         let op_name = self
             .required(path, obj, "op")
-            .and_then(|o| self.string(&join(&path, "op"), o));
+            .and_then(|o| self.string(&join(path, "op"), o));
         let (values, op_name) = (values?, op_name?);
         if values.is_empty() {
-            self.err(&join(&path, "values"), "at least one value is required");
+            self.err(&join(path, "values"), "at least one value is required");
             return None;
         }
         let single = |me: &mut Self| {
@@ -1295,7 +1295,7 @@ impl Validator {
                 Some(values[0].clone())
             } else {
                 me.err(
-                    &join(&path, "values"),
+                    &join(path, "values"),
                     format!("op {op_name} takes exactly one value"),
                 );
                 None
@@ -1320,7 +1320,7 @@ impl Validator {
             }
             other => {
                 self.err(
-                    &join(&path, "op"),
+                    &join(path, "op"),
                     format!("unknown op {other:?} (eq, in, prefix, semver_gte)"),
                 );
                 return None;
@@ -1335,7 +1335,7 @@ impl Validator {
             return out;
         };
         for (i, s) in arr.iter().enumerate() {
-            let p = index(&path, i);
+            let p = index(path, i);
             let Some(obj) = self.object(
                 &p,
                 s,
@@ -1471,7 +1471,7 @@ impl KeyScan<'_> {
                         None => return,
                         Some(_) => {
                             let before = self.i;
-                            self.value(&index(&path, n), depth + 1);
+                            self.value(&index(path, n), depth + 1);
                             n += 1;
                             if self.i == before {
                                 self.i += 1; // not JSON: never loop
@@ -1549,7 +1549,7 @@ impl KeyScan<'_> {
                         self.i += 1;
                     }
                     let before = self.i;
-                    self.value(&join(&path, &key), depth + 1);
+                    self.value(&join(path, &key), depth + 1);
                     if self.i == before && self.b.get(self.i).is_some_and(|c| *c != b'}') {
                         self.i += 1;
                     }
@@ -1579,7 +1579,7 @@ impl KeyScan<'_> {
                 if !*reported {
                     *reported = true;
                     self.errors.push(ConfigError {
-                        path: join(&path, &key),
+                        path: join(path, key),
                         reason: format!(
                             "duplicate key {key:?} ({n} times in one object; JSON keeps only the last)"
                         ),

@@ -219,6 +219,8 @@ pub fn apply_floor(mut w: Vec<f64>, min_share: f64) -> Vec<f64> {
 }
 
 #[cfg(test)]
+// Exact ties (e.g. 31203190018905.3125) are written out in full on purpose.
+#[allow(clippy::excessive_precision)]
 mod tests {
     use crate::rng::{Rng, Xoshiro256};
     use serde_json::Value;
@@ -236,14 +238,14 @@ mod tests {
             2 => serde_json::json!([0u64, 1, 7, 4294967296u64, u64::MAX][(r >> 8) as usize % 5]),
             3 => serde_json::json!([-1i64, -0x8000_0000_0000_0000][(r >> 8) as usize % 2]),
             4 => serde_json::json!(
-                [0.0, 1.5, 1e-6, 31203190018905.3125, -2.0, 100.0, 1e300][(r >> 8) as usize % 7]
+                [0.0, 1.5, 1e-6, 31_203_190_018_905.313, -2.0, 100.0, 1e300][(r >> 8) as usize % 7]
             ),
             5 => Value::String(pick(rng, strings)),
             6 => Value::String(pick(rng, keys)),
             7 | 8 => {
                 let mut m = serde_json::Map::new();
                 for _ in 0..rng.next_u64() % 5 {
-                    let k = if rng.next_u64() % 6 == 0 {
+                    let k = if rng.next_u64().is_multiple_of(6) {
                         pick(rng, &["zz", "a\"b", ""])
                     } else {
                         pick(rng, keys)

@@ -106,7 +106,7 @@ fn exact_midpoint(x: f64, digits: &str, point: i32) -> bool {
         return false;
     }
     let mut a = 0i32;
-    while n % 5 == 0 {
+    while n.is_multiple_of(5) {
         n /= 5;
         a += 1;
     }
@@ -127,6 +127,8 @@ fn exact_midpoint(x: f64, digits: &str, point: i32) -> bool {
 }
 
 #[cfg(test)]
+// Exact ties (e.g. 31203190018905.3125) are written out in full on purpose.
+#[allow(clippy::excessive_precision)]
 mod tests {
     use super::display_f64;
     use crate::rng::{Rng, Xoshiro256};
@@ -166,8 +168,8 @@ mod tests {
             f64::NEG_INFINITY,
             1.0 / 3.0,
             0.30000000000000004,
-            31203190018905.3125,
-            -1606888647415107.25,
+            31_203_190_018_905.313,
+            -1_606_888_647_415_107.3,
             0.5 + f64::EPSILON,
         ] {
             check(x);
