@@ -17,6 +17,8 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::sort::{sort_indices, sorted_indices};
 use std::fmt;
 
 /// Default absolute tolerance for numeric comparison.
@@ -137,6 +139,127 @@ impl From<Compare> for RawCompare {
     }
 }
 
+impl Compare {
+    /// A `compare` spec from its JSON value: the same result as
+    /// `serde_json::from_value::<Compare>(v.clone())`, error text included (a test compares
+    /// them on generated values), without linking serde's typed deserializer for it (and the
+    /// float printing its error messages need) into the router.
+    pub fn from_value(v: &Value) -> Result<Compare, String> {
+        let raw = match v {
+            Value::Object(m) => {
+                let (mut kind, mut pointer, mut tolerance) = (None, None, None);
+                for (k, v) in m {
+                    match k.as_str() {
+                        "kind" => kind = Some(kind_from(v)?),
+                        "pointer" => pointer = opt_string(v)?,
+                        "tolerance" => tolerance = opt_f64(v)?,
+                        _ => {
+                            return Err(format!(
+                            "unknown field `{k}`, expected one of `kind`, `pointer`, `tolerance`"
+                        ))
+                        }
+                    }
+                }
+                RawCompare {
+                    kind: kind.ok_or("missing field `kind`")?,
+                    pointer,
+                    tolerance,
+                }
+            }
+            // serde's derive also reads a struct from a sequence, field by field.
+            Value::Array(a) => {
+                let kind = match a.first() {
+                    Some(v) => kind_from(v)?,
+                    None => {
+                        return Err(
+                            "invalid length 0, expected struct RawCompare with 3 elements".into(),
+                        )
+                    }
+                };
+                let pointer = a.get(1).map(opt_string).transpose()?.flatten();
+                let tolerance = a.get(2).map(opt_f64).transpose()?.flatten();
+                if a.len() > 3 {
+                    return Err(format!(
+                        "invalid length {}, expected fewer elements in array",
+                        a.len()
+                    ));
+                }
+                RawCompare {
+                    kind,
+                    pointer,
+                    tolerance,
+                }
+            }
+            other => return Err(invalid_type(other, "struct RawCompare")),
+        };
+        Compare::try_from(raw).map_err(|e| e.0.to_string())
+    }
+}
+
+/// serde_json's `invalid type: <what v is>, expected <exp>` for a JSON value.
+fn invalid_type(v: &Value, exp: &str) -> String {
+    let what = match v {
+        Value::Null => "null".to_string(),
+        Value::Bool(b) => format!("boolean `{b}`"),
+        Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => format!("integer `{u}`"),
+            (None, Some(i), _) => format!("integer `{i}`"),
+            // serde_json words floats with its own writer (zmij), as `Number` displays.
+            (None, None, _) => format!("floating point `{n}`"),
+        },
+        Value::String(s) => format!("string {s:?}"),
+        Value::Array(_) => "sequence".to_string(),
+        Value::Object(_) => "map".to_string(),
+    };
+    format!("invalid type: {what}, expected {exp}")
+}
+
+/// `Kind` as serde reads an enum from a JSON value: `"name"` or `{"name": null}`.
+fn kind_from(v: &Value) -> Result<Kind, String> {
+    let (name, unit) = match v {
+        Value::String(s) => (s, None),
+        Value::Object(m) if m.len() == 1 => match m.iter().next() {
+            Some((k, u)) => (k, Some(u)),
+            None => return Err("invalid value: map, expected map with a single key".into()),
+        },
+        Value::Object(_) => {
+            return Err("invalid value: map, expected map with a single key".into());
+        }
+        other => return Err(invalid_type(other, "string or map")),
+    };
+    let kind = match name.as_str() {
+        "json_pointer" => Kind::JsonPointer,
+        "kserve_v2" => Kind::KServeV2,
+        "tf_serving" => Kind::TfServing,
+        "openai_chat" => Kind::OpenAiChat,
+        _ => {
+            return Err(format!(
+                "unknown variant `{name}`, expected one of `json_pointer`, `kserve_v2`, `tf_serving`, `openai_chat`"
+            ))
+        }
+    };
+    match unit {
+        Some(u) if !u.is_null() => Err(invalid_type(u, "unit")),
+        _ => Ok(kind),
+    }
+}
+
+fn opt_string(v: &Value) -> Result<Option<String>, String> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        other => Err(invalid_type(other, "a string")),
+    }
+}
+
+fn opt_f64(v: &Value) -> Result<Option<f64>, String> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Number(n) => Ok(n.as_f64()),
+        other => Err(invalid_type(other, "f64")),
+    }
+}
+
 /// One side of the comparison: the status and the (already read) body.
 #[derive(Debug, Clone, Copy)]
 pub struct Side<'a> {
@@ -223,6 +346,13 @@ pub fn compare_with(
     }
 }
 
+/// A JSON body. `from_str` after a UTF-8 check accepts exactly what `from_slice` does (JSON
+/// outside strings is ASCII, and `from_slice` rejects invalid UTF-8 inside them), and keeps
+/// one serde_json reader (`StrRead`, which config parsing uses) in the router instead of two.
+fn parse_body(body: &[u8]) -> Option<Value> {
+    serde_json::from_str(std::str::from_utf8(body).ok()?).ok()
+}
+
 fn is_success(status: u16) -> bool {
     (200..300).contains(&status)
 }
@@ -237,10 +367,10 @@ fn compare_payload(
     if !is_success(primary.status) || !is_success(shadow.status) {
         return PayloadAgreement::not(NonSuccessStatus);
     }
-    let Ok(p) = serde_json::from_slice::<Value>(primary.body) else {
+    let Some(p) = parse_body(primary.body) else {
         return PayloadAgreement::not(PrimaryUnparseable);
     };
-    let Ok(s) = serde_json::from_slice::<Value>(shadow.body) else {
+    let Some(s) = parse_body(shadow.body) else {
         return PayloadAgreement::not(ShadowUnparseable);
     };
     match spec {
@@ -391,8 +521,8 @@ fn kserve_agree(a: &[KOutput<'_>], b: &[KOutput<'_>], tol: f64) -> PayloadAgreem
     let mut ia: Vec<usize> = (0..a.len()).collect();
     let mut ib: Vec<usize> = (0..b.len()).collect();
     if by_name {
-        ia.sort_by_key(|&i| a[i].name);
-        ib.sort_by_key(|&i| b[i].name);
+        sort_indices(&mut ia, &|x, y| a[x].name.cmp(&a[y].name));
+        sort_indices(&mut ib, &|x, y| b[x].name.cmp(&b[y].name));
     }
     let (mut exact, mut within) = (true, true);
     for (&i, &j) in ia.iter().zip(&ib) {
@@ -443,8 +573,9 @@ fn chat_contents(v: &Value) -> Option<Vec<String>> {
         };
         out.push((idx, text));
     }
-    out.sort_by_key(|x| x.0);
-    Some(out.into_iter().map(|x| x.1).collect())
+    let order = sorted_indices(out.len(), &|x, y| out[x].0.cmp(&out[y].0));
+    let mut texts: Vec<Option<String>> = out.into_iter().map(|x| Some(x.1)).collect();
+    order.iter().map(|&i| texts.get_mut(i)?.take()).collect()
 }
 
 fn is_punct(c: char) -> bool {
@@ -482,7 +613,99 @@ pub fn normalise_text_with(s: &str, lowercase: Lowercase) -> String {
 }
 
 #[cfg(test)]
+// Exact ties (e.g. 31203190018905.3125) are written out in full on purpose.
+#[allow(clippy::excessive_precision)]
 mod tests {
+    use crate::rng::{Rng, Xoshiro256};
+
+    /// Random JSON values shaped like `keys` objects: known and unknown keys, every JSON
+    /// type, nested objects and arrays; for differential tests against serde's derive.
+    fn gen(rng: &mut Xoshiro256, keys: &[&str], strings: &[&str], depth: u32) -> Value {
+        let r = rng.next_u64();
+        let pick = |rng: &mut Xoshiro256, xs: &[&str]| {
+            xs[(rng.next_u64() % xs.len() as u64) as usize].to_string()
+        };
+        match r % if depth < 2 { 10 } else { 7 } {
+            0 => Value::Null,
+            1 => Value::Bool(r & 64 == 0),
+            2 => serde_json::json!([0u64, 1, 7, 4294967296u64, u64::MAX][(r >> 8) as usize % 5]),
+            3 => serde_json::json!([-1i64, -0x8000_0000_0000_0000][(r >> 8) as usize % 2]),
+            4 => serde_json::json!(
+                [0.0, 1.5, 1e-6, 31_203_190_018_905.313, -2.0, 100.0, 1e300][(r >> 8) as usize % 7]
+            ),
+            5 => Value::String(pick(rng, strings)),
+            6 => Value::String(pick(rng, keys)),
+            7 | 8 => {
+                let mut m = serde_json::Map::new();
+                for _ in 0..rng.next_u64() % 5 {
+                    let k = if rng.next_u64().is_multiple_of(6) {
+                        pick(rng, &["zz", "a\"b", ""])
+                    } else {
+                        pick(rng, keys)
+                    };
+                    m.insert(k, gen(rng, keys, strings, depth + 1));
+                }
+                Value::Object(m)
+            }
+            _ => Value::Array(
+                (0..rng.next_u64() % 5)
+                    .map(|_| gen(rng, keys, strings, depth + 1))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// `Compare::from_value` accepts, rejects and words its errors exactly as serde's derive.
+    #[test]
+    fn from_value_matches_serde_derive() {
+        let keys = [
+            "kind",
+            "pointer",
+            "tolerance",
+            "json_pointer",
+            "kserve_v2",
+            "tf_serving",
+            "openai_chat",
+        ];
+        let strings = [
+            "json_pointer",
+            "kserve_v2",
+            "tf_serving",
+            "openai_chat",
+            "/score",
+            "",
+            "x",
+            "telepathy",
+        ];
+        let mut rng = Xoshiro256::seed_from_u64(7);
+        let (mut ok, mut n) = (0, 0);
+        for i in 0..200_000 {
+            let v = gen(&mut rng, &keys, &strings, i % 2);
+            let ours = Compare::from_value(&v);
+            let serde = serde_json::from_value::<Compare>(v.clone()).map_err(|e| e.to_string());
+            assert_eq!(ours, serde, "{v}");
+            ok += ours.is_ok() as u32;
+            n += 1;
+        }
+        eprintln!("{ok} of {n} valid");
+        assert!(
+            ok > 100 && ok < n,
+            "{ok} of {n} valid: the generator must hit both sides"
+        );
+        for text in [
+            r#"{"kind":"json_pointer","pointer":"/a","tolerance":0.5}"#,
+            r#"{"kind":{"tf_serving":null}}"#,
+            r#"["kserve_v2",null,1e-3]"#,
+            r#"{"kind":1.0}"#,
+            r#"{"kind":"openai_chat","tolerance":2}"#,
+            r#"{"kind":{"a":1,"b":2}}"#,
+        ] {
+            let v: Value = serde_json::from_str(text).unwrap();
+            let serde = serde_json::from_value::<Compare>(v.clone()).map_err(|e| e.to_string());
+            assert_eq!(Compare::from_value(&v), serde, "{text}");
+        }
+    }
+
     use super::*;
 
     fn spec(j: &str) -> Result<Compare, serde_json::Error> {

@@ -11,6 +11,9 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::bucket::{arm_key, PPM};
+// Floats in messages go through `display_f64` (same text as `{}`): `{}` on an f64 links
+// core's float printing into the router (~7 KB gzip).
+use crate::numfmt::display_f64;
 
 /// One validation problem: where (`$.routes[0].strategy.percent`) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -398,7 +401,7 @@ impl Validator {
         for key in obj.keys() {
             if !allowed.contains(&key.as_str()) {
                 self.err(
-                    &format!("{path}.{key}"),
+                    &join(path, key),
                     format!("unknown field (expected one of: {})", allowed.join(", ")),
                 );
             }
@@ -409,7 +412,7 @@ impl Validator {
     fn required<'v>(&mut self, path: &str, obj: &'v Obj, key: &str) -> Option<&'v Value> {
         let v = obj.get(key);
         if v.is_none() {
-            self.err(&format!("{path}.{key}"), "missing required field");
+            self.err(&join(path, key), "missing required field");
         }
         v
     }
@@ -514,7 +517,10 @@ impl Validator {
             None => {
                 self.err(
                     path,
-                    format!("percent {p} must be 0-100 with at most 4 decimals"),
+                    format!(
+                        "percent {} must be 0-100 with at most 4 decimals",
+                        display_f64(p)
+                    ),
                 );
                 None
             }
@@ -540,7 +546,7 @@ impl Validator {
         }
         let mut out = Vec::with_capacity(arr.len());
         for (i, m) in arr.iter().enumerate() {
-            let p = format!("{path}[{i}]");
+            let p = index(path, i);
             if let Some(s) = self.string(&p, m) {
                 if s.is_empty() || !s.bytes().all(|b| b.is_ascii_alphabetic()) {
                     self.err(&p, format!("invalid HTTP method {s:?}"));
@@ -634,23 +640,23 @@ impl Validator {
             };
             let base = self
                 .required(&path, fields, "url")
-                .and_then(|u| self.string(&format!("{path}.url"), u))
+                .and_then(|u| self.string(&join(&path, "url"), u))
                 .and_then(|u| match origin_base(&u) {
                     Ok(b) => Some(b),
                     Err(why) => {
-                        self.err(&format!("{path}.url"), why);
+                        self.err(&join(&path, "url"), why);
                         None
                     }
                 });
             let timeout_ms = match fields.get("timeout_ms") {
                 Some(t) => self
-                    .uint(&format!("{path}.timeout_ms"), t, 300_000)
+                    .uint(&join(&path, "timeout_ms"), t, 300_000)
                     .map(|t| t as u32),
                 None => Some(DEFAULT_TIMEOUT_MS),
             };
             if let (Some(base), Some(timeout_ms)) = (base, timeout_ms) {
                 if timeout_ms == 0 {
-                    self.err(&format!("{path}.timeout_ms"), "must be at least 1");
+                    self.err(&join(&path, "timeout_ms"), "must be at least 1");
                 }
                 out.push(Origin {
                     name,
@@ -672,7 +678,7 @@ impl Validator {
             if let Some(route) = self.route(&path, r) {
                 if out.iter().any(|o| o.name == route.name) {
                     self.err(
-                        &format!("{path}.name"),
+                        &join(&path, "name"),
                         format!("duplicate route name {:?}", route.name),
                     );
                 }
@@ -681,7 +687,7 @@ impl Validator {
                     .find(|o| shadows_matcher(&o.matcher, &route.matcher))
                 {
                     self.err(
-                        &format!("{path}.match"),
+                        &join(&path, "match"),
                         format!(
                             "route can never match: route {:?} before it matches every request it would",
                             earlier.name
@@ -712,50 +718,48 @@ impl Validator {
         )?;
         let name = self
             .required(path, obj, "name")
-            .and_then(|n| self.route_name(&format!("{path}.name"), n));
+            .and_then(|n| self.route_name(&join(path, "name"), n));
         let matcher = self
             .required(path, obj, "match")
-            .and_then(|m| self.matcher(&format!("{path}.match"), m));
+            .and_then(|m| self.matcher(&join(path, "match"), m));
         let strip_prefix = match obj.get("strip_prefix") {
             None | Some(Value::Null) => None,
-            Some(s) => self
-                .string(&format!("{path}.strip_prefix"), s)
-                .and_then(|s| {
-                    if s.starts_with('/') && !s.ends_with('/') {
-                        Some(s)
-                    } else {
-                        self.err(
-                            &format!("{path}.strip_prefix"),
-                            "must start with '/' and not end with '/'",
-                        );
-                        None
-                    }
-                }),
+            Some(s) => self.string(&join(path, "strip_prefix"), s).and_then(|s| {
+                if s.starts_with('/') && !s.ends_with('/') {
+                    Some(s)
+                } else {
+                    self.err(
+                        &join(path, "strip_prefix"),
+                        "must start with '/' and not end with '/'",
+                    );
+                    None
+                }
+            }),
         };
         let unit = match obj.get("unit") {
             None => vec![
                 UnitSource::Header("x-user-id".into()),
                 UnitSource::Cookie("sy_uid".into()),
             ],
-            Some(u) => self.unit_sources(&format!("{path}.unit"), u),
+            Some(u) => self.unit_sources(&join(path, "unit"), u),
         };
         let rname = name.clone().unwrap_or_default();
         let strategy_value = self.required(path, obj, "strategy");
         let mut split_salt = format!("{rname}:split");
         let strategy = strategy_value
-            .and_then(|s| self.strategy(&format!("{path}.strategy"), s, &rname, &mut split_salt));
+            .and_then(|s| self.strategy(&join(path, "strategy"), s, &rname, &mut split_salt));
         let shadows = match obj.get("shadow") {
             None => Vec::new(),
-            Some(s) => self.shadows(&format!("{path}.shadow"), s, &rname),
+            Some(s) => self.shadows(&join(path, "shadow"), s, &rname),
         };
         let flags = match obj.get("flags") {
             None => Vec::new(),
             Some(f) => {
-                let p = format!("{path}.flags");
+                let p = join(path, "flags");
                 let mut flags = Vec::new();
                 if let Some(arr) = self.array(&p, f) {
                     for (i, fv) in arr.iter().enumerate() {
-                        if let Some(flag) = self.flag(&format!("{p}[{i}]"), fv, &rname, false) {
+                        if let Some(flag) = self.flag(&index(&p, i), fv, &rname, false) {
                             if flags.iter().any(|f: &Flag| f.name == flag.name) {
                                 self.err(&format!("{p}[{i}].name"), "duplicate flag name");
                             }
@@ -767,13 +771,15 @@ impl Validator {
             }
         };
         if shadows.len() > 32 {
-            self.err(&format!("{path}.shadow"), "at most 32 shadows per route");
+            self.err(&join(path, "shadow"), "at most 32 shadows per route");
         }
         if flags.len() > 64 {
-            self.err(&format!("{path}.flags"), "at most 64 flags per route");
+            self.err(&join(path, "flags"), "at most 64 flags per route");
         }
         let fingerprint = strategy_value
-            .map(|s| hex12(&Sha256::digest(s.to_string().as_bytes())))
+            // to_vec, not to_string: the same compact text without `Display for Value`'s
+            // second serializer instantiation in the router.
+            .map(|s| hex12(&Sha256::digest(serde_json::to_vec(s).unwrap_or_default())))
             .unwrap_or_default();
         let feedback_shards = match obj.get("feedback_shards") {
             None | Some(Value::Null) => Some(1),
@@ -806,10 +812,10 @@ impl Validator {
         let obj = self.object(path, v, &["host", "path_prefix", "methods"])?;
         let host = match obj.get("host") {
             None | Some(Value::Null) => None,
-            Some(h) => self.string(&format!("{path}.host"), h).and_then(|h| {
+            Some(h) => self.string(&join(path, "host"), h).and_then(|h| {
                 if h.is_empty() || h.contains(['/', ' ', ':']) {
                     self.err(
-                        &format!("{path}.host"),
+                        &join(path, "host"),
                         "expected a bare host name without port",
                     );
                     None
@@ -820,23 +826,21 @@ impl Validator {
         };
         let path_prefix = match obj.get("path_prefix") {
             None => Some("/".to_string()),
-            Some(p) => self
-                .string(&format!("{path}.path_prefix"), p)
-                .and_then(|p| {
-                    if p.starts_with('/') {
-                        Some(p)
-                    } else {
-                        self.err(
-                            &format!("{path}.path_prefix"),
-                            "must start with '/' (otherwise the route can never match)",
-                        );
-                        None
-                    }
-                }),
+            Some(p) => self.string(&join(path, "path_prefix"), p).and_then(|p| {
+                if p.starts_with('/') {
+                    Some(p)
+                } else {
+                    self.err(
+                        &join(path, "path_prefix"),
+                        "must start with '/' (otherwise the route can never match)",
+                    );
+                    None
+                }
+            }),
         };
         let methods = match obj.get("methods") {
             None | Some(Value::Null) => None,
-            Some(m) => Some(self.methods(&format!("{path}.methods"), m)?),
+            Some(m) => Some(self.methods(&join(path, "methods"), m)?),
         };
         Some(Matcher {
             host,
@@ -851,7 +855,7 @@ impl Validator {
             return out;
         };
         for (i, s) in arr.iter().enumerate() {
-            let p = format!("{path}[{i}]");
+            let p = index(path, i);
             let Some(obj) = self.object(&p, s, &["header", "cookie", "query"]) else {
                 continue;
             };
@@ -860,7 +864,7 @@ impl Validator {
                 continue;
             }
             for (k, val) in obj {
-                let kp = format!("{p}.{k}");
+                let kp = join(&p, k);
                 let Some(name) = self.string(&kp, val) else {
                     continue;
                 };
@@ -892,22 +896,22 @@ impl Validator {
             &["name", "origin"]
         };
         for (i, a) in arr.iter().enumerate() {
-            let p = format!("{path}[{i}]");
+            let p = index(path, i);
             let Some(obj) = self.object(&p, a, allowed) else {
                 continue;
             };
             let name = self
                 .required(&p, obj, "name")
-                .and_then(|n| self.name(&format!("{p}.name"), n));
+                .and_then(|n| self.name(&join(&p, "name"), n));
             let origin = self
                 .required(&p, obj, "origin")
-                .and_then(|o| self.origin_ref(&format!("{p}.origin"), o));
+                .and_then(|o| self.origin_ref(&join(&p, "origin"), o));
             let weight = if weighted {
                 self.required(&p, obj, "weight")
-                    .and_then(|w| self.number(&format!("{p}.weight"), w))
+                    .and_then(|w| self.number(&join(&p, "weight"), w))
                     .and_then(|w| {
                         if w < 0.0 {
-                            self.err(&format!("{p}.weight"), "weight must not be negative");
+                            self.err(&join(&p, "weight"), "weight must not be negative");
                             None
                         } else {
                             Some(w)
@@ -918,7 +922,7 @@ impl Validator {
             };
             if let (Some(name), Some(origin), Some(weight)) = (name, origin, weight) {
                 if out.iter().any(|o| o.name == name) {
-                    self.err(&format!("{p}.name"), format!("duplicate arm name {name:?}"));
+                    self.err(&join(&p, "name"), format!("duplicate arm name {name:?}"));
                     continue;
                 }
                 let key = arm_key(&name);
@@ -982,14 +986,14 @@ impl Validator {
             ],
             _ => {
                 self.err(
-                    &format!("{path}.kind"),
+                    &join(path, "kind"),
                     "expected one of: ab, canary, flag, blue_green, rolling, recreate, bandit",
                 );
                 return None;
             }
         };
         let obj = self.object(path, v, allowed)?;
-        let f = |k: &str| format!("{path}.{k}");
+        let f = |k: &str| join(path, k);
         if let Some(s) = obj.get("salt") {
             if let Some(s) = self.string(&f("salt"), s) {
                 split_salt.push(':');
@@ -998,7 +1002,7 @@ impl Validator {
         }
         let origin = |me: &mut Self, key: &str| {
             me.required(path, obj, key)
-                .and_then(|o| me.origin_ref(&format!("{path}.{key}"), o))
+                .and_then(|o| me.origin_ref(&join(path, key), o))
         };
         match kind {
             "ab" => {
@@ -1030,16 +1034,16 @@ impl Validator {
                             };
                             let pc = self
                                 .required(&p, so, "percent")
-                                .and_then(|x| self.percent(&format!("{p}.percent"), x));
+                                .and_then(|x| self.percent(&join(&p, "percent"), x));
                             let hold = self
                                 .required(&p, so, "hold_s")
-                                .and_then(|x| self.uint(&format!("{p}.hold_s"), x, 30 * 86_400));
+                                .and_then(|x| self.uint(&join(&p, "hold_s"), x, 30 * 86_400));
                             if let (Some(pc), Some(hold)) = (pc, hold) {
                                 if steps
                                     .last()
                                     .is_some_and(|l: &CanaryStep| l.percent_ppm > pc)
                                 {
-                                    self.err(&format!("{p}.percent"), "steps must not decrease");
+                                    self.err(&join(&p, "percent"), "steps must not decrease");
                                 }
                                 steps.push(CanaryStep {
                                     percent_ppm: pc,
@@ -1075,15 +1079,15 @@ impl Validator {
                             };
                             let Some(o) = fv
                                 .get("origin")
-                                .and_then(|o| self.origin_ref(&format!("{p}.origin"), o))
+                                .and_then(|o| self.origin_ref(&join(&p, "origin"), o))
                             else {
                                 if fv.get("origin").is_none() {
-                                    self.err(&format!("{p}.origin"), "missing required field");
+                                    self.err(&join(&p, "origin"), "missing required field");
                                 }
                                 continue;
                             };
                             if flags.iter().any(|x: &OriginFlag| x.flag.name == flag.name) {
-                                self.err(&format!("{p}.name"), "duplicate flag name");
+                                self.err(&join(&p, "name"), "duplicate flag name");
                             }
                             flags.push(OriginFlag { flag, origin: o });
                         }
@@ -1201,11 +1205,11 @@ impl Validator {
                 };
                 let unit_float = |me: &mut Self, key: &str, default: f64| match obj.get(key) {
                     None => Some(default),
-                    Some(x) => me.number(&format!("{path}.{key}"), x).and_then(|n| {
+                    Some(x) => me.number(&join(path, key), x).and_then(|n| {
                         if (0.0..=1.0).contains(&n) {
                             Some(n)
                         } else {
-                            me.err(&format!("{path}.{key}"), "must be between 0 and 1");
+                            me.err(&join(path, key), "must be between 0 and 1");
                             None
                         }
                     }),
@@ -1236,7 +1240,11 @@ impl Validator {
                     if ms * arms.len() as f64 > 1.0 + 1e-9 {
                         self.err(
                             &f("min_share"),
-                            format!("min_share {ms} times {} arms exceeds 1", arms.len()),
+                            format!(
+                                "min_share {} times {} arms exceeds 1",
+                                display_f64(ms),
+                                arms.len()
+                            ),
                         );
                     }
                 }
@@ -1307,13 +1315,13 @@ impl Validator {
     fn guard_fields(&mut self, path: &str, obj: &Obj) -> Option<Guard> {
         let rate = |me: &mut Self, key: &str, max: f64| match obj.get(key) {
             None | Some(Value::Null) => Some(None),
-            Some(x) => me.number(&format!("{path}.{key}"), x).and_then(|n| {
+            Some(x) => me.number(&join(path, key), x).and_then(|n| {
                 if n > 0.0 && n <= max {
                     Some(Some(n))
                 } else {
                     me.err(
-                        &format!("{path}.{key}"),
-                        format!("must be above 0 and at most {max}"),
+                        &join(path, key),
+                        format!("must be above 0 and at most {}", display_f64(max)),
                     );
                     None
                 }
@@ -1322,7 +1330,7 @@ impl Validator {
         let max_error_rate = rate(self, "max_error_rate", 1.0);
         let max_p95 = rate(self, "max_p95_latency_ratio", 1_000.0);
         let min_requests = match obj.get("min_requests") {
-            Some(m) => self.uint(&format!("{path}.min_requests"), m, u64::MAX),
+            Some(m) => self.uint(&join(path, "min_requests"), m, u64::MAX),
             None => Some(100),
         };
         Some(Guard {
@@ -1341,14 +1349,14 @@ impl Validator {
         let obj = self.object(path, v, allowed)?;
         let name = self
             .required(path, obj, "name")
-            .and_then(|n| self.name(&format!("{path}.name"), n));
+            .and_then(|n| self.name(&join(path, "name"), n));
         let rollout = match obj.get("rollout") {
-            Some(r) => self.percent(&format!("{path}.rollout"), r),
+            Some(r) => self.percent(&join(path, "rollout"), r),
             None => Some(PPM),
         };
         let mut rules = Vec::new();
         if let Some(r) = obj.get("rules") {
-            if let Some(arr) = self.array(&format!("{path}.rules"), r) {
+            if let Some(arr) = self.array(&join(path, "rules"), r) {
                 for (i, rv) in arr.iter().enumerate() {
                     if let Some(rule) = self.rule(&format!("{path}.rules[{i}]"), rv) {
                         rules.push(rule);
@@ -1369,7 +1377,7 @@ impl Validator {
         let obj = self.object(path, v, &["attr", "op", "values"])?;
         let attr = self
             .required(path, obj, "attr")
-            .and_then(|a| self.string(&format!("{path}.attr"), a))
+            .and_then(|a| self.string(&join(path, "attr"), a))
             .and_then(|a| {
                 let parsed = if a == "country" {
                     Some(Attr::Country)
@@ -1382,12 +1390,12 @@ impl Validator {
                 };
                 match parsed {
                     Some(Attr::Header(n) | Attr::Cookie(n) | Attr::Query(n)) if n.is_empty() => {
-                        self.err(&format!("{path}.attr"), "attribute name is empty");
+                        self.err(&join(path, "attr"), "attribute name is empty");
                         None
                     }
                     None => {
                         self.err(
-                            &format!("{path}.attr"),
+                            &join(path, "attr"),
                             format!("unknown attribute {a:?} (header:<name>, cookie:<name>, query:<name>, country)"),
                         );
                         None
@@ -1397,7 +1405,7 @@ impl Validator {
             });
         let values: Option<Vec<String>> = self
             .required(path, obj, "values")
-            .and_then(|vs| self.array(&format!("{path}.values"), vs))
+            .and_then(|vs| self.array(&join(path, "values"), vs))
             .map(|arr| {
                 arr.iter()
                     .enumerate()
@@ -1406,10 +1414,10 @@ impl Validator {
             });
         let op_name = self
             .required(path, obj, "op")
-            .and_then(|o| self.string(&format!("{path}.op"), o));
+            .and_then(|o| self.string(&join(path, "op"), o));
         let (values, op_name) = (values?, op_name?);
         if values.is_empty() {
-            self.err(&format!("{path}.values"), "at least one value is required");
+            self.err(&join(path, "values"), "at least one value is required");
             return None;
         }
         let single = |me: &mut Self| {
@@ -1417,7 +1425,7 @@ impl Validator {
                 Some(values[0].clone())
             } else {
                 me.err(
-                    &format!("{path}.values"),
+                    &join(path, "values"),
                     format!("op {op_name} takes exactly one value"),
                 );
                 None
@@ -1442,7 +1450,7 @@ impl Validator {
             }
             other => {
                 self.err(
-                    &format!("{path}.op"),
+                    &join(path, "op"),
                     format!("unknown op {other:?} (eq, in, prefix, semver_gte)"),
                 );
                 return None;
@@ -1457,7 +1465,7 @@ impl Validator {
             return out;
         };
         for (i, s) in arr.iter().enumerate() {
-            let p = format!("{path}[{i}]");
+            let p = index(path, i);
             let Some(obj) = self.object(
                 &p,
                 s,
@@ -1474,34 +1482,31 @@ impl Validator {
             };
             let origin = self
                 .required(&p, obj, "origin")
-                .and_then(|o| self.origin_ref(&format!("{p}.origin"), o));
+                .and_then(|o| self.origin_ref(&join(&p, "origin"), o));
             let percent = match obj.get("percent") {
-                Some(x) => self.percent(&format!("{p}.percent"), x),
+                Some(x) => self.percent(&join(&p, "percent"), x),
                 None => Some(PPM),
             };
             let methods = match obj.get("methods") {
                 None | Some(Value::Null) => Some(None),
-                Some(m) => self.methods(&format!("{p}.methods"), m).map(Some),
+                Some(m) => self.methods(&join(&p, "methods"), m).map(Some),
             };
             let max_body_bytes = match obj.get("max_body_bytes") {
-                Some(m) => self.uint(&format!("{p}.max_body_bytes"), m, 100 << 20),
+                Some(m) => self.uint(&join(&p, "max_body_bytes"), m, 100 << 20),
                 None => Some(DEFAULT_SHADOW_MAX_BODY),
             };
             let timeout_ms = match obj.get("timeout_ms") {
                 Some(t) => self
-                    .uint(&format!("{p}.timeout_ms"), t, 300_000)
+                    .uint(&join(&p, "timeout_ms"), t, 300_000)
                     .map(|t| t as u32),
                 None => Some(DEFAULT_SHADOW_TIMEOUT_MS),
             };
             let compare = match obj.get("compare") {
                 None | Some(Value::Null) => Some(None),
-                Some(c) => match serde_json::from_value::<crate::compare::Compare>(c.clone()) {
+                Some(c) => match crate::compare::Compare::from_value(c) {
                     Ok(spec) => Some(Some(spec)),
                     Err(e) => {
-                        self.err(
-                            &format!("{p}.compare"),
-                            format!("invalid compare spec: {e}"),
-                        );
+                        self.err(&join(&p, "compare"), format!("invalid compare spec: {e}"));
                         None
                     }
                 },
@@ -1522,7 +1527,7 @@ impl Validator {
                 compare,
             ) {
                 if out.iter().any(|o| o.origin == origin) {
-                    self.err(&format!("{p}.origin"), "the same origin is mirrored twice");
+                    self.err(&join(&p, "origin"), "the same origin is mirrored twice");
                     continue;
                 }
                 out.push(Shadow {
@@ -1596,7 +1601,7 @@ impl KeyScan<'_> {
                         None => return,
                         Some(_) => {
                             let before = self.i;
-                            self.value(&format!("{path}[{n}]"), depth + 1);
+                            self.value(&index(path, n), depth + 1);
                             n += 1;
                             if self.i == before {
                                 self.i += 1; // not JSON: never loop
@@ -1643,9 +1648,12 @@ impl KeyScan<'_> {
         }
         let raw = self.text.get(start..self.i)?;
         if escaped {
-            serde_json::from_str::<String>(raw)
-                .ok()
-                .map(std::borrow::Cow::Owned)
+            // Through `Value`, not `String`: a typed `from_str` links serde's error paths
+            // (and core's float printing) into the router.
+            match serde_json::from_str::<Value>(raw) {
+                Ok(Value::String(s)) => Some(std::borrow::Cow::Owned(s)),
+                _ => None,
+            }
         } else {
             raw.get(1..raw.len() - 1).map(std::borrow::Cow::Borrowed)
         }
@@ -1671,7 +1679,7 @@ impl KeyScan<'_> {
                         self.i += 1;
                     }
                     let before = self.i;
-                    self.value(&format!("{path}.{key}"), depth + 1);
+                    self.value(&join(path, &key), depth + 1);
                     if self.i == before && self.b.get(self.i).is_some_and(|c| *c != b'}') {
                         self.i += 1;
                     }
@@ -1685,8 +1693,8 @@ impl KeyScan<'_> {
             return;
         }
         // Report each duplicated key once, in document order, with how often it occurs.
-        let mut sorted: Vec<&str> = keys.iter().map(String::as_str).collect();
-        sorted.sort_unstable();
+        let sorted = crate::sort::sorted_indices(keys.len(), &|a, b| keys[a].cmp(&keys[b]));
+        let sorted = sorted.iter().map(|&i| keys[i].as_str());
         let mut dups: Vec<(&str, usize, bool)> = Vec::new();
         for k in sorted {
             match dups.last_mut() {
@@ -1701,7 +1709,7 @@ impl KeyScan<'_> {
                 if !*reported {
                     *reported = true;
                     self.errors.push(ConfigError {
-                        path: format!("{path}.{key}"),
+                        path: join(path, key),
                         reason: format!(
                             "duplicate key {key:?} ({n} times in one object; JSON keeps only the last)"
                         ),
@@ -1710,6 +1718,23 @@ impl KeyScan<'_> {
             }
         }
     }
+}
+
+/// `path.key`: one out-of-line call instead of a `format!` at each of ~60 sites (the walker's
+/// size in the router bundle).
+#[inline(never)]
+fn join(path: &str, key: &str) -> String {
+    let mut s = String::with_capacity(path.len() + key.len() + 1);
+    s.push_str(path);
+    s.push('.');
+    s.push_str(key);
+    s
+}
+
+/// `path[i]`.
+#[inline(never)]
+fn index(path: &str, i: usize) -> String {
+    format!("{path}[{i}]")
 }
 
 fn type_name(v: &Value) -> &'static str {

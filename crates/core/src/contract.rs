@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::config::Arm;
 
@@ -49,9 +50,118 @@ pub struct RouteState {
 }
 
 impl RouteState {
+    /// Accepts and rejects exactly what `serde_json::from_str::<RouteState>` does (a test
+    /// compares them), through `Value`: serde's typed deserializer for this struct, with
+    /// the float printing its error messages link, stays out of the router. Error texts
+    /// differ from serde's (they are only logged).
     pub fn parse(text: &str) -> Result<RouteState, String> {
-        serde_json::from_str(text).map_err(|e| format!("invalid route state: {e}"))
+        Self::from_text(text).map_err(|e| format!("invalid route state: {e}"))
     }
+
+    fn from_text(text: &str) -> Result<RouteState, String> {
+        const FIELDS: [&str; 13] = [
+            "fingerprint",
+            "canary_percent",
+            "step",
+            "step_started_ms",
+            "rolled_back",
+            "reason",
+            "completed",
+            "paused",
+            "updated_ms",
+            "drained",
+            "promoted_arm",
+            "last_action",
+            "last_action_ms",
+        ];
+        let v = parse_value(text, &FIELDS)?;
+        let f = fields(&v, &FIELDS)?;
+        let step = present(f[2], uint)?.unwrap_or(0);
+        Ok(RouteState {
+            fingerprint: f[0]
+                .ok_or("missing field `fingerprint`")
+                .and_then(|v| v.as_str().ok_or("fingerprint: expected a string"))?
+                .to_string(),
+            canary_percent: opt(f[1], |v| v.as_f64().ok_or("expected a number"))?,
+            step: usize::try_from(step).map_err(|_| "step out of range")?,
+            step_started_ms: present(f[3], uint)?.unwrap_or(0),
+            rolled_back: present(f[4], |v| v.as_bool().ok_or("expected a boolean"))?
+                .unwrap_or(false),
+            reason: opt(f[5], string)?,
+            completed: opt(f[6], uint)?
+                .map(u32::try_from)
+                .transpose()
+                .map_err(|_| "completed out of range")?,
+            paused: opt(f[7], string)?,
+            updated_ms: present(f[8], uint)?.unwrap_or(0),
+            drained: opt(f[9], strings)?.unwrap_or_default(),
+            promoted_arm: opt(f[10], string)?,
+            last_action: opt(f[11], string)?,
+            last_action_ms: opt(f[12], uint)?,
+        })
+    }
+}
+
+/// `text` as JSON, rejecting a repeated known field of the top-level object (serde's derive
+/// does; `Value` would keep the last).
+fn parse_value(text: &str, known: &[&str]) -> Result<Value, String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if v.is_object() {
+        for e in crate::config::duplicate_keys(text) {
+            if let Some(k) = e.path.strip_prefix("$.").filter(|k| known.contains(k)) {
+                return Err(format!("duplicate field `{k}`"));
+            }
+        }
+    }
+    Ok(v)
+}
+
+/// The values of `names` in an object (unknown keys ignored) or, as serde's derive also
+/// reads a struct, in an array by position (no more elements than fields).
+fn fields<'v>(v: &'v Value, names: &[&str]) -> Result<Vec<Option<&'v Value>>, String> {
+    match v {
+        Value::Object(m) => Ok(names.iter().map(|n| m.get(*n)).collect()),
+        Value::Array(a) if a.len() <= names.len() => {
+            Ok((0..names.len()).map(|i| a.get(i)).collect())
+        }
+        _ => Err("expected an object".into()),
+    }
+}
+
+/// An optional field: absent or `null` is `None`.
+fn opt<'v, T>(
+    v: Option<&'v Value>,
+    f: impl Fn(&'v Value) -> Result<T, &'static str>,
+) -> Result<Option<T>, String> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => f(v).map(Some).map_err(str::to_string),
+    }
+}
+
+/// A field with a default: absent is `None`, `null` is an error (as for serde's
+/// `#[serde(default)]` on a non-`Option` field).
+fn present<'v, T>(
+    v: Option<&'v Value>,
+    f: impl Fn(&'v Value) -> Result<T, &'static str>,
+) -> Result<Option<T>, String> {
+    v.map(f).transpose().map_err(str::to_string)
+}
+
+fn uint(v: &Value) -> Result<u64, &'static str> {
+    v.as_u64().ok_or("expected a non-negative integer")
+}
+
+fn string(v: &Value) -> Result<String, &'static str> {
+    v.as_str().map(str::to_string).ok_or("expected a string")
+}
+
+fn strings(v: &Value) -> Result<Vec<String>, &'static str> {
+    v.as_array()
+        .ok_or("expected an array of strings")?
+        .iter()
+        .map(string)
+        .collect()
 }
 
 /// Bandit weights, KV key `weights:<route>`.
@@ -67,8 +177,31 @@ pub struct Weights {
 }
 
 impl Weights {
+    /// Accepts and rejects exactly what `serde_json::from_str::<Weights>` does (see
+    /// [`RouteState::parse`]).
     pub fn parse(text: &str) -> Result<Weights, String> {
-        serde_json::from_str(text).map_err(|e| format!("invalid weights: {e}"))
+        Self::from_text(text).map_err(|e| format!("invalid weights: {e}"))
+    }
+
+    fn from_text(text: &str) -> Result<Weights, String> {
+        const FIELDS: [&str; 3] = ["arms", "updated_ms", "drained"];
+        let v = parse_value(text, &FIELDS)?;
+        let f = fields(&v, &FIELDS)?;
+        let mut arms = BTreeMap::new();
+        match f[0] {
+            Some(Value::Object(m)) => {
+                for (k, w) in m {
+                    arms.insert(k.clone(), w.as_f64().ok_or("arms: expected numbers")?);
+                }
+            }
+            Some(_) => return Err("arms: expected an object".into()),
+            None => return Err("missing field `arms`".into()),
+        }
+        Ok(Weights {
+            arms,
+            updated_ms: present(f[1], uint)?.unwrap_or(0),
+            drained: opt(f[2], strings)?.unwrap_or_default(),
+        })
     }
 
     /// Weights aligned with `arms`: unknown names ignored, missing, negative or non-finite
@@ -142,8 +275,147 @@ pub fn apply_floor(mut w: Vec<f64>, min_share: f64, exempt: &[bool]) -> Vec<f64>
 }
 
 #[cfg(test)]
+// Exact ties (e.g. 31203190018905.3125) are written out in full on purpose.
+#[allow(clippy::excessive_precision)]
 mod tests {
+    use crate::rng::{Rng, Xoshiro256};
+    use serde_json::Value;
+
+    /// Random JSON values shaped like `keys` objects: known and unknown keys, every JSON
+    /// type, nested objects and arrays; for differential tests against serde's derive.
+    fn gen(rng: &mut Xoshiro256, keys: &[&str], strings: &[&str], depth: u32) -> Value {
+        let r = rng.next_u64();
+        let pick = |rng: &mut Xoshiro256, xs: &[&str]| {
+            xs[(rng.next_u64() % xs.len() as u64) as usize].to_string()
+        };
+        match r % if depth < 2 { 10 } else { 7 } {
+            0 => Value::Null,
+            1 => Value::Bool(r & 64 == 0),
+            2 => serde_json::json!([0u64, 1, 7, 4294967296u64, u64::MAX][(r >> 8) as usize % 5]),
+            3 => serde_json::json!([-1i64, -0x8000_0000_0000_0000][(r >> 8) as usize % 2]),
+            4 => serde_json::json!(
+                [0.0, 1.5, 1e-6, 31_203_190_018_905.313, -2.0, 100.0, 1e300][(r >> 8) as usize % 7]
+            ),
+            5 => Value::String(pick(rng, strings)),
+            6 => Value::String(pick(rng, keys)),
+            7 | 8 => {
+                let mut m = serde_json::Map::new();
+                for _ in 0..rng.next_u64() % 5 {
+                    let k = if rng.next_u64().is_multiple_of(6) {
+                        pick(rng, &["zz", "a\"b", ""])
+                    } else {
+                        pick(rng, keys)
+                    };
+                    m.insert(k, gen(rng, keys, strings, depth + 1));
+                }
+                Value::Object(m)
+            }
+            _ => Value::Array(
+                (0..rng.next_u64() % 5)
+                    .map(|_| gen(rng, keys, strings, depth + 1))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// `parse` accepts and rejects exactly what serde's derive does, with the same values.
+    #[test]
+    fn parse_matches_serde_derive() {
+        let keys = [
+            "fingerprint",
+            "canary_percent",
+            "step",
+            "step_started_ms",
+            "rolled_back",
+            "reason",
+            "completed",
+            "paused",
+            "updated_ms",
+            "arms",
+            "a",
+            "b",
+        ];
+        let strings = ["abc", "", "x"];
+        let mut rng = Xoshiro256::seed_from_u64(11);
+        let (mut ok_state, mut ok_weights) = (0, 0);
+        for i in 0..100_000 {
+            let v = gen(&mut rng, &keys, &strings, i % 2);
+            let w = |rng: &mut Xoshiro256| gen(rng, &keys, &strings, 2);
+            let arms = format!("{{\"a\":{},\"b\":{}}}", w(&mut rng), w(&mut rng));
+            let mut texts = vec![
+                v.to_string(),
+                format!("{{\"arms\":{arms},\"updated_ms\":{}}}", w(&mut rng)),
+                format!("{{\"arms\":{arms}}}"),
+            ];
+            // Repeated keys, which `Value` cannot hold.
+            if let Value::Object(m) = &v {
+                if let Some((k, x)) = m.iter().next() {
+                    let t = v.to_string();
+                    texts.push(format!("{{\"{k}\":{x},{}", &t[1..]));
+                }
+            }
+            for t in texts {
+                let ours = RouteState::parse(&t).ok();
+                let serde = serde_json::from_str::<RouteState>(&t).ok();
+                assert_eq!(ours, serde, "{t}");
+                ok_state += ours.is_some() as u32;
+                let ours = Weights::parse(&t).ok();
+                let serde = serde_json::from_str::<Weights>(&t).ok();
+                assert_eq!(ours, serde, "{t}");
+                ok_weights += ours.is_some() as u32;
+            }
+        }
+        eprintln!("valid: {ok_state} states, {ok_weights} weights");
+        assert!(
+            ok_state > 100 && ok_weights > 100,
+            "{ok_state} {ok_weights}"
+        );
+        let t = r#"{"fingerprint":"f","canary_percent":12.5,"step":2,"rolled_back":true,"reason":"r","completed":3,"updated_ms":9,"extra":[1]}"#;
+        assert_eq!(
+            RouteState::parse(t).ok(),
+            serde_json::from_str::<RouteState>(t).ok()
+        );
+        assert!(RouteState::parse(t).is_ok());
+        let t = r#"{"arms":{"a":0.7,"b":1},"updated_ms":5}"#;
+        assert_eq!(
+            Weights::parse(t).ok(),
+            serde_json::from_str::<Weights>(t).ok()
+        );
+        assert!(Weights::parse(t).is_ok());
+    }
+
     use super::*;
+
+    /// The hand-written readers know every field serde writes: a fully populated state and
+    /// weights document round-trips exactly (a field added to the struct but not to the
+    /// reader would be dropped here).
+    #[test]
+    fn readers_round_trip_every_field() {
+        let st = RouteState {
+            fingerprint: "f".into(),
+            canary_percent: Some(12.5),
+            step: 2,
+            step_started_ms: 3,
+            rolled_back: true,
+            reason: Some("r".into()),
+            completed: Some(4),
+            paused: Some("p".into()),
+            updated_ms: 5,
+            drained: vec!["a".into(), "b".into()],
+            promoted_arm: Some("c".into()),
+            last_action: Some("resume".into()),
+            last_action_ms: Some(6),
+        };
+        let text = serde_json::to_string(&st).unwrap();
+        assert_eq!(RouteState::parse(&text).unwrap(), st);
+        let w = Weights {
+            arms: [("a".to_string(), 0.25), ("b".to_string(), 0.75)].into(),
+            updated_ms: 7,
+            drained: vec!["b".into()],
+        };
+        let text = serde_json::to_string(&w).unwrap();
+        assert_eq!(Weights::parse(&text).unwrap(), w);
+    }
 
     #[test]
     fn floor_is_exact_order_kept_and_sum_one() {

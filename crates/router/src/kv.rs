@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use serde::de::DeserializeOwned;
+use wasm_bindgen::JsValue;
 use worker::{console_error, console_warn, Context, Delay, Env};
 
 use crate::state::{
@@ -29,19 +30,36 @@ pub struct Read<T> {
     pub stale_ms: Option<u64>,
 }
 
+/// `SPLIT_CONFIG.get(key, "text")`, called directly: `worker::KvStore`'s get builder
+/// serialises its options object through serde_wasm_bindgen, whose code (and a hash map) would
+/// be in the bundle for this one call.
+async fn get_text(env: &Env, key: &str) -> Result<Option<String>, String> {
+    use wasm_bindgen::JsCast;
+    let why = |e: JsValue| e.as_string().unwrap_or_else(|| format!("{e:?}"));
+    let ns = js_sys::Reflect::get(env, &BINDING.into()).map_err(why)?;
+    let get = js_sys::Reflect::get(&ns, &"get".into())
+        .map_err(why)?
+        .dyn_into::<js_sys::Function>()
+        .map_err(|_| format!("KV binding {BINDING}: not a KV namespace"))?;
+    let promise = get
+        .call2(&ns, &key.into(), &"text".into())
+        .map_err(|e| format!("KV get {key}: {}", why(e)))?;
+    let value = js_sys::futures::JsFuture::from(js_sys::Promise::from(promise))
+        .await
+        .map_err(|e| format!("KV get {key}: {}", why(e)))?;
+    Ok(value.as_string())
+}
+
 /// One KV get, abandoned after `KV_WAIT_MS` (`Err` then).
 async fn read(env: &Env, key: &str) -> Result<Option<String>, String> {
-    let kv = env
-        .kv(BINDING)
-        .map_err(|e| format!("KV binding {BINDING}: {e}"))?;
-    let get = Box::pin(async move { kv.get(key).text().await });
+    let get = Box::pin(get_text(env, key));
     let timer = Box::pin(Delay::from(Duration::from_millis(KV_WAIT_MS)));
     let outcome = match select(get, timer).await {
         Either::Left((r, _)) => Some(r),
         Either::Right(_) => None,
     };
     match outcome {
-        Some(r) => r.map_err(|e| format!("KV get {key}: {e}")),
+        Some(r) => r,
         None => Err(format!("KV get {key}: no answer within {KV_WAIT_MS} ms")),
     }
 }
@@ -76,7 +94,7 @@ pub async fn config(env: &Env, ctx: &Context) -> Read<Config> {
     });
     match plan {
         Freshness::Fresh | Freshness::Serve => {}
-        Freshness::Refresh => ctx.wait_until(refresh_config(env.clone())),
+        Freshness::Refresh => state::background(ctx, refresh_config(env.clone())),
         Freshness::Load => refresh_config(env.clone()).await,
         Freshness::Join => join(|| state::with(|s| s.refreshing_since.is_none())).await,
         Freshness::Stale => {}
@@ -187,7 +205,9 @@ async fn route_value<T: DeserializeOwned + 'static>(
         Some(plan)
     });
     match plan {
-        Some(Freshness::Refresh) => ctx.wait_until(load(env.clone(), key.clone(), map, parse)),
+        Some(Freshness::Refresh) => {
+            state::background(ctx, load(env.clone(), key.clone(), map, parse))
+        }
         Some(Freshness::Load) => load(env.clone(), key.clone(), map, parse).await,
         Some(Freshness::Join) => {
             join(|| state::with(|s| map(s).get(&key).is_none_or(|c| c.loading_ms.is_none()))).await

@@ -33,10 +33,10 @@ pub fn observe(env: &Env, ctx: &Context, obs: Observation<'_>) {
     });
     if due {
         if let Some(batch) = drain() {
-            ctx.wait_until(send(env.clone(), batch));
+            state::background(ctx, send(env.clone(), batch));
         }
     } else if was_empty {
-        ctx.wait_until(flush_later(env.clone()));
+        state::background(ctx, flush_later(env.clone()));
     }
 }
 

@@ -19,6 +19,8 @@ use switchyard_core::observe::{Observation, Outcome};
 use switchyard_core::strategy::Inputs;
 use switchyard_core::urlparts::{self, UrlParts};
 
+use serde_json::{Map, Value};
+
 /// Largest request body kept in memory so that it can be replayed (failover, shadows);
 /// larger bodies are streamed to the primary only.
 const MAX_REPLAY_BYTES: u64 = 8 << 20;
@@ -357,7 +359,7 @@ async fn route(
                     None
                 },
             };
-            ctx.wait_until(shadow::run(env.clone(), jobs, primary));
+            state::background(ctx, shadow::run(env.clone(), jobs, primary));
         }
     }
 
@@ -543,21 +545,41 @@ async fn admin(req: Request, url: &UrlParts<'_>, env: &Env, ctx: &Context) -> Re
     let rejected = state::with(|s| s.config.rejected());
     Ok(json(
         200,
-        &serde_json::json!({
-            "config": cfg.as_ref().map(|c| c.id.clone()),
-            "routes": cfg.as_ref().map(|c| c.routes.iter().map(|r| serde_json::json!({
-                "name": r.name, "strategy": r.strategy.kind(), "fingerprint": r.fingerprint,
-            })).collect::<Vec<_>>()),
-            "rejected": rejected.as_ref().map(|r| r.to_string()),
-            "stale_ms": read.stale_ms,
-            // The CONTRACTS.md shape (`config` itself stays the id string it always was).
-            "config_status": serde_json::json!({
-                "valid": rejected.is_none(),
-                "error": rejected.as_ref().map(|r| r.to_string()),
-                "last_valid_id": cfg.as_ref().map(|c| c.id.clone()),
-            }),
-        }),
+        // Built directly rather than with `json!` (see edge::http::json_error).
+        &status_doc(
+            cfg.as_deref(),
+            rejected.map(|r| r.to_string()),
+            read.stale_ms,
+        ),
     ))
+}
+
+/// `{"config", "routes": [{"name", "strategy", "fingerprint"}], "rejected", "stale_ms"}`.
+fn status_doc(cfg: Option<&Config>, rejected: Option<String>, stale_ms: Option<u64>) -> Value {
+    let mut doc = Map::new();
+    doc.insert("config".into(), cfg.map(|c| c.id.clone()).into());
+    let routes = cfg.map(|c| {
+        c.routes
+            .iter()
+            .map(|r| {
+                let mut m = Map::new();
+                m.insert("name".into(), r.name.clone().into());
+                m.insert("strategy".into(), r.strategy.kind().into());
+                m.insert("fingerprint".into(), r.fingerprint.clone().into());
+                Value::Object(m)
+            })
+            .collect::<Vec<_>>()
+    });
+    doc.insert("routes".into(), routes.into());
+    // The CONTRACTS.md shape (`config` itself stays the id string it always was).
+    let mut status = Map::new();
+    status.insert("valid".into(), rejected.is_none().into());
+    status.insert("error".into(), rejected.clone().into());
+    status.insert("last_valid_id".into(), cfg.map(|c| c.id.clone()).into());
+    doc.insert("rejected".into(), rejected.into());
+    doc.insert("stale_ms".into(), stale_ms.into());
+    doc.insert("config_status".into(), status.into());
+    doc.into()
 }
 
 async fn control_plane(req: Request, env: &Env) -> Result<Response> {

@@ -139,3 +139,10 @@ pub fn with<R>(f: impl FnOnce(&mut EdgeState) -> R) -> R {
 }
 
 pub use switchyard_edge::shared::now_ms;
+
+/// `ctx.wait_until(f)` through one boxed future type: `wait_until` is generic, and each of
+/// its instantiations carries its own copy of js_sys's promise glue (~0.7 KB of wasm).
+pub fn background(ctx: &worker::Context, f: impl std::future::Future<Output = ()> + 'static) {
+    let f: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> = Box::pin(f);
+    ctx.wait_until(f);
+}
