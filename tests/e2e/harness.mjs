@@ -379,7 +379,18 @@ export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDi
       const file = join(dir, `kv-put-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
       await writeFile(file, text);
       try {
-        await runWrangler(['kv', 'key', 'put', '--local', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key, '--path', file]);
+        // The CLI opens the session's local KV store beside the running dev server; on a
+        // loaded machine it sometimes answers "KV PUT failed: 500" (a busy local store). A
+        // put is idempotent: retry it, a bounded number of times.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await runWrangler(['kv', 'key', 'put', '--local', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key, '--path', file]);
+            break;
+          } catch (e) {
+            if (attempt >= 3 || !/KV PUT failed: 5\d\d/.test(String(e.message))) throw e;
+            await sleep(500 * attempt);
+          }
+        }
       } finally {
         await rm(file, { force: true });
       }
