@@ -3,7 +3,8 @@
 // the rollback as an event with the canary share after it; POST /validate?churn=1 compares the
 // config in force with the posted one; the dashboard (headless Chromium) draws the real series
 // and shows the rollback mark after the button is pressed. Screenshots of the overview and the
-// route page go to .artifacts/browser/ (the route page also to docs/img/dashboard-route-live.png).
+// route page go to .artifacts/browser/ (with UPDATE_SCREENSHOTS=1 the route page also to
+// docs/img/dashboard-route-live.png, the README's).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, mkdirSync, copyFileSync } from 'node:fs';
@@ -170,7 +171,8 @@ test('dashboard draws the real series; the rollback button puts a mark on the ca
     await page.waitForSelector('#chart-canary .c-mark-rollback', { state: 'attached', timeout: 15000 });
     assert.match(await page.locator('#events').innerText(), /Rollback/);
     await page.screenshot({ path: join(shots, 'live-route.png'), fullPage: true });
-    copyFileSync(join(shots, 'live-route.png'), join(ROOT, 'docs/img/dashboard-route-live.png'));
+    // The README's copy only on request (as scripts/browser-test.sh): a test run leaves the tree clean.
+    if (process.env.UPDATE_SCREENSHOTS === '1') copyFileSync(join(shots, 'live-route.png'), join(ROOT, 'docs/img/dashboard-route-live.png'));
     assert.deepEqual(problems, []);
   } finally {
     await browser.close();
