@@ -11,36 +11,16 @@
 // Exit status 1 when any credit failed or the last block's p50 is above 1.5x the first's.
 // Bounded: N <= 1,000,000, concurrency <= 64; receipts are minted locally from the
 // documented format (no traffic needed), each credited once.
-import { createHmac } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
-import { startWorker, startOrigin, originsBlock } from '../tests/e2e/harness.mjs';
+import { startWorker, startOrigin, originsBlock, mintReceipt } from '../tests/e2e/harness.mjs';
 
 const N = Math.min(Number(process.argv[2] ?? 100_000), 1_000_000);
 const CONCURRENCY = Math.min(Number(process.argv[3] ?? 8), 64);
 const BLOCK = Math.min(10_000, N);
 const KEY = 'scale-receipt-key-0123456789abcdef';
 
-const b64url = (buf) => Buffer.from(buf).toString('base64url');
-function uleb(n) {
-  const out = [];
-  let v = BigInt(n);
-  do {
-    let byte = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v) byte |= 0x80;
-    out.push(byte);
-  } while (v);
-  return out;
-}
 function mint(route, arm, nonce) {
-  const nb = Buffer.alloc(8);
-  nb.writeBigUInt64BE(BigInt(nonce));
-  const payload = Buffer.from([
-    route.length, ...Buffer.from(route), arm.length, ...Buffer.from(arm),
-    ...Buffer.alloc(8, 0xab), ...uleb(0), ...uleb(Date.now()), ...nb,
-  ]);
-  const tag = createHmac('sha256', KEY).update(Buffer.concat([Buffer.from([1]), payload])).digest().subarray(0, 16);
-  return `v1.${b64url(payload)}.${b64url(tag)}`;
+  return mintReceipt({ route, arm, nonce, key: KEY });
 }
 
 const q = (xs, p) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))];

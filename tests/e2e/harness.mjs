@@ -12,6 +12,7 @@
 // The workers must already be built (`make build`); the harness runs wrangler with
 // SWITCHYARD_SKIP_BUILD=1 so that test files do not rebuild them concurrently.
 import { spawn, execFile } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { mkdtemp, mkdir, writeFile, rm, readFile } from 'node:fs/promises';
@@ -501,3 +502,30 @@ export function originsBlock(origins, extra = {}) {
 }
 
 export { readFile };
+
+// An independent implementation of the receipt format (README "Receipts"), for tests and
+// scripts that mint receipts the worker never issued (expired ones, many at once).
+const b64url = (buf) => Buffer.from(buf).toString('base64url');
+function uleb(n) {
+  const out = [];
+  let v = BigInt(n);
+  do {
+    let byte = Number(v & 0x7fn);
+    v >>= 7n;
+    if (v) byte |= 0x80;
+    out.push(byte);
+  } while (v);
+  return out;
+}
+
+/** A `v1.` receipt for `route`/`arm` signed with `key` (the RECEIPT_KEY). */
+export function mintReceipt({ route, arm, key, issuedMs = Date.now(), nonce = 7n, version = 0 }) {
+  const nonceBytes = Buffer.alloc(8);
+  nonceBytes.writeBigUInt64BE(BigInt(nonce));
+  const payload = Buffer.from([
+    route.length, ...Buffer.from(route), arm.length, ...Buffer.from(arm),
+    ...Buffer.alloc(8, 0xab), ...uleb(version), ...uleb(issuedMs), ...nonceBytes,
+  ]);
+  const tag = createHmac('sha256', key).update(Buffer.concat([Buffer.from([1]), payload])).digest().subarray(0, 16);
+  return `v1.${b64url(payload)}.${b64url(tag)}`;
+}

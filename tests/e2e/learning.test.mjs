@@ -2,8 +2,7 @@
 // feedback, bandit weights that learn, automatic canary rollback, shadow agreement.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
-import { useWorker, startOrigin, waitFor, originsBlock } from './harness.mjs';
+import { useWorker, startOrigin, waitFor, originsBlock, mintReceipt } from './harness.mjs';
 
 const KEY = 'e2e-receipt-key-0123456789abcdef';
 const ctx = useWorker({ vars: { RECEIPT_KEY: KEY, STATS_TICK_MS: '300' } });
@@ -19,27 +18,8 @@ const stats = async (route) => (await ctx.worker.req(`/_switchyard/stats/${route
 
 // An independent implementation of the receipt format (README "Receipts"), used to mint
 // receipts the worker never issued: expired ones, and fresh ones proving the format.
-const b64url = (buf) => Buffer.from(buf).toString('base64url');
-function uleb(n) {
-  const out = [];
-  let v = BigInt(n);
-  do {
-    let byte = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v) byte |= 0x80;
-    out.push(byte);
-  } while (v);
-  return out;
-}
 function mint({ route, arm, issuedMs, nonce = 7n, version = 0, key = KEY }) {
-  const nonceBytes = Buffer.alloc(8);
-  nonceBytes.writeBigUInt64BE(BigInt(nonce));
-  const payload = Buffer.from([
-    route.length, ...Buffer.from(route), arm.length, ...Buffer.from(arm),
-    ...Buffer.alloc(8, 0xab), ...uleb(version), ...uleb(issuedMs), ...nonceBytes,
-  ]);
-  const tag = createHmac('sha256', key).update(Buffer.concat([Buffer.from([1]), payload])).digest().subarray(0, 16);
-  return `v1.${b64url(payload)}.${b64url(tag)}`;
+  return mintReceipt({ route, arm, issuedMs, nonce, version, key });
 }
 
 test('setup origins', async () => {

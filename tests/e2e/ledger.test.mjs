@@ -4,9 +4,8 @@
 // guards kept running on the last valid config when an invalid one is written to KV.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { startWorker, startOrigin, waitFor, originsBlock } from './harness.mjs';
+import { startWorker, startOrigin, waitFor, originsBlock, mintReceipt } from './harness.mjs';
 
 const KEY = 'e2e-receipt-key-0123456789abcdef';
 const VARS = { RECEIPT_KEY: KEY, STATS_TICK_MS: '300' };
@@ -34,27 +33,8 @@ const stats = async (route) => {
 const rewardCount = (s) => Object.values(s.arms ?? {}).reduce((n, a) => n + a.rewards.count, 0);
 
 // Receipts minted from the documented format (README "Receipts"): many, fast, no traffic.
-const b64url = (buf) => Buffer.from(buf).toString('base64url');
-function uleb(n) {
-  const out = [];
-  let v = BigInt(n);
-  do {
-    let byte = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v) byte |= 0x80;
-    out.push(byte);
-  } while (v);
-  return out;
-}
 function mint({ route, arm, nonce, issuedMs = Date.now() }) {
-  const nonceBytes = Buffer.alloc(8);
-  nonceBytes.writeBigUInt64BE(BigInt(nonce));
-  const payload = Buffer.from([
-    route.length, ...Buffer.from(route), arm.length, ...Buffer.from(arm),
-    ...Buffer.alloc(8, 0xab), ...uleb(0), ...uleb(issuedMs), ...nonceBytes,
-  ]);
-  const tag = createHmac('sha256', KEY).update(Buffer.concat([Buffer.from([1]), payload])).digest().subarray(0, 16);
-  return `v1.${b64url(payload)}.${b64url(tag)}`;
+  return mintReceipt({ route, arm, nonce, issuedMs, key: KEY });
 }
 
 /** Credits `receipts` with `concurrency` requests in flight; returns latencies (ms). */
