@@ -31,4 +31,6 @@ pub mod series;
 pub mod sort;
 pub mod stats;
 pub mod strategy;
+#[cfg(test)]
+mod testgen;
 pub mod urlparts;
