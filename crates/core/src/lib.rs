@@ -15,6 +15,7 @@ pub mod contract;
 pub mod controller;
 pub mod decision;
 pub mod engine;
+pub mod fault;
 pub mod history;
 pub mod learn;
 pub mod ledger;
