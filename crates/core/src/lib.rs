@@ -16,6 +16,7 @@ pub mod controller;
 pub mod decision;
 pub mod engine;
 pub mod fault;
+pub mod forward;
 pub mod history;
 pub mod learn;
 pub mod ledger;
