@@ -2,8 +2,13 @@
 # Offline build of the workers: cargo (wasm32) -> wasm-bindgen -> wasm-opt -> esbuild bundle.
 #   sh scripts/build-worker.sh [router|stats|all|router-test]      (default: all)
 # Two bundles, one workspace crate each (see Cargo.toml):
-#   router -> crates/router -> build/router/{index.js,index_bg.wasm,worker/shim.mjs}  (wrangler.toml `main`)
+#   router -> crates/router -> build/router/{index.js,index_bg.wasm}   (wrangler.toml `main`: index.js)
 #   stats  -> crates/stats  -> build/stats/{index.js,index_bg.wasm,worker/shim.mjs}   (wrangler.stats.toml `main`)
+# The stats worker is built by worker-build (it uses the `worker` crate: Durable Objects,
+# SQLite storage). The router has no `worker` dependency and is built here directly:
+# cargo -> wasm-bindgen (--target module, reset-state function) -> wasm-opt (the crate's
+# package.metadata flags plus the wasm features workerd supports) -> esbuild bundle of
+# crates/router/entry.mjs, its own two-function module entry (see that file).
 #   router-test -> build/router-test/: the router with cargo feature `test-panic` (a route that
 #   panics, for tests/e2e/security.test.mjs); never in `all`, never deployed by any wrangler config.
 # All share the cargo target dir target/wasm (worker-build reads the artifact from
@@ -20,7 +25,36 @@ case "$WHICH" in
   *) echo "build-worker: unknown bundle '$WHICH' (router, stats, all or router-test)" >&2; exit 2 ;;
 esac
 
-built() { [ -f "build/$1/index.js" ] && [ -f "build/$1/index_bg.wasm" ] && [ -f "build/$1/worker/shim.mjs" ]; }
+built() {
+  [ -f "build/$1/index.js" ] && [ -f "build/$1/index_bg.wasm" ] || return 1
+  case "$1" in router|router-test) return 0 ;; esac
+  [ -f "build/$1/worker/shim.mjs" ]
+}
+
+# build_router <artifact.wasm> <out dir>: the router's bundle without worker-build.
+build_router() {
+  art=$1 out=$2 stage="$2/.stage"
+  rm -rf "$stage" && mkdir -p "$stage"
+  "$WASM_BINDGEN_BIN" "$art" --out-dir "$stage" --out-name index --target module \
+    --no-typescript --experimental-reset-state-function
+  # wasm-opt: the crate's flags (Cargo.toml package.metadata.wasm-pack) and the features
+  # workerd supports (as worker-build passes them).
+  flags=$(sed -n 's/^wasm-opt = \[\(.*\)\]/\1/p' crates/router/Cargo.toml | tr -d '",')
+  # shellcheck disable=SC2086
+  "$WASM_OPT_BIN" "$stage/index_bg.wasm" -o "$stage/index_bg.wasm" $flags \
+    --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
+    --enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling
+  cp crates/router/entry.mjs "$stage/entry.mjs"
+  "$ESBUILD_BIN" "$stage/entry.mjs" --bundle --format=esm --minify --log-level=warning \
+    --external:./index_bg.wasm --external:cloudflare:* --log-override:duplicate-object-key=silent --outfile="$stage/bundle.js"
+  # wasm-bindgen's module target imports the wasm as a source-phase import; wrangler's
+  # bundler takes the plain form (as worker-build rewrites it).
+  sed 's/import source /import /' "$stage/bundle.js" > "$out/index.js.tmp"
+  cp "$stage/index_bg.wasm" "$out/index_bg.wasm.tmp"
+  mv "$out/index_bg.wasm.tmp" "$out/index_bg.wasm"
+  mv "$out/index.js.tmp" "$out/index.js"
+  rm -rf "$stage" "$out/worker" "$out/package.json"
+}
 
 if [ "${SWITCHYARD_SKIP_BUILD:-}" = "1" ]; then
   ok=1
@@ -60,10 +94,19 @@ for b in $BUNDLES; do
     # shellcheck disable=SC2086
     cargo build --release --target wasm32-unknown-unknown --lib -p "switchyard-$CRATE" $FEATURES --target-dir "$TD"
     if built "$b" && [ -f "$ART" ] && [ "build/$b/index_bg.wasm" -nt "$ART" ] \
-       && [ "build/$b/index.js" -nt "$ART" ] && [ "build/$b/worker/shim.mjs" -nt "$0" ]; then
+       && [ "build/$b/index.js" -nt "$ART" ] && [ "build/$b/index.js" -nt "$0" ] \
+       && [ "build/$b/index.js" -nt crates/router/entry.mjs ]; then
       echo "build-worker: build/$b/ is up to date with $ART (FORCE=1 to rebuild)" >&2
       continue
     fi
+  fi
+  if [ "$CRATE" = router ]; then
+    # shellcheck disable=SC2086
+    [ "${FORCE:-}" = "1" ] && cargo build --release --target wasm32-unknown-unknown --lib -p switchyard-router $FEATURES --target-dir "$TD"
+    mkdir -p "build/$b"
+    build_router "$ART" "build/$b"
+    echo "build-worker: build/$b/ built" >&2
+    continue
   fi
   # worker-build builds the crate in its working directory and passes what follows `--` to
   # cargo; it reads `--target-dir <dir>` from there.

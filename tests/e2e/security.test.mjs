@@ -20,7 +20,7 @@ const routerConfig = join(dir, `wrangler.router-test.${process.pid}.toml`);
 {
   let text = await readFile(join(ROOT, 'wrangler.toml'), 'utf8');
   text = text
-    .replace(/^main\s*=\s*"[^"]+"/m, `main = ${JSON.stringify(join(ROOT, 'build/router-test/worker/shim.mjs'))}`)
+    .replace(/^main\s*=\s*"[^"]+"/m, `main = ${JSON.stringify(join(ROOT, 'build/router-test/index.js'))}`)
     .replace(/^command\s*=\s*"[^"]+"/m, `command = "sh ${ROOT}/scripts/build-worker.sh router-test"`)
     .replace(/^watch_dir\s*=\s*"([^"]+)"/m, (_, p) => `watch_dir = ${JSON.stringify(join('..', p))}`);
   await writeFile(routerConfig, text);

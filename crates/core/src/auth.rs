@@ -251,9 +251,52 @@ pub fn message(e: AuthError) -> &'static str {
     }
 }
 
+/// The caller's identity when `authorization` names a token of at least role `need`;
+/// otherwise the fault to answer: 401 (no token configured: says how to set one; no or an
+/// unknown token; with `www-authenticate`) or 403 (a known token whose role is too low; with
+/// `x-switchyard-role`).
+pub fn authorize(
+    tokens: &Tokens,
+    authorization: Option<&str>,
+    need: Role,
+) -> Result<Identity, crate::fault::Fault> {
+    use crate::fault::Fault;
+    match tokens.identify(authorization) {
+        Ok(id) if id.role >= need => Ok(id),
+        Ok(id) => Err(Fault::caller(
+            403,
+            "forbidden",
+            format!(
+                "token {:?} has role {}; this endpoint needs {}",
+                id.name,
+                id.role.as_str(),
+                need.as_str()
+            ),
+        )
+        .with_header("x-switchyard-role", id.role.as_str())),
+        Err(e) => Err(Fault::caller(401, "unauthorized", message(e))
+            .with_header("www-authenticate", "Bearer realm=\"switchyard\"")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn authorize_answers_401_403_or_the_identity() {
+        let t = toks();
+        let id = authorize(&t, Some("Bearer op-secret:with:colons"), Role::Viewer).unwrap();
+        assert_eq!(id.name, "bob");
+        let f = authorize(&t, Some("Bearer viewer-secret-1"), Role::Operator).unwrap_err();
+        assert_eq!((f.status(), f.code), (403, "forbidden"));
+        assert_eq!(f.headers, vec![("x-switchyard-role", "viewer".to_string())]);
+        let f = authorize(&t, None, Role::Viewer).unwrap_err();
+        assert_eq!((f.status(), f.code), (401, "unauthorized"));
+        assert_eq!(f.headers[0].0, "www-authenticate");
+        let f = authorize(&Tokens::from_secrets(None, None).0, None, Role::Viewer).unwrap_err();
+        assert_eq!(f.message, HOW_TO_SET);
+    }
 
     fn toks() -> Tokens {
         Tokens::from_secrets(

@@ -9,6 +9,18 @@ use serde_json::Value;
 
 use crate::config::Arm;
 
+/// The KV binding, in both workers' wrangler configs (both bind the same namespace).
+pub const BINDING: &str = "SPLIT_CONFIG";
+/// The KV key of the routing config.
+pub const CONFIG_KEY: &str = "config";
+/// The Durable Object namespace binding of the per-route statistics object.
+pub const STATS_BINDING: &str = "ROUTE_STATS";
+/// The secret that keys receipts and override tokens (at least 16 bytes).
+pub const RECEIPT_SECRET: &str = "RECEIPT_KEY";
+/// Receipts older than this are rejected (and their ids forgotten by the object's replay
+/// guard).
+pub const RECEIPT_MAX_AGE_MS: u64 = 24 * 3600 * 1000;
+
 /// Controller state for a route, KV key `state:<route>`, written by the route's Durable
 /// Object and read by the edge. Ignored unless `fingerprint` equals the route's current
 /// strategy fingerprint, so editing the route in the config starts it afresh.

@@ -3,13 +3,9 @@
 //! Object, the receipt signer, the operator token check. The KV names are a contract between the two scripts
 //! (DESIGN.md section 4): both bind the same namespace as `SPLIT_CONFIG`.
 
-/// The KV binding, in both workers' wrangler configs.
-pub const BINDING: &str = "SPLIT_CONFIG";
-/// The KV key of the routing config.
-pub const CONFIG_KEY: &str = "config";
-/// Receipts older than this are rejected (and their ids forgotten by the object's replay
-/// guard).
-pub const RECEIPT_MAX_AGE_MS: u64 = 24 * 3600 * 1000;
+pub use switchyard_core::contract::{
+    BINDING, CONFIG_KEY, RECEIPT_MAX_AGE_MS, RECEIPT_SECRET, STATS_BINDING,
+};
 
 pub fn now_ms() -> u64 {
     js_sys::Date::now() as u64
@@ -22,9 +18,6 @@ use worker::{console_error, web_sys, Env, Method, Request, Response};
 use crate::http::json_error;
 use switchyard_core::auth::{self, Identity, Role, Tokens};
 use switchyard_core::receipt::ReceiptSigner;
-
-pub const STATS_BINDING: &str = "ROUTE_STATS";
-pub const RECEIPT_SECRET: &str = "RECEIPT_KEY";
 
 thread_local! {
     /// `None` inside: no `RECEIPT_KEY` configured, receipts are off.

@@ -1,23 +1,23 @@
-//! Proxying to an origin: header hygiene, `x-forwarded-*`, streamed or replayable bodies,
-//! a timeout per origin, and no redirect following (a redirect goes back to the caller, so
+//! Proxying to an origin: the core's forwarding plan (`switchyard_core::forward`) executed on
+//! the runtime's objects. Header lists are copied natively and edited by name; a body is
+//! streamed once or held as one `ArrayBuffer` that every send copies; a timeout covers the
+//! response head; redirects are never followed (a redirect goes back to the caller, so
 //! nothing but configured origins is ever contacted).
 
-use std::time::Duration;
-
-use futures_util::future::{select, Either};
 use wasm_bindgen::JsValue;
-use worker::web_sys;
-use worker::{AbortController, Delay, Response};
 
-use switchyard_core::engine;
+use crate::js::{self, Headers, Request, Response};
+use switchyard_core::forward::{self as plan, BodyKind, IncomingFacts, OUTGOING_READS};
 
-/// A request body: none, a stream that can be sent once, or bytes that can be replayed (to
-/// a failover origin and to shadows).
+pub use crate::js::Failure;
+
+/// A request body: none, a stream that can be sent once, or a buffer that can be replayed
+/// (to a failover origin and to shadows).
 #[derive(Clone)]
 pub enum Body {
     Empty,
-    Stream(web_sys::ReadableStream),
-    Bytes(std::rc::Rc<[u8]>),
+    Stream(JsValue),
+    Buffer(JsValue, u64),
 }
 
 impl Body {
@@ -25,97 +25,91 @@ impl Body {
         !matches!(self, Body::Stream(_))
     }
 
-    fn to_js(&self) -> Option<JsValue> {
+    pub fn kind(&self) -> BodyKind {
         match self {
-            Body::Empty => None,
-            Body::Stream(s) => Some(s.clone().into()),
-            Body::Bytes(b) => Some(js_sys::Uint8Array::from(&b[..]).into()),
+            Body::Empty => BodyKind::Empty,
+            Body::Stream(_) => BodyKind::Streamed,
+            Body::Buffer(_, n) => BodyKind::Buffered(*n),
+        }
+    }
+
+    fn js(&self) -> JsValue {
+        match self {
+            Body::Empty => JsValue::UNDEFINED,
+            Body::Stream(s) => s.clone(),
+            Body::Buffer(b, _) => b.clone(),
         }
     }
 }
 
-/// Why an origin gave no response.
-pub enum Failure {
-    Timeout,
-    Connect(String),
+/// The caller's body as a stream (sent once), or none.
+pub fn stream_body(req: &Request) -> Body {
+    match req.body() {
+        Some(s) => Body::Stream(s.into()),
+        None => Body::Empty,
+    }
 }
 
-/// Headers sent to the origin (see [`engine::outgoing_headers`]).
+/// The headers the origin receives ([`plan::outgoing`]): a native copy of the caller's
+/// headers with the plan's edits. Only the names and the three values the rule reads cross
+/// the boundary.
 pub fn outgoing_headers(
-    incoming: &worker::Headers,
+    incoming: &Headers,
+    names: &str,
     host: &str,
     proto: &str,
     extra: &[(&str, &str)],
-) -> Vec<(String, String)> {
-    engine::outgoing_headers(incoming.entries(), host, proto, extra)
+) -> Headers {
+    let has = |n: &str| names.split('\n').any(|k| k == n);
+    let read = |n: &str| {
+        if has(n) {
+            incoming.get(n).ok().flatten()
+        } else {
+            None
+        }
+    };
+    let [c, x, ip] = OUTGOING_READS;
+    let (connection, forwarded_for, client_ip) = (read(c), read(x), read(ip));
+    let facts = IncomingFacts {
+        connection: connection.as_deref(),
+        forwarded_for: forwarded_for.as_deref(),
+        client_ip: client_ip.as_deref(),
+    };
+    let edits = plan::outgoing(
+        names.split('\n').filter(|n| !n.is_empty()),
+        facts,
+        host,
+        proto,
+        extra,
+    );
+    js::edited(Some(incoming), &edits)
+}
+
+/// A copy of `headers` with one header set (the failover's arm, a shadow's marker).
+pub fn with_header(headers: &Headers, name: &str, value: &str) -> Headers {
+    let edits = plan::HeaderEdits {
+        set: vec![(name.to_string(), value.to_string())],
+        ..Default::default()
+    };
+    js::edited(Some(headers), &edits)
 }
 
 /// Sends one request and waits at most `timeout_ms` for the response head.
 pub async fn send(
     method: &str,
     url: &str,
-    headers: &[(String, String)],
+    headers: &Headers,
     body: &Body,
     timeout_ms: u32,
 ) -> Result<Response, Failure> {
-    let h = web_sys::Headers::new().map_err(|e| Failure::Connect(format!("{e:?}")))?;
-    for (k, v) in headers {
-        // An invalid header from the caller is dropped rather than failing the request.
-        let _ = h.append(k, v);
-    }
-    let controller = AbortController::default();
-    let init = web_sys::RequestInit::new();
-    init.set_method(method);
-    init.set_headers(&h);
-    init.set_redirect(web_sys::RequestRedirect::Manual);
-    if let Some(b) = body.to_js() {
-        init.set_body(&b);
-    }
-    let request = web_sys::Request::new_with_str_and_init(url, &init)
-        .map_err(|e| Failure::Connect(format!("invalid request: {e:?}")))?;
-    let fetch_req = worker::Fetch::Request(request.into());
-    let signal = controller.signal();
-    let outcome = {
-        let fetch = Box::pin(fetch_req.send_with_signal(&signal));
-        let timer = Box::pin(Delay::from(Duration::from_millis(timeout_ms as u64)));
-        match select(fetch, timer).await {
-            Either::Left((r, _)) => Some(r),
-            Either::Right(_) => None,
-        }
-    };
-    match outcome {
-        Some(Ok(resp)) => Ok(resp),
-        Some(Err(e)) => Err(Failure::Connect(e.to_string())),
-        None => {
-            controller.abort();
-            Err(Failure::Timeout)
-        }
-    }
+    js::send(url, method, headers, &body.js(), timeout_ms).await
 }
 
-/// The origin's response with our headers added (a fetched response's headers are
-/// immutable, so they are copied: in one native `new Headers(init)` call rather than entry
-/// by entry across the wasm boundary, see docs/bench.md), with the rule of
-/// [`engine::response_headers`]: the origin's `x-switchyard-*` headers dropped (only their
-/// names cross the boundary), our `set-cookie` appended to the origin's, every other header
-/// we add replacing the origin's value.
-pub fn decorate(resp: Response, add: &[(&str, &str)]) -> Response {
-    let status = resp.status_code();
-    let headers = resp.headers().clone();
-    let forged: Vec<String> = headers.keys().filter(|k| engine::is_ours(k)).collect();
-    for k in forged {
-        let _ = headers.delete(&k);
-    }
-    for (k, v) in add {
-        let _ = if k.eq_ignore_ascii_case("set-cookie") {
-            headers.append(k, v)
-        } else {
-            headers.set(k, v)
-        };
-    }
-    let (_, body) = resp.into_parts();
-    Response::builder()
-        .with_status(status)
-        .with_headers(headers)
-        .body(body)
+/// The origin's response with our headers ([`plan::response`]): a fetched response's
+/// headers are immutable, so they are copied in one native call and edited by name.
+pub fn decorate(resp: &Response, add: &[(&str, &str)]) -> Response {
+    let headers = resp.headers();
+    let names = js::names(&headers);
+    let edits = plan::response(names.split('\n').filter(|n| !n.is_empty()), add);
+    js::respond(resp, &js::edited(Some(&headers), &edits))
 }

@@ -6,22 +6,16 @@
 //! caller learns its age (`Stale`), which the router puts in `x-switchyard-stale`.
 
 use std::rc::Rc;
-use std::time::Duration;
 
-use futures_util::future::{select, Either};
-use serde::de::DeserializeOwned;
-use wasm_bindgen::JsValue;
-use worker::{console_error, console_warn, Context, Delay, Env};
-
+use crate::js::{self, Ctx, Env};
 use crate::state::{
     self, Cached, EdgeState, Keyed, CONFIG_TTL_MS, KV_WAIT_MS, MAX_AGE_MS, REFRESH_STUCK_MS,
     ROUTE_KV_TTL_MS,
 };
 use switchyard_core::config::Config;
+use switchyard_core::contract::{BINDING, CONFIG_KEY};
 use switchyard_core::engine::{freshness, Freshness, KvTimes, Refresh};
 use switchyard_core::strategy::{RouteState, Weights};
-
-pub use switchyard_edge::shared::{BINDING, CONFIG_KEY};
 
 /// A value and, when it is older than the bound because KV failed or was too slow, its age
 /// in ms (for `x-switchyard-stale`).
@@ -30,45 +24,16 @@ pub struct Read<T> {
     pub stale_ms: Option<u64>,
 }
 
-/// `SPLIT_CONFIG.get(key, "text")`, called directly: `worker::KvStore`'s get builder
-/// serialises its options object through serde_wasm_bindgen, whose code (and a hash map) would
-/// be in the bundle for this one call.
-async fn get_text(env: &Env, key: &str) -> Result<Option<String>, String> {
-    use wasm_bindgen::JsCast;
-    let why = |e: JsValue| e.as_string().unwrap_or_else(|| format!("{e:?}"));
-    let ns = js_sys::Reflect::get(env, &BINDING.into()).map_err(why)?;
-    let get = js_sys::Reflect::get(&ns, &"get".into())
-        .map_err(why)?
-        .dyn_into::<js_sys::Function>()
-        .map_err(|_| format!("KV binding {BINDING}: not a KV namespace"))?;
-    let promise = get
-        .call2(&ns, &key.into(), &"text".into())
-        .map_err(|e| format!("KV get {key}: {}", why(e)))?;
-    let value = js_sys::futures::JsFuture::from(js_sys::Promise::from(promise))
-        .await
-        .map_err(|e| format!("KV get {key}: {}", why(e)))?;
-    Ok(value.as_string())
-}
-
-/// One KV get, abandoned after `KV_WAIT_MS` (`Err` then).
+/// One KV get (`SPLIT_CONFIG.get(key, "text")`), abandoned after `KV_WAIT_MS` (`Err` then).
 async fn read(env: &Env, key: &str) -> Result<Option<String>, String> {
-    let get = Box::pin(get_text(env, key));
-    let timer = Box::pin(Delay::from(Duration::from_millis(KV_WAIT_MS)));
-    let outcome = match select(get, timer).await {
-        Either::Left((r, _)) => Some(r),
-        Either::Right(_) => None,
-    };
-    match outcome {
-        Some(r) => r,
-        None => Err(format!("KV get {key}: no answer within {KV_WAIT_MS} ms")),
-    }
+    js::kv_get(env, BINDING, key, KV_WAIT_MS as u32).await
 }
 
 /// Polls until `done()` or `KV_WAIT_MS` have passed (waiting for another request's read).
 async fn join(done: impl Fn() -> bool) {
     let until = state::now_ms() + KV_WAIT_MS;
     while !done() && state::now_ms() < until {
-        Delay::from(Duration::from_millis(5)).await;
+        js::sleep(5).await;
     }
 }
 
@@ -77,7 +42,7 @@ fn stale_age(now: u64, read: Option<u64>) -> u64 {
 }
 
 /// The config in force (see the module doc for when this waits for KV).
-pub async fn config(env: &Env, ctx: &Context) -> Read<Config> {
+pub async fn config(env: &Env, ctx: &Ctx) -> Read<Config> {
     let now = state::now_ms();
     let plan = state::with(|s| {
         let (checked, read) = s.config.times();
@@ -119,7 +84,7 @@ async fn refresh_config(env: Env) {
         match text {
             Ok(text) => match s.config.offer(now, text) {
                 Refresh::Rejected(errors) => {
-                    console_error!(
+                    js::error(&format!(
                         "switchyard: config in KV rejected, keeping config {}: {}",
                         s.config
                             .current()
@@ -130,22 +95,24 @@ async fn refresh_config(env: Env) {
                             .map(ToString::to_string)
                             .collect::<Vec<_>>()
                             .join("; ")
-                    );
+                    ));
                 }
-                Refresh::Missing => console_warn!("switchyard: KV key `{CONFIG_KEY}` is missing"),
+                Refresh::Missing => {
+                    js::warn(&format!("switchyard: KV key `{CONFIG_KEY}` is missing"))
+                }
                 Refresh::Applied | Refresh::Unchanged => {}
             },
             Err(e) => {
                 // Keep serving (marked stale past the bound); try again after the TTL.
                 let _ = s.config.offer_error(now);
-                console_error!("switchyard: {e}");
+                js::error(&format!("switchyard: {e}"));
             }
         }
     });
 }
 
 /// `weights:<route>`, parsed; no value until the key exists.
-pub async fn weights(env: &Env, ctx: &Context, route: &str) -> Read<Weights> {
+pub async fn weights(env: &Env, ctx: &Ctx, route: &str) -> Read<Weights> {
     route_value(
         env,
         ctx,
@@ -157,7 +124,7 @@ pub async fn weights(env: &Env, ctx: &Context, route: &str) -> Read<Weights> {
 }
 
 /// `state:<route>`, parsed; no value until the key exists.
-pub async fn route_state(env: &Env, ctx: &Context, route: &str) -> Read<RouteState> {
+pub async fn route_state(env: &Env, ctx: &Ctx, route: &str) -> Read<RouteState> {
     route_value(
         env,
         ctx,
@@ -170,9 +137,9 @@ pub async fn route_state(env: &Env, ctx: &Context, route: &str) -> Read<RouteSta
 
 type MapOf<T> = fn(&mut EdgeState) -> &mut Keyed<Cached<T>>;
 
-async fn route_value<T: DeserializeOwned + 'static>(
+async fn route_value<T: 'static>(
     env: &Env,
-    ctx: &Context,
+    ctx: &Ctx,
     key: String,
     map: MapOf<T>,
     parse: fn(&str) -> Result<T, String>,
@@ -250,14 +217,14 @@ async fn load<T: 'static>(
                 c.value = match text.map(|t| parse(&t)) {
                     Some(Ok(v)) => Some(Rc::new(v)),
                     Some(Err(e)) => {
-                        console_error!("switchyard: {key}: {e}");
+                        js::error(&format!("switchyard: {key}: {e}"));
                         None
                     }
                     None => None,
                 };
             }
             // A failed read keeps whatever was cached (marked stale past the bound).
-            Err(e) => console_error!("switchyard: {e}"),
+            Err(e) => js::error(&format!("switchyard: {e}")),
         }
     });
 }

@@ -2,23 +2,37 @@
 //! cache, decision, forwarding, failover, shadows, receipt signing, observation batching) and
 //! `GET /_switchyard/status`. Every other `/_switchyard/*` request goes to the control plane
 //! in the `switchyard-stats` worker through the `CONTROL` service binding, so this bundle
-//! carries none of it. All decisions are in `switchyard-core`; this crate is the thin adapter
-//! between workerd and the core, compiled only for wasm32.
+//! carries none of it. All decisions are in `switchyard-core`; this crate executes them on
+//! the runtime's objects (`js`), compiled only for wasm32.
+//!
+//! The entry point is a plain `#[wasm_bindgen]` export called by `entry.mjs` (the module
+//! wrangler runs), not the `worker` crate's `#[event(fetch)]`: see `js` for why.
 #![cfg(target_arch = "wasm32")]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod forward;
+mod js;
 mod kv;
 mod report;
 mod router;
 mod shadow;
 mod state;
 
-#[worker::event(fetch)]
-async fn fetch(
-    req: worker::Request,
-    env: worker::Env,
-    ctx: worker::Context,
-) -> worker::Result<worker::Response> {
+use wasm_bindgen::prelude::*;
+
+/// The fetch handler (`entry.mjs` calls it with the handler's `request`, `env` and `ctx`).
+/// Never rejects: every failure is a JSON answer (`router::handle`).
+#[wasm_bindgen]
+pub async fn fetch(req: js::Request, env: js::Env, ctx: js::Ctx) -> js::Response {
     router::handle(req, env, ctx).await
+}
+
+/// Called once by `entry.mjs` after instantiation: a Rust panic is logged with its message
+/// before the instance traps (`panic = "abort"`); `entry.mjs` then answers that request with
+/// a JSON 500 and starts a fresh instance for the next one.
+#[wasm_bindgen]
+pub fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        js::error(&format!("switchyard: panic: {info}"));
+    }));
 }

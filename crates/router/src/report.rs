@@ -4,14 +4,14 @@
 
 use std::cell::RefCell;
 
-use worker::{console_error, Context, Env, Method};
-
+use crate::js::{self, Ctx, Env};
 use crate::state;
 use switchyard_core::compare::{self, Compare, Side};
 use switchyard_core::observe::{Batch, Batcher, Observation, ShadowObservation};
 use switchyard_core::receipt::Receipt;
 
-pub use switchyard_edge::shared::{call, signer};
+use switchyard_core::contract::{RECEIPT_SECRET, STATS_BINDING};
+use switchyard_core::receipt::ReceiptSigner;
 
 /// A batch is flushed at 50 observations or at this age, whichever comes first.
 const FLUSH_AGE_MS: u64 = 1_000;
@@ -24,7 +24,7 @@ thread_local! {
 /// Records one routed request; flushes in `wait_until` when the batch is due.
 /// The first observation of a batch also schedules a flush at the batch's maximum age, so
 /// a quiet route still reports within that age.
-pub fn observe(env: &Env, ctx: &Context, obs: Observation<'_>) {
+pub fn observe(env: &Env, ctx: &Ctx, obs: Observation<'_>) {
     let now = state::now_ms();
     let (was_empty, due) = BATCHER.with(|b| {
         let mut b = b.borrow_mut();
@@ -42,7 +42,7 @@ pub fn observe(env: &Env, ctx: &Context, obs: Observation<'_>) {
 
 /// Counts an override token (forced to `arm`, or ignored when `None`); flushed like
 /// observations.
-pub fn override_seen(env: &Env, ctx: &Context, route: &str, arm: Option<&str>) {
+pub fn override_seen(env: &Env, ctx: &Ctx, route: &str, arm: Option<&str>) {
     let now = state::now_ms();
     let (was_empty, due) = BATCHER.with(|b| {
         let mut b = b.borrow_mut();
@@ -51,15 +51,15 @@ pub fn override_seen(env: &Env, ctx: &Context, route: &str, arm: Option<&str>) {
     });
     if due {
         if let Some(batch) = drain() {
-            ctx.wait_until(send(env.clone(), batch));
+            state::background(ctx, send(env.clone(), batch));
         }
     } else if was_empty {
-        ctx.wait_until(flush_later(env.clone()));
+        state::background(ctx, flush_later(env.clone()));
     }
 }
 
 async fn flush_later(env: Env) {
-    worker::Delay::from(std::time::Duration::from_millis(FLUSH_AGE_MS)).await;
+    js::sleep(FLUSH_AGE_MS as u32).await;
     if let Some(batch) = drain() {
         send(env, batch).await;
     }
@@ -91,7 +91,7 @@ pub async fn shadow(
                         spec,
                         Side::new(primary_status, pb),
                         Side::new(status, sb),
-                        switchyard_edge::text::lowercase,
+                        js::lowercase,
                     );
                     ShadowObservation::from_agreement(route, origin, &agreement, diff)
                 }
@@ -127,29 +127,31 @@ async fn send(env: Env, batch: Batch) {
         let body = match serde_json::to_string(&part) {
             Ok(b) => b,
             Err(e) => {
-                console_error!("switchyard: batch for {route} not serialisable: {e}");
+                js::error(&format!(
+                    "switchyard: batch for {route} not serialisable: {e}"
+                ));
                 continue;
             }
         };
         // The object answers 2xx when it recorded the batch; any other status (a 4xx for a
         // batch it refused, a 5xx) lost the observations just as a failed call did.
-        let failure = match call(&env, &route, "report", Method::Post, Some(body)).await {
-            Ok(r) if (200..300).contains(&r.status_code()) => None,
-            Ok(mut r) => {
-                let detail = r.text().await.unwrap_or_default();
+        let failure = match call(&env, &route, "report", "POST", Some(body)).await {
+            Ok(r) if (200..300).contains(&r.status()) => None,
+            Ok(r) => {
+                let detail = js::text(&r).await;
                 Some(format!(
                     "status {}: {}",
-                    r.status_code(),
+                    r.status(),
                     detail.chars().take(200).collect::<String>()
                 ))
             }
-            Err(e) => Some(e.to_string()),
+            Err(e) => Some(e),
         };
         if let Some(e) = failure {
-            console_error!(
+            js::error(&format!(
                 "switchyard: report to {route} failed, {} observations lost: {e}",
                 part_len(&part)
-            );
+            ));
         }
     }
 }
@@ -174,4 +176,55 @@ pub fn receipt(env: &Env, route: &str, arm: &str, unit: &str, config_id: &str) -
     )
     .ok()?;
     Some(signer.sign(&r))
+}
+
+/// Calls the route's Durable Object: `https://route-stats/<route>/<action>`. The object
+/// always answers JSON; anything else came from the runtime (e.g. `wrangler dev` without
+/// the switchyard-stats worker answers a text 503) and is an error.
+pub async fn call(
+    env: &Env,
+    route: &str,
+    action: &str,
+    method: &str,
+    body: Option<String>,
+) -> Result<js::Response, String> {
+    let url = format!("https://route-stats/{route}/{action}");
+    let resp = js::call_object(env, STATS_BINDING, route, &url, method, body).await?;
+    if !is_json(&resp) {
+        return Err(format!(
+            "{STATS_BINDING} answered HTTP {} without JSON: is the switchyard-stats worker running?",
+            resp.status()
+        ));
+    }
+    Ok(resp)
+}
+
+pub fn is_json(r: &js::Response) -> bool {
+    r.headers()
+        .get("content-type")
+        .ok()
+        .flatten()
+        .is_some_and(|t| t.starts_with("application/json"))
+}
+
+thread_local! {
+    /// `None` inside: no `RECEIPT_KEY` configured, receipts are off.
+    static SIGNER: RefCell<Option<Option<ReceiptSigner>>> = const { RefCell::new(None) };
+}
+
+/// The isolate's receipt signer, built once from the `RECEIPT_KEY` secret.
+pub fn signer(env: &Env) -> Option<ReceiptSigner> {
+    SIGNER.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.is_none() {
+            let key = js::secret(env, RECEIPT_SECRET).filter(|k| k.len() >= 16);
+            if key.is_none() {
+                js::error(&format!(
+                    "switchyard: secret {RECEIPT_SECRET} missing or shorter than 16 bytes: receipts are off"
+                ));
+            }
+            *s = Some(key.map(|k| ReceiptSigner::new(k.as_bytes())));
+        }
+        s.as_ref().and_then(Clone::clone)
+    })
 }

@@ -3,56 +3,71 @@
 //! `switchyard-core`; the per-route statistics live in the `switchyard-stats` worker's Durable
 //! Object, reached through the `ROUTE_STATS` binding (`report`).
 
+use crate::js::{self, Ctx, Env, Headers, Request, Response};
 use crate::{forward, kv, report, shadow, state};
-use switchyard_edge::{http, shared};
 
 use std::borrow::Cow;
 use std::rc::Rc;
 
-use worker::{console_warn, Context, Env, Request, Response, Result};
-
 use forward::{Body, Failure};
-use http::{header_safe, json, json_error};
+use switchyard_core::auth::{self, Role, Tokens};
 use switchyard_core::config::{Config, Route, Strategy};
 use switchyard_core::engine::{self, RequestView, Target};
+use switchyard_core::fault::{header_safe, Fault};
+use switchyard_core::forward::{self as plan, Answer, BodyPlan};
 use switchyard_core::observe::{Observation, Outcome};
 use switchyard_core::strategy::Inputs;
 use switchyard_core::urlparts::{self, UrlParts};
 
 use serde_json::{Map, Value};
 
-/// Largest request body kept in memory so that it can be replayed (failover, shadows);
-/// larger bodies are streamed to the primary only.
-const MAX_REPLAY_BYTES: u64 = 8 << 20;
 const ADMIN_PREFIX: &str = "/_switchyard/";
 
-struct JsHeaders<'a>(&'a worker::Headers);
+/// The caller's headers for the core: a lookup crosses the boundary only for a name the
+/// request has (`names`, listed once per request).
+struct JsHeaders<'a> {
+    headers: &'a Headers,
+    names: &'a str,
+}
 
 impl engine::Headers for JsHeaders<'_> {
     fn get(&self, name: &str) -> Option<Cow<'_, str>> {
-        self.0.get(name).ok().flatten().map(Cow::Owned)
+        if !self.names.split('\n').any(|n| n.eq_ignore_ascii_case(name)) {
+            return None;
+        }
+        self.headers.get(name).ok().flatten().map(Cow::Owned)
     }
 }
 
-/// Every request ends in a response: an internal failure becomes a JSON 500 naming it.
-pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
+/// The JSON response for a fault: the one place a `Fault` becomes a response.
+pub fn fault(f: &Fault) -> Response {
+    let extra: Vec<(&str, String)> = f.headers.iter().map(|(k, v)| (*k, v.clone())).collect();
+    js::json(f.status(), &f.body(), &extra)
+}
+
+/// A JSON document with status `status`.
+fn json(status: u16, body: &Value) -> Response {
+    // to_vec, not to_string: one serializer instantiation (a Vec writer) for the bundle.
+    js::json(status, &serde_json::to_vec(body).unwrap_or_default(), &[])
+}
+
+/// Every request ends in a response: a fault becomes its JSON error.
+pub async fn handle(req: Request, env: Env, ctx: Ctx) -> Response {
     match dispatch(req, env, ctx).await {
-        Ok(r) => Ok(r),
-        Err(e) => {
-            worker::console_error!("switchyard: internal error: {e}");
-            Ok(json_error(
-                500,
-                "internal_error",
-                &header_safe(&e.to_string()),
-            ))
+        Ok(r) => r,
+        Err(f) => {
+            if f.status() >= 500 && f.party() == switchyard_core::fault::Party::Ours {
+                js::error(&format!("switchyard: {}: {}", f.code, f.message));
+            }
+            fault(&f)
         }
     }
 }
 
-async fn dispatch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let raw_url = req.inner().url();
+async fn dispatch(req: Request, env: Env, ctx: Ctx) -> Result<Response, Fault> {
+    let raw_url = req.url();
     let Some(url) = urlparts::split(&raw_url) else {
-        return Ok(json_error(400, "bad_request", "unparseable request URL"));
+        return Err(Fault::caller(400, "bad_request", "unparseable request URL"));
     };
     #[cfg(feature = "test-panic")]
     if url.path == "/__switchyard_test/panic" {
@@ -63,7 +78,7 @@ async fn dispatch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     }
     let read = kv::config(&env, &ctx).await;
     let Some(cfg) = read.value else {
-        return Ok(json_error(
+        return Err(Fault::ours(
             503,
             "no_config",
             "no valid config in KV key `config` (binding SPLIT_CONFIG)",
@@ -72,67 +87,83 @@ async fn dispatch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let rejected = state::with(|s| s.config.rejected());
     // The oldest KV-backed value this request used, when past the staleness bound.
     let mut stale = read.stale_ms;
-    let mut resp = route(req, &url, &env, &ctx, &cfg, &mut stale).await;
-    let _ = resp.headers_mut().set("x-switchyard-config", &cfg.id);
+    let mut ours: Vec<(&'static str, String)> = Vec::with_capacity(8);
+    let result = route(req, &url, &env, &ctx, &cfg, &mut stale, &mut ours).await;
+    ours.push(("x-switchyard-config", cfg.id.clone()));
     if let Some(age) = stale {
-        let _ = resp
-            .headers_mut()
-            .set("x-switchyard-stale", &age.to_string());
+        ours.push(("x-switchyard-stale", age.to_string()));
     }
     if let Some(why) = rejected {
-        let _ = resp.headers_mut().set(
+        ours.push((
             "x-switchyard-config-error",
-            &header_safe(&format!("newest config rejected: {why}")),
-        );
+            header_safe(&format!("newest config rejected: {why}")),
+        ));
     }
-    Ok(resp)
+    let add: Vec<(&str, &str)> = ours.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Ok(match result {
+        // The origin's response, with our headers (one native copy).
+        Ok(origin) => forward::decorate(&origin, &add),
+        // Our own JSON answer (an error, or 503 while an origin is replaced): headers set.
+        Err(f) => {
+            let mut f = f;
+            for (k, v) in ours {
+                f = f.with_header(k, v);
+            }
+            fault(&f)
+        }
+    })
 }
 
+/// Routes one request: `Ok` with the origin's response (the caller decorates it with
+/// `ours`), or the fault to answer. `ours` collects the routing headers either way.
 async fn route(
     req: Request,
     url: &UrlParts<'_>,
     env: &Env,
-    ctx: &Context,
+    ctx: &Ctx,
     cfg: &Rc<Config>,
     stale: &mut Option<u64>,
-) -> Response {
-    let method = req.inner().method();
+    ours: &mut Vec<(&'static str, String)>,
+) -> Result<Response, Fault> {
+    let method = req.method();
     let host = url.host.to_ascii_lowercase();
-    let path = url.path.to_string();
-    let query = url.query.map(str::to_string);
+    let path = url.path;
+    let query = url.query;
     // The request's own Headers object (no copy); it stays valid after the body is taken.
-    let headers = worker::Headers(req.inner().headers());
-    let js_headers = JsHeaders(&headers);
-    let country = country(&req);
+    let headers = req.headers();
+    let names = js::names(&headers);
+    let js_headers = JsHeaders {
+        headers: &headers,
+        names: &names,
+    };
+    let country = js::country(&req);
     let view = RequestView {
         method: &method,
         host: &host,
-        path: &path,
-        query: query.as_deref(),
+        path,
+        query,
         headers: &js_headers,
         country: country.as_deref(),
     };
-    let route_idx = match engine::match_route(cfg, &host, &path, &method) {
+    let route_idx = match engine::match_route(cfg, &host, path, &method) {
         Target::Route(i) => i,
         Target::Default(origin) => {
             let o = cfg.origin(origin);
-            let target = engine::forward_url(o, None, &path, query.as_deref());
-            let out = forward::outgoing_headers(&headers, &host, url.scheme, &[]);
-            let body = stream_body(&req);
-            return match forward::send(&method, &target, &out, &body, o.timeout_ms).await {
-                Ok(r) => forward::decorate(
-                    r,
-                    &[("x-switchyard-route", "-"), ("x-switchyard-arm", "default")],
-                ),
-                Err(f) => failure_response(f, &o.name, o.timeout_ms),
-            };
+            let target = engine::forward_url(o, None, path, query);
+            let out = forward::outgoing_headers(&headers, &names, &host, url.scheme, &[]);
+            let body = forward::stream_body(&req);
+            ours.push(("x-switchyard-route", "-".into()));
+            ours.push(("x-switchyard-arm", "default".into()));
+            return forward::send(&method, &target, &out, &body, o.timeout_ms)
+                .await
+                .map_err(|f| failure(f, &o.name, o.timeout_ms));
         }
         Target::NotFound => {
-            return json_error(
+            return Err(Fault::caller(
                 404,
                 "no_route",
-                &format!("no route matches {method} {path}"),
-            );
+                format!("no route matches {method} {path}"),
+            ));
         }
     };
     let route = &cfg.routes[route_idx];
@@ -174,16 +205,14 @@ async fn route(
         )
     });
     // QA: a valid override token forces its arm (out of the experiment statistics).
-    let forced = apply_override(&headers, env, ctx, route, &mut decision);
+    let forced = apply_override(&headers, &names, env, ctx, route, &mut decision);
     let origin = cfg.origin(decision.origin);
 
-    let mut our_headers: Vec<(&str, String)> = vec![
-        ("x-switchyard-route", route.name.clone()),
-        ("x-switchyard-arm", decision.arm.to_string()),
-        ("x-switchyard-reason", decision.reason.as_str().to_string()),
-    ];
+    ours.push(("x-switchyard-route", route.name.clone()));
+    ours.push(("x-switchyard-arm", decision.arm.to_string()));
+    ours.push(("x-switchyard-reason", decision.reason.as_str().to_string()));
     if new_unit {
-        our_headers.push((
+        ours.push((
             "set-cookie",
             format!(
                 "{}={unit}; Path=/; Max-Age=31536000; HttpOnly; Secure; SameSite=Lax",
@@ -199,28 +228,35 @@ async fn route(
     } = &route.strategy
     {
         if !healthy(&origin.base, hp, origin.timeout_ms).await {
-            return with_headers(unavailable(&origin.name), &our_headers);
+            return Err(unavailable(&origin.name));
         }
     }
 
     // Body: replayable bytes when a failover or a shadow needs them and it is small enough.
     let wants_replay = decision.failover.is_some() || decision.shadows != 0;
-    let body = match body_length(&req, &method) {
-        BodyLen::None => Body::Empty,
-        BodyLen::Known(n) if wants_replay && n <= MAX_REPLAY_BYTES => {
-            let mut req = req;
-            match req.bytes().await {
-                Ok(b) => Body::Bytes(b.into()),
-                Err(e) => {
-                    return json_error(
-                        400,
-                        "bad_request_body",
-                        &format!("could not read request body: {e}"),
-                    )
-                }
+    let length = if names.split('\n').any(|n| n == "content-length") {
+        headers.get("content-length").ok().flatten()
+    } else {
+        None
+    };
+    let body = match plan::body_plan(
+        &method,
+        req.body().is_some(),
+        length.as_deref(),
+        wants_replay,
+    ) {
+        BodyPlan::Empty => Body::Empty,
+        BodyPlan::Stream => forward::stream_body(&req),
+        BodyPlan::Buffer => match js::request_buffer(&req).await {
+            Ok((buf, len)) => Body::Buffer(buf, len),
+            Err(e) => {
+                return Err(Fault::caller(
+                    400,
+                    "bad_request_body",
+                    format!("could not read request body: {e}"),
+                ))
             }
-        }
-        _ => stream_body(&req),
+        },
     };
 
     let flags = decision.flags_header(route);
@@ -231,13 +267,8 @@ async fn route(
     if let Some(f) = flags.as_deref() {
         extra.push(("x-switchyard-flags", f));
     }
-    let out = forward::outgoing_headers(&headers, &host, url.scheme, &extra);
-    let target = engine::forward_url(
-        origin,
-        route.strip_prefix.as_deref(),
-        &path,
-        query.as_deref(),
-    );
+    let out = forward::outgoing_headers(&headers, &names, &host, url.scheme, &extra);
+    let target = engine::forward_url(origin, route.strip_prefix.as_deref(), path, query);
 
     let started = state::now_ms();
     let mut result = forward::send(&method, &target, &out, &body, origin.timeout_ms).await;
@@ -245,29 +276,17 @@ async fn route(
 
     // Blue-green failover: once, to the other side, when the body can be replayed.
     if let Some((fo_arm, fo_origin)) = decision.failover {
-        let failed = match &result {
-            Ok(r) => r.status_code() >= 500,
-            Err(_) => true,
-        };
-        if failed && body.replayable() {
+        if plan::fail_over(answer(&result), body.replayable()) {
             let o = cfg.origin(fo_origin);
-            let mut out2 = out.clone();
-            for (k, v) in out2.iter_mut() {
-                if k == "x-switchyard-arm" {
-                    *v = fo_arm.to_string();
-                }
-            }
-            let url2 =
-                engine::forward_url(o, route.strip_prefix.as_deref(), &path, query.as_deref());
+            let out2 = forward::with_header(&out, "x-switchyard-arm", fo_arm);
+            let url2 = engine::forward_url(o, route.strip_prefix.as_deref(), path, query);
             let second = forward::send(&method, &url2, &out2, &body, o.timeout_ms).await;
-            if second.as_ref().is_ok_and(|r| r.status_code() < 500) || result.is_err() {
-                console_warn!(
+            if plan::take_second(answer(&result), answer(&second)) {
+                js::warn(&format!(
                     "switchyard: route {} failed over from {} to {}",
-                    route.name,
-                    origin.name,
-                    o.name
-                );
-                our_headers.push((
+                    route.name, origin.name, o.name
+                ));
+                ours.push((
                     "x-switchyard-failover",
                     format!("{}->{}", decision.arm, fo_arm),
                 ));
@@ -277,14 +296,14 @@ async fn route(
         }
     }
     let latency_ms = state::now_ms().saturating_sub(started) as u32;
-    for (k, v) in our_headers.iter_mut() {
+    for (k, v) in ours.iter_mut() {
         if *k == "x-switchyard-arm" {
             *v = answered_by.0.to_string();
         }
     }
 
     let (outcome, status) = match &result {
-        Ok(r) => (Outcome::from_status(r.status_code()), r.status_code()),
+        Ok(r) => (Outcome::from_status(r.status()), r.status()),
         Err(Failure::Timeout) => (Outcome::Timeout, 0),
         Err(Failure::Connect(_)) => (Outcome::ConnectError, 0),
     };
@@ -302,17 +321,12 @@ async fn route(
                 split_ppm: switchyard_core::strategy::split_ppm(route, route_state.as_deref()),
             },
         );
-    }
-    let receipt = if forced {
-        None
-    } else {
-        report::receipt(env, &route.name, answered_by.0, &unit, &cfg.id)
-    };
-    if let Some(token) = receipt {
-        our_headers.push(("x-switchyard-receipt", token));
+        if let Some(token) = report::receipt(env, &route.name, answered_by.0, &unit, &cfg.id) {
+            ours.push(("x-switchyard-receipt", token));
+        }
     }
 
-    let mut response = match result {
+    let response = match result {
         Ok(r) => r,
         Err(f) => {
             if matches!(
@@ -327,34 +341,22 @@ async fn route(
                     s.health
                         .insert(answered_by.1.base.clone(), (state::now_ms(), false))
                 });
-                return with_headers(unavailable(&answered_by.1.name), &our_headers);
+                return Err(unavailable(&answered_by.1.name));
             }
-            return with_headers(
-                failure_response(f, &answered_by.1.name, answered_by.1.timeout_ms),
-                &our_headers,
-            );
+            return Err(failure(f, &answered_by.1.name, answered_by.1.timeout_ms));
         }
     };
 
-    // Shadows: after the primary answered, inside wait_until.
+    // Shadows: after the primary answered, inside waitUntil.
     if decision.shadows != 0 {
-        let jobs = shadow_jobs(
-            cfg,
-            route,
-            &decision,
-            &method,
-            &path,
-            query.as_deref(),
-            &out,
-            &body,
-        );
+        let jobs = shadow_jobs(cfg, route, &decision, &method, path, query, &out, &body);
         if !jobs.is_empty() {
             let needs_body = jobs.iter().any(|j| j.compare.is_some());
             let primary = shadow::Primary {
-                status: response.status_code(),
+                status: response.status(),
                 latency_ms,
                 body: if needs_body {
-                    response.cloned().ok()
+                    response.clone().ok()
                 } else {
                     None
                 },
@@ -362,23 +364,32 @@ async fn route(
             state::background(ctx, shadow::run(env.clone(), jobs, primary));
         }
     }
+    Ok(response)
+}
 
-    let add: Vec<(&str, &str)> = our_headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    response = forward::decorate(response, &add);
-    response
+fn answer(r: &Result<Response, Failure>) -> Answer {
+    match r {
+        Ok(r) => Answer::Status(r.status()),
+        Err(_) => Answer::Failed,
+    }
 }
 
 /// `x-switchyard-override: <token>`: a valid token for this route forces its arm (no
 /// failover, no shadows, no receipt, no observation: `true`); an invalid, expired or foreign
 /// token is ignored and counted. Both are reported as override counts.
 fn apply_override<'c>(
-    headers: &worker::Headers,
+    headers: &Headers,
+    names: &str,
     env: &Env,
-    ctx: &Context,
+    ctx: &Ctx,
     route: &'c Route,
     decision: &mut switchyard_core::decision::Decision<'c>,
 ) -> bool {
-    let Some(token) = headers.get("x-switchyard-override").ok().flatten() else {
+    const NAME: &str = "x-switchyard-override";
+    if !names.split('\n').any(|n| n == NAME) {
+        return false;
+    }
+    let Some(token) = headers.get(NAME).ok().flatten() else {
         return false;
     };
     let now = state::now_ms();
@@ -395,7 +406,10 @@ fn apply_override<'c>(
             true
         }
         None => {
-            console_warn!("switchyard: route {}: override token ignored", route.name);
+            js::warn(&format!(
+                "switchyard: route {}: override token ignored",
+                route.name
+            ));
             report::override_seen(env, ctx, &route.name, None);
             false
         }
@@ -410,75 +424,33 @@ fn shadow_jobs(
     method: &str,
     path: &str,
     query: Option<&str>,
-    out: &[(String, String)],
+    out: &Headers,
     body: &Body,
 ) -> Vec<shadow::ShadowJob> {
     let mut jobs = Vec::new();
+    let mut headers: Option<Headers> = None;
     for i in decision.shadow_indices() {
         let s = &route.shadows[i];
-        let fits = match body {
-            Body::Empty => true,
-            Body::Bytes(b) => b.len() as u64 <= s.max_body_bytes,
-            Body::Stream(_) => false,
-        };
-        if !fits {
+        if !plan::shadow_takes(body.kind(), s.max_body_bytes) {
             continue;
         }
         let o = cfg.origin(s.origin);
-        let mut headers = out.to_vec();
-        headers.push(("x-switchyard-shadow".into(), "1".into()));
+        // One marked copy of the outgoing headers for every shadow of this request.
+        let h = headers
+            .get_or_insert_with(|| forward::with_header(out, "x-switchyard-shadow", "1"))
+            .clone();
         jobs.push(shadow::ShadowJob {
             route: route.name.clone(),
             origin: o.name.clone(),
             url: engine::forward_url(o, route.strip_prefix.as_deref(), path, query),
             method: method.to_string(),
-            headers,
+            headers: h,
             body: body.clone(),
             timeout_ms: s.timeout_ms,
             compare: s.compare.clone(),
         });
     }
     jobs
-}
-
-enum BodyLen {
-    None,
-    Known(u64),
-    Unknown,
-}
-
-fn body_length(req: &Request, method: &str) -> BodyLen {
-    if method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD") {
-        return BodyLen::None;
-    }
-    if req.inner().body().is_none() {
-        return BodyLen::None;
-    }
-    match req.headers().get("content-length").ok().flatten() {
-        Some(v) => match v.trim().parse::<u64>() {
-            Ok(0) => BodyLen::None,
-            Ok(n) => BodyLen::Known(n),
-            Err(_) => BodyLen::Unknown,
-        },
-        None => BodyLen::Unknown,
-    }
-}
-
-fn stream_body(req: &Request) -> Body {
-    match req.inner().body() {
-        Some(s) => Body::Stream(s),
-        None => Body::Empty,
-    }
-}
-
-fn country(req: &Request) -> Option<String> {
-    let cf = js_sys::Reflect::get(req.inner(), &"cf".into()).ok()?;
-    if cf.is_undefined() || cf.is_null() {
-        return None;
-    }
-    js_sys::Reflect::get(&cf, &"country".into())
-        .ok()?
-        .as_string()
 }
 
 async fn healthy(base: &str, health_path: &str, timeout_ms: u32) -> bool {
@@ -489,63 +461,65 @@ async fn healthy(base: &str, health_path: &str, timeout_ms: u32) -> bool {
         }
     }
     let url = format!("{base}{health_path}");
-    let ok = match forward::send("GET", &url, &[], &Body::Empty, timeout_ms.min(2_000)).await {
-        Ok(r) => (200..300).contains(&r.status_code()),
+    let none = js::edited(None, &plan::HeaderEdits::default());
+    let ok = match forward::send("GET", &url, &none, &Body::Empty, timeout_ms.min(2_000)).await {
+        Ok(r) => {
+            js::discard(&r);
+            (200..300).contains(&r.status())
+        }
         Err(_) => false,
     };
     state::with(|s| s.health.insert(base.to_string(), (state::now_ms(), ok)));
     ok
 }
 
-fn unavailable(origin: &str) -> Response {
-    let mut r = json_error(
+fn unavailable(origin: &str) -> Fault {
+    Fault::origin(
         503,
         "origin_unhealthy",
-        &format!("origin {origin} is being replaced and is not healthy yet; retry shortly"),
-    );
-    let _ = r.headers_mut().set("retry-after", "5");
-    r
+        format!("origin {origin} is being replaced and is not healthy yet; retry shortly"),
+    )
+    .with_header("retry-after", "5")
 }
 
-fn failure_response(f: Failure, origin: &str, timeout_ms: u32) -> Response {
+fn failure(f: Failure, origin: &str, timeout_ms: u32) -> Fault {
     match f {
-        Failure::Timeout => json_error(
+        Failure::Timeout => Fault::origin(
             504,
             "origin_timeout",
-            &format!("origin {origin} did not answer within {timeout_ms} ms"),
+            format!("origin {origin} did not answer within {timeout_ms} ms"),
         ),
-        Failure::Connect(e) => json_error(
+        Failure::Connect(e) => Fault::origin(
             502,
             "origin_unreachable",
-            &format!("origin {origin} could not be reached: {}", header_safe(&e)),
+            format!("origin {origin} could not be reached: {}", header_safe(&e)),
         ),
     }
-}
-
-fn with_headers(mut r: Response, add: &[(&str, String)]) -> Response {
-    for (k, v) in add {
-        let _ = r.headers_mut().set(k, v);
-    }
-    r
 }
 
 /// `/_switchyard/*`: `status` describes this isolate's routing state and is answered here;
 /// everything else (feedback, statistics, config, rollback, dashboard) is the control plane,
 /// served by the `switchyard-stats` worker through the `CONTROL` service binding, so the
 /// request path's bundle carries none of it.
-async fn admin(req: Request, url: &UrlParts<'_>, env: &Env, ctx: &Context) -> Result<Response> {
+async fn admin(req: Request, url: &UrlParts<'_>, env: &Env, ctx: &Ctx) -> Result<Response, Fault> {
     if url.path.trim_start_matches(ADMIN_PREFIX) != "status" {
         return control_plane(req, env).await;
     }
-    if let Err(denied) = shared::authorize(&req, env, switchyard_core::auth::Role::Viewer) {
-        return Ok(denied);
+    let (admin, list) = (
+        js::secret(env, "ADMIN_TOKEN"),
+        js::secret(env, "SWITCHYARD_TOKENS"),
+    );
+    let (tokens, problems) = Tokens::from_secrets(admin.as_deref(), list.as_deref());
+    for p in problems {
+        js::error(&format!("switchyard: operator tokens: {p}"));
     }
+    let header = req.headers().get("authorization").ok().flatten();
+    auth::authorize(&tokens, header.as_deref(), Role::Viewer)?;
     let read = kv::config(env, ctx).await;
     let cfg = read.value;
     let rejected = state::with(|s| s.config.rejected());
     Ok(json(
         200,
-        // Built directly rather than with `json!` (see edge::http::json_error).
         &status_doc(
             cfg.as_deref(),
             rejected.map(|r| r.to_string()),
@@ -582,40 +556,28 @@ fn status_doc(cfg: Option<&Config>, rejected: Option<String>, stale_ms: Option<u
     doc.into()
 }
 
-async fn control_plane(req: Request, env: &Env) -> Result<Response> {
+async fn control_plane(req: Request, env: &Env) -> Result<Response, Fault> {
     let unavailable = |why: String| {
-        json_error(
+        Fault::ours(
             502,
             "control_unavailable",
-            &format!("the switchyard-stats worker (CONTROL binding) did not answer: {why}"),
+            format!("the switchyard-stats worker (CONTROL binding) did not answer: {why}"),
         )
     };
-    let control = match env.service("CONTROL") {
-        Ok(c) => c,
-        Err(e) => return Ok(unavailable(e.to_string())),
-    };
-    match control.fetch_request(req).await {
+    match js::call_service(env, "CONTROL", &req).await {
         // The control plane answers JSON errors itself. A 5xx that is not JSON came from the
         // runtime: `wrangler dev` without the switchyard-stats worker answers a text 503
         // ("Couldn't find a local dev session ..."): the documented JSON 502 instead.
-        Ok(mut r) if r.status_code() >= 500 && !is_json(&r) => {
-            let text = r.text().await.unwrap_or_default();
+        Ok(r) if r.status() >= 500 && !report::is_json(&r) => {
+            let text = js::text(&r).await;
             let why = format!(
                 "runtime answered {}: {}",
-                r.status_code(),
+                r.status(),
                 text.trim().chars().take(200).collect::<String>()
             );
-            Ok(unavailable(header_safe(&why)))
+            Err(unavailable(header_safe(&why)))
         }
         Ok(r) => Ok(r),
-        Err(e) => Ok(unavailable(e.to_string())),
+        Err(e) => Err(unavailable(e)),
     }
-}
-
-fn is_json(r: &Response) -> bool {
-    r.headers()
-        .get("content-type")
-        .ok()
-        .flatten()
-        .is_some_and(|t| t.starts_with("application/json"))
 }

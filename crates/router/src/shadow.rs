@@ -1,7 +1,10 @@
-//! Mirrored requests, fired inside `ctx.wait_until`: they run after the primary response is
-//! on its way and can never change its status, body or latency.
+//! Mirrored requests, fired inside `ctx.waitUntil`: they run after the primary response is
+//! on its way and can never change its status, body or latency. A shadow costs its fetch:
+//! the headers are one native copy, the body the same buffer the primary sent, and an
+//! answer that nothing compares is dropped without being read into wasm.
 
 use crate::forward::{self, Body, Failure};
+use crate::js::{self, Env, Headers, Response};
 use crate::report;
 use crate::state;
 
@@ -11,7 +14,7 @@ pub struct ShadowJob {
     pub origin: String,
     pub url: String,
     pub method: String,
-    pub headers: Vec<(String, String)>,
+    pub headers: Headers,
     pub body: Body,
     pub timeout_ms: u32,
     pub compare: Option<switchyard_core::compare::Compare>,
@@ -21,13 +24,14 @@ pub struct ShadowJob {
 pub struct Primary {
     pub status: u16,
     pub latency_ms: u32,
-    pub body: Option<worker::Response>,
+    /// A clone of the primary's response when a shadow compares bodies.
+    pub body: Option<Response>,
 }
 
 /// Sends every job concurrently and reports what came back.
-pub async fn run(env: worker::Env, jobs: Vec<ShadowJob>, mut primary: Primary) {
-    let primary_body = match primary.body.as_mut() {
-        Some(r) => r.bytes().await.ok(),
+pub async fn run(env: Env, jobs: Vec<ShadowJob>, primary: Primary) {
+    let primary_body = match primary.body.as_ref() {
+        Some(r) => js::bytes(r).await,
         None => None,
     };
     let futures = jobs.into_iter().map(|job| {
@@ -48,10 +52,14 @@ pub async fn run(env: worker::Env, jobs: Vec<ShadowJob>, mut primary: Primary) {
             // Only failures are logged: a line per mirrored request is a console write per
             // request (and a Workers Logs event), which the shadow's statistics already count.
             let answer = match result {
-                Ok(mut resp) => {
-                    let status = resp.status_code();
-                    // Read the body: to compare it, or just to release the connection.
-                    let body = resp.bytes().await.ok();
+                Ok(resp) => {
+                    let status = resp.status();
+                    let body = if job.compare.is_some() {
+                        js::bytes(&resp).await
+                    } else {
+                        js::discard(&resp);
+                        None
+                    };
                     Some((status, latency, body))
                 }
                 Err(f) => {
@@ -59,11 +67,10 @@ pub async fn run(env: worker::Env, jobs: Vec<ShadowJob>, mut primary: Primary) {
                         Failure::Timeout => format!("no answer within {} ms", job.timeout_ms),
                         Failure::Connect(e) => e,
                     };
-                    worker::console_warn!(
+                    js::warn(&format!(
                         "switchyard: shadow {} -> {}: {why}",
-                        job.route,
-                        job.origin
-                    );
+                        job.route, job.origin
+                    ));
                     None
                 }
             };

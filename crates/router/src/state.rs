@@ -119,7 +119,7 @@ pub fn secure_u64() -> u64 {
     match getrandom::u64() {
         Ok(v) => v,
         Err(e) => {
-            worker::console_error!("switchyard: crypto.getRandomValues failed: {e}");
+            crate::js::error(&format!("switchyard: crypto.getRandomValues failed: {e}"));
             with(|s| switchyard_core::rng::Rng::next_u64(&mut s.rng))
         }
     }
@@ -138,11 +138,4 @@ pub fn with<R>(f: impl FnOnce(&mut EdgeState) -> R) -> R {
     STATE.with(|s| f(&mut s.borrow_mut()))
 }
 
-pub use switchyard_edge::shared::now_ms;
-
-/// `ctx.wait_until(f)` through one boxed future type: `wait_until` is generic, and each of
-/// its instantiations carries its own copy of js_sys's promise glue (~0.7 KB of wasm).
-pub fn background(ctx: &worker::Context, f: impl std::future::Future<Output = ()> + 'static) {
-    let f: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> = Box::pin(f);
-    ctx.wait_until(f);
-}
+pub use crate::js::{background, now_ms};

@@ -1,0 +1,143 @@
+// The platform calls the router makes, each one crossing of the wasm boundary. Mechanics
+// only: every decision (which origin, which headers, how long to wait, what to answer) is
+// made in Rust and passed in; these functions execute it with the runtime's own objects, so
+// a header list is copied natively instead of entry by entry through wasm (docs/bench.md).
+// Imported by crates/router/src/js.rs through `#[wasm_bindgen(module = ...)]`; unit-tested
+// by tests/js/platform.test.mjs.
+
+/**
+ * fetch() that never follows redirects and waits at most `timeoutMs` for the response head
+ * (the body then streams without a deadline). Resolves to the Response, or to `null` when
+ * the head did not arrive in time (the request is aborted); rejects on a network error.
+ * `body`: undefined, a ReadableStream (sent once) or an ArrayBuffer (copied per send).
+ */
+export function send(url, method, headers, body, timeoutMs) {
+  const abort = new AbortController();
+  let timer;
+  const late = new Promise((resolve) => {
+    timer = setTimeout(() => {
+      abort.abort();
+      resolve(null);
+    }, timeoutMs);
+  });
+  const init = { method, headers, redirect: 'manual', signal: abort.signal };
+  if (body !== undefined && body !== null) init.body = body;
+  let sent;
+  try {
+    sent = fetch(url, init);
+  } catch (e) {
+    clearTimeout(timer);
+    return Promise.reject(e);
+  }
+  // The fetch rejects (AbortError) after a timeout has already answered: not unhandled.
+  sent.catch(() => {});
+  return Promise.race([sent, late]).finally(() => clearTimeout(timer));
+}
+
+/** `env[binding].get(key, "text")`, or `null` when it gave no answer within `timeoutMs`. */
+export function kvGet(env, binding, key, timeoutMs) {
+  const ns = env[binding];
+  if (!ns || typeof ns.get !== 'function') {
+    return Promise.reject(new Error(`KV binding ${binding}: not a KV namespace`));
+  }
+  let timer;
+  const late = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(undefined), timeoutMs);
+  });
+  return Promise.race([ns.get(key, 'text'), late]).finally(() => clearTimeout(timer));
+}
+
+/** Resolves after `ms`. */
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The names of `headers` (lower case, as the runtime lists them), one per line. */
+export function names(headers) {
+  let out = '';
+  for (const k of headers.keys()) out = out ? `${out}\n${k}` : k;
+  return out;
+}
+
+function pairs(list, each) {
+  if (!list) return;
+  const kv = list.split('\n');
+  for (let i = 0; i + 1 < kv.length; i += 2) {
+    try {
+      each(kv[i], kv[i + 1]);
+    } catch {
+      // An invalid name or value is dropped rather than failing the request.
+    }
+  }
+}
+
+/**
+ * A copy of `headers` with the names in `del` removed, then `set` and `append` applied
+ * (both "name\nvalue\n..." lists). `headers` may be a Headers object or undefined.
+ */
+export function edited(headers, del, set, append) {
+  const out = new Headers(headers);
+  if (del) for (const n of del.split('\n')) out.delete(n);
+  pairs(set, (k, v) => out.set(k, v));
+  pairs(append, (k, v) => out.append(k, v));
+  return out;
+}
+
+/** `response`'s status and body with new headers. */
+export function respond(response, headers) {
+  return new Response(response.body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers,
+  });
+}
+
+/** A JSON response Switchyard writes itself; `extra`: "name\nvalue\n..." headers. */
+export function json(status, body, extra) {
+  const headers = new Headers({ 'content-type': 'application/json', 'cache-control': 'no-store' });
+  pairs(extra, (k, v) => headers.set(k, v));
+  return new Response(body, { status, headers });
+}
+
+/** `fetch(url, {method, body})` on the Durable Object named `name` of namespace `binding`. */
+export function callObject(env, binding, name, url, method, body) {
+  const ns = env[binding];
+  if (!ns || typeof ns.idFromName !== 'function') {
+    return Promise.reject(new Error(`binding ${binding}: not a Durable Object namespace`));
+  }
+  const init = { method };
+  if (body !== undefined && body !== null) init.body = body;
+  return ns.get(ns.idFromName(name)).fetch(url, init);
+}
+
+/** `env[binding].fetch(request)` on a service binding. */
+export function callService(env, binding, request) {
+  const svc = env[binding];
+  if (!svc || typeof svc.fetch !== 'function') {
+    return Promise.reject(new Error(`binding ${binding}: not a service binding`));
+  }
+  return svc.fetch(request);
+}
+
+/** A string binding (secret or var), or undefined. */
+export function secret(env, name) {
+  const v = env[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** `request.cf.country`, when the platform set it. */
+export function country(request) {
+  const c = request.cf && request.cf.country;
+  return typeof c === 'string' ? c : undefined;
+}
+
+/** Drops a body nobody reads (releases the connection without copying it into wasm). */
+export function discard(response) {
+  if (response.body) response.body.cancel().catch(() => {});
+}
+
+/** A rejection's text. */
+export function why(e) {
+  if (e instanceof Error) return e.message || e.name;
+  return String(e);
+}
