@@ -37,8 +37,9 @@ test-native:
 test-wasm:
 	cargo test --target wasm32-unknown-unknown -p switchyard-core -p switchyard-edge --lib --tests
 
+# The dashboard's modules and the router's platform module (crates/router/js/platform.mjs), in Node.
 test-www:
-	node --test tests/www/
+	node --test tests/www/ tests/router/
 
 # The dashboard in a real headless Chromium (scripts/browser-test.sh installs Debian's
 # chromium when run as root; REQUIRE_BROWSER=1, set by .ci/run, makes a missing browser fail).
