@@ -169,7 +169,7 @@ impl RouteAggregate {
         if !value.is_finite() {
             return Err(RewardError::NotFinite);
         }
-        if arm.is_empty() || arm.len() > 64 {
+        if !crate::receipt::valid_name(arm.as_bytes()) {
             return Err(RewardError::BadArm);
         }
         let a = self.arms.entry(arm.to_owned()).or_default();
@@ -308,5 +308,21 @@ mod tests {
         assert_eq!(agg.arm("stable").unwrap().requests, 30);
         agg.reset(5000);
         assert_eq!(agg.arm("stable").unwrap().requests, 0);
+    }
+
+    #[test]
+    fn reward_arm_names_follow_the_receipt_rule() {
+        let mut agg = RouteAggregate::new("r");
+        assert_eq!(agg.credit_reward("", 1.0), Err(RewardError::BadArm));
+        assert_eq!(
+            agg.credit_reward(&"a".repeat(65), 1.0),
+            Err(RewardError::BadArm)
+        );
+        assert_eq!(agg.credit_reward(&"a".repeat(64), 1.0), Ok(()));
+        assert_eq!(
+            RewardError::BadArm.to_string(),
+            "arm name must be 1..=64 bytes"
+        );
+        assert_eq!(agg.arm(&"a".repeat(64)).map(|a| a.reward_count), Some(1));
     }
 }

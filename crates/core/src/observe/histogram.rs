@@ -2,6 +2,7 @@
 //! merge and delta, quantiles, and its sparse serde form. Batches and Durable Object
 //! aggregates both carry one per arm.
 
+use super::ratio;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -113,7 +114,7 @@ impl LatencyHistogram {
     }
 
     pub fn mean(&self) -> Option<f64> {
-        (self.total > 0).then(|| self.sum_ms as f64 / self.total as f64)
+        ratio(self.sum_ms, self.total)
     }
 
     /// The `q`-quantile (0 <= q <= 1; nearest rank, `ceil(q n)`), as the midpoint of the

@@ -33,6 +33,12 @@ pub use histogram::{bucket_bounds, bucket_index, LatencyHistogram, NUM_BUCKETS};
 pub use outcome::{Observation, Outcome, OutcomeCounts};
 pub use shadow::{ShadowCounts, ShadowObservation};
 
+/// `n / d`, `None` when `d` is 0 (the rates of the counters and the histogram's mean).
+#[inline]
+fn ratio(n: u64, d: u64) -> Option<f64> {
+    (d > 0).then(|| n as f64 / d as f64)
+}
+
 /// Test helper: an observation of `route`/`arm` with status 200, fingerprint `f`, no split.
 #[cfg(test)]
 fn obs<'a>(route: &'a str, arm: &'a str, outcome: Outcome, ms: u32) -> Observation<'a> {

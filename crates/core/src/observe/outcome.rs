@@ -2,6 +2,7 @@
 //! classified from the origin's status), and the request counters ([`OutcomeCounts`])
 //! shared by batches and aggregates.
 
+use super::ratio;
 use serde::{Deserialize, Serialize};
 
 /// How a routed request ended.
@@ -79,6 +80,6 @@ impl OutcomeCounts {
 
     /// `errors / requests`, `None` without requests.
     pub fn error_rate(&self) -> Option<f64> {
-        (self.requests > 0).then(|| self.errors() as f64 / self.requests as f64)
+        ratio(self.errors(), self.requests)
     }
 }

@@ -2,6 +2,7 @@
 //! ([`ShadowObservation`], built from a [`compare`](crate::compare) [`Agreement`] or for a
 //! failed shadow request), and the per-origin agreement counters ([`ShadowCounts`]).
 
+use super::ratio;
 use crate::compare::{Agreement, NotComparable, PayloadAgreement};
 use serde::{Deserialize, Serialize};
 
@@ -116,21 +117,17 @@ impl ShadowCounts {
             .saturating_add(o.latency_diff_abs_sum_ms);
     }
 
-    fn ratio(n: u64, d: u64) -> Option<f64> {
-        (d > 0).then(|| n as f64 / d as f64)
-    }
-
     /// Share of observations whose statuses agreed.
     pub fn status_agreement_rate(&self) -> Option<f64> {
-        Self::ratio(self.status_agree, self.observations)
+        ratio(self.status_agree, self.observations)
     }
     /// Share of compared payloads that were identical.
     pub fn exact_agreement_rate(&self) -> Option<f64> {
-        Self::ratio(self.payload_exact, self.payload_compared)
+        ratio(self.payload_exact, self.payload_compared)
     }
     /// Share of compared payloads within tolerance / normalised equal.
     pub fn normalised_agreement_rate(&self) -> Option<f64> {
-        Self::ratio(self.payload_normalised, self.payload_compared)
+        ratio(self.payload_normalised, self.payload_compared)
     }
     /// Mean of (shadow - primary) latency.
     pub fn mean_latency_diff_ms(&self) -> Option<f64> {

@@ -128,7 +128,8 @@ impl Receipt {
     }
 }
 
-fn valid_name(b: &[u8]) -> bool {
+/// A route or arm name a receipt can carry: 1..=[`MAX_NAME_LEN`] bytes.
+pub(crate) fn valid_name(b: &[u8]) -> bool {
     !b.is_empty() && b.len() <= MAX_NAME_LEN
 }
 
