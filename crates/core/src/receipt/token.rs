@@ -57,7 +57,7 @@ impl Receipt {
 
     /// First 8 bytes of `SHA-256("sy1-receipt" 0x1F unit)`: domain-separated from the
     /// bucketing hash but unkeyed (for tests and benches). The edge names units with the
-    /// keyed [`ReceiptSigner::unit_id`].
+    /// keyed [`ReceiptSigner::unit_id`](super::ReceiptSigner::unit_id).
     pub fn unit_hash_of(unit: &str) -> [u8; 8] {
         let mut h = Sha256::new();
         h.update(b"sy1-receipt\x1f");
