@@ -1,55 +1,17 @@
-//! Feedback receipts: the `x-switchyard-receipt` header on every routed response.
-//!
-//! A receipt names the route, the arm, a hash of the unit, the config version, the issue time
-//! and a random nonce, and is signed with HMAC-SHA256 under a Worker secret. The client hands
-//! it back with `POST /_switchyard/feedback` and the route's Durable Object credits the arm
-//! once per receipt ([`ReplayGuard`]).
-//!
-//! # Token format, v1
-//!
-//! ```text
-//! v1.<base64url(payload)>.<base64url(tag)>          (base64url without padding)
-//!
-//! payload = route_len:u8  route:utf8[1..=64]
-//!           arm_len:u8    arm:utf8[1..=64]
-//!           unit_id:[u8; 8]      (ReceiptSigner::unit_id: keyed, not the bucketing hash)
-//!           config_version:uleb128  issued_ms:uleb128
-//!           nonce:[u8; 8] (big-endian u64)
-//! tag     = first 16 bytes of HMAC-SHA256(key, 0x01 || payload)
-//! ```
-//!
-//! The unit is named by [`ReceiptSigner::unit_id`], the first 8 bytes of
-//! `HMAC-SHA256(key, 0x02 "unit" 0x1F unit)`: keyed with the receipt secret, so a receipt
-//! (whose payload anyone can decode) reveals neither the unit's bucketing hash (which with a
-//! route's public salt would give its bucket) nor, by a dictionary of likely ids, the unit.
-//! Receipts signed before this change carried the bucketing hash in the same 8 bytes; nothing
-//! reads the field back (the Durable Object credits by route and arm), so they verify as
-//! before and the format stays `v1`.
-//!
-//! The leading `0x01` under the MAC binds the format version. A 128-bit truncated tag is
-//! within RFC 2104's guidance (at least half the hash output) and keeps the token short: a
-//! receipt for route `fraud`, arm `canary` is 74 characters. The receipt id used for replay
-//! detection is the tag itself ([`ReceiptId`]): it cannot be chosen without the key and it
-//! differs between receipts because the nonce and issue time differ.
+//! Signing and verification: [`ReceiptSigner`] (HMAC-SHA256 with precomputed keyed states,
+//! also the keyed unit id), the receipt id used for replay detection ([`ReceiptId`]), and
+//! why a token is rejected ([`ReceiptError`]: shape, signature, age, version).
 
+use super::token::{FORMAT_V1, MAX_PAYLOAD, TOKEN_MAX};
+use super::{b64_len, b64url_decode_into, b64url_encode_to, Receipt, PREFIX_V1, TAG_LEN};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{HashSet, VecDeque};
 use std::fmt;
 
-/// Longest route or arm name a receipt carries, in bytes.
-pub const MAX_NAME_LEN: usize = 64;
 /// How far in the future an issue time may lie (clock skew between isolates), in ms.
 pub const MAX_SKEW_MS: u64 = 5_000;
-/// Bytes of the HMAC-SHA256 output kept in the token.
-pub const TAG_LEN: usize = 16;
-/// Token prefix of the current format.
-pub const PREFIX_V1: &str = "v1";
-
-const FORMAT_V1: u8 = 0x01;
+/// SHA-256 block size (HMAC key padding).
 const BLOCK: usize = 64;
-const MAX_PAYLOAD: usize = 1 + MAX_NAME_LEN + 1 + MAX_NAME_LEN + 8 + 10 + 10 + 8;
-const TOKEN_MAX: usize = 3 + b64_len(MAX_PAYLOAD) + 1 + b64_len(TAG_LEN);
 
 /// Why a token was rejected. Each maps to a 4xx answer at the edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,172 +56,6 @@ impl fmt::Display for ReceiptError {
 }
 
 impl std::error::Error for ReceiptError {}
-
-/// The content of a receipt. Construct with [`Receipt::new`], which validates the names, so
-/// that every `Receipt` value can be signed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Receipt {
-    route: String,
-    arm: String,
-    unit_hash: [u8; 8],
-    config_version: u64,
-    issued_ms: u64,
-    nonce: u64,
-}
-
-impl Receipt {
-    /// `route` and `arm` must be 1..=64 bytes. `nonce` should come from the edge's RNG.
-    pub fn new(
-        route: &str,
-        arm: &str,
-        unit_hash: [u8; 8],
-        config_version: u64,
-        issued_ms: u64,
-        nonce: u64,
-    ) -> Result<Self, ReceiptError> {
-        if !valid_name(route.as_bytes()) || !valid_name(arm.as_bytes()) {
-            return Err(ReceiptError::Malformed);
-        }
-        Ok(Self {
-            route: route.to_owned(),
-            arm: arm.to_owned(),
-            unit_hash,
-            config_version,
-            issued_ms,
-            nonce,
-        })
-    }
-
-    /// First 8 bytes of `SHA-256("sy1-receipt" 0x1F unit)`: domain-separated from the
-    /// bucketing hash but unkeyed (for tests and benches). The edge names units with the
-    /// keyed [`ReceiptSigner::unit_id`].
-    pub fn unit_hash_of(unit: &str) -> [u8; 8] {
-        let mut h = Sha256::new();
-        h.update(b"sy1-receipt\x1f");
-        h.update(unit.as_bytes());
-        let d = h.finalize();
-        let mut out = [0u8; 8];
-        out.copy_from_slice(&d[..8]);
-        out
-    }
-
-    pub fn route(&self) -> &str {
-        &self.route
-    }
-    pub fn arm(&self) -> &str {
-        &self.arm
-    }
-    pub fn unit_hash(&self) -> [u8; 8] {
-        self.unit_hash
-    }
-    pub fn config_version(&self) -> u64 {
-        self.config_version
-    }
-    pub fn issued_ms(&self) -> u64 {
-        self.issued_ms
-    }
-    pub fn nonce(&self) -> u64 {
-        self.nonce
-    }
-
-    /// Writes the binary payload into `buf`, returning its length.
-    fn encode(&self, buf: &mut [u8; MAX_PAYLOAD]) -> usize {
-        let mut n = 0;
-        for name in [self.route.as_bytes(), self.arm.as_bytes()] {
-            // Names are validated by `new` (<= 64 bytes), so the length fits a byte.
-            let len = name.len().min(MAX_NAME_LEN);
-            buf[n] = len as u8;
-            n += 1;
-            buf[n..n + len].copy_from_slice(&name[..len]);
-            n += len;
-        }
-        buf[n..n + 8].copy_from_slice(&self.unit_hash);
-        n += 8;
-        n = put_uleb(buf, n, self.config_version);
-        n = put_uleb(buf, n, self.issued_ms);
-        buf[n..n + 8].copy_from_slice(&self.nonce.to_be_bytes());
-        n + 8
-    }
-
-    fn decode(p: &[u8]) -> Option<Self> {
-        let mut r = Reader { b: p, i: 0 };
-        let route = r.name()?;
-        let arm = r.name()?;
-        let unit_hash: [u8; 8] = r.take(8)?.try_into().ok()?;
-        let config_version = r.uleb()?;
-        let issued_ms = r.uleb()?;
-        let nonce = u64::from_be_bytes(r.take(8)?.try_into().ok()?);
-        if r.i != p.len() {
-            return None;
-        }
-        Some(Self {
-            route,
-            arm,
-            unit_hash,
-            config_version,
-            issued_ms,
-            nonce,
-        })
-    }
-}
-
-fn valid_name(b: &[u8]) -> bool {
-    !b.is_empty() && b.len() <= MAX_NAME_LEN
-}
-
-fn put_uleb(buf: &mut [u8], mut n: usize, mut v: u64) -> usize {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            buf[n] = byte;
-            return n + 1;
-        }
-        buf[n] = byte | 0x80;
-        n += 1;
-    }
-}
-
-struct Reader<'a> {
-    b: &'a [u8],
-    i: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.i.checked_add(n)?;
-        let s = self.b.get(self.i..end)?;
-        self.i = end;
-        Some(s)
-    }
-    fn name(&mut self) -> Option<String> {
-        let len = *self.take(1)?.first()? as usize;
-        if len == 0 || len > MAX_NAME_LEN {
-            return None;
-        }
-        let s = std::str::from_utf8(self.take(len)?).ok()?;
-        Some(s.to_owned())
-    }
-    /// Canonical ULEB128 u64: at most 10 bytes, no overflow, no redundant trailing zero group.
-    fn uleb(&mut self) -> Option<u64> {
-        let mut v: u64 = 0;
-        for k in 0..10u32 {
-            let byte = *self.take(1)?.first()?;
-            let part = u64::from(byte & 0x7f);
-            if k == 9 && part > 1 {
-                return None;
-            }
-            v |= part << (7 * k);
-            if byte & 0x80 == 0 {
-                if k > 0 && byte == 0 {
-                    return None;
-                }
-                return Some(v);
-            }
-        }
-        None
-    }
-}
 
 /// A receipt's identity for replay detection: its 128-bit tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -408,10 +204,10 @@ impl ReceiptSigner {
             return Err(ReceiptError::BadSignature);
         }
         let r = Receipt::decode(payload).ok_or(ReceiptError::Malformed)?;
-        if r.issued_ms > now_ms.saturating_add(MAX_SKEW_MS) {
+        if r.issued_ms() > now_ms.saturating_add(MAX_SKEW_MS) {
             return Err(ReceiptError::FromFuture);
         }
-        if now_ms.saturating_sub(r.issued_ms) > max_age_ms {
+        if now_ms.saturating_sub(r.issued_ms()) > max_age_ms {
             return Err(ReceiptError::Expired);
         }
         Ok((r, ReceiptId(tbuf)))
@@ -438,205 +234,13 @@ fn ct_eq(a: &[u8; TAG_LEN], b: &[u8; TAG_LEN]) -> bool {
     std::hint::black_box(d) == 0
 }
 
-// ---------------------------------------------------------------------------------------
-// base64url, no padding (RFC 4648 section 5)
-
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/// Encoded length of `n` bytes without padding.
-pub const fn b64_len(n: usize) -> usize {
-    (n * 4).div_ceil(3)
-}
-
-/// Writes the unpadded base64url encoding of `data` to the front of `out`, returning the
-/// number of bytes written, or `None` if `out` is too small.
-pub fn b64url_encode_to(data: &[u8], out: &mut [u8]) -> Option<usize> {
-    let n = b64_len(data.len());
-    let out = out.get_mut(..n)?;
-    let mut o = 0;
-    let mut chunks = data.chunks_exact(3);
-    for c in &mut chunks {
-        let v = (u32::from(c[0]) << 16) | (u32::from(c[1]) << 8) | u32::from(c[2]);
-        out[o] = B64[(v >> 18) as usize & 63];
-        out[o + 1] = B64[(v >> 12) as usize & 63];
-        out[o + 2] = B64[(v >> 6) as usize & 63];
-        out[o + 3] = B64[v as usize & 63];
-        o += 4;
-    }
-    match *chunks.remainder() {
-        [a] => {
-            let v = u32::from(a) << 16;
-            out[o] = B64[(v >> 18) as usize & 63];
-            out[o + 1] = B64[(v >> 12) as usize & 63];
-        }
-        [a, b] => {
-            let v = (u32::from(a) << 16) | (u32::from(b) << 8);
-            out[o] = B64[(v >> 18) as usize & 63];
-            out[o + 1] = B64[(v >> 12) as usize & 63];
-            out[o + 2] = B64[(v >> 6) as usize & 63];
-        }
-        _ => {}
-    }
-    Some(n)
-}
-
-/// Unpadded base64url encoding of `data`.
-pub fn b64url_encode(data: &[u8]) -> String {
-    let mut v = vec![0u8; b64_len(data.len())];
-    let n = b64url_encode_to(data, &mut v).unwrap_or(0);
-    v.truncate(n);
-    // The alphabet is ASCII, so this never fails.
-    String::from_utf8(v).unwrap_or_default()
-}
-
-fn b64_val(c: u8) -> Option<u32> {
-    Some(match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'-' => 62,
-        b'_' => 63,
-        _ => return None,
-    } as u32)
-}
-
-/// Strict decode into `out`: rejects padding, foreign characters, impossible lengths,
-/// non-zero unused bits and output that does not fit. Returns the decoded length.
-pub fn b64url_decode_into(s: &[u8], out: &mut [u8]) -> Option<usize> {
-    if s.len() % 4 == 1 {
-        return None;
-    }
-    let need = s.len() * 3 / 4;
-    if need > out.len() {
-        return None;
-    }
-    let mut n = 0;
-    let mut chunks = s.chunks_exact(4);
-    for c in &mut chunks {
-        let v = (b64_val(c[0])? << 18)
-            | (b64_val(c[1])? << 12)
-            | (b64_val(c[2])? << 6)
-            | b64_val(c[3])?;
-        out[n] = (v >> 16) as u8;
-        out[n + 1] = (v >> 8) as u8;
-        out[n + 2] = v as u8;
-        n += 3;
-    }
-    match *chunks.remainder() {
-        [a, b] => {
-            let v = (b64_val(a)? << 18) | (b64_val(b)? << 12);
-            if v & 0xffff != 0 {
-                return None;
-            }
-            out[n] = (v >> 16) as u8;
-            n += 1;
-        }
-        [a, b, c] => {
-            let v = (b64_val(a)? << 18) | (b64_val(b)? << 12) | (b64_val(c)? << 6);
-            if v & 0xff != 0 {
-                return None;
-            }
-            out[n] = (v >> 16) as u8;
-            out[n + 1] = (v >> 8) as u8;
-            n += 2;
-        }
-        _ => {}
-    }
-    Some(n)
-}
-
-/// Strict unpadded base64url decode.
-pub fn b64url_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = vec![0u8; s.len() * 3 / 4];
-    let n = b64url_decode_into(s.as_bytes(), &mut out)?;
-    out.truncate(n);
-    Some(out)
-}
-
-// ---------------------------------------------------------------------------------------
-// Replay protection
-
-/// Remembers the ids of receipts already credited, for as long as they could still verify
-/// (`max_age_ms + MAX_SKEW_MS` after issue), then forgets them. Lives in the route's Durable
-/// Object storage (serde).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplayGuard {
-    /// (issued_ms, id) in insertion order; issue times are not monotone, so pruning scans.
-    entries: VecDeque<(u64, ReceiptId)>,
-    #[serde(skip)]
-    index: HashSet<ReceiptId>,
-}
-
-impl ReplayGuard {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Records `id` and returns `true` the first time; returns `false` on a replay.
-    /// Forgets ids issued more than `max_age_ms + MAX_SKEW_MS` before `now_ms`.
-    pub fn check_and_insert(
-        &mut self,
-        id: ReceiptId,
-        issued_ms: u64,
-        now_ms: u64,
-        max_age_ms: u64,
-    ) -> bool {
-        self.prune(now_ms, max_age_ms);
-        if self.index.len() != self.entries.len() {
-            self.index = self.entries.iter().map(|e| e.1).collect();
-        }
-        if !self.index.insert(id) {
-            return false;
-        }
-        self.entries.push_back((issued_ms, id));
-        true
-    }
-
-    /// Drops ids whose receipts would now be rejected as expired anyway.
-    pub fn prune(&mut self, now_ms: u64, max_age_ms: u64) {
-        let horizon = now_ms.saturating_sub(max_age_ms.saturating_add(MAX_SKEW_MS));
-        let before = self.entries.len();
-        self.entries.retain(|e| e.0 >= horizon);
-        if self.entries.len() != before {
-            self.index = self.entries.iter().map(|e| e.1).collect();
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// (issued_ms, id) of every remembered receipt (for moving them into a ledger table).
-    pub fn entries(&self) -> impl Iterator<Item = (u64, ReceiptId)> + '_ {
-        self.entries.iter().copied()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-}
-
 // Native only: proptest is a native dev-dependency.
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
+    use crate::receipt::b64url_encode;
+    use crate::receipt::fixtures::{typical, DAY, KEY, NOW};
     use proptest::prelude::*;
-
-    const KEY: &[u8] = b"switchyard-test-key-0123456789ab";
-    const NOW: u64 = 1_790_000_000_000;
-    const DAY: u64 = 86_400_000;
-
-    fn typical() -> Receipt {
-        Receipt::new(
-            "fraud",
-            "canary",
-            Receipt::unit_hash_of("user-42"),
-            17,
-            NOW,
-            0x0123_4567_89ab_cdef,
-        )
-        .unwrap()
-    }
 
     #[test]
     fn round_trip_and_length() {
@@ -656,19 +260,6 @@ mod tests {
         let r = Receipt::new(&long, &long, [7; 8], u64::MAX, u64::MAX - 1, u64::MAX).unwrap();
         let tok = s.sign(&r);
         assert_eq!(s.verify(&tok, u64::MAX, DAY).unwrap(), r);
-    }
-
-    #[test]
-    fn names_are_validated() {
-        assert_eq!(
-            Receipt::new("", "a", [0; 8], 1, 1, 1),
-            Err(ReceiptError::Malformed)
-        );
-        assert_eq!(
-            Receipt::new("r", &"a".repeat(65), [0; 8], 1, 1, 1),
-            Err(ReceiptError::Malformed)
-        );
-        assert!(Receipt::new("r", "ärm", [0; 8], 1, 1, 1).is_ok());
     }
 
     /// Known answers: RFC 4231 vectors for the raw HMAC, and a whole token whose expected
@@ -838,43 +429,6 @@ print("v1." + b64(p) + "." + b64(tag))'"#;
         let p = [0u8; 3];
         let t = format!("v1.{}.{}", b64url_encode(&p), b64url_encode(&s.tag(&p)));
         assert_eq!(s.verify(&t, NOW, DAY), Err(ReceiptError::Malformed));
-    }
-
-    #[test]
-    fn base64url_strict() {
-        for n in 0..40usize {
-            let data: Vec<u8> = (0..n).map(|i| (i * 37 + 11) as u8).collect();
-            let e = b64url_encode(&data);
-            assert_eq!(e.len(), b64_len(n));
-            assert_eq!(b64url_decode(&e).unwrap(), data);
-        }
-        assert_eq!(b64url_encode(b"\xfb\xff"), "-_8");
-        assert!(b64url_decode("A").is_none());
-        assert!(b64url_decode("AB").is_none()); // non-zero unused bits
-        assert!(b64url_decode("AA==").is_none());
-        assert!(b64url_decode("A+").is_none());
-        assert_eq!(b64url_decode("AA").unwrap(), vec![0]);
-    }
-
-    #[test]
-    fn replay_guard() {
-        let s = ReceiptSigner::new(KEY);
-        let (tok, _) = s.sign_with_id(&typical());
-        let (r, id) = s.verify_with_id(&tok, NOW, DAY).unwrap();
-        let mut g = ReplayGuard::new();
-        assert!(g.check_and_insert(id, r.issued_ms(), NOW, DAY));
-        assert!(!g.check_and_insert(id, r.issued_ms(), NOW + 10, DAY));
-        // Survives a serde round trip (Durable Object storage).
-        let json = serde_json::to_string(&g).unwrap();
-        let mut g2: ReplayGuard = serde_json::from_str(&json).unwrap();
-        assert!(!g2.check_and_insert(id, r.issued_ms(), NOW + 20, DAY));
-        // Forgotten once the receipt could no longer verify.
-        g2.prune(NOW + DAY + MAX_SKEW_MS + 1, DAY);
-        assert!(g2.is_empty());
-        assert_eq!(
-            s.verify(&tok, NOW + DAY + MAX_SKEW_MS + 1, DAY),
-            Err(ReceiptError::Expired)
-        );
     }
 
     proptest! {

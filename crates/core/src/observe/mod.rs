@@ -1,0 +1,54 @@
+//! What the edge observes, how an isolate batches it, and what a route's Durable Object
+//! aggregates.
+//!
+//! Hot path: the edge builds an [`Observation`] (borrowed names, no allocation) per routed
+//! request and pushes it into its isolate's [`Batcher`]; `push` answers whether a flush is
+//! due (by count or age). [`Batcher::drain`] returns a [`Batch`] that is already
+//! pre-aggregated per (route, arm): counts and a [`LatencyHistogram`], not raw events, so the
+//! JSON body sent to the Durable Object stays small. [`Batch::split_by_route`] gives one
+//! batch per route's object. The object keeps a [`RouteAggregate`] and folds batches in with
+//! [`RouteAggregate::merge_batch`], rewards with [`RouteAggregate::credit_reward`].
+//!
+//! One file per concern, all re-exported here (the public paths are `observe::*`):
+//! - `histogram.rs`: [`LatencyHistogram`], the log-scaled latency histogram and its sparse
+//!   serde form;
+//! - `outcome.rs`: what one routed request was ([`Observation`]), how it ended
+//!   ([`Outcome`]) and the request counters ([`OutcomeCounts`]);
+//! - `shadow.rs`: one shadow comparison ([`ShadowObservation`], built from a
+//!   [`crate::compare::Agreement`]) and the shadow counters ([`ShadowCounts`]);
+//! - `batch.rs`: the isolate's [`Batcher`] and the wire format it sends ([`Batch`],
+//!   [`ArmBatch`], [`ShadowBatch`], [`OverrideBatch`]);
+//! - `aggregate.rs`: the Durable Object's state ([`RouteAggregate`], [`ArmAggregate`]) and
+//!   reward crediting ([`Reward`], [`RewardError`]).
+
+mod aggregate;
+mod batch;
+mod histogram;
+mod outcome;
+mod shadow;
+
+pub use aggregate::{ArmAggregate, Reward, RewardError, RouteAggregate};
+pub use batch::{ArmBatch, Batch, Batcher, OverrideBatch, OverrideTotals, ShadowBatch};
+pub use histogram::{bucket_bounds, bucket_index, LatencyHistogram, NUM_BUCKETS};
+pub use outcome::{Observation, Outcome, OutcomeCounts};
+pub use shadow::{ShadowCounts, ShadowObservation};
+
+/// `n / d`, `None` when `d` is 0 (the rates of the counters and the histogram's mean).
+#[inline]
+fn ratio(n: u64, d: u64) -> Option<f64> {
+    (d > 0).then(|| n as f64 / d as f64)
+}
+
+/// Test helper: an observation of `route`/`arm` with status 200, fingerprint `f`, no split.
+#[cfg(test)]
+fn obs<'a>(route: &'a str, arm: &'a str, outcome: Outcome, ms: u32) -> Observation<'a> {
+    Observation {
+        route,
+        arm,
+        outcome,
+        status: 200,
+        latency_ms: ms,
+        fingerprint: "f",
+        split_ppm: 0,
+    }
+}

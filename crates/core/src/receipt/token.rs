@@ -1,0 +1,207 @@
+//! The v1 token payload (layout in the [module doc](super)): [`Receipt`] with its name
+//! validation, the binary encoding (length-prefixed names, ULEB128 integers) and its strict
+//! decoder, and the constants that size a token.
+
+use super::{b64_len, ReceiptError};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// Longest route or arm name a receipt carries, in bytes.
+pub const MAX_NAME_LEN: usize = 64;
+/// Bytes of the HMAC-SHA256 output kept in the token.
+pub const TAG_LEN: usize = 16;
+/// Token prefix of the current format.
+pub const PREFIX_V1: &str = "v1";
+
+/// Format byte under the MAC (`0x01 || payload`).
+pub(super) const FORMAT_V1: u8 = 0x01;
+/// Longest payload: two names of 64 bytes, unit id, two 10-byte ULEB128s, nonce.
+pub(super) const MAX_PAYLOAD: usize = 1 + MAX_NAME_LEN + 1 + MAX_NAME_LEN + 8 + 10 + 10 + 8;
+/// Longest token: `v1.` + payload + `.` + tag, base64url.
+pub(super) const TOKEN_MAX: usize = 3 + b64_len(MAX_PAYLOAD) + 1 + b64_len(TAG_LEN);
+
+/// The content of a receipt. Construct with [`Receipt::new`], which validates the names, so
+/// that every `Receipt` value can be signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    route: String,
+    arm: String,
+    unit_hash: [u8; 8],
+    config_version: u64,
+    issued_ms: u64,
+    nonce: u64,
+}
+
+impl Receipt {
+    /// `route` and `arm` must be 1..=64 bytes. `nonce` should come from the edge's RNG.
+    pub fn new(
+        route: &str,
+        arm: &str,
+        unit_hash: [u8; 8],
+        config_version: u64,
+        issued_ms: u64,
+        nonce: u64,
+    ) -> Result<Self, ReceiptError> {
+        if !valid_name(route.as_bytes()) || !valid_name(arm.as_bytes()) {
+            return Err(ReceiptError::Malformed);
+        }
+        Ok(Self {
+            route: route.to_owned(),
+            arm: arm.to_owned(),
+            unit_hash,
+            config_version,
+            issued_ms,
+            nonce,
+        })
+    }
+
+    /// First 8 bytes of `SHA-256("sy1-receipt" 0x1F unit)`: domain-separated from the
+    /// bucketing hash but unkeyed (for tests and benches). The edge names units with the
+    /// keyed [`ReceiptSigner::unit_id`](super::ReceiptSigner::unit_id).
+    pub fn unit_hash_of(unit: &str) -> [u8; 8] {
+        let mut h = Sha256::new();
+        h.update(b"sy1-receipt\x1f");
+        h.update(unit.as_bytes());
+        let d = h.finalize();
+        let mut out = [0u8; 8];
+        out.copy_from_slice(&d[..8]);
+        out
+    }
+
+    pub fn route(&self) -> &str {
+        &self.route
+    }
+    pub fn arm(&self) -> &str {
+        &self.arm
+    }
+    pub fn unit_hash(&self) -> [u8; 8] {
+        self.unit_hash
+    }
+    pub fn config_version(&self) -> u64 {
+        self.config_version
+    }
+    pub fn issued_ms(&self) -> u64 {
+        self.issued_ms
+    }
+    pub fn nonce(&self) -> u64 {
+        self.nonce
+    }
+
+    /// Writes the binary payload into `buf`, returning its length.
+    pub(super) fn encode(&self, buf: &mut [u8; MAX_PAYLOAD]) -> usize {
+        let mut n = 0;
+        for name in [self.route.as_bytes(), self.arm.as_bytes()] {
+            // Names are validated by `new` (<= 64 bytes), so the length fits a byte.
+            let len = name.len().min(MAX_NAME_LEN);
+            buf[n] = len as u8;
+            n += 1;
+            buf[n..n + len].copy_from_slice(&name[..len]);
+            n += len;
+        }
+        buf[n..n + 8].copy_from_slice(&self.unit_hash);
+        n += 8;
+        n = put_uleb(buf, n, self.config_version);
+        n = put_uleb(buf, n, self.issued_ms);
+        buf[n..n + 8].copy_from_slice(&self.nonce.to_be_bytes());
+        n + 8
+    }
+
+    pub(super) fn decode(p: &[u8]) -> Option<Self> {
+        let mut r = Reader { b: p, i: 0 };
+        let route = r.name()?;
+        let arm = r.name()?;
+        let unit_hash: [u8; 8] = r.take(8)?.try_into().ok()?;
+        let config_version = r.uleb()?;
+        let issued_ms = r.uleb()?;
+        let nonce = u64::from_be_bytes(r.take(8)?.try_into().ok()?);
+        if r.i != p.len() {
+            return None;
+        }
+        Some(Self {
+            route,
+            arm,
+            unit_hash,
+            config_version,
+            issued_ms,
+            nonce,
+        })
+    }
+}
+
+/// A route or arm name a receipt can carry: 1..=[`MAX_NAME_LEN`] bytes.
+pub(crate) fn valid_name(b: &[u8]) -> bool {
+    !b.is_empty() && b.len() <= MAX_NAME_LEN
+}
+
+fn put_uleb(buf: &mut [u8], mut n: usize, mut v: u64) -> usize {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            buf[n] = byte;
+            return n + 1;
+        }
+        buf[n] = byte | 0x80;
+        n += 1;
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.i.checked_add(n)?;
+        let s = self.b.get(self.i..end)?;
+        self.i = end;
+        Some(s)
+    }
+    fn name(&mut self) -> Option<String> {
+        let len = *self.take(1)?.first()? as usize;
+        if len == 0 || len > MAX_NAME_LEN {
+            return None;
+        }
+        let s = std::str::from_utf8(self.take(len)?).ok()?;
+        Some(s.to_owned())
+    }
+    /// Canonical ULEB128 u64: at most 10 bytes, no overflow, no redundant trailing zero group.
+    fn uleb(&mut self) -> Option<u64> {
+        let mut v: u64 = 0;
+        for k in 0..10u32 {
+            let byte = *self.take(1)?.first()?;
+            let part = u64::from(byte & 0x7f);
+            if k == 9 && part > 1 {
+                return None;
+            }
+            v |= part << (7 * k);
+            if byte & 0x80 == 0 {
+                if k > 0 && byte == 0 {
+                    return None;
+                }
+                return Some(v);
+            }
+        }
+        None
+    }
+}
+
+// Native only, like every receipt test (proptest is a native dev-dependency).
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_validated() {
+        assert_eq!(
+            Receipt::new("", "a", [0; 8], 1, 1, 1),
+            Err(ReceiptError::Malformed)
+        );
+        assert_eq!(
+            Receipt::new("r", &"a".repeat(65), [0; 8], 1, 1, 1),
+            Err(ReceiptError::Malformed)
+        );
+        assert!(Receipt::new("r", "ärm", [0; 8], 1, 1, 1).is_ok());
+    }
+}
