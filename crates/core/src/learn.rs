@@ -294,9 +294,9 @@ impl Learner {
         max_age_ms: u64,
     ) -> Result<(), FeedbackError> {
         check_reward(reward)?;
-        if arm.is_empty() || arm.len() > crate::receipt::MAX_NAME_LEN {
+        if !crate::receipt::valid_name(arm.as_bytes()) {
             return Err(FeedbackError::BadReward(
-                "arm name must be 1..=64 bytes".into(),
+                crate::observe::RewardError::BadArm.to_string(),
             ));
         }
         if !self

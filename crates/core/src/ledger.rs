@@ -276,9 +276,9 @@ impl<S: Store> Durable<S> {
         if let Err(e) = check_reward(reward) {
             return Ok(Err(e));
         }
-        if arm.is_empty() || arm.len() > crate::receipt::MAX_NAME_LEN {
+        if !crate::receipt::valid_name(arm.as_bytes()) {
             return Ok(Err(FeedbackError::BadReward(
-                "arm name must be 1..=64 bytes".into(),
+                crate::observe::RewardError::BadArm.to_string(),
             )));
         }
         if receipt_expiry(issued_ms, max_age_ms) < now_ms {
@@ -641,7 +641,7 @@ fn merge_shards(
     let mut warnings = Vec::new();
     for (k, arms) in shards {
         for (arm, cur) in arms {
-            if arm.is_empty() || arm.len() > crate::receipt::MAX_NAME_LEN {
+            if !crate::receipt::valid_name(arm.as_bytes()) {
                 continue;
             }
             let key = format!("{k}/{arm}");
