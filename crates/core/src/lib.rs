@@ -33,5 +33,7 @@ pub mod sort;
 pub mod stats;
 pub mod strategy;
 #[cfg(test)]
+mod config_dump;
+#[cfg(test)]
 mod testgen;
 pub mod urlparts;
