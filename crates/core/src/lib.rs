@@ -11,6 +11,8 @@ pub mod bucket;
 pub mod churn;
 pub mod compare;
 pub mod config;
+#[cfg(test)]
+mod config_dump;
 pub mod contract;
 pub mod controller;
 pub mod decision;
@@ -32,8 +34,6 @@ pub mod series;
 pub mod sort;
 pub mod stats;
 pub mod strategy;
-#[cfg(test)]
-mod config_dump;
 #[cfg(test)]
 mod testgen;
 pub mod urlparts;
