@@ -475,21 +475,21 @@ impl Validator {
         None
     }
 
-    /// The object at `at`, after reporting any key outside `allowed`.
+    /// The object at `at`, after reporting any key outside `allowed` (`"a, b, c"`).
     fn object<'v, 'p>(
         &mut self,
         at: &'p Path<'p>,
         v: &'v Value,
-        allowed: &[&str],
+        allowed: &str,
     ) -> Option<Fields<'v, 'p>> {
         let Some(obj) = v.as_object() else {
             return self.wrong_type(at, "an object", v);
         };
         for key in obj.keys() {
-            if !allowed.contains(&key.as_str()) {
+            if !allowed.split(", ").any(|k| k == key) {
                 self.err(
                     &at.key(key),
-                    format!("unknown field (expected one of: {})", allowed.join(", ")),
+                    format!("unknown field (expected one of: {allowed})"),
                 );
             }
         }
@@ -573,7 +573,7 @@ impl Validator {
     }
 
     /// The index of the field's value in `names` (0, the default, when absent).
-    fn opt_choice(&mut self, f: Fields, key: &str, names: &[&str], reason: &str) -> Option<usize> {
+    fn opt_choice(&mut self, f: Fields, key: &str, names: &str, reason: &str) -> Option<usize> {
         match f.get(key) {
             None => Some(0),
             Some(v) => self.choice(&f.at.key(key), v, names, reason),
@@ -669,8 +669,10 @@ impl Validator {
         }
     }
 
-    fn choice(&mut self, at: &Path, v: &Value, names: &[&str], reason: &str) -> Option<usize> {
-        let i = v.as_str().and_then(|s| names.iter().position(|n| *n == s));
+    fn choice(&mut self, at: &Path, v: &Value, names: &str, reason: &str) -> Option<usize> {
+        let i = v
+            .as_str()
+            .and_then(|s| names.split(", ").position(|n| n == s));
         if i.is_none() {
             self.err(at, reason);
         }
@@ -728,14 +730,7 @@ impl Validator {
         let f = self.object(
             &ROOT,
             v,
-            &[
-                "version",
-                "default_origin",
-                "origins",
-                "routes",
-                "description",
-                "alerts",
-            ],
+            "version, default_origin, origins, routes, description, alerts",
         )?;
         let schema = self.req_uint(f, "version", u64::MAX).and_then(|n| {
             let ok = n == 1;
@@ -782,7 +777,7 @@ impl Validator {
             let Some(name) = self.name(&p, name.clone()) else {
                 continue;
             };
-            let Some(f) = self.object(&p, o, &["url", "timeout_ms", "description"]) else {
+            let Some(f) = self.object(&p, o, "url, timeout_ms, description") else {
                 continue;
             };
             let base = self.req_str(f, "url").and_then(|u| match origin_base(&u) {
@@ -839,17 +834,7 @@ impl Validator {
         let f = self.object(
             at,
             v,
-            &[
-                "name",
-                "match",
-                "unit",
-                "strategy",
-                "shadow",
-                "flags",
-                "strip_prefix",
-                "description",
-                "feedback_shards",
-            ],
+            "name, match, unit, strategy, shadow, flags, strip_prefix, description, feedback_shards",
         )?;
         let name = self
             .req(f, "name")
@@ -918,7 +903,7 @@ impl Validator {
     }
 
     fn matcher(&mut self, at: &Path, v: &Value) -> Option<Matcher> {
-        let f = self.object(at, v, &["host", "path_prefix", "methods"])?;
+        let f = self.object(at, v, "host, path_prefix, methods")?;
         let host = self.opt_str(f, "host").flatten().filter(|h| {
             let ok = !h.is_empty() && !h.contains(['/', ' ', ':']);
             self.check(
@@ -949,7 +934,7 @@ impl Validator {
         };
         for (i, s) in arr.iter().enumerate() {
             let p = at.at(i);
-            let Some(f) = self.object(&p, s, &["header", "cookie", "query"]) else {
+            let Some(f) = self.object(&p, s, "header, cookie, query") else {
                 continue;
             };
             let one = "expected exactly one of header, cookie, query";
@@ -981,10 +966,10 @@ impl Validator {
             return out;
         };
         self.check(!arr.is_empty(), at, "at least one arm is required");
-        let allowed: &[&str] = if weighted {
-            &["name", "origin", "weight"]
+        let allowed = if weighted {
+            "name, origin, weight"
         } else {
-            &["name", "origin"]
+            "name, origin"
         };
         for (i, a) in arr.iter().enumerate() {
             let p = at.at(i);
@@ -1030,42 +1015,16 @@ impl Validator {
         split_salt: &mut String,
     ) -> Option<Strategy> {
         let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
-        let allowed: &[&str] = match kind {
-            "ab" => &["kind", "arms", "guard", "salt"],
-            "canary" => &[
-                "kind", "stable", "canary", "percent", "steps", "guard", "salt",
-            ],
-            "flag" => &["kind", "default", "flags"],
-            "blue_green" => &[
-                "kind",
-                "blue",
-                "green",
-                "active",
-                "failover",
-                "preview_header",
-            ],
-            "rolling" => &[
-                "kind",
-                "from",
-                "to",
-                "batches",
-                "completed",
-                "interval_s",
-                "guard",
-                "salt",
-            ],
-            "recreate" => &["kind", "origin", "health_path"],
-            "bandit" => &[
-                "kind",
-                "arms",
-                "algorithm",
-                "epsilon",
-                "min_share",
-                "min_samples",
-                "sticky",
-                "feedback",
-                "salt",
-            ],
+        let allowed = match kind {
+            "ab" => "kind, arms, guard, salt",
+            "canary" => "kind, stable, canary, percent, steps, guard, salt",
+            "flag" => "kind, default, flags",
+            "blue_green" => "kind, blue, green, active, failover, preview_header",
+            "rolling" => "kind, from, to, batches, completed, interval_s, guard, salt",
+            "recreate" => "kind, origin, health_path",
+            "bandit" => {
+                "kind, arms, algorithm, epsilon, min_share, min_samples, sticky, feedback, salt"
+            }
             _ => {
                 self.err(
                     &at.key("kind"),
@@ -1098,7 +1057,7 @@ impl Validator {
                 let mut steps: Vec<CanaryStep> = Vec::new();
                 for (i, st) in self.list(f, "steps").iter().enumerate() {
                     let p = steps_at.at(i);
-                    let Some(s) = self.object(&p, st, &["percent", "hold_s"]) else {
+                    let Some(s) = self.object(&p, st, "percent, hold_s") else {
                         continue;
                     };
                     let pc = self.req_percent(s, "percent");
@@ -1159,7 +1118,7 @@ impl Validator {
                 let green = self.req_origin(f, "green");
                 let active = self.req(f, "active").and_then(|a| {
                     let reason = "expected \"blue\" or \"green\"";
-                    self.choice(&at.key("active"), a, &["blue", "green"], reason)
+                    self.choice(&at.key("active"), a, "blue, green", reason)
                 });
                 let failover = self.opt_bool(f, "failover", false);
                 let preview_header = self.opt_str(f, "preview_header").flatten();
@@ -1220,7 +1179,7 @@ impl Validator {
                 let algorithm = self.opt_choice(
                     f,
                     "algorithm",
-                    &["thompson", "ucb1", "epsilon_greedy"],
+                    "thompson, ucb1, epsilon_greedy",
                     "expected thompson, ucb1 or epsilon_greedy",
                 );
                 let unit = (0.0, 1.0, false);
@@ -1233,7 +1192,7 @@ impl Validator {
                 let feedback = self.opt_choice(
                     f,
                     "feedback",
-                    &["auto", "conversion", "explicit"],
+                    "auto, conversion, explicit",
                     "expected auto, conversion or explicit",
                 );
                 if let (Some(arms), Some(ms)) = (&arms, min_share) {
@@ -1267,14 +1226,9 @@ impl Validator {
         let f = self.object(
             at,
             v,
-            &[
-                "max_error_rate",
-                "max_p95_latency_ratio",
-                "min_requests",
-                "action",
-            ],
+            "max_error_rate, max_p95_latency_ratio, min_requests, action",
         )?;
-        let action = self.opt_choice(f, "action", &["stop", "drain"], "expected stop or drain");
+        let action = self.opt_choice(f, "action", "stop, drain", "expected stop or drain");
         let guard = self.guard_fields(f);
         if let Some(g) = &guard {
             if g.max_error_rate.is_none() && g.max_p95_latency_ratio.is_none() {
@@ -1292,11 +1246,7 @@ impl Validator {
     }
 
     fn guard(&mut self, at: &Path, v: &Value) -> Option<Guard> {
-        let f = self.object(
-            at,
-            v,
-            &["max_error_rate", "max_p95_latency_ratio", "min_requests"],
-        )?;
+        let f = self.object(at, v, "max_error_rate, max_p95_latency_ratio, min_requests")?;
         self.guard_fields(f)
     }
 
@@ -1322,10 +1272,10 @@ impl Validator {
     }
 
     fn flag(&mut self, at: &Path, v: &Value, route: &str, with_origin: bool) -> Option<Flag> {
-        let allowed: &[&str] = if with_origin {
-            &["name", "origin", "rollout", "rules", "description"]
+        let allowed = if with_origin {
+            "name, origin, rollout, rules, description"
         } else {
-            &["name", "rollout", "rules", "description"]
+            "name, rollout, rules, description"
         };
         let f = self.object(at, v, allowed)?;
         let name = self.req_name(f, "name");
@@ -1345,32 +1295,19 @@ impl Validator {
     }
 
     fn rule(&mut self, at: &Path, v: &Value) -> Option<Rule> {
-        let f = self.object(at, v, &["attr", "op", "values"])?;
-        let attr_at = at.key("attr");
+        let f = self.object(at, v, "attr, op, values")?;
         let attr = self.req_str(f, "attr").and_then(|a| {
-            let parsed = if a == "country" {
-                Some(Attr::Country)
-            } else if let Some(h) = a.strip_prefix("header:") {
-                Some(Attr::Header(h.to_ascii_lowercase()))
-            } else if let Some(c) = a.strip_prefix("cookie:") {
-                Some(Attr::Cookie(c.to_string()))
-            } else {
-                a.strip_prefix("query:").map(|q| Attr::Query(q.to_string()))
-            };
-            match parsed {
+            let (attr, reason) = match parse_attr(&a) {
                 Some(Attr::Header(n) | Attr::Cookie(n) | Attr::Query(n)) if n.is_empty() => {
-                    self.err(&attr_at, "attribute name is empty");
-                    None
+                    (None, "attribute name is empty".to_string())
                 }
-                None => {
-                    self.err(
-                        &attr_at,
-                        format!("unknown attribute {a:?} (header:<name>, cookie:<name>, query:<name>, country)"),
-                    );
-                    None
-                }
-                p => p,
+                None => (None, format!("unknown attribute {a:?} (header:<name>, cookie:<name>, query:<name>, country)")),
+                attr => (attr, String::new()),
+            };
+            if attr.is_none() {
+                self.err(&at.key("attr"), reason);
             }
+            attr
         });
         let values_at = at.key("values");
         let values: Option<Vec<String>> = self
@@ -1426,77 +1363,62 @@ impl Validator {
 
     fn shadows(&mut self, at: &Path, v: &Value, route: &str) -> Vec<Shadow> {
         let mut out: Vec<Shadow> = Vec::new();
-        let Some(arr) = self.array(at, v) else {
-            return out;
-        };
-        for (i, s) in arr.iter().enumerate() {
+        for (i, s) in self
+            .array(at, v)
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .enumerate()
+        {
             let p = at.at(i);
-            let Some(f) = self.object(
-                &p,
-                s,
-                &[
-                    "origin",
-                    "percent",
-                    "methods",
-                    "max_body_bytes",
-                    "timeout_ms",
-                    "compare",
-                ],
-            ) else {
+            let Some(shadow) = self.shadow(&p, s, route) else {
                 continue;
             };
-            let origin = self.req_origin(f, "origin");
-            let percent = self.opt_percent(f, "percent", PPM);
-            let methods = self.opt(f, "methods", Self::methods);
-            let max_body_bytes =
-                self.opt_uint(f, "max_body_bytes", 100 << 20, DEFAULT_SHADOW_MAX_BODY);
-            let timeout_ms =
-                self.opt_uint(f, "timeout_ms", 300_000, DEFAULT_SHADOW_TIMEOUT_MS as u64);
-            let compare =
-                self.opt(
-                    f,
-                    "compare",
-                    |me, at, c| match crate::compare::Compare::from_value(c) {
-                        Ok(spec) => Some(spec),
-                        Err(e) => {
-                            me.err(at, format!("invalid compare spec: {e}"));
-                            None
-                        }
-                    },
-                );
-            let (
-                Some(origin),
-                Some(percent_ppm),
-                Some(methods),
-                Some(max_body_bytes),
-                Some(timeout_ms),
-                Some(compare),
-            ) = (
-                origin,
-                percent,
-                methods,
-                max_body_bytes,
-                timeout_ms,
-                compare,
-            )
-            else {
-                continue;
-            };
-            if out.iter().any(|o| o.origin == origin) {
+            if out.iter().any(|o| o.origin == shadow.origin) {
                 self.err(&p.key("origin"), "the same origin is mirrored twice");
                 continue;
             }
-            out.push(Shadow {
-                salt: format!("{route}:shadow:{}", self.origin_names[origin.index()]),
-                origin,
-                percent_ppm,
-                methods,
-                max_body_bytes,
-                timeout_ms: timeout_ms as u32,
-                compare,
-            });
+            out.push(shadow);
         }
         out
+    }
+
+    fn shadow(&mut self, at: &Path, v: &Value, route: &str) -> Option<Shadow> {
+        let allowed = "origin, percent, methods, max_body_bytes, timeout_ms, compare";
+        let f = self.object(at, v, allowed)?;
+        let origin = self.req_origin(f, "origin");
+        let percent = self.opt_percent(f, "percent", PPM);
+        let methods = self.opt(f, "methods", Self::methods);
+        let max_body = self.opt_uint(f, "max_body_bytes", 100 << 20, DEFAULT_SHADOW_MAX_BODY);
+        let timeout = self.opt_uint(f, "timeout_ms", 300_000, DEFAULT_SHADOW_TIMEOUT_MS as u64);
+        let compare = self.opt(f, "compare", |me, at, c| {
+            let spec = crate::compare::Compare::from_value(c);
+            spec.map_err(|e| me.err(at, format!("invalid compare spec: {e}")))
+                .ok()
+        });
+        let origin = origin?;
+        Some(Shadow {
+            salt: format!("{route}:shadow:{}", self.origin_names[origin.index()]),
+            origin,
+            percent_ppm: percent?,
+            methods: methods?,
+            max_body_bytes: max_body?,
+            timeout_ms: timeout? as u32,
+            compare: compare?,
+        })
+    }
+}
+
+/// A rule's `attr`: `header:<name>`, `cookie:<name>`, `query:<name>` or `country`.
+fn parse_attr(a: &str) -> Option<Attr> {
+    if a == "country" {
+        return Some(Attr::Country);
+    }
+    let (kind, name) = a.split_once(':')?;
+    match kind {
+        "header" => Some(Attr::Header(name.to_ascii_lowercase())),
+        "cookie" => Some(Attr::Cookie(name.to_string())),
+        "query" => Some(Attr::Query(name.to_string())),
+        _ => None,
     }
 }
 
