@@ -461,6 +461,12 @@ impl Validator {
         });
     }
 
+    /// Reports `reason` at `at`; always `None`.
+    fn fail<T>(&mut self, at: &Path, reason: impl Into<String>) -> Option<T> {
+        self.err(at, reason);
+        None
+    }
+
     /// `ok`, after reporting `reason` at `at` when it is false.
     fn check(&mut self, ok: bool, at: &Path, reason: &str) -> bool {
         if !ok {
@@ -471,8 +477,7 @@ impl Validator {
 
     /// Reports "expected `what`, found <type of v>"; always `None`.
     fn wrong_type<T>(&mut self, at: &Path, what: &str, v: &Value) -> Option<T> {
-        self.err(at, format!("expected {what}, found {}", type_name(v)));
-        None
+        self.fail(at, format!("expected {what}, found {}", type_name(v)))
     }
 
     /// The object at `at`, after reporting any key outside `allowed` (`"a, b, c"`).
@@ -617,14 +622,13 @@ impl Validator {
             && s.len() <= MAX_NAME
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        if !ok {
-            self.err(
-                at,
-                format!("invalid name {s:?}: 1-{MAX_NAME} characters of [A-Za-z0-9._-]"),
-            );
-            return None;
+        if ok {
+            return Some(s);
         }
-        Some(s)
+        self.fail(
+            at,
+            format!("invalid name {s:?}: 1-{MAX_NAME} characters of [A-Za-z0-9._-]"),
+        )
     }
 
     /// A route name: it names the route's Durable Object and appears in URL paths
@@ -632,16 +636,12 @@ impl Validator {
     /// away by URL parsers) and nothing that needs escaping.
     fn route_name(&mut self, at: &Path, v: &Value) -> Option<String> {
         let s = self.string(at, v)?;
-        if !valid_route_name(&s) {
-            self.err(
-                at,
-                format!(
-                    "invalid route name {s:?}: 1-{MAX_NAME} characters of [A-Za-z0-9_-] (no '.')"
-                ),
-            );
-            return None;
+        if valid_route_name(&s) {
+            return Some(s);
         }
-        Some(s)
+        let reason =
+            format!("invalid route name {s:?}: 1-{MAX_NAME} characters of [A-Za-z0-9_-] (no '.')");
+        self.fail(at, reason)
     }
 
     fn number(&mut self, at: &Path, v: &Value) -> Option<f64> {
@@ -654,10 +654,7 @@ impl Validator {
     fn uint(&mut self, at: &Path, v: &Value, max: u64) -> Option<u64> {
         match v.as_u64() {
             Some(n) if n <= max => Some(n),
-            Some(n) => {
-                self.err(at, format!("{n} is above the maximum {max}"));
-                None
-            }
+            Some(n) => self.fail(at, format!("{n} is above the maximum {max}")),
             None => self.wrong_type(at, "a non-negative integer", v),
         }
     }
@@ -698,10 +695,7 @@ impl Validator {
         let name = self.string(at, v)?;
         match self.origin_names.iter().position(|n| *n == name) {
             Some(i) => Some(OriginId(i as u16)),
-            None => {
-                self.err(at, format!("unknown origin {name:?}"));
-                None
-            }
+            None => self.fail(at, format!("unknown origin {name:?}")),
         }
     }
 
@@ -732,24 +726,19 @@ impl Validator {
             v,
             "version, default_origin, origins, routes, description, alerts",
         )?;
-        let schema = self.req_uint(f, "version", u64::MAX).and_then(|n| {
-            let ok = n == 1;
-            if !ok {
-                let reason = format!("unsupported schema version {n} (expected 1)");
-                self.err(&ROOT.key("version"), reason);
-            }
-            ok.then_some(1)
+        let schema = self.req_uint(f, "version", u64::MAX).and_then(|n| match n {
+            1 => Some(1),
+            n => self.fail(
+                &ROOT.key("version"),
+                format!("unsupported schema version {n} (expected 1)"),
+            ),
         });
-        let origins = match self.req(f, "origins") {
-            Some(o) => self.origins(o),
-            None => Vec::new(),
-        };
+        let origins = self.req(f, "origins").map(|o| self.origins(o));
+        let origins = origins.unwrap_or_default();
         self.origin_names = origins.iter().map(|o| o.name.clone()).collect();
         let default_origin = self.opt(f, "default_origin", Self::origin_ref).flatten();
-        let routes = match self.req(f, "routes") {
-            Some(r) => self.routes(r),
-            None => Vec::new(),
-        };
+        let routes = self.req(f, "routes").map(|r| self.routes(r));
+        let routes = routes.unwrap_or_default();
         let alerts = crate::alerts::parse(f.get("alerts"), &mut self.errors);
         Some(Config {
             schema: schema?,
@@ -782,10 +771,7 @@ impl Validator {
             };
             let base = self.req_str(f, "url").and_then(|u| match origin_base(&u) {
                 Ok(b) => Some(b),
-                Err(why) => {
-                    self.err(&p.key("url"), why);
-                    None
-                }
+                Err(why) => self.fail(&p.key("url"), why),
             });
             let timeout_ms = self.opt_uint(f, "timeout_ms", 300_000, DEFAULT_TIMEOUT_MS as u64);
             if let (Some(base), Some(timeout_ms)) = (base, timeout_ms) {
@@ -1026,11 +1012,9 @@ impl Validator {
                 "kind, arms, algorithm, epsilon, min_share, min_samples, sticky, feedback, salt"
             }
             _ => {
-                self.err(
-                    &at.key("kind"),
-                    "expected one of: ab, canary, flag, blue_green, rolling, recreate, bandit",
-                );
-                return None;
+                let reason =
+                    "expected one of: ab, canary, flag, blue_green, rolling, recreate, bandit";
+                return self.fail(&at.key("kind"), reason);
             }
         };
         let f = self.object(at, v, allowed)?;
@@ -1230,14 +1214,15 @@ impl Validator {
         )?;
         let action = self.opt_choice(f, "action", "stop, drain", "expected stop or drain");
         let guard = self.guard_fields(f);
-        if let Some(g) = &guard {
-            if g.max_error_rate.is_none() && g.max_p95_latency_ratio.is_none() {
-                self.err(
-                    at,
-                    "set max_error_rate or max_p95_latency_ratio (a guard without a limit never acts)",
-                );
-                return None;
-            }
+        if let Some(Guard {
+            max_error_rate: None,
+            max_p95_latency_ratio: None,
+            ..
+        }) = guard
+        {
+            let reason =
+                "set max_error_rate or max_p95_latency_ratio (a guard without a limit never acts)";
+            return self.fail(at, reason);
         }
         Some(AbGuard {
             guard: guard?,
@@ -1296,18 +1281,17 @@ impl Validator {
 
     fn rule(&mut self, at: &Path, v: &Value) -> Option<Rule> {
         let f = self.object(at, v, "attr, op, values")?;
-        let attr = self.req_str(f, "attr").and_then(|a| {
-            let (attr, reason) = match parse_attr(&a) {
-                Some(Attr::Header(n) | Attr::Cookie(n) | Attr::Query(n)) if n.is_empty() => {
-                    (None, "attribute name is empty".to_string())
-                }
-                None => (None, format!("unknown attribute {a:?} (header:<name>, cookie:<name>, query:<name>, country)")),
-                attr => (attr, String::new()),
-            };
-            if attr.is_none() {
-                self.err(&at.key("attr"), reason);
+        let attr = self.req_str(f, "attr").and_then(|a| match parse_attr(&a) {
+            Some(Attr::Header(n) | Attr::Cookie(n) | Attr::Query(n)) if n.is_empty() => {
+                self.fail(&at.key("attr"), "attribute name is empty")
             }
-            attr
+            None => self.fail(
+                &at.key("attr"),
+                format!(
+                    "unknown attribute {a:?} (header:<name>, cookie:<name>, query:<name>, country)"
+                ),
+            ),
+            attr => attr,
         });
         let values_at = at.key("values");
         let values: Option<Vec<String>> = self
@@ -1328,13 +1312,9 @@ impl Validator {
         ) {
             return None;
         }
-        let single = |me: &mut Self| {
-            if values.len() == 1 {
-                Some(values[0].clone())
-            } else {
-                me.err(&values_at, format!("op {op_name} takes exactly one value"));
-                None
-            }
+        let single = |me: &mut Self| match &values[..] {
+            [one] => Some(one.clone()),
+            _ => me.fail(&values_at, format!("op {op_name} takes exactly one value")),
         };
         let op = match op_name.as_str() {
             "eq" => Op::Eq(single(self)?),
@@ -1344,18 +1324,12 @@ impl Validator {
                 let s = single(self)?;
                 match Semver::parse(&s) {
                     Some(v) => Op::SemverGte(v),
-                    None => {
-                        self.err(&values_at.at(0), format!("{s:?} is not a version"));
-                        return None;
-                    }
+                    None => return self.fail(&values_at.at(0), format!("{s:?} is not a version")),
                 }
             }
             other => {
-                self.err(
-                    &at.key("op"),
-                    format!("unknown op {other:?} (eq, in, prefix, semver_gte)"),
-                );
-                return None;
+                let reason = format!("unknown op {other:?} (eq, in, prefix, semver_gte)");
+                return self.fail(&at.key("op"), reason);
             }
         };
         Some(Rule { attr: attr?, op })
