@@ -66,6 +66,10 @@ const SPLIT = {
     schema: ['$.routes[0].feedback_shards', '$.routes[1].feedback_shards', '$.routes[2].feedback_shards', '$.routes[3].feedback_shards'],
     validator: [],
   },
+  'required fields given null': {
+    schema: ['$.routes[0].name', '$.routes[1].strategy.percent', '$.routes[2].strategy.active', '$.routes[3].strategy.arms[0].weight'],
+    validator: [],
+  },
   'semantic errors only the validator sees': {
     schema: [],
     validator: [

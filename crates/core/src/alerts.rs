@@ -52,7 +52,8 @@ pub fn parse(v: Option<&Value>, errors: &mut Vec<ConfigError>) -> Vec<Webhook> {
             );
         }
     }
-    let Some(list) = obj.get("webhooks") else {
+    // `null` means absent, as for every optional field of the config.
+    let Some(list) = obj.get("webhooks").filter(|l| !l.is_null()) else {
         return Vec::new();
     };
     let Some(list) = list.as_array() else {
@@ -105,7 +106,7 @@ pub fn parse(v: Option<&Value>, errors: &mut Vec<ConfigError>) -> Vec<Webhook> {
             }
         };
         let events = match w.get("events") {
-            None => EVENTS.to_vec(),
+            None | Some(Value::Null) => EVENTS.to_vec(),
             Some(Value::Array(a)) => {
                 let mut ev = Vec::new();
                 if a.is_empty() {

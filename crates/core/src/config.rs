@@ -336,7 +336,7 @@ pub fn parse(text: &str) -> Result<Config, Vec<ConfigError>> {
         Some(c) if v.errors.is_empty() => Ok(c),
         _ => {
             if v.errors.is_empty() {
-                v.err("$", "invalid config");
+                v.err(&ROOT, "invalid config");
             }
             Err(v.errors)
         }
@@ -384,169 +384,329 @@ struct Validator {
 
 type Obj = Map<String, Value>;
 
+/// One step of a [`Path`].
+#[derive(Clone, Copy)]
+enum Seg<'a> {
+    Root,
+    Key(&'a str),
+    Index(usize),
+}
+
+/// A JSON path (`$.routes[0].strategy.kind`) as a list of borrowed segments on the walker's
+/// stack: a child path costs nothing until an error renders it.
+#[derive(Clone, Copy)]
+struct Path<'a> {
+    up: Option<&'a Path<'a>>,
+    seg: Seg<'a>,
+}
+
+const ROOT: Path<'static> = Path {
+    up: None,
+    seg: Seg::Root,
+};
+
+impl Path<'_> {
+    fn key<'b>(&'b self, key: &'b str) -> Path<'b> {
+        Path {
+            up: Some(self),
+            seg: Seg::Key(key),
+        }
+    }
+
+    fn at(&self, i: usize) -> Path<'_> {
+        Path {
+            up: Some(self),
+            seg: Seg::Index(i),
+        }
+    }
+
+    fn render(&self) -> String {
+        let mut s = self.up.map(Path::render).unwrap_or_default();
+        match self.seg {
+            Seg::Root => s.push('$'),
+            Seg::Key(k) => {
+                s.push('.');
+                s.push_str(k);
+            }
+            Seg::Index(i) => {
+                s.push('[');
+                s.push_str(&i.to_string());
+                s.push(']');
+            }
+        }
+        s
+    }
+}
+
+/// A checked object and where it is: what the field helpers read.
+#[derive(Clone, Copy)]
+struct Fields<'v, 'p> {
+    obj: &'v Obj,
+    at: &'p Path<'p>,
+}
+
+impl<'v> Fields<'v, '_> {
+    /// An optional field's value. The one rule for optional fields: `null` means absent
+    /// (as in JSON Merge Patch); required fields given `null` report the type they expect.
+    fn get(self, key: &str) -> Option<&'v Value> {
+        self.obj.get(key).filter(|v| !v.is_null())
+    }
+}
+
 impl Validator {
-    fn err(&mut self, path: &str, reason: impl Into<String>) {
+    fn err(&mut self, at: &Path, reason: impl Into<String>) {
         self.errors.push(ConfigError {
-            path: path.to_string(),
+            path: at.render(),
             reason: reason.into(),
         });
     }
 
-    /// The object at `path`, after reporting any key outside `allowed`.
-    fn object<'v>(&mut self, path: &str, v: &'v Value, allowed: &[&str]) -> Option<&'v Obj> {
+    /// Reports `reason` at `at`; always `None`.
+    fn fail<T>(&mut self, at: &Path, reason: impl Into<String>) -> Option<T> {
+        self.err(at, reason);
+        None
+    }
+
+    /// `ok`, after reporting `reason` at `at` when it is false.
+    fn check(&mut self, ok: bool, at: &Path, reason: &str) -> bool {
+        if !ok {
+            self.err(at, reason);
+        }
+        ok
+    }
+
+    /// Reports "expected `what`, found <type of v>"; always `None`.
+    fn wrong_type<T>(&mut self, at: &Path, what: &str, v: &Value) -> Option<T> {
+        self.fail(at, format!("expected {what}, found {}", type_name(v)))
+    }
+
+    /// The object at `at`, after reporting any key outside `allowed` (`"a, b, c"`).
+    fn object<'v, 'p>(
+        &mut self,
+        at: &'p Path<'p>,
+        v: &'v Value,
+        allowed: &str,
+    ) -> Option<Fields<'v, 'p>> {
         let Some(obj) = v.as_object() else {
-            self.err(path, format!("expected an object, found {}", type_name(v)));
-            return None;
+            return self.wrong_type(at, "an object", v);
         };
         for key in obj.keys() {
-            if !allowed.contains(&key.as_str()) {
+            if !allowed.split(", ").any(|k| k == key) {
                 self.err(
-                    &join(path, key),
-                    format!("unknown field (expected one of: {})", allowed.join(", ")),
+                    &at.key(key),
+                    format!("unknown field (expected one of: {allowed})"),
                 );
             }
         }
-        Some(obj)
+        Some(Fields { obj, at })
     }
 
-    fn required<'v>(&mut self, path: &str, obj: &'v Obj, key: &str) -> Option<&'v Value> {
-        let v = obj.get(key);
+    // Field helpers: `req*` report "missing required field" when the key is absent; `opt*`
+    // take absent or `null` as the default. Both are `None` when the value is invalid.
+
+    fn req<'v>(&mut self, f: Fields<'v, '_>, key: &str) -> Option<&'v Value> {
+        let v = f.obj.get(key);
         if v.is_none() {
-            self.err(&join(path, key), "missing required field");
+            self.err(&f.at.key(key), "missing required field");
         }
         v
     }
 
-    fn string(&mut self, path: &str, v: &Value) -> Option<String> {
-        match v.as_str() {
-            Some(s) => Some(s.to_string()),
-            None => {
-                self.err(path, format!("expected a string, found {}", type_name(v)));
-                None
-            }
+    fn req_str(&mut self, f: Fields, key: &str) -> Option<String> {
+        let v = self.req(f, key)?;
+        self.string(&f.at.key(key), v)
+    }
+
+    fn req_name(&mut self, f: Fields, key: &str) -> Option<String> {
+        let s = self.req_str(f, key)?;
+        self.name(&f.at.key(key), s)
+    }
+
+    fn req_origin(&mut self, f: Fields, key: &str) -> Option<OriginId> {
+        let v = self.req(f, key)?;
+        self.origin_ref(&f.at.key(key), v)
+    }
+
+    fn req_uint(&mut self, f: Fields, key: &str, max: u64) -> Option<u64> {
+        let v = self.req(f, key)?;
+        self.uint(&f.at.key(key), v, max)
+    }
+
+    fn req_percent(&mut self, f: Fields, key: &str) -> Option<u32> {
+        let v = self.req(f, key)?;
+        self.percent(&f.at.key(key), v)
+    }
+
+    /// `Some(None)` when absent or `null`, else `check`'s verdict on the value.
+    fn opt<'v, T>(
+        &mut self,
+        f: Fields<'v, '_>,
+        key: &str,
+        check: impl FnOnce(&mut Self, &Path, &'v Value) -> Option<T>,
+    ) -> Option<Option<T>> {
+        match f.get(key) {
+            None => Some(None),
+            Some(v) => check(self, &f.at.key(key), v).map(Some),
         }
     }
 
-    fn name(&mut self, path: &str, v: &Value) -> Option<String> {
-        let s = self.string(path, v)?;
+    fn opt_str(&mut self, f: Fields, key: &str) -> Option<Option<String>> {
+        self.opt(f, key, Self::string)
+    }
+
+    fn opt_uint(&mut self, f: Fields, key: &str, max: u64, default: u64) -> Option<u64> {
+        match f.get(key) {
+            None => Some(default),
+            Some(v) => self.uint(&f.at.key(key), v, max),
+        }
+    }
+
+    fn opt_percent(&mut self, f: Fields, key: &str, default: u32) -> Option<u32> {
+        match f.get(key) {
+            None => Some(default),
+            Some(v) => self.percent(&f.at.key(key), v),
+        }
+    }
+
+    fn opt_bool(&mut self, f: Fields, key: &str, default: bool) -> Option<bool> {
+        match f.get(key) {
+            None => Some(default),
+            Some(v) => v
+                .as_bool()
+                .or_else(|| self.wrong_type(&f.at.key(key), "true or false", v)),
+        }
+    }
+
+    /// The index of the field's value in `names` (0, the default, when absent).
+    fn opt_choice(&mut self, f: Fields, key: &str, names: &str, reason: &str) -> Option<usize> {
+        match f.get(key) {
+            None => Some(0),
+            Some(v) => self.choice(&f.at.key(key), v, names, reason),
+        }
+    }
+
+    /// A number in `lo..=hi` (`lo` excluded when `open`), or `reason`.
+    fn opt_ranged(
+        &mut self,
+        f: Fields,
+        key: &str,
+        (lo, hi, open): (f64, f64, bool),
+        reason: &str,
+    ) -> Option<Option<f64>> {
+        self.opt(f, key, |me, at, v| {
+            let n = me.number(at, v)?;
+            let ok = (n > lo || (!open && n == lo)) && n <= hi;
+            me.check(ok, at, reason).then_some(n)
+        })
+    }
+
+    /// An optional array's items: empty when absent, `null` or not an array (reported).
+    fn list<'v>(&mut self, f: Fields<'v, '_>, key: &str) -> &'v [Value] {
+        match f.get(key) {
+            None => &[],
+            Some(v) => self.array(&f.at.key(key), v).map_or(&[], Vec::as_slice),
+        }
+    }
+
+    // Value checks.
+
+    fn string(&mut self, at: &Path, v: &Value) -> Option<String> {
+        match v.as_str() {
+            Some(s) => Some(s.to_string()),
+            None => self.wrong_type(at, "a string", v),
+        }
+    }
+
+    fn name(&mut self, at: &Path, s: String) -> Option<String> {
         let ok = !s.is_empty()
             && s.len() <= MAX_NAME
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        if !ok {
-            self.err(
-                path,
-                format!("invalid name {s:?}: 1-{MAX_NAME} characters of [A-Za-z0-9._-]"),
-            );
-            return None;
+        if ok {
+            return Some(s);
         }
-        Some(s)
+        self.fail(
+            at,
+            format!("invalid name {s:?}: 1-{MAX_NAME} characters of [A-Za-z0-9._-]"),
+        )
     }
 
     /// A route name: it names the route's Durable Object and appears in URL paths
     /// (`/_switchyard/stats/<route>`) and KV keys, so no `.` (`.` and `..` are normalised
     /// away by URL parsers) and nothing that needs escaping.
-    fn route_name(&mut self, path: &str, v: &Value) -> Option<String> {
-        let s = self.string(path, v)?;
-        if !valid_route_name(&s) {
-            self.err(
-                path,
-                format!(
-                    "invalid route name {s:?}: 1-{MAX_NAME} characters of [A-Za-z0-9_-] (no '.')"
-                ),
-            );
-            return None;
+    fn route_name(&mut self, at: &Path, v: &Value) -> Option<String> {
+        let s = self.string(at, v)?;
+        if valid_route_name(&s) {
+            return Some(s);
         }
-        Some(s)
+        let reason =
+            format!("invalid route name {s:?}: 1-{MAX_NAME} characters of [A-Za-z0-9_-] (no '.')");
+        self.fail(at, reason)
     }
 
-    fn number(&mut self, path: &str, v: &Value) -> Option<f64> {
+    fn number(&mut self, at: &Path, v: &Value) -> Option<f64> {
         match v.as_f64() {
             Some(n) if n.is_finite() => Some(n),
-            _ => {
-                self.err(path, format!("expected a number, found {}", type_name(v)));
-                None
-            }
+            _ => self.wrong_type(at, "a number", v),
         }
     }
 
-    fn uint(&mut self, path: &str, v: &Value, max: u64) -> Option<u64> {
+    fn uint(&mut self, at: &Path, v: &Value, max: u64) -> Option<u64> {
         match v.as_u64() {
             Some(n) if n <= max => Some(n),
-            Some(n) => {
-                self.err(path, format!("{n} is above the maximum {max}"));
-                None
-            }
-            None => {
-                self.err(
-                    path,
-                    format!("expected a non-negative integer, found {}", type_name(v)),
-                );
-                None
-            }
+            Some(n) => self.fail(at, format!("{n} is above the maximum {max}")),
+            None => self.wrong_type(at, "a non-negative integer", v),
         }
     }
 
-    fn boolean(&mut self, path: &str, v: &Value) -> Option<bool> {
-        match v.as_bool() {
-            Some(b) => Some(b),
-            None => {
-                self.err(
-                    path,
-                    format!("expected true or false, found {}", type_name(v)),
-                );
-                None
-            }
-        }
-    }
-
-    fn array<'v>(&mut self, path: &str, v: &'v Value) -> Option<&'v Vec<Value>> {
+    fn array<'v>(&mut self, at: &Path, v: &'v Value) -> Option<&'v Vec<Value>> {
         match v.as_array() {
             Some(a) => Some(a),
-            None => {
-                self.err(path, format!("expected an array, found {}", type_name(v)));
-                None
-            }
+            None => self.wrong_type(at, "an array", v),
         }
     }
 
-    fn percent(&mut self, path: &str, v: &Value) -> Option<u32> {
-        let p = self.number(path, v)?;
-        match percent_to_ppm(p) {
-            Some(ppm) => Some(ppm),
-            None => {
-                self.err(
-                    path,
-                    format!(
-                        "percent {} must be 0-100 with at most 4 decimals",
-                        display_f64(p)
-                    ),
-                );
-                None
-            }
+    fn choice(&mut self, at: &Path, v: &Value, names: &str, reason: &str) -> Option<usize> {
+        let i = v
+            .as_str()
+            .and_then(|s| names.split(", ").position(|n| n == s));
+        if i.is_none() {
+            self.err(at, reason);
         }
+        i
     }
 
-    fn origin_ref(&mut self, path: &str, v: &Value) -> Option<OriginId> {
-        let name = self.string(path, v)?;
+    fn percent(&mut self, at: &Path, v: &Value) -> Option<u32> {
+        let p = self.number(at, v)?;
+        let ppm = percent_to_ppm(p);
+        if ppm.is_none() {
+            self.err(
+                at,
+                format!(
+                    "percent {} must be 0-100 with at most 4 decimals",
+                    display_f64(p)
+                ),
+            );
+        }
+        ppm
+    }
+
+    fn origin_ref(&mut self, at: &Path, v: &Value) -> Option<OriginId> {
+        let name = self.string(at, v)?;
         match self.origin_names.iter().position(|n| *n == name) {
             Some(i) => Some(OriginId(i as u16)),
-            None => {
-                self.err(path, format!("unknown origin {name:?}"));
-                None
-            }
+            None => self.fail(at, format!("unknown origin {name:?}")),
         }
     }
 
-    fn methods(&mut self, path: &str, v: &Value) -> Option<Vec<String>> {
-        let arr = self.array(path, v)?;
-        if arr.is_empty() {
-            self.err(path, "an empty method list can never match");
+    fn methods(&mut self, at: &Path, v: &Value) -> Option<Vec<String>> {
+        let arr = self.array(at, v)?;
+        if !self.check(!arr.is_empty(), at, "an empty method list can never match") {
             return None;
         }
         let mut out = Vec::with_capacity(arr.len());
         for (i, m) in arr.iter().enumerate() {
-            let p = index(path, i);
+            let p = at.at(i);
             if let Some(s) = self.string(&p, m) {
                 if s.is_empty() || !s.bytes().all(|b| b.is_ascii_alphabetic()) {
                     self.err(&p, format!("invalid HTTP method {s:?}"));
@@ -558,52 +718,28 @@ impl Validator {
         Some(out)
     }
 
+    // The document, top down.
+
     fn config(&mut self, v: &Value, id: String) -> Option<Config> {
-        let obj = self.object(
-            "$",
+        let f = self.object(
+            &ROOT,
             v,
-            &[
-                "version",
-                "default_origin",
-                "origins",
-                "routes",
-                "description",
-                "alerts",
-            ],
+            "version, default_origin, origins, routes, description, alerts",
         )?;
-        let schema = match obj.get("version") {
-            Some(ver) => match self.uint("$.version", ver, u64::MAX) {
-                Some(1) => Some(1),
-                Some(n) => {
-                    self.err(
-                        "$.version",
-                        format!("unsupported schema version {n} (expected 1)"),
-                    );
-                    None
-                }
-                None => None,
-            },
-            None => {
-                self.err("$.version", "missing required field");
-                None
-            }
-        };
-
-        let origins = match self.required("$", obj, "origins") {
-            Some(o) => self.origins(o),
-            None => Vec::new(),
-        };
+        let schema = self.req_uint(f, "version", u64::MAX).and_then(|n| match n {
+            1 => Some(1),
+            n => self.fail(
+                &ROOT.key("version"),
+                format!("unsupported schema version {n} (expected 1)"),
+            ),
+        });
+        let origins = self.req(f, "origins").map(|o| self.origins(o));
+        let origins = origins.unwrap_or_default();
         self.origin_names = origins.iter().map(|o| o.name.clone()).collect();
-
-        let default_origin = match obj.get("default_origin") {
-            Some(Value::Null) | None => None,
-            Some(d) => self.origin_ref("$.default_origin", d),
-        };
-        let routes = match self.required("$", obj, "routes") {
-            Some(r) => self.routes(r),
-            None => Vec::new(),
-        };
-        let alerts = crate::alerts::parse(obj.get("alerts"), &mut self.errors);
+        let default_origin = self.opt(f, "default_origin", Self::origin_ref).flatten();
+        let routes = self.req(f, "routes").map(|r| self.routes(r));
+        let routes = routes.unwrap_or_default();
+        let alerts = crate::alerts::parse(f.get("alerts"), &mut self.errors);
         Some(Config {
             schema: schema?,
             id,
@@ -615,53 +751,35 @@ impl Validator {
     }
 
     fn origins(&mut self, v: &Value) -> Vec<Origin> {
+        let at = ROOT.key("origins");
         let Some(obj) = v.as_object() else {
-            self.err(
-                "$.origins",
-                format!("expected an object, found {}", type_name(v)),
-            );
+            self.wrong_type::<()>(&at, "an object", v);
             return Vec::new();
         };
-        if obj.is_empty() {
-            self.err("$.origins", "at least one origin is required");
-        }
-        if obj.len() > u16::MAX as usize {
-            self.err("$.origins", "too many origins");
+        self.check(!obj.is_empty(), &at, "at least one origin is required");
+        if !self.check(obj.len() <= u16::MAX as usize, &at, "too many origins") {
             return Vec::new();
         }
         let mut out = Vec::new();
         for (name, o) in obj {
-            let path = format!("$.origins.{name}");
-            let Some(name) = self.name(&path, &Value::String(name.clone())) else {
+            let p = at.key(name);
+            let Some(name) = self.name(&p, name.clone()) else {
                 continue;
             };
-            let Some(fields) = self.object(&path, o, &["url", "timeout_ms", "description"]) else {
+            let Some(f) = self.object(&p, o, "url, timeout_ms, description") else {
                 continue;
             };
-            let base = self
-                .required(&path, fields, "url")
-                .and_then(|u| self.string(&join(&path, "url"), u))
-                .and_then(|u| match origin_base(&u) {
-                    Ok(b) => Some(b),
-                    Err(why) => {
-                        self.err(&join(&path, "url"), why);
-                        None
-                    }
-                });
-            let timeout_ms = match fields.get("timeout_ms") {
-                Some(t) => self
-                    .uint(&join(&path, "timeout_ms"), t, 300_000)
-                    .map(|t| t as u32),
-                None => Some(DEFAULT_TIMEOUT_MS),
-            };
+            let base = self.req_str(f, "url").and_then(|u| match origin_base(&u) {
+                Ok(b) => Some(b),
+                Err(why) => self.fail(&p.key("url"), why),
+            });
+            let timeout_ms = self.opt_uint(f, "timeout_ms", 300_000, DEFAULT_TIMEOUT_MS as u64);
             if let (Some(base), Some(timeout_ms)) = (base, timeout_ms) {
-                if timeout_ms == 0 {
-                    self.err(&join(&path, "timeout_ms"), "must be at least 1");
-                }
+                self.check(timeout_ms > 0, &p.key("timeout_ms"), "must be at least 1");
                 out.push(Origin {
                     name,
                     base,
-                    timeout_ms,
+                    timeout_ms: timeout_ms as u32,
                 });
             }
         }
@@ -669,131 +787,93 @@ impl Validator {
     }
 
     fn routes(&mut self, v: &Value) -> Vec<Route> {
-        let Some(arr) = self.array("$.routes", v) else {
+        let at = ROOT.key("routes");
+        let Some(arr) = self.array(&at, v) else {
             return Vec::new();
         };
         let mut out: Vec<Route> = Vec::new();
         for (i, r) in arr.iter().enumerate() {
-            let path = format!("$.routes[{i}]");
-            if let Some(route) = self.route(&path, r) {
-                if out.iter().any(|o| o.name == route.name) {
-                    self.err(
-                        &join(&path, "name"),
-                        format!("duplicate route name {:?}", route.name),
-                    );
-                }
-                if let Some(earlier) = out
-                    .iter()
-                    .find(|o| shadows_matcher(&o.matcher, &route.matcher))
-                {
-                    self.err(
-                        &join(&path, "match"),
-                        format!(
-                            "route can never match: route {:?} before it matches every request it would",
-                            earlier.name
-                        ),
-                    );
-                }
-                out.push(route);
+            let p = at.at(i);
+            let Some(route) = self.route(&p, r) else {
+                continue;
+            };
+            if out.iter().any(|o| o.name == route.name) {
+                let reason = format!("duplicate route name {:?}", route.name);
+                self.err(&p.key("name"), reason);
             }
+            if let Some(earlier) = out
+                .iter()
+                .find(|o| shadows_matcher(&o.matcher, &route.matcher))
+            {
+                let reason = format!(
+                    "route can never match: route {:?} before it matches every request it would",
+                    earlier.name
+                );
+                self.err(&p.key("match"), reason);
+            }
+            out.push(route);
         }
         out
     }
 
-    fn route(&mut self, path: &str, v: &Value) -> Option<Route> {
-        let obj = self.object(
-            path,
+    fn route(&mut self, at: &Path, v: &Value) -> Option<Route> {
+        let f = self.object(
+            at,
             v,
-            &[
-                "name",
-                "match",
-                "unit",
-                "strategy",
-                "shadow",
-                "flags",
-                "strip_prefix",
-                "description",
-                "feedback_shards",
-            ],
+            "name, match, unit, strategy, shadow, flags, strip_prefix, description, feedback_shards",
         )?;
         let name = self
-            .required(path, obj, "name")
-            .and_then(|n| self.route_name(&join(path, "name"), n));
+            .req(f, "name")
+            .and_then(|n| self.route_name(&at.key("name"), n));
         let matcher = self
-            .required(path, obj, "match")
-            .and_then(|m| self.matcher(&join(path, "match"), m));
-        let strip_prefix = match obj.get("strip_prefix") {
-            None | Some(Value::Null) => None,
-            Some(s) => self.string(&join(path, "strip_prefix"), s).and_then(|s| {
-                if s.starts_with('/') && !s.ends_with('/') {
-                    Some(s)
-                } else {
-                    self.err(
-                        &join(path, "strip_prefix"),
-                        "must start with '/' and not end with '/'",
-                    );
-                    None
-                }
-            }),
-        };
-        let unit = match obj.get("unit") {
+            .req(f, "match")
+            .and_then(|m| self.matcher(&at.key("match"), m));
+        let strip_prefix = self.opt_str(f, "strip_prefix").flatten().filter(|s| {
+            let ok = s.starts_with('/') && !s.ends_with('/');
+            let reason = "must start with '/' and not end with '/'";
+            self.check(ok, &at.key("strip_prefix"), reason)
+        });
+        let unit = match f.get("unit") {
             None => vec![
                 UnitSource::Header("x-user-id".into()),
                 UnitSource::Cookie("sy_uid".into()),
             ],
-            Some(u) => self.unit_sources(&join(path, "unit"), u),
+            Some(u) => self.unit_sources(&at.key("unit"), u),
         };
         let rname = name.clone().unwrap_or_default();
-        let strategy_value = self.required(path, obj, "strategy");
+        let strategy_value = self.req(f, "strategy");
         let mut split_salt = format!("{rname}:split");
         let strategy = strategy_value
-            .and_then(|s| self.strategy(&join(path, "strategy"), s, &rname, &mut split_salt));
-        let shadows = match obj.get("shadow") {
+            .and_then(|s| self.strategy(&at.key("strategy"), s, &rname, &mut split_salt));
+        let shadows = match f.get("shadow") {
             None => Vec::new(),
-            Some(s) => self.shadows(&join(path, "shadow"), s, &rname),
+            Some(s) => self.shadows(&at.key("shadow"), s, &rname),
         };
-        let flags = match obj.get("flags") {
-            None => Vec::new(),
-            Some(f) => {
-                let p = join(path, "flags");
-                let mut flags = Vec::new();
-                if let Some(arr) = self.array(&p, f) {
-                    for (i, fv) in arr.iter().enumerate() {
-                        if let Some(flag) = self.flag(&index(&p, i), fv, &rname, false) {
-                            if flags.iter().any(|f: &Flag| f.name == flag.name) {
-                                self.err(&format!("{p}[{i}].name"), "duplicate flag name");
-                            }
-                            flags.push(flag);
-                        }
-                    }
+        let flags_at = at.key("flags");
+        let mut flags: Vec<Flag> = Vec::new();
+        for (i, fv) in self.list(f, "flags").iter().enumerate() {
+            let p = flags_at.at(i);
+            if let Some(flag) = self.flag(&p, fv, &rname, false) {
+                if flags.iter().any(|f| f.name == flag.name) {
+                    self.err(&p.key("name"), "duplicate flag name");
                 }
-                flags
+                flags.push(flag);
             }
-        };
-        if shadows.len() > 32 {
-            self.err(&join(path, "shadow"), "at most 32 shadows per route");
         }
-        if flags.len() > 64 {
-            self.err(&join(path, "flags"), "at most 64 flags per route");
-        }
+        self.check(
+            shadows.len() <= 32,
+            &at.key("shadow"),
+            "at most 32 shadows per route",
+        );
+        self.check(flags.len() <= 64, &flags_at, "at most 64 flags per route");
         let fingerprint = strategy_value
             // to_vec, not to_string: the same compact text without `Display for Value`'s
             // second serializer instantiation in the router.
             .map(|s| hex12(&Sha256::digest(serde_json::to_vec(s).unwrap_or_default())))
             .unwrap_or_default();
-        let feedback_shards = match obj.get("feedback_shards") {
-            None | Some(Value::Null) => Some(1),
-            Some(v) => {
-                let p = format!("{path}.feedback_shards");
-                match self.uint(&p, v, MAX_FEEDBACK_SHARDS) {
-                    Some(0) => {
-                        self.err(&p, "must be at least 1");
-                        None
-                    }
-                    n => n,
-                }
-            }
-        };
+        let feedback_shards = self
+            .opt_uint(f, "feedback_shards", MAX_FEEDBACK_SHARDS, 1)
+            .filter(|n| self.check(*n > 0, &at.key("feedback_shards"), "must be at least 1"));
         Some(Route {
             name: name?,
             matcher: matcher?,
@@ -808,68 +888,52 @@ impl Validator {
         })
     }
 
-    fn matcher(&mut self, path: &str, v: &Value) -> Option<Matcher> {
-        let obj = self.object(path, v, &["host", "path_prefix", "methods"])?;
-        let host = match obj.get("host") {
-            None | Some(Value::Null) => None,
-            Some(h) => self.string(&join(path, "host"), h).and_then(|h| {
-                if h.is_empty() || h.contains(['/', ' ', ':']) {
-                    self.err(
-                        &join(path, "host"),
-                        "expected a bare host name without port",
-                    );
-                    None
-                } else {
-                    Some(h.to_ascii_lowercase())
-                }
-            }),
-        };
-        let path_prefix = match obj.get("path_prefix") {
-            None => Some("/".to_string()),
-            Some(p) => self.string(&join(path, "path_prefix"), p).and_then(|p| {
-                if p.starts_with('/') {
-                    Some(p)
-                } else {
-                    self.err(
-                        &join(path, "path_prefix"),
-                        "must start with '/' (otherwise the route can never match)",
-                    );
-                    None
-                }
-            }),
-        };
-        let methods = match obj.get("methods") {
-            None | Some(Value::Null) => None,
-            Some(m) => Some(self.methods(&join(path, "methods"), m)?),
-        };
+    fn matcher(&mut self, at: &Path, v: &Value) -> Option<Matcher> {
+        let f = self.object(at, v, "host, path_prefix, methods")?;
+        let host = self.opt_str(f, "host").flatten().filter(|h| {
+            let ok = !h.is_empty() && !h.contains(['/', ' ', ':']);
+            self.check(
+                ok,
+                &at.key("host"),
+                "expected a bare host name without port",
+            )
+        });
+        let path_prefix = self
+            .opt_str(f, "path_prefix")
+            .map(|p| p.unwrap_or_else(|| "/".to_string()))
+            .filter(|p| {
+                let reason = "must start with '/' (otherwise the route can never match)";
+                self.check(p.starts_with('/'), &at.key("path_prefix"), reason)
+            });
+        let methods = self.opt(f, "methods", Self::methods)?;
         Some(Matcher {
-            host,
+            host: host.map(|h| h.to_ascii_lowercase()),
             path_prefix: path_prefix?,
             methods,
         })
     }
 
-    fn unit_sources(&mut self, path: &str, v: &Value) -> Vec<UnitSource> {
+    fn unit_sources(&mut self, at: &Path, v: &Value) -> Vec<UnitSource> {
         let mut out = Vec::new();
-        let Some(arr) = self.array(path, v) else {
+        let Some(arr) = self.array(at, v) else {
             return out;
         };
         for (i, s) in arr.iter().enumerate() {
-            let p = index(path, i);
-            let Some(obj) = self.object(&p, s, &["header", "cookie", "query"]) else {
+            let p = at.at(i);
+            let Some(f) = self.object(&p, s, "header, cookie, query") else {
                 continue;
             };
-            if obj.len() != 1 {
-                self.err(&p, "expected exactly one of header, cookie, query");
+            let one = "expected exactly one of header, cookie, query";
+            if !self.check(f.obj.len() == 1, &p, one) {
                 continue;
             }
-            for (k, val) in obj {
-                let kp = join(&p, k);
+            for (k, val) in f.obj {
+                let kp = p.key(k);
                 let Some(name) = self.string(&kp, val) else {
                     continue;
                 };
-                if name.is_empty() || name.len() > 256 {
-                    self.err(&kp, "name must be 1-256 characters");
+                let ok = !name.is_empty() && name.len() <= 256;
+                if !self.check(ok, &kp, "name must be 1-256 characters") {
                     continue;
                 }
                 out.push(match k.as_str() {
@@ -882,47 +946,36 @@ impl Validator {
         out
     }
 
-    fn arms(&mut self, path: &str, v: &Value, weighted: bool) -> Vec<Arm> {
+    fn arms(&mut self, at: &Path, v: &Value, weighted: bool) -> Vec<Arm> {
         let mut out: Vec<Arm> = Vec::new();
-        let Some(arr) = self.array(path, v) else {
+        let Some(arr) = self.array(at, v) else {
             return out;
         };
-        if arr.is_empty() {
-            self.err(path, "at least one arm is required");
-        }
-        let allowed: &[&str] = if weighted {
-            &["name", "origin", "weight"]
+        self.check(!arr.is_empty(), at, "at least one arm is required");
+        let allowed = if weighted {
+            "name, origin, weight"
         } else {
-            &["name", "origin"]
+            "name, origin"
         };
         for (i, a) in arr.iter().enumerate() {
-            let p = index(path, i);
-            let Some(obj) = self.object(&p, a, allowed) else {
+            let p = at.at(i);
+            let Some(f) = self.object(&p, a, allowed) else {
                 continue;
             };
-            let name = self
-                .required(&p, obj, "name")
-                .and_then(|n| self.name(&join(&p, "name"), n));
-            let origin = self
-                .required(&p, obj, "origin")
-                .and_then(|o| self.origin_ref(&join(&p, "origin"), o));
+            let name = self.req_name(f, "name");
+            let origin = self.req_origin(f, "origin");
             let weight = if weighted {
-                self.required(&p, obj, "weight")
-                    .and_then(|w| self.number(&join(&p, "weight"), w))
-                    .and_then(|w| {
-                        if w < 0.0 {
-                            self.err(&join(&p, "weight"), "weight must not be negative");
-                            None
-                        } else {
-                            Some(w)
-                        }
+                self.req(f, "weight")
+                    .and_then(|w| self.number(&p.key("weight"), w))
+                    .filter(|w| {
+                        self.check(*w >= 0.0, &p.key("weight"), "weight must not be negative")
                     })
             } else {
                 Some(1.0)
             };
             if let (Some(name), Some(origin), Some(weight)) = (name, origin, weight) {
                 if out.iter().any(|o| o.name == name) {
-                    self.err(&join(&p, "name"), format!("duplicate arm name {name:?}"));
+                    self.err(&p.key("name"), format!("duplicate arm name {name:?}"));
                     continue;
                 }
                 let key = arm_key(&name);
@@ -935,129 +988,77 @@ impl Validator {
             }
         }
         if weighted && !out.is_empty() && out.iter().all(|a| a.weight == 0.0) {
-            self.err(path, "weights are all zero: no arm could ever be chosen");
+            self.err(at, "weights are all zero: no arm could ever be chosen");
         }
         out
     }
 
     fn strategy(
         &mut self,
-        path: &str,
+        at: &Path,
         v: &Value,
         route: &str,
         split_salt: &mut String,
     ) -> Option<Strategy> {
         let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
-        let allowed: &[&str] = match kind {
-            "ab" => &["kind", "arms", "guard", "salt"],
-            "canary" => &[
-                "kind", "stable", "canary", "percent", "steps", "guard", "salt",
-            ],
-            "flag" => &["kind", "default", "flags"],
-            "blue_green" => &[
-                "kind",
-                "blue",
-                "green",
-                "active",
-                "failover",
-                "preview_header",
-            ],
-            "rolling" => &[
-                "kind",
-                "from",
-                "to",
-                "batches",
-                "completed",
-                "interval_s",
-                "guard",
-                "salt",
-            ],
-            "recreate" => &["kind", "origin", "health_path"],
-            "bandit" => &[
-                "kind",
-                "arms",
-                "algorithm",
-                "epsilon",
-                "min_share",
-                "min_samples",
-                "sticky",
-                "feedback",
-                "salt",
-            ],
+        let allowed = match kind {
+            "ab" => "kind, arms, guard, salt",
+            "canary" => "kind, stable, canary, percent, steps, guard, salt",
+            "flag" => "kind, default, flags",
+            "blue_green" => "kind, blue, green, active, failover, preview_header",
+            "rolling" => "kind, from, to, batches, completed, interval_s, guard, salt",
+            "recreate" => "kind, origin, health_path",
+            "bandit" => {
+                "kind, arms, algorithm, epsilon, min_share, min_samples, sticky, feedback, salt"
+            }
             _ => {
-                self.err(
-                    &join(path, "kind"),
-                    "expected one of: ab, canary, flag, blue_green, rolling, recreate, bandit",
-                );
-                return None;
+                let reason =
+                    "expected one of: ab, canary, flag, blue_green, rolling, recreate, bandit";
+                return self.fail(&at.key("kind"), reason);
             }
         };
-        let obj = self.object(path, v, allowed)?;
-        let f = |k: &str| join(path, k);
-        if let Some(s) = obj.get("salt") {
-            if let Some(s) = self.string(&f("salt"), s) {
-                split_salt.push(':');
-                split_salt.push_str(&s);
-            }
+        let f = self.object(at, v, allowed)?;
+        if let Some(s) = self.opt_str(f, "salt").flatten() {
+            split_salt.push(':');
+            split_salt.push_str(&s);
         }
-        let origin = |me: &mut Self, key: &str| {
-            me.required(path, obj, key)
-                .and_then(|o| me.origin_ref(&join(path, key), o))
-        };
         match kind {
             "ab" => {
                 let arms = self
-                    .required(path, obj, "arms")
-                    .map(|a| self.arms(&f("arms"), a, true));
-                let guard = match obj.get("guard") {
-                    None | Some(Value::Null) => Some(None),
-                    Some(g) => self.ab_guard(&f("guard"), g).map(Some),
-                };
+                    .req(f, "arms")
+                    .map(|a| self.arms(&at.key("arms"), a, true));
+                let guard = self.opt(f, "guard", Self::ab_guard);
                 Some(Strategy::Ab {
                     arms: arms?,
                     guard: guard?,
                 })
             }
             "canary" => {
-                let stable = origin(self, "stable");
-                let canary = origin(self, "canary");
-                let percent = self
-                    .required(path, obj, "percent")
-                    .and_then(|p| self.percent(&f("percent"), p));
-                let mut steps = Vec::new();
-                if let Some(s) = obj.get("steps") {
-                    if let Some(arr) = self.array(&f("steps"), s) {
-                        for (i, st) in arr.iter().enumerate() {
-                            let p = format!("{path}.steps[{i}]");
-                            let Some(so) = self.object(&p, st, &["percent", "hold_s"]) else {
-                                continue;
-                            };
-                            let pc = self
-                                .required(&p, so, "percent")
-                                .and_then(|x| self.percent(&join(&p, "percent"), x));
-                            let hold = self
-                                .required(&p, so, "hold_s")
-                                .and_then(|x| self.uint(&join(&p, "hold_s"), x, 30 * 86_400));
-                            if let (Some(pc), Some(hold)) = (pc, hold) {
-                                if steps
-                                    .last()
-                                    .is_some_and(|l: &CanaryStep| l.percent_ppm > pc)
-                                {
-                                    self.err(&join(&p, "percent"), "steps must not decrease");
-                                }
-                                steps.push(CanaryStep {
-                                    percent_ppm: pc,
-                                    hold_s: hold as u32,
-                                });
-                            }
-                        }
+                let stable = self.req_origin(f, "stable");
+                let canary = self.req_origin(f, "canary");
+                let percent = self.req_percent(f, "percent");
+                let steps_at = at.key("steps");
+                let mut steps: Vec<CanaryStep> = Vec::new();
+                for (i, st) in self.list(f, "steps").iter().enumerate() {
+                    let p = steps_at.at(i);
+                    let Some(s) = self.object(&p, st, "percent, hold_s") else {
+                        continue;
+                    };
+                    let pc = self.req_percent(s, "percent");
+                    let hold = self.req_uint(s, "hold_s", 30 * 86_400);
+                    if let (Some(pc), Some(hold)) = (pc, hold) {
+                        let ok = steps.last().is_none_or(|l| l.percent_ppm <= pc);
+                        self.check(ok, &p.key("percent"), "steps must not decrease");
+                        steps.push(CanaryStep {
+                            percent_ppm: pc,
+                            hold_s: hold as u32,
+                        });
                     }
                 }
-                let guard = obj.get("guard").and_then(|g| self.guard(&f("guard"), g));
+                let guard = self.opt(f, "guard", Self::guard).flatten();
                 if let (Some(s), Some(c)) = (stable, canary) {
-                    if s == c {
-                        self.err(&f("canary"), "canary and stable must be different origins");
-                    }
+                    let reason = "canary and stable must be different origins";
+                    self.check(s != c, &at.key("canary"), reason);
                 }
                 Some(Strategy::Canary {
                     stable: stable?,
@@ -1068,30 +1069,28 @@ impl Validator {
                 })
             }
             "flag" => {
-                let default = origin(self, "default");
-                let mut flags = Vec::new();
-                if let Some(fl) = self.required(path, obj, "flags") {
-                    if let Some(arr) = self.array(&f("flags"), fl) {
-                        for (i, fv) in arr.iter().enumerate() {
-                            let p = format!("{path}.flags[{i}]");
-                            let Some(flag) = self.flag(&p, fv, route, true) else {
-                                continue;
-                            };
-                            let Some(o) = fv
-                                .get("origin")
-                                .and_then(|o| self.origin_ref(&join(&p, "origin"), o))
-                            else {
-                                if fv.get("origin").is_none() {
-                                    self.err(&join(&p, "origin"), "missing required field");
-                                }
-                                continue;
-                            };
-                            if flags.iter().any(|x: &OriginFlag| x.flag.name == flag.name) {
-                                self.err(&join(&p, "name"), "duplicate flag name");
-                            }
-                            flags.push(OriginFlag { flag, origin: o });
-                        }
+                let default = self.req_origin(f, "default");
+                let flags_at = at.key("flags");
+                let mut flags: Vec<OriginFlag> = Vec::new();
+                let arr = self
+                    .req(f, "flags")
+                    .and_then(|fl| self.array(&flags_at, fl));
+                for (i, fv) in arr.into_iter().flatten().enumerate() {
+                    let p = flags_at.at(i);
+                    let Some(flag) = self.flag(&p, fv, route, true) else {
+                        continue;
+                    };
+                    // `flag` accepted `fv` as an object.
+                    let Some(obj) = fv.as_object() else {
+                        continue;
+                    };
+                    let Some(o) = self.req_origin(Fields { obj, at: &p }, "origin") else {
+                        continue;
+                    };
+                    if flags.iter().any(|x| x.flag.name == flag.name) {
+                        self.err(&p.key("name"), "duplicate flag name");
                     }
+                    flags.push(OriginFlag { flag, origin: o });
                 }
                 Some(Strategy::Flag {
                     default: default?,
@@ -1099,88 +1098,58 @@ impl Validator {
                 })
             }
             "blue_green" => {
-                let blue = origin(self, "blue");
-                let green = origin(self, "green");
-                let active = self
-                    .required(path, obj, "active")
-                    .and_then(|a| match a.as_str() {
-                        Some("blue") => Some(Side::Blue),
-                        Some("green") => Some(Side::Green),
-                        _ => {
-                            self.err(&f("active"), "expected \"blue\" or \"green\"");
-                            None
-                        }
-                    });
-                let failover = match obj.get("failover") {
-                    Some(b) => self.boolean(&f("failover"), b),
-                    None => Some(false),
-                };
-                let preview_header = match obj.get("preview_header") {
-                    None | Some(Value::Null) => None,
-                    Some(h) => self
-                        .string(&f("preview_header"), h)
-                        .map(|h| h.to_ascii_lowercase()),
-                };
+                let blue = self.req_origin(f, "blue");
+                let green = self.req_origin(f, "green");
+                let active = self.req(f, "active").and_then(|a| {
+                    let reason = "expected \"blue\" or \"green\"";
+                    self.choice(&at.key("active"), a, "blue, green", reason)
+                });
+                let failover = self.opt_bool(f, "failover", false);
+                let preview_header = self.opt_str(f, "preview_header").flatten();
                 Some(Strategy::BlueGreen {
                     blue: blue?,
                     green: green?,
-                    active: active?,
+                    active: [Side::Blue, Side::Green][active?],
                     failover: failover?,
-                    preview_header,
+                    preview_header: preview_header.map(|h| h.to_ascii_lowercase()),
                 })
             }
             "rolling" => {
-                let from = origin(self, "from");
-                let to = origin(self, "to");
-                let batches = self
-                    .required(path, obj, "batches")
-                    .and_then(|b| self.uint(&f("batches"), b, 10_000));
+                let from = self.req_origin(f, "from");
+                let to = self.req_origin(f, "to");
+                let batches = self.req_uint(f, "batches", 10_000);
                 if batches == Some(0) {
-                    self.err(&f("batches"), "must be at least 1");
+                    self.err(&at.key("batches"), "must be at least 1");
                 }
-                let completed = match obj.get("completed") {
-                    Some(c) => self.uint(&f("completed"), c, 10_000),
-                    None => Some(0),
-                };
+                let completed = self.opt_uint(f, "completed", 10_000, 0);
                 if let (Some(b), Some(c)) = (batches, completed) {
                     if c > b {
-                        self.err(
-                            &f("completed"),
-                            format!("completed {c} exceeds batches {b}"),
-                        );
+                        let reason = format!("completed {c} exceeds batches {b}");
+                        self.err(&at.key("completed"), reason);
                     }
                 }
                 // Every field is validated before any `?`, so one bad field never hides
                 // another's error.
-                let interval_s = match obj.get("interval_s") {
-                    Some(i) => self
-                        .uint(&f("interval_s"), i, 30 * 86_400)
-                        .map(|i| Some(i as u32)),
-                    None => Some(None),
-                };
-                let guard = obj.get("guard").and_then(|g| self.guard(&f("guard"), g));
+                let interval_s = self.opt(f, "interval_s", |me, at, v| me.uint(at, v, 30 * 86_400));
+                let guard = self.opt(f, "guard", Self::guard).flatten();
                 Some(Strategy::Rolling {
                     guard,
                     from: from?,
                     to: to?,
                     batches: batches.filter(|b| *b > 0)? as u32,
                     completed: completed? as u32,
-                    interval_s: interval_s?,
+                    interval_s: interval_s?.map(|i| i as u32),
                 })
             }
             "recreate" => {
-                let o = origin(self, "origin");
-                let health_path = match obj.get("health_path") {
-                    None | Some(Value::Null) => None,
-                    Some(h) => self.string(&f("health_path"), h).and_then(|h| {
-                        if h.starts_with('/') {
-                            Some(h)
-                        } else {
-                            self.err(&f("health_path"), "must start with '/'");
-                            None
-                        }
-                    }),
-                };
+                let o = self.req_origin(f, "origin");
+                let health_path = self.opt_str(f, "health_path").flatten().filter(|h| {
+                    self.check(
+                        h.starts_with('/'),
+                        &at.key("health_path"),
+                        "must start with '/'",
+                    )
+                });
                 Some(Strategy::Recreate {
                     origin: o?,
                     health_path,
@@ -1189,73 +1158,47 @@ impl Validator {
             _ => {
                 // bandit
                 let arms = self
-                    .required(path, obj, "arms")
-                    .map(|a| self.arms(&f("arms"), a, false));
-                let algorithm = match obj.get("algorithm") {
-                    None => Some(BanditAlgorithm::Thompson),
-                    Some(a) => match a.as_str() {
-                        Some("thompson") => Some(BanditAlgorithm::Thompson),
-                        Some("ucb1") => Some(BanditAlgorithm::Ucb1),
-                        Some("epsilon_greedy") => Some(BanditAlgorithm::EpsilonGreedy),
-                        _ => {
-                            self.err(&f("algorithm"), "expected thompson, ucb1 or epsilon_greedy");
-                            None
-                        }
-                    },
-                };
-                let unit_float = |me: &mut Self, key: &str, default: f64| match obj.get(key) {
-                    None => Some(default),
-                    Some(x) => me.number(&join(path, key), x).and_then(|n| {
-                        if (0.0..=1.0).contains(&n) {
-                            Some(n)
-                        } else {
-                            me.err(&join(path, key), "must be between 0 and 1");
-                            None
-                        }
-                    }),
-                };
-                let epsilon = unit_float(self, "epsilon", 0.1);
-                let min_share = unit_float(self, "min_share", 0.01);
-                let min_samples = match obj.get("min_samples") {
-                    Some(m) => self.uint(&f("min_samples"), m, 1_000_000_000),
-                    None => Some(100),
-                };
-                let sticky = match obj.get("sticky") {
-                    Some(b) => self.boolean(&f("sticky"), b),
-                    None => Some(true),
-                };
-                let feedback = match obj.get("feedback") {
-                    None => Some(RewardFeedback::Auto),
-                    Some(x) => match x.as_str() {
-                        Some("auto") => Some(RewardFeedback::Auto),
-                        Some("conversion") => Some(RewardFeedback::Conversion),
-                        Some("explicit") => Some(RewardFeedback::Explicit),
-                        _ => {
-                            self.err(&f("feedback"), "expected auto, conversion or explicit");
-                            None
-                        }
-                    },
-                };
+                    .req(f, "arms")
+                    .map(|a| self.arms(&at.key("arms"), a, false));
+                let algorithm = self.opt_choice(
+                    f,
+                    "algorithm",
+                    "thompson, ucb1, epsilon_greedy",
+                    "expected thompson, ucb1 or epsilon_greedy",
+                );
+                let unit = (0.0, 1.0, false);
+                let between = "must be between 0 and 1";
+                let epsilon = self.opt_ranged(f, "epsilon", unit, between);
+                let min_share = self.opt_ranged(f, "min_share", unit, between);
+                let min_share = min_share.map(|m| m.unwrap_or(0.01));
+                let min_samples = self.opt_uint(f, "min_samples", 1_000_000_000, 100);
+                let sticky = self.opt_bool(f, "sticky", true);
+                let feedback = self.opt_choice(
+                    f,
+                    "feedback",
+                    "auto, conversion, explicit",
+                    "expected auto, conversion or explicit",
+                );
                 if let (Some(arms), Some(ms)) = (&arms, min_share) {
                     if ms * arms.len() as f64 > 1.0 + 1e-9 {
-                        self.err(
-                            &f("min_share"),
-                            format!(
-                                "min_share {} times {} arms exceeds 1",
-                                display_f64(ms),
-                                arms.len()
-                            ),
+                        let reason = format!(
+                            "min_share {} times {} arms exceeds 1",
+                            display_f64(ms),
+                            arms.len()
                         );
+                        self.err(&at.key("min_share"), reason);
                     }
                 }
+                use BanditAlgorithm::*;
+                use RewardFeedback::*;
                 Some(Strategy::Bandit {
                     arms: arms?,
-                    algorithm: algorithm?,
-                    epsilon: epsilon?,
+                    algorithm: [Thompson, Ucb1, EpsilonGreedy][algorithm?],
+                    epsilon: epsilon?.unwrap_or(0.1),
                     min_share: min_share?,
                     min_samples: min_samples?,
                     sticky: sticky?,
-                    feedback: feedback?,
+                    feedback: [Auto, Conversion, Explicit][feedback?],
                 })
             }
         }
@@ -1263,76 +1206,49 @@ impl Validator {
 
     /// An A/B route's guard: the canary guard's fields plus `action` (`stop`, the default,
     /// or `drain`); at least one limit is required.
-    fn ab_guard(&mut self, path: &str, v: &Value) -> Option<AbGuard> {
-        let obj = self.object(
-            path,
+    fn ab_guard(&mut self, at: &Path, v: &Value) -> Option<AbGuard> {
+        let f = self.object(
+            at,
             v,
-            &[
-                "max_error_rate",
-                "max_p95_latency_ratio",
-                "min_requests",
-                "action",
-            ],
+            "max_error_rate, max_p95_latency_ratio, min_requests, action",
         )?;
-        let action = match obj.get("action") {
-            None => Some(AbGuardAction::Stop),
-            Some(a) => match a.as_str() {
-                Some("stop") => Some(AbGuardAction::Stop),
-                Some("drain") => Some(AbGuardAction::Drain),
-                _ => {
-                    self.err(&format!("{path}.action"), "expected stop or drain");
-                    None
-                }
-            },
-        };
-        let mut limits = obj.clone();
-        limits.remove("action");
-        let guard = self.guard_fields(path, &limits);
-        if let Some(g) = &guard {
-            if g.max_error_rate.is_none() && g.max_p95_latency_ratio.is_none() {
-                self.err(
-                    path,
-                    "set max_error_rate or max_p95_latency_ratio (a guard without a limit never acts)",
-                );
-                return None;
-            }
+        let action = self.opt_choice(f, "action", "stop, drain", "expected stop or drain");
+        let guard = self.guard_fields(f);
+        if let Some(Guard {
+            max_error_rate: None,
+            max_p95_latency_ratio: None,
+            ..
+        }) = guard
+        {
+            let reason =
+                "set max_error_rate or max_p95_latency_ratio (a guard without a limit never acts)";
+            return self.fail(at, reason);
         }
         Some(AbGuard {
             guard: guard?,
-            action: action?,
+            action: [AbGuardAction::Stop, AbGuardAction::Drain][action?],
         })
     }
 
-    fn guard(&mut self, path: &str, v: &Value) -> Option<Guard> {
-        let obj = self.object(
-            path,
-            v,
-            &["max_error_rate", "max_p95_latency_ratio", "min_requests"],
-        )?;
-        self.guard_fields(path, obj)
+    fn guard(&mut self, at: &Path, v: &Value) -> Option<Guard> {
+        let f = self.object(at, v, "max_error_rate, max_p95_latency_ratio, min_requests")?;
+        self.guard_fields(f)
     }
 
-    fn guard_fields(&mut self, path: &str, obj: &Obj) -> Option<Guard> {
-        let rate = |me: &mut Self, key: &str, max: f64| match obj.get(key) {
-            None | Some(Value::Null) => Some(None),
-            Some(x) => me.number(&join(path, key), x).and_then(|n| {
-                if n > 0.0 && n <= max {
-                    Some(Some(n))
-                } else {
-                    me.err(
-                        &join(path, key),
-                        format!("must be above 0 and at most {}", display_f64(max)),
-                    );
-                    None
-                }
-            }),
-        };
-        let max_error_rate = rate(self, "max_error_rate", 1.0);
-        let max_p95 = rate(self, "max_p95_latency_ratio", 1_000.0);
-        let min_requests = match obj.get("min_requests") {
-            Some(m) => self.uint(&join(path, "min_requests"), m, u64::MAX),
-            None => Some(100),
-        };
+    fn guard_fields(&mut self, f: Fields) -> Option<Guard> {
+        let max_error_rate = self.opt_ranged(
+            f,
+            "max_error_rate",
+            (0.0, 1.0, true),
+            "must be above 0 and at most 1",
+        );
+        let max_p95 = self.opt_ranged(
+            f,
+            "max_p95_latency_ratio",
+            (0.0, 1_000.0, true),
+            "must be above 0 and at most 1000",
+        );
+        let min_requests = self.opt_uint(f, "min_requests", u64::MAX, 100);
         Some(Guard {
             max_error_rate: max_error_rate?,
             max_p95_latency_ratio: max_p95?,
@@ -1340,29 +1256,19 @@ impl Validator {
         })
     }
 
-    fn flag(&mut self, path: &str, v: &Value, route: &str, with_origin: bool) -> Option<Flag> {
-        let allowed: &[&str] = if with_origin {
-            &["name", "origin", "rollout", "rules", "description"]
+    fn flag(&mut self, at: &Path, v: &Value, route: &str, with_origin: bool) -> Option<Flag> {
+        let allowed = if with_origin {
+            "name, origin, rollout, rules, description"
         } else {
-            &["name", "rollout", "rules", "description"]
+            "name, rollout, rules, description"
         };
-        let obj = self.object(path, v, allowed)?;
-        let name = self
-            .required(path, obj, "name")
-            .and_then(|n| self.name(&join(path, "name"), n));
-        let rollout = match obj.get("rollout") {
-            Some(r) => self.percent(&join(path, "rollout"), r),
-            None => Some(PPM),
-        };
+        let f = self.object(at, v, allowed)?;
+        let name = self.req_name(f, "name");
+        let rollout = self.opt_percent(f, "rollout", PPM);
+        let rules_at = at.key("rules");
         let mut rules = Vec::new();
-        if let Some(r) = obj.get("rules") {
-            if let Some(arr) = self.array(&join(path, "rules"), r) {
-                for (i, rv) in arr.iter().enumerate() {
-                    if let Some(rule) = self.rule(&format!("{path}.rules[{i}]"), rv) {
-                        rules.push(rule);
-                    }
-                }
-            }
+        for (i, rv) in self.list(f, "rules").iter().enumerate() {
+            rules.extend(self.rule(&rules_at.at(i), rv));
         }
         let name = name?;
         Some(Flag {
@@ -1373,63 +1279,42 @@ impl Validator {
         })
     }
 
-    fn rule(&mut self, path: &str, v: &Value) -> Option<Rule> {
-        let obj = self.object(path, v, &["attr", "op", "values"])?;
-        let attr = self
-            .required(path, obj, "attr")
-            .and_then(|a| self.string(&join(path, "attr"), a))
-            .and_then(|a| {
-                let parsed = if a == "country" {
-                    Some(Attr::Country)
-                } else if let Some(h) = a.strip_prefix("header:") {
-                    Some(Attr::Header(h.to_ascii_lowercase()))
-                } else if let Some(c) = a.strip_prefix("cookie:") {
-                    Some(Attr::Cookie(c.to_string()))
-                } else {
-                    a.strip_prefix("query:").map(|q| Attr::Query(q.to_string()))
-                };
-                match parsed {
-                    Some(Attr::Header(n) | Attr::Cookie(n) | Attr::Query(n)) if n.is_empty() => {
-                        self.err(&join(path, "attr"), "attribute name is empty");
-                        None
-                    }
-                    None => {
-                        self.err(
-                            &join(path, "attr"),
-                            format!("unknown attribute {a:?} (header:<name>, cookie:<name>, query:<name>, country)"),
-                        );
-                        None
-                    }
-                    p => p,
-                }
-            });
+    fn rule(&mut self, at: &Path, v: &Value) -> Option<Rule> {
+        let f = self.object(at, v, "attr, op, values")?;
+        let attr = self.req_str(f, "attr").and_then(|a| match parse_attr(&a) {
+            Some(Attr::Header(n) | Attr::Cookie(n) | Attr::Query(n)) if n.is_empty() => {
+                self.fail(&at.key("attr"), "attribute name is empty")
+            }
+            None => self.fail(
+                &at.key("attr"),
+                format!(
+                    "unknown attribute {a:?} (header:<name>, cookie:<name>, query:<name>, country)"
+                ),
+            ),
+            attr => attr,
+        });
+        let values_at = at.key("values");
         let values: Option<Vec<String>> = self
-            .required(path, obj, "values")
-            .and_then(|vs| self.array(&join(path, "values"), vs))
+            .req(f, "values")
+            .and_then(|vs| self.array(&values_at, vs))
             .map(|arr| {
                 arr.iter()
                     .enumerate()
-                    .filter_map(|(i, x)| self.string(&format!("{path}.values[{i}]"), x))
+                    .filter_map(|(i, x)| self.string(&values_at.at(i), x))
                     .collect()
             });
-        let op_name = self
-            .required(path, obj, "op")
-            .and_then(|o| self.string(&join(path, "op"), o));
+        let op_name = self.req_str(f, "op");
         let (values, op_name) = (values?, op_name?);
-        if values.is_empty() {
-            self.err(&join(path, "values"), "at least one value is required");
+        if !self.check(
+            !values.is_empty(),
+            &values_at,
+            "at least one value is required",
+        ) {
             return None;
         }
-        let single = |me: &mut Self| {
-            if values.len() == 1 {
-                Some(values[0].clone())
-            } else {
-                me.err(
-                    &join(path, "values"),
-                    format!("op {op_name} takes exactly one value"),
-                );
-                None
-            }
+        let single = |me: &mut Self| match &values[..] {
+            [one] => Some(one.clone()),
+            _ => me.fail(&values_at, format!("op {op_name} takes exactly one value")),
         };
         let op = match op_name.as_str() {
             "eq" => Op::Eq(single(self)?),
@@ -1439,109 +1324,75 @@ impl Validator {
                 let s = single(self)?;
                 match Semver::parse(&s) {
                     Some(v) => Op::SemverGte(v),
-                    None => {
-                        self.err(
-                            &format!("{path}.values[0]"),
-                            format!("{s:?} is not a version"),
-                        );
-                        return None;
-                    }
+                    None => return self.fail(&values_at.at(0), format!("{s:?} is not a version")),
                 }
             }
             other => {
-                self.err(
-                    &join(path, "op"),
-                    format!("unknown op {other:?} (eq, in, prefix, semver_gte)"),
-                );
-                return None;
+                let reason = format!("unknown op {other:?} (eq, in, prefix, semver_gte)");
+                return self.fail(&at.key("op"), reason);
             }
         };
         Some(Rule { attr: attr?, op })
     }
 
-    fn shadows(&mut self, path: &str, v: &Value, route: &str) -> Vec<Shadow> {
+    fn shadows(&mut self, at: &Path, v: &Value, route: &str) -> Vec<Shadow> {
         let mut out: Vec<Shadow> = Vec::new();
-        let Some(arr) = self.array(path, v) else {
-            return out;
-        };
-        for (i, s) in arr.iter().enumerate() {
-            let p = index(path, i);
-            let Some(obj) = self.object(
-                &p,
-                s,
-                &[
-                    "origin",
-                    "percent",
-                    "methods",
-                    "max_body_bytes",
-                    "timeout_ms",
-                    "compare",
-                ],
-            ) else {
+        for (i, s) in self
+            .array(at, v)
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .enumerate()
+        {
+            let p = at.at(i);
+            let Some(shadow) = self.shadow(&p, s, route) else {
                 continue;
             };
-            let origin = self
-                .required(&p, obj, "origin")
-                .and_then(|o| self.origin_ref(&join(&p, "origin"), o));
-            let percent = match obj.get("percent") {
-                Some(x) => self.percent(&join(&p, "percent"), x),
-                None => Some(PPM),
-            };
-            let methods = match obj.get("methods") {
-                None | Some(Value::Null) => Some(None),
-                Some(m) => self.methods(&join(&p, "methods"), m).map(Some),
-            };
-            let max_body_bytes = match obj.get("max_body_bytes") {
-                Some(m) => self.uint(&join(&p, "max_body_bytes"), m, 100 << 20),
-                None => Some(DEFAULT_SHADOW_MAX_BODY),
-            };
-            let timeout_ms = match obj.get("timeout_ms") {
-                Some(t) => self
-                    .uint(&join(&p, "timeout_ms"), t, 300_000)
-                    .map(|t| t as u32),
-                None => Some(DEFAULT_SHADOW_TIMEOUT_MS),
-            };
-            let compare = match obj.get("compare") {
-                None | Some(Value::Null) => Some(None),
-                Some(c) => match crate::compare::Compare::from_value(c) {
-                    Ok(spec) => Some(Some(spec)),
-                    Err(e) => {
-                        self.err(&join(&p, "compare"), format!("invalid compare spec: {e}"));
-                        None
-                    }
-                },
-            };
-            if let (
-                Some(origin),
-                Some(percent_ppm),
-                Some(methods),
-                Some(max_body_bytes),
-                Some(timeout_ms),
-                Some(compare),
-            ) = (
-                origin,
-                percent,
-                methods,
-                max_body_bytes,
-                timeout_ms,
-                compare,
-            ) {
-                if out.iter().any(|o| o.origin == origin) {
-                    self.err(&join(&p, "origin"), "the same origin is mirrored twice");
-                    continue;
-                }
-                out.push(Shadow {
-                    salt: format!("{route}:shadow:{}", self.origin_names[origin.index()]),
-                    origin,
-                    percent_ppm,
-                    methods,
-                    max_body_bytes,
-                    timeout_ms,
-                    compare,
-                });
+            if out.iter().any(|o| o.origin == shadow.origin) {
+                self.err(&p.key("origin"), "the same origin is mirrored twice");
+                continue;
             }
+            out.push(shadow);
         }
         out
+    }
+
+    fn shadow(&mut self, at: &Path, v: &Value, route: &str) -> Option<Shadow> {
+        let allowed = "origin, percent, methods, max_body_bytes, timeout_ms, compare";
+        let f = self.object(at, v, allowed)?;
+        let origin = self.req_origin(f, "origin");
+        let percent = self.opt_percent(f, "percent", PPM);
+        let methods = self.opt(f, "methods", Self::methods);
+        let max_body = self.opt_uint(f, "max_body_bytes", 100 << 20, DEFAULT_SHADOW_MAX_BODY);
+        let timeout = self.opt_uint(f, "timeout_ms", 300_000, DEFAULT_SHADOW_TIMEOUT_MS as u64);
+        let compare = self.opt(f, "compare", |me, at, c| {
+            let spec = crate::compare::Compare::from_value(c);
+            spec.map_err(|e| me.err(at, format!("invalid compare spec: {e}")))
+                .ok()
+        });
+        let origin = origin?;
+        Some(Shadow {
+            salt: format!("{route}:shadow:{}", self.origin_names[origin.index()]),
+            origin,
+            percent_ppm: percent?,
+            methods: methods?,
+            max_body_bytes: max_body?,
+            timeout_ms: timeout? as u32,
+            compare: compare?,
+        })
+    }
+}
+
+/// A rule's `attr`: `header:<name>`, `cookie:<name>`, `query:<name>` or `country`.
+fn parse_attr(a: &str) -> Option<Attr> {
+    if a == "country" {
+        return Some(Attr::Country);
+    }
+    let (kind, name) = a.split_once(':')?;
+    match kind {
+        "header" => Some(Attr::Header(name.to_ascii_lowercase())),
+        "cookie" => Some(Attr::Cookie(name.to_string())),
+        "query" => Some(Attr::Query(name.to_string())),
+        _ => None,
     }
 }
 
@@ -1565,7 +1416,7 @@ pub fn duplicate_keys(text: &str) -> Vec<ConfigError> {
         i: 0,
         errors: Vec::new(),
     };
-    scan.value("$", 0);
+    scan.value(&ROOT, 0);
     scan.errors
 }
 
@@ -1583,7 +1434,7 @@ impl KeyScan<'_> {
         }
     }
 
-    fn value(&mut self, path: &str, depth: u32) {
+    fn value(&mut self, path: &Path, depth: u32) {
         self.ws();
         match self.b.get(self.i) {
             Some(b'{') if depth < 256 => self.object(path, depth),
@@ -1601,7 +1452,7 @@ impl KeyScan<'_> {
                         None => return,
                         Some(_) => {
                             let before = self.i;
-                            self.value(&index(path, n), depth + 1);
+                            self.value(&path.at(n), depth + 1);
                             n += 1;
                             if self.i == before {
                                 self.i += 1; // not JSON: never loop
@@ -1659,7 +1510,7 @@ impl KeyScan<'_> {
         }
     }
 
-    fn object(&mut self, path: &str, depth: u32) {
+    fn object(&mut self, path: &Path, depth: u32) {
         self.i += 1;
         let mut keys: Vec<String> = Vec::new();
         loop {
@@ -1679,7 +1530,7 @@ impl KeyScan<'_> {
                         self.i += 1;
                     }
                     let before = self.i;
-                    self.value(&join(path, &key), depth + 1);
+                    self.value(&path.key(&key), depth + 1);
                     if self.i == before && self.b.get(self.i).is_some_and(|c| *c != b'}') {
                         self.i += 1;
                     }
@@ -1709,7 +1560,7 @@ impl KeyScan<'_> {
                 if !*reported {
                     *reported = true;
                     self.errors.push(ConfigError {
-                        path: join(path, key),
+                        path: path.key(key).render(),
                         reason: format!(
                             "duplicate key {key:?} ({n} times in one object; JSON keeps only the last)"
                         ),
@@ -1718,23 +1569,6 @@ impl KeyScan<'_> {
             }
         }
     }
-}
-
-/// `path.key`: one out-of-line call instead of a `format!` at each of ~60 sites (the walker's
-/// size in the router bundle).
-#[inline(never)]
-fn join(path: &str, key: &str) -> String {
-    let mut s = String::with_capacity(path.len() + key.len() + 1);
-    s.push_str(path);
-    s.push('.');
-    s.push_str(key);
-    s
-}
-
-/// `path[i]`.
-#[inline(never)]
-fn index(path: &str, i: usize) -> String {
-    format!("{path}[{i}]")
 }
 
 fn type_name(v: &Value) -> &'static str {

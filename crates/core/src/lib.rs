@@ -11,6 +11,8 @@ pub mod bucket;
 pub mod churn;
 pub mod compare;
 pub mod config;
+#[cfg(test)]
+mod config_dump;
 pub mod contract;
 pub mod controller;
 pub mod decision;

@@ -5,7 +5,8 @@
 //! rejected as the validator does, except the semantic checks JSON Schema cannot express
 //! (origin references that must exist, unique names, routes shadowed by earlier ones,
 //! non-decreasing canary steps, `completed <= batches`, `min_share * arms <= 1`, and integers
-//! written as `1.0`), which only the validator catches.
+//! written as `1.0`), which only the validator catches. Optional fields admit `null`, which
+//! the validator reads as absent (its one rule for optional fields).
 //!
 //! `switchyard schema` prints [`config_schema_text`]; `docs/config.schema.json` is that output,
 //! checked by `crates/cli/tests/cli.rs`.
@@ -30,15 +31,20 @@ fn uint(max: u64, what: &str) -> Value {
     json!({ "type": "integer", "minimum": 0, "maximum": max, "description": what })
 }
 
-fn nullable(mut v: Value) -> Value {
+/// An optional field: `null` means absent (the validator's one rule for optional fields).
+fn opt(mut v: Value) -> Value {
     if let Some(t) = v.get("type").cloned() {
         v["type"] = json!([t, "null"]);
+    } else if let Some(Value::Array(e)) = v.get_mut("enum") {
+        e.push(Value::Null);
+    } else {
+        v = json!({ "anyOf": [v, { "type": "null" }] });
     }
     v
 }
 
 fn unit_float(default: f64, what: &str) -> Value {
-    json!({ "type": "number", "minimum": 0, "maximum": 1, "default": default, "description": what })
+    json!({ "type": ["number", "null"], "minimum": 0, "maximum": 1, "default": default, "description": what })
 }
 
 fn rate(max: f64, what: &str) -> Value {
@@ -64,7 +70,7 @@ fn strategy(kind: &str, description: &str, required: &[&str], mut properties: Va
 }
 
 fn salt() -> Value {
-    json!({ "type": "string", "description": "Appended to the split salt `<route>:split`: a new salt reshuffles every unit." })
+    json!({ "type": ["string", "null"], "description": "Appended to the split salt `<route>:split`: a new salt reshuffles every unit." })
 }
 
 fn compare(kind: &str, description: &str, properties: Value, required: &[&str]) -> Value {
@@ -91,7 +97,7 @@ pub fn config_schema() -> Value {
                         "contains": { "type": "object", "required": ["weight"], "properties": { "weight": { "type": "number", "exclusiveMinimum": 0 } } },
                         "description": "At least one arm with a positive weight; arm names are unique (validator)."
                     },
-                    "guard": { "$ref": "#/$defs/ab_guard" },
+                    "guard": opt(json!({ "$ref": "#/$defs/ab_guard" })),
                     "salt": salt(),
                 }),
             ),
@@ -107,14 +113,14 @@ pub fn config_schema() -> Value {
                     "canary": origin_ref("Origin of the canary; must differ from `stable` (validator)."),
                     "percent": { "$ref": "#/$defs/percent" },
                     "steps": {
-                        "type": "array",
+                        "type": ["array", "null"],
                         "items": object("One controller step.", &["percent", "hold_s"], json!({
                             "percent": { "$ref": "#/$defs/percent" },
                             "hold_s": uint(MAX_HOLD_S, "Seconds to hold this step while the guard holds."),
                         })),
                         "description": "Controller steps; percents must not decrease (validator)."
                     },
-                    "guard": { "$ref": "#/$defs/guard" },
+                    "guard": opt(json!({ "$ref": "#/$defs/guard" })),
                     "salt": salt(),
                 }),
             ),
@@ -141,8 +147,8 @@ pub fn config_schema() -> Value {
                     "blue": origin_ref("Blue origin."),
                     "green": origin_ref("Green origin."),
                     "active": { "enum": ["blue", "green"] },
-                    "failover": { "type": "boolean", "default": false, "description": "Retry once on the other side on a connection error or 5xx." },
-                    "preview_header": nullable(json!({ "type": "string", "description": "A request carrying this header goes to the inactive side." })),
+                    "failover": { "type": ["boolean", "null"], "default": false, "description": "Retry once on the other side on a connection error or 5xx." },
+                    "preview_header": opt(json!({ "type": "string", "description": "A request carrying this header goes to the inactive side." })),
                 }),
             ),
         ),
@@ -156,9 +162,9 @@ pub fn config_schema() -> Value {
                     "from": origin_ref("Origin being replaced."),
                     "to": origin_ref("Origin replacing it."),
                     "batches": { "type": "integer", "minimum": 1, "maximum": 10_000 },
-                    "completed": uint(10_000, "Batches already moved; at most `batches` (validator)."),
-                    "interval_s": uint(MAX_HOLD_S, "The controller completes one more batch every interval while the guard holds."),
-                    "guard": { "$ref": "#/$defs/guard" },
+                    "completed": opt(uint(10_000, "Batches already moved; at most `batches` (validator).")),
+                    "interval_s": opt(uint(MAX_HOLD_S, "The controller completes one more batch every interval while the guard holds.")),
+                    "guard": opt(json!({ "$ref": "#/$defs/guard" })),
                     "salt": salt(),
                 }),
             ),
@@ -171,7 +177,7 @@ pub fn config_schema() -> Value {
                 &["origin"],
                 json!({
                     "origin": origin_ref("The origin."),
-                    "health_path": nullable(json!({ "type": "string", "pattern": "^/", "description": "Health check path on the origin." })),
+                    "health_path": opt(json!({ "type": "string", "pattern": "^/", "description": "Health check path on the origin." })),
                 }),
             ),
         ),
@@ -183,12 +189,12 @@ pub fn config_schema() -> Value {
                 &["arms"],
                 json!({
                     "arms": { "type": "array", "minItems": 1, "items": { "$ref": "#/$defs/arm" }, "description": "Arm names are unique (validator)." },
-                    "algorithm": { "enum": ["thompson", "ucb1", "epsilon_greedy"], "default": "thompson" },
+                    "algorithm": { "enum": ["thompson", "ucb1", "epsilon_greedy", null], "default": "thompson" },
                     "epsilon": unit_float(0.1, "Exploration share for epsilon_greedy."),
                     "min_share": unit_float(0.01, "Floor of every arm's weight; times the number of arms at most 1 (validator)."),
-                    "min_samples": uint(1_000_000_000, "Rewards per arm before weights move from equal."),
-                    "feedback": { "enum": ["auto", "conversion", "explicit"], "default": "auto", "description": "How rewards are read: `conversion` (clients report successes only; a routed request without feedback is a 0), `explicit` (every reward is reported; missing feedback is missing, not 0), `auto` (conversion while every reward so far was 0 or 1, explicit once one was not)." },
-                    "sticky": { "type": "boolean", "default": true, "description": "Keep a unit on its arm (rendezvous on the weights) instead of sampling per request." },
+                    "min_samples": opt(uint(1_000_000_000, "Rewards per arm before weights move from equal.")),
+                    "feedback": { "enum": ["auto", "conversion", "explicit", null], "default": "auto", "description": "How rewards are read: `conversion` (clients report successes only; a routed request without feedback is a 0), `explicit` (every reward is reported; missing feedback is missing, not 0), `auto` (conversion while every reward so far was 0 or 1, explicit once one was not)." },
+                    "sticky": { "type": ["boolean", "null"], "default": true, "description": "Keep a unit on its arm (rendezvous on the weights) instead of sampling per request." },
                     "salt": salt(),
                 }),
             ),
@@ -212,12 +218,12 @@ pub fn config_schema() -> Value {
         "methods": { "type": "array", "minItems": 1, "items": { "type": "string", "pattern": "^[A-Za-z]+$" }, "description": "HTTP methods (case-insensitive)." },
         "origin": object("A model server.", &["url"], json!({
             "url": { "type": "string", "pattern": "^https?://[^/?#\\\\@ ]+[^?#\\\\@ ]*$", "description": "http(s)://host[:port][/base-path]; no query, fragment, credentials or spaces." },
-            "timeout_ms": { "type": "integer", "minimum": 1, "maximum": 300_000, "default": 10_000 },
-            "description": { "type": "string" },
+            "timeout_ms": { "type": ["integer", "null"], "minimum": 1, "maximum": 300_000, "default": 10_000 },
+            "description": { "type": ["string", "null"] },
         })),
         "match": object("Which requests the route takes: the first route that matches wins.", &[], json!({
-            "host": nullable(json!({ "type": "string", "pattern": "^[^/ :]+$", "description": "Host without port; any host when absent." })),
-            "path_prefix": { "type": "string", "pattern": "^/", "default": "/", "description": "Matches on a segment boundary." },
+            "host": opt(json!({ "type": "string", "pattern": "^[^/ :]+$", "description": "Host without port; any host when absent." })),
+            "path_prefix": { "type": ["string", "null"], "pattern": "^/", "default": "/", "description": "Matches on a segment boundary." },
             "methods": { "anyOf": [{ "$ref": "#/$defs/methods" }, { "type": "null" }] },
         })),
         "unit_source": {
@@ -241,7 +247,7 @@ pub fn config_schema() -> Value {
         "guard": object("Health limits: the controller rolls back when one is exceeded.", &[], json!({
             "max_error_rate": rate(1.0, "Largest acceptable error rate of the new side, (0, 1]."),
             "max_p95_latency_ratio": rate(1_000.0, "Largest acceptable p95 latency ratio new/old, (0, 1000]."),
-            "min_requests": { "type": "integer", "minimum": 0, "default": 100, "description": "Requests on the new side before the guard judges." },
+            "min_requests": { "type": ["integer", "null"], "minimum": 0, "default": 100, "description": "Requests on the new side before the guard judges." },
         })),
         "ab_guard": {
             "type": "object", "additionalProperties": false,
@@ -249,12 +255,12 @@ pub fn config_schema() -> Value {
             "properties": {
                 "max_error_rate": rate(1.0, "Largest acceptable error rate of an arm, (0, 1]."),
                 "max_p95_latency_ratio": rate(1_000.0, "Largest acceptable p95 latency ratio arm/control, (0, 1000]."),
-                "min_requests": { "type": "integer", "minimum": 0, "default": 100, "description": "Requests on an arm before the guard judges it." },
-                "action": { "enum": ["stop", "drain"], "default": "stop", "description": "What a breach does." },
+                "min_requests": { "type": ["integer", "null"], "minimum": 0, "default": 100, "description": "Requests on an arm before the guard judges it." },
+                "action": { "enum": ["stop", "drain", null], "default": "stop", "description": "What a breach does." },
             },
             "anyOf": [
-                { "type": "object", "required": ["max_error_rate"], "properties": { "max_error_rate": true } },
-                { "type": "object", "required": ["max_p95_latency_ratio"], "properties": { "max_p95_latency_ratio": true } },
+                { "type": "object", "required": ["max_error_rate"], "properties": { "max_error_rate": { "type": "number" } } },
+                { "type": "object", "required": ["max_p95_latency_ratio"], "properties": { "max_p95_latency_ratio": { "type": "number" } } },
             ]
         },
         "rule": {
@@ -273,16 +279,16 @@ pub fn config_schema() -> Value {
         },
         "flag": object("A route-level flag, reported in x-switchyard-flags.", &["name"], json!({
             "name": name("Flag name; unique in the route (validator)."),
-            "rollout": { "$ref": "#/$defs/percent" },
-            "rules": { "type": "array", "items": { "$ref": "#/$defs/rule" }, "description": "All must match." },
-            "description": { "type": "string" },
+            "rollout": opt(json!({ "$ref": "#/$defs/percent" })),
+            "rules": { "type": ["array", "null"], "items": { "$ref": "#/$defs/rule" }, "description": "All must match." },
+            "description": { "type": ["string", "null"] },
         })),
         "origin_flag": object("A flag that sends the units it is on for to an origin.", &["name", "origin"], json!({
             "name": name("Flag name, also the arm name."),
             "origin": origin_ref("Origin for units the flag is on for."),
-            "rollout": { "$ref": "#/$defs/percent" },
-            "rules": { "type": "array", "items": { "$ref": "#/$defs/rule" }, "description": "All must match." },
-            "description": { "type": "string" },
+            "rollout": opt(json!({ "$ref": "#/$defs/percent" })),
+            "rules": { "type": ["array", "null"], "items": { "$ref": "#/$defs/rule" }, "description": "All must match." },
+            "description": { "type": ["string", "null"] },
         })),
         "compare": {
             "description": "How to compare the shadow's answer with the primary's.",
@@ -300,10 +306,10 @@ pub fn config_schema() -> Value {
         },
         "shadow": object("Mirror a share of the route's requests to an origin; the answer is compared, never returned.", &["origin"], json!({
             "origin": origin_ref("Origin to mirror to; each origin at most once per route (validator)."),
-            "percent": { "$ref": "#/$defs/percent" },
+            "percent": opt(json!({ "$ref": "#/$defs/percent" })),
             "methods": { "anyOf": [{ "$ref": "#/$defs/methods" }, { "type": "null" }] },
-            "max_body_bytes": uint(100 << 20, "Larger bodies are not mirrored."),
-            "timeout_ms": uint(300_000, "Shadow request timeout."),
+            "max_body_bytes": opt(uint(100 << 20, "Larger bodies are not mirrored.")),
+            "timeout_ms": opt(uint(300_000, "Shadow request timeout.")),
             "compare": { "anyOf": [{ "$ref": "#/$defs/compare" }, { "type": "null" }] },
         })),
         "strategy": {
@@ -315,13 +321,13 @@ pub fn config_schema() -> Value {
         "route": object("A route: which requests, how units are identified, which strategy.", &["name", "match", "strategy"], json!({
             "name": name("Route name; unique (validator)."),
             "match": { "$ref": "#/$defs/match" },
-            "unit": { "type": "array", "items": { "$ref": "#/$defs/unit_source" }, "description": "Where the unit id comes from, in order; default header x-user-id, then cookie sy_uid." },
+            "unit": { "type": ["array", "null"], "items": { "$ref": "#/$defs/unit_source" }, "description": "Where the unit id comes from, in order; default header x-user-id, then cookie sy_uid." },
             "strategy": { "$ref": "#/$defs/strategy" },
-            "shadow": { "type": "array", "maxItems": 32, "items": { "$ref": "#/$defs/shadow" } },
-            "flags": { "type": "array", "maxItems": 64, "items": { "$ref": "#/$defs/flag" } },
-            "strip_prefix": nullable(json!({ "type": "string", "pattern": "^/.*[^/]$", "description": "Removed from the path before forwarding." })),
-            "feedback_shards": { "type": "integer", "minimum": 1, "maximum": 64, "default": 1, "description": "Receipt ledger shards feedback is spread over (by receipt id); the route's object merges them on its tick." },
-            "description": { "type": "string" },
+            "shadow": { "type": ["array", "null"], "maxItems": 32, "items": { "$ref": "#/$defs/shadow" } },
+            "flags": { "type": ["array", "null"], "maxItems": 64, "items": { "$ref": "#/$defs/flag" } },
+            "strip_prefix": opt(json!({ "type": "string", "pattern": "^/.*[^/]$", "description": "Removed from the path before forwarding." })),
+            "feedback_shards": { "type": ["integer", "null"], "minimum": 1, "maximum": 64, "default": 1, "description": "Receipt ledger shards feedback is spread over (by receipt id); the route's object merges them on its tick." },
+            "description": { "type": ["string", "null"] },
         })),
     });
     if let Value::Object(m) = more {
@@ -332,8 +338,8 @@ pub fn config_schema() -> Value {
         &["version", "origins", "routes"],
         json!({
             "version": { "const": 1 },
-            "description": { "type": "string" },
-            "default_origin": nullable(json!({ "type": "string", "pattern": NAME_PATTERN, "description": "Origin for requests no route matches (404 when absent)." })),
+            "description": { "type": ["string", "null"] },
+            "default_origin": opt(json!({ "type": "string", "pattern": NAME_PATTERN, "description": "Origin for requests no route matches (404 when absent)." })),
             "origins": {
                 "type": "object", "minProperties": 1,
                 "propertyNames": { "pattern": NAME_PATTERN },
@@ -341,16 +347,16 @@ pub fn config_schema() -> Value {
             },
             "routes": { "type": "array", "items": { "$ref": "#/$defs/route" } },
             "alerts": {
-                "type": "object", "additionalProperties": false,
+                "type": ["object", "null"], "additionalProperties": false,
                 "description": "Webhooks (Slack-compatible JSON) on controller events.",
                 "properties": {
                     "webhooks": {
-                        "type": "array", "maxItems": crate::alerts::MAX_WEBHOOKS,
+                        "type": ["array", "null"], "maxItems": crate::alerts::MAX_WEBHOOKS,
                         "items": {
                             "type": "object", "additionalProperties": false, "required": ["url"],
                             "properties": {
                                 "url": { "type": "string", "pattern": "^https?://[^ \\r\\n]+$", "maxLength": crate::alerts::MAX_URL_LEN, "description": "Receiver (http:// or https://)." },
-                                "events": { "type": "array", "minItems": 1, "uniqueItems": true, "items": { "enum": crate::alerts::EVENTS }, "description": "Events to send (all when absent)." },
+                                "events": { "type": ["array", "null"], "minItems": 1, "uniqueItems": true, "items": { "enum": crate::alerts::EVENTS }, "description": "Events to send (all when absent)." },
                             }
                         }
                     }
@@ -486,6 +492,167 @@ mod tests {
             };
             assert_eq!(got, want, "{pointer} vs $defs/{def}");
         }
+    }
+
+    /// Every optional field of [`base`] (and of the strategies' optional fields): `null`
+    /// parses exactly as the field left out (the one rule for optional fields), and the
+    /// schema accepts it.
+    #[test]
+    fn null_means_absent_for_every_optional_field() {
+        let optional: &[(&str, &[&str])] = &[
+            ("", &["default_origin", "alerts", "description"]),
+            ("/origins/a", &["timeout_ms", "description"]),
+            (
+                "/routes/0",
+                &["unit", "shadow", "flags", "strip_prefix", "feedback_shards"],
+            ),
+            ("/routes/0/match", &["host", "path_prefix", "methods"]),
+            ("/routes/0/strategy", &["guard", "salt"]),
+            (
+                "/routes/0/strategy/guard",
+                &["max_p95_latency_ratio", "min_requests", "action"],
+            ),
+            (
+                "/routes/0/shadow/0",
+                &[
+                    "percent",
+                    "methods",
+                    "max_body_bytes",
+                    "timeout_ms",
+                    "compare",
+                ],
+            ),
+            ("/routes/0/flags/0", &["rollout", "rules"]),
+            ("/routes/1/strategy", &["steps", "guard", "salt"]),
+            (
+                "/routes/1/strategy/guard",
+                &["max_error_rate", "max_p95_latency_ratio", "min_requests"],
+            ),
+            ("/routes/2/strategy/flags/0", &["rollout", "rules"]),
+            ("/routes/3/strategy", &["failover", "preview_header"]),
+            (
+                "/routes/4/strategy",
+                &["completed", "interval_s", "guard", "salt"],
+            ),
+            ("/routes/5/strategy", &["health_path"]),
+            (
+                "/routes/6/strategy",
+                &[
+                    "algorithm",
+                    "epsilon",
+                    "min_share",
+                    "min_samples",
+                    "sticky",
+                    "feedback",
+                    "salt",
+                ],
+            ),
+        ];
+        let mut full = base();
+        full["alerts"] = json!({ "webhooks": [{ "url": "https://h.example", "events": ["srm"] }] });
+        let optional_webhook: &[(&str, &[&str])] = &[
+            ("/alerts", &["webhooks"]),
+            ("/alerts/webhooks/0", &["events"]),
+        ];
+        let schema = config_schema();
+        let validator = schema_admits_null(&schema);
+        for (pointer, keys) in optional.iter().chain(optional_webhook) {
+            for key in *keys {
+                let mut nulled = full.clone();
+                let mut absent = full.clone();
+                nulled.pointer_mut(pointer).unwrap()[*key] = Value::Null;
+                absent
+                    .pointer_mut(pointer)
+                    .unwrap()
+                    .as_object_mut()
+                    .unwrap()
+                    .remove(*key);
+                let mut a = config::parse(&nulled.to_string())
+                    .unwrap_or_else(|e| panic!("{pointer}/{key}: null rejected: {e:?}"));
+                let mut b = config::parse(&absent.to_string()).unwrap();
+                a.id.clear();
+                b.id.clear();
+                for r in a.routes.iter_mut().chain(b.routes.iter_mut()) {
+                    r.fingerprint.clear();
+                }
+                assert_eq!(a, b, "{pointer}/{key}");
+                assert!(
+                    validator(pointer, key),
+                    "schema rejects {pointer}/{key}: null"
+                );
+            }
+        }
+        // Required fields given null keep their errors.
+        for (pointer, key, reason) in [
+            ("/routes/0", "name", "expected a string, found null"),
+            (
+                "/routes/1/strategy",
+                "percent",
+                "expected a number, found null",
+            ),
+            (
+                "/routes/3/strategy",
+                "active",
+                "expected \"blue\" or \"green\"",
+            ),
+            (
+                "/routes/4/strategy",
+                "batches",
+                "expected a non-negative integer, found null",
+            ),
+            ("", "version", "expected a non-negative integer, found null"),
+        ] {
+            let mut doc = base();
+            doc.pointer_mut(pointer).unwrap()[key] = Value::Null;
+            let errors = config::parse(&doc.to_string()).unwrap_err();
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.path.ends_with(&format!(".{key}")) && e.reason == reason),
+                "{pointer}/{key}: {errors:?}"
+            );
+        }
+    }
+
+    /// Whether the schema node for `key` under the object at `pointer` admits `null`: the
+    /// property schema (through one `$ref`) has `null` in its `type`, `enum` or an `anyOf`.
+    fn schema_admits_null(schema: &Value) -> impl Fn(&str, &str) -> bool + '_ {
+        move |pointer, key| {
+            let def = match pointer {
+                "" => schema.clone(),
+                "/alerts" => schema["properties"]["alerts"].clone(),
+                "/alerts/webhooks/0" => {
+                    schema["properties"]["alerts"]["properties"]["webhooks"]["items"].clone()
+                }
+                p if p.starts_with("/origins/") => schema["$defs"]["origin"].clone(),
+                p if p.ends_with("/match") => schema["$defs"]["match"].clone(),
+                "/routes/0/strategy/guard" => schema["$defs"]["ab_guard"].clone(),
+                p if p.ends_with("/guard") => schema["$defs"]["guard"].clone(),
+                p if p.contains("/shadow/") => schema["$defs"]["shadow"].clone(),
+                p if p.contains("/strategy/flags/") => schema["$defs"]["origin_flag"].clone(),
+                p if p.contains("/flags/") => schema["$defs"]["flag"].clone(),
+                "/routes/0/strategy" => schema["$defs"]["strategy_ab"].clone(),
+                "/routes/1/strategy" => schema["$defs"]["strategy_canary"].clone(),
+                "/routes/3/strategy" => schema["$defs"]["strategy_blue_green"].clone(),
+                "/routes/4/strategy" => schema["$defs"]["strategy_rolling"].clone(),
+                "/routes/5/strategy" => schema["$defs"]["strategy_recreate"].clone(),
+                "/routes/6/strategy" => schema["$defs"]["strategy_bandit"].clone(),
+                _ => schema["$defs"]["route"].clone(),
+            };
+            admits_null(&def["properties"][key])
+        }
+    }
+
+    fn admits_null(v: &Value) -> bool {
+        let null = json!("null");
+        v["type"] == null
+            || v["type"].as_array().is_some_and(|t| t.contains(&null))
+            || v["enum"]
+                .as_array()
+                .is_some_and(|e| e.contains(&Value::Null))
+            || v["anyOf"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(admits_null))
     }
 
     #[test]
