@@ -11,8 +11,6 @@ pub mod bucket;
 pub mod churn;
 pub mod compare;
 pub mod config;
-#[cfg(test)]
-mod config_dump;
 pub mod contract;
 pub mod controller;
 pub mod decision;
