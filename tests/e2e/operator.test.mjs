@@ -80,6 +80,9 @@ test('fail closed: with no token configured every operator endpoint answers 401 
         const r = await closed.req(path, { method, body, headers });
         assert.equal(r.status, 401, `${method} ${path}: ${r.body}`);
         assert.match(r.headers['content-type'], /application\/json/);
+        // The fault's own header, and no caching of a refusal.
+        assert.equal(r.headers['www-authenticate'], 'Bearer realm="switchyard"');
+        assert.equal(r.headers['cache-control'], 'no-store');
         const e = r.json().error;
         assert.equal(e.code, 'unauthorized');
         assert.match(e.message, /ADMIN_TOKEN/);
@@ -138,6 +141,7 @@ test('each role is allowed and refused exactly as documented', async () => {
         assert.equal(r.status, 403, `${role} ${method} ${path} should be refused: ${r.body}`);
         assert.equal(r.json().error.code, 'forbidden');
         assert.match(r.json().error.message, new RegExp(`needs ${least}`));
+        assert.equal(r.headers['x-switchyard-role'], role);
       }
     }
   }
@@ -174,6 +178,7 @@ test('config history: versions with who/when/message, If-Match 412, racing PUTs,
   assert.equal(stale.status, 412, stale.body);
   assert.equal(stale.json().error.code, 'stale_version');
   assert.equal(stale.json().current, vb);
+  assert.equal(stale.headers.etag, `"${vb}"`, 'a stale write names the version in force');
   assert.equal(await w().getKV('config'), textB);
 
   // Racing writers with the same If-Match: exactly one wins, the other gets 412.

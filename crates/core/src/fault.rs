@@ -12,6 +12,13 @@
 
 use serde_json::{Map, Value};
 
+use crate::learn::{FeedbackError, OperateError};
+use crate::receipt::ReceiptError;
+
+/// The code of an unexpected failure of ours (a runtime, storage or serialization error that
+/// `?` carried up): see the `From<E: Error>` impl.
+pub const INTERNAL: &str = "internal_error";
+
 /// Whose fault an error is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Party {
@@ -29,6 +36,9 @@ pub struct Fault {
     pub message: String,
     /// Extra response headers (`retry-after`, `www-authenticate`, ...).
     pub headers: Vec<(&'static str, String)>,
+    /// Extra top-level body fields next to `error` (`errors` of an invalid config, the
+    /// `current` version of a stale write).
+    pub fields: Vec<(&'static str, Value)>,
 }
 
 impl Fault {
@@ -69,7 +79,81 @@ impl Fault {
             code,
             message,
             headers: Vec::new(),
+            fields: Vec::new(),
         }
+    }
+
+    /// The caller's request is malformed: 400.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Fault {
+        Fault::caller(400, code, message)
+    }
+
+    /// The caller's body is not JSON: 400 `body is not JSON: <why>`.
+    pub fn bad_json(code: &'static str, why: impl std::fmt::Display) -> Fault {
+        Fault::caller(400, code, format!("body is not JSON: {why}"))
+    }
+
+    /// The caller asked for something that does not exist: 404.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Fault {
+        Fault::caller(404, code, message)
+    }
+
+    /// The caller named a route the config does not have: 404 `unknown_route`.
+    pub fn unknown_route(message: impl Into<String>) -> Fault {
+        Fault::caller(404, "unknown_route", message)
+    }
+
+    /// The caller used the wrong method: 405 `method_not_allowed`.
+    pub fn method_not_allowed(message: impl Into<String>) -> Fault {
+        Fault::caller(405, "method_not_allowed", message)
+    }
+
+    /// The caller's body is larger than `message` says is allowed: 413 `body_too_large`.
+    pub fn too_large(message: impl Into<String>) -> Fault {
+        Fault::caller(413, "body_too_large", message)
+    }
+
+    /// No valid config is in force: ours, 503 `no_config`.
+    pub fn no_config() -> Fault {
+        Fault::ours(503, "no_config", "no valid config in KV")
+    }
+
+    /// An unexpected failure of ours: 500.
+    pub fn internal(code: &'static str, message: impl Into<String>) -> Fault {
+        Fault::ours(500, code, message)
+    }
+
+    /// One of our own parts (a Durable Object, the config log) did not answer: ours, 502.
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Fault {
+        Fault::ours(502, code, message)
+    }
+
+    /// A receipt that does not verify: 401 (bad signature), 410 (expired), else 400; the
+    /// code and message are the receipt error's.
+    pub fn receipt(e: ReceiptError) -> Fault {
+        let status = match e {
+            ReceiptError::BadSignature => 401,
+            ReceiptError::Expired => 410,
+            _ => 400,
+        };
+        Fault::caller(status, e.code(), e.to_string())
+    }
+
+    /// Adds a top-level body field next to `error` (a field named `error` is ignored).
+    pub fn with_field(mut self, name: &'static str, value: Value) -> Fault {
+        if name != "error" {
+            self.fields.push((name, value));
+        }
+        self
+    }
+
+    /// An [`INTERNAL`] fault under a more specific code (`stats_storage_error`, ...); any
+    /// other fault unchanged.
+    pub fn relabel_internal(mut self, code: &'static str) -> Fault {
+        if self.code == INTERNAL {
+            self.code = code;
+        }
+        self
     }
 
     /// Adds a response header.
@@ -89,21 +173,66 @@ impl Fault {
         party_of(self.status, self.code)
     }
 
-    /// `{"error": {"code", "message"}}`.
+    /// `{"error": {"code", "message"}}`, plus the fields added with [`Fault::with_field`].
     pub fn to_value(&self) -> Value {
-        // Built from a Map rather than with `json!` (whose `to_value` links serde_json's Value
-        // serializer into the router); the document is the same.
-        let mut error = Map::new();
-        error.insert("code".into(), self.code.into());
-        error.insert("message".into(), self.message.clone().into());
         let mut body = Map::new();
-        body.insert("error".into(), error.into());
+        for (k, v) in &self.fields {
+            body.insert((*k).into(), v.clone());
+        }
+        body.insert("error".into(), error_object(self.code, &self.message));
         body.into()
     }
 
     /// The JSON body, as bytes.
     pub fn body(&self) -> Vec<u8> {
         serde_json::to_vec(&self.to_value()).unwrap_or_default()
+    }
+}
+
+/// `{"error": {"code", "message"}}` for any code and message (the body of every fault; also
+/// used by `switchyard_edge::http::json_error`).
+pub fn error_value(code: &str, message: &str) -> Value {
+    let mut body = Map::new();
+    body.insert("error".into(), error_object(code, message));
+    body.into()
+}
+
+fn error_object(code: &str, message: &str) -> Value {
+    // Built from a Map rather than with `json!` (whose `to_value` links serde_json's Value
+    // serializer into the router); the document is the same.
+    let mut error = Map::new();
+    error.insert("code".into(), code.into());
+    error.insert("message".into(), message.into());
+    error.into()
+}
+
+/// Anything `?` carries up that is an error type (a runtime, storage or serialization
+/// error) is an unexpected failure of ours: 500 [`INTERNAL`] with the error's text.
+/// Failures with a known party convert explicitly ([`Fault::receipt`], the `From` impls
+/// below), never through this.
+impl<E: std::error::Error> From<E> for Fault {
+    fn from(e: E) -> Fault {
+        Fault::internal(INTERNAL, e.to_string())
+    }
+}
+
+/// An operator action that does not apply (a rollback of a route that is not a canary, ...):
+/// the caller's, with the learner's status (409), code and message.
+impl From<OperateError> for Fault {
+    fn from(e: OperateError) -> Fault {
+        Fault::caller(e.status, e.code, e.message)
+    }
+}
+
+/// Feedback refused by the ledger: a replayed receipt (409) or a reward out of range (400).
+impl From<FeedbackError> for Fault {
+    fn from(e: FeedbackError) -> Fault {
+        match e {
+            FeedbackError::Replayed => {
+                Fault::caller(409, "receipt_replayed", "this receipt was already credited")
+            }
+            FeedbackError::BadReward(why) => Fault::caller(400, "bad_reward", why),
+        }
     }
 }
 
@@ -184,6 +313,136 @@ mod tests {
     fn headers_are_kept_in_order() {
         let f = Fault::origin(503, "origin_unhealthy", "m").with_header("retry-after", "5");
         assert_eq!(f.headers, vec![("retry-after", "5".to_string())]);
+    }
+
+    #[test]
+    fn helpers_pick_the_party_and_status() {
+        let cases = [
+            (
+                Fault::bad_request("bad_x", "m"),
+                400,
+                Party::Caller,
+                "bad_x",
+            ),
+            (Fault::bad_json("bad_x", "eof"), 400, Party::Caller, "bad_x"),
+            (
+                Fault::not_found("not_found", "m"),
+                404,
+                Party::Caller,
+                "not_found",
+            ),
+            (
+                Fault::unknown_route("m"),
+                404,
+                Party::Caller,
+                "unknown_route",
+            ),
+            (
+                Fault::method_not_allowed("m"),
+                405,
+                Party::Caller,
+                "method_not_allowed",
+            ),
+            (Fault::too_large("m"), 413, Party::Caller, "body_too_large"),
+            (Fault::no_config(), 503, Party::Ours, "no_config"),
+            (Fault::internal("x_error", "m"), 500, Party::Ours, "x_error"),
+            (
+                Fault::unavailable("stats_unavailable", "m"),
+                502,
+                Party::Ours,
+                "stats_unavailable",
+            ),
+        ];
+        for (f, status, party, code) in cases {
+            assert_eq!(
+                (f.status(), f.party(), f.code),
+                (status, party, code),
+                "{f:?}"
+            );
+        }
+        assert_eq!(
+            Fault::bad_json("bad_feedback", "EOF at line 1").message,
+            "body is not JSON: EOF at line 1"
+        );
+        assert_eq!(Fault::no_config().message, "no valid config in KV");
+    }
+
+    #[test]
+    fn receipt_errors_keep_their_code_and_text() {
+        let cases = [
+            (ReceiptError::BadSignature, 401),
+            (ReceiptError::Expired, 410),
+            (ReceiptError::Malformed, 400),
+            (ReceiptError::FromFuture, 400),
+            (ReceiptError::UnsupportedVersion, 400),
+        ];
+        for (e, status) in cases {
+            let f = Fault::receipt(e);
+            assert_eq!(f.status(), status);
+            assert_eq!(f.party(), Party::Caller);
+            assert_eq!(f.code, e.code());
+            assert_eq!(f.message, e.to_string());
+        }
+    }
+
+    #[test]
+    fn errors_that_question_mark_carries_are_ours() {
+        fn parse(s: &str) -> Result<Value, Fault> {
+            Ok(serde_json::from_str::<Value>(s)?)
+        }
+        let f = parse("{").unwrap_err();
+        assert_eq!(
+            (f.status(), f.party(), f.code),
+            (500, Party::Ours, INTERNAL)
+        );
+        assert_eq!(
+            f.message,
+            serde_json::from_str::<Value>("{").unwrap_err().to_string()
+        );
+        assert_eq!(
+            f.clone().relabel_internal("stats_storage_error").code,
+            "stats_storage_error"
+        );
+        // Only the internal code is relabelled.
+        let caller = Fault::bad_request("bad_x", "m").relabel_internal("stats_storage_error");
+        assert_eq!(caller.code, "bad_x");
+    }
+
+    #[test]
+    fn ledger_and_operator_refusals_are_the_callers() {
+        let f: Fault = FeedbackError::Replayed.into();
+        assert_eq!((f.status(), f.code), (409, "receipt_replayed"));
+        assert_eq!(f.message, "this receipt was already credited");
+        let f: Fault = FeedbackError::BadReward("too big".into()).into();
+        assert_eq!(
+            (f.status(), f.code, f.message.as_str()),
+            (400, "bad_reward", "too big")
+        );
+        let f: Fault = OperateError {
+            status: 409,
+            code: "not_a_canary",
+            message: "m".into(),
+        }
+        .into();
+        assert_eq!(
+            (f.status(), f.party(), f.code),
+            (409, Party::Caller, "not_a_canary")
+        );
+    }
+
+    #[test]
+    fn fields_sit_next_to_error_and_cannot_replace_it() {
+        let f = Fault::caller(412, "stale_version", "m")
+            .with_field("current", 3.into())
+            .with_field("error", "spoof".into());
+        let v = f.to_value();
+        assert_eq!(v["current"], 3);
+        assert_eq!(v["error"]["code"], "stale_version");
+        assert_eq!(v.as_object().unwrap().len(), 2);
+        assert_eq!(
+            error_value("c", "m"),
+            Fault::caller(400, "c", "m").to_value()
+        );
     }
 
     #[test]

@@ -1,41 +1,48 @@
 //! Responses that Switchyard writes itself: JSON errors and JSON documents.
+//!
+//! A failure is a [`Fault`] (`switchyard_core::fault`: whose fault it is decides its status
+//! class: the caller's 4xx, the origin's 502/503/504, our own 5xx); [`fault`] is the one
+//! function that turns it into a response.
 
 use worker::{Headers, Response};
 
-/// Whose fault an error is decides its status class (our own 5xx, the caller's 4xx, the
-/// origin's 502/503/504).
+use switchyard_core::fault::{self as core_fault, Fault};
+
+/// Header values must be visible ASCII; anything else is replaced, and long values cut.
+pub use switchyard_core::fault::header_safe;
+
+/// A fault as its response: the fault's status, its JSON body (`{"error": {"code",
+/// "message"}}` plus any fields), `content-type: application/json`, `cache-control:
+/// no-store` and the fault's own headers.
+pub fn fault(f: &Fault) -> Response {
+    respond(f.status(), &f.to_value(), &f.headers)
+}
+
+/// The response of a handler that returns `Result<Response, Fault>`.
+pub fn answer(r: Result<Response, Fault>) -> Response {
+    r.unwrap_or_else(|f| fault(&f))
+}
+
+/// An error body with any status and code (the router's inline errors); new code builds a
+/// [`Fault`] and answers it with [`fault`].
 pub fn json_error(status: u16, code: &str, message: &str) -> Response {
-    // Built directly rather than with `json!`, whose `to_value` links serde_json's Value
-    // serializer into the router; the document is the same.
-    let mut error = serde_json::Map::new();
-    error.insert("code".into(), code.into());
-    error.insert("message".into(), message.into());
-    let mut body = serde_json::Map::new();
-    body.insert("error".into(), error.into());
-    json(status, &body.into())
+    json(status, &core_fault::error_value(code, message))
 }
 
 pub fn json(status: u16, body: &serde_json::Value) -> Response {
+    respond(status, body, &[])
+}
+
+fn respond(status: u16, body: &serde_json::Value, extra: &[(&'static str, String)]) -> Response {
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/json");
     let _ = headers.set("cache-control", "no-store");
+    for (k, v) in extra {
+        let _ = headers.set(k, v);
+    }
     Response::builder()
         .with_status(status)
         .with_headers(headers)
         // to_vec, not to_string: one serializer instantiation (a Vec writer) for the bundle.
         .fixed(serde_json::to_vec(body).unwrap_or_default())
-}
-
-/// Header values must be visible ASCII; anything else is replaced, and long values cut.
-pub fn header_safe(s: &str) -> String {
-    s.chars()
-        .take(400)
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect()
 }

@@ -15,8 +15,9 @@ use std::cell::RefCell;
 
 use worker::{console_error, web_sys, Env, Method, Request, Response};
 
-use crate::http::json_error;
+use crate::http;
 use switchyard_core::auth::{self, Identity, Role, Tokens};
+use switchyard_core::fault::Fault;
 use switchyard_core::receipt::ReceiptSigner;
 
 thread_local! {
@@ -24,11 +25,17 @@ thread_local! {
     static SIGNER: RefCell<Option<Option<ReceiptSigner>>> = const { RefCell::new(None) };
 }
 
-/// The caller's identity when it holds a token of at least role `need`; otherwise the JSON
-/// answer: 401 (no token configured: says how to set one; no or unknown token) or 403 (a
-/// known token whose role is too low). Tokens: secrets `ADMIN_TOKEN` and `SWITCHYARD_TOKENS`
-/// (`switchyard_core::auth`).
+/// [`authorized`], with the refusal as its JSON response.
 pub fn authorize(req: &Request, env: &Env, need: Role) -> Result<Identity, Response> {
+    authorized(req, env, need).map_err(|f| http::fault(&f))
+}
+
+/// The caller's identity when it holds a token of at least role `need`; otherwise the
+/// caller's fault: 401 (no token configured: says how to set one; no or unknown token; with
+/// `www-authenticate`) or 403 (a known token whose role is too low; with
+/// `x-switchyard-role`). Tokens: secrets `ADMIN_TOKEN` and `SWITCHYARD_TOKENS`
+/// (`switchyard_core::auth`).
+pub fn authorized(req: &Request, env: &Env, need: Role) -> Result<Identity, Fault> {
     let read = |k: &str| env.secret(k).ok().map(|s| s.to_string());
     let (admin, list) = (read("ADMIN_TOKEN"), read("SWITCHYARD_TOKENS"));
     let (tokens, problems) = Tokens::from_secrets(admin.as_deref(), list.as_deref());
@@ -38,27 +45,19 @@ pub fn authorize(req: &Request, env: &Env, need: Role) -> Result<Identity, Respo
     let header = req.headers().get("authorization").ok().flatten();
     match tokens.identify(header.as_deref()) {
         Ok(id) if id.role >= need => Ok(id),
-        Ok(id) => {
-            let mut r = json_error(
-                403,
-                "forbidden",
-                &format!(
-                    "token {:?} has role {}; this endpoint needs {}",
-                    id.name,
-                    id.role.as_str(),
-                    need.as_str()
-                ),
-            );
-            let _ = r.headers_mut().set("x-switchyard-role", id.role.as_str());
-            Err(r)
-        }
-        Err(e) => {
-            let mut r = json_error(401, "unauthorized", auth::message(e));
-            let _ = r
-                .headers_mut()
-                .set("www-authenticate", "Bearer realm=\"switchyard\"");
-            Err(r)
-        }
+        Ok(id) => Err(Fault::caller(
+            403,
+            "forbidden",
+            format!(
+                "token {:?} has role {}; this endpoint needs {}",
+                id.name,
+                id.role.as_str(),
+                need.as_str()
+            ),
+        )
+        .with_header("x-switchyard-role", id.role.as_str())),
+        Err(e) => Err(Fault::caller(401, "unauthorized", auth::message(e))
+            .with_header("www-authenticate", "Bearer realm=\"switchyard\"")),
     }
 }
 

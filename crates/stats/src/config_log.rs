@@ -5,6 +5,9 @@
 //!
 //! A config written to KV outside the API (`wrangler kv key put`) is noticed on the next call
 //! that reads the head (config GET, history, a write) and recorded as an `external` version.
+//!
+//! Only the control plane calls this object, with bodies and paths it builds itself: a call
+//! the object cannot understand is our bug (500), never an operator's.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -13,8 +16,9 @@ use worker::{
     State,
 };
 
+use switchyard_core::fault::Fault;
 use switchyard_core::history::{KEEP_AUDIT, KEEP_VERSIONS};
-use switchyard_edge::http::{json, json_error};
+use switchyard_edge::http::{self, json};
 use switchyard_edge::shared::{now_ms, BINDING, CONFIG_KEY};
 
 pub const LOG_BINDING: &str = "CONFIG_LOG";
@@ -106,7 +110,7 @@ impl DurableObject for ConfigLog {
             Ok(
                 match handle(&sql, &env, &method, &path, &body, query.as_deref()).await {
                     Ok(r) => r,
-                    Err(e) => json_error(500, "config_log_error", &e.to_string()),
+                    Err(f) => http::fault(&f.relabel_internal("config_log_error")),
                 },
             )
         };
@@ -121,11 +125,11 @@ async fn handle(
     path: &str,
     body: &str,
     query: Option<&str>,
-) -> Result<Response> {
+) -> std::result::Result<Response, Fault> {
     match (method, path) {
         ("GET", "/current") => match notice_external(sql, env).await? {
             Some(h) => Ok(json(200, &h.json(true))),
-            None => Ok(json_error(404, "no_config", "KV key `config` is empty")),
+            None => Err(Fault::not_found("no_config", "KV key `config` is empty")),
         },
         ("GET", "/history") => {
             let head = notice_external(sql, env).await?;
@@ -149,20 +153,19 @@ async fn handle(
         ("POST", "/write") => {
             let w: Write = match serde_json::from_str(body) {
                 Ok(w) => w,
-                Err(e) => return Ok(json_error(400, "bad_write", &e.to_string())),
+                Err(e) => return Err(Fault::internal("bad_write", e.to_string())),
             };
             write(sql, env, &w.text, &w.by, &w.message, "put", w.if_match).await
         }
         ("POST", "/revert") => {
             let r: Revert = match serde_json::from_str(body) {
                 Ok(r) => r,
-                Err(e) => return Ok(json_error(400, "bad_revert", &e.to_string())),
+                Err(e) => return Err(Fault::internal("bad_revert", e.to_string())),
             };
             let Some(old) = version(sql, r.version)? else {
-                return Ok(json_error(
-                    404,
+                return Err(Fault::not_found(
                     "unknown_version",
-                    &format!(
+                    format!(
                         "version {} is not in the history (the last {KEEP_VERSIONS} are kept)",
                         r.version
                     ),
@@ -173,10 +176,15 @@ async fn handle(
                     .iter()
                     .map(|e| json!({ "path": e.path, "reason": e.reason }))
                     .collect();
-                return Ok(json(
+                return Err(Fault::caller(
                     422,
-                    &json!({ "error": { "code": "invalid_config", "message": format!("version {} does not validate now; nothing was written", r.version) }, "errors": list }),
-                ));
+                    "invalid_config",
+                    format!(
+                        "version {} does not validate now; nothing was written",
+                        r.version
+                    ),
+                )
+                .with_field("errors", list.into()));
             }
             let msg = if r.message.is_empty() {
                 format!("revert to version {}", r.version)
@@ -188,7 +196,7 @@ async fn handle(
         ("POST", "/audit") => {
             let a: AuditEntry = match serde_json::from_str(body) {
                 Ok(a) => a,
-                Err(e) => return Ok(json_error(400, "bad_audit", &e.to_string())),
+                Err(e) => return Err(Fault::internal("bad_audit", e.to_string())),
             };
             audit(sql, &a)?;
             Ok(json(200, &json!({ "recorded": true })))
@@ -228,7 +236,7 @@ async fn handle(
                 &json!({ "keep": KEEP_AUDIT, "entries": entries }),
             ))
         }
-        _ => Ok(json_error(404, "not_found", "unknown config-log action")),
+        _ => Err(Fault::internal("not_found", "unknown config-log action")),
     }
 }
 
@@ -362,22 +370,18 @@ async fn write(
     message: &str,
     kind: &str,
     if_match: Option<i64>,
-) -> Result<Response> {
+) -> std::result::Result<Response, Fault> {
     let current = notice_external(sql, env).await?;
     let current_version = current.as_ref().map_or(0, |h| h.version);
     if let Some(expected) = if_match {
         if expected != current_version {
-            let mut r = json(
+            return Err(Fault::caller(
                 412,
-                &json!({
-                    "error": { "code": "stale_version", "message": format!("If-Match names version {expected} but version {current_version} is in force; nothing was written") },
-                    "current": current_version,
-                }),
-            );
-            let _ = r
-                .headers_mut()
-                .set("etag", &switchyard_core::history::etag(current_version));
-            return Ok(r);
+                "stale_version",
+                format!("If-Match names version {expected} but version {current_version} is in force; nothing was written"),
+            )
+            .with_field("current", current_version.into())
+            .with_header("etag", switchyard_core::history::etag(current_version)));
         }
     }
     env.kv(BINDING)?.put(CONFIG_KEY, text)?.execute().await?;

@@ -9,37 +9,38 @@ use worker::{Env, Request, Response, Result};
 
 use crate::{config_cache, ops};
 use switchyard_core::auth::{self, Identity};
+use switchyard_core::fault::{Fault, INTERNAL};
 use switchyard_core::learn::MAX_ABS_REWARD;
 use switchyard_core::ledger;
-use switchyard_core::receipt::ReceiptError;
 use switchyard_core::urlparts;
-use switchyard_edge::http::{json, json_error};
+use switchyard_edge::http::{self, json};
 use switchyard_edge::shared;
 
 const ADMIN_PREFIX: &str = "/_switchyard/";
 
 /// Every request ends in a JSON response, an internal failure included.
 pub async fn handle(req: Request, env: Env) -> Result<Response> {
-    match dispatch(req, &env).await {
-        Ok(r) => Ok(r),
-        Err(e) => {
-            worker::console_error!("switchyard-stats: internal error: {e}");
-            Ok(json_error(500, "internal_error", &e.to_string()))
-        }
-    }
+    Ok(dispatch(req, &env).await.unwrap_or_else(respond))
 }
 
-async fn dispatch(req: Request, env: &Env) -> Result<Response> {
+/// The one place a control-plane fault becomes a response (an internal one is logged too).
+fn respond(f: Fault) -> Response {
+    if f.code == INTERNAL {
+        worker::console_error!("switchyard-stats: internal error: {}", f.message);
+    }
+    http::fault(&f)
+}
+
+async fn dispatch(req: Request, env: &Env) -> std::result::Result<Response, Fault> {
     let raw_url = req.inner().url();
     let Some(url) = urlparts::split(&raw_url) else {
-        return Ok(json_error(400, "bad_request", "unparseable request URL"));
+        return Err(Fault::bad_request("bad_request", "unparseable request URL"));
     };
     let path = match url.path.strip_prefix(ADMIN_PREFIX) {
         Some(p) => p.to_string(),
         None if url.path == "/_switchyard" => String::new(),
         None => {
-            return Ok(json_error(
-                404,
+            return Err(Fault::not_found(
                 "not_found",
                 "this worker serves /_switchyard/ only",
             ))
@@ -48,9 +49,7 @@ async fn dispatch(req: Request, env: &Env) -> Result<Response> {
     let method = req.inner().method();
     if path == "feedback" {
         if method != "POST" {
-            return Ok(json_error(
-                405,
-                "method_not_allowed",
+            return Err(Fault::method_not_allowed(
                 "POST a JSON body {\"receipt\", \"reward\"}",
             ));
         }
@@ -60,12 +59,12 @@ async fn dispatch(req: Request, env: &Env) -> Result<Response> {
         return dashboard(&path, env).await;
     }
     // Fail closed: every other endpoint needs a token whose role covers it (core::auth).
-    let who = match shared::authorize(&req, env, auth::required_role(&method, &path)) {
-        Ok(who) => who,
-        Err(denied) => return Ok(denied),
-    };
+    let who = shared::authorized(&req, env, auth::required_role(&method, &path))?;
     let audited = ops::audited(&method, &path);
-    let resp = operator(req, &path, &method, url.query, env, &who).await?;
+    // Refusals are audited too, with their status.
+    let resp = operator(req, &path, &method, url.query, env, &who)
+        .await
+        .unwrap_or_else(respond);
     if let Some((action, target)) = audited {
         let version = resp.headers().get("etag").ok().flatten();
         let detail =
@@ -83,31 +82,29 @@ async fn operator(
     query: Option<&str>,
     env: &Env,
     who: &Identity,
-) -> Result<Response> {
+) -> std::result::Result<Response, Fault> {
     let path = path.to_string();
     let method = method.to_string();
     let read_only = ["whoami", "config/history", "audit", "alerts", "metrics"];
     if read_only.contains(&path.as_str()) && method != "GET" {
-        return Ok(json_error(
-            405,
-            "method_not_allowed",
-            &format!("{path} is read with GET"),
-        ));
+        return Err(Fault::method_not_allowed(format!(
+            "{path} is read with GET"
+        )));
     }
     match path.as_str() {
         "whoami" => return Ok(ops::whoami(who)),
-        "config/history" => return Ok(ops::history_list(env).await),
-        "audit" => return Ok(ops::audit_list(env, query).await),
-        "alerts" => return Ok(ops::alerts_list(env, query).await),
+        "config/history" => return ops::history_list(env).await,
+        "audit" => return ops::audit_list(env, query).await,
+        "alerts" => return ops::alerts_list(env, query).await,
         "metrics" => return ops::metrics(env).await,
         "overrides" => return ops::issue_override(req, env, who).await,
         _ => {}
     }
     if let Some(v) = path.strip_prefix("config/revert/") {
         if method != "POST" {
-            return Ok(json_error(405, "method_not_allowed", "POST to revert"));
+            return Err(Fault::method_not_allowed("POST to revert"));
         }
-        return Ok(ops::revert(&req, v, query, env, who).await);
+        return ops::revert(&req, v, query, env, who).await;
     }
     if let Some(rest) = path.strip_prefix("ofrep/") {
         return ops::ofrep(req, rest, env).await;
@@ -118,11 +115,9 @@ async fn operator(
     for action in ["rollback", "resume", "promote"] {
         if let Some(route) = path.strip_prefix(action).and_then(|p| p.strip_prefix('/')) {
             if method != "POST" {
-                return Ok(json_error(
-                    405,
-                    "method_not_allowed",
-                    &format!("POST to {action} a route"),
-                ));
+                return Err(Fault::method_not_allowed(format!(
+                    "POST to {action} a route"
+                )));
             }
             return operate(route, action, env).await;
         }
@@ -130,29 +125,23 @@ async fn operator(
     for action in ["stats", "tick", "series"] {
         if let Some(route) = path.strip_prefix(action).and_then(|p| p.strip_prefix('/')) {
             if action == "series" && method != "GET" {
-                return Ok(json_error(
-                    405,
-                    "method_not_allowed",
-                    &format!("{action} is read with GET"),
-                ));
+                return Err(Fault::method_not_allowed(format!(
+                    "{action} is read with GET"
+                )));
             }
             let mut action = action.to_string();
             if action == "series" {
-                match series_minutes(query) {
-                    Ok(n) => action = format!("series?minutes={n}"),
-                    Err(refused) => return Ok(refused),
-                }
+                action = format!("series?minutes={}", series_minutes(query)?);
             }
             let action = action.as_str();
             let Some(cfg) = config_cache::current_for(env, route).await.config else {
-                return Ok(json_error(503, "no_config", "no valid config in KV"));
+                return Err(Fault::no_config());
             };
             if cfg.route(route).is_none() {
-                return Ok(json_error(
-                    404,
-                    "unknown_route",
-                    &format!("no route named {route:?} in config {}", cfg.id),
-                ));
+                return Err(Fault::unknown_route(format!(
+                    "no route named {route:?} in config {}",
+                    cfg.id
+                )));
             }
             let m = if action == "tick" {
                 worker::Method::Post
@@ -162,24 +151,32 @@ async fn operator(
             return stats_call(env, route, action, m, None).await;
         }
     }
-    Ok(json_error(404, "not_found", "unknown Switchyard endpoint"))
+    Err(Fault::not_found("not_found", "unknown Switchyard endpoint"))
 }
 
 /// The operator dashboard: static files from the `ASSETS` binding (`www/`).
-async fn dashboard(path: &str, env: &Env) -> Result<Response> {
+async fn dashboard(path: &str, env: &Env) -> std::result::Result<Response, Fault> {
     let file = match path.strip_prefix("dashboard") {
         None | Some("") | Some("/") => "/index.html".to_string(),
         Some(rest) => rest.to_string(),
     };
     if path.is_empty() || path == "dashboard" {
-        // Relative asset links need the trailing slash.
-        let mut r = json_error(308, "moved", "the dashboard is at /_switchyard/dashboard/");
+        // Relative asset links need the trailing slash. A redirect, not a fault: the body
+        // keeps the error shape for clients that do not follow it.
+        let mut r = json(
+            308,
+            &switchyard_core::fault::error_value(
+                "moved",
+                "the dashboard is at /_switchyard/dashboard/",
+            ),
+        );
         let _ = r.headers_mut().set("location", "/_switchyard/dashboard/");
         return Ok(r);
     }
+    // A deployment without the ASSETS binding is ours to fix, not the caller's.
     let Ok(assets) = env.assets("ASSETS") else {
-        return Ok(json_error(
-            404,
+        return Err(Fault::ours(
+            503,
             "no_dashboard",
             "the ASSETS binding (www/) is not configured",
         ));
@@ -189,7 +186,7 @@ async fn dashboard(path: &str, env: &Env) -> Result<Response> {
         .await
     {
         Ok(r) => Ok(with_security_headers(r)),
-        Err(e) => Ok(json_error(500, "dashboard_error", &e.to_string())),
+        Err(e) => Err(Fault::internal("dashboard_error", e.to_string())),
     }
 }
 
@@ -236,7 +233,7 @@ async fn config_endpoint(
     query: Option<&str>,
     env: &Env,
     who: &Identity,
-) -> Result<Response> {
+) -> std::result::Result<Response, Fault> {
     let kv_store = env.kv(shared::BINDING)?;
     if path == "config" && method == "GET" {
         // The version in force (ConfigLog, which also notices writes made outside the API),
@@ -246,7 +243,7 @@ async fn config_endpoint(
             None => (None, kv_store.get(shared::CONFIG_KEY).text().await?),
         };
         let Some(text) = text else {
-            return Ok(json_error(404, "no_config", "KV key `config` is empty"));
+            return Err(Fault::not_found("no_config", "KV key `config` is empty"));
         };
         let verdict = match switchyard_core::config::parse(&text) {
             Ok(c) => serde_json::json!({ "valid": true, "id": c.id }),
@@ -268,34 +265,28 @@ async fn config_endpoint(
         return Ok(r);
     }
     let if_match = if writes_config(path, method) {
-        match ops::if_match(&req) {
-            Ok(m) => m,
-            Err(refused) => return Ok(refused),
-        }
+        ops::if_match(&req)?
     } else {
         None
     };
     let writes = path == "config" && method == "PUT";
     let validates = path == "validate" && method == "POST";
     if !(writes || validates) {
-        return Ok(json_error(
-            405,
-            "method_not_allowed",
+        return Err(Fault::method_not_allowed(
             "GET or PUT /config, POST /validate",
         ));
     }
-    let body = match read_limited(&mut req, MAX_CONFIG_BYTES, "configs are at most 1 MiB").await {
-        Ok(b) => b,
-        Err(refused) => return Ok(refused),
-    };
+    let body = read_limited(&mut req, MAX_CONFIG_BYTES, "configs are at most 1 MiB").await?;
     let Ok(text) = String::from_utf8(body) else {
-        return Ok(json_error(400, "bad_config", "the config is not UTF-8"));
+        return Err(Fault::bad_request("bad_config", "the config is not UTF-8"));
     };
     match switchyard_core::config::parse(&text) {
-        Err(errors) => Ok(json(
+        Err(errors) => Err(Fault::caller(
             422,
-            &serde_json::json!({ "error": { "code": "invalid_config", "message": format!("{} problem(s); nothing was written", errors.len()) }, "errors": errors_json(&errors) }),
-        )),
+            "invalid_config",
+            format!("{} problem(s); nothing was written", errors.len()),
+        )
+        .with_field("errors", errors_json(&errors))),
         Ok(cfg) => {
             if !writes {
                 let mut doc = serde_json::json!({ "valid": true, "id": cfg.id, "written": false, "routes": cfg.routes.len() });
@@ -307,7 +298,7 @@ async fn config_endpoint(
             // Through the ConfigLog: If-Match checked, KV written and the version recorded
             // as one step (412 and nothing written on a stale version).
             let message = ops::message(&req, query);
-            let mut logged = ops::write_config(&text, &who.name, &message, if_match, env).await;
+            let mut logged = ops::write_config(&text, &who.name, &message, if_match, env).await?;
             if logged.status_code() != 200 {
                 return Ok(logged);
             }
@@ -345,16 +336,12 @@ fn errors_json(errors: &[switchyard_core::config::ConfigError]) -> serde_json::V
 /// or promotes it (canary to 100 %, a bandit's leader to the whole route). The route's
 /// object decides (409 with a reason when the action does not apply) and records it in
 /// `state:<route>`.
-async fn operate(route: &str, action: &str, env: &Env) -> Result<Response> {
+async fn operate(route: &str, action: &str, env: &Env) -> std::result::Result<Response, Fault> {
     let Some(cfg) = config_cache::current_for(env, route).await.config else {
-        return Ok(json_error(503, "no_config", "no valid config in KV"));
+        return Err(Fault::no_config());
     };
     if cfg.route(route).is_none() {
-        return Ok(json_error(
-            404,
-            "unknown_route",
-            &format!("no route named {route:?}"),
-        ));
+        return Err(Fault::unknown_route(format!("no route named {route:?}")));
     }
     stats_call(
         env,
@@ -366,23 +353,23 @@ async fn operate(route: &str, action: &str, env: &Env) -> Result<Response> {
     .await
 }
 
-/// A call to a route's Durable Object on a client's behalf: a failure is a JSON 502, not a
-/// bare runtime error.
+/// A call to a route's Durable Object on a client's behalf: a failure is ours, a JSON 502,
+/// not a bare runtime error. The object's own answer (a refusal included) passes through.
 async fn stats_call(
     env: &Env,
     route: &str,
     action: &str,
     method: worker::Method,
     body: Option<String>,
-) -> Result<Response> {
-    match shared::call(env, route, action, method, body).await {
-        Ok(r) => Ok(r),
-        Err(e) => Ok(json_error(
-            502,
-            "stats_unavailable",
-            &format!("the stats object of route {route:?} did not answer: {e}"),
-        )),
-    }
+) -> std::result::Result<Response, Fault> {
+    shared::call(env, route, action, method, body)
+        .await
+        .map_err(|e| {
+            Fault::unavailable(
+                "stats_unavailable",
+                format!("the stats object of route {route:?} did not answer: {e}"),
+            )
+        })
 }
 
 /// Synthetic units compared by `POST /validate?churn=1`.
@@ -414,17 +401,16 @@ async fn churn_against_current(
 }
 
 /// `?minutes=N` of `GET /series/<route>`: 1..=1440, default 1440.
-fn series_minutes(query: Option<&str>) -> std::result::Result<u64, Response> {
+fn series_minutes(query: Option<&str>) -> std::result::Result<u64, Fault> {
     let max = switchyard_core::series::KEEP_MINUTES;
     let Some(v) = query_param(query, "minutes") else {
         return Ok(max);
     };
     match v.parse::<u64>() {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(json_error(
-            400,
+        _ => Err(Fault::bad_request(
             "bad_minutes",
-            &format!("minutes must be an integer from 1 to {max}, got {v:?}"),
+            format!("minutes must be an integer from 1 to {max}, got {v:?}"),
         )),
     }
 }
@@ -442,37 +428,24 @@ fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
 /// Largest feedback body accepted.
 const MAX_FEEDBACK_BYTES: usize = 8 * 1024;
 
-async fn feedback(mut req: Request, env: &Env) -> Result<Response> {
+async fn feedback(mut req: Request, env: &Env) -> std::result::Result<Response, Fault> {
     let Some(signer) = shared::signer(env) else {
-        return Ok(json_error(
+        return Err(Fault::ours(
             503,
             "receipts_disabled",
             "the RECEIPT_KEY secret is not configured",
         ));
     };
-    let body = match read_limited(
+    let body = read_limited(
         &mut req,
         MAX_FEEDBACK_BYTES,
         "feedback bodies are at most 8 KiB",
     )
-    .await
-    {
-        Ok(b) => b,
-        Err(refused) => return Ok(refused),
-    };
-    let v: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            return Ok(json_error(
-                400,
-                "bad_feedback",
-                &format!("body is not JSON: {e}"),
-            ))
-        }
-    };
+    .await?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| Fault::bad_json("bad_feedback", e))?;
     let Some(token) = v.get("receipt").and_then(|r| r.as_str()) else {
-        return Ok(json_error(
-            400,
+        return Err(Fault::bad_request(
             "bad_feedback",
             "missing string field `receipt`",
         ));
@@ -483,25 +456,15 @@ async fn feedback(mut req: Request, env: &Env) -> Result<Response> {
             n.as_f64().unwrap_or(0.0)
         }
         _ => {
-            return Ok(json_error(
-                400,
+            return Err(Fault::bad_request(
                 "bad_feedback",
-                &format!("`reward` must be a boolean or a finite number within [-{MAX_ABS_REWARD:e}, {MAX_ABS_REWARD:e}]"),
+                format!("`reward` must be a boolean or a finite number within [-{MAX_ABS_REWARD:e}, {MAX_ABS_REWARD:e}]"),
             ))
         }
     };
-    let (receipt, id) =
-        match signer.verify_with_id(token, shared::now_ms(), shared::RECEIPT_MAX_AGE_MS) {
-            Ok(r) => r,
-            Err(e) => {
-                let status = match e {
-                    ReceiptError::BadSignature => 401,
-                    ReceiptError::Expired => 410,
-                    _ => 400,
-                };
-                return Ok(json_error(status, e.code(), &e.to_string()));
-            }
-        };
+    let (receipt, id) = signer
+        .verify_with_id(token, shared::now_ms(), shared::RECEIPT_MAX_AGE_MS)
+        .map_err(Fault::receipt)?;
     let credit = serde_json::json!({
         "id": id.to_string(),
         "arm": receipt.arm(),
@@ -532,8 +495,8 @@ async fn read_limited(
     req: &mut Request,
     max: usize,
     limit: &str,
-) -> std::result::Result<Vec<u8>, Response> {
-    let too_large = || json_error(413, "body_too_large", limit);
+) -> std::result::Result<Vec<u8>, Fault> {
+    let too_large = || Fault::too_large(limit);
     let declared: Option<u64> = req
         .headers()
         .get("content-length")
@@ -546,10 +509,9 @@ async fn read_limited(
     match req.bytes().await {
         Ok(b) if b.len() <= max => Ok(b),
         Ok(_) => Err(too_large()),
-        Err(e) => Err(json_error(
-            400,
+        Err(e) => Err(Fault::bad_request(
             "unreadable_body",
-            &format!("could not read the body: {e}"),
+            format!("could not read the body: {e}"),
         )),
     }
 }

@@ -3,15 +3,18 @@
 //! `control::dispatch` authenticates first and passes the caller's [`Identity`].
 
 use serde_json::{json, Value};
-use worker::{Env, Method, Request, Response, Result};
+use worker::{Env, Method, Request, Response};
 
 use crate::config_log;
 use switchyard_core::auth::Identity;
 use switchyard_core::engine::percent_decode;
+use switchyard_core::fault::Fault;
 use switchyard_core::history;
 use switchyard_core::ofrep::{self, Context, OfrepError};
 use switchyard_core::overrides;
-use switchyard_edge::http::{json, json_error};
+use switchyard_edge::http::json;
+
+type Result<T> = std::result::Result<T, Fault>;
 use switchyard_edge::shared;
 
 /// `GET /_switchyard/whoami`.
@@ -31,27 +34,29 @@ pub fn message(req: &Request, query: Option<&str>) -> String {
     history::one_line(from_header.or(from_query).as_deref())
 }
 
-/// `If-Match` as a version (`Ok(None)` when absent or `*`), or the JSON 400.
-pub fn if_match(req: &Request) -> std::result::Result<Option<i64>, Response> {
+/// `If-Match` as a version (`Ok(None)` when absent or `*`), or the caller's 400.
+pub fn if_match(req: &Request) -> Result<Option<i64>> {
     match req.headers().get("if-match").ok().flatten() {
         None => Ok(None),
-        Some(h) => history::parse_if_match(&h).map_err(|e| json_error(400, "bad_if_match", &e)),
+        Some(h) => history::parse_if_match(&h).map_err(|e| Fault::bad_request("bad_if_match", e)),
     }
 }
 
-async fn log_call(env: &Env, method: Method, path: &str, body: Option<String>) -> Response {
-    match config_log::call(env, method, path, body).await {
-        Ok(r) => r,
-        Err(e) => json_error(
-            502,
-            "config_log_unavailable",
-            &format!("the ConfigLog object did not answer: {e}"),
-        ),
-    }
+/// A call to the ConfigLog object: its answer (a refusal included) passes through; no answer
+/// is ours (502).
+async fn log_call(env: &Env, method: Method, path: &str, body: Option<String>) -> Result<Response> {
+    config_log::call(env, method, path, body)
+        .await
+        .map_err(|e| {
+            Fault::unavailable(
+                "config_log_unavailable",
+                format!("the ConfigLog object did not answer: {e}"),
+            )
+        })
 }
 
 /// `GET /_switchyard/config/history`.
-pub async fn history_list(env: &Env) -> Response {
+pub async fn history_list(env: &Env) -> Result<Response> {
     log_call(env, Method::Get, "/history", None).await
 }
 
@@ -62,18 +67,14 @@ pub async fn revert(
     query: Option<&str>,
     env: &Env,
     who: &Identity,
-) -> Response {
+) -> Result<Response> {
     let Ok(v) = version.parse::<i64>() else {
-        return json_error(
-            400,
+        return Err(Fault::bad_request(
             "bad_version",
             "the version must be a number from config/history",
-        );
+        ));
     };
-    let if_match = match if_match(req) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let if_match = if_match(req)?;
     let body = json!({ "version": v, "by": who.name, "message": message(req, query), "if_match": if_match });
     log_call(env, Method::Post, "/revert", Some(body.to_string())).await
 }
@@ -85,7 +86,7 @@ pub async fn write_config(
     message: &str,
     if_match: Option<i64>,
     env: &Env,
-) -> Response {
+) -> Result<Response> {
     let body = json!({ "text": text, "by": by, "message": message, "if_match": if_match });
     log_call(env, Method::Post, "/write", Some(body.to_string())).await
 }
@@ -106,7 +107,7 @@ pub async fn current(env: &Env) -> Option<(i64, String)> {
 }
 
 /// `GET /_switchyard/audit?limit=N`.
-pub async fn audit_list(env: &Env, query: Option<&str>) -> Response {
+pub async fn audit_list(env: &Env, query: Option<&str>) -> Result<Response> {
     let limit = query
         .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("limit=")))
         .and_then(|v| v.parse::<usize>().ok())
@@ -115,7 +116,7 @@ pub async fn audit_list(env: &Env, query: Option<&str>) -> Response {
 }
 
 /// `GET /_switchyard/alerts?limit=N`: webhook deliveries (audit entries of action `alert`).
-pub async fn alerts_list(env: &Env, query: Option<&str>) -> Response {
+pub async fn alerts_list(env: &Env, query: Option<&str>) -> Result<Response> {
     let limit = query
         .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("limit=")))
         .and_then(|v| v.parse::<usize>().ok())
@@ -181,7 +182,7 @@ pub fn audited(method: &str, path: &str) -> Option<(&'static str, String)> {
 /// `GET /_switchyard/metrics`: every route's statistics document as OpenMetrics text.
 pub async fn metrics(env: &Env) -> Result<Response> {
     let Some(cfg) = crate::config_cache::current(env).await.config else {
-        return Ok(json_error(503, "no_config", "no valid config in KV"));
+        return Err(Fault::no_config());
     };
     let mut docs = Vec::with_capacity(cfg.routes.len());
     for r in &cfg.routes {
@@ -220,9 +221,7 @@ fn ofrep_error(e: OfrepError, key: &str, details: &str) -> Response {
 /// `POST /_switchyard/ofrep/v1/evaluate/flags[/<route>.<flag>]`.
 pub async fn ofrep(mut req: Request, rest: &str, env: &Env) -> Result<Response> {
     if req.inner().method() != "POST" {
-        return Ok(json_error(
-            405,
-            "method_not_allowed",
+        return Err(Fault::method_not_allowed(
             "OFREP evaluations are POST requests",
         ));
     }
@@ -230,8 +229,7 @@ pub async fn ofrep(mut req: Request, rest: &str, env: &Env) -> Result<Response> 
         match rest.strip_prefix("v1/evaluate/flags") {
             Some("") | Some("/") => None,
             Some(k) if k.starts_with('/') => Some(percent_decode(&k[1..]).into_owned()),
-            _ => return Ok(json_error(
-                404,
+            _ => return Err(Fault::not_found(
                 "not_found",
                 "OFREP paths: /ofrep/v1/evaluate/flags and /ofrep/v1/evaluate/flags/<route>.<flag>",
             )),
@@ -263,7 +261,7 @@ pub async fn ofrep(mut req: Request, rest: &str, env: &Env) -> Result<Response> 
         }
     };
     let Some(cfg) = crate::config_cache::current(env).await.config else {
-        return Ok(json_error(503, "no_config", "no valid config in KV"));
+        return Err(Fault::no_config());
     };
     let ctx = match Context::from_body(&body) {
         Ok(c) => c,
@@ -296,14 +294,10 @@ pub async fn ofrep(mut req: Request, rest: &str, env: &Env) -> Result<Response> 
 /// `POST /_switchyard/overrides {route, arm, ttl_s}` → `{token, route, arm, expires_ms}`.
 pub async fn issue_override(mut req: Request, env: &Env, who: &Identity) -> Result<Response> {
     if req.inner().method() != "POST" {
-        return Ok(json_error(
-            405,
-            "method_not_allowed",
-            "POST {route, arm, ttl_s}",
-        ));
+        return Err(Fault::method_not_allowed("POST {route, arm, ttl_s}"));
     }
     let Some(signer) = shared::signer(env) else {
-        return Ok(json_error(
+        return Err(Fault::ours(
             503,
             "overrides_disabled",
             "the RECEIPT_KEY secret (which signs override tokens) is not configured",
@@ -311,28 +305,14 @@ pub async fn issue_override(mut req: Request, env: &Env, who: &Identity) -> Resu
     };
     let text = req.text().await.unwrap_or_default();
     if text.len() > 4096 {
-        return Ok(json_error(
-            413,
-            "body_too_large",
-            "override requests are at most 4 KiB",
-        ));
+        return Err(Fault::too_large("override requests are at most 4 KiB"));
     }
-    let v: Value = match serde_json::from_str(&text) {
-        Ok(v) => v,
-        Err(e) => {
-            return Ok(json_error(
-                400,
-                "bad_override",
-                &format!("body is not JSON: {e}"),
-            ))
-        }
-    };
+    let v: Value = serde_json::from_str(&text).map_err(|e| Fault::bad_json("bad_override", e))?;
     let (Some(route), Some(arm)) = (
         v.get("route").and_then(Value::as_str),
         v.get("arm").and_then(Value::as_str),
     ) else {
-        return Ok(json_error(
-            400,
+        return Err(Fault::bad_request(
             "bad_override",
             "`route` and `arm` must be strings",
         ));
@@ -342,10 +322,9 @@ pub async fn issue_override(mut req: Request, env: &Env, who: &Identity) -> Resu
         Some(t) => match t.as_u64() {
             Some(t) if (1..=overrides::MAX_TTL_S).contains(&t) => t,
             _ => {
-                return Ok(json_error(
-                    400,
+                return Err(Fault::bad_request(
                     "bad_override",
-                    &format!(
+                    format!(
                         "`ttl_s` must be an integer from 1 to {}",
                         overrides::MAX_TTL_S
                     ),
@@ -354,20 +333,18 @@ pub async fn issue_override(mut req: Request, env: &Env, who: &Identity) -> Resu
         },
     };
     let Some(cfg) = crate::config_cache::current(env).await.config else {
-        return Ok(json_error(503, "no_config", "no valid config in KV"));
+        return Err(Fault::no_config());
     };
     let Some(r) = cfg.route(route) else {
-        return Ok(json_error(
-            404,
-            "unknown_route",
-            &format!("no route named {route:?} in config {}", cfg.id),
-        ));
+        return Err(Fault::unknown_route(format!(
+            "no route named {route:?} in config {}",
+            cfg.id
+        )));
     };
     if overrides::arm_origin(r, arm).is_none() {
-        return Ok(json_error(
-            400,
+        return Err(Fault::bad_request(
             "unknown_arm",
-            &format!(
+            format!(
                 "route {route:?} ({}) has arms {:?}",
                 r.strategy.kind(),
                 overrides::arm_names(r)
@@ -376,8 +353,7 @@ pub async fn issue_override(mut req: Request, env: &Env, who: &Identity) -> Resu
     }
     let expires_ms = shared::now_ms().saturating_add(ttl * 1000);
     let Some(token) = overrides::sign(&signer, route, arm, expires_ms) else {
-        return Ok(json_error(
-            400,
+        return Err(Fault::bad_request(
             "bad_override",
             "route and arm names are at most 64 bytes",
         ));

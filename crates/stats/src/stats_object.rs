@@ -5,6 +5,12 @@
 //! `weights:<route>`, controller state to KV `state:<route>`. A shard object only credits
 //! feedback and answers its reward sums. State lives in the object's SQLite as rows
 //! (`core::ledger`); all decisions are in `crate::core`; this is storage and glue.
+//!
+//! Only Switchyard calls this object (the router's reports, the control plane's feedback
+//! credits and operator actions), with bodies and paths it builds itself: a call the object
+//! cannot understand is our bug (500). Refusals an operator or a user caused (a replayed
+//! receipt, an action that does not apply, a route not in the config) are theirs (4xx) and
+//! pass through the control plane unchanged.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -20,7 +26,8 @@ use worker::{
 use crate::config_cache;
 use switchyard_core::config::Route;
 use switchyard_core::contract::RouteState;
-use switchyard_core::learn::{FeedbackError, Learner, Operation, TickOutput};
+use switchyard_core::fault::Fault;
+use switchyard_core::learn::{Learner, Operation, TickOutput};
 use switchyard_core::ledger::{
     self, ApplyError, Durable, RewardSums, Store, StoreError, Write, PRUNE_BATCH,
 };
@@ -28,7 +35,7 @@ use switchyard_core::observe::Batch;
 use switchyard_core::receipt::ReceiptId;
 use switchyard_core::rng::Xoshiro256;
 use switchyard_core::series;
-use switchyard_edge::http::{json, json_error};
+use switchyard_edge::http::{self, json};
 use switchyard_edge::shared::{self, now_ms, BINDING, RECEIPT_MAX_AGE_MS};
 
 /// Key of the single JSON value older versions stored (imported once, then deleted).
@@ -82,9 +89,11 @@ impl DurableObject for RouteStats {
     async fn fetch(&self, req: Request) -> Result<Response> {
         match self.handle(req).await {
             Ok(r) => Ok(r),
-            Err(e) => {
-                console_error!("switchyard-stats: route object: {e}");
-                Ok(json_error(500, "stats_storage_error", &e.to_string()))
+            Err(f) => {
+                if f.status() >= 500 {
+                    console_error!("switchyard-stats: route object: {}", f.message);
+                }
+                Ok(http::fault(&f.relabel_internal("stats_storage_error")))
             }
         }
     }
@@ -143,7 +152,7 @@ impl DurableObject for RouteStats {
 }
 
 impl RouteStats {
-    async fn handle(&self, mut req: Request) -> Result<Response> {
+    async fn handle(&self, mut req: Request) -> std::result::Result<Response, Fault> {
         let path = req.path();
         let mut parts = path.trim_start_matches('/').splitn(2, '/');
         let from_url = parts.next().unwrap_or("").to_string();
@@ -163,7 +172,7 @@ impl RouteStats {
             "report" if shard == 0 => {
                 let batch: Batch = match json_body(&mut req).await {
                     Ok(b) => b,
-                    Err(e) => return Ok(json_error(400, "bad_batch", &e.to_string())),
+                    Err(e) => return Err(Fault::internal("bad_batch", e.to_string())),
                 };
                 let merged = self
                     .with(|d| d.report(&batch, now_ms()))?
@@ -174,10 +183,10 @@ impl RouteStats {
             "feedback" => {
                 let credit: Credit = match json_body(&mut req).await {
                     Ok(c) => c,
-                    Err(e) => return Ok(json_error(400, "bad_feedback", &e.to_string())),
+                    Err(e) => return Err(Fault::internal("bad_feedback", e.to_string())),
                 };
                 let Some(id) = parse_id(&credit.id) else {
-                    return Ok(json_error(400, "bad_feedback", "malformed receipt id"));
+                    return Err(Fault::internal("bad_feedback", "malformed receipt id"));
                 };
                 let now = now_ms();
                 let r = self
@@ -200,12 +209,7 @@ impl RouteStats {
                             &serde_json::json!({ "credited": true, "arm": credit.arm }),
                         ))
                     }
-                    Err(FeedbackError::Replayed) => Ok(json_error(
-                        409,
-                        "receipt_replayed",
-                        "this receipt was already credited",
-                    )),
-                    Err(FeedbackError::BadReward(why)) => Ok(json_error(400, "bad_reward", &why)),
+                    Err(refused) => Err(refused.into()),
                 }
             }
             "rewards" => Ok(json(
@@ -237,7 +241,7 @@ impl RouteStats {
                 // An operator's state (manual rollback): the learner adopts it and KV gets it.
                 let st: switchyard_core::strategy::RouteState = match json_body(&mut req).await {
                     Ok(s) => s,
-                    Err(e) => return Ok(json_error(400, "bad_state", &e.to_string())),
+                    Err(e) => return Err(Fault::internal("bad_state", e.to_string())),
                 };
                 let text = serde_json::to_string(&st)
                     .map_err(|e| worker::Error::RustError(e.to_string()))?;
@@ -264,22 +268,19 @@ impl RouteStats {
                 }
                 let op: Op = match json_body(&mut req).await {
                     Ok(o) => o,
-                    Err(e) => return Ok(json_error(400, "bad_action", &e.to_string())),
+                    Err(e) => return Err(Fault::internal("bad_action", e.to_string())),
                 };
                 let Some(op) = Operation::parse(&op.action) else {
-                    return Ok(json_error(
-                        400,
+                    return Err(Fault::internal(
                         "bad_action",
                         "action must be rollback, resume or promote",
                     ));
                 };
                 let view = config_cache::current_for(&self.env, &route).await;
                 let Some(cfg_route) = view.config.as_ref().and_then(|c| c.route(&route)) else {
-                    return Ok(json_error(
-                        404,
-                        "unknown_route",
-                        &format!("no route named {route:?} in the config"),
-                    ));
+                    return Err(Fault::unknown_route(format!(
+                        "no route named {route:?} in the config"
+                    )));
                 };
                 let old = self.with(|d| d.learner().state.clone())?;
                 match self
@@ -293,14 +294,14 @@ impl RouteStats {
                             &serde_json::json!({ "state": out.state, "weights": out.weights }),
                         ))
                     }
-                    Err(e) => Ok(json_error(e.status, e.code, &e.message)),
+                    Err(refused) => Err(refused.into()),
                 }
             }
             "tick" if shard == 0 => {
                 self.tick(&name).await?;
                 Ok(json(200, &self.stats_doc(&route).await?))
             }
-            _ => Ok(json_error(404, "not_found", "unknown route-stats action")),
+            _ => Err(Fault::internal("not_found", "unknown route-stats action")),
         }
     }
 
