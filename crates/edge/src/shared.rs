@@ -43,22 +43,7 @@ pub fn authorized(req: &Request, env: &Env, need: Role) -> Result<Identity, Faul
         console_error!("switchyard: operator tokens: {p}");
     }
     let header = req.headers().get("authorization").ok().flatten();
-    match tokens.identify(header.as_deref()) {
-        Ok(id) if id.role >= need => Ok(id),
-        Ok(id) => Err(Fault::caller(
-            403,
-            "forbidden",
-            format!(
-                "token {:?} has role {}; this endpoint needs {}",
-                id.name,
-                id.role.as_str(),
-                need.as_str()
-            ),
-        )
-        .with_header("x-switchyard-role", id.role.as_str())),
-        Err(e) => Err(Fault::caller(401, "unauthorized", auth::message(e))
-            .with_header("www-authenticate", "Bearer realm=\"switchyard\"")),
-    }
+    auth::authorize(&tokens, header.as_deref(), need)
 }
 
 /// Calls the route's Durable Object: `https://route-stats/<route>/<action>`.
