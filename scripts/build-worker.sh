@@ -41,11 +41,18 @@ build_router() {
   # workerd supports (as worker-build passes them).
   flags=$(sed -n 's/^wasm-opt = \[\(.*\)\]/\1/p' crates/router/Cargo.toml | tr -d '",')
   # shellcheck disable=SC2086
+  # KEEP_NAMES=1 (with CARGO_PROFILE_RELEASE_STRIP=false): keep the name section, for
+  # profiles and `NAMES=1 scripts/size.sh`.
+  [ "${KEEP_NAMES:-}" = 1 ] && flags="$flags --debuginfo"
   "$WASM_OPT_BIN" "$stage/index_bg.wasm" -o "$stage/index_bg.wasm" $flags \
     --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
     --enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling
   cp crates/router/entry.mjs "$stage/entry.mjs"
-  "$ESBUILD_BIN" "$stage/entry.mjs" --bundle --format=esm --minify --log-level=warning \
+  # MINIFY=0: a readable bundle (for ablations and profiles).
+  minify=--minify
+  [ "${MINIFY:-1}" = 0 ] && minify=
+  # shellcheck disable=SC2086
+  "$ESBUILD_BIN" "$stage/entry.mjs" --bundle --format=esm $minify --log-level=warning \
     --external:./index_bg.wasm --external:cloudflare:* --log-override:duplicate-object-key=silent --outfile="$stage/bundle.js"
   # wasm-bindgen's module target imports the wasm as a source-phase import; wrangler's
   # bundler takes the plain form (as worker-build rewrites it).

@@ -82,9 +82,7 @@ pub fn warn(s: &str) {
     console_warn(s);
 }
 
-pub fn now_ms() -> u64 {
-    js_sys::Date::now() as u64
-}
+pub use switchyard_edge::now_ms;
 
 /// A rejection's text.
 pub fn why(e: &JsValue) -> String {
@@ -261,13 +259,3 @@ pub fn background(ctx: &Ctx, f: impl std::future::Future<Output = ()> + 'static)
     ctx.wait_until(&p);
 }
 
-/// Unicode lowercase through the JS engine (`String.prototype.toLowerCase`, the same default
-/// case conversion as `str::to_lowercase`) for non-ASCII text: std's case tables cost ~18 KB
-/// of wasm. Passed to `switchyard_core::compare::compare_with`.
-pub fn lowercase(s: &str) -> String {
-    if s.is_ascii() {
-        s.to_ascii_lowercase()
-    } else {
-        js_sys::JsString::from(s).to_lower_case().into()
-    }
-}

@@ -91,7 +91,7 @@ pub async fn shadow(
                         spec,
                         Side::new(primary_status, pb),
                         Side::new(status, sb),
-                        js::lowercase,
+                        switchyard_edge::text::lowercase,
                     );
                     ShadowObservation::from_agreement(route, origin, &agreement, diff)
                 }

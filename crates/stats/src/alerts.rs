@@ -12,7 +12,7 @@ use worker::{console_error, web_sys, AbortController, Delay, Env, Method, State}
 use crate::config_log;
 use switchyard_core::alerts::{self, Webhook, ATTEMPT_TIMEOUT_MS, BACKOFF_MS};
 use switchyard_core::strategy::RouteState;
-use switchyard_edge::shared::now_ms;
+use crate::shared::now_ms;
 
 /// Schedules the webhooks for the events between `old` and `new` (none: nothing happens).
 pub fn notify(state: &State, env: &Env, route: &str, old: Option<&RouteState>, new: &RouteState) {

@@ -18,8 +18,8 @@ use worker::{
 
 use switchyard_core::fault::Fault;
 use switchyard_core::history::{KEEP_AUDIT, KEEP_VERSIONS};
-use switchyard_edge::http::{self, json};
-use switchyard_edge::shared::{now_ms, BINDING, CONFIG_KEY};
+use crate::http::{self, json};
+use crate::shared::{now_ms, BINDING, CONFIG_KEY};
 
 pub const LOG_BINDING: &str = "CONFIG_LOG";
 

@@ -13,8 +13,8 @@ use switchyard_core::fault::{Fault, INTERNAL};
 use switchyard_core::learn::MAX_ABS_REWARD;
 use switchyard_core::ledger;
 use switchyard_core::urlparts;
-use switchyard_edge::http::{self, json};
-use switchyard_edge::shared;
+use crate::http::{self, json};
+use crate::shared;
 
 const ADMIN_PREFIX: &str = "/_switchyard/";
 

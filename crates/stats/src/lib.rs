@@ -10,7 +10,9 @@ mod alerts;
 mod config_cache;
 mod config_log;
 mod control;
+mod http;
 mod ops;
+mod shared;
 mod stats_object;
 
 #[worker::event(fetch)]

@@ -12,10 +12,10 @@ use switchyard_core::fault::Fault;
 use switchyard_core::history;
 use switchyard_core::ofrep::{self, Context, OfrepError};
 use switchyard_core::overrides;
-use switchyard_edge::http::json;
+use crate::http::json;
 
 type Result<T> = std::result::Result<T, Fault>;
-use switchyard_edge::shared;
+use crate::shared;
 
 /// `GET /_switchyard/whoami`.
 pub fn whoami(who: &Identity) -> Response {

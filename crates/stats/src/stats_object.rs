@@ -35,8 +35,8 @@ use switchyard_core::observe::Batch;
 use switchyard_core::receipt::ReceiptId;
 use switchyard_core::rng::Xoshiro256;
 use switchyard_core::series;
-use switchyard_edge::http::{self, json};
-use switchyard_edge::shared::{self, now_ms, BINDING, RECEIPT_MAX_AGE_MS};
+use crate::http::{self, json};
+use crate::shared::{self, now_ms, BINDING, RECEIPT_MAX_AGE_MS};
 
 /// Key of the single JSON value older versions stored (imported once, then deleted).
 const LEGACY_KEY: &str = "learner";

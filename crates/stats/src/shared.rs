@@ -1,21 +1,17 @@
-//! Names and helpers that both workers use: the router (`kv`, `report`, `state`) and the
-//! statistics worker (`stats_object`, `control`): KV names, calls to a route's Durable
-//! Object, the receipt signer, the operator token check. The KV names are a contract between the two scripts
-//! (DESIGN.md section 4): both bind the same namespace as `SPLIT_CONFIG`.
+//! What the stats worker's modules share: KV names (the contract with the router,
+//! `switchyard_core::contract`), calls to a route's Durable Object, the receipt signer, the
+//! operator token check.
 
 pub use switchyard_core::contract::{
     BINDING, CONFIG_KEY, RECEIPT_MAX_AGE_MS, RECEIPT_SECRET, STATS_BINDING,
 };
 
-pub fn now_ms() -> u64 {
-    js_sys::Date::now() as u64
-}
+pub use switchyard_edge::now_ms;
 
 use std::cell::RefCell;
 
-use worker::{console_error, web_sys, Env, Method, Request, Response};
+use worker::{console_error, web_sys, Env, Method, Request};
 
-use crate::http;
 use switchyard_core::auth::{self, Identity, Role, Tokens};
 use switchyard_core::fault::Fault;
 use switchyard_core::receipt::ReceiptSigner;
@@ -23,11 +19,6 @@ use switchyard_core::receipt::ReceiptSigner;
 thread_local! {
     /// `None` inside: no `RECEIPT_KEY` configured, receipts are off.
     static SIGNER: RefCell<Option<Option<ReceiptSigner>>> = const { RefCell::new(None) };
-}
-
-/// [`authorized`], with the refusal as its JSON response.
-pub fn authorize(req: &Request, env: &Env, need: Role) -> Result<Identity, Response> {
-    authorized(req, env, need).map_err(|f| http::fault(&f))
 }
 
 /// The caller's identity when it holds a token of at least role `need`; otherwise the

@@ -6,27 +6,13 @@
 
 use worker::{Headers, Response};
 
-use switchyard_core::fault::{self as core_fault, Fault};
-
-/// Header values must be visible ASCII; anything else is replaced, and long values cut.
-pub use switchyard_core::fault::header_safe;
+use switchyard_core::fault::Fault;
 
 /// A fault as its response: the fault's status, its JSON body (`{"error": {"code",
 /// "message"}}` plus any fields), `content-type: application/json`, `cache-control:
 /// no-store` and the fault's own headers.
 pub fn fault(f: &Fault) -> Response {
     respond(f.status(), &f.to_value(), &f.headers)
-}
-
-/// The response of a handler that returns `Result<Response, Fault>`.
-pub fn answer(r: Result<Response, Fault>) -> Response {
-    r.unwrap_or_else(|f| fault(&f))
-}
-
-/// An error body with any status and code (the router's inline errors); new code builds a
-/// [`Fault`] and answers it with [`fault`].
-pub fn json_error(status: u16, code: &str, message: &str) -> Response {
-    json(status, &core_fault::error_value(code, message))
 }
 
 pub fn json(status: u16, body: &serde_json::Value) -> Response {
