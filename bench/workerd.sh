@@ -13,6 +13,8 @@
 #   sy-ab        Switchyard, 50/50 A/B route, in workerd (build/router)
 #   sy-full      Switchyard, canary 20 % + 100 % shadow + a 10 % flag, in workerd
 #   js-pattern   (opt-in ablation) the JS worker doing Switchyard's platform-API work per request
+#   rust-bare    (opt-in ablation) the JS worker's work in Rust built as the router is now:
+#                a wasm-bindgen export, no worker crate (sh bench/bare-worker/build.sh -> build/bare)
 #   rust-empty   (opt-in ablation) the JS worker's work in Rust, worker-rs, the router's
 #                toolchain and profile (sh bench/empty-worker/build.sh -> build/empty)
 # CPU per request = (utime + stime) delta of the contender's process(es) in /proc / requests.
@@ -37,6 +39,7 @@ ROUNDS=${ROUNDS:-3}
 CONTENDERS=${CONTENDERS:-origin nginx nginx-mirror js sy-ab sy-full}
 ROUTER_DIR=${ROUTER_DIR:-build/router}
 RUST_EMPTY_DIR=${RUST_EMPTY_DIR:-build/empty}
+RUST_BARE_DIR=${RUST_BARE_DIR:-build/bare}
 BP=${BASE_PORT:-19400}
 RECEIPTS=${RECEIPTS:-1}
 PROFILE=${PROFILE:-0}
@@ -241,8 +244,9 @@ workerd_config() {
       bindings="(name = \"SPLIT_CONFIG\", kvNamespace = \"kv\"), $RECEIPT_BINDING
         (name = \"ROUTE_STATS\", durableObjectNamespace = (className = \"RouteStats\", serviceName = \"stats\"))"
       ;;
-    rust-empty)
-      cp "$RUST_EMPTY_DIR/index.js" "$RUST_EMPTY_DIR/index_bg.wasm" "$d/"
+    rust-empty | rust-bare)
+      if [ "$c" = rust-bare ]; then src=$RUST_BARE_DIR; else src=$RUST_EMPTY_DIR; fi
+      cp "$src/index.js" "$src/index_bg.wasm" "$d/"
       modules='(name = "index.js", esModule = embed "index.js"), (name = "index_bg.wasm", wasm = embed "index_bg.wasm")'
       bindings="(name = \"ORIGIN_A\", text = \"http://127.0.0.1:$P1\"), (name = \"ORIGIN_B\", text = \"http://127.0.0.1:$P2\")"
       ;;
@@ -294,7 +298,7 @@ URL_OF() {
     origin) echo "http://127.0.0.1:$P1/v2/models/ab/infer" ;;
     nginx) echo "http://127.0.0.1:$PS/v2/models/ab/infer" ;;
     nginx-mirror) echo "http://127.0.0.1:$PM/v2/models/ab/infer" ;;
-    js | js-pattern | rust-empty | sy-ab) echo "http://127.0.0.1:$PW/v2/models/ab/infer" ;;
+    js | js-pattern | rust-empty | rust-bare | sy-ab) echo "http://127.0.0.1:$PW/v2/models/ab/infer" ;;
     sy-full) echo "http://127.0.0.1:$PW/v2/models/full/infer" ;;
   esac
 }
@@ -333,7 +337,7 @@ for r in $(seq 1 "$ROUNDS"); do
     case "$c" in
       origin) measure "$c" "$r" "$NGX_O" ;;
       nginx | nginx-mirror) measure "$c" "$r" "$NGX_P" ;;
-      js | js-pattern | sy-ab | sy-full | rust-empty)
+      js | js-pattern | sy-ab | sy-full | rust-empty | rust-bare)
         workerd_config "$c"
         t0=$(now_ns)
         (cd "$T/$c" && exec "$ROOT/$WORKERD" serve workerd.capnp >"$T/$c/workerd.log" 2>&1) &
@@ -373,6 +377,7 @@ label() {
     js) echo "minimal JavaScript split worker (workerd)" ;;
     js-pattern) echo "JS split worker + Switchyard's header/Request/Response pattern (workerd)" ;;
     rust-empty) echo "the same split worker in Rust, worker-rs (workerd)" ;;
+    rust-bare) echo "the same split worker in Rust, wasm-bindgen export, no worker crate (workerd)" ;;
     sy-ab) echo "Switchyard A/B 50/50 (workerd)" ;;
     sy-full) echo "Switchyard canary 20 % + shadow 100 % + flag (workerd)" ;;
   esac

@@ -1,0 +1,2 @@
+import * as wasm from './index.js';
+export default { fetch: (request, env) => wasm.fetch(request, env) };
