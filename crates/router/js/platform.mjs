@@ -13,15 +13,12 @@
  */
 export function send(url, method, headers, body, timeoutMs) {
   const abort = new AbortController();
-  let timer;
-  const late = new Promise((resolve) => {
-    timer = setTimeout(() => {
-      abort.abort();
-      resolve(null);
-    }, timeoutMs);
-  });
   const init = { method, headers, redirect: 'manual', signal: abort.signal };
   if (body !== undefined && body !== null) init.body = body;
+  // One timer and one continuation: the head's arrival clears the timer (promise reactions
+  // run before any timer callback, so a head that arrived is never aborted); a timeout
+  // aborts the fetch, whose rejection then reads as `null`.
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
   let sent;
   try {
     sent = fetch(url, init);
@@ -29,9 +26,17 @@ export function send(url, method, headers, body, timeoutMs) {
     clearTimeout(timer);
     return Promise.reject(e);
   }
-  // The fetch rejects (AbortError) after a timeout has already answered: not unhandled.
-  sent.catch(() => {});
-  return Promise.race([sent, late]).finally(() => clearTimeout(timer));
+  return sent.then(
+    (response) => {
+      clearTimeout(timer);
+      return response;
+    },
+    (e) => {
+      clearTimeout(timer);
+      if (abort.signal.aborted) return null;
+      throw e;
+    },
+  );
 }
 
 /** `env[binding].get(key, "text")`, or `null` when it gave no answer within `timeoutMs`. */

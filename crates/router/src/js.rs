@@ -258,4 +258,3 @@ pub fn background(ctx: &Ctx, f: impl std::future::Future<Output = ()> + 'static)
     });
     ctx.wait_until(&p);
 }
-

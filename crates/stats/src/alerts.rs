@@ -10,9 +10,9 @@ use serde_json::{json, Value};
 use worker::{console_error, web_sys, AbortController, Delay, Env, Method, State};
 
 use crate::config_log;
+use crate::shared::now_ms;
 use switchyard_core::alerts::{self, Webhook, ATTEMPT_TIMEOUT_MS, BACKOFF_MS};
 use switchyard_core::strategy::RouteState;
-use crate::shared::now_ms;
 
 /// Schedules the webhooks for the events between `old` and `new` (none: nothing happens).
 pub fn notify(state: &State, env: &Env, route: &str, old: Option<&RouteState>, new: &RouteState) {

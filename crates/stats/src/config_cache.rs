@@ -10,8 +10,8 @@ use std::rc::Rc;
 use serde_json::{json, Value};
 use worker::{console_error, console_warn, Env};
 
-use switchyard_core::config::{self, Config};
 use crate::shared::{now_ms, BINDING, CONFIG_KEY};
+use switchyard_core::config::{self, Config};
 
 /// KV key of the last valid config text, written by the stats worker.
 pub const LAST_VALID_KEY: &str = "config:last_valid";

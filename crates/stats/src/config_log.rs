@@ -16,10 +16,10 @@ use worker::{
     State,
 };
 
-use switchyard_core::fault::Fault;
-use switchyard_core::history::{KEEP_AUDIT, KEEP_VERSIONS};
 use crate::http::{self, json};
 use crate::shared::{now_ms, BINDING, CONFIG_KEY};
+use switchyard_core::fault::Fault;
+use switchyard_core::history::{KEEP_AUDIT, KEEP_VERSIONS};
 
 pub const LOG_BINDING: &str = "CONFIG_LOG";
 

@@ -7,14 +7,14 @@
 
 use worker::{Env, Request, Response, Result};
 
+use crate::http::{self, json};
+use crate::shared;
 use crate::{config_cache, ops};
 use switchyard_core::auth::{self, Identity};
 use switchyard_core::fault::{Fault, INTERNAL};
 use switchyard_core::learn::MAX_ABS_REWARD;
 use switchyard_core::ledger;
 use switchyard_core::urlparts;
-use crate::http::{self, json};
-use crate::shared;
 
 const ADMIN_PREFIX: &str = "/_switchyard/";
 

@@ -6,13 +6,13 @@ use serde_json::{json, Value};
 use worker::{Env, Method, Request, Response};
 
 use crate::config_log;
+use crate::http::json;
 use switchyard_core::auth::Identity;
 use switchyard_core::engine::percent_decode;
 use switchyard_core::fault::Fault;
 use switchyard_core::history;
 use switchyard_core::ofrep::{self, Context, OfrepError};
 use switchyard_core::overrides;
-use crate::http::json;
 
 type Result<T> = std::result::Result<T, Fault>;
 use crate::shared;

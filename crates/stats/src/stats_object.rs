@@ -24,6 +24,8 @@ use worker::{
 };
 
 use crate::config_cache;
+use crate::http::{self, json};
+use crate::shared::{self, now_ms, BINDING, RECEIPT_MAX_AGE_MS};
 use switchyard_core::config::Route;
 use switchyard_core::contract::RouteState;
 use switchyard_core::fault::Fault;
@@ -35,8 +37,6 @@ use switchyard_core::observe::Batch;
 use switchyard_core::receipt::ReceiptId;
 use switchyard_core::rng::Xoshiro256;
 use switchyard_core::series;
-use crate::http::{self, json};
-use crate::shared::{self, now_ms, BINDING, RECEIPT_MAX_AGE_MS};
 
 /// Key of the single JSON value older versions stored (imported once, then deleted).
 const LEGACY_KEY: &str = "learner";
