@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import {
-  send, kvGet, sleep, names, edited, respond, json, callObject, callService, secret, country, discard, why,
+  send, kvGet, sleep, names, edited, respond, json, callObject, callService, secret, country, drain, why,
 } from '../../crates/router/js/platform.mjs';
 
 async function server(handler) {
@@ -118,7 +118,7 @@ test('respond and json: status and body kept, headers replaced; JSON answers wit
   assert.deepEqual(await j.json(), { error: {} });
 });
 
-test('callObject, callService, secret, country, discard, why', async () => {
+test('callObject, callService, secret, country, drain, why', async () => {
   const calls = [];
   const env = {
     DO: {
@@ -138,8 +138,10 @@ test('callObject, callService, secret, country, discard, why', async () => {
   assert.equal(secret(env, 'NUM'), undefined);
   assert.equal(country({ cf: { country: 'DE' } }), 'DE');
   assert.equal(country({}), undefined);
-  discard(new Response('unread'));
-  discard(new Response(null));
+  const r = new Response('unread');
+  assert.equal(await drain(r), undefined);
+  assert.equal(r.bodyUsed, true, 'the body was read to the end');
+  assert.equal(await drain(new Response(null)), undefined);
   assert.equal(why(new TypeError('bad')), 'bad');
   assert.equal(why('text'), 'text');
 });

@@ -136,9 +136,18 @@ export function country(request) {
   return typeof c === 'string' ? c : undefined;
 }
 
-/** Drops a body nobody reads (releases the connection without copying it into wasm). */
-export function discard(response) {
-  if (response.body) response.body.cancel().catch(() => {});
+/**
+ * Reads a body nobody needs to the end, in the runtime (nothing is copied into wasm); the
+ * caller awaits it, so the origin connection goes back to the pool. Cancelling the body, or
+ * leaving the read running when the request's `waitUntil` work ends, closes the connection
+ * instead, and the next request to that origin opens a new one (docs/bench.md).
+ */
+export function drain(response) {
+  if (!response.body) return Promise.resolve();
+  return response.arrayBuffer().then(
+    () => undefined,
+    () => undefined,
+  );
 }
 
 /** A rejection's text. */

@@ -68,8 +68,8 @@ extern "C" {
     fn js_secret(env: &Env, name: &str) -> Option<String>;
     #[wasm_bindgen(js_name = country)]
     fn js_country(request: &Request) -> Option<String>;
-    #[wasm_bindgen(js_name = discard)]
-    fn js_discard(response: &Response);
+    #[wasm_bindgen(js_name = drain)]
+    fn js_drain(response: &Response) -> Promise;
     #[wasm_bindgen(js_name = why)]
     fn js_why(e: &JsValue) -> String;
 }
@@ -217,8 +217,10 @@ pub fn country(request: &Request) -> Option<String> {
     js_country(request)
 }
 
-pub fn discard(response: &Response) {
-    js_discard(response)
+/// Reads a body nobody needs to the end without copying it into wasm (the connection goes
+/// back to the pool only once the body is read; see `platform.mjs`).
+pub async fn drain(response: &Response) {
+    let _ = JsFuture::from(js_drain(response)).await;
 }
 
 /// A response body's bytes (copied into wasm); `None` when it cannot be read.

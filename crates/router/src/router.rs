@@ -464,7 +464,7 @@ async fn healthy(base: &str, health_path: &str, timeout_ms: u32) -> bool {
     let none = js::edited(None, &plan::HeaderEdits::default());
     let ok = match forward::send("GET", &url, &none, &Body::Empty, timeout_ms.min(2_000)).await {
         Ok(r) => {
-            js::discard(&r);
+            js::drain(&r).await;
             (200..300).contains(&r.status())
         }
         Err(_) => false,

@@ -57,7 +57,7 @@ pub async fn run(env: Env, jobs: Vec<ShadowJob>, primary: Primary) {
                     let body = if job.compare.is_some() {
                         js::bytes(&resp).await
                     } else {
-                        js::discard(&resp);
+                        js::drain(&resp).await;
                         None
                     };
                     Some((status, latency, body))
