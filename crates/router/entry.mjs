@@ -1,30 +1,29 @@
 // The router's module entry (bundled by scripts/build-worker.sh into build/router/index.js,
 // the `main` of wrangler.toml): a plain `export default { fetch }` that hands the request to
-// the Rust handler. No class, no proxies, nothing per request but the call.
+// the Rust handler. No class, no proxies, nothing per request but the call and one flag test.
 //
-// A Rust panic aborts (the wasm instance traps with a RuntimeError after the panic hook has
-// logged the message): that request gets a JSON 500, and the next request starts a fresh
-// instance (`__wbg_reset_state`, wasm-bindgen's `--experimental-reset-state-function`), so
-// one bad request never takes the isolate's later requests down with it.
+// A Rust panic aborts: the panic hook logs the message and location and sets
+// `globalThis.__switchyardTrapped` (js/platform.mjs `trapped`), then the wasm instance traps.
+// The request that panicked dies with the instance (the runtime answers it with a 500); the
+// next request first starts a fresh instance (`__wbg_reset_state`, wasm-bindgen's
+// `--experimental-reset-state-function`), so one bad request never takes the isolate's later
+// requests down with it, even when the panic left shared state (a RefCell borrow) behind.
 import * as wasm from './index.js';
 
-let broken = false;
-
 function restart() {
+  globalThis.__switchyardTrapped = false;
   wasm.__wbg_reset_state();
   wasm.start();
-  broken = false;
+  console.error('switchyard: the wasm instance trapped (see the panic above); started a fresh one');
 }
 
 wasm.start();
 
+// A synchronous throw or a rejection that reached the entry (not a panic: those never
+// settle): a JSON 500, and a fresh instance if the wasm trapped.
 function crashed(e) {
-  if (e instanceof WebAssembly.RuntimeError) {
-    broken = true;
-    console.error('switchyard: the wasm instance trapped; a fresh one serves the next request', e);
-  } else {
-    console.error('switchyard: internal error', e);
-  }
+  if (e instanceof WebAssembly.RuntimeError) globalThis.__switchyardTrapped = true;
+  console.error('switchyard: internal error', e);
   return new Response(
     JSON.stringify({ error: { code: 'internal_error', message: 'internal error (logged)' } }),
     { status: 500, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' } },
@@ -33,7 +32,7 @@ function crashed(e) {
 
 export default {
   fetch(request, env, ctx) {
-    if (broken) restart();
+    if (globalThis.__switchyardTrapped) restart();
     try {
       return wasm.fetch(request, env, ctx).catch(crashed);
     } catch (e) {

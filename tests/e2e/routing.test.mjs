@@ -282,3 +282,23 @@ test('origin timeout: clear JSON 504 within the configured timeout', async () =>
   assert.match(r.json().error.message, /slow did not answer within 300 ms/);
   delete o.slow;
 });
+
+test('errors under concurrency: 300 requests to a dead origin, 32 at a time, each a whole JSON 502 naming it', async () => {
+  // The router writes its JSON errors from wasm memory; the runtime keeps a body's bytes
+  // without copying them, so a body not copied out before the memory is reused would arrive
+  // garbled when many errors are built at once (crates/router/js/platform.mjs `json`).
+  const dead = await startOrigin('dead');
+  const url = dead.url;
+  await dead.stop();
+  const cfg = { version: 1, origins: { ...originsBlock(o), dead: { url } }, description: `rev ${++seq}`,
+    routes: [{ name: 'dead', match: { path_prefix: '/dead' }, strategy: { kind: 'recreate', origin: 'dead' } }] };
+  await ctx.worker.applyConfig(cfg);
+  const got = await pool(300, (i) => post('/dead/x', `d${i}`), 32);
+  for (const r of got) {
+    assert.equal(r.status, 502, r.body);
+    const e = JSON.parse(r.body).error;
+    assert.equal(e.code, 'origin_unreachable');
+    assert.match(e.message, /^origin dead could not be reached: /);
+    assert.equal(r.headers['x-switchyard-route'], 'dead');
+  }
+});

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import {
-  send, kvGet, sleep, names, edited, respond, json, callObject, callService, secret, country, drain, why,
+  send, kvGet, sleep, names, edited, respond, json, callObject, callService, secret, country, drain, why, trapped,
 } from '../../crates/router/js/platform.mjs';
 
 async function server(handler) {
@@ -144,4 +144,26 @@ test('callObject, callService, secret, country, drain, why', async () => {
   assert.equal(await drain(new Response(null)), undefined);
   assert.equal(why(new TypeError('bad')), 'bad');
   assert.equal(why('text'), 'text');
+});
+
+test('json copies its body out of the caller\'s buffer; kvGet and callObject turn a synchronous throw into a rejection', async () => {
+  const mem = new TextEncoder().encode('{"a":1}');
+  const r = json(200, mem.subarray(0, 7), '');
+  mem.fill(0x20); // the caller's memory is reused after the call returns
+  assert.deepEqual(await r.json(), { a: 1 });
+  const env = {
+    KV: { get: () => { throw new TypeError('sync kv'); } },
+    DO: { idFromName: () => { throw new TypeError('sync id'); } },
+    SVC: { fetch: () => { throw new TypeError('sync svc'); } },
+  };
+  await assert.rejects(kvGet(env, 'KV', 'k', 50), /sync kv/);
+  await assert.rejects(callObject(env, 'DO', 'r', 'https://x/', 'GET'), /sync id/);
+  await assert.rejects(callService(env, 'SVC', new Request('https://x/')), /sync svc/);
+});
+
+test('trapped sets the flag the module entry checks before each request', () => {
+  delete globalThis.__switchyardTrapped;
+  trapped();
+  assert.equal(globalThis.__switchyardTrapped, true);
+  delete globalThis.__switchyardTrapped;
 });

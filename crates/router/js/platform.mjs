@@ -45,11 +45,17 @@ export function kvGet(env, binding, key, timeoutMs) {
   if (!ns || typeof ns.get !== 'function') {
     return Promise.reject(new Error(`KV binding ${binding}: not a KV namespace`));
   }
+  let read;
+  try {
+    read = ns.get(key, 'text');
+  } catch (e) {
+    return Promise.reject(e);
+  }
   let timer;
   const late = new Promise((resolve) => {
     timer = setTimeout(() => resolve(undefined), timeoutMs);
   });
-  return Promise.race([ns.get(key, 'text'), late]).finally(() => clearTimeout(timer));
+  return Promise.race([read, late]).finally(() => clearTimeout(timer));
 }
 
 /** Resolves after `ms`. */
@@ -88,20 +94,28 @@ export function edited(headers, del, set, append) {
   return out;
 }
 
-/** `response`'s status and body with new headers. */
+/** `response`'s status and body with new headers (the response as is if it cannot be rebuilt). */
 export function respond(response, headers) {
-  return new Response(response.body, {
-    status: response.status,
-    statusText: response.statusText,
-    headers,
-  });
+  try {
+    return new Response(response.body, {
+      status: response.status,
+      statusText: response.statusText,
+      headers,
+    });
+  } catch {
+    return response;
+  }
 }
 
-/** A JSON response Switchyard writes itself; `extra`: "name\nvalue\n..." headers. */
+/**
+ * A JSON response Switchyard writes itself; `extra`: "name\nvalue\n..." headers. `body` is a
+ * view into wasm memory, which the caller frees when this returns: it is copied (`slice`),
+ * because the runtime keeps a body's bytes without copying them.
+ */
 export function json(status, body, extra) {
   const headers = new Headers({ 'content-type': 'application/json', 'cache-control': 'no-store' });
   pairs(extra, (k, v) => headers.set(k, v));
-  return new Response(body, { status, headers });
+  return new Response(body.slice(), { status, headers });
 }
 
 /** `fetch(url, {method, body})` on the Durable Object named `name` of namespace `binding`. */
@@ -112,7 +126,11 @@ export function callObject(env, binding, name, url, method, body) {
   }
   const init = { method };
   if (body !== undefined && body !== null) init.body = body;
-  return ns.get(ns.idFromName(name)).fetch(url, init);
+  try {
+    return ns.get(ns.idFromName(name)).fetch(url, init);
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }
 
 /** `env[binding].fetch(request)` on a service binding. */
@@ -121,7 +139,11 @@ export function callService(env, binding, request) {
   if (!svc || typeof svc.fetch !== 'function') {
     return Promise.reject(new Error(`binding ${binding}: not a service binding`));
   }
-  return svc.fetch(request);
+  try {
+    return svc.fetch(request);
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }
 
 /** A string binding (secret or var), or undefined. */
@@ -148,6 +170,15 @@ export function drain(response) {
     () => undefined,
     () => undefined,
   );
+}
+
+/**
+ * Called by the Rust panic hook just before the instance traps (`panic = "abort"`): the
+ * module entry (`entry.mjs`) then starts a fresh instance before the next request. A global
+ * flag, because the entry and this module are separate modules of the bundle.
+ */
+export function trapped() {
+  globalThis.__switchyardTrapped = true;
 }
 
 /** A rejection's text. */

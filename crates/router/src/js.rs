@@ -72,6 +72,8 @@ extern "C" {
     fn js_drain(response: &Response) -> Promise;
     #[wasm_bindgen(js_name = why)]
     fn js_why(e: &JsValue) -> String;
+    #[wasm_bindgen(js_name = trapped)]
+    fn js_trapped();
 }
 
 pub fn error(s: &str) {
@@ -83,6 +85,11 @@ pub fn warn(s: &str) {
 }
 
 pub use switchyard_edge::now_ms;
+
+/// Tells the module entry that this instance is about to trap (see `lib.rs`'s panic hook).
+pub fn trapped() {
+    js_trapped()
+}
 
 /// A rejection's text.
 pub fn why(e: &JsValue) -> String {
@@ -157,18 +164,23 @@ pub fn edited(headers: Option<&Headers>, edits: &switchyard_core::forward::Heade
 fn joined(pairs: &[(String, String)]) -> String {
     let mut s = String::new();
     for (k, v) in pairs {
-        if !s.is_empty() {
-            s.push('\n');
-        }
-        s.push_str(k);
-        s.push('\n');
-        // A value with a line break would shift the pairs: such a value is invalid in a
-        // header anyway, so it is dropped whole.
-        if !v.contains(['\n', '\r']) {
-            s.push_str(v);
-        }
+        push_pair(&mut s, k, v);
     }
     s
+}
+
+/// Appends `name\nvalue` to a `\n`-joined list. A name or value with a line break (invalid
+/// in a header anyway) would shift the pairs: such a pair is left out whole.
+fn push_pair(s: &mut String, k: &str, v: &str) {
+    if k.contains(['\n', '\r']) || v.contains(['\n', '\r']) {
+        return;
+    }
+    if !s.is_empty() {
+        s.push('\n');
+    }
+    s.push_str(k);
+    s.push('\n');
+    s.push_str(v);
 }
 
 pub fn respond(response: &Response, headers: &Headers) -> Response {
@@ -180,12 +192,7 @@ pub fn respond(response: &Response, headers: &Headers) -> Response {
 pub fn json(status: u16, body: &[u8], extra: &[(&str, String)]) -> Response {
     let mut s = String::new();
     for (k, v) in extra {
-        if !s.is_empty() {
-            s.push('\n');
-        }
-        s.push_str(k);
-        s.push('\n');
-        s.push_str(v);
+        push_pair(&mut s, k, v);
     }
     js_json(status, body, &s)
 }

@@ -27,12 +27,14 @@ pub async fn fetch(req: js::Request, env: js::Env, ctx: js::Ctx) -> js::Response
     router::handle(req, env, ctx).await
 }
 
-/// Called once by `entry.mjs` after instantiation: a Rust panic is logged with its message
-/// before the instance traps (`panic = "abort"`); `entry.mjs` then answers that request with
-/// a JSON 500 and starts a fresh instance for the next one.
+/// Called by `entry.mjs` after each instantiation: a Rust panic is logged with its message
+/// and location, and the entry is told (`js::trapped`) before the instance traps
+/// (`panic = "abort"`), so the next request runs in a fresh instance. The panicking request
+/// (its future dies with the instance) gets the runtime's own 500.
 #[wasm_bindgen]
 pub fn start() {
     std::panic::set_hook(Box::new(|info| {
         js::error(&format!("switchyard: panic: {info}"));
+        js::trapped();
     }));
 }
