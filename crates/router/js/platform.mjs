@@ -109,8 +109,9 @@ export function respond(response, headers) {
 
 /**
  * A JSON response Switchyard writes itself; `extra`: "name\nvalue\n..." headers. `body` is a
- * view into wasm memory, which the caller frees when this returns: it is copied (`slice`),
- * because the runtime keeps a body's bytes without copying them.
+ * view into wasm memory, valid only during this call (the caller frees the bytes when it
+ * returns, and a growing wasm memory detaches every view): it is copied (`slice`) rather than
+ * trusting the runtime to copy it before either happens.
  */
 export function json(status, body, extra) {
   const headers = new Headers({ 'content-type': 'application/json', 'cache-control': 'no-store' });
