@@ -12,6 +12,8 @@
 #   js           a minimal JavaScript split worker (FNV-1a of x-user-id, 50/50) in workerd
 #   sy-ab        Switchyard, 50/50 A/B route, in workerd (build/router)
 #   sy-full      Switchyard, canary 20 % + 100 % shadow + a 10 % flag, in workerd
+#   sy-canary    (opt-in) sy-full without the shadow (what the shadow adds: sy-full - sy-canary)
+#   js-mirror    (opt-in) the JS split worker plus a 100 % mirror (body buffered, waitUntil)
 #   js-pattern   (opt-in ablation) the JS worker doing Switchyard's platform-API work per request
 #   rust-bare    (opt-in ablation) the JS worker's work in Rust built as the router is now:
 #                a wasm-bindgen export, no worker crate (sh bench/bare-worker/build.sh -> build/bare)
@@ -155,6 +157,26 @@ export default {
   },
 };
 EOF
+cat >"$T/mirror.js" <<EOF
+// The minimal split worker plus a 100 % mirror to a third origin, in JavaScript: the body read
+// once and sent to both, the mirror in waitUntil with its answer read to the end. What a
+// shadow costs in the runtime itself, for comparison with Switchyard's.
+const ORIGINS = ["http://127.0.0.1:$P1", "http://127.0.0.1:$P2"];
+const MIRROR = "http://127.0.0.1:$P3";
+export default {
+  async fetch(req, env, ctx) {
+    const id = req.headers.get("x-user-id") || "";
+    let h = 0x811c9dc5;
+    for (let i = 0; i < id.length; i++) { h ^= id.charCodeAt(i); h = Math.imul(h, 0x01000193); }
+    const u = new URL(req.url);
+    const body = req.body ? await req.arrayBuffer() : undefined;
+    const init = { method: req.method, headers: req.headers, body };
+    const resp = await fetch(ORIGINS[(h >>> 0) % 100 < 50 ? 0 : 1] + u.pathname + u.search, init);
+    ctx.waitUntil(fetch(MIRROR + u.pathname + u.search, init).then((r) => r.arrayBuffer(), () => {}));
+    return resp;
+  },
+};
+EOF
 cat >"$T/pattern.js" <<EOF
 // Ablation: the minimal split worker doing, through the same platform APIs, what Switchyard
 // does per request: copy and filter the request headers into a new Headers, add
@@ -218,7 +240,10 @@ cat >"$T/config.json" <<EOF
    "strategy":{"kind":"ab","arms":[{"name":"a","origin":"v1","weight":50},{"name":"b","origin":"v2","weight":50}]}},
   {"name":"full","match":{"path_prefix":"/v2/models/full","methods":["POST"]},"unit":[{"header":"x-user-id"}],
    "strategy":{"kind":"canary","stable":"v1","canary":"v2","percent":20},
-   "shadow":[{"origin":"v3","percent":100}],"flags":[{"name":"explain","rollout":10}]}]}
+   "shadow":[{"origin":"v3","percent":100}],"flags":[{"name":"explain","rollout":10}]},
+  {"name":"canary","match":{"path_prefix":"/v2/models/canary","methods":["POST"]},"unit":[{"header":"x-user-id"}],
+   "strategy":{"kind":"canary","stable":"v1","canary":"v2","percent":20},
+   "flags":[{"name":"explain","rollout":10}]}]}
 EOF
 RECEIPT_BINDING=""
 [ "$RECEIPTS" = 1 ] && RECEIPT_BINDING='(name = "RECEIPT_KEY", text = "bench-receipt-key-0123456789abcdef"),'
@@ -230,6 +255,10 @@ workerd_config() {
   cp "$T/kv.js" "$T/stats.js" "$T/config.json" "$d/"
   bindings=""
   case "$c" in
+    js-mirror)
+      cp "$T/mirror.js" "$d/main.js"
+      modules='(name = "main.js", esModule = embed "main.js")'
+      ;;
     js)
       cp "$T/split.js" "$d/main.js"
       modules='(name = "main.js", esModule = embed "main.js")'
@@ -298,8 +327,9 @@ URL_OF() {
     origin) echo "http://127.0.0.1:$P1/v2/models/ab/infer" ;;
     nginx) echo "http://127.0.0.1:$PS/v2/models/ab/infer" ;;
     nginx-mirror) echo "http://127.0.0.1:$PM/v2/models/ab/infer" ;;
-    js | js-pattern | rust-empty | rust-bare | sy-ab) echo "http://127.0.0.1:$PW/v2/models/ab/infer" ;;
+    js | js-pattern | js-mirror | rust-empty | rust-bare | sy-ab) echo "http://127.0.0.1:$PW/v2/models/ab/infer" ;;
     sy-full) echo "http://127.0.0.1:$PW/v2/models/full/infer" ;;
+    sy-canary) echo "http://127.0.0.1:$PW/v2/models/canary/infer" ;;
   esac
 }
 
@@ -337,7 +367,7 @@ for r in $(seq 1 "$ROUNDS"); do
     case "$c" in
       origin) measure "$c" "$r" "$NGX_O" ;;
       nginx | nginx-mirror) measure "$c" "$r" "$NGX_P" ;;
-      js | js-pattern | sy-ab | sy-full | rust-empty | rust-bare)
+      js | js-pattern | js-mirror | sy-ab | sy-full | sy-canary | rust-empty | rust-bare)
         workerd_config "$c"
         t0=$(now_ns)
         (cd "$T/$c" && exec "$ROOT/$WORKERD" serve workerd.capnp >"$T/$c/workerd.log" 2>&1) &
@@ -375,11 +405,13 @@ label() {
     nginx) echo "nginx split_clients 50/50" ;;
     nginx-mirror) echo "nginx split_clients + mirror (100 %)" ;;
     js) echo "minimal JavaScript split worker (workerd)" ;;
+    js-mirror) echo "the JavaScript split worker + a 100 % mirror in waitUntil (workerd)" ;;
     js-pattern) echo "JS split worker + Switchyard's header/Request/Response pattern (workerd)" ;;
     rust-empty) echo "the same split worker in Rust, worker-rs (workerd)" ;;
     rust-bare) echo "the same split worker in Rust, wasm-bindgen export, no worker crate (workerd)" ;;
     sy-ab) echo "Switchyard A/B 50/50 (workerd)" ;;
     sy-full) echo "Switchyard canary 20 % + shadow 100 % + flag (workerd)" ;;
+    sy-canary) echo "Switchyard canary 20 % + flag, no shadow (workerd)" ;;
   esac
 }
 JS_RPS=$(col js 3 "$RESULTS")
