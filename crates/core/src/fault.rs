@@ -190,7 +190,7 @@ impl Fault {
 }
 
 /// `{"error": {"code", "message"}}` for any code and message (the body of every fault; also
-/// used by `switchyard_edge::http::json_error`).
+/// the dashboard redirect's body in the stats worker).
 pub fn error_value(code: &str, message: &str) -> Value {
     let mut body = Map::new();
     body.insert("error".into(), error_object(code, message));
