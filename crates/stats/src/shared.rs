@@ -59,7 +59,7 @@ pub async fn call(
     let url = format!("https://route-stats/{route}/{action}");
     let req = web_sys::Request::new_with_str_and_init(&url, &init)?;
     let resp = stub.fetch_with_request(Request::from(req)).await?;
-    // The object always answers JSON (edge::http). Anything else came from the runtime, e.g.
+    // The object always answers JSON (http::fault). Anything else came from the runtime, e.g.
     // `wrangler dev` without the switchyard-stats worker answers a text 503 ("Worker
     // \"switchyard-stats\" not found"): an error, so that callers answer their own JSON 502.
     let json = resp
