@@ -87,15 +87,16 @@ TARGET_ROOT=${CARGO_TARGET_DIR:-$ROOT/target}
 for b in $BUNDLES; do
   # router-test is the router crate with feature `test-panic`. It shares target/wasm (and so
   # every compiled dependency) with the others; its artifact has the router's name, so the
-  # next router build re-runs worker-build (~30 s) instead of taking the fast path.
+  # next router build re-runs the cargo build and build_router instead of taking the fast path.
   TD="$TARGET_ROOT/wasm"
   case "$b" in
     router-test) CRATE=router FEATURES="--features test-panic" ;;
     *) CRATE=$b FEATURES="" ;;
   esac
-  # Fast path: wasm-bindgen + wasm-opt take ~10-15 s even when nothing changed. cargo's own
-  # no-op check is ~0.1 s, so build the lib first and skip worker-build when build/<bundle>/
-  # is newer than the cargo artifact (and than this script). FORCE=1 always rebuilds.
+  # Fast path: wasm-bindgen + wasm-opt take ~5-15 s even when nothing changed. cargo's own
+  # no-op check is ~0.1 s, so build the lib first and skip the bundling (build_router for the
+  # router, worker-build for the stats worker) when build/<bundle>/ is newer than the cargo
+  # artifact (and than this script). FORCE=1 always rebuilds.
   ART="$TD/wasm32-unknown-unknown/release/switchyard_$CRATE.wasm"
   if [ "${FORCE:-}" != "1" ]; then
     # shellcheck disable=SC2086

@@ -4,7 +4,7 @@
 # For each bundle (build/router/, build/stats/): raw and gzipped sizes of index_bg.wasm and
 # index.js, the wasm section sizes and the largest function bodies (scripts/wasm-sizes.mjs, no
 # deps). NAMES=1 also builds an unstripped copy in target/size-<bundle>/ to name the biggest
-# functions (pre-wasm-opt sizes). The product target is ≤ 150 KB gzip for the router.
+# functions (pre-wasm-opt sizes). The product target is ≤ 130,000 B gzip for the router (size-budget.json).
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"

@@ -3,7 +3,7 @@
 // made in Rust and passed in; these functions execute it with the runtime's own objects, so
 // a header list is copied natively instead of entry by entry through wasm (docs/bench.md).
 // Imported by crates/router/src/js.rs through `#[wasm_bindgen(module = ...)]`; unit-tested
-// by tests/js/platform.test.mjs.
+// by tests/router/platform.test.mjs.
 
 /**
  * fetch() that never follows redirects and waits at most `timeoutMs` for the response head

@@ -1,8 +1,8 @@
 //! The router's whole view of the platform: the request, response and headers objects of
 //! the runtime (`web_sys`), the `env` and `ctx` of the fetch handler, and the calls of
 //! `js/platform.mjs`, each one boundary crossing. No `worker` crate: its eager request
-//! conversion, its handler proxies and its exported classes cost ~50 µs CPU per request and
-//! ~10 KB gzip for a worker that uses none of them (docs/bench.md).
+//! conversion, its handler proxies and its exported classes cost +34 µs CPU per request over
+//! a bare wasm-bindgen export and 31.8 KB gzip of the router (docs/bench.md, docs/size.md).
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;

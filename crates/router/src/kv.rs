@@ -1,7 +1,7 @@
 //! Config, bandit weights and controller state, read from Workers KV through the isolate
 //! cache, with bounded staleness (constants and rule in `state`, decision in
 //! `engine::freshness`): within the TTL a cached value is served; up to `MAX_AGE_MS` it is
-//! served while one refresh runs in `ctx.wait_until`; past that the request waits for a KV
+//! served while one refresh runs in `ctx.waitUntil`; past that the request waits for a KV
 //! read (at most `KV_WAIT_MS`). If KV fails or is slower, the last value keeps serving and the
 //! caller learns its age (`Stale`), which the router puts in `x-switchyard-stale`.
 

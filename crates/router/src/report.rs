@@ -1,5 +1,5 @@
 //! Observations for the per-route Durable Object. Each isolate batches what it sees
-//! (pre-aggregated per route and arm) and flushes by count or age inside `ctx.wait_until`,
+//! (pre-aggregated per route and arm) and flushes by count or age inside `ctx.waitUntil`,
 //! so the request path never waits for the object. Also signs feedback receipts.
 
 use std::cell::RefCell;
@@ -26,7 +26,7 @@ thread_local! {
     static BATCHER: RefCell<Batcher> = RefCell::new(Batcher::new(FLUSH_COUNT, FLUSH_AGE_MS));
 }
 
-/// Records one routed request; flushes in `wait_until` when the batch is due.
+/// Records one routed request; flushes in `ctx.waitUntil` when the batch is due.
 /// The first observation of a batch also schedules a flush at the batch's maximum age, so
 /// a quiet route still reports within that age.
 pub fn observe(env: &Env, ctx: &Ctx, obs: Observation<'_>) {
@@ -75,7 +75,7 @@ fn drain() -> Option<Batch> {
     (!batch.is_empty()).then_some(batch)
 }
 
-/// Records a finished shadow request (already inside `wait_until`, so it flushes inline).
+/// Records a finished shadow request (already inside `ctx.waitUntil`, so it flushes inline).
 #[allow(clippy::too_many_arguments)]
 pub async fn shadow(
     env: &Env,

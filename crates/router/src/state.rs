@@ -86,7 +86,7 @@ pub struct EdgeState {
     pub health: Keyed<(u64, bool)>,
     pub rng: Xoshiro256,
     /// When the running config refresh started; a refresh that never finished (its
-    /// `wait_until` was cut short) stops blocking new ones after `REFRESH_STUCK_MS`.
+    /// `waitUntil` was cut short) stops blocking new ones after `REFRESH_STUCK_MS`.
     pub refreshing_since: Option<u64>,
 }
 

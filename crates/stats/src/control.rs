@@ -1,9 +1,10 @@
 //! The control plane, served by the `switchyard-stats` worker (the router forwards
 //! `/_switchyard/*` here through its `CONTROL` service binding, except `status`): feedback
 //! (authenticated by its receipt), and the operator endpoints — statistics, learning tick,
-//! config read / validated write / validate, canary rollback, the dashboard — which need
-//! `authorization: Bearer <ADMIN_TOKEN>` when that secret is set. None of it is on the request
-//! path, so none of it is in the router's bundle.
+//! config read / validated write / validate, canary rollback, the dashboard — which need an
+//! operator token of the endpoint's role (`ADMIN_TOKEN` or a `SWITCHYARD_TOKENS` entry; closed
+//! when none is configured). None of it is on the request path, so none of it is in the
+//! router's bundle.
 
 use worker::{Env, Request, Response, Result};
 

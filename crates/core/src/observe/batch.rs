@@ -151,7 +151,7 @@ impl Batch {
 
 /// Per-isolate accumulator. The edge keeps one in a `thread_local!`, pushes every
 /// observation, and when `push` returns `true` drains it and sends the batch in
-/// `ctx.wait_until`.
+/// `ctx.waitUntil`.
 #[derive(Debug, Clone)]
 pub struct Batcher {
     max_count: u32,

@@ -3,7 +3,8 @@
 //! A receipt names the route, the arm, a hash of the unit, the config version, the issue time
 //! and a random nonce, and is signed with HMAC-SHA256 under a Worker secret. The client hands
 //! it back with `POST /_switchyard/feedback` and the route's Durable Object credits the arm
-//! once per receipt ([`ReplayGuard`]).
+//! once per receipt (its ledger table is keyed by the receipt id: `crate::ledger`;
+//! [`ReplayGuard`] is the in-memory form used by `learn::Learner` and the legacy import).
 //!
 //! # Token format, v1
 //!
@@ -41,7 +42,8 @@
 //!   receipt id ([`ReceiptId`]) and why a token is rejected ([`ReceiptError`]);
 //! - `base64url.rs`: strict unpadded base64url (RFC 4648 section 5), also used by override
 //!   tokens;
-//! - `replay.rs`: [`ReplayGuard`], which credits each receipt once.
+//! - `replay.rs`: [`ReplayGuard`], an in-memory once-per-receipt guard (the object's own is its
+//!   ledger table).
 
 mod base64url;
 mod replay;

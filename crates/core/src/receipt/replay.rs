@@ -1,13 +1,15 @@
-//! Replay protection: [`ReplayGuard`] remembers the ids of receipts already credited for as
-//! long as they could still verify, so the route's Durable Object credits each one once.
+//! Replay protection in memory: [`ReplayGuard`] remembers the ids of receipts already credited
+//! for as long as they could still verify. Used by `learn::Learner` and when the legacy
+//! single-value state is imported; the route's Durable Object itself guards by its ledger
+//! table, keyed by receipt id (`crate::ledger`).
 
 use super::{ReceiptId, MAX_SKEW_MS};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashSet, VecDeque};
 
 /// Remembers the ids of receipts already credited, for as long as they could still verify
-/// (`max_age_ms + MAX_SKEW_MS` after issue), then forgets them. Lives in the route's Durable
-/// Object storage (serde).
+/// (`max_age_ms + MAX_SKEW_MS` after issue), then forgets them. Serializable (the legacy
+/// single-value state stored it).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplayGuard {
     /// (issued_ms, id) in insertion order; issue times are not monotone, so pruning scans.
