@@ -189,6 +189,18 @@ pub fn check_reward(reward: f64) -> Result<(), FeedbackError> {
     Ok(())
 }
 
+/// What a credit needs before anything is looked up: a reward [`check_reward`] accepts and an
+/// arm name a receipt can carry.
+pub fn check_credit(arm: &str, reward: f64) -> Result<(), FeedbackError> {
+    check_reward(reward)?;
+    if !crate::receipt::valid_name(arm.as_bytes()) {
+        return Err(FeedbackError::BadReward(
+            crate::observe::RewardError::BadArm.to_string(),
+        ));
+    }
+    Ok(())
+}
+
 /// Why feedback was not credited.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeedbackError {
@@ -293,12 +305,7 @@ impl Learner {
         now_ms: u64,
         max_age_ms: u64,
     ) -> Result<(), FeedbackError> {
-        check_reward(reward)?;
-        if !crate::receipt::valid_name(arm.as_bytes()) {
-            return Err(FeedbackError::BadReward(
-                crate::observe::RewardError::BadArm.to_string(),
-            ));
-        }
+        check_credit(arm, reward)?;
         if !self
             .replay
             .check_and_insert(id, issued_ms, now_ms, max_age_ms)

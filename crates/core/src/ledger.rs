@@ -25,7 +25,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Route;
-use crate::learn::{check_reward, FeedbackError, Learner, OperateError, Operation, TickOutput};
+use crate::learn::{check_credit, FeedbackError, Learner, OperateError, Operation, TickOutput};
 use crate::observe::{ArmAggregate, Batch};
 use crate::receipt::{ReceiptId, MAX_SKEW_MS};
 use crate::rng::Rng;
@@ -273,13 +273,8 @@ impl<S: Store> Durable<S> {
         now_ms: u64,
         max_age_ms: u64,
     ) -> Result<Result<(), FeedbackError>, StoreError> {
-        if let Err(e) = check_reward(reward) {
+        if let Err(e) = check_credit(arm, reward) {
             return Ok(Err(e));
-        }
-        if !crate::receipt::valid_name(arm.as_bytes()) {
-            return Ok(Err(FeedbackError::BadReward(
-                crate::observe::RewardError::BadArm.to_string(),
-            )));
         }
         if receipt_expiry(issued_ms, max_age_ms) < now_ms {
             // Its row would be pruned at once; the control plane refuses it as expired.

@@ -50,19 +50,29 @@ pub fn stream_body(req: &Request) -> Body {
     }
 }
 
+/// The names of a header list (lower case, as the runtime lists them), read once per request
+/// and split once.
+pub fn names(text: &str) -> Vec<&str> {
+    text.split('\n').filter(|n| !n.is_empty()).collect()
+}
+
+/// Whether `names` has `name` (any case).
+pub fn has(names: &[&str], name: &str) -> bool {
+    names.iter().any(|n| n.eq_ignore_ascii_case(name))
+}
+
 /// The headers the origin receives ([`plan::outgoing`]): a native copy of the caller's
 /// headers with the plan's edits. Only the names and the three values the rule reads cross
 /// the boundary.
 pub fn outgoing_headers(
     incoming: &Headers,
-    names: &str,
+    names: &[&str],
     host: &str,
     proto: &str,
     extra: &[(&str, &str)],
 ) -> Headers {
-    let has = |n: &str| names.split('\n').any(|k| k == n);
     let read = |n: &str| {
-        if has(n) {
+        if has(names, n) {
             incoming.get(n).ok().flatten()
         } else {
             None
@@ -75,13 +85,7 @@ pub fn outgoing_headers(
         forwarded_for: forwarded_for.as_deref(),
         client_ip: client_ip.as_deref(),
     };
-    let edits = plan::outgoing(
-        names.split('\n').filter(|n| !n.is_empty()),
-        facts,
-        host,
-        proto,
-        extra,
-    );
+    let edits = plan::outgoing(names.iter().copied(), facts, host, proto, extra);
     js::edited(Some(incoming), &edits)
 }
 
@@ -109,7 +113,7 @@ pub async fn send(
 /// headers are immutable, so they are copied in one native call and edited by name.
 pub fn decorate(resp: &Response, add: &[(&str, &str)]) -> Response {
     let headers = resp.headers();
-    let names = js::names(&headers);
-    let edits = plan::response(names.split('\n').filter(|n| !n.is_empty()), add);
+    let text = js::names(&headers);
+    let edits = plan::response(names(&text), add);
     js::respond(resp, &js::edited(Some(&headers), &edits))
 }

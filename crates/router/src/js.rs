@@ -189,7 +189,7 @@ pub fn respond(response: &Response, headers: &Headers) -> Response {
 
 /// A JSON response with `content-type: application/json`, `cache-control: no-store` and
 /// `extra` headers.
-pub fn json(status: u16, body: &[u8], extra: &[(&str, String)]) -> Response {
+pub fn json(status: u16, body: &[u8], extra: &[(&'static str, String)]) -> Response {
     let mut s = String::new();
     for (k, v) in extra {
         push_pair(&mut s, k, v);

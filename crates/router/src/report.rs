@@ -30,12 +30,11 @@ thread_local! {
 /// The first observation of a batch also schedules a flush at the batch's maximum age, so
 /// a quiet route still reports within that age.
 pub fn observe(env: &Env, ctx: &Ctx, obs: Observation<'_>) {
-    let now = state::now_ms();
-    let (was_empty, due) = BATCHER.with(|b| {
-        let mut b = b.borrow_mut();
-        let was_empty = b.is_empty();
-        (was_empty, b.push(obs, now))
-    });
+    observe_with(env, ctx, |b, now| b.push(obs, now));
+}
+
+fn observe_with(env: &Env, ctx: &Ctx, f: impl FnOnce(&mut Batcher, u64) -> bool) {
+    let (was_empty, due) = push(f);
     if due {
         if let Some(batch) = drain() {
             state::background(ctx, send(env.clone(), batch));
@@ -48,19 +47,17 @@ pub fn observe(env: &Env, ctx: &Ctx, obs: Observation<'_>) {
 /// Counts an override token (forced to `arm`, or ignored when `None`); flushed like
 /// observations.
 pub fn override_seen(env: &Env, ctx: &Ctx, route: &str, arm: Option<&str>) {
+    observe_with(env, ctx, |b, now| b.push_override(route, arm, now));
+}
+
+/// Adds to the isolate's batch: whether it was empty before, and whether it is now due.
+fn push(f: impl FnOnce(&mut Batcher, u64) -> bool) -> (bool, bool) {
     let now = state::now_ms();
-    let (was_empty, due) = BATCHER.with(|b| {
+    BATCHER.with(|b| {
         let mut b = b.borrow_mut();
         let was_empty = b.is_empty();
-        (was_empty, b.push_override(route, arm, now))
-    });
-    if due {
-        if let Some(batch) = drain() {
-            state::background(ctx, send(env.clone(), batch));
-        }
-    } else if was_empty {
-        state::background(ctx, flush_later(env.clone()));
-    }
+        (was_empty, f(&mut b, now))
+    })
 }
 
 async fn flush_later(env: Env) {
@@ -111,12 +108,7 @@ pub async fn shadow(
         }
         None => ShadowObservation::failed(route, origin, 0),
     };
-    let now = state::now_ms();
-    let (was_empty, due) = BATCHER.with(|b| {
-        let mut b = b.borrow_mut();
-        let was_empty = b.is_empty();
-        (was_empty, b.push_shadow(&obs, now))
-    });
+    let (was_empty, due) = push(|b, now| b.push_shadow(&obs, now));
     if due {
         if let Some(batch) = drain() {
             send(env.clone(), batch).await;

@@ -27,12 +27,12 @@ const ADMIN_PREFIX: &str = "/_switchyard/";
 /// request has (`names`, listed once per request).
 struct JsHeaders<'a> {
     headers: &'a Headers,
-    names: &'a str,
+    names: &'a [&'a str],
 }
 
 impl engine::Headers for JsHeaders<'_> {
     fn get(&self, name: &str) -> Option<Cow<'_, str>> {
-        if !self.names.split('\n').any(|n| n.eq_ignore_ascii_case(name)) {
+        if !forward::has(self.names, name) {
             return None;
         }
         self.headers.get(name).ok().flatten().map(Cow::Owned)
@@ -41,8 +41,7 @@ impl engine::Headers for JsHeaders<'_> {
 
 /// The JSON response for a fault: the one place a `Fault` becomes a response.
 pub fn fault(f: &Fault) -> Response {
-    let extra: Vec<(&str, String)> = f.headers.iter().map(|(k, v)| (*k, v.clone())).collect();
-    js::json(f.status(), &f.body(), &extra)
+    js::json(f.status(), &f.body(), &f.headers)
 }
 
 /// A JSON document with status `status`.
@@ -131,7 +130,8 @@ async fn route(
     let query = url.query;
     // The request's own Headers object (no copy); it stays valid after the body is taken.
     let headers = req.headers();
-    let names = js::names(&headers);
+    let names_text = js::names(&headers);
+    let names = forward::names(&names_text);
     let js_headers = JsHeaders {
         headers: &headers,
         names: &names,
@@ -234,7 +234,7 @@ async fn route(
 
     // Body: replayable bytes when a failover or a shadow needs them and it is small enough.
     let wants_replay = decision.failover.is_some() || decision.shadows != 0;
-    let length = if names.split('\n').any(|n| n == "content-length") {
+    let length = if forward::has(&names, "content-length") {
         headers.get("content-length").ok().flatten()
     } else {
         None
@@ -379,14 +379,14 @@ fn answer(r: &Result<Response, Failure>) -> Answer {
 /// token is ignored and counted. Both are reported as override counts.
 fn apply_override<'c>(
     headers: &Headers,
-    names: &str,
+    names: &[&str],
     env: &Env,
     ctx: &Ctx,
     route: &'c Route,
     decision: &mut switchyard_core::decision::Decision<'c>,
 ) -> bool {
     const NAME: &str = "x-switchyard-override";
-    if !names.split('\n').any(|n| n == NAME) {
+    if !forward::has(names, NAME) {
         return false;
     }
     let Some(token) = headers.get(NAME).ok().flatten() else {
