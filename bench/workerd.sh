@@ -21,8 +21,7 @@
 #                toolchain and profile (sh bench/empty-worker/build.sh -> build/empty)
 # CPU per request = (utime + stime) delta of the contender's process(es) in /proc / requests.
 # workerd runs one contender per process; KV is a stub worker in the same process (read once
-# per 2 s by Switchyard), ROUTE_STATS a stub Durable Object (one call per isolate per second,
-# or per 1,000 observations).
+# per 2 s by Switchyard), ROUTE_STATS a stub Durable Object (one call per 50 requests).
 #
 # Environment: DURATION (10 s per run), WARMUP (3 s), ROUNDS (3; medians reported),
 # CONTENDERS (space-separated subset, default the six above), ROUTER_DIR (build/router),

@@ -72,7 +72,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(decide_once(&cfg, &mut rng).1.shadows))
     });
     // The same decision plus what the edge records per request (issue 3): one observation
-    // into the isolate batch (with the drain every 1,000, as at the edge) and one signed receipt.
+    // into the isolate batch (with the drain every 50, as at the edge) and one signed receipt.
     let mut batcher = Batcher::default();
     let signer = ReceiptSigner::new(b"a-32-byte-secret-for-benchmarks!");
     let mut now = 1_790_000_000_000u64;

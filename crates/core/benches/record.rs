@@ -27,7 +27,7 @@ fn bench(c: &mut Criterion) {
                 fingerprint: "0123456789abcdef",
                 split_ppm: 50_000,
             };
-            // Includes the amortized drain every 1,000 observations, as at the edge.
+            // Includes the amortized drain every 50 observations, as at the edge.
             if batcher.push(black_box(obs), now) {
                 black_box(batcher.drain());
             }

@@ -171,7 +171,7 @@ impl Default for Batcher {
 }
 
 impl Batcher {
-    pub const DEFAULT_MAX_COUNT: u32 = 1_000;
+    pub const DEFAULT_MAX_COUNT: u32 = 50;
     pub const DEFAULT_MAX_AGE_MS: u64 = 1_000;
 
     /// Flush after `max_count` observations (at least 1) or once the oldest pending one is
