@@ -37,7 +37,7 @@ test-native:
 test-wasm:
 	cargo test --target wasm32-unknown-unknown -p switchyard-core -p switchyard-edge --lib --tests
 
-# The dashboard's modules and the router's platform module (crates/router/js/platform.mjs), in Node.
+# The dashboard's modules and the router's platform module (src/js/platform.mjs), in Node.
 test-www:
 	node --test tests/www/ tests/router/
 

@@ -2,13 +2,13 @@
 # Offline build of the workers: cargo (wasm32) -> wasm-bindgen -> wasm-opt -> esbuild bundle.
 #   sh scripts/build-worker.sh [router|stats|all|router-test]      (default: all)
 # Two bundles, one workspace crate each (see Cargo.toml):
-#   router -> crates/router -> build/router/{index.js,index_bg.wasm}   (wrangler.toml `main`: index.js)
+#   router -> the root package (src/) -> build/router/{index.js,index_bg.wasm}   (wrangler.toml `main`: index.js)
 #   stats  -> crates/stats  -> build/stats/{index.js,index_bg.wasm,worker/shim.mjs}   (wrangler.stats.toml `main`)
 # The stats worker is built by worker-build (it uses the `worker` crate: Durable Objects,
 # SQLite storage). The router has no `worker` dependency and is built here directly:
 # cargo -> wasm-bindgen (--target module, reset-state function) -> wasm-opt (the crate's
 # package.metadata flags plus the wasm features workerd supports) -> esbuild bundle of
-# crates/router/entry.mjs, its own two-function module entry (see that file).
+# src/entry.mjs, its own two-function module entry (see that file).
 #   router-test -> build/router-test/: the router with cargo feature `test-panic` (a route that
 #   panics, for tests/e2e/security.test.mjs); never in `all`, never deployed by any wrangler config.
 # All share the cargo target dir target/wasm (worker-build reads the artifact from
@@ -39,7 +39,7 @@ build_router() {
     --no-typescript --experimental-reset-state-function
   # wasm-opt: the crate's flags (Cargo.toml package.metadata.wasm-pack) and the features
   # workerd supports (as worker-build passes them).
-  flags=$(sed -n 's/^wasm-opt = \[\(.*\)\]/\1/p' crates/router/Cargo.toml | tr -d '",')
+  flags=$(sed -n 's/^wasm-opt = \[\(.*\)\]/\1/p' Cargo.toml | tr -d '",')
   # shellcheck disable=SC2086
   # KEEP_NAMES=1 (with CARGO_PROFILE_RELEASE_STRIP=false): keep the name section, for
   # profiles and `NAMES=1 scripts/size.sh`.
@@ -47,7 +47,7 @@ build_router() {
   "$WASM_OPT_BIN" "$stage/index_bg.wasm" -o "$stage/index_bg.wasm" $flags \
     --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
     --enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling
-  cp crates/router/entry.mjs "$stage/entry.mjs"
+  cp src/entry.mjs "$stage/entry.mjs"
   # MINIFY=0: a readable bundle (for ablations and profiles).
   minify=--minify
   [ "${MINIFY:-1}" = 0 ] && minify=
@@ -103,7 +103,7 @@ for b in $BUNDLES; do
     cargo build --release --target wasm32-unknown-unknown --lib -p "switchyard-$CRATE" $FEATURES --target-dir "$TD"
     if built "$b" && [ -f "$ART" ] && [ "build/$b/index_bg.wasm" -nt "$ART" ] \
        && [ "build/$b/index.js" -nt "$ART" ] && [ "build/$b/index.js" -nt "$0" ] \
-       && [ "build/$b/index.js" -nt crates/router/entry.mjs ]; then
+       && [ "build/$b/index.js" -nt src/entry.mjs ]; then
       echo "build-worker: build/$b/ is up to date with $ART (FORCE=1 to rebuild)" >&2
       continue
     fi

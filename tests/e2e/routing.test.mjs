@@ -285,7 +285,7 @@ test('origin timeout: clear JSON 504 within the configured timeout', async () =>
 
 test('errors under concurrency: 300 requests to a dead origin, 32 at a time, each a whole JSON 502 naming it', async () => {
   // The router builds its JSON errors in wasm memory and hands the runtime a copy
-  // (crates/router/js/platform.mjs `json`): many errors built at once must each arrive whole.
+  // (src/js/platform.mjs `json`): many errors built at once must each arrive whole.
   const dead = await startOrigin('dead');
   const url = dead.url;
   await dead.stop();

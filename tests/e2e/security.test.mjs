@@ -193,5 +193,5 @@ test('a panic in one request leaves the next request served, and is logged with 
   }
   const logs = w.logs();
   assert.match(logs, /deliberate panic from the test-panic route/);
-  assert.match(logs, /crates\/router\/src\/router\.rs:\d+:\d+/);
+  assert.match(logs, /src\/router\.rs:\d+:\d+/);
 });

@@ -1,4 +1,4 @@
-// Unit tests of crates/router/js/platform.mjs, the router's platform calls, in Node (which
+// Unit tests of src/js/platform.mjs, the router's platform calls, in Node (which
 // has the same fetch, Headers, Response and AbortController as workerd), against real
 // loopback HTTP servers. The end-to-end tests run the same module inside workerd.
 import { test } from 'node:test';
@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import {
   send, kvGet, sleep, names, edited, respond, json, callObject, callService, secret, country, drain, why, trapped,
-} from '../../crates/router/js/platform.mjs';
+} from '../../src/js/platform.mjs';
 
 async function server(handler) {
   const s = createServer(handler);

@@ -2,7 +2,7 @@
 // only: every decision (which origin, which headers, how long to wait, what to answer) is
 // made in Rust and passed in; these functions execute it with the runtime's own objects, so
 // a header list is copied natively instead of entry by entry through wasm (docs/bench.md).
-// Imported by crates/router/src/js.rs through `#[wasm_bindgen(module = ...)]`; unit-tested
+// Imported by src/js.rs through `#[wasm_bindgen(module = ...)]`; unit-tested
 // by tests/router/platform.test.mjs.
 
 /**

@@ -31,7 +31,7 @@ extern "C" {
     fn console_warn(s: &str);
 }
 
-#[wasm_bindgen(module = "/js/platform.mjs")]
+#[wasm_bindgen(module = "/src/js/platform.mjs")]
 extern "C" {
     #[wasm_bindgen(js_name = send)]
     fn js_send(

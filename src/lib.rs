@@ -27,14 +27,15 @@ pub async fn fetch(req: js::Request, env: js::Env, ctx: js::Ctx) -> js::Response
     router::handle(req, env, ctx).await
 }
 
-/// Called by `entry.mjs` after each instantiation: a Rust panic is logged with its message
-/// and location, and the entry is told (`js::trapped`) before the instance traps
+/// Called by `entry.mjs` after each instantiation: a Rust panic is logged by
+/// `console_error_panic_hook` (message, location and the JavaScript stack, through
+/// `console.error`), and the entry is told (`js::trapped`) before the instance traps
 /// (`panic = "abort"`), so the next request runs in a fresh instance. The panicking request
 /// (its future dies with the instance) gets the runtime's own 500.
 #[wasm_bindgen]
 pub fn start() {
     std::panic::set_hook(Box::new(|info| {
-        js::error(&format!("switchyard: panic: {info}"));
+        console_error_panic_hook::hook(info);
         js::trapped();
     }));
 }
