@@ -55,8 +55,12 @@ test-e2e:
 	node --test --test-concurrency=$(E2E_CONCURRENCY) --test-timeout=300000 tests/e2e/
 
 # Native: every crate (the worker crates are wasm32-only and empty natively). wasm32: the
-# core and the three edge crates, as the workers are built.
+# core and the three edge crates, as the workers are built. Then the core's module graph:
+# no import cycle between its folders or between the files of one folder (the checker's own
+# tests first, on synthetic crates with and without cycles).
 lint:
+	node --test tests/scripts/
+	node scripts/check-modules.mjs
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --target wasm32-unknown-unknown -p switchyard-core -p switchyard-edge -p switchyard-router -p switchyard-stats --lib --tests -- -D warnings

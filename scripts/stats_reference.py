@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference values for crates/core/src/stats, computed with scipy / statsmodels / numpy.
+"""Reference values for crates/core/src/statistics, computed with scipy / statsmodels / numpy.
 
 Writes tests/fixtures/stats_reference.json, checked by tests/stats_reference.rs.
 Run from the repository root:  pip install scipy statsmodels numpy && python3 scripts/stats_reference.py

@@ -1,4 +1,4 @@
-//! Proxying to an origin: the core's forwarding plan (`switchyard_core::forward`) executed on
+//! Proxying to an origin: the core's forwarding plan (`switchyard_core::routing`) executed on
 //! the runtime's objects. Header lists are copied natively and edited by name; a body is
 //! streamed once or held as one `ArrayBuffer` that every send copies; a timeout covers the
 //! response head; redirects are never followed (a redirect goes back to the caller, so
@@ -7,7 +7,7 @@
 use wasm_bindgen::JsValue;
 
 use crate::js::{self, Headers, Request, Response};
-use switchyard_core::forward::{self as plan, BodyKind, IncomingFacts, OUTGOING_READS};
+use switchyard_core::routing::{self, BodyKind, IncomingFacts, OUTGOING_READS};
 
 pub use crate::js::Failure;
 
@@ -61,7 +61,7 @@ pub fn has(names: &[&str], name: &str) -> bool {
     names.iter().any(|n| n.eq_ignore_ascii_case(name))
 }
 
-/// The headers the origin receives ([`plan::outgoing`]): a native copy of the caller's
+/// The headers the origin receives ([`routing::outgoing_edits`]): a native copy of the caller's
 /// headers with the plan's edits. Only the names and the three values the rule reads cross
 /// the boundary.
 pub fn outgoing_headers(
@@ -85,13 +85,13 @@ pub fn outgoing_headers(
         forwarded_for: forwarded_for.as_deref(),
         client_ip: client_ip.as_deref(),
     };
-    let edits = plan::outgoing(names.iter().copied(), facts, host, proto, extra);
+    let edits = routing::outgoing_edits(names.iter().copied(), facts, host, proto, extra);
     js::edited(Some(incoming), &edits)
 }
 
 /// A copy of `headers` with one header set (the failover's arm, a shadow's marker).
 pub fn with_header(headers: &Headers, name: &str, value: &str) -> Headers {
-    let edits = plan::HeaderEdits {
+    let edits = routing::HeaderEdits {
         set: vec![(name.to_string(), value.to_string())],
         ..Default::default()
     };
@@ -109,11 +109,11 @@ pub async fn send(
     js::send(url, method, headers, &body.js(), timeout_ms).await
 }
 
-/// The origin's response with our headers ([`plan::response`]): a fetched response's
+/// The origin's response with our headers ([`routing::response_edits`]): a fetched response's
 /// headers are immutable, so they are copied in one native call and edited by name.
 pub fn decorate(resp: &Response, add: &[(&str, &str)]) -> Response {
     let headers = resp.headers();
     let text = js::names(&headers);
-    let edits = plan::response(names(&text), add);
+    let edits = routing::response_edits(names(&text), add);
     js::respond(resp, &js::edited(Some(&headers), &edits))
 }

@@ -151,7 +151,7 @@ pub fn names(headers: &Headers) -> String {
 }
 
 /// A copy of `headers` (or an empty list) with `edits` applied natively.
-pub fn edited(headers: Option<&Headers>, edits: &switchyard_core::forward::HeaderEdits) -> Headers {
+pub fn edited(headers: Option<&Headers>, edits: &switchyard_core::routing::HeaderEdits) -> Headers {
     let base: JsValue = headers.map_or(JsValue::UNDEFINED, |h| h.into());
     js_edited(
         &base,

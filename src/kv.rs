@@ -1,6 +1,6 @@
 //! Config, bandit weights and controller state, read from Workers KV through the isolate
 //! cache, with bounded staleness (constants and rule in `state`, decision in
-//! `engine::freshness`): within the TTL a cached value is served; up to `MAX_AGE_MS` it is
+//! `routing::freshness`): within the TTL a cached value is served; up to `MAX_AGE_MS` it is
 //! served while one refresh runs in `ctx.waitUntil`; past that the request waits for a KV
 //! read (at most `KV_WAIT_MS`). If KV fails or is slower, the last value keeps serving and the
 //! caller learns its age (`Stale`), which the router puts in `x-switchyard-stale`.
@@ -13,9 +13,9 @@ use crate::state::{
     ROUTE_KV_TTL_MS,
 };
 use switchyard_core::config::Config;
-use switchyard_core::contract::{BINDING, CONFIG_KEY};
-use switchyard_core::engine::{freshness, Freshness, KvTimes, Refresh};
-use switchyard_core::strategy::{RouteState, Weights};
+use switchyard_core::config::{RouteState, Weights};
+use switchyard_core::config::{BINDING, CONFIG_KEY};
+use switchyard_core::routing::{freshness, Freshness, KvTimes, Refresh};
 
 /// A value and, when it is older than the bound because KV failed or was too slow, its age
 /// in ms (for `x-switchyard-stale`).

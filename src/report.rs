@@ -6,11 +6,11 @@ use std::cell::RefCell;
 
 use crate::js::{self, Ctx, Env};
 use crate::state;
-use switchyard_core::compare::{self, Compare, Side};
+use switchyard_core::observe::{self, Compare, Side};
 use switchyard_core::observe::{Batch, Batcher, Observation, ShadowObservation};
 use switchyard_core::receipt::Receipt;
 
-use switchyard_core::contract::{RECEIPT_SECRET, STATS_BINDING};
+use switchyard_core::config::{RECEIPT_SECRET, STATS_BINDING};
 use switchyard_core::receipt::ReceiptSigner;
 
 /// A batch is flushed at 50 observations or 1 s after its first one, whichever comes first.
@@ -88,7 +88,7 @@ pub async fn shadow(
             let diff = latency as i32 - primary_latency_ms as i32;
             match (spec, primary_body, body) {
                 (Some(spec), Some(pb), Some(sb)) => {
-                    let agreement = compare::compare_with(
+                    let agreement = observe::compare_with(
                         spec,
                         Side::new(primary_status, pb),
                         Side::new(status, sb),

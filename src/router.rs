@@ -10,14 +10,10 @@ use std::borrow::Cow;
 use std::rc::Rc;
 
 use forward::{Body, Failure};
-use switchyard_core::auth::{self, Role, Tokens};
 use switchyard_core::config::{Config, Route, Strategy};
-use switchyard_core::engine::{self, RequestView, Target};
-use switchyard_core::fault::{header_safe, Fault};
-use switchyard_core::forward::{self as plan, Answer, BodyPlan};
 use switchyard_core::observe::{Observation, Outcome};
-use switchyard_core::strategy::Inputs;
-use switchyard_core::urlparts::{self, UrlParts};
+use switchyard_core::ops::{self, header_safe, Fault, Role, Tokens};
+use switchyard_core::routing::{self, Answer, BodyPlan, Inputs, RequestView, Target, UrlParts};
 
 use serde_json::{Map, Value};
 
@@ -30,7 +26,7 @@ struct JsHeaders<'a> {
     names: &'a [&'a str],
 }
 
-impl engine::Headers for JsHeaders<'_> {
+impl routing::Headers for JsHeaders<'_> {
     fn get(&self, name: &str) -> Option<Cow<'_, str>> {
         if !forward::has(self.names, name) {
             return None;
@@ -55,7 +51,7 @@ pub async fn handle(req: Request, env: Env, ctx: Ctx) -> Response {
     match dispatch(req, env, ctx).await {
         Ok(r) => r,
         Err(f) => {
-            if f.status() >= 500 && f.party() == switchyard_core::fault::Party::Ours {
+            if f.status() >= 500 && f.party() == switchyard_core::ops::Party::Ours {
                 js::error(&format!("switchyard: {}: {}", f.code, f.message));
             }
             fault(&f)
@@ -65,7 +61,7 @@ pub async fn handle(req: Request, env: Env, ctx: Ctx) -> Response {
 
 async fn dispatch(req: Request, env: Env, ctx: Ctx) -> Result<Response, Fault> {
     let raw_url = req.url();
-    let Some(url) = urlparts::split(&raw_url) else {
+    let Some(url) = routing::split_url(&raw_url) else {
         return Err(Fault::caller(400, "bad_request", "unparseable request URL"));
     };
     #[cfg(feature = "test-panic")]
@@ -145,11 +141,11 @@ async fn route(
         headers: &js_headers,
         country: country.as_deref(),
     };
-    let route_idx = match engine::match_route(cfg, &host, path, &method) {
+    let route_idx = match routing::match_route(cfg, &host, path, &method) {
         Target::Route(i) => i,
         Target::Default(origin) => {
             let o = cfg.origin(origin);
-            let target = engine::forward_url(o, None, path, query);
+            let target = routing::forward_url(o, None, path, query);
             let out = forward::outgoing_headers(&headers, &names, &host, url.scheme, &[]);
             let body = forward::stream_body(&req);
             ours.push(("x-switchyard-route", "-".into()));
@@ -168,9 +164,9 @@ async fn route(
     };
     let route = &cfg.routes[route_idx];
 
-    let (unit, new_unit) = match engine::unit_id(route, &view) {
+    let (unit, new_unit) = match routing::unit_id(route, &view) {
         Some(u) => (u.into_owned(), false),
-        None => (engine::new_unit_id(&mut state::SecureRng), true),
+        None => (routing::new_unit_id(&mut state::SecureRng), true),
     };
 
     // KV-backed inputs, only for the strategies that use them.
@@ -192,7 +188,7 @@ async fn route(
         _ => (None, None),
     };
     let mut decision = state::with(|s| {
-        engine::decide(
+        routing::decide(
             cfg,
             route_idx,
             &unit,
@@ -216,7 +212,7 @@ async fn route(
             "set-cookie",
             format!(
                 "{}={unit}; Path=/; Max-Age=31536000; HttpOnly; Secure; SameSite=Lax",
-                engine::UNIT_COOKIE
+                routing::UNIT_COOKIE
             ),
         ));
     }
@@ -239,7 +235,7 @@ async fn route(
     } else {
         None
     };
-    let body = match plan::body_plan(
+    let body = match routing::body_plan(
         &method,
         req.body().is_some(),
         length.as_deref(),
@@ -268,7 +264,7 @@ async fn route(
         extra.push(("x-switchyard-flags", f));
     }
     let out = forward::outgoing_headers(&headers, &names, &host, url.scheme, &extra);
-    let target = engine::forward_url(origin, route.strip_prefix.as_deref(), path, query);
+    let target = routing::forward_url(origin, route.strip_prefix.as_deref(), path, query);
 
     let started = state::now_ms();
     let mut result = forward::send(&method, &target, &out, &body, origin.timeout_ms).await;
@@ -276,12 +272,12 @@ async fn route(
 
     // Blue-green failover: once, to the other side, when the body can be replayed.
     if let Some((fo_arm, fo_origin)) = decision.failover {
-        if plan::fail_over(answer(&result), body.replayable()) {
+        if routing::fail_over(answer(&result), body.replayable()) {
             let o = cfg.origin(fo_origin);
             let out2 = forward::with_header(&out, "x-switchyard-arm", fo_arm);
-            let url2 = engine::forward_url(o, route.strip_prefix.as_deref(), path, query);
+            let url2 = routing::forward_url(o, route.strip_prefix.as_deref(), path, query);
             let second = forward::send(&method, &url2, &out2, &body, o.timeout_ms).await;
-            if plan::take_second(answer(&result), answer(&second)) {
+            if routing::take_second(answer(&result), answer(&second)) {
                 js::warn(&format!(
                     "switchyard: route {} failed over from {} to {}",
                     route.name, origin.name, o.name
@@ -318,7 +314,7 @@ async fn route(
                 status,
                 latency_ms,
                 fingerprint: &route.fingerprint,
-                split_ppm: switchyard_core::strategy::split_ppm(route, route_state.as_deref()),
+                split_ppm: switchyard_core::routing::split_ppm(route, route_state.as_deref()),
             },
         );
         if let Some(token) = report::receipt(env, &route.name, answered_by.0, &unit, &cfg.id) {
@@ -383,7 +379,7 @@ fn apply_override<'c>(
     env: &Env,
     ctx: &Ctx,
     route: &'c Route,
-    decision: &mut switchyard_core::decision::Decision<'c>,
+    decision: &mut switchyard_core::routing::Decision<'c>,
 ) -> bool {
     const NAME: &str = "x-switchyard-override";
     if !forward::has(names, NAME) {
@@ -394,14 +390,14 @@ fn apply_override<'c>(
     };
     let now = state::now_ms();
     let chosen = report::signer(env)
-        .and_then(|s| switchyard_core::overrides::resolve(&s, route, &token, now).ok());
+        .and_then(|s| switchyard_core::routing::resolve_override(&s, route, &token, now).ok());
     match chosen {
         Some((arm, origin)) => {
             decision.arm = arm;
             decision.origin = origin;
             decision.failover = None;
             decision.shadows = 0;
-            decision.reason = switchyard_core::decision::Reason::Forced;
+            decision.reason = switchyard_core::routing::Reason::Forced;
             report::override_seen(env, ctx, &route.name, Some(arm));
             true
         }
@@ -420,7 +416,7 @@ fn apply_override<'c>(
 fn shadow_jobs(
     cfg: &Config,
     route: &Route,
-    decision: &switchyard_core::decision::Decision<'_>,
+    decision: &switchyard_core::routing::Decision<'_>,
     method: &str,
     path: &str,
     query: Option<&str>,
@@ -431,7 +427,7 @@ fn shadow_jobs(
     let mut headers: Option<Headers> = None;
     for i in decision.shadow_indices() {
         let s = &route.shadows[i];
-        if !plan::shadow_takes(body.kind(), s.max_body_bytes) {
+        if !routing::shadow_takes(body.kind(), s.max_body_bytes) {
             continue;
         }
         let o = cfg.origin(s.origin);
@@ -442,7 +438,7 @@ fn shadow_jobs(
         jobs.push(shadow::ShadowJob {
             route: route.name.clone(),
             origin: o.name.clone(),
-            url: engine::forward_url(o, route.strip_prefix.as_deref(), path, query),
+            url: routing::forward_url(o, route.strip_prefix.as_deref(), path, query),
             method: method.to_string(),
             headers: h,
             body: body.clone(),
@@ -461,7 +457,7 @@ async fn healthy(base: &str, health_path: &str, timeout_ms: u32) -> bool {
         }
     }
     let url = format!("{base}{health_path}");
-    let none = js::edited(None, &plan::HeaderEdits::default());
+    let none = js::edited(None, &routing::HeaderEdits::default());
     let ok = match forward::send("GET", &url, &none, &Body::Empty, timeout_ms.min(2_000)).await {
         Ok(r) => {
             js::drain(&r).await;
@@ -514,7 +510,7 @@ async fn admin(req: Request, url: &UrlParts<'_>, env: &Env, ctx: &Ctx) -> Result
         js::error(&format!("switchyard: operator tokens: {p}"));
     }
     let header = req.headers().get("authorization").ok().flatten();
-    auth::authorize(&tokens, header.as_deref(), Role::Viewer)?;
+    ops::authorize(&tokens, header.as_deref(), Role::Viewer)?;
     let read = kv::config(env, ctx).await;
     let cfg = read.value;
     let rejected = state::with(|s| s.config.rejected());

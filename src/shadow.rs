@@ -18,7 +18,7 @@ pub struct ShadowJob {
     pub headers: Headers,
     pub body: Body,
     pub timeout_ms: u32,
-    pub compare: Option<switchyard_core::compare::Compare>,
+    pub compare: Option<switchyard_core::observe::Compare>,
 }
 
 /// What the primary answered, for comparison.

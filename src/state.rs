@@ -5,11 +5,11 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use switchyard_core::engine::ConfigCache;
-use switchyard_core::rng::Xoshiro256;
-use switchyard_core::strategy::RouteState;
+use switchyard_core::base::Xoshiro256;
+use switchyard_core::config::RouteState;
+use switchyard_core::routing::ConfigCache;
 
-/// Bounded staleness (README, "Bounded staleness"; `engine::freshness`): a value read from
+/// Bounded staleness (README, "Bounded staleness"; `routing::freshness`): a value read from
 /// KV is served as is for the TTL, then served while one background refresh runs, and never
 /// served older than `MAX_AGE_MS`: a request that finds it older waits for a KV read (at most
 /// `KV_WAIT_MS`). Only when KV itself fails or is slower than that is an older value served,
@@ -41,8 +41,8 @@ pub struct Cached<T> {
 }
 
 impl<T> Cached<T> {
-    pub fn times(&self) -> switchyard_core::engine::KvTimes {
-        switchyard_core::engine::KvTimes {
+    pub fn times(&self) -> switchyard_core::routing::KvTimes {
+        switchyard_core::routing::KvTimes {
             read: self.read_ms,
             checked: self.checked_ms,
             loading: self.loading_ms,
@@ -80,7 +80,7 @@ impl<V> Keyed<V> {
 pub struct EdgeState {
     pub config: ConfigCache,
     /// Raw bandit weights per route (resolved against arms at decision time).
-    pub weights: Keyed<Cached<switchyard_core::strategy::Weights>>,
+    pub weights: Keyed<Cached<switchyard_core::config::Weights>>,
     pub route_state: Keyed<Cached<RouteState>>,
     /// Origin base URL -> (checked at, healthy).
     pub health: Keyed<(u64, bool)>,
@@ -120,15 +120,15 @@ pub fn secure_u64() -> u64 {
         Ok(v) => v,
         Err(e) => {
             crate::js::error(&format!("switchyard: crypto.getRandomValues failed: {e}"));
-            with(|s| switchyard_core::rng::Rng::next_u64(&mut s.rng))
+            with(|s| switchyard_core::base::Rng::next_u64(&mut s.rng))
         }
     }
 }
 
-/// [`secure_u64`] as a [`Rng`](switchyard_core::rng::Rng), for `engine::new_unit_id`.
+/// [`secure_u64`] as a [`Rng`](switchyard_core::base::Rng), for `routing::new_unit_id`.
 pub struct SecureRng;
 
-impl switchyard_core::rng::Rng for SecureRng {
+impl switchyard_core::base::Rng for SecureRng {
     fn next_u64(&mut self) -> u64 {
         secure_u64()
     }

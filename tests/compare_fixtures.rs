@@ -3,7 +3,7 @@
 //! `body` (any JSON, serialized) or `body_raw` (a string used verbatim).
 
 use serde::Deserialize;
-use switchyard_core::compare::{compare, Agreement, Compare, Side};
+use switchyard_core::observe::{compare, Agreement, Compare, Side};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -4,11 +4,11 @@
 
 mod common;
 
+use switchyard_core::base::Xoshiro256;
 use switchyard_core::learn::{FeedbackError, Learner};
 use switchyard_core::observe::{Batcher, Observation, Outcome, ShadowObservation};
 use switchyard_core::receipt::ReceiptId;
-use switchyard_core::rng::Xoshiro256;
-use switchyard_core::strategy::Inputs;
+use switchyard_core::routing::Inputs;
 
 fn traffic(l: &mut Learner, route: &str, arm: &str, n: u32, errors: u32, latency: u32, now: u64) {
     traffic_under(l, route, arm, n, errors, latency, now, ("", 0));
@@ -174,7 +174,7 @@ fn shadow_agreement_is_reported() {
     let cfg = common::one_route(r#"{"kind":"recreate","origin":"v1"}"#);
     let mut l = Learner::new("r");
     let mut b = Batcher::new(u32::MAX, u64::MAX);
-    use switchyard_core::compare::PayloadAgreement;
+    use switchyard_core::observe::PayloadAgreement;
     for i in 0..100 {
         let exact = i % 4 != 0;
         b.push_shadow(
@@ -208,8 +208,8 @@ fn shadow_agreement_is_reported() {
 // ---------------------------------------------------------------------------------------
 // Issue 6: health, numeric rewards, SRM by split, operator actions.
 
+use switchyard_core::config::{apply_floor, RouteState};
 use switchyard_core::learn::{Operation, DRAIN_SPAN_MS};
-use switchyard_core::strategy::{apply_floor, RouteState};
 
 fn two_arm_bandit(extra: &str) -> switchyard_core::config::Config {
     common::one_route(&format!(

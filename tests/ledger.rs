@@ -1,5 +1,5 @@
 //! The route ledger and aggregates against the SQLite-shaped storage interface
-//! (`core::ledger::Store`), in memory: credits once per receipt across reopen, O(1) bytes per
+//! (`core::learn::Store`), in memory: credits once per receipt across reopen, O(1) bytes per
 //! write, failed writes leave nothing half-applied, unreadable rows are skipped (never a
 //! fresh start), read errors are errors, shards merge exactly.
 #![cfg(not(target_arch = "wasm32"))]
@@ -9,13 +9,13 @@ mod common;
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use switchyard_core::learn::{FeedbackError, Learner, MAX_ABS_REWARD};
-use switchyard_core::ledger::{
+use switchyard_core::base::Xoshiro256;
+use switchyard_core::learn::{
     parse_object_name, shard_object_name, shard_of, Durable, MemStore, RewardSums, Store, TOTAL,
 };
+use switchyard_core::learn::{FeedbackError, Learner, MAX_ABS_REWARD};
 use switchyard_core::observe::{Batcher, Observation, Outcome};
 use switchyard_core::receipt::ReceiptId;
-use switchyard_core::rng::Xoshiro256;
 
 const DAY: u64 = 24 * 3600 * 1000;
 
@@ -196,14 +196,14 @@ fn expired_receipts_are_pruned_in_bounded_batches() {
     for i in 0..250u64 {
         d.credit(id(i), "a", 1.0, i, i, max_age).unwrap().unwrap();
     }
-    let horizon = switchyard_core::ledger::receipt_expiry(100, max_age);
+    let horizon = switchyard_core::learn::receipt_expiry(100, max_age);
     assert_eq!(d.prune(horizon, 60).unwrap(), 60);
     assert_eq!(d.prune(horizon, 60).unwrap(), 40);
     assert_eq!(d.prune(horizon, 60).unwrap(), 0);
     assert_eq!((&store).receipt_count().unwrap(), 150);
     assert_eq!(
         (&store).next_expiry().unwrap(),
-        Some(switchyard_core::ledger::receipt_expiry(100, max_age))
+        Some(switchyard_core::learn::receipt_expiry(100, max_age))
     );
     // Aggregates are untouched by pruning.
     assert_eq!(rewards(&d, "a"), (250, 250.0));
@@ -290,7 +290,7 @@ fn a_legacy_learner_is_imported() {
     assert!(d.is_blank().unwrap());
     d.import_legacy(
         old,
-        vec![(id(1), switchyard_core::ledger::receipt_expiry(10, DAY))],
+        vec![(id(1), switchyard_core::learn::receipt_expiry(10, DAY))],
         20,
     )
     .unwrap();

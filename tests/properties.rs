@@ -4,9 +4,9 @@
 mod common;
 
 use proptest::prelude::*;
-use switchyard_core::bucket::{self, arm_key, choose_weighted, in_share};
+use switchyard_core::base::{self, arm_key, choose_weighted, in_share};
 use switchyard_core::config;
-use switchyard_core::engine;
+use switchyard_core::routing;
 
 fn arms(weights: &[f64]) -> Vec<(u64, f64)> {
     weights
@@ -28,7 +28,7 @@ proptest! {
         let n = 8000usize;
         let mut counts = vec![0usize; weights.len()];
         for u in 0..n {
-            let h = bucket::hash(&salt, &format!("unit-{u}"));
+            let h = base::hash(&salt, &format!("unit-{u}"));
             counts[choose_weighted(h, a.iter().copied()).unwrap()] += 1;
         }
         for (i, w) in weights.iter().enumerate() {
@@ -107,7 +107,7 @@ proptest! {
     fn forwarding_cannot_change_authority(path in "/\\PC{0,60}", query in proptest::option::of("\\PC{0,30}"), strip in proptest::option::of("/[a-z]{1,4}")) {
         let cfg = common::one_route(r#"{"kind":"recreate","origin":"v1"}"#);
         let o = &cfg.origins[0];
-        let url = engine::forward_url(o, strip.as_deref(), &path, query.as_deref());
+        let url = routing::forward_url(o, strip.as_deref(), &path, query.as_deref());
         prop_assert!(url.starts_with(&o.base));
         prop_assert!(url[o.base.len()..].starts_with('/'));
     }
@@ -178,7 +178,7 @@ proptest! {
         exempt_bits in 0u8..64,
     ) {
         let exempt: Vec<bool> = (0..w.len()).map(|i| exempt_bits & (1 << i) != 0).collect();
-        let out = switchyard_core::strategy::apply_floor(w.clone(), min_share, &exempt);
+        let out = switchyard_core::config::apply_floor(w.clone(), min_share, &exempt);
         prop_assert_eq!(out.len(), w.len());
         prop_assert!(out.iter().all(|x| x.is_finite() && *x >= 0.0), "{:?}", out);
         prop_assert!((out.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{:?}", out);

@@ -5,13 +5,12 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use proptest::prelude::*;
-use switchyard_core::compare::{compare, Compare, PayloadAgreement, Side};
 use switchyard_core::config;
-use switchyard_core::engine::{
+use switchyard_core::observe::{compare, Compare, PayloadAgreement, Side};
+use switchyard_core::receipt::{Receipt, ReceiptSigner};
+use switchyard_core::routing::{
     self, freshness, outgoing_headers, response_headers, Freshness, KvTimes,
 };
-use switchyard_core::receipt::{Receipt, ReceiptSigner};
-use switchyard_core::urlparts;
 
 fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
@@ -93,7 +92,7 @@ fn set_cookie_is_appended_and_origin_cannot_speak_for_us() {
             "sy_uid=abc; Path=/"
         ]
     );
-    let ours: Vec<_> = out.iter().filter(|(k, _)| engine::is_ours(k)).collect();
+    let ours: Vec<_> = out.iter().filter(|(k, _)| routing::is_ours(k)).collect();
     assert_eq!(
         ours,
         [&("x-switchyard-arm".to_string(), "stable".to_string())]
@@ -122,7 +121,7 @@ proptest! {
         let n_cookies = origin.iter().filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie")).count();
         let out = response_headers(origin.clone(), &[("x-switchyard-route", "r"), ("set-cookie", "sy_uid=1")]);
         for (k, v) in &out {
-            if engine::is_ours(k) {
+            if routing::is_ours(k) {
                 prop_assert_eq!((k.as_str(), v.as_str()), ("x-switchyard-route", "r"));
             }
         }
@@ -143,7 +142,7 @@ proptest! {
         let out = outgoing_headers(incoming, "h", "https", &[]);
         for (k, _) in &out {
             prop_assert!(!tokens.contains(k) || k.starts_with("x-forwarded-"), "{} forwarded", k);
-            prop_assert!(!engine::is_ours(k));
+            prop_assert!(!routing::is_ours(k));
         }
     }
 }
@@ -370,7 +369,7 @@ fn receipt_names_the_unit_by_a_keyed_id_not_the_bucketing_hash() {
     assert_ne!(id, s1.unit_id("user-43"));
     // Not the bucketing hash under any route salt, nor the unkeyed receipt hash.
     for salt in ["fraud:split", "r:split", ""] {
-        assert_ne!(id, switchyard_core::bucket::hash(salt, unit).to_be_bytes());
+        assert_ne!(id, switchyard_core::base::hash(salt, unit).to_be_bytes());
     }
     assert_ne!(id, Receipt::unit_hash_of(unit));
     // A v1 receipt with the keyed id signs and verifies as before.
@@ -403,7 +402,7 @@ fn fuzz_regressions_never_panic() {
         "x://[::1",
         "a://u@[::1]:8/p?q#f",
     ] {
-        if let Some(p) = urlparts::split(url) {
+        if let Some(p) = routing::split_url(url) {
             assert!(p.path.starts_with('/'));
         }
     }

@@ -2,12 +2,12 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use proptest::prelude::*;
-use switchyard_core::rng::Xoshiro256;
-use switchyard_core::stats::ab::{
+use switchyard_core::base::Xoshiro256;
+use switchyard_core::statistics::{beta_inc, normal_cdf, normal_quantile};
+use switchyard_core::statistics::{
     compare_conversion, prob_beat_control, srm_test, MsprtConfig, MsprtState, Proportion,
 };
-use switchyard_core::stats::bandit::{weights, Algorithm, ArmStats, BanditParams};
-use switchyard_core::stats::special::{beta_inc, normal_cdf, normal_quantile};
+use switchyard_core::statistics::{weights, Algorithm, ArmStats, BanditParams};
 
 fn algo() -> impl Strategy<Value = Algorithm> {
     prop_oneof![

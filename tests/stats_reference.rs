@@ -5,14 +5,14 @@
 //! (relative 1e-6, with a 1e-12 absolute floor for values that are 0 or underflow).
 
 use serde_json::Value;
-use switchyard_core::stats::ab::{
+use switchyard_core::statistics::{
+    beta_inc, chi2_sf, erf, erfc, gamma_p, gamma_q, ln_gamma, normal_cdf, normal_quantile,
+    normal_sf, student_t_two_sided,
+};
+use switchyard_core::statistics::{
     mean_interval, msprt_log_lambda, prob_beat_control, srm_test, t_critical,
     two_proportion_z_test, welch_interval, welch_t_test, wilson_interval, MeanStats, MsprtConfig,
     MsprtState, Proportion,
-};
-use switchyard_core::stats::special::{
-    beta_inc, chi2_sf, erf, erfc, gamma_p, gamma_q, ln_gamma, normal_cdf, normal_quantile,
-    normal_sf, student_t_two_sided,
 };
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;

@@ -8,9 +8,9 @@
 
 #![cfg(not(target_arch = "wasm32"))]
 
-use switchyard_core::rng::{Rng, Xoshiro256};
-use switchyard_core::stats::ab::{two_proportion_z_test, MsprtConfig, MsprtState, Proportion};
-use switchyard_core::stats::bandit::{weights, Algorithm, ArmStats, BanditParams};
+use switchyard_core::base::{Rng, Xoshiro256};
+use switchyard_core::statistics::{two_proportion_z_test, MsprtConfig, MsprtState, Proportion};
+use switchyard_core::statistics::{weights, Algorithm, ArmStats, BanditParams};
 
 fn binomial(n: u64, p: f64, rng: &mut impl Rng) -> u64 {
     (0..n).filter(|_| rng.next_f64() < p).count() as u64

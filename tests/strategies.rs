@@ -6,8 +6,9 @@ mod common;
 
 use common::*;
 use switchyard_core::config::Config;
-use switchyard_core::engine::{self, ConfigCache, Refresh, RequestView, Target};
-use switchyard_core::strategy::{Inputs, RouteState, Weights};
+use switchyard_core::config::{RouteState, Weights};
+use switchyard_core::routing::Inputs;
+use switchyard_core::routing::{self, ConfigCache, Refresh, RequestView, Target};
 
 fn share(cfg: &Config, arm: &str, n: usize) -> f64 {
     (0..n)
@@ -274,7 +275,7 @@ fn matching_host_prefix_method_and_default() {
         {{"name":"b","match":{{"path_prefix":"/v1/"}},"strategy":{{"kind":"recreate","origin":"v2"}}}}]}}"#
     );
     let cfg = switchyard_core::config::parse(&text).unwrap();
-    let m = |h, p, meth| engine::match_route(&cfg, h, p, meth);
+    let m = |h, p, meth| routing::match_route(&cfg, h, p, meth);
     assert_eq!(m("api.example.com", "/v1/fraud", "POST"), Target::Route(0));
     assert_eq!(
         m("api.example.com", "/v1/fraud/x", "POST"),
@@ -312,7 +313,7 @@ fn unit_sources_in_order_then_cookie() {
     let long_hdr: &'static [(&str, &str)] =
         Box::leak(vec![("x-user-id", &*long)].into_boxed_slice());
     let unit =
-        |r: &RequestView<'_, [(&str, &str)]>| engine::unit_id(route, r).map(|c| c.into_owned());
+        |r: &RequestView<'_, [(&str, &str)]>| routing::unit_id(route, r).map(|c| c.into_owned());
     assert_eq!(
         unit(&view(&[("x-user-id", "h1"), ("cookie", "uid=c1")], None)).as_deref(),
         Some("h1")
@@ -344,23 +345,23 @@ fn forward_url_keeps_the_configured_authority() {
     );
     let o = &cfg.origins[0];
     assert_eq!(
-        engine::forward_url(o, None, "/v2/models/x/infer", Some("a=1")),
+        routing::forward_url(o, None, "/v2/models/x/infer", Some("a=1")),
         "http://127.0.0.1:9001/v2/models/x/infer?a=1"
     );
     assert_eq!(
-        engine::forward_url(o, Some("/api"), "/api/predict", None),
+        routing::forward_url(o, Some("/api"), "/api/predict", None),
         "http://127.0.0.1:9001/predict"
     );
     assert_eq!(
-        engine::forward_url(o, Some("/api"), "/apix", None),
+        routing::forward_url(o, Some("/api"), "/apix", None),
         "http://127.0.0.1:9001/apix"
     );
     assert_eq!(
-        engine::forward_url(o, Some("/api"), "/api", None),
+        routing::forward_url(o, Some("/api"), "/api", None),
         "http://127.0.0.1:9001/"
     );
     assert_eq!(
-        engine::forward_url(o, None, "//evil.com/x", None),
+        routing::forward_url(o, None, "//evil.com/x", None),
         "http://127.0.0.1:9001//evil.com/x"
     );
 }

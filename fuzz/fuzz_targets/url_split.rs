@@ -1,15 +1,15 @@
-//! The URL splitter (`core::urlparts::split`) on any string: never panics, and the parts
+//! The URL splitter (`switchyard_core::routing::split_url`) on any string: never panics, and the parts
 //! keep their documented shape (the path starts with `/` and holds no `?`/`#`, the query no
 //! `#`, the host no `/`, `?`, `#` or `@`) and are slices of the input.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use switchyard_core::urlparts::split;
+use switchyard_core::routing::split_url;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(url) = std::str::from_utf8(data) else {
         return;
     };
-    let Some(p) = split(url) else {
+    let Some(p) = split_url(url) else {
         return;
     };
     assert!(!p.scheme.is_empty());

@@ -1,11 +1,11 @@
 //! Helpers shared by the native integration tests.
 #![allow(dead_code)]
 
+use switchyard_core::base::Xoshiro256;
 use switchyard_core::config::{self, Config};
-use switchyard_core::decision::Decision;
-use switchyard_core::engine::{self, RequestView, Target};
-use switchyard_core::rng::Xoshiro256;
-use switchyard_core::strategy::Inputs;
+use switchyard_core::routing::Decision;
+use switchyard_core::routing::Inputs;
+use switchyard_core::routing::{self, RequestView, Target};
 
 pub const ORIGINS: &str = r#"{
   "v1": { "url": "http://127.0.0.1:9001" },
@@ -43,12 +43,12 @@ pub fn decide_with<'c>(
         headers: hs.as_slice(),
         country: None,
     };
-    let Target::Route(i) = engine::match_route(cfg, req.host, req.path, req.method) else {
+    let Target::Route(i) = routing::match_route(cfg, req.host, req.path, req.method) else {
         panic!("no route")
     };
-    let unit = engine::unit_id(&cfg.routes[i], &req).unwrap().into_owned();
+    let unit = routing::unit_id(&cfg.routes[i], &req).unwrap().into_owned();
     let mut rng = Xoshiro256::seed_from_u64(1);
-    engine::decide(cfg, i, &unit, &req, inputs, &mut rng)
+    routing::decide(cfg, i, &unit, &req, inputs, &mut rng)
 }
 
 pub fn arm_of(cfg: &Config, unit: &str) -> String {

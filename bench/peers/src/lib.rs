@@ -15,10 +15,9 @@ use std::collections::HashMap;
 use growthbook_rust::growthbook::GrowthBook;
 use growthbook_rust::model_public::GrowthBookAttribute;
 use serde_json::{json, Value};
+use switchyard_core::base::Xoshiro256;
 use switchyard_core::config::{self, Config};
-use switchyard_core::engine::{self, RequestView, Target};
-use switchyard_core::rng::Xoshiro256;
-use switchyard_core::strategy::Inputs;
+use switchyard_core::routing::{self, Inputs, RequestView, Target};
 use unleash_yggdrasil::{ClientFeatures, Context, EngineState, UpdateMessage};
 
 pub const VARIANTS: [&str; 3] = ["a", "b", "c"];
@@ -104,16 +103,16 @@ impl Switchyard {
             headers: &headers[..],
             country: None,
         };
-        let Target::Route(i) = engine::match_route(&self.cfg, req.host, req.path, req.method)
+        let Target::Route(i) = routing::match_route(&self.cfg, req.host, req.path, req.method)
         else {
             return "";
         };
         let route = &self.cfg.routes[i];
-        let Some(unit) = engine::unit_id(route, &req) else {
+        let Some(unit) = routing::unit_id(route, &req) else {
             return "";
         };
         let mut rng = self.rng.borrow_mut();
-        engine::decide(&self.cfg, i, &unit, &req, Inputs::default(), &mut *rng).arm
+        routing::decide(&self.cfg, i, &unit, &req, Inputs::default(), &mut *rng).arm
     }
 }
 

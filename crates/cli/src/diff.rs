@@ -1,12 +1,12 @@
 //! `switchyard diff <old> <new>`: how many users change arm when a config changes. The
-//! computation is the core's ([`switchyard_core::churn`]); this renders it.
+//! computation is the core's ([`switchyard_core::ops`]); this renders it.
 
 use serde_json::Value;
 
 use crate::explain::Synthetic;
 use crate::Outcome;
 
-pub use switchyard_core::churn::{DEFAULT_UNITS, MAX_UNITS};
+pub use switchyard_core::ops::{DEFAULT_UNITS, MAX_UNITS};
 /// Runs over fewer units than this print no progress.
 pub const PROGRESS_FROM: u64 = 10_000;
 
@@ -136,7 +136,7 @@ pub fn run(
         }
     };
     let headers = req.header_pairs();
-    let d = switchyard_core::churn::churn(&old, &new, units, &headers, &mut progress);
+    let d = switchyard_core::ops::churn(&old, &new, units, &headers, &mut progress);
     if json_out {
         Outcome::Ok(d.to_string())
     } else {

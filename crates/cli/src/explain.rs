@@ -1,15 +1,13 @@
 //! `switchyard explain --route R --unit U <config>`: why a unit lands where it lands.
 //!
-//! The decision is the core's own (`engine::decide`); the details around it (hash, bucket,
+//! The decision is the core's own (`routing::decide`); the details around it (hash, bucket,
 //! per-arm rendezvous scores, share thresholds, flag and shadow buckets) are computed with
 //! the same core functions the strategies call, never re-implemented here.
 
 use serde_json::{json, Value};
-use switchyard_core::bucket::{self, PPM};
-use switchyard_core::config::{Config, Route, Side, Strategy};
-use switchyard_core::engine::{self, RequestView};
-use switchyard_core::rng::Xoshiro256;
-use switchyard_core::strategy::{self, Inputs, RouteState, Weights};
+use switchyard_core::base::{self, Xoshiro256, PPM};
+use switchyard_core::config::{self, Config, Route, RouteState, Side, Strategy, Weights};
+use switchyard_core::routing::{self, Inputs, RequestView};
 
 use crate::Outcome;
 
@@ -120,17 +118,17 @@ pub fn explain(
             names.join(", ")
         ));
     };
-    if unit.is_empty() || unit.len() > engine::MAX_UNIT_LEN {
+    if unit.is_empty() || unit.len() > routing::MAX_UNIT_LEN {
         return Err(format!(
             "the unit id must be 1-{} bytes (the edge ignores others)",
-            engine::MAX_UNIT_LEN
+            routing::MAX_UNIT_LEN
         ));
     }
     let route = &cfg.routes[route_idx];
     let headers = req.header_pairs();
     let view = req.view(route, &headers);
-    let h = bucket::hash(&route.split_salt, unit);
-    let bucket_ppm = bucket::bucket_ppm(h);
+    let h = base::hash(&route.split_salt, unit);
+    let bucket_ppm = base::bucket_ppm(h);
     let state = kv
         .state
         .as_ref()
@@ -161,7 +159,7 @@ pub fn explain(
             .iter()
             .map(|a| {
                 json!({ "arm": a.name, "origin": origin_name(a.origin), "weight": a.weight,
-                        "score": bucket::score(h, a.key, a.weight) })
+                        "score": base::score(h, a.key, a.weight) })
             })
             .collect(),
         Strategy::Bandit {
@@ -172,7 +170,7 @@ pub fn explain(
         } => {
             let w = weights
                 .clone()
-                .unwrap_or_else(|| strategy::apply_floor(vec![1.0; arms.len()], *min_share, &[]));
+                .unwrap_or_else(|| config::apply_floor(vec![1.0; arms.len()], *min_share, &[]));
             if kv.weights.is_none() {
                 notes.push("no --weights: equal weights, as before the first learning tick".into());
             }
@@ -185,7 +183,7 @@ pub fn explain(
                 .zip(&w)
                 .map(|(a, w)| {
                     json!({ "arm": a.name, "origin": origin_name(a.origin), "weight": w,
-                            "score": if *sticky { json!(bucket::score(h, a.key, *w)) } else { Value::Null } })
+                            "score": if *sticky { json!(base::score(h, a.key, *w)) } else { Value::Null } })
                 })
                 .collect()
         }
@@ -209,10 +207,10 @@ pub fn explain(
             vec![
                 json!({ "arm": "canary", "origin": origin_name(*canary), "share_percent": pct(share),
                         "share_source": why, "selected_when": format!("bucket < {share}"),
-                        "match": bucket::in_share(h, share) }),
+                        "match": base::in_share(h, share) }),
                 json!({ "arm": "stable", "origin": origin_name(*stable), "share_percent": 100.0 - pct(share),
                         "selected_when": format!("bucket >= {share}"),
-                        "match": !bucket::in_share(h, share) }),
+                        "match": !base::in_share(h, share) }),
             ]
         }
         Strategy::Rolling {
@@ -226,7 +224,7 @@ pub fn explain(
                 .and_then(|s| s.completed)
                 .unwrap_or(*completed)
                 .min(*batches);
-            let slot = bucket::slot(h, *batches);
+            let slot = base::slot(h, *batches);
             vec![
                 json!({ "arm": "to", "origin": origin_name(*to), "slot": slot, "batches": batches,
                         "completed": done, "selected_when": format!("slot < {done}"), "match": slot < done }),
@@ -238,10 +236,10 @@ pub fn explain(
             let mut v: Vec<Value> = flags
                 .iter()
                 .map(|f| {
-                    let fb = bucket::bucket_ppm(bucket::hash(&f.flag.salt, unit));
+                    let fb = base::bucket_ppm(base::hash(&f.flag.salt, unit));
                     json!({ "arm": f.flag.name, "origin": origin_name(f.origin), "flag_bucket": fb,
                             "rollout_percent": pct(f.flag.rollout_ppm), "rules": f.flag.rules.len(),
-                            "match": strategy::flag_on(&f.flag, unit, &view) })
+                            "match": routing::flag_on(&f.flag, unit, &view) })
                 })
                 .collect();
             v.push(json!({ "arm": "default", "origin": origin_name(*default),
@@ -270,14 +268,14 @@ pub fn explain(
         }
     };
     let mut rng = Xoshiro256::seed_from_u64(0);
-    let d = engine::decide(cfg, route_idx, unit, &view, inputs, &mut rng);
+    let d = routing::decide(cfg, route_idx, unit, &view, inputs, &mut rng);
     let shadows: Vec<Value> = route
         .shadows
         .iter()
         .enumerate()
         .map(|(i, s)| {
             json!({ "origin": origin_name(s.origin),
-                    "bucket": bucket::bucket_ppm(bucket::hash(&s.salt, unit)),
+                    "bucket": base::bucket_ppm(base::hash(&s.salt, unit)),
                     "percent": pct(s.percent_ppm),
                     "mirrored": d.shadows & (1 << i) != 0 })
         })
@@ -287,7 +285,7 @@ pub fn explain(
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            json!({ "flag": f.name, "bucket": bucket::bucket_ppm(bucket::hash(&f.salt, unit)),
+            json!({ "flag": f.name, "bucket": base::bucket_ppm(base::hash(&f.salt, unit)),
                     "rollout_percent": pct(f.rollout_ppm), "on": d.flags & (1 << i) != 0 })
         })
         .collect();

@@ -140,7 +140,7 @@ fn run(argv: &[String]) -> Outcome {
             "schema" => {
                 let a = parsed(&[])?;
                 a.positionals(&[])?;
-                Outcome::Ok(switchyard_core::schema::config_schema_text())
+                Outcome::Ok(switchyard_core::config::config_schema_text())
             }
             "get" => {
                 let a = parsed(&[JSON, URL, TOKEN])?;

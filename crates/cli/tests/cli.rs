@@ -8,7 +8,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
-use switchyard_core::{bucket, config, engine, rng::Xoshiro256, strategy::Inputs};
+use switchyard_core::base::{self, Xoshiro256};
+use switchyard_core::config;
+use switchyard_core::routing::{self, Inputs};
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 
@@ -192,11 +194,11 @@ fn explain_reports_the_cores_decision() {
             ]);
             assert!(o.status.success(), "{}", stderr(&o));
             let j = json_out(&o);
-            let h = bucket::hash(&r.split_salt, unit);
+            let h = base::hash(&r.split_salt, unit);
             assert_eq!(j["hash"], json!(format!("{h:016x}")));
-            assert_eq!(j["bucket"], json!(bucket::bucket_ppm(h)));
+            assert_eq!(j["bucket"], json!(base::bucket_ppm(h)));
             let headers: [(&str, &str); 0] = [];
-            let view = engine::RequestView {
+            let view = routing::RequestView {
                 method: "POST",
                 host: "localhost",
                 path: &r.matcher.path_prefix,
@@ -205,7 +207,7 @@ fn explain_reports_the_cores_decision() {
                 country: None,
             };
             let mut rng = Xoshiro256::seed_from_u64(0);
-            let d = engine::decide(&cfg, idx, unit, &view, Inputs::default(), &mut rng);
+            let d = routing::decide(&cfg, idx, unit, &view, Inputs::default(), &mut rng);
             assert_eq!(j["decision"]["arm"], json!(d.arm), "{route}/{unit}");
             assert_eq!(j["decision"]["reason"], json!(d.reason.as_str()));
             assert_eq!(
@@ -227,7 +229,7 @@ fn explain_reports_the_cores_decision() {
                     .unwrap();
                 assert_eq!(best["arm"], json!(d.arm));
             } else {
-                let in_canary = bucket::in_share(h, 200_000);
+                let in_canary = base::in_share(h, 200_000);
                 assert_eq!(d.arm == "canary", in_canary);
             }
         }
@@ -251,7 +253,7 @@ fn explain_uses_state_headers_and_refuses_unknown_routes() {
     // A unit inside the 20 % canary goes back to stable once the state says rolled back.
     let unit = (0..1000)
         .map(|i| format!("u{i}"))
-        .find(|u| bucket::in_share(bucket::hash("fraud:split", u), 200_000))
+        .find(|u| base::in_share(base::hash("fraud:split", u), 200_000))
         .unwrap();
     let j = json_out(&run(&[
         "explain",

@@ -4,13 +4,13 @@
 //!     cargo bench -p switchyard-core --bench decide
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use switchyard_core::base::Xoshiro256;
 use switchyard_core::config::{self, Config, Route};
-use switchyard_core::decision::Decision;
-use switchyard_core::engine::{self, RequestView, Target};
 use switchyard_core::observe::{Batcher, Observation, Outcome};
 use switchyard_core::receipt::{Receipt, ReceiptSigner};
-use switchyard_core::rng::Xoshiro256;
-use switchyard_core::strategy::Inputs;
+use switchyard_core::routing::Decision;
+use switchyard_core::routing::Inputs;
+use switchyard_core::routing::{self, RequestView, Target};
 
 fn ten_routes() -> String {
     let strategies = [
@@ -55,12 +55,12 @@ fn decide_once<'c>(cfg: &'c Config, rng: &mut Xoshiro256) -> (&'c Route, Decisio
         headers: &HEADERS[..],
         country: Some("DE"),
     };
-    let Target::Route(i) = engine::match_route(cfg, req.host, req.path, req.method) else {
+    let Target::Route(i) = routing::match_route(cfg, req.host, req.path, req.method) else {
         unreachable!()
     };
     let route = &cfg.routes[i];
-    let unit = engine::unit_id(route, &req).expect("unit");
-    let d = engine::decide(cfg, i, &unit, &req, Inputs::default(), rng);
+    let unit = routing::unit_id(route, &req).expect("unit");
+    let d = routing::decide(cfg, i, &unit, &req, Inputs::default(), rng);
     black_box(d.flags_header(route));
     (route, d)
 }

@@ -1,38 +1,30 @@
-//! Switchyard core: pure routing, bucketing and statistics logic. Never imports `worker`,
-//! `js-sys` or `wasm-bindgen`; what the platform provides (time, randomness, Unicode
-//! lowercasing) is passed in (`now_ms`, [`rng::Rng`], [`compare::compare_with`]), because
+//! Switchyard core: pure routing, bucketing, learning and statistics logic. Never imports
+//! `worker`, `js-sys` or `wasm-bindgen`; what the platform provides (time, randomness, Unicode
+//! lowercasing) is passed in (`now_ms`, [`base::Rng`], [`observe::compare_with`]), because
 //! `Instant::now()` panics on wasm32-unknown-unknown and because injected time makes every
 //! decision testable.
+//!
+//! One folder per concern, each a facade (`mod.rs` re-exports its public items, so every
+//! item has one public path). From the bottom up, each using only those above it
+//! (`scripts/check-modules.mjs`, run by `make lint`, fails on an import cycle):
+//! - [`base`]: sticky bucketing v1, randomness, float formatting, sorting;
+//! - [`receipt`]: signed receipts (token format, HMAC signer, replay guard);
+//! - [`observe`]: observations, the isolate batcher, aggregates, shadow comparison;
+//! - [`config`]: config schema v1, validator, JSON Schema, the KV contract;
+//! - [`routing`]: the request path (match, unit id, strategies, decision, forwarding plan,
+//!   override tokens);
+//! - [`statistics`]: special functions, A/B statistics, bandit weights;
+//! - [`learn`]: the learning loop (learner, controllers, ledger, series, store);
+//! - [`ops`]: operator auth, history, metrics, OFREP, alert events, churn, [`ops::Fault`].
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod alerts;
-pub mod auth;
-pub mod bucket;
-pub mod churn;
-pub mod compare;
+pub mod base;
 pub mod config;
-pub mod contract;
-pub mod controller;
-pub mod decision;
-pub mod engine;
-pub mod fault;
-pub mod forward;
-pub mod history;
 pub mod learn;
-pub mod ledger;
-pub mod metrics;
-pub mod numfmt;
 pub mod observe;
-pub mod ofrep;
-pub mod overrides;
+pub mod ops;
 pub mod receipt;
-pub mod request;
-pub mod rng;
-pub mod schema;
-pub mod series;
-pub mod sort;
-pub mod stats;
-pub mod strategy;
+pub mod routing;
+pub mod statistics;
 #[cfg(test)]
 mod testgen;
-pub mod urlparts;

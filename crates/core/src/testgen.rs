@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::rng::{Rng, Xoshiro256};
+use crate::base::{Rng, Xoshiro256};
 
 /// Random JSON values shaped like `keys` objects: known and unknown keys, every JSON
 /// type, nested objects and arrays; for differential tests against serde's derive.

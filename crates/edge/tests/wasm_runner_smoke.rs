@@ -4,7 +4,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use sha2::{Digest, Sha256};
-use switchyard_core::rng::{Rng, Xoshiro256};
+use switchyard_core::base::{Rng, Xoshiro256};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 #[wasm_bindgen_test]
@@ -29,7 +29,7 @@ fn seeded_rng_is_deterministic_on_wasm() {
 /// the bundle); it must agree with `str::to_lowercase`, incl. final sigma.
 #[wasm_bindgen_test]
 fn normalise_text_lowercases_unicode_like_std_on_wasm() {
-    use switchyard_core::compare::normalise_text_with;
+    use switchyard_core::observe::normalise_text_with;
     use switchyard_edge::text::lowercase;
     for (input, want) in [
         ("  Hello,\n  World!! ", "hello, world"),

@@ -1,4 +1,5 @@
-//! Sends the alert webhooks of `switchyard_core::alerts` from a route's Durable Object when its
+//! Sends the alert webhooks (`switchyard_core::config::Webhook`, events and payloads from
+//! `switchyard_core::ops`) from a route's Durable Object when its
 //! controller state changes, inside the object's `waitUntil` (the tick or the operator's call
 //! is not delayed). Each webhook gets up to three attempts (`BACKOFF_MS`); every attempt is
 //! recorded in the audit log as action `alert` (`GET /_switchyard/alerts`).
@@ -11,12 +12,12 @@ use worker::{console_error, web_sys, AbortController, Delay, Env, Method, State}
 
 use crate::config_log;
 use crate::shared::now_ms;
-use switchyard_core::alerts::{self, Webhook, ATTEMPT_TIMEOUT_MS, BACKOFF_MS};
-use switchyard_core::strategy::RouteState;
+use switchyard_core::config::{RouteState, Webhook};
+use switchyard_core::ops::{self, ATTEMPT_TIMEOUT_MS, BACKOFF_MS};
 
 /// Schedules the webhooks for the events between `old` and `new` (none: nothing happens).
 pub fn notify(state: &State, env: &Env, route: &str, old: Option<&RouteState>, new: &RouteState) {
-    let events = alerts::events(old, new);
+    let events = ops::events(old, new);
     if events.is_empty() {
         return;
     }
@@ -42,7 +43,7 @@ fn spawn(
             return;
         };
         for ev in events {
-            let body = alerts::payload(&route, ev, st.as_ref(), &detail, now_ms()).to_string();
+            let body = ops::payload(&route, ev, st.as_ref(), &detail, now_ms()).to_string();
             for hook in cfg.alerts.iter().filter(|h| h.wants(ev)) {
                 deliver(&env, hook, &route, ev, &body).await;
             }

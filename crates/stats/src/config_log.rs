@@ -18,8 +18,8 @@ use worker::{
 
 use crate::http::{self, json};
 use crate::shared::{now_ms, BINDING, CONFIG_KEY};
-use switchyard_core::fault::Fault;
-use switchyard_core::history::{KEEP_AUDIT, KEEP_VERSIONS};
+use switchyard_core::ops::Fault;
+use switchyard_core::ops::{KEEP_AUDIT, KEEP_VERSIONS};
 
 pub const LOG_BINDING: &str = "CONFIG_LOG";
 
@@ -208,8 +208,8 @@ async fn handle(
                         .find_map(|p| p.strip_prefix("limit="))
                         .and_then(|v| v.parse::<usize>().ok())
                 })
-                .unwrap_or(switchyard_core::history::AUDIT_PAGE)
-                .clamp(1, switchyard_core::history::AUDIT_PAGE_MAX);
+                .unwrap_or(switchyard_core::ops::AUDIT_PAGE)
+                .clamp(1, switchyard_core::ops::AUDIT_PAGE_MAX);
             let action = query.and_then(|q| q.split('&').find_map(|p| p.strip_prefix("action=")));
             let rows = match action {
                 Some(a) => sql.exec(
@@ -381,7 +381,7 @@ async fn write(
                 format!("If-Match names version {expected} but version {current_version} is in force; nothing was written"),
             )
             .with_field("current", current_version.into())
-            .with_header("etag", switchyard_core::history::etag(current_version)));
+            .with_header("etag", switchyard_core::ops::etag(current_version)));
         }
     }
     env.kv(BINDING)?.put(CONFIG_KEY, text)?.execute().await?;
@@ -392,7 +392,7 @@ async fn write(
     );
     let _ = r
         .headers_mut()
-        .set("etag", &switchyard_core::history::etag(h.version));
+        .set("etag", &switchyard_core::ops::etag(h.version));
     Ok(r)
 }
 

@@ -11,11 +11,9 @@ use worker::{Env, Request, Response, Result};
 use crate::http::{self, json};
 use crate::shared;
 use crate::{config_cache, ops};
-use switchyard_core::auth::{self, Identity};
-use switchyard_core::fault::{Fault, INTERNAL};
-use switchyard_core::learn::MAX_ABS_REWARD;
-use switchyard_core::ledger;
-use switchyard_core::urlparts;
+use switchyard_core::learn::{self, MAX_ABS_REWARD};
+use switchyard_core::ops::{required_role, Fault, Identity, INTERNAL};
+use switchyard_core::routing;
 
 const ADMIN_PREFIX: &str = "/_switchyard/";
 
@@ -34,7 +32,7 @@ fn respond(f: Fault) -> Response {
 
 async fn dispatch(req: Request, env: &Env) -> std::result::Result<Response, Fault> {
     let raw_url = req.inner().url();
-    let Some(url) = urlparts::split(&raw_url) else {
+    let Some(url) = routing::split_url(&raw_url) else {
         return Err(Fault::bad_request("bad_request", "unparseable request URL"));
     };
     let path = match url.path.strip_prefix(ADMIN_PREFIX) {
@@ -59,8 +57,8 @@ async fn dispatch(req: Request, env: &Env) -> std::result::Result<Response, Faul
     if path.is_empty() || path == "dashboard" || path.starts_with("dashboard/") {
         return dashboard(&path, env).await;
     }
-    // Fail closed: every other endpoint needs a token whose role covers it (core::auth).
-    let who = shared::authorized(&req, env, auth::required_role(&method, &path))?;
+    // Fail closed: every other endpoint needs a token whose role covers it (core::ops::authorize).
+    let who = shared::authorized(&req, env, required_role(&method, &path))?;
     let audited = ops::audited(&method, &path);
     // Refusals are audited too, with their status.
     let resp = operator(req, &path, &method, url.query, env, &who)
@@ -166,7 +164,7 @@ async fn dashboard(path: &str, env: &Env) -> std::result::Result<Response, Fault
         // keeps the error shape for clients that do not follow it.
         let mut r = json(
             308,
-            &switchyard_core::fault::error_value(
+            &switchyard_core::ops::error_value(
                 "moved",
                 "the dashboard is at /_switchyard/dashboard/",
             ),
@@ -259,9 +257,7 @@ async fn config_endpoint(
             &serde_json::json!({ "config": parsed, "text": text, "validation": verdict, "version": version }),
         );
         if let Some(v) = version {
-            let _ = r
-                .headers_mut()
-                .set("etag", &switchyard_core::history::etag(v));
+            let _ = r.headers_mut().set("etag", &switchyard_core::ops::etag(v));
         }
         return Ok(r);
     }
@@ -312,9 +308,7 @@ async fn config_endpoint(
                 &serde_json::json!({ "valid": true, "id": cfg.id, "written": true, "routes": cfg.routes.len(), "version": version, "previous": v.get("previous") }),
             );
             if let Some(v) = version {
-                let _ = r
-                    .headers_mut()
-                    .set("etag", &switchyard_core::history::etag(v));
+                let _ = r.headers_mut().set("etag", &switchyard_core::ops::etag(v));
             }
             Ok(r)
         }
@@ -376,7 +370,7 @@ async fn stats_call(
 /// Synthetic units compared by `POST /validate?churn=1`.
 pub const CHURN_UNITS: u64 = 10_000;
 
-/// `switchyard_core::churn` of the config in force (the newest valid one) against `new`
+/// `switchyard_core::ops::churn` of the config in force (the newest valid one) against `new`
 /// over [`CHURN_UNITS`] synthetic units.
 async fn churn_against_current(
     new: &switchyard_core::config::Config,
@@ -393,7 +387,7 @@ async fn churn_against_current(
         None => config_cache::current(env).await.config,
     };
     match old {
-        Some(old) => switchyard_core::churn::churn(&old, new, CHURN_UNITS, &[], &mut |_, _| {}),
+        Some(old) => switchyard_core::ops::churn(&old, new, CHURN_UNITS, &[], &mut |_, _| {}),
         None => serde_json::json!({
             "old": null, "new": new.id, "units": 0, "routes": [],
             "note": "no valid config in force to compare with",
@@ -403,7 +397,7 @@ async fn churn_against_current(
 
 /// `?minutes=N` of `GET /series/<route>`: 1..=1440, default 1440.
 fn series_minutes(query: Option<&str>) -> std::result::Result<u64, Fault> {
-    let max = switchyard_core::series::KEEP_MINUTES;
+    let max = switchyard_core::learn::KEEP_MINUTES;
     let Some(v) = query_param(query, "minutes") else {
         return Ok(max);
     };
@@ -479,7 +473,7 @@ async fn feedback(mut req: Request, env: &Env) -> std::result::Result<Response, 
         .config
         .and_then(|c| c.route(receipt.route()).map(|r| r.feedback_shards))
         .unwrap_or(1);
-    let object = ledger::shard_object_name(receipt.route(), ledger::shard_of(&id, shards));
+    let object = learn::shard_object_name(receipt.route(), learn::shard_of(&id, shards));
     stats_call(
         env,
         &object,

@@ -1,12 +1,12 @@
 //! Responses that Switchyard writes itself: JSON errors and JSON documents.
 //!
-//! A failure is a [`Fault`] (`switchyard_core::fault`: whose fault it is decides its status
+//! A failure is a [`Fault`] (`switchyard_core::ops::Fault`: whose fault it is decides its status
 //! class: the caller's 4xx, the origin's 502/503/504, our own 5xx); [`fault`] is the one
 //! function that turns it into a response.
 
 use worker::{Headers, Response};
 
-use switchyard_core::fault::Fault;
+use switchyard_core::ops::Fault;
 
 /// A fault as its response: the fault's status, its JSON body (`{"error": {"code",
 /// "message"}}` plus any fields), `content-type: application/json`, `cache-control:

@@ -7,12 +7,11 @@ use worker::{Env, Method, Request, Response};
 
 use crate::config_log;
 use crate::http::json;
-use switchyard_core::auth::Identity;
-use switchyard_core::engine::percent_decode;
-use switchyard_core::fault::Fault;
-use switchyard_core::history;
-use switchyard_core::ofrep::{self, Context, OfrepError};
-use switchyard_core::overrides;
+use switchyard_core::ops::{
+    evaluate_all, evaluate_flag, find_flag, one_line, parse_if_match, Context, Evaluation, Fault,
+    Identity, OfrepError, AUDIT_PAGE,
+};
+use switchyard_core::routing::{self, percent_decode};
 
 type Result<T> = std::result::Result<T, Fault>;
 use crate::shared;
@@ -31,14 +30,14 @@ pub fn message(req: &Request, query: Option<&str>) -> String {
             (k == "message").then(|| percent_decode(v).into_owned())
         })
     });
-    history::one_line(from_header.or(from_query).as_deref())
+    one_line(from_header.or(from_query).as_deref())
 }
 
 /// `If-Match` as a version (`Ok(None)` when absent or `*`), or the caller's 400.
 pub fn if_match(req: &Request) -> Result<Option<i64>> {
     match req.headers().get("if-match").ok().flatten() {
         None => Ok(None),
-        Some(h) => history::parse_if_match(&h).map_err(|e| Fault::bad_request("bad_if_match", e)),
+        Some(h) => parse_if_match(&h).map_err(|e| Fault::bad_request("bad_if_match", e)),
     }
 }
 
@@ -111,7 +110,7 @@ pub async fn audit_list(env: &Env, query: Option<&str>) -> Result<Response> {
     let limit = query
         .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("limit=")))
         .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(history::AUDIT_PAGE);
+        .unwrap_or(AUDIT_PAGE);
     log_call(env, Method::Get, &format!("/audit?limit={limit}"), None).await
 }
 
@@ -120,7 +119,7 @@ pub async fn alerts_list(env: &Env, query: Option<&str>) -> Result<Response> {
     let limit = query
         .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("limit=")))
         .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(history::AUDIT_PAGE);
+        .unwrap_or(AUDIT_PAGE);
     log_call(
         env,
         Method::Get,
@@ -201,9 +200,9 @@ pub async fn metrics(env: &Env) -> Result<Response> {
             Err(e) => worker::console_error!("switchyard: metrics: stats of {}: {e}", r.name),
         }
     }
-    let text = switchyard_core::metrics::render(&docs);
+    let text = switchyard_core::ops::render_metrics(&docs);
     let headers = worker::Headers::new();
-    let _ = headers.set("content-type", switchyard_core::metrics::CONTENT_TYPE);
+    let _ = headers.set("content-type", switchyard_core::ops::METRICS_CONTENT_TYPE);
     let _ = headers.set("cache-control", "no-store");
     Ok(Response::builder()
         .with_status(200)
@@ -268,8 +267,8 @@ pub async fn ofrep(mut req: Request, rest: &str, env: &Env) -> Result<Response> 
         Err((e, why)) => return Ok(ofrep_error(e, &key_s, &why)),
     };
     match key {
-        Some(k) => match ofrep::find(&cfg, &k) {
-            Some((route, flag)) => Ok(json(200, &ofrep::evaluate_flag(route, flag, &ctx).json())),
+        Some(k) => match find_flag(&cfg, &k) {
+            Some((route, flag)) => Ok(json(200, &evaluate_flag(route, flag, &ctx).json())),
             None => Ok(ofrep_error(
                 OfrepError::FlagNotFound,
                 &k,
@@ -280,9 +279,9 @@ pub async fn ofrep(mut req: Request, rest: &str, env: &Env) -> Result<Response> 
             )),
         },
         None => {
-            let flags: Vec<Value> = ofrep::evaluate_all(&cfg, &ctx)
+            let flags: Vec<Value> = evaluate_all(&cfg, &ctx)
                 .iter()
-                .map(ofrep::Evaluation::json)
+                .map(Evaluation::json)
                 .collect();
             let mut r = json(200, &json!({ "flags": flags }));
             let _ = r.headers_mut().set("etag", &format!("\"{}\"", cfg.id));
@@ -320,13 +319,13 @@ pub async fn issue_override(mut req: Request, env: &Env, who: &Identity) -> Resu
     let ttl = match v.get("ttl_s") {
         None => 3600,
         Some(t) => match t.as_u64() {
-            Some(t) if (1..=overrides::MAX_TTL_S).contains(&t) => t,
+            Some(t) if (1..=routing::OVERRIDE_MAX_TTL_S).contains(&t) => t,
             _ => {
                 return Err(Fault::bad_request(
                     "bad_override",
                     format!(
                         "`ttl_s` must be an integer from 1 to {}",
-                        overrides::MAX_TTL_S
+                        routing::OVERRIDE_MAX_TTL_S
                     ),
                 ))
             }
@@ -341,18 +340,18 @@ pub async fn issue_override(mut req: Request, env: &Env, who: &Identity) -> Resu
             cfg.id
         )));
     };
-    if overrides::arm_origin(r, arm).is_none() {
+    if routing::arm_origin(r, arm).is_none() {
         return Err(Fault::bad_request(
             "unknown_arm",
             format!(
                 "route {route:?} ({}) has arms {:?}",
                 r.strategy.kind(),
-                overrides::arm_names(r)
+                routing::override_arm_names(r)
             ),
         ));
     }
     let expires_ms = shared::now_ms().saturating_add(ttl * 1000);
-    let Some(token) = overrides::sign(&signer, route, arm, expires_ms) else {
+    let Some(token) = routing::sign_override(&signer, route, arm, expires_ms) else {
         return Err(Fault::bad_request(
             "bad_override",
             "route and arm names are at most 64 bytes",

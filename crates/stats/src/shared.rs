@@ -1,8 +1,8 @@
 //! What the stats worker's modules share: KV names (the contract with the router,
-//! `switchyard_core::contract`), calls to a route's Durable Object, the receipt signer, the
+//! `switchyard_core::config`), calls to a route's Durable Object, the receipt signer, the
 //! operator token check.
 
-pub use switchyard_core::contract::{
+pub use switchyard_core::config::{
     BINDING, CONFIG_KEY, RECEIPT_MAX_AGE_MS, RECEIPT_SECRET, STATS_BINDING,
 };
 
@@ -12,8 +12,7 @@ use std::cell::RefCell;
 
 use worker::{console_error, web_sys, Env, Method, Request};
 
-use switchyard_core::auth::{self, Identity, Role, Tokens};
-use switchyard_core::fault::Fault;
+use switchyard_core::ops::{authorize, Fault, Identity, Role, Tokens};
 use switchyard_core::receipt::ReceiptSigner;
 
 thread_local! {
@@ -25,7 +24,7 @@ thread_local! {
 /// caller's fault: 401 (no token configured: says how to set one; no or unknown token; with
 /// `www-authenticate`) or 403 (a known token whose role is too low; with
 /// `x-switchyard-role`). Tokens: secrets `ADMIN_TOKEN` and `SWITCHYARD_TOKENS`
-/// (`switchyard_core::auth`).
+/// (`switchyard_core::ops::authorize`).
 pub fn authorized(req: &Request, env: &Env, need: Role) -> Result<Identity, Fault> {
     let read = |k: &str| env.secret(k).ok().map(|s| s.to_string());
     let (admin, list) = (read("ADMIN_TOKEN"), read("SWITCHYARD_TOKENS"));
@@ -34,7 +33,7 @@ pub fn authorized(req: &Request, env: &Env, need: Role) -> Result<Identity, Faul
         console_error!("switchyard: operator tokens: {p}");
     }
     let header = req.headers().get("authorization").ok().flatten();
-    auth::authorize(&tokens, header.as_deref(), need)
+    authorize(&tokens, header.as_deref(), need)
 }
 
 /// Calls the route's Durable Object: `https://route-stats/<route>/<action>`.

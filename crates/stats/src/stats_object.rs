@@ -1,10 +1,10 @@
 //! `RouteStats`: the Durable Object of one route (named `<route>`) or of one of its ledger
-//! shards (named `<route>~<k>`, see `core::ledger`). The route's object aggregates the
+//! shards (named `<route>~<k>`, see `core::learn::Durable`). The route's object aggregates the
 //! batches the edge reports, credits feedback once per receipt, and on an alarm merges its
 //! ledger shards' rewards and runs the route's [`Learner`] tick: bandit weights to KV
 //! `weights:<route>`, controller state to KV `state:<route>`. A shard object only credits
 //! feedback and answers its reward sums. State lives in the object's SQLite as rows
-//! (`core::ledger`); all decisions are in `crate::core`; this is storage and glue.
+//! (`core::learn::Durable`); all decisions are in `crate::core`; this is storage and glue.
 //!
 //! Only Switchyard calls this object (the router's reports, the control plane's feedback
 //! credits and operator actions), with bodies and paths it builds itself: a call the object
@@ -26,17 +26,15 @@ use worker::{
 use crate::config_cache;
 use crate::http::{self, json};
 use crate::shared::{self, now_ms, BINDING, RECEIPT_MAX_AGE_MS};
-use switchyard_core::config::Route;
-use switchyard_core::contract::RouteState;
-use switchyard_core::fault::Fault;
-use switchyard_core::learn::{Learner, Operation, TickOutput};
-use switchyard_core::ledger::{
-    self, ApplyError, Durable, RewardSums, Store, StoreError, Write, PRUNE_BATCH,
+use switchyard_core::base::Xoshiro256;
+use switchyard_core::config::{Route, RouteState};
+use switchyard_core::learn::{
+    self, ApplyError, Durable, Learner, Operation, RewardSums, Store, StoreError, TickOutput,
+    Write, LEDGER_PRUNE_BATCH,
 };
 use switchyard_core::observe::Batch;
+use switchyard_core::ops::Fault;
 use switchyard_core::receipt::ReceiptId;
-use switchyard_core::rng::Xoshiro256;
-use switchyard_core::series;
 
 /// Key of the single JSON value older versions stored (imported once, then deleted).
 const LEGACY_KEY: &str = "learner";
@@ -111,7 +109,7 @@ impl DurableObject for RouteStats {
             },
         };
         self.load(&name).await?;
-        let (route, shard) = ledger::parse_object_name(&name);
+        let (route, shard) = learn::parse_object_name(&name);
         let last = self
             .with(|d| d.learner().last_report_ms)?
             .max(self.last_activity.get());
@@ -126,13 +124,16 @@ impl DurableObject for RouteStats {
             }
         }
         let pruned = self
-            .with(|d| d.prune(now_ms(), PRUNE_BATCH))?
+            .with(|d| d.prune(now_ms(), LEDGER_PRUNE_BATCH))?
             .map_err(storage_err)?;
         // Minute buckets older than a day, in bounded batches.
         let pruned_minutes = self
-            .with(|d| d.prune_series(now_ms(), series::PRUNE_BATCH))?
+            .with(|d| d.prune_series(now_ms(), learn::SERIES_PRUNE_BATCH))?
             .map_err(storage_err)?;
-        let next = if active || pruned == PRUNE_BATCH || pruned_minutes == series::PRUNE_BATCH {
+        let next = if active
+            || pruned == LEDGER_PRUNE_BATCH
+            || pruned_minutes == learn::SERIES_PRUNE_BATCH
+        {
             Some(self.tick_ms())
         } else {
             // Idle: wake when the oldest receipt row expires.
@@ -159,7 +160,7 @@ impl RouteStats {
         let action = parts.next().unwrap_or("").to_string();
         let name = self.object_name(Some(&from_url)).unwrap_or(from_url);
         self.load(&name).await?;
-        let (route, shard) = ledger::parse_object_name(&name);
+        let (route, shard) = learn::parse_object_name(&name);
         let route = route.to_string();
         if matches!(action.as_str(), "report" | "feedback" | "wake") {
             self.last_activity.set(now_ms());
@@ -221,14 +222,14 @@ impl RouteStats {
                 // Not `req.url()`: that links the `url` crate and idna's tables (~150 KB of
                 // wasm); the control plane has validated `minutes` already.
                 let raw = req.inner().url();
-                let minutes = switchyard_core::urlparts::split(&raw)
+                let minutes = switchyard_core::routing::split_url(&raw)
                     .and_then(|u| {
                         u.query?.split('&').find_map(|kv| {
                             kv.strip_prefix("minutes=")
                                 .and_then(|v| v.parse::<u64>().ok())
                         })
                     })
-                    .unwrap_or(series::KEEP_MINUTES);
+                    .unwrap_or(learn::KEEP_MINUTES);
                 let (doc, warnings) = self
                     .with(|d| d.series_document(minutes, now_ms()))?
                     .map_err(storage_err)?;
@@ -239,7 +240,7 @@ impl RouteStats {
             }
             "override" if shard == 0 => {
                 // An operator's state (manual rollback): the learner adopts it and KV gets it.
-                let st: switchyard_core::strategy::RouteState = match json_body(&mut req).await {
+                let st: RouteState = match json_body(&mut req).await {
                     Ok(s) => s,
                     Err(e) => return Err(Fault::internal("bad_state", e.to_string())),
                 };
@@ -324,7 +325,7 @@ impl RouteStats {
     /// unknown).
     fn stored_route(&self) -> std::result::Result<Option<String>, StoreError> {
         let store = SqlStore::open(self.state.storage().sql(), self.storage_js.clone())?;
-        for (_, v) in store.rows(ledger::META)? {
+        for (_, v) in store.rows(learn::META)? {
             if let Ok(l) = serde_json::from_str::<Learner>(&v) {
                 if !l.route.is_empty() {
                     return Ok(Some(l.route));
@@ -379,7 +380,7 @@ impl RouteStats {
                 let receipts = old
                     .replay
                     .entries()
-                    .map(|(issued, id)| (id, ledger::receipt_expiry(issued, RECEIPT_MAX_AGE_MS)))
+                    .map(|(issued, id)| (id, learn::receipt_expiry(issued, RECEIPT_MAX_AGE_MS)))
                     .collect();
                 match durable.import_legacy(old, receipts, now_ms()) {
                     Ok(n) => console_warn!(
@@ -451,7 +452,7 @@ impl RouteStats {
 
     /// One learning step: merge the ledger shards, tick, write what changed to KV.
     async fn tick(&self, name: &str) -> Result<()> {
-        let (route_name, _) = ledger::parse_object_name(name);
+        let (route_name, _) = learn::parse_object_name(name);
         let view = config_cache::current(&self.env).await;
         let Some(cfg) = view.config else {
             return Ok(()); // no valid config was ever seen: nothing to steer
@@ -461,7 +462,7 @@ impl RouteStats {
         };
         let mut shards = Vec::new();
         for k in 1..route.feedback_shards {
-            let shard = ledger::shard_object_name(route_name, k);
+            let shard = learn::shard_object_name(route_name, k);
             match shard_rewards(&self.env, &shard).await {
                 Ok(sums) => shards.push((k, sums)),
                 Err(e) => console_error!("switchyard-stats: shard {shard}: {e}"),

@@ -221,8 +221,8 @@ impl RouteAggregate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::{Agreement, PayloadAgreement};
     use crate::observe::{obs, Batcher, Outcome, ShadowObservation};
+    use crate::observe::{Agreement, PayloadAgreement};
 
     #[test]
     fn batch_to_aggregate_round_trip() {

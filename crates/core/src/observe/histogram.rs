@@ -198,7 +198,7 @@ impl<'de> Deserialize<'de> for LatencyHistogram {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::{Rng, Xoshiro256};
+    use crate::base::{Rng, Xoshiro256};
 
     #[test]
     fn bucket_layout_is_contiguous_and_bounded() {

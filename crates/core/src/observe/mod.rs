@@ -1,4 +1,4 @@
-//! What the edge observes, how an isolate batches it, and what a route's Durable Object
+//! What the edge observes (with the shadow-response comparison), how an isolate batches it, and what a route's Durable Object
 //! aggregates.
 //!
 //! Hot path: the edge builds an [`Observation`] (borrowed names, no allocation) per routed
@@ -15,20 +15,26 @@
 //! - `outcome.rs`: what one routed request was ([`Observation`]), how it ended
 //!   ([`Outcome`]) and the request counters ([`OutcomeCounts`]);
 //! - `shadow.rs`: one shadow comparison ([`ShadowObservation`], built from a
-//!   [`crate::compare::Agreement`]) and the shadow counters ([`ShadowCounts`]);
+//!   [`crate::observe::Agreement`]) and the shadow counters ([`ShadowCounts`]);
 //! - `batch.rs`: the isolate's [`Batcher`] and the wire format it sends ([`Batch`],
 //!   [`ArmBatch`], [`ShadowBatch`], [`OverrideBatch`]);
 //! - `aggregate.rs`: the Durable Object's state ([`RouteAggregate`], [`ArmAggregate`]) and
-//!   reward crediting ([`Reward`], [`RewardError`]).
+//!   reward crediting ([`Reward`], [`RewardError`]);
+//! - `compare.rs`: shadow-response comparison ([`Compare`], [`compare_with`]).
 
 mod aggregate;
 mod batch;
+mod compare;
 mod histogram;
 mod outcome;
 mod shadow;
 
 pub use aggregate::{ArmAggregate, Reward, RewardError, RouteAggregate};
 pub use batch::{ArmBatch, Batch, Batcher, OverrideBatch, OverrideTotals, ShadowBatch};
+pub use compare::{
+    compare, compare_with, normalise_text, normalise_text_with, values_agree, Agreement, Compare,
+    CompareSpecError, Lowercase, NotComparable, PayloadAgreement, Side, DEFAULT_TOLERANCE,
+};
 pub use histogram::{bucket_bounds, bucket_index, LatencyHistogram, NUM_BUCKETS};
 pub use outcome::{Observation, Outcome, OutcomeCounts};
 pub use shadow::{ShadowCounts, ShadowObservation};

@@ -38,7 +38,7 @@ pub struct Observation<'a> {
     pub latency_ms: u32,
     /// The route's strategy fingerprint the edge routed under.
     pub fingerprint: &'a str,
-    /// The split in force, in ppm (`core::strategy::split_ppm`).
+    /// The split in force, in ppm (`core::routing::split_ppm`).
     pub split_ppm: u32,
 }
 

@@ -1,9 +1,9 @@
 //! Shadow traffic: one comparison of a shadow origin's answer with the primary's
-//! ([`ShadowObservation`], built from a [`compare`](crate::compare) [`Agreement`] or for a
+//! ([`ShadowObservation`], built from a [`compare`](crate::observe) [`Agreement`] or for a
 //! failed shadow request), and the per-origin agreement counters ([`ShadowCounts`]).
 
 use super::ratio;
-use crate::compare::{Agreement, NotComparable, PayloadAgreement};
+use crate::observe::{Agreement, NotComparable, PayloadAgreement};
 use serde::{Deserialize, Serialize};
 
 /// One shadow comparison.

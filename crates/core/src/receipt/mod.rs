@@ -3,7 +3,7 @@
 //! A receipt names the route, the arm, a hash of the unit, the config version, the issue time
 //! and a random nonce, and is signed with HMAC-SHA256 under a Worker secret. The client hands
 //! it back with `POST /_switchyard/feedback` and the route's Durable Object credits the arm
-//! once per receipt (its ledger table is keyed by the receipt id: `crate::ledger`;
+//! once per receipt (its ledger table is keyed by the receipt id: `crate::learn`;
 //! [`ReplayGuard`] is the in-memory form used by `learn::Learner` and the legacy import).
 //!
 //! # Token format, v1
@@ -46,13 +46,15 @@
 //!   ledger table).
 
 mod base64url;
+mod error;
 mod replay;
 mod signer;
 mod token;
 
 pub use base64url::{b64_len, b64url_decode, b64url_decode_into, b64url_encode, b64url_encode_to};
+pub use error::ReceiptError;
 pub use replay::ReplayGuard;
-pub use signer::{ReceiptError, ReceiptId, ReceiptSigner, MAX_SKEW_MS};
+pub use signer::{ReceiptId, ReceiptSigner, MAX_SKEW_MS};
 pub(crate) use token::valid_name;
 pub use token::{Receipt, MAX_NAME_LEN, PREFIX_V1, TAG_LEN};
 

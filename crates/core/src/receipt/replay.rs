@@ -1,7 +1,7 @@
 //! Replay protection in memory: [`ReplayGuard`] remembers the ids of receipts already credited
 //! for as long as they could still verify. Used by `learn::Learner` and when the legacy
 //! single-value state is imported; the route's Durable Object itself guards by its ledger
-//! table, keyed by receipt id (`crate::ledger`).
+//! table, keyed by receipt id (`crate::learn`).
 
 use super::{ReceiptId, MAX_SKEW_MS};
 use serde::{Deserialize, Serialize};

@@ -2,7 +2,8 @@
 //! validation, the binary encoding (length-prefixed names, ULEB128 integers) and its strict
 //! decoder, and the constants that size a token.
 
-use super::{b64_len, ReceiptError};
+use super::b64_len;
+use super::error::ReceiptError;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 

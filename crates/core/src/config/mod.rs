@@ -1,0 +1,31 @@
+//! The routing config and what is stored beside it in KV.
+//! - `model.rs`: config schema v1, its types ([`Config`], [`Route`], [`Strategy`], …) and the
+//!   validator ([`parse`]: one walk of the JSON value, every problem with its JSON path);
+//! - `error.rs`: one validation problem ([`ConfigError`]);
+//! - `alerts.rs`: the `alerts` block ([`Webhook`]); the events and payloads are in
+//!   `crate::ops`;
+//! - `schema.rs`: the JSON Schema of config v1 ([`config_schema`]), held to the validator by
+//!   tests;
+//! - `contract.rs`: the KV contract between the route's Durable Object and the edge: binding
+//!   and key names, [`RouteState`], [`Weights`], [`apply_floor`].
+
+mod alerts;
+mod contract;
+mod error;
+mod model;
+mod schema;
+
+pub use alerts::{Webhook, EVENTS, MAX_URL_LEN, MAX_WEBHOOKS};
+pub use contract::{
+    apply_floor, RouteState, Weights, BINDING, CONFIG_KEY, RECEIPT_MAX_AGE_MS, RECEIPT_SECRET,
+    STATS_BINDING,
+};
+pub use error::ConfigError;
+pub use model::{
+    duplicate_keys, parse, path_matches, percent_to_ppm, percent_to_ppm_lenient, text_id,
+    valid_route_name, AbGuard, AbGuardAction, Arm, Attr, BanditAlgorithm, CanaryStep, Config, Flag,
+    Guard, Matcher, Op, Origin, OriginFlag, OriginId, RewardFeedback, Route, Rule, Semver, Shadow,
+    Side, Strategy, UnitSource, DEFAULT_SHADOW_MAX_BODY, DEFAULT_SHADOW_TIMEOUT_MS,
+    DEFAULT_TIMEOUT_MS, MAX_FEEDBACK_SHARDS,
+};
+pub use schema::{config_schema, config_schema_text, SCHEMA_ID};

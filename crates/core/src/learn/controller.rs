@@ -1,0 +1,401 @@
+//! Canary and rolling controllers: given what a route's arms did in the current window and
+//! the state in force, the next [`RouteState`] (written to KV `state:<route>` by the route's
+//! Durable Object, read by the edge). Pure and time-injected, so every transition is tested
+//! natively.
+//!
+//! Canary: the share starts at `steps[0]` (or `percent` without steps); each step is held
+//! `hold_s` and then the next one applies; after the last step the canary is promoted to
+//! 100 %. At any time, a guard breach (error rate, p95 latency ratio against stable, once the
+//! canary has `min_requests` in the window) sets the share to 0 and records `rolled_back`
+//! with the reason. A rollback sticks until the route's strategy is edited in the config.
+//!
+//! Rolling: with `interval_s` set, one more batch completes every interval while the `to`
+//! side is healthy; when it is not, the rollout pauses (and resumes once healthy).
+
+use crate::config::RouteState;
+use crate::config::{Guard, Route, Strategy};
+
+/// What one arm did in the current window.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ArmHealth {
+    pub requests: u64,
+    /// 5xx, timeouts and connection failures.
+    pub errors: u64,
+    pub p95_ms: Option<f64>,
+}
+
+impl ArmHealth {
+    pub fn error_rate(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.requests as f64
+        }
+    }
+}
+
+/// Used for rolling releases without a `guard`.
+pub const DEFAULT_ROLLING_GUARD: Guard = Guard {
+    max_error_rate: Some(0.05),
+    max_p95_latency_ratio: None,
+    min_requests: 20,
+};
+
+/// Why `candidate` breaches `guard` against `baseline`, if it does.
+pub fn breach(guard: &Guard, candidate: &ArmHealth, baseline: &ArmHealth) -> Option<String> {
+    if candidate.requests < guard.min_requests.max(1) {
+        return None;
+    }
+    if let Some(max) = guard.max_error_rate {
+        let rate = candidate.error_rate();
+        if rate > max {
+            return Some(format!(
+                "error rate {:.4} > {max} ({} of {} requests)",
+                rate, candidate.errors, candidate.requests
+            ));
+        }
+    }
+    if let (Some(max), Some(c), Some(b)) = (
+        guard.max_p95_latency_ratio,
+        candidate.p95_ms,
+        baseline.p95_ms,
+    ) {
+        if b > 0.0 && c / b > max {
+            return Some(format!(
+                "p95 latency ratio {:.2} > {max} ({c:.0} ms vs {b:.0} ms)",
+                c / b
+            ));
+        }
+    }
+    None
+}
+
+/// What the controller decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub state: RouteState,
+    /// The observation window should restart (a new share is in force).
+    pub reset_window: bool,
+}
+
+/// The next state for `route`, or `None` when nothing changes (or the strategy has no
+/// controller). `arms` looks up an arm's health in the current window by arm name.
+pub fn next(
+    route: &Route,
+    current: Option<&RouteState>,
+    arms: &dyn Fn(&str) -> ArmHealth,
+    now_ms: u64,
+) -> Option<Step> {
+    let current = current.filter(|s| s.fingerprint == route.fingerprint);
+    match &route.strategy {
+        Strategy::Canary {
+            percent_ppm,
+            steps,
+            guard,
+            ..
+        } => {
+            if steps.is_empty() && guard.is_none() {
+                return None;
+            }
+            let Some(cur) = current else {
+                let first = steps.first().map_or(*percent_ppm, |s| s.percent_ppm);
+                return Some(Step {
+                    state: RouteState {
+                        fingerprint: route.fingerprint.clone(),
+                        canary_percent: Some(first as f64 / 10_000.0),
+                        step: 0,
+                        step_started_ms: now_ms,
+                        updated_ms: now_ms,
+                        ..Default::default()
+                    },
+                    reset_window: true,
+                });
+            };
+            if cur.rolled_back {
+                return None;
+            }
+            if let Some(g) = guard {
+                if let Some(why) = breach(g, &arms("canary"), &arms("stable")) {
+                    return Some(Step {
+                        state: RouteState {
+                            canary_percent: Some(0.0),
+                            rolled_back: true,
+                            reason: Some(format!("canary rolled back: {why}")),
+                            updated_ms: now_ms,
+                            ..cur.clone()
+                        },
+                        reset_window: true,
+                    });
+                }
+            }
+            // Past the last step (promoted) there is nothing left to hold.
+            let hold_ms = steps.get(cur.step).map(|s| s.hold_s as u64 * 1000)?;
+            if now_ms.saturating_sub(cur.step_started_ms) < hold_ms {
+                return None;
+            }
+            // "While the guard holds" needs evidence: a step with too few canary requests to
+            // judge is held longer rather than passed by default.
+            if guard
+                .as_ref()
+                .is_some_and(|g| arms("canary").requests < g.min_requests.max(1))
+            {
+                return None;
+            }
+            let next_step = cur.step + 1;
+            let percent = steps
+                .get(next_step)
+                .map_or(100.0, |s| s.percent_ppm as f64 / 10_000.0);
+            Some(Step {
+                state: RouteState {
+                    canary_percent: Some(percent),
+                    step: next_step,
+                    step_started_ms: now_ms,
+                    updated_ms: now_ms,
+                    reason: (next_step == steps.len())
+                        .then(|| "canary promoted to 100%".to_string()),
+                    ..cur.clone()
+                },
+                reset_window: true,
+            })
+        }
+        Strategy::Rolling {
+            batches,
+            completed,
+            interval_s: Some(interval_s),
+            guard,
+            ..
+        } => {
+            let Some(cur) = current else {
+                return Some(Step {
+                    state: RouteState {
+                        fingerprint: route.fingerprint.clone(),
+                        completed: Some(*completed),
+                        step_started_ms: now_ms,
+                        updated_ms: now_ms,
+                        ..Default::default()
+                    },
+                    reset_window: true,
+                });
+            };
+            let done = cur.completed.unwrap_or(*completed);
+            if done >= *batches {
+                return None;
+            }
+            let g = guard.as_ref().unwrap_or(&DEFAULT_ROLLING_GUARD);
+            if let Some(why) = breach(g, &arms("to"), &arms("from")) {
+                let reason = format!("rollout paused: {why}");
+                if cur.paused.as_deref() == Some(reason.as_str()) {
+                    return None;
+                }
+                return Some(Step {
+                    state: RouteState {
+                        paused: Some(reason),
+                        updated_ms: now_ms,
+                        ..cur.clone()
+                    },
+                    reset_window: true,
+                });
+            }
+            // Healthy means judged healthy: with `to` traffic (every batch after the first)
+            // the window needs `min_requests` on `to` before a batch completes or a pause ends.
+            if done > 0 && arms("to").requests < g.min_requests.max(1) {
+                return None;
+            }
+            if cur.paused.is_some() {
+                return Some(Step {
+                    state: RouteState {
+                        paused: None,
+                        step_started_ms: now_ms,
+                        updated_ms: now_ms,
+                        ..cur.clone()
+                    },
+                    reset_window: true,
+                });
+            }
+            if now_ms.saturating_sub(cur.step_started_ms) < *interval_s as u64 * 1000 {
+                return None;
+            }
+            Some(Step {
+                state: RouteState {
+                    completed: Some(done + 1),
+                    paused: None,
+                    step_started_ms: now_ms,
+                    updated_ms: now_ms,
+                    ..cur.clone()
+                },
+                reset_window: true,
+            })
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+
+    fn route(strategy: &str) -> Route {
+        let text = format!(
+            r#"{{"version":1,"origins":{{"a":{{"url":"http://127.0.0.1:1"}},"b":{{"url":"http://127.0.0.1:2"}}}},
+            "routes":[{{"name":"r","match":{{"path_prefix":"/"}},"strategy":{strategy}}}]}}"#
+        );
+        config::parse(&text).unwrap().routes.remove(0)
+    }
+
+    fn healthy(_: &str) -> ArmHealth {
+        ArmHealth {
+            requests: 1000,
+            errors: 1,
+            p95_ms: Some(50.0),
+        }
+    }
+
+    #[test]
+    fn canary_walks_steps_then_promotes() {
+        let r = route(
+            r#"{"kind":"canary","stable":"a","canary":"b","percent":1,"steps":[{"percent":5,"hold_s":10},{"percent":25,"hold_s":10}],"guard":{"max_error_rate":0.05}}"#,
+        );
+        let s0 = next(&r, None, &healthy, 1_000).unwrap().state;
+        assert_eq!(s0.canary_percent, Some(5.0));
+        assert_eq!(next(&r, Some(&s0), &healthy, 10_999), None, "still holding");
+        let s1 = next(&r, Some(&s0), &healthy, 11_000).unwrap().state;
+        assert_eq!((s1.step, s1.canary_percent), (1, Some(25.0)));
+        let s2 = next(&r, Some(&s1), &healthy, 21_000).unwrap().state;
+        assert_eq!((s2.step, s2.canary_percent), (2, Some(100.0)));
+        assert_eq!(
+            next(&r, Some(&s2), &healthy, 99_000),
+            None,
+            "promoted is final"
+        );
+    }
+
+    #[test]
+    fn canary_rolls_back_on_errors_and_latency_and_sticks() {
+        let r = route(
+            r#"{"kind":"canary","stable":"a","canary":"b","percent":10,"guard":{"max_error_rate":0.05,"max_p95_latency_ratio":2,"min_requests":50}}"#,
+        );
+        let s0 = next(&r, None, &healthy, 0).unwrap().state;
+        let erroring = |arm: &str| match arm {
+            "canary" => ArmHealth {
+                requests: 60,
+                errors: 10,
+                p95_ms: Some(50.0),
+            },
+            _ => healthy(arm),
+        };
+        let too_few = |arm: &str| match arm {
+            "canary" => ArmHealth {
+                requests: 49,
+                errors: 49,
+                p95_ms: None,
+            },
+            _ => healthy(arm),
+        };
+        assert_eq!(
+            next(&r, Some(&s0), &too_few, 5),
+            None,
+            "below min_requests nothing is judged"
+        );
+        let rb = next(&r, Some(&s0), &erroring, 5).unwrap().state;
+        assert!(rb.rolled_back);
+        assert_eq!(rb.canary_percent, Some(0.0));
+        assert!(
+            rb.reason.as_deref().unwrap().contains("error rate"),
+            "{rb:?}"
+        );
+        assert_eq!(next(&r, Some(&rb), &healthy, 1_000_000), None);
+        let slow = |arm: &str| match arm {
+            "canary" => ArmHealth {
+                requests: 100,
+                errors: 0,
+                p95_ms: Some(150.0),
+            },
+            _ => healthy(arm),
+        };
+        let rb2 = next(&r, Some(&s0), &slow, 5).unwrap().state;
+        assert!(rb2.reason.unwrap().contains("p95 latency ratio 3.00"));
+    }
+
+    #[test]
+    fn state_of_another_strategy_version_is_replaced() {
+        let r = route(
+            r#"{"kind":"canary","stable":"a","canary":"b","percent":10,"guard":{"max_error_rate":0.05}}"#,
+        );
+        let stale = RouteState {
+            fingerprint: "old".into(),
+            rolled_back: true,
+            ..Default::default()
+        };
+        let s = next(&r, Some(&stale), &healthy, 7).unwrap().state;
+        assert!(!s.rolled_back);
+        assert_eq!(s.fingerprint, r.fingerprint);
+        assert_eq!(s.canary_percent, Some(10.0));
+    }
+
+    #[test]
+    fn rolling_advances_while_healthy_and_pauses_when_not() {
+        let r = route(
+            r#"{"kind":"rolling","from":"a","to":"b","batches":3,"completed":0,"interval_s":5}"#,
+        );
+        let s0 = next(&r, None, &healthy, 0).unwrap().state;
+        assert_eq!(s0.completed, Some(0));
+        assert_eq!(next(&r, Some(&s0), &healthy, 4_999), None);
+        let s1 = next(&r, Some(&s0), &healthy, 5_000).unwrap().state;
+        assert_eq!(s1.completed, Some(1));
+        let sick = |arm: &str| match arm {
+            "to" => ArmHealth {
+                requests: 100,
+                errors: 30,
+                p95_ms: None,
+            },
+            _ => healthy(arm),
+        };
+        let p = next(&r, Some(&s1), &sick, 20_000).unwrap().state;
+        assert_eq!(p.completed, Some(1));
+        assert!(p.paused.as_deref().unwrap().contains("paused"));
+        assert_eq!(
+            next(&r, Some(&p), &sick, 21_000),
+            None,
+            "pause is written once"
+        );
+        let quiet = |_: &str| ArmHealth::default();
+        assert_eq!(
+            next(&r, Some(&p), &quiet, 30_000),
+            None,
+            "no evidence, no resume"
+        );
+        let resumed = next(&r, Some(&p), &healthy, 30_000).unwrap().state;
+        assert_eq!(
+            (resumed.completed, resumed.paused.as_deref()),
+            (Some(1), None)
+        );
+        assert_eq!(
+            next(&r, Some(&resumed), &healthy, 34_999),
+            None,
+            "a fresh interval starts"
+        );
+        let s2 = next(&r, Some(&resumed), &healthy, 35_000).unwrap().state;
+        assert_eq!(s2.completed, Some(2));
+        assert_eq!(
+            next(&r, Some(&s2), &quiet, 45_000),
+            None,
+            "no evidence, no batch"
+        );
+        let s3 = next(&r, Some(&s2), &healthy, 45_000).unwrap().state;
+        assert_eq!(s3.completed, Some(3));
+        assert_eq!(
+            next(&r, Some(&s3), &healthy, 90_000),
+            None,
+            "all batches done"
+        );
+    }
+
+    #[test]
+    fn operator_driven_routes_have_no_controller() {
+        let r = route(r#"{"kind":"rolling","from":"a","to":"b","batches":3}"#);
+        assert_eq!(next(&r, None, &healthy, 0), None);
+        let c = route(r#"{"kind":"canary","stable":"a","canary":"b","percent":3}"#);
+        assert_eq!(next(&c, None, &healthy, 0), None);
+    }
+}

@@ -1,0 +1,178 @@
+//! The storage a route's learning state is kept in: [`Store`], SQLite-shaped (rows of
+//! (`kind`, `key`) -> value, receipt ids with an expiry, batches applied all or nothing). The
+//! edge implements it with the Durable Object's SQLite; [`MemStore`] implements it in memory,
+//! with injectable failures, for native tests. The ledger and the series write through it.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// One write of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// A receipt id seen for the first time, remembered until `expires_ms`. A batch holding
+    /// an id that is already stored is refused whole ([`ApplyError::Conflict`]).
+    NewReceipt { id: [u8; 16], expires_ms: u64 },
+    /// Insert or replace the row (`kind`, `key`).
+    Put {
+        kind: &'static str,
+        key: String,
+        value: String,
+    },
+    /// Delete every row of `kind`.
+    DeleteKind(&'static str),
+    /// Delete the row (`kind`, `key`) if it exists.
+    Delete { kind: &'static str, key: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApplyError {
+    /// A [`Write::NewReceipt`] id was already stored: nothing was written.
+    Conflict,
+    /// Storage failed: nothing was written.
+    Store(String),
+}
+
+/// Storage failed (a read or a write). Never a reason to assume "empty".
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreError(pub String);
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "storage: {}", self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// SQLite-shaped storage of one object.
+pub trait Store {
+    /// Applies every write or none.
+    fn apply(&self, writes: Vec<Write>) -> Result<(), ApplyError>;
+    /// Every row of `kind`, as (key, value).
+    fn rows(&self, kind: &str) -> Result<Vec<(String, String)>, StoreError>;
+    /// Deletes up to `limit` receipt rows that expired before `now_ms`, oldest first;
+    /// returns how many.
+    fn prune_receipts(&self, now_ms: u64, limit: u32) -> Result<u32, StoreError>;
+    /// Receipt rows stored.
+    fn receipt_count(&self) -> Result<u64, StoreError>;
+    /// Earliest expiry among stored receipts.
+    fn next_expiry(&self) -> Result<Option<u64>, StoreError>;
+}
+
+/// What loading found that it could not use (logged by the caller; never a reason to start
+/// fresh).
+pub type Warnings = Vec<String>;
+
+// ---------------------------------------------------------------------------------------
+// In memory
+
+#[derive(Debug, Clone, Default)]
+struct MemTables {
+    receipts: BTreeMap<[u8; 16], u64>,
+    rows: BTreeMap<(String, String), String>,
+}
+
+/// [`Store`] in memory, with injectable failures, for native tests.
+#[derive(Debug, Default)]
+pub struct MemStore {
+    tables: RefCell<MemTables>,
+    /// The next `n` calls of `apply` fail (nothing written).
+    pub fail_writes: std::cell::Cell<u32>,
+    /// Reads fail while set.
+    pub fail_reads: std::cell::Cell<bool>,
+    /// Bytes written by `apply`, summed (values and keys).
+    pub bytes_written: std::cell::Cell<u64>,
+}
+
+impl MemStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Overwrites a row as is (to simulate a corrupt row).
+    pub fn poke(&self, kind: &str, key: &str, value: &str) {
+        self.tables
+            .borrow_mut()
+            .rows
+            .insert((kind.into(), key.into()), value.into());
+    }
+
+    pub fn row_count(&self) -> usize {
+        self.tables.borrow().rows.len()
+    }
+}
+
+impl Store for &MemStore {
+    fn apply(&self, writes: Vec<Write>) -> Result<(), ApplyError> {
+        if self.fail_writes.get() > 0 {
+            self.fail_writes.set(self.fail_writes.get() - 1);
+            return Err(ApplyError::Store("injected write failure".into()));
+        }
+        let mut t = self.tables.borrow_mut();
+        for w in &writes {
+            if let Write::NewReceipt { id, .. } = w {
+                if t.receipts.contains_key(id) {
+                    return Err(ApplyError::Conflict);
+                }
+            }
+        }
+        let mut bytes = 0u64;
+        for w in writes {
+            match w {
+                Write::NewReceipt { id, expires_ms } => {
+                    bytes += 24;
+                    t.receipts.insert(id, expires_ms);
+                }
+                Write::Put { kind, key, value } => {
+                    bytes += (kind.len() + key.len() + value.len()) as u64;
+                    t.rows.insert((kind.to_string(), key), value);
+                }
+                Write::DeleteKind(kind) => t.rows.retain(|(k, _), _| k != kind),
+                Write::Delete { kind, key } => {
+                    t.rows.remove(&(kind.to_string(), key));
+                }
+            }
+        }
+        self.bytes_written.set(self.bytes_written.get() + bytes);
+        Ok(())
+    }
+
+    fn rows(&self, kind: &str) -> Result<Vec<(String, String)>, StoreError> {
+        if self.fail_reads.get() {
+            return Err(StoreError("injected read failure".into()));
+        }
+        Ok(self
+            .tables
+            .borrow()
+            .rows
+            .iter()
+            .filter(|((k, _), _)| k == kind)
+            .map(|((_, key), v)| (key.clone(), v.clone()))
+            .collect())
+    }
+
+    fn prune_receipts(&self, now_ms: u64, limit: u32) -> Result<u32, StoreError> {
+        let mut t = self.tables.borrow_mut();
+        let mut expired: Vec<([u8; 16], u64)> = t
+            .receipts
+            .iter()
+            .filter(|(_, e)| **e < now_ms)
+            .map(|(k, e)| (*k, *e))
+            .collect();
+        expired.sort_by_key(|(_, e)| *e);
+        let n = expired.len().min(limit as usize);
+        for (k, _) in &expired[..n] {
+            t.receipts.remove(k);
+        }
+        Ok(n as u32)
+    }
+
+    fn receipt_count(&self) -> Result<u64, StoreError> {
+        Ok(self.tables.borrow().receipts.len() as u64)
+    }
+
+    fn next_expiry(&self) -> Result<Option<u64>, StoreError> {
+        Ok(self.tables.borrow().receipts.values().min().copied())
+    }
+}

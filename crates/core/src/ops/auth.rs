@@ -1,0 +1,401 @@
+//! Operator authentication and roles: who may call which `/_switchyard/` endpoint.
+//!
+//! Tokens come from two secrets: `ADMIN_TOKEN` (one token, name `admin`, role admin) and
+//! `SWITCHYARD_TOKENS`, a comma-separated list of `name:role:token` entries. Roles are ordered
+//! `viewer < operator < admin`. With no token configured every operator endpoint is refused
+//! (fail closed). The `Bearer` scheme is matched case-insensitively (RFC 9110 section 11.1) and
+//! tokens are compared in constant time: every configured token is checked, through SHA-256
+//! digests, so neither the position of a match nor a token's length shows in the timing.
+
+use sha2::{Digest, Sha256};
+
+/// Shortest token accepted from the secrets; shorter entries are ignored (and reported).
+pub const MIN_TOKEN_LEN: usize = 8;
+/// Longest token name (it is written to the audit log).
+pub const MAX_NAME_LEN: usize = 64;
+/// Most entries read from `SWITCHYARD_TOKENS`.
+pub const MAX_TOKENS: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "viewer" => Some(Role::Viewer),
+            "operator" => Some(Role::Operator),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// Who is calling: the token's name and role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub name: String,
+    pub role: Role,
+}
+
+/// Why a request has no identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthError {
+    /// No token is configured at all: the API is closed.
+    NotConfigured,
+    /// No `authorization: Bearer …` header.
+    Missing,
+    /// A bearer token that matches no configured token.
+    Invalid,
+}
+
+struct Entry {
+    name: String,
+    role: Role,
+    digest: [u8; 32],
+}
+
+/// The configured tokens.
+#[derive(Default)]
+pub struct Tokens {
+    entries: Vec<Entry>,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.entries.iter().map(|e| (&e.name, e.role)))
+            .finish()
+    }
+}
+
+fn digest(b: &[u8]) -> [u8; 32] {
+    Sha256::digest(b).into()
+}
+
+fn valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= MAX_NAME_LEN
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'))
+}
+
+impl Tokens {
+    /// Reads `ADMIN_TOKEN` and `SWITCHYARD_TOKENS`. Returns the tokens and a description of
+    /// every entry that was ignored (never the token itself), for a log line.
+    pub fn from_secrets(admin: Option<&str>, list: Option<&str>) -> (Tokens, Vec<String>) {
+        let mut t = Tokens::default();
+        let mut problems = Vec::new();
+        if let Some(a) = admin.map(str::trim).filter(|a| !a.is_empty()) {
+            if a.len() < MIN_TOKEN_LEN {
+                problems.push(format!(
+                    "ADMIN_TOKEN is shorter than {MIN_TOKEN_LEN} characters: ignored"
+                ));
+            } else {
+                t.entries.push(Entry {
+                    name: "admin".into(),
+                    role: Role::Admin,
+                    digest: digest(a.as_bytes()),
+                });
+            }
+        }
+        for (i, raw) in list
+            .unwrap_or("")
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .enumerate()
+        {
+            if i >= MAX_TOKENS {
+                problems.push(format!(
+                    "SWITCHYARD_TOKENS: more than {MAX_TOKENS} entries, the rest ignored"
+                ));
+                break;
+            }
+            let mut parts = raw.splitn(3, ':');
+            let (Some(name), Some(role), Some(token)) = (parts.next(), parts.next(), parts.next())
+            else {
+                problems.push(format!(
+                    "SWITCHYARD_TOKENS entry {i}: expected name:role:token"
+                ));
+                continue;
+            };
+            let (name, token) = (name.trim(), token.trim());
+            let Some(role) = Role::parse(role) else {
+                problems.push(format!(
+                    "SWITCHYARD_TOKENS entry {i} ({name}): role must be viewer, operator or admin"
+                ));
+                continue;
+            };
+            if !valid_name(name) {
+                problems.push(format!(
+                    "SWITCHYARD_TOKENS entry {i}: name must be 1-{MAX_NAME_LEN} of [A-Za-z0-9-_.@]"
+                ));
+                continue;
+            }
+            if token.len() < MIN_TOKEN_LEN {
+                problems.push(format!(
+                    "SWITCHYARD_TOKENS entry {i} ({name}): token shorter than {MIN_TOKEN_LEN} characters"
+                ));
+                continue;
+            }
+            t.entries.push(Entry {
+                name: name.to_string(),
+                role,
+                digest: digest(token.as_bytes()),
+            });
+        }
+        (t, problems)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The identity named by an `authorization` header value.
+    pub fn identify(&self, authorization: Option<&str>) -> Result<Identity, AuthError> {
+        if self.entries.is_empty() {
+            return Err(AuthError::NotConfigured);
+        }
+        let Some(given) = authorization.and_then(bearer) else {
+            return Err(AuthError::Missing);
+        };
+        let d = digest(given.as_bytes());
+        // Every entry is compared, the first match kept: no early exit.
+        let mut found: Option<&Entry> = None;
+        for e in &self.entries {
+            let m = ct_eq(&e.digest, &d);
+            if m && found.is_none() {
+                found = Some(e);
+            }
+        }
+        found
+            .map(|e| Identity {
+                name: e.name.clone(),
+                role: e.role,
+            })
+            .ok_or(AuthError::Invalid)
+    }
+}
+
+/// The credentials of `Bearer <token>`, the scheme in any case; `None` for other schemes.
+pub fn bearer(header: &str) -> Option<&str> {
+    let h = header.trim();
+    let (scheme, rest) = h.split_once([' ', '\t'])?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let t = rest.trim();
+    (!t.is_empty()).then_some(t)
+}
+
+/// Constant-time equality of two digests.
+pub fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    let mut d = 0u8;
+    for i in 0..32 {
+        d |= a[i] ^ b[i];
+    }
+    std::hint::black_box(d) == 0
+}
+
+/// The role an operator endpoint needs; `path` is what follows `/_switchyard/`.
+///
+/// - viewer: every `GET` (status, stats, series, config, history, metrics, whoami, audit,
+///   alerts) and the OFREP evaluations (`POST ofrep/…`, read-only);
+/// - operator: `validate`, `rollback/…`, `resume/…`, `promote/…`, `tick/…` (any method),
+///   `overrides`;
+/// - admin: `PUT config`, `POST config/revert/…`, and anything else (fail closed).
+pub fn required_role(method: &str, path: &str) -> Role {
+    let path = path.trim_matches('/');
+    let first = path.split('/').next().unwrap_or("");
+    if first == "tick" {
+        return Role::Operator;
+    }
+    if method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD") {
+        return Role::Viewer;
+    }
+    if method.eq_ignore_ascii_case("POST") {
+        match first {
+            "ofrep" => return Role::Viewer,
+            "validate" | "rollback" | "resume" | "promote" | "overrides" => return Role::Operator,
+            _ => {}
+        }
+    }
+    Role::Admin
+}
+
+/// How to get access, for the 401 answer when no token is configured.
+pub const HOW_TO_SET: &str = "no operator token is configured, so the operator API is closed. \
+Production: `npx wrangler secret put ADMIN_TOKEN -c wrangler.stats.toml` (and `npx wrangler secret put ADMIN_TOKEN` \
+for the router's /_switchyard/status), or named tokens in the secret SWITCHYARD_TOKENS=name:role:token,... \
+(roles viewer, operator, admin). Local: `make setup` writes a random ADMIN_TOKEN to .dev.vars and `make demo` \
+prints it. Then send `authorization: Bearer <token>`.";
+
+/// The message of a 401 for `e`.
+pub fn message(e: AuthError) -> &'static str {
+    match e {
+        AuthError::NotConfigured => HOW_TO_SET,
+        AuthError::Missing => "operator endpoints need `authorization: Bearer <token>` (ADMIN_TOKEN or a SWITCHYARD_TOKENS entry)",
+        AuthError::Invalid => "the bearer token matches no configured operator token",
+    }
+}
+
+/// The caller's identity when `authorization` names a token of at least role `need`;
+/// otherwise the fault to answer: 401 (no token configured: says how to set one; no or an
+/// unknown token; with `www-authenticate`) or 403 (a known token whose role is too low; with
+/// `x-switchyard-role`).
+pub fn authorize(
+    tokens: &Tokens,
+    authorization: Option<&str>,
+    need: Role,
+) -> Result<Identity, crate::ops::Fault> {
+    use crate::ops::Fault;
+    match tokens.identify(authorization) {
+        Ok(id) if id.role >= need => Ok(id),
+        Ok(id) => Err(Fault::caller(
+            403,
+            "forbidden",
+            format!(
+                "token {:?} has role {}; this endpoint needs {}",
+                id.name,
+                id.role.as_str(),
+                need.as_str()
+            ),
+        )
+        .with_header("x-switchyard-role", id.role.as_str())),
+        Err(e) => Err(Fault::caller(401, "unauthorized", message(e))
+            .with_header("www-authenticate", "Bearer realm=\"switchyard\"")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorize_answers_401_403_or_the_identity() {
+        let t = toks();
+        let id = authorize(&t, Some("Bearer op-secret:with:colons"), Role::Viewer).unwrap();
+        assert_eq!(id.name, "bob");
+        let f = authorize(&t, Some("Bearer viewer-secret-1"), Role::Operator).unwrap_err();
+        assert_eq!((f.status(), f.code), (403, "forbidden"));
+        assert_eq!(f.headers, vec![("x-switchyard-role", "viewer".to_string())]);
+        let f = authorize(&t, None, Role::Viewer).unwrap_err();
+        assert_eq!((f.status(), f.code), (401, "unauthorized"));
+        assert_eq!(f.headers[0].0, "www-authenticate");
+        let f = authorize(&Tokens::from_secrets(None, None).0, None, Role::Viewer).unwrap_err();
+        assert_eq!(f.message, HOW_TO_SET);
+    }
+
+    fn toks() -> Tokens {
+        Tokens::from_secrets(
+            Some("admin-secret-1"),
+            Some("ann:viewer:viewer-secret-1, bob:operator:op-secret:with:colons ,junk,cy:root:xxxxxxxxxx,short:admin:abc"),
+        )
+        .0
+    }
+
+    #[test]
+    fn parses_entries_and_reports_bad_ones() {
+        let (t, problems) = Tokens::from_secrets(
+            Some("admin-secret-1"),
+            Some("ann:viewer:viewer-secret-1, bob:operator:op-secret:with:colons ,junk,cy:root:xxxxxxxxxx,short:admin:abc"),
+        );
+        assert_eq!(t.entries.len(), 3);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems.iter().all(|p| !p.contains("xxxxxxxxxx")));
+    }
+
+    #[test]
+    fn identifies_by_token_any_scheme_case() {
+        let t = toks();
+        for h in [
+            "Bearer admin-secret-1",
+            "bearer admin-secret-1",
+            "BEARER   admin-secret-1 ",
+        ] {
+            assert_eq!(
+                t.identify(Some(h)),
+                Ok(Identity {
+                    name: "admin".into(),
+                    role: Role::Admin
+                })
+            );
+        }
+        assert_eq!(
+            t.identify(Some("Bearer op-secret:with:colons"))
+                .map(|i| i.role),
+            Ok(Role::Operator)
+        );
+        assert_eq!(
+            t.identify(Some("Bearer viewer-secret-1")).map(|i| i.name),
+            Ok("ann".to_string())
+        );
+        assert_eq!(
+            t.identify(Some("Bearer admin-secret-")),
+            Err(AuthError::Invalid)
+        );
+        assert_eq!(
+            t.identify(Some("Basic admin-secret-1")),
+            Err(AuthError::Missing)
+        );
+        assert_eq!(t.identify(Some("Bearer")), Err(AuthError::Missing));
+        assert_eq!(t.identify(None), Err(AuthError::Missing));
+    }
+
+    #[test]
+    fn nothing_configured_is_closed() {
+        let (t, _) = Tokens::from_secrets(None, None);
+        assert_eq!(
+            t.identify(Some("Bearer anything-at-all")),
+            Err(AuthError::NotConfigured)
+        );
+        let (t, p) = Tokens::from_secrets(Some("   "), Some(" , "));
+        assert!(t.is_empty() && p.is_empty());
+        let (t, p) = Tokens::from_secrets(Some("short"), None);
+        assert!(t.is_empty());
+        assert_eq!(p.len(), 1);
+    }
+
+    #[test]
+    fn role_table() {
+        use Role::*;
+        let cases = [
+            ("GET", "stats/r", Viewer),
+            ("GET", "series/r", Viewer),
+            ("GET", "config", Viewer),
+            ("GET", "config/history", Viewer),
+            ("GET", "metrics", Viewer),
+            ("GET", "whoami", Viewer),
+            ("GET", "audit", Viewer),
+            ("GET", "status", Viewer),
+            ("POST", "ofrep/v1/evaluate/flags", Viewer),
+            ("POST", "validate", Operator),
+            ("POST", "rollback/r", Operator),
+            ("POST", "resume/r", Operator),
+            ("POST", "promote/r", Operator),
+            ("POST", "tick/r", Operator),
+            ("GET", "tick/r", Operator),
+            ("POST", "overrides", Operator),
+            ("PUT", "config", Admin),
+            ("POST", "config/revert/3", Admin),
+            ("DELETE", "config", Admin),
+            ("POST", "something-new", Admin),
+        ];
+        for (m, p, want) in cases {
+            assert_eq!(required_role(m, p), want, "{m} {p}");
+        }
+        assert!(Viewer < Operator && Operator < Admin);
+    }
+}

@@ -1,0 +1,340 @@
+//! OpenFeature Remote Evaluation Protocol (OFREP) for route-level flags.
+//!
+//! A flag is named `<route>.<flag>`; the evaluation context's `targetingKey` is the unit id.
+//! The answer comes from [`crate::routing::flag_on`], the function the router uses for
+//! `x-switchyard-flags`, on a request view built from the context, so it equals the edge's
+//! decision for the same unit and attributes. Rule attributes read the context key with the
+//! same name as the rule's `attr`: `header:x-plan`, `cookie:beta`, `query:v`, `country`
+//! (values: strings; numbers and booleans as their JSON text).
+
+use std::borrow::Cow;
+
+use serde_json::{json, Map, Value};
+
+use crate::config::{Config, Flag, Route};
+use crate::routing::flag_on;
+use crate::routing::{Headers, RequestView, MAX_UNIT_LEN};
+
+/// One evaluation (OFREP success shape).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub key: String,
+    pub value: bool,
+    pub reason: &'static str,
+}
+
+impl Evaluation {
+    pub fn variant(&self) -> &'static str {
+        if self.value {
+            "on"
+        } else {
+            "off"
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        json!({
+            "key": self.key,
+            "value": self.value,
+            "reason": self.reason,
+            "variant": self.variant(),
+            "metadata": {},
+        })
+    }
+}
+
+/// OFREP error codes we answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfrepError {
+    FlagNotFound,
+    TargetingKeyMissing,
+    InvalidContext,
+    ParseError,
+}
+
+impl OfrepError {
+    pub fn code(self) -> &'static str {
+        match self {
+            OfrepError::FlagNotFound => "FLAG_NOT_FOUND",
+            OfrepError::TargetingKeyMissing => "TARGETING_KEY_MISSING",
+            OfrepError::InvalidContext => "INVALID_CONTEXT",
+            OfrepError::ParseError => "PARSE_ERROR",
+        }
+    }
+
+    pub fn status(self) -> u16 {
+        match self {
+            OfrepError::FlagNotFound => 404,
+            _ => 400,
+        }
+    }
+
+    /// The OFREP error body for flag `key`.
+    pub fn json(self, key: &str, details: &str) -> Value {
+        json!({ "key": key, "errorCode": self.code(), "errorDetails": details })
+    }
+}
+
+/// The evaluation context of a request body `{"context": {...}}`: its `targetingKey` and
+/// the attributes.
+pub struct Context {
+    pub targeting_key: String,
+    attrs: Vec<(String, String)>,
+}
+
+impl Context {
+    /// Reads the body of an evaluation request.
+    pub fn from_body(body: &Value) -> Result<Context, (OfrepError, String)> {
+        let ctx = match body.get("context") {
+            Some(Value::Object(m)) => m.clone(),
+            None | Some(Value::Null) => Map::new(),
+            Some(_) => {
+                return Err((
+                    OfrepError::InvalidContext,
+                    "`context` must be an object".into(),
+                ))
+            }
+        };
+        let key = match ctx.get("targetingKey") {
+            Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_UNIT_LEN => s.clone(),
+            Some(Value::String(s)) if s.len() > MAX_UNIT_LEN => {
+                return Err((
+                    OfrepError::InvalidContext,
+                    format!("targetingKey is longer than {MAX_UNIT_LEN} bytes"),
+                ))
+            }
+            _ => {
+                return Err((
+                    OfrepError::TargetingKeyMissing,
+                    "context.targetingKey (the unit id) is required".into(),
+                ))
+            }
+        };
+        let mut attrs = Vec::new();
+        for (k, v) in ctx.iter().take(256) {
+            let s = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => continue,
+            };
+            attrs.push((k.to_ascii_lowercase(), s));
+        }
+        Ok(Context {
+            targeting_key: key,
+            attrs,
+        })
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Headers for the request view: `header:<name>` keys, plus a `cookie` header made of the
+/// `cookie:<name>` keys (values with `;` are left out: they cannot be in a cookie header).
+struct CtxHeaders<'a> {
+    ctx: &'a Context,
+    cookie: String,
+}
+
+impl Headers for CtxHeaders<'_> {
+    fn get(&self, name: &str) -> Option<Cow<'_, str>> {
+        if name.eq_ignore_ascii_case("cookie") {
+            return (!self.cookie.is_empty()).then_some(Cow::Borrowed(self.cookie.as_str()));
+        }
+        self.ctx
+            .get(&format!("header:{}", name.to_ascii_lowercase()))
+            .map(Cow::Borrowed)
+    }
+}
+
+fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Evaluates one flag of one route for a context, as the edge would.
+pub fn evaluate_flag(route: &Route, flag: &Flag, ctx: &Context) -> Evaluation {
+    let cookie = ctx
+        .attrs
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("cookie:")?, v)))
+        .filter(|(_, v)| !v.contains(';'))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let query = ctx
+        .attrs
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("query:")?, v)))
+        .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let headers = CtxHeaders { ctx, cookie };
+    let view = RequestView {
+        method: "POST",
+        host: "",
+        path: "",
+        query: (!query.is_empty()).then_some(query.as_str()),
+        headers: &headers,
+        country: ctx.get("country"),
+    };
+    let value = flag_on(flag, &ctx.targeting_key, &view);
+    let reason = if flag.rollout_ppm == 0 {
+        "DISABLED"
+    } else if !flag.rules.is_empty() {
+        // Rules decide first; a unit outside the rollout share is off by the split.
+        let rules_only = Flag {
+            rollout_ppm: crate::base::PPM,
+            ..flag.clone()
+        };
+        if !flag_on(&rules_only, &ctx.targeting_key, &view) {
+            "DEFAULT"
+        } else if value {
+            "TARGETING_MATCH"
+        } else {
+            "SPLIT"
+        }
+    } else if flag.rollout_ppm >= crate::base::PPM {
+        "STATIC"
+    } else {
+        "SPLIT"
+    };
+    Evaluation {
+        key: format!("{}.{}", route.name, flag.name),
+        value,
+        reason,
+    }
+}
+
+/// Finds `<route>.<flag>`.
+pub fn find<'c>(cfg: &'c Config, key: &str) -> Option<(&'c Route, &'c Flag)> {
+    cfg.routes.iter().find_map(|r| {
+        let rest = key.strip_prefix(r.name.as_str())?.strip_prefix('.')?;
+        r.flags.iter().find(|f| f.name == rest).map(|f| (r, f))
+    })
+}
+
+/// Every route-level flag of the config, in config order.
+pub fn evaluate_all(cfg: &Config, ctx: &Context) -> Vec<Evaluation> {
+    cfg.routes
+        .iter()
+        .flat_map(|r| r.flags.iter().map(move |f| evaluate_flag(r, f, ctx)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::Xoshiro256;
+    use crate::routing;
+    use crate::routing::Inputs;
+
+    const CFG: &str = r#"{"version":1,"origins":{"a":{"url":"http://127.0.0.1:1"}},
+      "routes":[{"name":"r","match":{"path_prefix":"/"},"unit":[{"header":"x-user"}],
+        "strategy":{"kind":"ab","arms":[{"name":"a","origin":"a","weight":1}]},
+        "flags":[{"name":"half","rollout":50},
+                 {"name":"pro","rollout":100,"rules":[{"attr":"header:x-plan","op":"eq","values":["pro"]},{"attr":"cookie:beta","op":"in","values":["1","yes"]},{"attr":"query:v","op":"semver_gte","values":["2.1"]}]},
+                 {"name":"off","rollout":0},
+                 {"name":"all","rollout":100}]}]}"#;
+
+    fn ctx(v: Value) -> Context {
+        Context::from_body(&json!({ "context": v })).unwrap()
+    }
+
+    #[test]
+    fn same_answer_as_the_edge_for_split_flags() {
+        let cfg = crate::config::parse(CFG).unwrap();
+        let mut rng = Xoshiro256::seed_from_u64(1);
+        let mut on = 0;
+        for i in 0..2000 {
+            let unit = format!("user-{i}");
+            let h = [("x-user", unit.as_str())];
+            let view = RequestView {
+                method: "POST",
+                host: "h",
+                path: "/x",
+                query: None,
+                headers: &h,
+                country: None,
+            };
+            let d = routing::decide(&cfg, 0, &unit, &view, Inputs::default(), &mut rng);
+            let header = d.flags_header(&cfg.routes[0]).unwrap();
+            let evals = evaluate_all(&cfg, &ctx(json!({ "targetingKey": unit })));
+            let ours: Vec<String> = evals
+                .iter()
+                .map(|e| format!("{}={}", e.key.trim_start_matches("r."), e.variant()))
+                .collect();
+            assert_eq!(header, ours.join(", "));
+            on += usize::from(evals[0].value);
+            assert_eq!(evals[0].reason, "SPLIT");
+            assert_eq!(evals[2].reason, "DISABLED");
+            assert_eq!(evals[3].reason, "STATIC");
+            assert_eq!(evals[1].reason, "DEFAULT");
+        }
+        assert!((900..1100).contains(&on), "{on}");
+    }
+
+    #[test]
+    fn rules_read_same_named_context_keys() {
+        let cfg = crate::config::parse(CFG).unwrap();
+        let (r, f) = find(&cfg, "r.pro").unwrap();
+        let yes = ctx(
+            json!({"targetingKey":"u","header:x-plan":"pro","cookie:beta":"yes","query:v":"2.3.0"}),
+        );
+        let e = evaluate_flag(r, f, &yes);
+        assert!(e.value);
+        assert_eq!(e.reason, "TARGETING_MATCH");
+        // Same through the edge's own request parsing.
+        let h = [("x-plan", "pro"), ("cookie", "beta=yes")];
+        let view = RequestView {
+            method: "GET",
+            host: "",
+            path: "/",
+            query: Some("v=2.3.0"),
+            headers: &h,
+            country: None,
+        };
+        assert!(flag_on(f, "u", &view));
+        let no = ctx(
+            json!({"targetingKey":"u","header:x-plan":"pro","cookie:beta":"no","query:v":"2.3.0"}),
+        );
+        let e = evaluate_flag(r, f, &no);
+        assert!(!e.value);
+        assert_eq!(e.reason, "DEFAULT");
+        assert_eq!(e.json()["variant"], "off");
+    }
+
+    #[test]
+    fn lookup_and_context_errors() {
+        let cfg = crate::config::parse(CFG).unwrap();
+        assert!(find(&cfg, "r.half").is_some());
+        assert!(find(&cfg, "r.nope").is_none());
+        assert!(find(&cfg, "rr.half").is_none());
+        assert!(find(&cfg, "half").is_none());
+        let e = Context::from_body(&json!({"context": {}})).err().unwrap();
+        assert_eq!(e.0, OfrepError::TargetingKeyMissing);
+        let e = Context::from_body(&json!({"context": 3})).err().unwrap();
+        assert_eq!(e.0, OfrepError::InvalidContext);
+        let e = Context::from_body(&json!({"context": {"targetingKey": "x".repeat(600)}}))
+            .err()
+            .unwrap();
+        assert_eq!(e.0, OfrepError::InvalidContext);
+        assert_eq!(OfrepError::FlagNotFound.status(), 404);
+        assert_eq!(
+            OfrepError::FlagNotFound.json("r.x", "no")["errorCode"],
+            "FLAG_NOT_FOUND"
+        );
+    }
+}

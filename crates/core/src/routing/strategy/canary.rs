@@ -1,0 +1,32 @@
+//! `canary`: the first `percent` of units (a monotone share: raising it keeps everyone who was
+//! in) go to the canary; the controller's state may move the share or roll it back to 0.
+
+use super::{Choice, Cx};
+use crate::base::in_share;
+use crate::config::{percent_to_ppm_lenient, OriginId};
+use crate::routing::Reason;
+
+pub(super) fn choose<'c, H: ?Sized, R>(
+    stable: OriginId,
+    canary: OriginId,
+    percent_ppm: u32,
+    cx: &mut Cx<'_, '_, H, R>,
+) -> Choice<'c> {
+    let (share, rolled_back) = match cx.state {
+        Some(s) if s.rolled_back => (0, true),
+        Some(s) => (
+            s.canary_percent
+                .and_then(percent_to_ppm_lenient)
+                .unwrap_or(percent_ppm),
+            false,
+        ),
+        None => (percent_ppm, false),
+    };
+    if in_share(cx.h, share) {
+        Choice::pick("canary", canary, Reason::CanaryIn)
+    } else if rolled_back {
+        Choice::pick("stable", stable, Reason::RolledBack)
+    } else {
+        Choice::pick("stable", stable, Reason::CanaryOut)
+    }
+}

@@ -1,0 +1,28 @@
+//! Statistics for the learning loop: special functions, A/B statistics and bandit weights.
+//!
+//! Pure Rust with no dependencies beyond `serde` (for the result structs): no I/O, no clock,
+//! randomness only through [`crate::base::Rng`]. See each module for the method choices:
+//! - `special.rs`: special functions (gamma, beta, normal, chi-squared, Student's t);
+//! - `sample.rs`: random variates (normal, gamma, beta, Student's t);
+//! - `ab.rs`: A/B tests (two-proportion z, Welch's t, intervals, mSPRT, sample-ratio check);
+//! - `bandit.rs`: bandit weights (Thompson sampling, UCB1, epsilon-greedy) with health.
+
+mod ab;
+mod bandit;
+mod sample;
+mod special;
+
+pub use ab::{
+    compare_conversion, compare_means, mean_interval, msprt_log_lambda, msprt_log_lambda_diff,
+    prob_beat_control, srm_test, t_critical, two_proportion_z_test, welch_interval, welch_t_test,
+    wilson_interval, ConversionComparison, Interval, MeanComparison, MeanStats, MsprtConfig,
+    MsprtState, MsprtStep, Proportion, SrmResult, TTest, ZTest, MEAN_TAU_SD, SRM_ALPHA,
+};
+pub use bandit::{
+    probe_share, weights, weights_with_health, Algorithm, ArmStats, BanditParams, RewardModel,
+};
+pub use sample::{beta, gamma, standard_normal, student_t};
+pub use special::{
+    beta_cdf, beta_inc, chi2_sf, erf, erfc, gamma_p, gamma_q, ln_beta, ln_gamma, normal_cdf,
+    normal_pdf, normal_quantile, normal_sf, student_t_sf, student_t_two_sided,
+};
