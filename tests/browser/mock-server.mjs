@@ -1,8 +1,9 @@
 // A loopback stand-in for the Switchyard control plane, for the dashboard's browser test:
 // serves www/ under /_switchyard/dashboard/ with a strict CSP, and the operator API shapes of
-// docs CONTRACTS / issue 9 (whoami, status, config with ETag + If-Match + history + revert,
+// docs/operator-api.md (whoami, status, config with ETag + If-Match + history + revert,
 // validate (+ churn), stats, series, rollback/resume/promote) backed by the fixtures in
-// tests/fixtures/dashboard/. Fixture clocks are shifted so the newest data is "now".
+// tests/fixtures/dashboard/. Fixture clocks are shifted so the fixtures' "now" is the time
+// the mock starts (its Date header is the real clock).
 //
 //   node tests/browser/mock-server.mjs [port]     # prints the dashboard URL and the tokens
 import { createServer } from 'node:http';
@@ -11,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { join, normalize, extname } from 'node:path';
 import { validate } from '../../www/schema.js';
+import { sortedJson } from '../../www/lib.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FIX = join(ROOT, 'tests/fixtures/dashboard');
@@ -82,9 +84,10 @@ function churn(oldDoc, newDoc) {
 
 export function startMock({ port = 0, schema = true, status = true, churn: withChurn = true, whoami = true } = {}) {
   const schemaDoc = fixture('config.schema.json'); // the mock's own validator; `schema` only hides the file from the dashboard
-  const stats = { fraud: fixture('canary-live.json'), checkout: fixture('ab-srm.json'), ranker: fixture('bandit-weights.json'), fresh: fixture('empty.json') };
+  const stats = { fraud: fixture('canary-live.json'), checkout: fixture('ab-srm.json'), ranker: fixture('bandit-weights.json'), search: fixture('bluegreen-stopped.json'), fresh: fixture('empty.json') };
   const series = Object.fromEntries(Object.keys(stats).map((r) => [r, fixture(`series-${r}.json`)]));
   const history = fixture('history.json'); // newest first, with text
+  const initial = Object.fromEntries(JSON.parse(history[0].text).routes.map((r) => [r.name, sortedJson(r.strategy)]));
   const state = { requests: [], history, stats, series };
   const offset = Date.now() - FIXTURE_NOW;
   const fnow = () => Date.now() - offset; // "now" on the fixtures' clock
@@ -128,7 +131,9 @@ export function startMock({ port = 0, schema = true, status = true, churn: withC
     if (path === 'whoami') return whoami ? send(200, who) : err(404, 'not_found', 'unknown Switchyard endpoint');
     if (path === 'status' && req.method === 'GET') {
       if (!status) return err(404, 'not_found', 'unknown Switchyard endpoint');
-      return send(200, { config: configId(cfgText), routes: cfg.routes.map((r) => ({ name: r.name, strategy: r.strategy.kind, fingerprint: configId(JSON.stringify(r)) })), rejected: null });
+      // The stats fixtures' fingerprint while a route's strategy is the one the mock started with.
+      const fp = (r) => (sortedJson(r.strategy) === initial[r.name] && stats[r.name]?.fingerprint ? stats[r.name].fingerprint : configId(sortedJson(r.strategy)));
+      return send(200, { config: configId(cfgText), routes: cfg.routes.map((r) => ({ name: r.name, strategy: r.strategy.kind, fingerprint: fp(r) })), rejected: null });
     }
     if (path === 'config' && req.method === 'GET') return send(200, { config: cfg, text: cfgText, validation: { valid: true, id: configId(cfgText) } }, { etag });
     if (path === 'config' && req.method === 'PUT') {
