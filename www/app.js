@@ -178,11 +178,12 @@ async function loadRoutes() {
 // ---- overview --------------------------------------------------------------------------------
 
 function sparkline(series, t) {
-  const hour = lib.fillMinutes(series, t, t - 59 * 60_000, 60); // the last hour, a minute without a row is 0
-  const s = lib.armSeries(hour, 'requests');
+  // The last hour's complete minutes (the current one is still filling); a minute without a row had no requests.
+  const bucket = series?.bucket_ms ?? 60_000;
+  const hour = series ? lib.fillMinutes(series, t - bucket, t - 60 * 60_000, 60) : null;
   const total = { name: 'requests', color: '#3b82f6', points: (hour?.minutes ?? []).map((m) => [m.t, Object.values(m.arms ?? {}).reduce((a, x) => a + (x?.requests ?? 0), 0)]) };
-  const tree = lineChart({ title: 'requests per minute, last hour', series: s.length || total.points.length ? [total] : [], width: 140, height: 34, empty: '',
-    xDomain: [t - 60 * 60_000, t], margin: { top: 3, right: 2, bottom: 3, left: 2 } });
+  const tree = lineChart({ title: 'requests per minute, last hour', series: total.points.length ? [total] : [], width: 140, height: 34, empty: '',
+    margin: { top: 3, right: 2, bottom: 3, left: 2 } });
   const svg = toDom(strip(tree), document);
   svg.setAttribute('class', 'spark');
   return svg;
@@ -211,7 +212,7 @@ function originTag(a) {
 }
 function shadowPill(line, id) {
   if (!line.shadow) return null;
-  return pill(`shadow disagrees${line.shadow.count > 1 ? ` (${line.shadow.count})` : ''}`, 'shadow', {
+  return pill(`shadow disagrees: ${fmtPct(line.shadow.agreement, 0)} agree${line.shadow.count > 1 ? ` (${line.shadow.count} shadows)` : ''}`, 'shadow', {
     id, class: 'pill tone-shadow',
     title: `mirrored copy ${line.shadow.origin} agrees on ${fmtPct(line.shadow.agreement)} of the answers compared (alert below ${fmtPct(lib.MIN_SHADOW_AGREEMENT, 0)}); it serves no user, so the route's health does not depend on it`,
   });
@@ -219,18 +220,19 @@ function shadowPill(line, id) {
 
 function healthRow(line, series, t) {
   return h('tr', { id: `health-${line.name}`, class: `health${line.attention ? ' row-bad' : ''}`, 'data-state': line.state.label },
-    h('th', { scope: 'row' }, h('a', { href: `#/route/${encodeURIComponent(line.name)}`, id: `route-${line.name}` }, line.name), ' ', badge(line.strategy)),
-    h('td', { class: 'state-cell' }, pill(line.state.label, line.state.tone, { class: `pill tone-${line.state.tone} state` }), ' ', shadowPill(line, `shadow-${line.name}`)),
-    h('td', { class: 'num' }, h('div', {}, fmtInt(line.total)),
+    h('th', { scope: 'row' }, h('a', { href: `#/route/${encodeURIComponent(line.name)}`, id: `route-${line.name}` }, line.name), h('div', {}, badge(line.strategy))),
+    h('td', { class: 'state-cell' }, h('div', {}, pill(line.state.label, line.state.tone, { class: `pill tone-${line.state.tone} state` })), line.shadow ? h('div', {}, shadowPill(line, `shadow-${line.name}`)) : null,
+      line.canary ? h('div', { class: 'small mut canary', id: `canary-${line.name}` }, `canary ${line.canary.text}`) : null),
+    h('td', { class: 'num reqs' }, h('div', { class: 'strong' }, fmtInt(line.total)),
       h('div', { class: 'mut small rate', id: `rate-${line.name}` }, lib.rateText(line.perMin, line.lastSeen, t)),
       line.restart ? h('div', { class: 'small tone-warn restart', id: `restart-${line.name}`, title: line.restart.detail || null }, `since ${hhmm(line.restart.at)}: config changed`) : null),
     h('td', {}, sparkline(series, t)),
-    h('td', { class: 'arms' }, line.arms.length ? line.arms.map((a) => h('div', { class: 'arm-line', id: `arm-${line.name}-${a.arm}` },
+    h('td', { class: 'arms' }, line.arms.length ? h('div', { class: 'arms-grid' }, line.arms.map((a) => h('div', { class: 'arm-line', id: `arm-${line.name}-${a.arm}` },
       h('b', {}, a.arm), ' ', originTag(a), ' ', sharesCell(a, line), ' ',
-      h('span', { class: `chip${a.bad ? ' chip-bad' : ''}`, title: `${fmtInt(a.requests)} requests counted` }, `${fmtPct(a.errorRate, 1)} errors`)))
+      h('span', { class: `chip${a.bad ? ' chip-bad' : ''}`, title: `${fmtInt(a.requests)} requests counted` }, `${fmtPct(a.errorRate, 1)} err`))))
       : h('span', { class: 'mut' }, DASH)),
-    h('td', {}, line.canary ? line.canary.text : h('span', { class: 'mut' }, DASH)),
-    h('td', { class: 'alerts' }, line.alerts.length ? line.alerts.map((a) => h('span', { class: `alert-chip tone-${a.tone}` }, a.text)) : h('span', { class: 'tone-ok' }, 'none')),
+    // Shadows are in the badge beside the state; the other signals here.
+    h('td', { class: 'alerts' }, line.alerts.some((a) => a.kind !== 'shadow') ? line.alerts.filter((a) => a.kind !== 'shadow').map((a) => h('div', { class: `alert-chip tone-${a.tone}` }, a.text)) : h('span', { class: 'mut' }, 'none')),
   );
 }
 
@@ -251,7 +253,7 @@ async function overview() {
       nBad ? pill(`${nBad} need attention`, 'bad', { id: 'attention' }) : pill('serving arms healthy', 'ok', { id: 'attention' }),
       nShadow ? pill(`${nShadow} shadow${nShadow > 1 ? 's' : ''} disagree${nShadow > 1 ? '' : 's'}`, 'shadow', { id: 'shadow-count', class: 'pill tone-shadow' }) : null),
     routes.length
-      ? h('div', { class: 'card flush' }, table(null, ['Route', 'State', 'Requests', 'Last hour', ['Arms: origin, planned vs seen share, errors', 'planned: the share the config and controller give the arm now; seen: its share of the last 15 minutes of requests'], 'Canary', 'Signals'],
+      ? h('div', { class: 'card flush' }, table(null, ['Route', 'State', 'Requests', 'Last hour', ['Arms: origin · planned vs seen share · errors', 'planned: the share the config and controller give the arm now; seen: its share of the requests of the last 15 minutes'], 'Signals'],
         lines.map((l, i) => healthRow(l, docs[i].series, t)), { class: 'health-table', id: 'health' }))
       : h('p', {}, 'No valid config is in force. ', h('a', { href: '#/config' }, 'Write one in the config editor.')),
     h('p', { class: 'mut small', id: 'health-note' },
@@ -385,7 +387,8 @@ function routeCharts(name, doc, raw, t) {
     return [h('div', { class: 'card', id: 'no-series' }, h('p', { class: 'mut' },
       raw ? 'No per-minute data yet: the charts fill in as traffic arrives.' : 'Time series unavailable (GET /_switchyard/series/<route> did not answer).'))];
   }
-  const series = lib.fillMinutes(raw, t); // minutes without a row had no requests
+  // Complete minutes up to now (the current one is still filling); minutes without a row had no requests.
+  const series = lib.fillMinutes(raw, t - (raw?.bucket_ms ?? 60_000));
   const guard = lib.routeGuard(cache.config, name);
   const marks = lib.eventMarks(series);
   const base = { xDomain: domain, marks };

@@ -609,6 +609,13 @@ export function plannedShares(config, name, doc, fingerprint = null) {
 }
 
 const bucketOf = (series) => (isNum(series?.bucket_ms) && series.bucket_ms > 0 ? series.bucket_ms : 60_000);
+/** The start of the series bucket that holds `x` (buckets keep the phase of the series' own rows). */
+const bucketStart = (series, x) => {
+  const bucket = bucketOf(series);
+  const first = (series?.minutes ?? []).find((m) => isNum(m?.t));
+  const phase = first ? ((first.t % bucket) + bucket) % bucket : 0;
+  return Math.floor((x - phase) / bucket) * bucket + phase;
+};
 const minuteRequests = (m) => Object.values(m?.arms ?? {}).reduce((a, x) => a + (isNum(x?.requests) ? x.requests : 0), 0);
 
 /**
@@ -623,7 +630,7 @@ export function recentRate(series, now = null, minutes = 5) {
   if (!ms.length) return null;
   const bucket = bucketOf(series);
   const end = isNum(now) ? now : Math.max(...ms.map((m) => m.t)) + bucket;
-  const start = Math.floor((end - minutes * 60_000) / bucket) * bucket;
+  const start = bucketStart(series, end - minutes * 60_000);
   const total = ms.filter((m) => m.t >= start).reduce((s, m) => s + minuteRequests(m), 0);
   return total / ((end - start) / 60_000);
 }
@@ -653,7 +660,7 @@ export function observedShares(series, doc, now = null, minutes = 15) {
   if (ms.length) {
     const bucket = bucketOf(series);
     const end = isNum(now) ? now : Math.max(...ms.map((m) => m.t)) + bucket;
-    const start = Math.floor((end - minutes * 60_000) / bucket) * bucket;
+    const start = bucketStart(series, end - minutes * 60_000);
     const per = {};
     for (const m of ms.filter((x) => x.t >= start)) {
       for (const [arm, a] of Object.entries(m.arms ?? {})) if (isNum(a?.requests)) per[arm] = (per[arm] ?? 0) + a.requests;
@@ -801,17 +808,17 @@ export function seriesDomain(series, now = null) {
 }
 
 /**
- * The series with a row for every bucket from its first to `now` (or `from`, when given, to
- * `now`): the store keeps rows only for minutes with traffic, so a missing minute is a
- * minute without requests. At most `max` rows (the newest).
+ * The series with a row for every bucket from its first (or the one holding `from`) to the
+ * one holding `now`; rows after it are left out. The store keeps rows only for minutes with
+ * traffic, so a missing minute is a minute without requests. At most `max` rows (the newest).
  */
 export function fillMinutes(series, now, from = null, max = 1500) {
   const bucket = bucketOf(series);
   const rows = (Array.isArray(series?.minutes) ? series.minutes : []).filter((m) => isNum(m?.t));
   const byT = new Map(rows.map((m) => [m.t, m]));
-  const first = isNum(from) ? Math.floor(from / bucket) * bucket : rows.length ? Math.min(...rows.map((m) => m.t)) : null;
+  const first = isNum(from) ? bucketStart(series, from) : rows.length ? Math.min(...rows.map((m) => m.t)) : null;
   if (first === null || !isNum(now)) return series;
-  const last = Math.max(Math.floor(now / bucket) * bucket, ...rows.map((m) => m.t));
+  const last = bucketStart(series, now);
   const start = Math.max(first, last - (max - 1) * bucket);
   const minutes = [];
   for (let t = start; t <= last; t += bucket) minutes.push(byT.get(t) ?? { t, arms: {}, shadows: {} });

@@ -466,6 +466,17 @@ test('rates fall to 0 once traffic stops: computed from now, not from the newest
   assert.equal(hl.observedSource, 'counts');
 });
 
+test('filled minutes: a row for every bucket up to now, in the phase of the series', () => {
+  const base = 1_000_000 * MIN + 12_345; // buckets that do not start on a round minute
+  const s = { bucket_ms: MIN, minutes: [{ t: base, arms: { a: { requests: 3 } } }, { t: base + 2 * MIN, arms: { a: { requests: 4 } } }] };
+  const f = lib.fillMinutes(s, base + 4 * MIN + 5000);
+  assert.deepEqual(f.minutes.map((m) => [m.t - base, m.arms.a?.requests ?? 0]), [[0, 3], [MIN, 0], [2 * MIN, 4], [3 * MIN, 0], [4 * MIN, 0]]);
+  const hour = lib.fillMinutes(s, base + 4 * MIN + 5000, base + MIN + 1, 3);
+  assert.deepEqual(hour.minutes.map((m) => m.t - base), [2 * MIN, 3 * MIN, 4 * MIN], 'from a time, at most max rows');
+  assert.equal(lib.recentRate(s, base + 2 * MIN + 30_000, 2), 7 / 2.5);
+  assert.equal(lib.fillMinutes(null, 5), null);
+});
+
 test('a config change that restarted the counts is found, with the requests before it', () => {
   const s = series('checkout');
   const doc = fixture('ab-srm');
@@ -479,7 +490,8 @@ test('a config change that restarted the counts is found, with the requests befo
   // Counts older than the change: not a restart.
   doc.arms.control.since_ms = FNOW - 100 * MIN;
   assert.equal(lib.countsRestart(doc, s), null);
-  assert.equal(lib.countsRestart(fixture('canary-live'), series('fraud')), null, 'a config event before any traffic');
+  const first = { bucket_ms: MIN, minutes: [{ t: 5 * MIN, arms: { a: { requests: 9 } } }], events: [{ at: 5 * MIN, kind: 'config', detail: 'x' }] };
+  assert.equal(lib.countsRestart({ arms: { a: { since_ms: 5 * MIN } } }, first), null, 'a config event before any traffic');
   assert.equal(lib.countsRestart(doc, null), null);
   const marks = lib.eventMarks(s);
   assert.deepEqual(marks.map((m) => [m.kind, m.short]), [['config', 'config changed: counts restart'], ['srm', null]]);
@@ -564,8 +576,9 @@ test('series: one point per minute per arm, rolling error rate, canary steps, we
   assert.equal(c.points.at(-1)[0], dom[1], 'reaches the end of the chart');
   assert.equal(c.step, true);
   const marks = lib.eventMarks(s);
-  assert.deepEqual(marks.map((m) => m.kind), ['config', 'step', 'step']);
-  assert.equal(marks[1].label, 'Step → 20%: guard held for 1800 s at 5%');
+  assert.deepEqual(marks.map((m) => m.kind), ['step', 'step']);
+  assert.equal(marks[0].label, 'Step → 20%: guard held for 1800 s at 5%');
+  assert.equal(marks[0].short, null, 'steps: no label on the chart');
   assert.equal(lib.eventRows(s, (t) => String(t))[0][1], 'Step', 'newest first');
   assert.equal(lib.rolledBackInSeries(s), false);
   const rolled = { ...s, events: [...s.events, { at: dom[1], kind: 'rollback' }] };
