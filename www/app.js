@@ -75,6 +75,11 @@ function setToken(t) {
 // Earlier versions kept the token in localStorage (shared by every tab, kept forever): drop it.
 try { localStorage.removeItem('switchyard.adminToken'); } catch { /* no storage */ }
 
+// The server's clock (its Date header) when it differs from this one by more than 5 s, so
+// "now" rates and "ago" texts agree with the timestamps the workers write.
+let clockSkew = 0;
+const now = () => Date.now() + clockSkew;
+
 async function api(path, { method = 'GET', body, headers = {} } = {}) {
   const hs = { ...headers };
   const t = token();
@@ -86,11 +91,16 @@ async function api(path, { method = 'GET', body, headers = {} } = {}) {
   } catch (e) {
     return { ok: false, status: 0, body: { error: { message: `network error: ${e.message}` } }, headers: new Headers() };
   }
+  const server = Date.parse(res.headers.get('date') ?? '');
+  if (Number.isFinite(server)) clockSkew = Math.abs(server - Date.now()) > 5000 ? server - Date.now() : 0;
   const text = await res.text();
   let json;
   try { json = JSON.parse(text); } catch { json = text; }
   return { ok: res.ok, status: res.status, body: json, headers: res.headers };
 }
+
+/** A 401 from the operator API: the view gives way to the sign-in card. */
+class SignInNeeded extends Error {}
 
 const can = (role) => (who?.unknown ? true : lib.roleAtLeast(who?.role, role));
 const needs = (role) => (can(role) ? null : `Needs the ${role} role${who ? ` (you are ${who.role})` : ' (sign in with a token)'}`);
@@ -106,13 +116,23 @@ async function loadWho() {
     return;
   }
   who = r.ok && r.body && typeof r.body.role === 'string' ? { name: String(r.body.name ?? ''), role: r.body.role } : null;
-  showWho(r.ok ? null : lib.apiErrorText(r.status, r.body));
+  if (!who && r.status === 401) setToken(''); // a token the server refuses is not kept
+  showWho(who ? null : `Token not accepted: ${lib.apiErrorText(r.status, r.body)}`);
 }
 function showWho(problem = null) {
   $('#who').hidden = !who;
-  $('#token-form').hidden = !!who;
   $('#role').replaceChildren(who ? h('span', {}, h('b', {}, who.name || 'token'), ' · ', pill(who.role, who.role === 'admin' ? 'bad' : who.role === 'operator' ? 'warn' : 'idle', { id: 'role-pill' })) : '');
-  if (problem && token()) banner(`Token not accepted: ${problem}`);
+  showSignin(!who, problem);
+}
+/** The sign-in card instead of the views (no token, or one the server refused). */
+function showSignin(show, problem = null) {
+  $('#signin').hidden = !show;
+  $('#bar').hidden = show;
+  main.hidden = show;
+  const p = $('#signin-problem');
+  p.hidden = !problem;
+  p.textContent = problem ?? '';
+  if (show) banner(null);
 }
 
 function banner(text) {
@@ -137,7 +157,7 @@ async function loadConfig() {
 /** Routes in force: GET /status (router), else the routes of the config in KV. */
 async function loadRoutes() {
   const [s, c] = await Promise.all([api('/status'), loadConfig()]);
-  if (s.status === 401 || (c.status === 401 && !s.ok)) throw new Error(lib.apiErrorText(401, s.ok ? c.body : s.body));
+  if (s.status === 401 || (c.status === 401 && !s.ok)) throw new SignInNeeded(lib.apiErrorText(401, s.ok ? c.body : s.body));
   let routes = null;
   let id = null;
   if (s.ok && s.body && typeof s.body === 'object') {
@@ -157,11 +177,13 @@ async function loadRoutes() {
 
 // ---- overview --------------------------------------------------------------------------------
 
-function sparkline(series) {
-  const last = { ...series, minutes: (series?.minutes ?? []).slice(-60) }; // the last hour
-  const s = lib.armSeries(last, 'requests');
-  const total = { name: 'requests', color: '#3b82f6', points: (s[0]?.points ?? []).map(([t], i) => [t, s.reduce((a, x) => a + (x.points[i][1] ?? 0), 0)]) };
-  const tree = lineChart({ title: 'requests per minute', series: [total], width: 140, height: 34, empty: '', margin: { top: 3, right: 2, bottom: 3, left: 2 } });
+function sparkline(series, t) {
+  // The last hour's complete minutes (the current one is still filling); a minute without a row had no requests.
+  const bucket = series?.bucket_ms ?? 60_000;
+  const hour = series ? lib.fillMinutes(series, t - bucket, t - 60 * 60_000, 60) : null;
+  const total = { name: 'requests', color: '#3b82f6', points: (hour?.minutes ?? []).map((m) => [m.t, Object.values(m.arms ?? {}).reduce((a, x) => a + (x?.requests ?? 0), 0)]) };
+  const tree = lineChart({ title: 'requests per minute, last hour', series: total.points.length ? [total] : [], width: 140, height: 34, empty: '',
+    margin: { top: 3, right: 2, bottom: 3, left: 2 } });
   const svg = toDom(strip(tree), document);
   svg.setAttribute('class', 'spark');
   return svg;
@@ -169,20 +191,48 @@ function sparkline(series) {
 /** A chart tree without axes and labels (sparklines). */
 function strip(node) {
   if (typeof node !== 'object') return node;
-  const keep = node.children.filter((c) => typeof c !== 'object' || !['c-tick', 'c-axis', 'c-label'].includes(c.attrs.class));
+  const keep = node.children.filter((c) => typeof c !== 'object' || !['c-tick', 'c-axis', 'c-label', 'c-mark'].includes(c.attrs.class?.split(' ')[0]));
   return { ...node, children: keep.map(strip) };
 }
 
-function healthRow(line, series) {
-  const bad = line.alerts.some((a) => a.tone === 'bad');
-  return h('tr', { id: `health-${line.name}`, class: `health${bad ? ' row-bad' : ''}`, 'data-state': line.state.label },
-    h('th', { scope: 'row' }, h('a', { href: `#/route/${encodeURIComponent(line.name)}`, id: `route-${line.name}` }, line.name), ' ', badge(line.strategy)),
-    h('td', {}, pill(line.state.label, line.state.tone, { class: `pill tone-${line.state.tone} state` })),
-    h('td', { class: 'num' }, h('div', {}, fmtInt(line.total)), h('div', { class: 'mut small' }, line.perMin === null ? DASH : `${fmtNum(line.perMin, 1)}/min`)),
-    h('td', {}, sparkline(series)),
-    h('td', { class: 'arms' }, line.arms.length ? line.arms.map((a) => h('span', { class: `chip${a.bad ? ' chip-bad' : ''}`, title: `${fmtInt(a.requests)} requests` }, h('span', { class: 'mut' }, a.arm), ' ', fmtPct(a.errorRate, 1))) : h('span', { class: 'mut' }, DASH)),
-    h('td', {}, line.canary ? line.canary.text : h('span', { class: 'mut' }, DASH)),
-    h('td', { class: 'alerts' }, line.alerts.length ? line.alerts.map((a) => h('span', { class: `alert-chip tone-${a.tone}` }, a.text)) : h('span', { class: 'tone-ok' }, 'none')),
+const shareText = (x) => (x === null ? DASH : fmtPct(x, x > 0 && x < 0.1 ? 1 : 0));
+/** "planned 50% · seen 48%" for an arm (the observed share of the last 15 minutes, else of the counts). */
+function sharesCell(a, line) {
+  const seenTitle = line.observedSource === 'recent' ? `share of the requests of the last ${line.observedMinutes} minutes` : 'share of the requests counted since the route (re)started';
+  const off = a.planned !== null && a.observed !== null && Math.abs(a.planned - a.observed) > 0.1;
+  return h('span', { class: 'shares' },
+    h('span', { title: line.plannedKnown ? 'the share the config and the controller give this arm now' : 'this strategy has no fixed split (flags decide per unit)' }, `planned ${line.plannedKnown ? shareText(a.planned) : 'by rules'}`),
+    ' · ', h('span', { title: seenTitle, class: off ? 'tone-warn strong' : null }, `seen ${shareText(a.observed)}`));
+}
+/** The origin an arm is served by: its name and URL host (the URL and description on hover). */
+function originTag(a) {
+  if (!a.origin) return h('span', { class: 'mut' }, 'origin not in the config');
+  return h('span', { class: 'origin', title: [a.url, a.note].filter(Boolean).join(' — ') || null },
+    h('code', {}, a.origin), a.host ? h('span', { class: 'mut' }, ` @ ${a.host}`) : null);
+}
+function shadowPill(line, id) {
+  if (!line.shadow) return null;
+  return pill(`shadow disagrees: ${fmtPct(line.shadow.agreement, 0)} agree${line.shadow.count > 1 ? ` (${line.shadow.count} shadows)` : ''}`, 'shadow', {
+    id, class: 'pill tone-shadow',
+    title: `mirrored copy ${line.shadow.origin} agrees on ${fmtPct(line.shadow.agreement)} of the answers compared (alert below ${fmtPct(lib.MIN_SHADOW_AGREEMENT, 0)}); it serves no user, so the route's health does not depend on it`,
+  });
+}
+
+function healthRow(line, series, t) {
+  return h('tr', { id: `health-${line.name}`, class: `health${line.attention ? ' row-bad' : ''}`, 'data-state': line.state.label },
+    h('th', { scope: 'row' }, h('a', { href: `#/route/${encodeURIComponent(line.name)}`, id: `route-${line.name}` }, line.name), h('div', {}, badge(line.strategy))),
+    h('td', { class: 'state-cell' }, h('div', {}, pill(line.state.label, line.state.tone, { class: `pill tone-${line.state.tone} state` })), line.shadow ? h('div', {}, shadowPill(line, `shadow-${line.name}`)) : null,
+      line.canary ? h('div', { class: 'small mut canary', id: `canary-${line.name}` }, `canary ${line.canary.text}`) : null),
+    h('td', { class: 'num reqs' }, h('div', { class: 'strong' }, fmtInt(line.total)),
+      h('div', { class: 'mut small rate', id: `rate-${line.name}` }, lib.rateText(line.perMin, line.lastSeen, t)),
+      line.restart ? h('div', { class: 'small tone-warn restart', id: `restart-${line.name}`, title: line.restart.detail || null }, `since ${hhmm(line.restart.at)}: config changed`) : null),
+    h('td', {}, sparkline(series, t)),
+    h('td', { class: 'arms' }, line.arms.length ? h('div', { class: 'arms-grid' }, line.arms.map((a) => h('div', { class: 'arm-line', id: `arm-${line.name}-${a.arm}` },
+      h('b', {}, a.arm), ' ', originTag(a), ' ', sharesCell(a, line), ' ',
+      h('span', { class: `chip${a.bad ? ' chip-bad' : ''}`, title: `${fmtInt(a.requests)} requests counted` }, `${fmtPct(a.errorRate, 1)} err`))))
+      : h('span', { class: 'mut' }, DASH)),
+    // Shadows are in the badge beside the state; the other signals here.
+    h('td', { class: 'alerts' }, line.alerts.some((a) => a.kind !== 'shadow') ? line.alerts.filter((a) => a.kind !== 'shadow').map((a) => h('div', { class: `alert-chip tone-${a.tone}` }, a.text)) : h('span', { class: 'mut' }, 'none')),
   );
 }
 
@@ -192,24 +242,34 @@ async function overview() {
     const [s, t] = await Promise.all([api(`/stats/${encodeURIComponent(r.name)}`), api(`/series/${encodeURIComponent(r.name)}`)]);
     return { stats: s.ok ? s.body : null, series: t.ok ? t.body : null };
   }));
-  const lines = routes.map((r, i) => lib.healthLine(r, docs[i].stats, docs[i].series, cache.config));
-  const nBad = lines.filter((l) => l.alerts.some((a) => a.tone === 'bad')).length;
+  const t = now();
+  const lines = routes.map((r, i) => lib.healthLine(r, docs[i].stats, docs[i].series, cache.config, t));
+  const nBad = lines.filter((l) => l.attention).length;
+  const nShadow = lines.filter((l) => l.shadow).length;
   swap(
     h('div', { class: 'page-head' },
       h('h2', {}, 'Routes'),
       h('span', { class: 'mut' }, `${routes.length} route(s)`),
-      nBad ? pill(`${nBad} need attention`, 'bad', { id: 'attention' }) : pill('all healthy', 'ok', { id: 'attention' })),
+      nBad ? pill(`${nBad} need attention`, 'bad', { id: 'attention' }) : pill('serving arms healthy', 'ok', { id: 'attention' }),
+      nShadow ? pill(`${nShadow} shadow${nShadow > 1 ? 's' : ''} disagree${nShadow > 1 ? '' : 's'}`, 'shadow', { id: 'shadow-count', class: 'pill tone-shadow' }) : null),
     routes.length
-      ? h('div', { class: 'card flush' }, table(null, ['Route', 'State', 'Requests', 'Last hour', 'Error rate per arm', 'Canary', 'Alerts'],
-        lines.map((l, i) => healthRow(l, docs[i].series)), { class: 'health-table', id: 'health' }))
+      ? h('div', { class: 'card flush' }, table(null, ['Route', 'State', 'Requests', 'Last hour', ['Arms: origin · planned vs seen share · errors', 'planned: the share the config and controller give the arm now; seen: its share of the requests of the last 15 minutes'], 'Signals'],
+        lines.map((l, i) => healthRow(l, docs[i].series, t)), { class: 'health-table', id: 'health' }))
       : h('p', {}, 'No valid config is in force. ', h('a', { href: '#/config' }, 'Write one in the config editor.')),
-    h('p', { class: 'mut small' }, `Error rates are flagged above the route's guard (${fmtPct(lib.DEFAULT_MAX_ERROR_RATE, 0)} without one) once an arm has ${lib.MIN_REQUESTS_TO_FLAG} requests; shadow agreement below ${fmtPct(lib.MIN_SHADOW_AGREEMENT, 0)}.`),
+    h('p', { class: 'mut small', id: 'health-note' },
+      `State comes from the serving arms only: an arm's error rate above the route's guard (${fmtPct(lib.DEFAULT_MAX_ERROR_RATE, 0)} without one) once it has ${lib.MIN_REQUESTS_TO_FLAG} requests makes a route Unhealthy. ` +
+      `A shadow (a mirrored copy that serves no user) whose answers agree below ${fmtPct(lib.MIN_SHADOW_AGREEMENT, 0)} gets its own "shadow disagrees" badge. ` +
+      'Rates are the requests of the last 5 minutes up to now, so they fall to 0 when traffic stops.'),
   );
 }
 
 // ---- route page ------------------------------------------------------------------------------
 
-const pctFmt = (digits) => (y) => `${(y * 100).toFixed(digits)}%`;
+/** A percent formatter for fractions; axis ticks (given their step) get just the decimals the step needs. */
+const pctFmt = (digits) => (y, step) => {
+  const d = typeof step === 'number' && step > 0 ? Math.min(3, (String(+(step * 100).toPrecision(6)).split('.')[1] ?? '').length) : digits;
+  return `${(y * 100).toFixed(d)}%`;
+};
 function chartCard(id, title, spec, note = null) {
   const tree = lineChart(spec);
   const svg = toDom(tree, document);
@@ -251,15 +311,20 @@ function hover(svg, tip, meta, spec) {
   svg.addEventListener('mouseleave', () => { tip.hidden = true; cursor.setAttribute('visibility', 'hidden'); });
 }
 
-function kpi(label, value, tone = null, sub = null) {
-  return h('div', { class: `kpi${tone ? ` tone-${tone}` : ''}` }, h('div', { class: 'kpi-label' }, label), h('div', { class: 'kpi-value' }, value), sub && h('div', { class: 'kpi-sub mut' }, sub));
+function kpi(label, value, tone = null, sub = null, id = null) {
+  return h('div', { class: `kpi${tone ? ` tone-${tone}` : ''}`, id }, h('div', { class: 'kpi-label' }, label), h('div', { class: 'kpi-value' }, value), sub && h('div', { class: 'kpi-sub mut' }, sub));
 }
 
 const TIPS = {
   Rewards: 'feedback count', 'Mean reward': 'mean of rewards', Conversion: 'positive rewards / max(requests, rewards)',
-  '95% CI': 'Wilson score interval', Lift: 'relative change of conversion rate vs control', Diff: 'absolute difference (percentage points)',
-  'z-test p': 'fixed-horizon; valid only at a sample size fixed in advance', 'Always-valid p': 'sequential (mSPRT) p-value',
+  '95% CI': 'Wilson score interval (conversion) or Student t interval (means)', Lift: 'relative change against control',
+  'Effect (diff)': 'arm minus control, percentage points', 'Effect (mean diff)': 'arm mean minus control mean',
+  '95% CI of the effect': 'unpooled Wald interval (conversion) or Welch interval (means)',
+  Verdict: 'winner, loser or inconclusive: one per comparison', Why: 'the test that decides, with its p-value, or why nothing is decided',
+  'z-test p': 'fixed-horizon; valid only at a sample size fixed in advance', 'Welch t-test p': 'fixed-horizon; valid only at a sample size fixed in advance',
+  'Always-valid p': 'sequential (mSPRT) p-value', Units: 'distinct units exposed under the split in force',
   'P(beat control)': 'Bayesian, Beta(1,1) priors', Looks: 'times the sequential test was updated', 'Latency diff': 'mean shadow minus primary',
+  Planned: 'the share the config and the controller give the arm now', Seen: 'the arm\'s share of the requests of the last 15 minutes (else of the counts)',
 };
 const tip = (hs) => hs.map((x) => (TIPS[x] ? [x, TIPS[x]] : x));
 
@@ -267,16 +332,24 @@ function experimentPanel(m) {
   if (!m.experiment) return null;
   const alpha = m.experiment.alpha;
   const t = lib.comparisonRows(m);
+  const o = lib.otherStatRows(m);
+  const fromStats = m.arms.some((a) => a.verdict?.source === 'stats');
   return h('section', { class: 'card', 'aria-labelledby': 'exp-h', id: 'experiment' },
     h('h3', { id: 'exp-h' }, `Experiment vs control "${m.experiment.control ?? DASH}"`),
     m.srm && (m.srm.severity === 'alarm' ? h('div', { class: 'alert', role: 'alert' }, m.srm.text) : h('p', { class: 'mut' }, m.srm.text)),
     h('p', { id: 'verdict', class: m.verdict.rolledBack ? 'tone-bad strong' : m.verdict.significant ? 'sig' : null }, m.verdict.text),
-    table(m.rolledBack ? 'Comparisons (traffic before the rollback)' : 'Comparisons', tip(t.headers), t.rows),
-    h('details', { id: 'peek' }, h('summary', { id: 'peek-s' }, 'Which p-value should I trust? (safe to peek)'),
-      h('p', {}, `The always-valid p-value comes from a sequential test: it stays valid however often you look at this page, ` +
-        `so you may stop the experiment as soon as it drops to ${alpha} or below ("✓ significant"). ` +
-        `The z-test p-value assumes one look at a pre-planned sample size; checking it repeatedly and stopping when it dips below ${alpha} ` +
-        `inflates false positives. Use it as a descriptive number only.`)));
+    table(m.rolledBack ? 'Comparisons (traffic before the rollback)' : 'Comparisons: one verdict each', tip(t.headers),
+      t.rows.map((r, i) => h('tr', { class: `cmp-row verdict-${t.tones[i]}` }, h('th', { scope: 'row' }, r[0]),
+        h('td', { class: `verdict tone-${t.tones[i]}` }, h('b', {}, r[1])), h('td', { class: 'why' }, r[2]), r.slice(3).map((c) => h('td', {}, c)))),
+      { id: 'comparisons', class: 'left' }),
+    h('p', { class: 'mut small' }, fromStats
+      ? 'Verdicts as the stats document states them, each with the test that decides it.'
+      : `Each verdict is decided by the always-valid (sequential) test at α = ${alpha}: it stays valid however often this page is looked at, so a result can be acted on as soon as it appears.`),
+    h('details', { id: 'other-stats' }, h('summary', { id: 'other-stats-s' }, 'Other statistics (descriptive: they decide nothing)'),
+      h('p', { class: 'mut small' }, `The fixed-horizon ${m.experiment.metric === 'mean' ? 'Welch' : 'z-'}test assumes one look at a sample size fixed in advance; ` +
+        `checking it repeatedly and stopping when it dips below ${alpha} inflates false positives. P(beat control) is a Bayesian summary with flat priors. ` +
+        'Neither is a verdict, and a metric without data shows none.'),
+      table(null, tip(o.headers), o.rows, { id: 'other-stats-table' })));
 }
 
 function actionBar(name, m, doc) {
@@ -307,21 +380,27 @@ async function act(route, action, question, out) {
   if (r.ok) setTimeout(() => { render().then(() => { const o = $('#action-out'); if (o) { o.textContent = out.textContent; o.className = 'tone-ok'; } }); }, 200);
 }
 
-function routeCharts(name, doc, series) {
-  const arms = lib.seriesArms(series, lib.configArms(cache.config, name));
-  const domain = lib.seriesDomain(series);
+function routeCharts(name, doc, raw, t) {
+  const arms = lib.seriesArms(raw, lib.configArms(cache.config, name));
+  const domain = lib.seriesDomain(raw, t);
   if (!domain) {
     return [h('div', { class: 'card', id: 'no-series' }, h('p', { class: 'mut' },
-      series ? 'No per-minute data yet: the charts fill in as traffic arrives.' : 'Time series unavailable (GET /_switchyard/series/<route> did not answer).'))];
+      raw ? 'No per-minute data yet: the charts fill in as traffic arrives.' : 'Time series unavailable (GET /_switchyard/series/<route> did not answer).'))];
   }
+  // Complete minutes up to now (the current one is still filling); minutes without a row had no requests.
+  const series = lib.fillMinutes(raw, t - (raw?.bucket_ms ?? 60_000));
   const guard = lib.routeGuard(cache.config, name);
   const marks = lib.eventMarks(series);
   const base = { xDomain: domain, marks };
   const isCanary = (doc?.strategy ?? '') === 'canary';
   const cards = [];
-  cards.push(chartCard('requests', 'Requests per minute', { ...base, title: 'Requests per minute per arm', series: lib.armSeries(series, 'requests', arms), yFormat: (y) => fmtInt(y) }));
+  const markNote = 'Vertical marks: red rollback, grey step, green resume/promote, amber pause, violet config change (the counts restart there). Hover a mark for its reason.';
+  cards.push(chartCard('requests', 'Requests per minute', { ...base, title: 'Requests per minute per arm', series: lib.armSeries(series, 'requests', arms), yFormat: (y) => fmtInt(y), integer: true },
+    marks.some((mk) => mk.kind === 'config') ? markNote : null));
   cards.push(chartCard('errors', 'Error rate (5-min rolling)', {
-    ...base, title: 'Error rate per arm, rolling 5 minutes', series: lib.armSeries(series, 'error_rate', arms, 5), yFormat: pctFmt(1),
+    ...base, title: 'Error rate per arm, rolling 5 minutes', series: lib.armSeries(series, 'error_rate', arms, 5), yFormat: pctFmt(2),
+    // The axis reaches the guard (or 1 %): a route without errors shows a flat line at 0, not a ±100 % span.
+    yMax: guard.maxErrorRate ?? 0.01,
     thresholds: guard.maxErrorRate !== null ? [{ y: guard.maxErrorRate, label: `guard ${fmtPct(guard.maxErrorRate)}`, color: '#dc2626' }] : [],
   }));
   const p95 = lib.armSeries(series, 'p95', arms);
@@ -331,46 +410,76 @@ function routeCharts(name, doc, series) {
     const steps = guard.steps.map((s, i) => ({ y: s.percent, label: `step ${i + 1}: ${s.percent}%`, color: '#94a3b8' }));
     cards.push(chartCard('canary', 'Canary share', {
       ...base, title: 'Canary share over time with controller events', series: [lib.canarySeries(series, domain[1])], yFormat: (y) => `${+y.toFixed(1)}%`, yMax: 100, thresholds: steps,
-    }, 'Vertical marks: red rollback, grey step, green resume/promote, amber pause. Hover a mark for its reason.'));
+    }, markNote));
   }
   const w = lib.weightSeries(series, arms, domain[1]);
   if (w.length) cards.push(chartCard('weights', 'Bandit weights', { ...base, title: 'Bandit weights over time', series: w, yFormat: pctFmt(0), yMax: 1 }));
   const sh = lib.shadowSeries(series);
   if (sh.length) {
-    cards.push(chartCard('shadow', 'Shadow agreement', {
+    cards.push(chartCard('shadow', 'Shadow agreement (mirrored copy, serves no user)', {
       ...base, title: 'Shadow agreement over time', series: sh, yFormat: pctFmt(0), yMax: 1,
-      thresholds: [{ y: lib.MIN_SHADOW_AGREEMENT, label: `alert below ${fmtPct(lib.MIN_SHADOW_AGREEMENT, 0)}`, color: '#d97706' }],
+      thresholds: [{ y: lib.MIN_SHADOW_AGREEMENT, label: `shadow disagrees below ${fmtPct(lib.MIN_SHADOW_AGREEMENT, 0)}`, color: '#7c3aed' }],
     }));
   }
   return [h('div', { class: 'charts', id: 'charts' }, cards)];
 }
 
+/** Who serves each arm, and the planned against the observed share. */
+function armsPlan(line) {
+  if (!line.arms.length) return null;
+  const seen = line.observedSource === 'recent' ? `Seen (last ${line.observedMinutes} min)` : 'Seen (counts)';
+  return h('section', { class: 'card', id: 'arms-plan', 'aria-labelledby': 'arms-plan-h' },
+    h('h3', { id: 'arms-plan-h' }, 'Arms: who serves them, planned against seen share'),
+    table(null, tip(['Arm', 'Origin', 'URL', 'Planned', seen, 'Requests', 'Error rate']).map((x, i) => (i === 4 ? [seen, TIPS.Seen] : x)),
+      line.arms.map((a) => {
+        const off = a.planned !== null && a.observed !== null && Math.abs(a.planned - a.observed) > 0.1;
+        return h('tr', { id: `plan-${a.arm}`, 'data-planned': a.planned ?? '', 'data-observed': a.observed ?? '' },
+          h('th', { scope: 'row' }, a.arm),
+          h('td', {}, a.origin ? h('code', {}, a.origin) : h('span', { class: 'mut' }, DASH), a.note ? h('div', { class: 'mut small' }, a.note) : null),
+          h('td', {}, a.url ? h('span', { title: a.url }, a.host ?? a.url) : DASH),
+          h('td', { class: 'num' }, line.plannedKnown ? shareText(a.planned) : 'by flag rules'),
+          h('td', { class: `num${off ? ' tone-warn strong' : ''}` }, shareText(a.observed)),
+          h('td', { class: 'num' }, fmtInt(a.requests)),
+          h('td', { class: `num${a.bad ? ' tone-bad strong' : ''}` }, fmtPct(a.errorRate, 2)));
+      }), { id: 'plan-table', class: 'left' }));
+}
+
 async function routeView(name) {
-  const [, s, t] = await Promise.all([loadRoutes().catch(() => []), api(`/stats/${encodeURIComponent(name)}`), api(`/series/${encodeURIComponent(name)}`)]);
-  if (!s.ok) throw new Error(lib.apiErrorText(s.status, s.body));
+  const [routes, s, r] = await Promise.all([loadRoutes().catch((e) => { if (e instanceof SignInNeeded) throw e; return []; }),
+    api(`/stats/${encodeURIComponent(name)}`), api(`/series/${encodeURIComponent(name)}`)]);
+  if (!s.ok) throw new (s.status === 401 ? SignInNeeded : Error)(lib.apiErrorText(s.status, s.body));
   const doc = s.body;
-  const series = t.ok ? t.body : null;
-  const m = lib.summarize(doc, Date.now());
-  const line = lib.healthLine({ name, strategy: m.strategy }, doc, series, cache.config);
+  const series = r.ok ? r.body : null;
+  const t = now();
+  const m = lib.summarize(doc, t);
+  const inForce = routes.find((x) => x.name === name) ?? {};
+  const line = lib.healthLine({ name, strategy: m.strategy, fingerprint: inForce.fingerprint ?? null }, doc, series, cache.config, t);
   const arm = lib.armRows(m);
   const shadowAgree = m.shadows.map((x) => x.normalisedAgreement ?? x.statusAgreement).filter((x) => x !== null);
   const minAgree = shadowAgree.length ? Math.min(...shadowAgree) : null;
   const worst = m.arms.reduce((a, b) => ((b.errorRate ?? -1) > (a?.errorRate ?? -1) ? b : a), null);
+  const restart = line.restart;
   swap(
     h('p', { class: 'crumbs' }, h('a', { href: '#/' }, '← All routes')),
     h('div', { class: 'page-head' }, h('h2', {}, `Route ${m.route || name}`), badge(m.strategy), pill(line.state.label, line.state.tone, { id: 'route-state', class: `pill tone-${line.state.tone}` }),
-      actionBar(name, m, doc)),
-    line.alerts.length ? h('div', { class: 'alerts-list', id: 'route-alerts' }, line.alerts.map((a) => h('div', { class: `alert ${a.tone === 'bad' ? '' : 'warn'}`, role: a.tone === 'bad' ? 'alert' : null }, a.text))) : null,
+      shadowPill(line, 'route-shadow'), actionBar(name, m, doc)),
+    line.alerts.length ? h('div', { class: 'alerts-list', id: 'route-alerts' }, line.alerts.map((a) => h('div', { class: `alert ${a.tone === 'bad' ? '' : a.tone === 'shadow' ? 'shadow' : 'warn'}`, role: a.tone === 'bad' ? 'alert' : null },
+      a.text, a.kind === 'shadow' ? h('span', { class: 'mut' }, ' — a mirrored copy that serves no user: the serving arms decide the route\'s health') : null))) : null,
+    restart ? h('div', { class: 'alert note', id: 'restart-note', role: 'status' },
+      h('b', {}, `Counts restarted at ${hhmm(restart.at)}: the route's strategy changed. `),
+      `The numbers on this page count from then (${fmtInt(m.totalRequests)} requests); the ${fmtInt(restart.before)} requests before it are in the charts only, left of the violet "config changed" mark.`,
+      restart.detail ? h('span', { class: 'mut' }, ` (${restart.detail})`) : null) : null,
     h('div', { class: 'kpis' },
-      kpi('Requests', fmtInt(m.totalRequests), null, line.perMin === null ? `updated ${m.updated}` : `${fmtNum(line.perMin, 1)}/min now`),
+      kpi(restart ? `Requests since ${hhmm(restart.at)}` : 'Requests', fmtInt(m.totalRequests), null, line.perMin === null ? `updated ${m.updated}` : lib.rateText(line.perMin, line.lastSeen, t), 'kpi-requests'),
       kpi('Worst error rate', worst ? fmtPct(worst.errorRate, 2) : DASH, line.arms.some((a) => a.bad) ? 'bad' : null, worst ? worst.name : null),
       kpi('p95 latency', m.arms.map((a) => fmtMs(a.latency.p95)).join(' / ') || DASH, null, m.arms.map((a) => a.name).join(' / ')),
       line.canary && kpi('Canary share', line.canary.text, m.rolledBack ? 'bad' : null, m.controller.text),
-      minAgree !== null && kpi('Shadow agreement', fmtPct(minAgree), minAgree < lib.MIN_SHADOW_AGREEMENT ? 'bad' : null, `${m.shadows.length} shadow origin(s)`)),
+      minAgree !== null && kpi('Shadow agreement', fmtPct(minAgree), minAgree < lib.MIN_SHADOW_AGREEMENT ? 'shadow' : null, `${m.shadows.length} mirrored origin(s); serve no user`)),
     !m.hasData && h('div', { class: 'alert warn' }, 'No traffic recorded for this route yet.'),
-    routeCharts(name, doc, series),
+    armsPlan(line),
+    routeCharts(name, doc, series, t),
     experimentPanel(m),
-    h('div', { class: 'card' }, table('Arms (since the route started)', tip(arm.headers), arm.rows)),
+    h('div', { class: 'card' }, table(restart ? `Arms (counted since ${hhmm(restart.at)}, when the strategy changed)` : 'Arms (since the route started)', tip(arm.headers), arm.rows, { id: 'arms-table' })),
     m.shadows.length ? h('div', { class: 'card' }, table('Shadow agreement', tip(lib.shadowRows(m).headers), lib.shadowRows(m).rows)) : null,
     series && h('div', { class: 'card' }, table('Controller events (newest first)', ['When', 'Event', 'Canary', 'Detail'], lib.eventRows(series, localTime), { id: 'events', class: 'left' })),
   );
@@ -482,6 +591,16 @@ async function serverValidate(text, churn) {
   return { ok: true, r };
 }
 
+/** Stats documents of the routes a write keeps (their controller states decide what it undoes). */
+async function statsOf(names) {
+  const out = {};
+  await Promise.all(names.map(async (n) => {
+    const r = await api(`/stats/${encodeURIComponent(n)}`);
+    if (r.ok && r.body && typeof r.body === 'object') out[n] = r.body;
+  }));
+  return out;
+}
+
 async function review() {
   const text = $('#cfg').value;
   const out = $('#cfg-out');
@@ -492,11 +611,21 @@ async function review() {
   if (!v.ok) { out.replaceChildren(h('div', { class: 'alert', role: 'alert' }, 'Invalid: see the errors next to the text. Nothing was written.')); return; }
   const diff = lib.lineDiff(lib.canonicalJson(cache.configText ?? ''), lib.canonicalJson(text));
   const churn = lib.churnRows(v.r.body);
+  let next = null;
+  try { next = JSON.parse(text); } catch { /* checked above */ }
+  const kept = (next?.routes ?? []).map((r) => r?.name).filter((n) => typeof n === 'string' && lib.configRoute(cache.config, n));
+  const undo = lib.rollbackUndo(cache.config, next, await statsOf(kept));
+  const mustConfirm = undo.some((u) => u.tone === 'bad');
   reviewedText = text;
   const canApply = can('admin');
+  const apply$ = h('button', { type: 'button', id: 'apply', class: 'primary', disabled: !canApply || mustConfirm, title: needs('admin') ?? (mustConfirm ? 'Tick the box above first: this write undoes a rollback' : null), onclick: apply }, 'Apply');
   out.replaceChildren(h('section', { class: 'card review', id: 'review' },
     h('h3', {}, 'Review before applying'),
     h('p', {}, pill('Valid', 'ok'), ` config id would be `, h('code', {}, String(v.r.body?.id ?? DASH)), ` · ${fmtInt(v.r.body?.routes)} route(s)`),
+    undo.length ? h('div', { id: 'undo-warnings' },
+      undo.map((u) => h('div', { class: `alert ${u.tone === 'bad' ? '' : u.tone === 'warn' ? 'warn' : 'ok'} undo undo-${u.tone}`, role: u.tone === 'bad' ? 'alert' : null, 'data-route': u.route }, u.text)),
+      mustConfirm ? h('label', { class: 'confirm' }, h('input', { type: 'checkbox', id: 'undo-ack', onchange: (ev) => { apply$.disabled = !canApply || !ev.target.checked; apply$.title = needs('admin'); } }),
+        ' I mean it: put that traffic back (the controller starts the route afresh and its guard judges it again).') : null) : null,
     h('h4', {}, 'Diff against the config in force'),
     diff.length ? diffView(diff) : h('p', { class: 'mut', id: 'no-diff' }, 'No change against the config in force.'),
     h('h4', {}, 'Churn: users who change arm'),
@@ -507,7 +636,7 @@ async function review() {
     h('div', { class: 'actions' },
       h('label', { for: 'cfg-msg' }, 'Message'),
       h('input', { id: 'cfg-msg', type: 'text', maxlength: '200', placeholder: 'what and why (kept in the history)', class: 'grow' }),
-      h('button', { type: 'button', id: 'apply', class: 'primary', disabled: !canApply, title: needs('admin'), onclick: apply }, 'Apply'),
+      apply$,
       h('span', { id: 'review-state', class: 'mut' }, canApply ? '' : needs('admin')))));
 }
 
@@ -592,21 +721,30 @@ async function configView() {
   if (editorDirty && $('#cfg')) return; // never clobber an edit in progress
   loadRoutes().catch(() => {});
   const [r] = await Promise.all([loadConfig(), loadSchema()]);
-  if (!r.ok && r.status !== 404) throw new Error(lib.apiErrorText(r.status, r.body));
+  if (!r.ok && r.status !== 404) throw new (r.status === 401 ? SignInNeeded : Error)(lib.apiErrorText(r.status, r.body));
   const readOnly = !can('admin');
+  const empty = !(cache.configText ?? '').trim();
   swap(
     h('div', { class: 'page-head' }, h('h2', {}, 'Config'), h('span', { id: 'cfg-state', class: 'pill tone-idle' }, '…'),
       h('span', { class: 'mut small' }, schema ? 'Inline checks: JSON Schema (config.schema.json)' : 'Inline checks: JSON syntax; schema errors come from the server')),
     h('p', { class: 'mut', id: 'cfg-base' }, baseText()),
     readOnly && h('p', { class: 'alert warn' }, `Read-only: ${needs('admin')}.`),
+    empty && h('p', { class: 'alert note', id: 'template-note' }, h('b', {}, 'No config in KV yet. '),
+      readOnly ? 'Ask an admin to write one; the template below shows the shape.' : 'The editor holds a template (two origins, a guarded canary with steps): point the origins at your model servers, then Review and Apply.'),
     h('div', { class: 'card' },
-      editor(cache.configText ?? '', readOnly),
+      editor(empty ? lib.CONFIG_TEMPLATE : cache.configText ?? '', readOnly),
       h('div', { id: 'cfg-errors', 'aria-live': 'polite' }),
       h('div', { class: 'actions' },
         h('button', { type: 'button', id: 'validate', onclick: async () => { if (!liveCheck().length) { const v = await serverValidate($('#cfg').value, false); if (v.ok) $('#cfg-out').replaceChildren(h('div', { class: 'alert ok', role: 'status', id: 'valid' }, `Valid: config id would be ${v.r.body?.id} (${v.r.body?.routes} route(s)). Nothing written.`)); } } }, 'Validate on server'),
         h('button', { type: 'button', id: 'review-btn', class: 'primary', onclick: review }, 'Review changes…'),
         h('button', { type: 'button', id: 'format', class: 'ghost', disabled: readOnly, onclick: () => { const a = $('#cfg'); const c = lib.canonicalJson(a.value); if (c !== a.value) { a.value = c; a.dispatchEvent(new Event('input')); } } }, 'Format'),
-        h('button', { type: 'button', id: 'reload', class: 'ghost', onclick: () => { editorDirty = false; reviewedText = null; configView().catch(showError); } }, 'Reload from server'))),
+        h('button', { type: 'button', id: 'reload', class: 'ghost', onclick: () => { editorDirty = false; reviewedText = null; configView().catch(showError); } }, 'Reload from server'),
+        h('button', { type: 'button', id: 'use-template', class: 'ghost', disabled: readOnly, title: 'Replace the text with a small valid config', onclick: () => {
+          const a = $('#cfg');
+          if (a.value.trim() && a.value !== lib.CONFIG_TEMPLATE && !window.confirm('Replace the text in the editor with the template?')) return;
+          a.value = lib.CONFIG_TEMPLATE;
+          a.dispatchEvent(new Event('input'));
+        } }, 'Template'))),
     h('div', { id: 'cfg-out', 'aria-live': 'polite' }),
     h('section', { class: 'card' }, h('h3', {}, 'History'), h('div', { id: 'history' }, h('p', { class: 'mut' }, 'Loading…'))),
   );
@@ -624,13 +762,18 @@ function showError(e) {
 async function render() {
   const hash = location.hash || '#/';
   for (const a of document.querySelectorAll('.top nav a')) a.classList.toggle('active', a.getAttribute('href') === (hash.startsWith('#/config') ? '#/config' : '#/'));
+  if (!token() || !who) { showSignin(true, $('#signin-problem').textContent || null); return; }
   try {
     if (hash.startsWith('#/route/')) await routeView(decodeURIComponent(hash.slice(8)));
     else if (hash === '#/config') await configView();
     else await overview();
     $('#updated').textContent = `Updated ${new Date().toLocaleTimeString()}`;
   } catch (e) {
-    showError(e);
+    if (e instanceof SignInNeeded) {
+      setToken('');
+      who = null;
+      showWho(e.message);
+    } else showError(e);
   }
 }
 
@@ -639,7 +782,7 @@ function schedule() {
   timer = null;
   if ($('#auto').checked) {
     timer = setInterval(() => {
-      if (location.hash !== '#/config' && !document.hidden) render(); // the editor refreshes only on demand
+      if (location.hash !== '#/config' && !document.hidden && who) render(); // the editor refreshes only on demand
     }, REFRESH_MS);
   }
 }
@@ -653,8 +796,10 @@ $('#auto').addEventListener('change', schedule);
 $('#refresh').addEventListener('click', () => render());
 $('#token-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
-  setToken($('#token').value.trim());
+  const t = $('#token').value.trim();
   $('#token').value = '';
+  if (!t) { showSignin(true, 'Paste a token first.'); return; }
+  setToken(t);
   banner(null);
   await loadWho();
   render();

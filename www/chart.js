@@ -9,18 +9,22 @@ const H = 190;
 const MARGIN = { top: 10, right: 14, bottom: 22, left: 50 };
 const isNum = (x) => typeof x === 'number' && Number.isFinite(x);
 
-/** "Nice" ticks covering [min, max]: steps of 1, 2, 2.5 or 5 × 10^k, at most about `count`. */
-export function niceTicks(min, max, count = 5) {
+/**
+ * "Nice" ticks covering [min, max]: steps of 1, 2, 2.5 or 5 × 10^k, at most about `count`.
+ * A flat range gets room around it, never below 0 for non-negative data (all zeros: [0, 1]).
+ * `minStep` bounds the step from below (1 for counts: no "0.25 requests" ticks).
+ */
+export function niceTicks(min, max, count = 5, minStep = 0) {
   if (!isNum(min) || !isNum(max)) return [];
   if (max < min) [min, max] = [max, min];
   if (max === min) {
     const pad = min === 0 ? 1 : Math.abs(min) * 0.1;
-    min -= pad;
     max += pad;
+    min = min >= 0 ? Math.max(0, min - pad) : min - pad;
   }
-  const raw = (max - min) / Math.max(1, count);
+  const raw = Math.max((max - min) / Math.max(1, count), isNum(minStep) ? minStep : 0);
   const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw && (!minStep || Number.isInteger(s / minStep))) ?? 10 * mag;
   const lo = Math.floor(min / step + 1e-9) * step;
   const hi = Math.ceil(max / step - 1e-9) * step;
   const out = [];
@@ -72,7 +76,10 @@ export function pathData(points, sx, sy, step = false) {
  *   series: [{name, color, points: [[t, y|null], …], step?, dashed?}],
  *   thresholds?: [{y, label, color?}],   // horizontal dashed lines (guards)
  *   marks?: [{t, kind, label}],          // vertical event marks (rollback, step, …)
- *   yFormat?: (y) => string, yMin?, yMax?, zero? (false: the y axis need not start at 0),
+ *   yFormat?: (y, step?) => string (tick labels get the tick step, read-outs do not),
+ *   yMin?, yMax? (the axis reaches at least these), zero? (false: the y axis need not start
+ *   at 0; by default it does, and it never goes below 0 for non-negative data),
+ *   integer? (counts: whole-number ticks),
  *   xDomain?: [t0, t1], tzOffsetMin?, width?, height?, margin?: {top, right, bottom, left}
  * }
  * Returns the SVG tree plus `meta` (scales and domain) for hover read-outs.
@@ -97,7 +104,8 @@ export function lineChart(spec) {
   if (t1 <= t0) { t0 -= MIN; t1 += MIN; }
   const yLo = Math.min(spec.yMin ?? Infinity, ...ys, ...thresholds.map((t) => t.y));
   const yHi = Math.max(spec.yMax ?? -Infinity, ...ys, ...thresholds.map((t) => t.y));
-  const yt = niceTicks(spec.zero === false ? yLo : Math.min(0, yLo), yHi, 4);
+  const yt = niceTicks(spec.zero === false ? yLo : Math.min(0, yLo), yHi, 4, spec.integer ? 1 : 0);
+  const yStep = yt.length > 1 ? yt[1] - yt[0] : null;
   const y0 = yt[0];
   const y1 = yt.at(-1);
   const pw = width - M.left - M.right;
@@ -107,7 +115,7 @@ export function lineChart(spec) {
 
   const grid = yt.map((v) => el('g', { class: 'c-tick' },
     el('line', { x1: M.left, x2: width - M.right, y1: r2(sy(v)), y2: r2(sy(v)), class: 'c-grid' }),
-    el('text', { x: M.left - 6, y: r2(sy(v)) + 4, 'text-anchor': 'end', class: 'c-label' }, fmt(v))));
+    el('text', { x: M.left - 6, y: r2(sy(v)) + 4, 'text-anchor': 'end', class: 'c-label' }, fmt(v, yStep))));
   const xt = timeTicks(t0, t1, Math.max(2, Math.floor(pw / 90)), spec.tzOffsetMin ?? 0);
   const xAxis = xt.map((t) => el('text', { x: r2(sx(t)), y: height - 6, 'text-anchor': 'middle', class: 'c-label' }, (spec.xFormat ?? hhmm)(t)));
   const inX = (t) => t >= t0 && t <= t1;
@@ -117,6 +125,9 @@ export function lineChart(spec) {
   const mk = marks.filter((m) => inX(m.t)).map((m) => el('g', { class: `c-mark c-mark-${m.kind ?? 'event'}`, 'data-kind': m.kind ?? 'event' },
     el('line', { x1: r2(sx(m.t)), x2: r2(sx(m.t)), y1: M.top, y2: M.top + ph }),
     el('line', { x1: r2(sx(m.t)), x2: r2(sx(m.t)), y1: M.top, y2: M.top + ph, class: 'c-mark-hit' }),
+    // A short label beside the line (config changes, rollbacks), flipped left near the right edge.
+    m.short ? el('text', { x: r2(sx(m.t)) + (sx(m.t) > width - M.right - 150 ? -4 : 4), y: M.top + 9,
+      'text-anchor': sx(m.t) > width - M.right - 150 ? 'end' : 'start', class: 'c-mark-label' }, m.short) : null,
     el('title', {}, m.label ?? m.kind ?? 'event')));
   const lines = series.map((s, i) => {
     const pts = s.points.filter(([t]) => inX(t));

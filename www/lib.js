@@ -175,6 +175,9 @@ function latency(a) {
 /**
  * Summary model of a route's statistics document: everything the route view shows, with
  * every missing number as null (formatters turn null into "—", never NaN/undefined).
+ * A metric with no data shows no rate, interval, effect or P(beat): an arm without units,
+ * or a route where no feedback arrived at all (0/1 evidence then reads as 0 %, which is
+ * absence of feedback, not a measured rate).
  */
 export function summarize(doc, now) {
   const d = doc && typeof doc === 'object' ? doc : {};
@@ -186,51 +189,75 @@ export function summarize(doc, now) {
     if (n && !names.includes(n)) names.push(n);
   }
   const alpha = isNum(exp?.alpha) ? exp.alpha : 0.05;
-  const controlN = exp?.control ? armConversions(rawArms[exp.control]).n : 0;
+  const numeric = exp?.metric === 'mean';
+  const noFeedback = Object.values(rawArms).every((a) => !(isNum(a?.rewards?.count) && a.rewards.count > 0));
+  const controlN = exp?.control ? (numeric ? (isNum(exp.control_arm?.n) ? exp.control_arm.n : 0) : armConversions(rawArms[exp.control]).n) : 0;
+  const controlRate = numeric ? (isNum(exp?.control_arm?.mean) ? exp.control_arm.mean : null) : (isNum(exp?.control_rate) ? exp.control_rate : null);
 
   const arms = names.map((name) => {
     const a = rawArms[name] ?? {};
-    const cmp = exp?.arms?.[name]?.comparison ?? null;
-    const seq = exp?.arms?.[name]?.sequential ?? null;
+    const e = exp?.arms?.[name] ?? null;
+    const cmp = e?.comparison ?? null;
+    const seq = e?.sequential ?? null;
     const isControl = exp?.control === name;
     let rate = null;
     let ci = null;
     let n = null;
+    let diff = null;
+    let diffCi = null;
+    let zP = null;
     if (cmp) {
-      rate = isNum(cmp.rate) && cmp.n > 0 ? cmp.rate : null;
-      ci = cmp.ci95 ?? null;
       n = isNum(cmp.n) ? cmp.n : null;
+      if (numeric) {
+        rate = isNum(cmp.mean) && cmp.n > 0 ? cmp.mean : null;
+        diff = isNum(cmp.diff) ? cmp.diff : null;
+        diffCi = cmp.diff_ci95 ?? null;
+        zP = isNum(cmp.welch?.p_value) ? cmp.welch.p_value : null;
+      } else {
+        rate = isNum(cmp.rate) && cmp.n > 0 ? cmp.rate : null;
+        diff = cmp.z_test && isNum(cmp.z_test.diff) ? cmp.z_test.diff : null;
+        diffCi = cmp.z_test?.diff_ci ?? null;
+        zP = isNum(cmp.z_test?.p_value) ? cmp.z_test.p_value : null;
+      }
+      ci = cmp.ci95 ?? null;
+    } else if (exp && isControl && numeric) {
+      n = isNum(exp.control_arm?.n) ? exp.control_arm.n : null;
+      rate = n > 0 ? controlRate : null;
+      ci = exp.control_arm?.ci95 ?? null;
     } else if (exp) {
       const c = armConversions(a);
       n = c.n;
       rate = c.n > 0 ? (isControl && isNum(exp.control_rate) ? exp.control_rate : c.conversions / c.n) : null;
       ci = wilson(c.n, c.conversions);
     }
-    const controlRate = isNum(exp?.control_rate) ? exp.control_rate : null;
-    const diff = cmp?.z_test && isNum(cmp.z_test.diff) ? cmp.z_test.diff : null;
+    const empty = noFeedback || !(n > 0) || (!isControl && !(controlN > 0));
     const avP = isNum(seq?.always_valid_p_value) ? seq.always_valid_p_value : null;
+    const units = [e?.units, cmp?.units, isControl ? exp?.control_arm?.units : null, a.units].find(isNum) ?? null;
     return {
       name,
       isControl,
       requests: isNum(a.requests) ? a.requests : 0,
+      units,
       errors: isNum(a.errors) ? a.errors : 0,
       errorRate: isNum(a.error_rate) ? a.error_rate : null,
       latency: latency(a),
       rewardCount: isNum(a.rewards?.count) ? a.rewards.count : 0,
       rewardMean: isNum(a.rewards?.mean) ? a.rewards.mean : null,
       n,
-      rate,
-      ci,
-      diff,
-      diffCi: cmp?.z_test?.diff_ci ?? null,
-      lift: diff !== null && controlRate ? diff / controlRate : null,
-      zP: isNum(cmp?.z_test?.p_value) ? cmp.z_test.p_value : null,
-      avP,
-      significant: avP !== null ? avP <= alpha : false,
+      rate: empty ? null : rate,
+      ci: empty ? null : ci,
+      diff: empty ? null : diff,
+      diffCi: empty ? null : diffCi,
+      lift: !empty && diff !== null && controlRate ? diff / controlRate : null,
+      zP: empty ? null : zP,
+      avP: empty ? null : avP,
+      significant: !empty && avP !== null ? avP <= alpha : false,
       looks: isNum(seq?.looks) ? seq.looks : 0,
       // The worker reports 0.5 for empty arms (the prior); without data that is not a result.
-      probBeat: isNum(cmp?.prob_beat_control) && cmp.n > 0 && controlN > 0 ? cmp.prob_beat_control : null,
+      probBeat: !empty && !numeric && isNum(cmp?.prob_beat_control) ? cmp.prob_beat_control : null,
       weight: weights && isNum(weights[name]) ? weights[name] : null,
+      givenVerdict: [e?.verdict, cmp?.verdict].find((v) => v && typeof v === 'object' && typeof v.result === 'string') ?? null,
+      noData: empty,
     };
   });
 
@@ -246,6 +273,10 @@ export function summarize(doc, now) {
     shadowFailed: isNum(s?.shadow_failed) ? s.shadow_failed : 0,
     meanLatencyDiffMs: isNum(s?.mean_latency_diff_ms) ? s.mean_latency_diff_ms : null,
   }));
+  const release = releaseState(d);
+  const srm = srmWarning(exp, d.strategy, d.controller ?? null);
+  const ctx = { alpha, rolledBack: release.rolledBack, srmAlarm: srm?.severity === 'alarm', noFeedback, bandit: d.strategy === 'bandit' };
+  for (const a of arms) a.verdict = exp && !a.isControl ? comparisonVerdict(a, ctx) : null;
 
   return {
     route: typeof d.route === 'string' ? d.route : '',
@@ -256,12 +287,12 @@ export function summarize(doc, now) {
     updated: fmtAgo(d.updated_ms, now),
     lastTick: fmtAgo(d.last_tick_ms, now),
     arms,
-    experiment: exp ? { control: exp.control ?? null, alpha, controlRate: isNum(exp.control_rate) ? exp.control_rate : null } : null,
-    verdict: verdict(arms, exp, alpha, srmWarning(exp, d.strategy, d.controller ?? null), releaseState(d)),
-    rolledBack: releaseState(d).rolledBack,
-    paused: releaseState(d).paused,
+    experiment: exp ? { control: exp.control ?? null, alpha, controlRate, metric: numeric ? 'mean' : 'conversion' } : null,
+    verdict: verdict(arms, exp, alpha, srm, release),
+    rolledBack: release.rolledBack,
+    paused: release.paused,
     configState: d.config && typeof d.config === 'object' ? d.config : null,
-    srm: srmWarning(exp, d.strategy, d.controller ?? null),
+    srm,
     controller: controllerText(d.controller ?? null, d.strategy),
     canRollBack: d.strategy === 'canary' && !d.controller?.rolled_back,
     weights: weights
@@ -271,14 +302,59 @@ export function summarize(doc, now) {
   };
 }
 
+/** The test that decides a comparison when the stats document names none. */
+export const DECIDING_TEST = 'always-valid (sequential) test';
+const RESULT_LABEL = { winner: 'Winner', loser: 'Loser', inconclusive: 'Inconclusive' };
+const RESULT_TONE = { winner: 'ok', loser: 'bad', inconclusive: 'idle' };
+const pText = (p) => (fmtP(p).startsWith('<') ? `p ${fmtP(p)}` : `p = ${fmtP(p)}`);
+
 /**
- * The experiment's one-line verdict: which arm leads, and whether the always-valid
- * (sequential) test says the difference is real. `leader` is null without data.
+ * The one verdict of a comparison (an arm against control): {result: winner | loser |
+ * inconclusive, label, tone, test, text}. A `verdict` object in the stats document
+ * ({result, test, …}, beside `comparison` or inside it) is used as it is. Without one it is
+ * derived from the always-valid (sequential) test, the one that stays valid however often
+ * this page is looked at: significant at alpha → winner or loser by the sign of the
+ * difference; otherwise, or without data, after a rollback or under a sample-ratio
+ * mismatch, inconclusive with the reason. The fixed-horizon z-test and P(beat) never decide.
+ */
+export function comparisonVerdict(arm, { alpha = 0.05, rolledBack = false, srmAlarm = false, noFeedback = false, bandit = false } = {}) {
+  const g = arm?.givenVerdict;
+  if (g) {
+    const p = isNum(g.p_value) ? g.p_value : null;
+    const why = typeof g.reason === 'string' && g.reason ? g.reason : (typeof g.text === 'string' && g.text ? g.text : null);
+    return {
+      result: g.result,
+      label: RESULT_LABEL[g.result] ?? String(g.result),
+      tone: RESULT_TONE[g.result] ?? 'idle',
+      test: typeof g.test === 'string' && g.test ? g.test : null,
+      text: [why, p !== null ? pText(p) : null].filter(Boolean).join('; '),
+      source: 'stats',
+    };
+  }
+  const out = (result, text, test = DECIDING_TEST) => ({ result, label: RESULT_LABEL[result], tone: RESULT_TONE[result], test, text, source: 'dashboard' });
+  if (rolledBack) return out('inconclusive', 'rolled back: no result is declared', null);
+  if (noFeedback) return out('inconclusive', 'no feedback yet');
+  if (arm.noData) return out('inconclusive', 'no data for this arm or control yet');
+  if (srmAlarm) return out('inconclusive', 'sample ratio mismatch: the split is off, so no result can be trusted');
+  if (arm.avP === null) {
+    return out('inconclusive', bandit ? 'a bandit moves its split with the rewards, so no test decides: see its weights' : 'the always-valid test has not run yet', null);
+  }
+  if (arm.avP <= alpha) {
+    const better = isNum(arm.diff) ? arm.diff > 0 : null;
+    if (better === null) return out('inconclusive', `${pText(arm.avP)} ≤ ${alpha} but the direction is unknown`);
+    return out(better ? 'winner' : 'loser', `${pText(arm.avP)} ≤ ${alpha}`);
+  }
+  return out('inconclusive', `${pText(arm.avP)} > ${alpha}: keep collecting`);
+}
+
+/**
+ * The experiment's summary line, built from the comparisons' verdicts so the two can never
+ * disagree: which arms won or lost against control, else why nothing is decided.
  */
 export function verdict(arms, exp, alpha = 0.05, srm = srmWarning(exp), state = null) {
   if (!exp) return { leader: null, significant: false, text: 'No experiment on this route.' };
   if (state?.rolledBack) {
-    // After a rollback no arm "leads": the canary lost by definition, whatever the rates say.
+    // After a rollback no arm wins: the canary lost by definition, whatever the rates say.
     return {
       leader: null,
       significant: false,
@@ -287,38 +363,31 @@ export function verdict(arms, exp, alpha = 0.05, srm = srmWarning(exp), state = 
         'The comparison below covers the traffic before the rollback and is for diagnosis only.',
     };
   }
+  const control = exp.control ?? 'control';
+  const comps = arms.filter((a) => !a.isControl && a.verdict);
   if (arms.every((a) => a.requests === 0 && a.rewardCount === 0)) {
     return { leader: null, significant: false, text: 'Not enough data yet: each arm needs traffic and feedback.' };
   }
-  if (arms.every((a) => a.rewardCount === 0)) {
+  if (comps.every((a) => a.verdict.source !== 'stats') && arms.every((a) => a.rewardCount === 0)) {
     return { leader: null, significant: false, text: 'No feedback yet: conversion rates need rewards posted to /_switchyard/feedback.' };
   }
-  const rated = arms.filter((a) => a.rate !== null && a.n > 0);
-  if (rated.length < 2) {
+  const by = (r) => comps.filter((a) => a.verdict.result === r);
+  const testOf = (list) => [...new Set(list.map((a) => a.verdict.test).filter(Boolean))].join(', ') || 'its test';
+  const winners = by('winner');
+  const losers = by('loser');
+  if (winners.length || losers.length) {
+    const parts = [];
+    if (winners.length) parts.push(`${winners.map((a) => `"${a.name}"`).join(', ')} ${winners.length > 1 ? 'beat' : 'beats'} control "${control}"`);
+    if (losers.length) parts.push(`${losers.map((a) => `"${a.name}"`).join(', ')} ${losers.length > 1 ? 'are' : 'is'} worse than control "${control}"`);
+    return { leader: winners[0]?.name ?? control, significant: true, text: `${parts.join('; ')} (decided by the ${testOf([...winners, ...losers])}).` };
+  }
+  if (srm?.severity === 'alarm' && comps.every((a) => a.verdict.source !== 'stats')) {
+    return { leader: null, significant: false, text: 'Inconclusive: the sample ratio mismatch makes any result unreliable until its cause is found.' };
+  }
+  if (comps.length && comps.every((a) => a.noData)) {
     return { leader: null, significant: false, text: 'Not enough data yet: each arm needs traffic and feedback.' };
   }
-  const leader = rated.reduce((b, a) => (a.rate > b.rate ? a : b));
-  const sig = arms.filter((a) => !a.isControl && a.significant);
-  if (srm?.severity === 'alarm') {
-    return { leader: leader.name, significant: false, text: `"${leader.name}" leads, but the sample ratio mismatch makes this unreliable.` };
-  }
-  if (leader.isControl) {
-    const worse = sig.map((a) => a.name);
-    return {
-      leader: leader.name,
-      significant: worse.length > 0,
-      text: worse.length
-        ? `Control "${leader.name}" leads; ${worse.join(', ')} significantly worse (always-valid p ≤ ${alpha}).`
-        : `Control "${leader.name}" leads; no arm differs significantly yet (always-valid p > ${alpha}).`,
-    };
-  }
-  return {
-    leader: leader.name,
-    significant: leader.significant,
-    text: leader.significant
-      ? `"${leader.name}" beats control, significant under the always-valid test (p = ${fmtP(leader.avP)} ≤ ${alpha}).`
-      : `"${leader.name}" leads, not significant yet (always-valid p ${leader.avP === null ? 'not computed' : `= ${fmtP(leader.avP)}`}); keep collecting.`,
-  };
+  return { leader: null, significant: false, text: `Inconclusive: no arm differs from control "${control}" yet under the ${testOf(comps)}; keep collecting.` };
 }
 
 /** Errors from a validate / PUT answer (422 body or a {validation} block) as [{path, reason}]. */
@@ -351,27 +420,48 @@ export function jsonProblem(text) {
 
 // ---- table cells: exactly the strings the route view shows ----------------------------------
 
-/** Arms table: header labels and one row of strings per arm. */
+/** Arms table: header labels and one row of strings per arm (a Units column when the stats document counts units). */
 export function armRows(m) {
   const exp = !!m.experiment;
-  const headers = ['Arm', 'Requests', 'Error rate', 'p50', 'p95', 'p99', 'Rewards', 'Mean reward'];
-  if (exp) headers.push('Conversion', '95% CI');
+  const units = m.arms.some((a) => a.units !== null);
+  const headers = ['Arm', 'Requests'];
+  if (units) headers.push('Units');
+  headers.push('Error rate', 'p50', 'p95', 'p99', 'Rewards', 'Mean reward');
+  const mean = m.experiment?.metric === 'mean';
+  if (exp) headers.push(mean ? 'Mean (compared)' : 'Conversion', '95% CI');
   const rows = m.arms.map((a) => {
-    const row = [a.isControl ? `${a.name} (control)` : a.name, fmtInt(a.requests), fmtPct(a.errorRate, 2),
-      fmtMs(a.latency.p50), fmtMs(a.latency.p95), fmtMs(a.latency.p99), fmtInt(a.rewardCount), fmtNum(a.rewardMean, 3)];
-    if (exp) row.push(fmtPct(a.rate, 2), fmtInterval(a.ci, (x) => fmtPct(x, 2)));
+    const row = [a.isControl ? `${a.name} (control)` : a.name, fmtInt(a.requests)];
+    if (units) row.push(fmtInt(a.units));
+    row.push(fmtPct(a.errorRate, 2), fmtMs(a.latency.p50), fmtMs(a.latency.p95), fmtMs(a.latency.p99), fmtInt(a.rewardCount), fmtNum(a.rewardMean, 3));
+    if (exp) row.push(mean ? fmtNum(a.rate, 3) : fmtPct(a.rate, 2), fmtInterval(a.ci, mean ? (x) => fmtNum(x, 3) : (x) => fmtPct(x, 2)));
     return row;
   });
   return { headers, rows };
 }
 
-/** Experiment comparisons: one row per non-control arm. */
+const signed = (x, digits = 3) => (isNum(x) ? `${x > 0 && Number(x.toFixed(digits)) !== 0 ? '+' : ''}${x.toFixed(digits)}` : DASH);
+
+/**
+ * Experiment comparisons: one row per non-control arm with its one verdict, why (the
+ * deciding test and its p-value, or the reason nothing is decided), and the effect with its
+ * interval. `tones` colours the verdict cells.
+ */
 export function comparisonRows(m) {
-  const headers = ['Arm', 'Lift', 'Diff', 'z-test p', 'Always-valid p', 'P(beat control)', 'Looks'];
-  const rows = m.arms.filter((a) => !a.isControl).map((a) => [
-    a.name, fmtLift(a.lift), fmtPP(a.diff), fmtP(a.zP),
-    `${fmtP(a.avP)}${a.significant ? ' ✓ significant' : ''}`, fmtPct(a.probBeat, 1), fmtInt(a.looks),
+  const mean = m.experiment?.metric === 'mean';
+  const headers = ['Arm', 'Verdict', 'Why', mean ? 'Effect (mean diff)' : 'Effect (diff)', '95% CI of the effect', 'Lift'];
+  const comps = m.arms.filter((a) => !a.isControl);
+  const rows = comps.map((a) => [
+    a.name, a.verdict?.label ?? DASH, a.verdict ? `${a.verdict.test ? `${a.verdict.test}: ` : ''}${a.verdict.text}` : DASH,
+    mean ? signed(a.diff) : fmtPP(a.diff), fmtInterval(a.diffCi, mean ? (x) => signed(x) : (x) => fmtPP(x)), fmtLift(a.lift),
   ]);
+  return { headers, rows, tones: comps.map((a) => a.verdict?.tone ?? 'idle') };
+}
+
+/** Descriptive statistics that do not decide: the fixed-horizon test, P(beat), the sequential test's looks. */
+export function otherStatRows(m) {
+  const mean = m.experiment?.metric === 'mean';
+  const headers = ['Arm', mean ? 'Welch t-test p' : 'z-test p', 'Always-valid p', 'P(beat control)', 'Looks'];
+  const rows = m.arms.filter((a) => !a.isControl).map((a) => [a.name, fmtP(a.zP), fmtP(a.avP), fmtPct(a.probBeat, 1), fmtInt(a.looks)]);
   return { headers, rows };
 }
 
@@ -430,31 +520,191 @@ export function routeGuard(config, name) {
   };
 }
 
-/** Arm names of a route in config order (canary: stable, canary; others: their arms). */
-export function configArms(config, name) {
-  const st = configRoute(config, name)?.strategy ?? {};
-  if (st.kind === 'canary') return ['stable', 'canary'];
-  if (Array.isArray(st.arms)) return st.arms.map((a) => a?.name).filter((n) => typeof n === 'string');
-  if (st.kind === 'blue_green') return ['blue', 'green'];
-  if (st.kind === 'rolling') return ['from', 'to'];
-  return [];
-}
-
-/** Requests per minute over the last `minutes` buckets of a series document (null without data). */
-export function recentRate(series, minutes = 5) {
-  const ms = Array.isArray(series?.minutes) ? series.minutes : [];
-  if (!ms.length) return null;
-  const last = ms.slice(-minutes);
-  const total = last.reduce((s, m) => s + Object.values(m?.arms ?? {}).reduce((a, x) => a + (isNum(x?.requests) ? x.requests : 0), 0), 0);
-  return total / last.length;
+/** The `host[:port]` of an origin URL, or null. */
+export function urlHost(url) {
+  if (typeof url !== 'string') return null;
+  const m = /^https?:\/\/([^/?#\\@ ]+)/i.exec(url);
+  return m ? m[1].toLowerCase() : null;
 }
 
 /**
- * One overview line for a route: state (with a tone), traffic, error rate per arm (flagged
- * above the guard, or 5 % without one), canary step and share, and the alerts to show.
- * `doc` is the stats document (null when it could not be read), `config` the document in KV.
+ * Which origin serves each arm of a route, in config order: [{arm, origin, url, host, note}].
+ * Arm names are the ones the router reports: canary `stable`/`canary`, blue-green
+ * `blue`/`green`, rolling `from`/`to`, recreate `origin`, flag routes one arm per flag plus
+ * `default`, A/B and bandit their arms. `note` is the origin's `description`.
  */
-export function healthLine(route, doc, series, config) {
+export function routeArms(config, name) {
+  const st = configRoute(config, name)?.strategy ?? {};
+  const arms = Array.isArray(st.arms) ? st.arms : [];
+  let pairs = [];
+  switch (st.kind) {
+    case 'canary': pairs = [['stable', st.stable], ['canary', st.canary]]; break;
+    case 'blue_green': pairs = [['blue', st.blue], ['green', st.green]]; break;
+    case 'rolling': pairs = [['from', st.from], ['to', st.to]]; break;
+    case 'recreate': pairs = [['origin', st.origin]]; break;
+    case 'flag': pairs = [...(Array.isArray(st.flags) ? st.flags : []).map((f) => [f?.name, f?.origin]), ['default', st.default]]; break;
+    default: pairs = arms.map((a) => [a?.name, a?.origin]);
+  }
+  const origins = config?.origins && typeof config.origins === 'object' ? config.origins : {};
+  return pairs.filter(([arm]) => typeof arm === 'string' && arm).map(([arm, origin]) => {
+    const o = typeof origin === 'string' ? origins[origin] : null;
+    return {
+      arm,
+      origin: typeof origin === 'string' ? origin : null,
+      url: typeof o?.url === 'string' ? o.url : null,
+      host: urlHost(o?.url),
+      note: typeof o?.description === 'string' && o.description ? o.description : null,
+    };
+  });
+}
+
+/** Arm names of a route in config order (see `routeArms`). */
+export function configArms(config, name) {
+  return routeArms(config, name).map((a) => a.arm);
+}
+
+/**
+ * The share of traffic each arm should get now, from the config and the controller state:
+ * {arm: fraction}, or null when the strategy has no fixed split (feature flags decide by
+ * rules and rollouts per unit). A controller state is used only when it belongs to the
+ * route's strategy in force (`fingerprint` from GET /status; unknown: trusted), as the
+ * router does: canary percent after steps or a rollback (0), A/B arms drained by the guard,
+ * rolling batches completed. Bandits: the weights in force.
+ */
+export function plannedShares(config, name, doc, fingerprint = null) {
+  const st = configRoute(config, name)?.strategy;
+  if (!st || typeof st !== 'object') return null;
+  const c0 = doc?.controller && typeof doc.controller === 'object' ? doc.controller : null;
+  const c = c0 && (!fingerprint || !c0.fingerprint || c0.fingerprint === fingerprint) ? c0 : null;
+  const norm = (entries) => {
+    const sum = entries.reduce((s, [, w]) => s + w, 0);
+    return sum > 0 ? Object.fromEntries(entries.map(([a, w]) => [a, w / sum])) : null;
+  };
+  const arms = (Array.isArray(st.arms) ? st.arms : []).filter((a) => typeof a?.name === 'string');
+  switch (st.kind) {
+    case 'canary': {
+      const p = c?.rolled_back ? 0 : isNum(c?.canary_percent) ? c.canary_percent : isNum(st.percent) ? st.percent : null;
+      return p === null ? null : { stable: 1 - Math.min(100, Math.max(0, p)) / 100, canary: Math.min(100, Math.max(0, p)) / 100 };
+    }
+    case 'ab': {
+      const drained = Array.isArray(c?.drained) ? c.drained : [];
+      const w = (a) => (isNum(a.weight) && a.weight > 0 ? a.weight : 0);
+      return norm(arms.map((a) => [a.name, drained.includes(a.name) ? 0 : w(a)])) ?? norm(arms.map((a) => [a.name, w(a)]));
+    }
+    case 'bandit': {
+      const w = doc?.weights?.arms;
+      const fromWeights = w && typeof w === 'object' ? norm(arms.map((a) => [a.name, isNum(w[a.name]) && w[a.name] > 0 ? w[a.name] : 0])) : null;
+      return fromWeights ?? norm(arms.map((a) => [a.name, 1]));
+    }
+    case 'blue_green':
+      return st.active === 'blue' || st.active === 'green' ? { blue: st.active === 'blue' ? 1 : 0, green: st.active === 'green' ? 1 : 0 } : null;
+    case 'rolling': {
+      if (!isNum(st.batches) || st.batches <= 0) return null;
+      const done = Math.min(st.batches, Math.max(0, isNum(c?.completed) ? c.completed : isNum(st.completed) ? st.completed : 0));
+      return { from: 1 - done / st.batches, to: done / st.batches };
+    }
+    case 'recreate': return { origin: 1 };
+    default: return null;
+  }
+}
+
+const bucketOf = (series) => (isNum(series?.bucket_ms) && series.bucket_ms > 0 ? series.bucket_ms : 60_000);
+/** The start of the series bucket that holds `x` (buckets keep the phase of the series' own rows). */
+const bucketStart = (series, x) => {
+  const bucket = bucketOf(series);
+  const first = (series?.minutes ?? []).find((m) => isNum(m?.t));
+  const phase = first ? ((first.t % bucket) + bucket) % bucket : 0;
+  return Math.floor((x - phase) / bucket) * bucket + phase;
+};
+const minuteRequests = (m) => Object.values(m?.arms ?? {}).reduce((a, x) => a + (isNum(x?.requests) ? x.requests : 0), 0);
+
+/**
+ * Requests per minute over the last `minutes` minutes before `now` (epoch ms), from the
+ * per-minute series: the requests of the buckets that started at or after the window's
+ * (bucket-aligned) start, over the time from that start to `now`. It falls to 0 once no
+ * bucket in the window has traffic, so a rate never stays up after traffic stops. Without
+ * `now`, the window ends at the newest bucket. null without a series.
+ */
+export function recentRate(series, now = null, minutes = 5) {
+  const ms = (Array.isArray(series?.minutes) ? series.minutes : []).filter((m) => isNum(m?.t));
+  if (!ms.length) return null;
+  const bucket = bucketOf(series);
+  const end = isNum(now) ? now : Math.max(...ms.map((m) => m.t)) + bucket;
+  const start = bucketStart(series, end - minutes * 60_000);
+  const total = ms.filter((m) => m.t >= start).reduce((s, m) => s + minuteRequests(m), 0);
+  return total / ((end - start) / 60_000);
+}
+
+/** The time of the newest observation: the stats document's last report, else the end of the newest bucket with traffic. */
+export function lastSeen(doc, series) {
+  if (isNum(doc?.last_report_ms) && doc.last_report_ms > 0) return doc.last_report_ms;
+  const bucket = bucketOf(series);
+  const busy = (series?.minutes ?? []).filter((m) => isNum(m?.t) && minuteRequests(m) > 0);
+  return busy.length ? Math.max(...busy.map((m) => m.t)) + bucket : null;
+}
+
+/** "12.3/min now", with "last request 7m 0s ago" once the newest observation is over 2 minutes old. */
+export function rateText(perMin, seen, now) {
+  if (perMin === null) return DASH;
+  const stale = isNum(seen) && isNum(now) && now - seen > 120_000;
+  return `${fmtNum(perMin, 1)}/min now${stale ? ` · last request ${fmtAgo(seen, now)}` : ''}`;
+}
+
+/**
+ * Each arm's share of the requests over the last `minutes` minutes before `now` (the
+ * series), else over the counts of the stats document: {shares: {arm: fraction}, total,
+ * source: 'recent'|'counts'}, or null without traffic.
+ */
+export function observedShares(series, doc, now = null, minutes = 15) {
+  const ms = (Array.isArray(series?.minutes) ? series.minutes : []).filter((m) => isNum(m?.t));
+  if (ms.length) {
+    const bucket = bucketOf(series);
+    const end = isNum(now) ? now : Math.max(...ms.map((m) => m.t)) + bucket;
+    const start = bucketStart(series, end - minutes * 60_000);
+    const per = {};
+    for (const m of ms.filter((x) => x.t >= start)) {
+      for (const [arm, a] of Object.entries(m.arms ?? {})) if (isNum(a?.requests)) per[arm] = (per[arm] ?? 0) + a.requests;
+    }
+    const total = Object.values(per).reduce((s, x) => s + x, 0);
+    if (total > 0) return { shares: Object.fromEntries(Object.entries(per).map(([a, x]) => [a, x / total])), total, source: 'recent', minutes };
+  }
+  const per = Object.fromEntries(Object.entries(doc?.arms ?? {}).map(([a, x]) => [a, isNum(x?.requests) ? x.requests : 0]));
+  const total = Object.values(per).reduce((s, x) => s + x, 0);
+  return total > 0 ? { shares: Object.fromEntries(Object.entries(per).map(([a, x]) => [a, x / total])), total, source: 'counts' } : null;
+}
+
+/**
+ * When the route's counts restarted because its strategy changed: the newest `config`
+ * event of the series at or before which every arm's counts begin (`since_ms`), with the
+ * requests the series holds from before it. null when the counts did not restart.
+ */
+export function countsRestart(doc, series) {
+  const ev = (series?.events ?? []).filter((e) => e?.kind === 'config' && isNum(e.at)).sort((a, b) => b.at - a.at)[0];
+  if (!ev) return null;
+  const since = Object.values(doc?.arms ?? {}).map((a) => a?.since_ms).filter((x) => isNum(x) && x > 0);
+  if (since.length && Math.min(...since) < ev.at - 1000) return null; // these counts are older than the change
+  const bucket = bucketOf(series);
+  const before = (series?.minutes ?? []).filter((m) => isNum(m?.t) && m.t + bucket <= ev.at).reduce((s, m) => s + minuteRequests(m), 0);
+  if (before === 0) return null; // nothing was counted before it: the route simply started then
+  return { at: ev.at, detail: typeof ev.detail === 'string' ? ev.detail : '', before };
+}
+
+/** "since 14:02, when the strategy changed (about 421 requests before)" for a restart. */
+export function restartText(restart, timeFmt) {
+  if (!restart) return '';
+  return `counts restarted at ${timeFmt(restart.at)}: the route's strategy changed (${fmtInt(restart.before)} requests before that are in the charts, not in these counts)`;
+}
+
+/**
+ * One overview line for a route. Its state comes from the serving arms only: rolled back,
+ * paused, promoted, no traffic, an arm's error rate above the route's guard (or 5 % without
+ * one) once it has 10 requests ("Unhealthy"), else rolling out / healthy. Other signals are
+ * alerts of their own: a sample-ratio mismatch, an invalid config, and a shadow whose answers
+ * disagree (tone `shadow`: a mirrored model never makes the serving route unhealthy).
+ * `route` is {name, strategy, fingerprint?} (GET /status), `doc` the stats document (null
+ * when it could not be read), `config` the document in KV, `now` epoch ms.
+ */
+export function healthLine(route, doc, series, config, now = null) {
   const name = route.name;
   const strategy = route.strategy ?? doc?.strategy ?? null;
   const guard = routeGuard(config, name);
@@ -462,26 +712,41 @@ export function healthLine(route, doc, series, config) {
   const alerts = [];
   const limit = guard.maxErrorRate ?? DEFAULT_MAX_ERROR_RATE;
   const limitText = guard.maxErrorRate !== null ? `guard ${fmtPct(limit)}` : `${fmtPct(limit, 0)}`;
-  const arms = Object.entries(doc?.arms ?? {}).map(([arm, a]) => {
+  const planned = plannedShares(config, name, doc, route.fingerprint ?? null);
+  const observed = observedShares(series, doc, now);
+  const wiring = routeArms(config, name);
+  const names = [...wiring.map((w) => w.arm)];
+  for (const n of Object.keys(doc?.arms ?? {})) if (!names.includes(n)) names.push(n);
+  const arms = names.map((arm) => {
+    const a = doc?.arms?.[arm];
+    const w = wiring.find((x) => x.arm === arm) ?? {};
     const requests = isNum(a?.requests) ? a.requests : 0;
     const rate = isNum(a?.error_rate) ? a.error_rate : null;
     const bad = rate !== null && requests >= MIN_REQUESTS_TO_FLAG && rate > limit;
-    if (bad) alerts.push({ tone: 'bad', text: `${arm} error rate ${fmtPct(rate)} above ${limitText}` });
-    return { arm, requests, errorRate: rate, bad };
+    if (bad) alerts.push({ tone: 'bad', kind: 'errors', text: `${arm} error rate ${fmtPct(rate)} above ${limitText}` });
+    return {
+      arm, origin: w.origin ?? null, host: w.host ?? null, url: w.url ?? null, note: w.note ?? null,
+      requests, errorRate: rate, bad,
+      planned: planned && isNum(planned[arm]) ? planned[arm] : (planned ? 0 : null),
+      observed: observed ? (observed.shares[arm] ?? 0) : null,
+    };
   });
   const total = arms.reduce((s, a) => s + a.requests, 0);
-  if (st.rolledBack) alerts.unshift({ tone: 'bad', text: `Rolled back${st.reason ? `: ${st.reason}` : ''}` });
-  if (st.paused) alerts.push({ tone: 'warn', text: `Paused${st.pausedReason ? `: ${st.pausedReason}` : ''}` });
+  const servingBad = arms.some((a) => a.bad);
+  if (st.rolledBack) alerts.unshift({ tone: 'bad', kind: 'rollback', text: `Rolled back${st.reason ? `: ${st.reason}` : ''}` });
+  if (st.paused) alerts.push({ tone: 'warn', kind: 'paused', text: `Paused${st.pausedReason ? `: ${st.pausedReason}` : ''}` });
   const srm = srmWarning(doc?.experiment, strategy, doc?.controller ?? null);
-  if (srm?.severity === 'alarm') alerts.push({ tone: 'bad', text: 'Sample ratio mismatch' });
+  if (srm?.severity === 'alarm') alerts.push({ tone: 'bad', kind: 'srm', text: 'Sample ratio mismatch' });
+  const shadows = [];
   for (const [origin, s] of Object.entries(doc?.shadows ?? {})) {
     const agree = isNum(s?.normalised_agreement) ? s.normalised_agreement : (isNum(s?.status_agreement) ? s.status_agreement : null);
     if (agree !== null && (s?.observations ?? 0) >= MIN_REQUESTS_TO_FLAG && agree < MIN_SHADOW_AGREEMENT) {
-      alerts.push({ tone: 'bad', text: `Shadow ${origin} agreement ${fmtPct(agree)}` });
+      shadows.push({ origin, agreement: agree });
+      alerts.push({ tone: 'shadow', kind: 'shadow', text: `Shadow ${origin} agreement ${fmtPct(agree)}` });
     }
   }
   if (doc?.config && doc.config.valid === false) {
-    alerts.push({ tone: 'bad', text: `Config ${doc.config.id ?? ''} invalid${doc.config.last_valid_id ? `; serving ${doc.config.last_valid_id}` : ''}`.trim() });
+    alerts.push({ tone: 'bad', kind: 'config', text: `Config ${doc.config.id ?? ''} invalid${doc.config.last_valid_id ? `; serving ${doc.config.last_valid_id}` : ''}`.trim() });
   }
   let state;
   if (!doc) state = { label: 'No stats', tone: 'idle' };
@@ -489,19 +754,28 @@ export function healthLine(route, doc, series, config) {
   else if (st.paused) state = { label: 'Paused', tone: 'warn' };
   else if (st.promoted) state = { label: 'Promoted', tone: 'ok' };
   else if (total === 0) state = { label: 'No traffic', tone: 'idle' };
-  else if (alerts.some((a) => a.tone === 'bad')) state = { label: 'Unhealthy', tone: 'bad' };
+  else if (servingBad) state = { label: 'Unhealthy', tone: 'bad' };
   else if (strategy === 'canary') state = { label: st.canaryPercent !== null && st.canaryPercent >= 100 ? 'Complete' : 'Rolling out', tone: 'ok' };
   else state = { label: 'Healthy', tone: 'ok' };
   let canary = null;
   if (strategy === 'canary') {
-    const pct = st.canaryPercent ?? guard.percent;
+    const pct = st.rolledBack ? 0 : st.canaryPercent ?? guard.percent;
     const steps = guard.steps.length;
     canary = {
       percent: pct,
       text: `${isNum(pct) ? `${+pct.toFixed(2)}%` : DASH}${steps ? ` · step ${st.step ?? 0}/${steps}` : (st.step !== null ? ` · step ${st.step}` : '')}`,
     };
   }
-  return { name, strategy, strategyLabel: strategyLabel(strategy), state, total, perMin: recentRate(series), arms, canary, alerts };
+  const worst = shadows.reduce((w, s) => (w === null || s.agreement < w.agreement ? s : w), null);
+  return {
+    name, strategy, strategyLabel: strategyLabel(strategy), state, total,
+    perMin: recentRate(series, now), lastSeen: lastSeen(doc, series),
+    arms, plannedKnown: planned !== null, observedSource: observed?.source ?? null, observedMinutes: observed?.minutes ?? null,
+    canary, alerts,
+    attention: alerts.some((a) => a.tone === 'bad'),
+    shadow: worst ? { disagrees: true, origin: worst.origin, agreement: worst.agreement, count: shadows.length } : null,
+    restart: countsRestart(doc, series),
+  };
 }
 
 // ---- time series (route page charts) ---------------------------------------------------------
@@ -518,15 +792,37 @@ export function seriesArms(series, preferred = []) {
   return names;
 }
 
-/** The time span every chart of a route shares: first bucket to the end of the last one. */
+/**
+ * The time span every chart of a route shares: the first bucket to `now` (the charts run up
+ * to the present, so a route whose traffic stopped shows it), or to the end of the newest
+ * bucket without `now`.
+ */
 export function seriesDomain(series, now = null) {
   const ts = [];
-  const bucket = isNum(series?.bucket_ms) ? series.bucket_ms : 60_000;
+  const bucket = bucketOf(series);
   for (const m of series?.minutes ?? []) if (isNum(m?.t)) { ts.push(m.t); ts.push(m.t + bucket); }
   for (const e of [...(series?.events ?? []), ...(series?.canary ?? []), ...(series?.weights ?? [])]) if (isNum(e?.at)) ts.push(e.at);
   if (!ts.length) return null;
   const hi = Math.max(...ts);
-  return [Math.min(...ts), isNum(now) && now > hi && now - hi < 10 * bucket ? now : hi];
+  return [Math.min(...ts), isNum(now) && now > hi ? now : hi];
+}
+
+/**
+ * The series with a row for every bucket from its first (or the one holding `from`) to the
+ * one holding `now`; rows after it are left out. The store keeps rows only for minutes with
+ * traffic, so a missing minute is a minute without requests. At most `max` rows (the newest).
+ */
+export function fillMinutes(series, now, from = null, max = 1500) {
+  const bucket = bucketOf(series);
+  const rows = (Array.isArray(series?.minutes) ? series.minutes : []).filter((m) => isNum(m?.t));
+  const byT = new Map(rows.map((m) => [m.t, m]));
+  const first = isNum(from) ? bucketStart(series, from) : rows.length ? Math.min(...rows.map((m) => m.t)) : null;
+  if (first === null || !isNum(now)) return series;
+  const last = bucketStart(series, now);
+  const start = Math.max(first, last - (max - 1) * bucket);
+  const minutes = [];
+  for (let t = start; t <= last; t += bucket) minutes.push(byT.get(t) ?? { t, arms: {}, shadows: {} });
+  return { ...series, minutes };
 }
 
 const armValue = (m, arm, f) => {
@@ -603,11 +899,15 @@ export function shadowSeries(series) {
 
 const EVENT_LABEL = { step: 'Step', rollback: 'Rollback', resume: 'Resume', promote: 'Promote', pause: 'Pause', srm: 'SRM alarm', config: 'Config change' };
 
-/** Controller events as chart marks (rollbacks, steps, resumes, promotions, pauses…). */
+/** Short labels drawn on the chart beside a mark (other kinds: hover for the label). */
+const MARK_SHORT = { config: 'config changed: counts restart', rollback: 'rollback' };
+
+/** Controller events as chart marks (rollbacks, steps, resumes, promotions, pauses, config changes…). */
 export function eventMarks(series) {
   return (series?.events ?? []).filter((e) => isNum(e?.at)).map((e) => ({
     t: e.at,
     kind: typeof e.kind === 'string' ? e.kind : 'event',
+    short: MARK_SHORT[e.kind] ?? null,
     label: `${EVENT_LABEL[e.kind] ?? e.kind ?? 'Event'}${isNum(e.canary_percent) ? ` → ${+e.canary_percent.toFixed(2)}%` : ''}${e.detail ? `: ${e.detail}` : ''}`,
   }));
 }
@@ -725,3 +1025,90 @@ export function etagVersion(etag) {
   const m = /^(?:W\/)?"?([^"]*)"?$/.exec(etag.trim());
   return m ? m[1] : null;
 }
+
+/** JSON text with object keys sorted at every level: two documents that differ only in key order or formatting give the same text. */
+export function sortedJson(v) {
+  if (Array.isArray(v)) return `[${v.map(sortedJson).join(',')}]`;
+  if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${sortedJson(v[k])}`).join(',')}}`;
+  return JSON.stringify(v ?? null);
+}
+
+/**
+ * Warnings for a config write that would undo what a route's controller did. The controller
+ * state belongs to the route's strategy (its fingerprint): a write that changes the strategy
+ * of a rolled-back canary or rolling route starts it afresh, putting traffic back on the
+ * origin that was rolled back; on an A/B route it gives the arms the guard drained their
+ * traffic back. A write that leaves the strategy as it is keeps the state (a note says so).
+ * `stats` maps route names to their stats documents. Returns
+ * [{route, tone: 'bad'|'warn'|'note', text}].
+ */
+export function rollbackUndo(oldConfig, newConfig, stats) {
+  const out = [];
+  for (const r of Array.isArray(newConfig?.routes) ? newConfig.routes : []) {
+    const name = r?.name;
+    const before = configRoute(oldConfig, name);
+    const c = stats?.[name]?.controller;
+    if (!before || !c || typeof c !== 'object') continue;
+    const drained = Array.isArray(c.drained) ? c.drained.filter((x) => typeof x === 'string') : [];
+    if (!c.rolled_back && !drained.length) continue;
+    const why = typeof c.reason === 'string' && c.reason ? ` (${c.reason})` : '';
+    const olds = before.strategy ?? {};
+    const news = r.strategy ?? {};
+    if (sortedJson(olds) === sortedJson(news)) {
+      out.push({ route: name, tone: 'note', text: `"${name}" stays ${c.rolled_back ? 'rolled back' : `with ${drained.join(', ')} drained`}: this write leaves its strategy as it is.` });
+      continue;
+    }
+    if (c.rolled_back) {
+      const target = news.kind === 'canary' ? news.canary : news.kind === 'rolling' ? news.to : null;
+      const wasOrigin = olds.kind === 'canary' ? olds.canary : olds.kind === 'rolling' ? olds.to : null;
+      const share = news.kind === 'canary' ? (isNum(news.percent) ? news.percent : null)
+        : news.kind === 'rolling' && isNum(news.batches) && news.batches > 0 ? (100 * (isNum(news.completed) ? news.completed : 0)) / news.batches : null;
+      if (target && share !== null && share > 0) {
+        out.push({
+          route: name,
+          tone: 'bad',
+          text: `This write undoes the rollback of "${name}"${why}: its strategy changes, so the controller starts it afresh with ` +
+            `${+share.toFixed(4)}% of its traffic on ${target}${target === wasOrigin ? ', the same origin that was rolled back' : ''}.`,
+        });
+      } else {
+        out.push({ route: name, tone: 'warn', text: `"${name}" was rolled back${why}; this write changes its strategy, which starts without the rollback.` });
+      }
+    } else {
+      const arms = (Array.isArray(news.arms) ? news.arms : []).filter((a) => drained.includes(a?.name) && isNum(a.weight) && a.weight > 0).map((a) => a.name);
+      out.push({
+        route: name,
+        tone: arms.length ? 'bad' : 'warn',
+        text: arms.length
+          ? `This write undoes the guard on "${name}"${why}: its strategy changes, so ${arms.join(', ')} ${arms.length > 1 ? 'get' : 'gets'} traffic again.`
+          : `The guard drained ${drained.join(', ')} on "${name}"${why}; this write changes its strategy, which starts without that state.`,
+      });
+    }
+  }
+  return out;
+}
+
+/** A small valid config for an empty editor: two origins and a guarded canary with steps. */
+export const CONFIG_TEMPLATE = `{
+  "version": 1,
+  "description": "Template: point the origins at your model servers, name the route, then Review and Apply.",
+  "origins": {
+    "model-v1": { "url": "https://model-v1.example.com", "timeout_ms": 5000 },
+    "model-v2": { "url": "https://model-v2.example.com", "timeout_ms": 5000 }
+  },
+  "routes": [
+    {
+      "name": "predict",
+      "match": { "path_prefix": "/v1/predict", "methods": ["POST"] },
+      "unit": [{ "header": "x-user-id" }],
+      "strategy": {
+        "kind": "canary",
+        "stable": "model-v1",
+        "canary": "model-v2",
+        "percent": 5,
+        "steps": [{ "percent": 25, "hold_s": 600 }, { "percent": 100, "hold_s": 600 }],
+        "guard": { "max_error_rate": 0.02, "max_p95_latency_ratio": 1.5, "min_requests": 100 }
+      }
+    }
+  ]
+}
+`;

@@ -1,16 +1,20 @@
 // The operator dashboard in a real headless Chromium (Debian's `chromium`, driven by
 // playwright-core) against the loopback mock control plane (tests/browser/mock-server.mjs):
-// sign in with a token, the overview's health lines, a route's charts with data, rollback and
-// its mark on the chart, the config editor's inline errors (schema and server), review with
-// diff and churn, apply into the history, a racing write refused, revert, a viewer's read-only
-// view — all under the strict CSP, with no console error. Screenshots go to
-// $ARTIFACTS_DIR (default .artifacts/browser/), copies of two into docs/img/ when
-// UPDATE_SCREENSHOTS=1.
+// the sign-in card and where a token comes from; the overview's health lines (state from the
+// serving arms, a disagreeing shadow as its own badge, each arm's origin and planned against
+// seen share, rates that fall to 0, a config change that restarted the counts); route pages
+// (charts whose axes fit, the config-change and rollback marks, one verdict per comparison,
+// a `verdict` from the stats document used as is); the config editor (inline schema and
+// server errors, review with diff, churn and the warning when a write undoes a rollback,
+// apply, a racing write refused, revert, the template in an empty editor); a viewer's
+// read-only view — all under the strict CSP, with no console error. Screenshots go to
+// $ARTIFACTS_DIR (default .artifacts/browser/); UPDATE_SCREENSHOTS=1 also copies the ones
+// docs/dashboard.md shows into docs/img/.
 //
 //   node --test tests/browser/        (or: sh scripts/browser-test.sh)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, copyFileSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdirSync, copyFileSync, mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,10 +60,20 @@ async function newPage() {
 const text = (sel) => page.locator(sel).innerText();
 async function signIn(token) {
   if (await page.locator('#signout').isVisible()) await page.click('#signout');
+  await page.waitForSelector('#signin:not([hidden])');
   await page.fill('#token', token);
   await page.click('#token-form button[type=submit]');
   await page.waitForSelector('#who:not([hidden])');
 }
+/** A percent tick label as a number ("1.25%" → 1.25). */
+const pct = (s) => Number(s.replace('%', ''));
+const tickLabels = (chart) => page.locator(`#chart-${chart} .c-tick .c-label`).allTextContents();
+/** Opens a route page and waits for it (not the page that was there before). */
+async function openRoute(name) {
+  await page.goto(`${mock.dashboard}#/route/${name}`);
+  await page.waitForFunction((n) => document.querySelector('.page-head h2')?.textContent === `Route ${n}` && document.querySelector('#charts'), name);
+}
+const hhmmOf = (t) => `${String(new Date(t).getUTCHours()).padStart(2, '0')}:${String(new Date(t).getUTCMinutes()).padStart(2, '0')}`; // the browser runs in UTC
 async function shot(name, copyToDocs, height = 900) {
   mkdirSync(ARTIFACTS, { recursive: true });
   const file = join(ARTIFACTS, `${name}.png`);
@@ -94,37 +108,95 @@ after(async () => {
   if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
-test('sign in: token for the tab only, role shown, overview health lines', { skip }, async () => {
+test('sign-in card: where the token comes from, locally and deployed; a refused token is not kept', { skip }, async () => {
   await page.goto(mock.dashboard);
-  await page.waitForSelector('#view-error');
-  assert.match(await text('#view-error'), /Unauthorized/);
+  await page.waitForSelector('#signin:not([hidden])');
+  assert.equal(await page.locator('#main').isVisible(), false, 'no view behind the card');
+  const card = await text('#signin');
+  // Locally: what scripts/setup.sh really writes, and where.
+  const setup = readFileSync(join(ROOT, 'scripts/setup.sh'), 'utf8');
+  assert.match(setup, /ADMIN_TOKEN=local-%s/);
+  assert.match(setup, /> \.dev\.vars/);
+  assert.match(card, /make setup \(scripts\/setup\.sh\) writes a random ADMIN_TOKEN=local-… into \.dev\.vars/);
+  assert.equal(await text('#local-cmd'), "sed -n 's/^ADMIN_TOKEN=//p' .dev.vars");
+  // Deployed: the secret names and command of docs/operator-api.md.
+  const ops = readFileSync(join(ROOT, 'docs/operator-api.md'), 'utf8');
+  const deploy = await text('#deploy-cmd');
+  assert.equal(deploy, 'npx wrangler secret put ADMIN_TOKEN -c wrangler.stats.toml');
+  assert.ok(ops.includes(deploy.replace(/^npx /, '')), 'the command docs/operator-api.md gives');
+  assert.match(card, /name:role:token entry of SWITCHYARD_TOKENS \(npx wrangler secret put SWITCHYARD_TOKENS -c wrangler\.stats\.toml/);
+  assert.ok(ops.includes('SWITCHYARD_TOKENS'));
+  await shot('dashboard-signin', true, 640);
+  // A token the server refuses: said so, and not kept.
+  await page.fill('#token', 'not-a-token');
+  await page.click('#token-form button[type=submit]');
+  await page.waitForSelector('#signin-problem:not([hidden])');
+  assert.match(await text('#signin-problem'), /Token not accepted: Unauthorized/);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('switchyard.token')), null);
   await signIn(ADMIN);
   assert.match(await text('#role'), /admin · admin/);
   const stored = await page.evaluate(() => ({ s: sessionStorage.getItem('switchyard.token'), l: JSON.stringify(localStorage) }));
   assert.equal(stored.s, ADMIN);
   assert.doesNotMatch(stored.l, /test-admin-token/, 'never in localStorage');
-  await page.waitForSelector('#health-fraud');
-  assert.equal(await page.locator('#health tbody tr').count(), 4);
-  const fraud = await text('#health-fraud');
-  assert.match(fraud, /Rolling out/);
-  assert.match(fraud, /50% · step 2\/3/);
-  assert.match(fraud, /canary\s+1\.6%/);
-  const checkout = page.locator('#health-checkout');
-  assert.match(await checkout.innerText(), /Sample ratio mismatch/);
-  assert.match(await checkout.getAttribute('class'), /row-bad/);
-  const ranker = await text('#health-ranker');
-  assert.match(ranker, /Shadow candidate agreement 76\.0%/);
-  assert.match(await text('#health-fresh'), /No traffic/);
-  // Sparklines drew a line from the series.
-  const d = await page.locator('#health-fraud svg.spark path.c-line').getAttribute('d');
-  assert.equal(d.split('L').length, 60, 'a sparkline with a point per minute of the last hour');
-  assert.match(await text('#attention'), /need attention/);
-  await shot('dashboard-overview-live', false, 480);
+  assert.equal(await page.locator('#signin').isVisible(), false);
 });
 
-test('route page: charts with data, then a rollback appears as a mark and in the verdict', { skip }, async () => {
+test('overview: state from the serving arms, shadows apart, arms with origin and planned vs seen share, rates from now', { skip }, async () => {
+  await page.waitForSelector('#health-fraud');
+  assert.equal(await page.locator('#health tbody tr').count(), 5);
+  // fraud: a canary within its guard whose mirrored model disagrees — not "Unhealthy".
+  const fraud = page.locator('#health-fraud');
+  assert.equal(await fraud.getAttribute('data-state'), 'Rolling out');
+  assert.doesNotMatch(await fraud.innerText(), /Unhealthy/);
+  assert.doesNotMatch(await fraud.getAttribute('class'), /row-bad/);
+  assert.equal(await text('#shadow-fraud'), 'shadow disagrees: 86% agree');
+  assert.match(await page.locator('#shadow-fraud').getAttribute('title'), /fraud-v3 agrees on 86\.1%.*serves no user/);
+  assert.match(await text('#health-fraud td.alerts'), /^none$/, 'no serving signal');
+  // Each arm: origin and host, planned against seen share.
+  assert.match(await text('#arm-fraud-stable'), /^stable\s+fraud-v1 @ 127\.0\.0\.1:9001\s+planned 50% · seen [\d.]+%\s+0\.4% err$/);
+  const seen = Number((await text('#arm-fraud-canary')).match(/seen (\d+)%/)[1]);
+  assert.ok(seen >= 40 && seen <= 60, `canary seen ${seen}%`);
+  // checkout: serving arms fine (Healthy) but the split is off (SRM): attention, planned 50 / seen 60.
+  const checkout = page.locator('#health-checkout');
+  assert.equal(await checkout.getAttribute('data-state'), 'Healthy');
+  assert.match(await checkout.getAttribute('class'), /row-bad/);
+  assert.match(await checkout.innerText(), /Sample ratio mismatch/);
+  assert.match(await text('#arm-checkout-control'), /planned 50% · seen 60%/);
+  assert.match(await text('#arm-checkout-treatment'), /planned 50% · seen 40%/);
+  // The counts restarted 40 minutes ago: said beside the number.
+  assert.equal(await text('#restart-checkout'), `since ${hhmmOf(mock.fixtureNow - 40 * 60_000)}: config changed`);
+  assert.match(await checkout.innerText(), /^checkout[\s\S]*3,964/);
+  // ranker: a bandit at its weights, its shadow disagrees: Healthy with the badge.
+  assert.equal(await page.locator('#health-ranker').getAttribute('data-state'), 'Healthy');
+  assert.equal(await text('#shadow-ranker'), 'shadow disagrees: 76% agree');
+  assert.match(await text('#arm-ranker-b'), /planned 95% · seen [\d.]+%/);
+  // search: traffic stopped 20 minutes ago: the rate is 0 now, and says when the last request came.
+  assert.match(await text('#rate-search'), /^0\.0\/min now · last request 20m \d+s ago$/);
+  assert.match(await text('#arm-search-blue'), /^blue\s+search-2024 @ search-2024\.internal:8443\s+planned 100% · seen 100%/);
+  assert.match(await text('#arm-search-green'), /planned 0% · seen 0%/);
+  assert.match(await page.locator('#arm-search-blue .origin').getAttribute('title'), /https:\/\/search-2024\.internal:8443 — BM25 ranker/);
+  assert.match(await text('#rate-fraud'), /^\d+\.\d\/min now$/);
+  assert.equal(await page.locator('#health-fresh').getAttribute('data-state'), 'No traffic');
+  assert.equal(await text('#attention'), '1 need attention', 'only checkout (SRM)');
+  assert.equal(await text('#shadow-count'), '2 shadows disagree');
+  // Sparklines: the last hour up to now, a point a minute.
+  const d = await page.locator('#health-fraud svg.spark path.c-line').getAttribute('d');
+  assert.equal(d.split('L').length, 60, 'a sparkline with a point per minute of the last hour');
+  const ys = new Set(d.split(/[ML]/).filter(Boolean).map((p) => p.split(' ')[1]));
+  assert.ok(ys.size > 10, `the fixture's traffic drawn, not a flat line (${ys.size} levels)`);
+  assert.equal(await text('#canary-fraud'), 'canary 50% · step 2/3');
+  await shot('dashboard-overview', true, 600);
+});
+
+test('route page: arms with origins and shares, charts that fit, a rollback mark, one verdict', { skip }, async () => {
   await page.click('#route-fraud');
   await page.waitForSelector('#charts');
+  assert.equal(await text('#route-state'), 'Rolling out');
+  assert.equal(await text('#route-shadow'), 'shadow disagrees: 86% agree');
+  assert.match(await text('#route-alerts'), /Shadow fraud-v3 agreement 86\.1% — a mirrored copy that serves no user/);
+  assert.equal(await page.locator('#plan-canary').getAttribute('data-planned'), '0.5');
+  assert.match(await text('#plan-canary'), /^canary\s+fraud-v2\s+127\.0\.0\.1:9002\s+50%\s+\d+%\s+[\d,]+\s+1\.64%$/);
+  assert.match(await text('#arms-plan'), /Seen \(last 15 min\)/i);
   for (const id of ['requests', 'errors', 'p95', 'canary', 'shadow']) {
     const svg = page.locator(`#chart-${id}`);
     assert.equal(await svg.getAttribute('data-empty'), null, `${id} chart has data`);
@@ -135,24 +207,41 @@ test('route page: charts with data, then a rollback appears as a mark and in the
   }
   assert.equal(await page.locator('#chart-requests path.c-line').count(), 2, 'one line per arm');
   assert.match(await page.locator('#card-errors').innerText(), /guard 5\.0%/);
+  // Axes fit: error rate from 0 to about the guard; requests in whole numbers from 0.
+  const err = (await tickLabels('errors')).map(pct);
+  assert.equal(err[0], 0);
+  assert.ok(err.every((x) => x >= 0) && err.at(-1) >= 5 && err.at(-1) <= 10, err.join(','));
+  const req = (await tickLabels('requests')).map((x) => Number(x.replace(/,/g, '')));
+  assert.equal(req[0], 0);
+  assert.ok(req.every(Number.isInteger), req.join(','));
   assert.equal(await page.locator('#chart-canary .c-mark-step').count(), 2, 'the two steps are marked');
   assert.equal(await page.locator('#chart-canary .c-mark-rollback').count(), 0);
   // Hover read-out.
+  await page.locator('#chart-requests').scrollIntoViewIfNeeded();
   const box = await page.locator('#chart-requests').boundingBox();
   await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
   assert.match(await page.locator('#card-requests .tip').innerText(), /stable: \d+/);
+  // No feedback on this canary: no rate, no P(beat), one verdict saying why.
+  assert.match(await text('#comparisons'), /canary\s+Inconclusive\s+always-valid \(sequential\) test: no feedback yet/);
+  await page.click('#other-stats-s');
+  assert.match(await text('#other-stats-table'), /canary\s+—\s+—\s+—\s+12/);
+  await page.locator('#other-stats').evaluate((d) => { d.open = false; });
   assert.equal(await page.locator('#resume').isDisabled(), true);
 
   await page.click('#rollback');
   await page.waitForFunction(() => document.querySelector('#route-state')?.textContent === 'Rolled back');
   assert.equal(await page.locator('#chart-canary .c-mark-rollback').count(), 1, 'rollback mark on the canary chart');
-  assert.ok(await page.locator('#chart-errors .c-mark-rollback').count() === 1, 'and on the error-rate chart');
+  assert.equal(await page.locator('#chart-errors .c-mark-rollback').count(), 1, 'and on the error-rate chart');
+  assert.equal(await page.locator('#chart-canary .c-mark-rollback .c-mark-label').innerHTML(), 'rollback');
   const verdict = await text('#verdict');
   assert.match(verdict, /rolled back/i);
-  assert.doesNotMatch(verdict, /leads/);
+  assert.doesNotMatch(verdict, /leads|beats/);
+  assert.match(await text('#comparisons'), /canary\s+Inconclusive\s+rolled back: no result is declared/);
+  assert.equal(await page.locator('#plan-canary').getAttribute('data-planned'), '0', 'planned: nothing on the canary now');
   assert.match(await text('#route-alerts'), /Rolled back: operator rollback by admin/);
   assert.match(await text('#events'), /Rollback/);
   // Hovering the right edge reads the rollback out of the chart.
+  await page.locator('#chart-canary').scrollIntoViewIfNeeded();
   const cb = await page.locator('#chart-canary').boundingBox();
   await page.mouse.move(cb.x + cb.width * 0.985, cb.y + cb.height / 2);
   assert.match(await page.locator('#card-canary .tip').innerText(), /Rollback → 0%: operator rollback by admin/);
@@ -165,17 +254,90 @@ test('route page: charts with data, then a rollback appears as a mark and in the
   // Back on the overview the route is flagged.
   await page.click('#nav-overview');
   await page.waitForSelector('#health-fraud');
-  assert.match(await text('#health-fraud'), /Rolled back/);
   assert.match(await text('#health-fraud'), /Rolled back: operator rollback by admin/);
   assert.equal(await page.locator('#health-fraud').getAttribute('data-state'), 'Rolled back');
-  await shot('dashboard-overview', true, 480);
+  assert.match(await text('#arm-fraud-canary'), /planned 0%/);
+  await shot('dashboard-overview-rolled-back', false, 600);
 });
 
-test('config editor: inline schema and server errors, review with diff and churn, apply, 412, revert', { skip }, async () => {
+test('route page after a config change: the mark, the restarted counts said in words, one verdict per comparison', { skip }, async () => {
+  await openRoute('checkout');
+  const at = hhmmOf(mock.fixtureNow - 40 * 60_000);
+  assert.match(await text('#restart-note'), new RegExp(`^Counts restarted at ${at}: the route's strategy changed\\. The numbers on this page count from then \\(3,964 requests\\); the [\\d,]+ requests before it are in the charts only`));
+  const before = Number((await text('#restart-note')).match(/the ([\d,]+) requests before it/)[1].replace(/,/g, ''));
+  assert.ok(before > 7000, String(before));
+  assert.match(await text('#kpi-requests'), new RegExp(`Requests since ${at}\\s+3,964`, 'i'));
+  assert.equal(await page.locator('#chart-requests .c-mark-config').count(), 1, 'the config change on the requests chart');
+  assert.equal(await page.locator('#chart-requests .c-mark-config .c-mark-label').innerHTML(), 'config changed: counts restart');
+  assert.match(await page.locator('#chart-requests .c-mark-config title').innerHTML(), /Config change: strategy changed \(fingerprint 9c1d2e3f4a5b/);
+  assert.match(await page.locator('#arms-table caption').innerText(), new RegExp(`counted since ${at}, when the strategy changed`));
+  // Planned 50/50 against a seen 60/40.
+  assert.equal(await page.locator('#plan-control').getAttribute('data-planned'), '0.5');
+  assert.ok(Math.abs(Number(await page.locator('#plan-control').getAttribute('data-observed')) - 0.6) < 0.03);
+  assert.equal(await page.locator('#plan-control td.tone-warn').count(), 1, 'a seen share far from the plan is highlighted');
+  // One verdict: the SRM makes it inconclusive, and the row says so.
+  assert.match(await text('#comparisons'), /treatment\s+Inconclusive\s+always-valid \(sequential\) test: sample ratio mismatch/);
+  await shot('dashboard-route-config-change', false);
+
+  // The case that used to show three verdicts side by side: z-test p < 0.001 and P(beat) 100 %
+  // with an always-valid p of 0.251. One verdict, and no rival number beside it.
+  const doc = structuredClone(mock.state.stats.checkout);
+  doc.experiment.srm = { chi2: 0.4, df: 1, p_value: 0.53, mismatch: false };
+  doc.experiment.arms.treatment = {
+    comparison: { n: 196, conversions: 84, rate: 0.429, ci95: { lower: 0.36, upper: 0.5 }, z_test: { diff: 0.303, z: 6.8, p_value: 1e-11, diff_ci: { lower: 0.22, upper: 0.38 } }, prob_beat_control: 1 },
+    sequential: { always_valid_p_value: 0.251, significant: false, looks: 9 },
+  };
+  doc.experiment.control_rate = 0.126;
+  Object.assign(doc.arms.control, { requests: 215, rewards: { count: 215, sum: 27, mean: 0.126, variance: 0.11 } });
+  Object.assign(doc.arms.treatment, { requests: 196, rewards: { count: 196, sum: 84, mean: 0.429, variance: 0.245 } });
+  mock.state.stats.checkout = doc;
+  await page.click('#refresh');
+  await page.waitForFunction(() => /0\.251/.test(document.querySelector('#comparisons')?.textContent ?? ''));
+  const row = await text('#comparisons tbody tr');
+  assert.match(row, /^treatment\s+Inconclusive\s+always-valid \(sequential\) test: p = 0\.251 > 0\.05: keep collecting\s+\+30\.3 pp/);
+  assert.equal(await page.locator('#comparisons tbody tr').count(), 1, 'one row, one verdict');
+  assert.match(await text('#verdict'), /^Inconclusive: no arm differs from control "control" yet/);
+  const visible = await page.locator('#experiment').evaluate((el) => [...el.querySelectorAll('table, p')].filter((x) => x.checkVisibility()).map((x) => x.innerText).join('\n'));
+  assert.doesNotMatch(visible, /< 0\.001|100\.0%|not significant/, 'no "not significant" beside p < 0.001 and 100 % P(beat)');
+  assert.equal(await page.locator('#other-stats').getAttribute('open'), null, 'the descriptive numbers stay folded');
+
+  // A verdict the stats document states is shown as it is, with its test.
+  doc.experiment.arms.treatment.verdict = { result: 'winner', test: 'sequential test on units', p_value: 0.004 };
+  doc.experiment.arms.treatment.units = 190;
+  await page.click('#refresh');
+  await page.waitForFunction(() => /Winner/.test(document.querySelector('#comparisons')?.textContent ?? ''));
+  assert.match(await text('#comparisons tbody tr'), /^treatment\s+Winner\s+sequential test on units: p = 0\.0040/);
+  assert.equal(await page.locator('#comparisons td.verdict.tone-ok').count(), 1);
+  assert.match(await text('#verdict'), /"treatment" beats control "control" \(decided by the sequential test on units\)/);
+  assert.match(await text('#arms-table'), /^treatment\s+196\s+190\s/m, 'units beside requests');
+  mock.state.stats.checkout = structuredClone(mock.initialStats.checkout);
+});
+
+test('route page after traffic stopped: 0/min with the time of the last request; a 0 % error chart spans 0 to 1 %', { skip }, async () => {
+  for (const m of mock.state.series.search.minutes) m.arms.blue.errors = 0; // no errors at all
+  await openRoute('search');
+  assert.match(await text('#kpi-requests'), /2,013\s+0\.0\/min now · last request 20m \d+s ago/);
+  const err = await tickLabels('errors');
+  assert.equal(err[0], '0.00%');
+  assert.equal(err.at(-1), '1.00%');
+  assert.ok(err.map(pct).every((x) => x >= 0), err.join(','));
+  // The requests line runs to now and ends at 0: the minutes without traffic are drawn as 0.
+  const ends = await page.locator('#chart-requests').evaluate((svg) => {
+    const d = svg.querySelector('path.c-line').getAttribute('d');
+    const y = Number(d.match(/(-?[\d.]+)$/)[1]);
+    return { y, base: Number(svg.querySelector('.c-axis').getAttribute('y1')) };
+  });
+  assert.equal(ends.y, ends.base, 'the last point sits on the zero line');
+  assert.match(await text('#plan-blue'), /^blue\s+search-2024\s+BM25 ranker, index of 2024-06\s+search-2024\.internal:8443\s+100%\s+100%/);
+  assert.match(await text('#arms-plan'), /Seen \(counts\)/i, 'nothing in the last 15 minutes: the counts');
+});
+
+test('config editor: inline errors, review with diff, churn and the rollback warning, apply, 412, revert', { skip }, async () => {
   await page.click('#nav-config');
   await page.waitForSelector('#history-table');
   assert.match(await text('#cfg-state'), /Schema-valid/);
-  assert.match(await text('#history-table'), /add the fresh route/);
+  assert.match(await text('#history-table'), /add the search and fresh routes/);
+  assert.equal(await page.locator('#template-note').count(), 0, 'a config is in KV: no template');
 
   // An invalid edit: the schema error shows next to its line, before anything is sent.
   const sent = mock.state.requests.length;
@@ -203,14 +365,28 @@ test('config editor: inline schema and server errors, review with diff and churn
   const cline = await lineOf('"canary": "fraud-v1"');
   assert.match(await text('#cfg-errors'), new RegExp(`line ${cline}\\s+\\$\\.routes\\[0\\]\\.strategy\\.canary — canary and stable must be different origins`));
 
-  // A valid edit: review shows the diff and the churn, apply writes version 4 with its message.
-  await setEditor((t) => t.replace('"canary": "fraud-v1"', '"canary": "fraud-v2"').replace('"percent": 5,', '"percent": 10,'));
+  // fraud was rolled back (the route-page test). A write that leaves its strategy alone keeps
+  // the rollback: a note, and Apply is enabled.
+  await setEditor((t) => t.replace('"canary": "fraud-v1"', '"canary": "fraud-v2"').replace('"path_prefix": "/v1/fresh"', '"path_prefix": "/v1/fresh-v2"'));
   await page.click('#review-btn');
   await page.waitForSelector('#review');
+  assert.match(await text('#undo-warnings'), /^"fraud" stays rolled back: this write leaves its strategy as it is\.$/);
+  assert.equal(await page.locator('#apply').isDisabled(), false);
+
+  // A valid edit that changes the rolled-back canary's strategy: the review warns that it puts
+  // the canary back, and Apply waits for an explicit yes.
+  await setEditor((t) => t.replace('"percent": 5,', '"percent": 10,'));
+  assert.equal(await page.locator('#apply').isDisabled(), true, 'the text changed: review again');
+  await page.click('#review-btn');
+  await page.waitForSelector('#undo-ack');
+  assert.equal(await text('#undo-warnings .undo-bad'), 'This write undoes the rollback of "fraud" (operator rollback by admin): its strategy changes, so the controller starts it afresh with 10% of its traffic on fraud-v2, the same origin that was rolled back.');
+  assert.equal(await page.locator('#apply').isDisabled(), true, 'not before the box is ticked');
   assert.match(await text('#diff'), /-\s+"percent": 5,/);
   assert.match(await text('#diff'), /\+\s+"percent": 10,/);
   assert.match(await text('#churn'), /fraud\s+5\.00%\s+stable→canary 5,000/);
   await page.fill('#cfg-msg', 'canary to 10% for the night shift');
+  await page.check('#undo-ack');
+  assert.equal(await page.locator('#apply').isDisabled(), false);
   await shot('dashboard-config-review', true);
   await page.click('#apply');
   await page.waitForSelector('#applied');
@@ -224,7 +400,8 @@ test('config editor: inline schema and server errors, review with diff and churn
   mock.state.history.unshift({ ...mock.state.history[0], version: 5, by: 'alice', message: 'concurrent edit', at: mock.state.history[0].at + 1 });
   await setEditor((t) => t.replace('"percent": 10,', '"percent": 15,'));
   await page.click('#review-btn');
-  await page.waitForSelector('#apply:not([disabled])');
+  await page.waitForSelector('#undo-ack');
+  await page.check('#undo-ack');
   await page.click('#apply');
   await page.waitForSelector('#conflict');
   assert.equal(mock.state.history[0].version, 5, 'nothing written');
@@ -240,13 +417,44 @@ test('config editor: inline schema and server errors, review with diff and churn
   assert.match(await page.locator('#cfg').inputValue(), /"percent": 5,/);
 });
 
+test('an empty KV: the editor holds a valid template that can be applied as the first version', { skip }, async () => {
+  const fresh = await startMock({ empty: true });
+  try {
+    await page.goto(`${fresh.dashboard}#/config`);
+    await signIn(ADMIN);
+    await page.waitForSelector('#template-note');
+    assert.match(await text('#template-note'), /No config in KV yet\. The editor holds a template/);
+    const tpl = await page.locator('#cfg').inputValue();
+    const doc = JSON.parse(tpl);
+    assert.equal(doc.routes[0].strategy.kind, 'canary');
+    assert.match(await text('#cfg-state'), /Schema-valid/, 'valid against config.schema.json in the browser');
+    await page.click('#review-btn');
+    await page.waitForSelector('#review');
+    assert.match(await text('#review'), /Valid/);
+    assert.match(await text('#diff'), /\+\s+"kind": "canary",/);
+    await page.click('#apply');
+    await page.waitForSelector('#applied');
+    assert.match(await text('#applied'), /version 1/);
+    assert.equal(fresh.state.history[0].text, tpl, 'the template as written');
+    // Cleared by hand: the Template button puts it back.
+    await setEditor(() => '');
+    await page.click('#use-template');
+    assert.equal(await page.locator('#cfg').inputValue(), tpl);
+    await shot('dashboard-config-template', false);
+  } finally {
+    await fresh.close();
+  }
+});
+
 test('a viewer sees everything and can change nothing', { skip }, async () => {
+  await page.goto(mock.dashboard);
   await signIn('test-viewer-token');
   assert.match(await text('#role'), /vera · viewer/);
   await page.goto(`${mock.dashboard}#/config`);
   await page.waitForSelector('#history-table');
   assert.equal(await page.locator('#cfg').getAttribute('readonly'), '');
   assert.equal(await page.locator('#revert-1').isDisabled(), true);
+  assert.equal(await page.locator('#use-template').isDisabled(), true);
   await page.goto(`${mock.dashboard}#/route/checkout`);
   await page.waitForSelector('#charts');
   assert.equal(await page.locator('#promote').isDisabled(), true);
@@ -260,7 +468,7 @@ test('without /status, schema and churn support: routes from the config, server 
     await signIn('test-operator-token');
     assert.match(await text('#role'), /otto · operator/);
     await page.waitForSelector('#health-fraud');
-    assert.equal(await page.locator('#health tbody tr').count(), 4, 'routes from GET /config');
+    assert.equal(await page.locator('#health tbody tr').count(), 5, 'routes from GET /config');
     await page.goto(`${bare.dashboard}#/config`);
     await page.waitForSelector('#history-table');
     assert.match(await page.locator('.page-head').innerText(), /schema errors come from the server/);

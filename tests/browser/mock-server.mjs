@@ -1,8 +1,9 @@
 // A loopback stand-in for the Switchyard control plane, for the dashboard's browser test:
 // serves www/ under /_switchyard/dashboard/ with a strict CSP, and the operator API shapes of
-// docs CONTRACTS / issue 9 (whoami, status, config with ETag + If-Match + history + revert,
+// docs/operator-api.md (whoami, status, config with ETag + If-Match + history + revert,
 // validate (+ churn), stats, series, rollback/resume/promote) backed by the fixtures in
-// tests/fixtures/dashboard/. Fixture clocks are shifted so the newest data is "now".
+// tests/fixtures/dashboard/. Fixture clocks are shifted so the fixtures' "now" is the time
+// the mock starts (its Date header is the real clock).
 //
 //   node tests/browser/mock-server.mjs [port]     # prints the dashboard URL and the tokens
 import { createServer } from 'node:http';
@@ -11,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { join, normalize, extname } from 'node:path';
 import { validate } from '../../www/schema.js';
+import { sortedJson } from '../../www/lib.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FIX = join(ROOT, 'tests/fixtures/dashboard');
@@ -80,11 +82,13 @@ function churn(oldDoc, newDoc) {
   return { units: 100000, routes };
 }
 
-export function startMock({ port = 0, schema = true, status = true, churn: withChurn = true, whoami = true } = {}) {
+export function startMock({ port = 0, schema = true, status = true, churn: withChurn = true, whoami = true, empty = false } = {}) {
   const schemaDoc = fixture('config.schema.json'); // the mock's own validator; `schema` only hides the file from the dashboard
-  const stats = { fraud: fixture('canary-live.json'), checkout: fixture('ab-srm.json'), ranker: fixture('bandit-weights.json'), fresh: fixture('empty.json') };
+  const stats = { fraud: fixture('canary-live.json'), checkout: fixture('ab-srm.json'), ranker: fixture('bandit-weights.json'), search: fixture('bluegreen-stopped.json'), fresh: fixture('empty.json') };
+  const initialStats = structuredClone(stats);
   const series = Object.fromEntries(Object.keys(stats).map((r) => [r, fixture(`series-${r}.json`)]));
-  const history = fixture('history.json'); // newest first, with text
+  const initial = Object.fromEntries(JSON.parse(fixture('history.json')[0].text).routes.map((r) => [r.name, sortedJson(r.strategy)]));
+  const history = empty ? [] : fixture('history.json'); // newest first, with text; `empty`: nothing in KV yet
   const state = { requests: [], history, stats, series };
   const offset = Date.now() - FIXTURE_NOW;
   const fnow = () => Date.now() - offset; // "now" on the fixtures' clock
@@ -120,24 +124,29 @@ export function startMock({ port = 0, schema = true, status = true, churn: withC
     const who = m ? TOKENS[m[1].trim()] : null;
     if (!who) return err(401, 'unauthorized', 'operator endpoints need authorization: Bearer <token> (set ADMIN_TOKEN)');
     const need = (role) => (ROLES.indexOf(who.role) >= ROLES.indexOf(role) ? null : err(403, 'forbidden', `needs the ${role} role; token "${who.name}" is ${who.role}`));
-    const cfgText = current().text;
-    const cfg = JSON.parse(cfgText);
-    const etag = `"${current().version}"`;
+    const cfgText = current()?.text ?? null;
+    const cfg = cfgText === null ? { routes: [] } : JSON.parse(cfgText);
+    const etag = current() ? `"${current().version}"` : null;
     const route = (prefix) => (path.startsWith(prefix) ? decodeURIComponent(path.slice(prefix.length)) : null);
 
     if (path === 'whoami') return whoami ? send(200, who) : err(404, 'not_found', 'unknown Switchyard endpoint');
     if (path === 'status' && req.method === 'GET') {
       if (!status) return err(404, 'not_found', 'unknown Switchyard endpoint');
-      return send(200, { config: configId(cfgText), routes: cfg.routes.map((r) => ({ name: r.name, strategy: r.strategy.kind, fingerprint: configId(JSON.stringify(r)) })), rejected: null });
+      // The stats fixtures' fingerprint while a route's strategy is the one the mock started with.
+      const fp = (r) => (sortedJson(r.strategy) === initial[r.name] && stats[r.name]?.fingerprint ? stats[r.name].fingerprint : configId(sortedJson(r.strategy)));
+      return send(200, { config: cfgText === null ? null : configId(cfgText), routes: cfg.routes.map((r) => ({ name: r.name, strategy: r.strategy.kind, fingerprint: fp(r) })), rejected: null });
     }
-    if (path === 'config' && req.method === 'GET') return send(200, { config: cfg, text: cfgText, validation: { valid: true, id: configId(cfgText) } }, { etag });
+    if (path === 'config' && req.method === 'GET') {
+      if (cfgText === null) return err(404, 'no_config', 'no config in KV yet');
+      return send(200, { config: cfg, text: cfgText, validation: { valid: true, id: configId(cfgText) } }, { etag });
+    }
     if (path === 'config' && req.method === 'PUT') {
       if (need('admin')) return;
       const im = req.headers['if-match'];
-      if (im && im !== etag) return err(412, 'version_conflict', `the config is at version ${current().version}; reload and re-apply`, { version: current().version });
+      if (im && im !== etag) return err(412, 'version_conflict', `the config is at version ${current()?.version ?? 0}; reload and re-apply`, { version: current()?.version ?? 0 });
       const errors = check(body, schemaDoc);
       if (errors.length) return err(422, 'invalid_config', `${errors.length} problem(s); nothing was written`, { errors });
-      const version = current().version + 1;
+      const version = (current()?.version ?? 0) + 1;
       history.unshift({ version, text: body, at: fnow(), by: who.name, message: req.headers['x-switchyard-message'] ?? '' });
       history.length = Math.min(history.length, 50);
       return send(200, { valid: true, id: configId(body), written: true, routes: JSON.parse(body).routes.length, version }, { etag: `"${version}"` });
@@ -205,7 +214,7 @@ export function startMock({ port = 0, schema = true, status = true, churn: withC
   });
   return new Promise((ok) => server.listen(port, '127.0.0.1', () => {
     const url = `http://127.0.0.1:${server.address().port}`;
-    ok({ url, dashboard: `${url}/_switchyard/dashboard/`, state, close: () => new Promise((done) => { server.closeAllConnections?.(); server.close(done); }) });
+    ok({ url, dashboard: `${url}/_switchyard/dashboard/`, state, fixtureNow: FIXTURE_NOW + offset, initialStats, close: () => new Promise((done) => { server.closeAllConnections?.(); server.close(done); }) });
   }));
 }
 

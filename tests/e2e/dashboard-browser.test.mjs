@@ -1,9 +1,9 @@
 // The dashboard in headless Chromium against the REAL workers under `wrangler dev` (after
-// `make build`): served under the worker's headers, sign in with ADMIN_TOKEN, health lines of
-// live routes, a route page, a rollback through the button, the config editor's server errors
-// placed on their lines, review and apply. Endpoints other helpers are adding (whoami, series,
-// history, the schema file) are used when present and their absence is handled, so this file
-// passes before and after they land. Skipped (loudly) without Chromium.
+// `make build`): served under the worker's headers, the sign-in card, sign in with
+// ADMIN_TOKEN, health lines of live routes with each arm's origin and planned share, a route
+// page, a rollback through the button, the config editor's server errors placed on their
+// lines, review with the warning that the write undoes the rollback, apply, and the rollback
+// really undone by the workers. Skipped (loudly) without Chromium.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, mkdirSync } from 'node:fs';
@@ -75,15 +75,18 @@ after(async () => {
 test('real workers: sign in, health lines, route page, rollback, config errors inline, review and apply', { skip }, async () => {
   const w = ctx.worker;
   await page.goto(`${w.url}/_switchyard/dashboard/`);
-  await page.waitForSelector('#view-error');
-  assert.match(await text('#view-error'), /Unauthorized/);
+  await page.waitForSelector('#signin:not([hidden])');
+  assert.match(await text('#signin'), /ADMIN_TOKEN=local-… into \.dev\.vars/);
   await page.fill('#token', TOKEN);
   await page.click('#token-form button[type=submit]');
   await page.waitForSelector('#health-cn');
   assert.equal(await page.evaluate(() => sessionStorage.getItem('switchyard.token')), TOKEN);
   assert.match(await text('#health-cn'), /Canary/i);
   assert.match(await text('#health-cn'), /30% · step 0/);
-  assert.match(await text('#health-exp'), /x\s+0\.0%/);
+  assert.match(await text('#health-cn'), /^cn[\s\S]*Rolling out/, 'state from the serving arms');
+  assert.match(await text('#arm-cn-canary'), /^canary\s+canary @ 127\.0\.0\.1:\d+\s+planned 30% · seen [\d.]+%\s+0\.0% err$/);
+  assert.match(await text('#arm-exp-x'), /^x\s+a @ 127\.0\.0\.1:\d+\s+planned 50% · seen [\d.]+%\s+0\.0% err$/);
+  assert.match(await text('#rate-cn'), /\/min now/);
 
   await page.click('#route-cn');
   await page.waitForSelector('#route-actions');
@@ -117,11 +120,21 @@ test('real workers: sign in, health lines, route page, rollback, config errors i
   await page.click('#review-btn');
   await page.waitForSelector('#review');
   assert.match(await text('#diff'), /\+\s+"percent": 40/);
+  // cn was rolled back above: changing its strategy starts it afresh, and the review says so.
+  assert.match(await text('#undo-warnings'), /This write undoes the rollback of "cn" \(.+\): its strategy changes, so the controller starts it afresh with 40% of its traffic on canary, the same origin that was rolled back\./);
+  assert.equal(await page.locator('#apply').isDisabled(), true);
+  await page.check('#undo-ack');
   await page.fill('#cfg-msg', 'browser e2e');
   await page.click('#apply');
   await page.waitForSelector('#applied');
-  const kv = (await w.req('/_switchyard/config', { headers: { authorization: `Bearer ${TOKEN}` } })).json();
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  const kv = (await w.req('/_switchyard/config', { headers: auth })).json();
   assert.equal(kv.config.routes[0].strategy.percent, 40, 'written through the real API');
+  // What the warning said happens: the route is no longer rolled back.
+  await waitFor(async () => {
+    const d = (await w.req('/_switchyard/stats/cn', { headers: auth })).json();
+    return !d.controller?.rolled_back;
+  }, 15000, { what: 'the rollback undone by the new strategy' });
   mkdirSync(join(ROOT, '.artifacts/browser'), { recursive: true });
   await page.screenshot({ path: join(ROOT, '.artifacts/browser/real-config.png'), fullPage: true });
   assert.deepEqual(await page.evaluate(() => window.__csp), []);

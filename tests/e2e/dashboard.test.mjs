@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useWorker, startWorker, startOrigin, waitFor, originsBlock } from './harness.mjs';
-import { summarize, armRows, comparisonRows, shadowRows, weightBars } from '../../www/lib.js';
+import { summarize, armRows, comparisonRows, otherStatRows, shadowRows, weightBars, CONFIG_TEMPLATE } from '../../www/lib.js';
 
 const ctx = useWorker({ vars: { STATS_TICK_MS: '300' } });
 let o = {};
@@ -33,6 +33,9 @@ test('the dashboard is served from www/: index, modules, style.css; nothing inli
   assert.match(r.body, /<title>Switchyard · operator console<\/title>/);
   assert.match(r.body, /<script type="module" src="app\.js"><\/script>/);
   assert.match(r.body, /<label for="token">Operator token<\/label>/);
+  // The sign-in card says where a token comes from, locally and deployed.
+  assert.match(r.body, /<code>make setup<\/code> \(<code>scripts\/setup\.sh<\/code>\) writes a random <code>ADMIN_TOKEN=local-…<\/code> into\s+<code>\.dev\.vars<\/code>/);
+  assert.match(r.body, /npx wrangler secret put ADMIN_TOKEN -c wrangler\.stats\.toml/);
   // Every script has a src, no <style> element, no style attribute, no external origin.
   assert.equal((r.body.match(/<script(?![^>]*\bsrc=)[^>]*>/g) ?? []).length, 0, 'no inline script');
   assert.doesNotMatch(r.body, /<style|\sstyle=|\son[a-z]+=/i, 'no inline style or handler');
@@ -78,6 +81,15 @@ test('validate: an invalid config is 422 with every JSON path', async () => {
   assert.equal(ok.json().written, false);
   assert.match(ok.json().id, /^[0-9a-f]{12}$/);
   assert.equal(await ctx.worker.getKV('config'), before);
+});
+
+test('the empty editor\'s template is valid for the real validator', async () => {
+  const r = await ctx.worker.req('/_switchyard/validate', { method: 'POST', headers: { 'content-type': 'application/json' }, body: CONFIG_TEMPLATE });
+  assert.equal(r.status, 200, r.body);
+  assert.equal(r.json().valid, true);
+  assert.equal(r.json().routes, 1);
+  const broken = CONFIG_TEMPLATE.replace('"canary": "model-v2"', '"canary": "model-v9"');
+  assert.equal((await ctx.worker.req('/_switchyard/validate', { method: 'POST', body: broken })).status, 422, 'the same check refuses a broken copy');
 });
 
 test('PUT config: invalid is 422 and KV is unchanged; valid is written and goes live', async () => {
@@ -154,7 +166,7 @@ test('live stats documents render without NaN/undefined through www/lib.js', asy
     const m = summarize(d, Date.now());
     assert.ok(m.hasData, d.route);
     const shown = [m.verdict.text, m.controller.text, m.srm?.text ?? '', m.updated,
-      ...[armRows(m), comparisonRows(m), shadowRows(m)].flatMap((t) => t.rows.flat()),
+      ...[armRows(m), comparisonRows(m), otherStatRows(m), shadowRows(m)].flatMap((t) => t.rows.flat()),
       ...weightBars(m).map((b) => b.text)];
     for (const t of shown) assert.doesNotMatch(String(t), /NaN|undefined|null|Infinity/, `${d.route}: ${t}`);
   }

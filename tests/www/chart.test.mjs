@@ -23,8 +23,12 @@ test('nice ticks cover the range with round steps', () => {
   assert.deepEqual(chart.niceTicks(0, 0.06, 4), [0, 0.02, 0.04, 0.06]);
   assert.deepEqual(chart.niceTicks(0, 150, 4), [0, 50, 100, 150]);
   const flat = chart.niceTicks(5, 5, 4);
-  assert.ok(flat[0] < 5 && flat.at(-1) > 5, 'a flat series still gets a range');
-  assert.deepEqual(chart.niceTicks(0, 0, 4).length > 1, true);
+  assert.ok(flat[0] < 5 && flat.at(-1) > 5 && flat[0] >= 0, 'a flat series still gets a range, not below 0');
+  assert.deepEqual(chart.niceTicks(0, 0, 4), [0, 0.25, 0.5, 0.75, 1], 'all zeros: 0 to 1, never -1 to +1');
+  assert.ok(chart.niceTicks(-5, -5, 4)[0] < -5, 'negative flat data may go below 0');
+  assert.deepEqual(chart.niceTicks(0, 3, 4, 1), [0, 1, 2, 3], 'whole-number steps for counts');
+  assert.deepEqual(chart.niceTicks(0, 1, 4, 1), [0, 1]);
+  assert.deepEqual(chart.niceTicks(0, 90, 4, 1), [0, 25, 50, 75, 100]);
   assert.deepEqual(chart.niceTicks(NaN, 1), []);
   for (const [lo, hi] of [[0, 0.0003], [-3, 17], [1e6, 3.3e6], [0.5, 0.51]]) {
     const t = chart.niceTicks(lo, hi, 5);
@@ -93,6 +97,37 @@ test('a chart maps data into the plot area, with thresholds, marks and a lone po
   assert.ok(byClass(c, 'c-label').length >= 5, 'axis labels');
   assert.ok(Math.abs(chart.timeAt(meta, meta.sx(T0 + 30 * MIN) / meta.width) - (T0 + 30 * MIN)) < 1);
   assert.equal(chart.timeAt(meta, 0), T0, 'clamped to the domain');
+});
+
+test('axes fit the data: a 0 % error chart spans 0 to its hint, counts get whole ticks, labels get the step', () => {
+  const zeros = Array.from({ length: 30 }, (_, i) => [T0 + i * MIN, 0]);
+  const labels = (c) => byClass(c, 'c-tick').map((g) => g.children[1].children[0]);
+  // No hint: 0..1 (the old axis was -1..+1, drawn as -100 % to +100 %).
+  let c = chart.lineChart({ series: [{ name: 'e', points: zeros }], yFormat: (y, step) => `${y}|${step}` });
+  assert.deepEqual([c.meta.y0, c.meta.y1], [0, 1]);
+  assert.equal(labels(c)[1], '0.25|0.25', 'tick labels receive the tick step');
+  // An error-rate chart with the hint the route page passes (the guard, or 1 %).
+  c = chart.lineChart({ series: [{ name: 'e', points: zeros }], yMax: 0.01 });
+  assert.deepEqual([c.meta.y0, c.meta.y1], [0, 0.01]);
+  assert.ok(labels(c).every((l) => Number(l) >= 0), labels(c).join(','));
+  // Counts: 0..3 requests a minute in whole steps.
+  c = chart.lineChart({ series: [{ name: 'r', points: zeros.map(([t], i) => [t, i % 4]) }], integer: true });
+  assert.deepEqual(labels(c), ['0', '1', '2', '3']);
+  // A flat non-zero line keeps 0 at the bottom.
+  c = chart.lineChart({ series: [{ name: 'p', points: zeros.map(([t]) => [t, 42]) }] });
+  assert.equal(c.meta.y0, 0);
+  assert.ok(c.meta.y1 >= 42 && c.meta.y1 <= 60, String(c.meta.y1));
+});
+
+test('a config-change mark carries a label on the chart', () => {
+  const pts = Array.from({ length: 30 }, (_, i) => [T0 + i * MIN, 10]);
+  const c = chart.lineChart({ series: [{ name: 'r', points: pts }], marks: [{ t: T0 + 5 * MIN, kind: 'config', short: 'config changed: counts restart', label: 'Config change: strategy changed' }, { t: T0 + 28 * MIN, kind: 'rollback', short: 'rollback' }, { t: T0 + 10 * MIN, kind: 'step' }] });
+  const marks = byClass(c, 'c-mark');
+  const label = (m) => byClass(m, 'c-mark-label')[0];
+  assert.equal(label(marks[0]).children[0], 'config changed: counts restart');
+  assert.equal(label(marks[0]).attrs['text-anchor'], 'start');
+  assert.equal(label(marks[1]).attrs['text-anchor'], 'end', 'flipped left near the right edge');
+  assert.equal(label(marks[2]), undefined, 'steps: hover only');
 });
 
 test('an empty chart says so instead of drawing nothing', () => {

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as lib from '../../www/lib.js';
+import { validate } from '../../www/schema.js';
 
 const fixture = (name) =>
   JSON.parse(readFileSync(fileURLToPath(new URL(`../fixtures/dashboard/${name}.json`, import.meta.url)), 'utf8'));
@@ -12,7 +13,7 @@ const NOW = 1764360060000; // one minute after the fixtures' updated_ms
 /** Every string the route view would show for a document. */
 function shownStrings(m) {
   const out = [m.route, m.strategyLabel, m.updated, m.lastTick, m.verdict.text, m.controller.text, m.srm?.text ?? ''];
-  for (const t of [lib.armRows(m), lib.comparisonRows(m), lib.shadowRows(m)]) out.push(...t.headers, ...t.rows.flat());
+  for (const t of [lib.armRows(m), lib.comparisonRows(m), lib.otherStatRows(m), lib.shadowRows(m)]) out.push(...t.headers, ...t.rows.flat());
   for (const b of lib.weightBars(m)) out.push(b.arm, b.width, b.text);
   return out;
 }
@@ -81,53 +82,134 @@ test('Wilson interval matches the worker (100 trials, 0 conversions: upper in (0
   assert.equal(lib.wilson(5, 6), null);
 });
 
-test('A/B with sample ratio mismatch: warning, leader, but no significance claim', () => {
+test('A/B with sample ratio mismatch: warning, and one verdict per comparison: inconclusive', () => {
   const m = lib.summarize(fixture('ab-srm'), NOW);
   assert.equal(m.route, 'checkout');
   assert.equal(m.strategyLabel, 'A/B test');
-  assert.equal(m.totalRequests, 10000);
+  assert.equal(m.totalRequests, 2381 + 1583);
   assert.equal(m.updated, '1m 0s ago');
   assert.ok(m.srm, 'SRM banner');
   assert.match(m.srm.text, /Sample ratio mismatch/);
-  assert.match(m.srm.text, /χ² = 400\.0, df = 1, p < 0\.001/);
+  assert.match(m.srm.text, /χ² = 160\.6, df = 1, p < 0\.001/);
   const [control, treat] = m.arms;
   assert.equal(control.name, 'control');
   assert.equal(control.isControl, true);
-  assert.equal(control.rate, 0.1);
+  assert.equal(control.rate, 0.099958);
   assert.ok(control.ci && control.ci.lower < 0.1 && control.ci.upper > 0.1, 'control CI computed locally');
-  assert.equal(treat.rate, 0.13);
-  assert.ok(Math.abs(treat.lift - 0.3) < 1e-12, 'lift = diff / control rate');
+  assert.equal(treat.rate, 0.130133);
+  assert.ok(Math.abs(treat.lift - 0.030175 / 0.099958) < 1e-12, 'lift = diff / control rate');
   assert.equal(treat.significant, true);
-  assert.equal(treat.zP, 0.0000038);
-  assert.equal(m.verdict.leader, 'treatment');
+  assert.equal(treat.zP, 0.0032);
+  assert.equal(control.verdict, null, 'control is not compared with itself');
+  assert.deepEqual([treat.verdict.result, treat.verdict.source], ['inconclusive', 'dashboard']);
+  assert.match(treat.verdict.text, /sample ratio mismatch/);
   assert.equal(m.verdict.significant, false, 'SRM makes the result unreliable');
-  assert.match(m.verdict.text, /sample ratio mismatch/);
+  assert.match(m.verdict.text, /^Inconclusive: the sample ratio mismatch/);
   const cmp = lib.comparisonRows(m);
-  assert.deepEqual(cmp.rows[0], ['treatment', '+30.0%', '+3.0 pp', '< 0.001', '0.0021 ✓ significant', '100.0%', '40']);
+  assert.deepEqual(cmp.headers, ['Arm', 'Verdict', 'Why', 'Effect (diff)', '95% CI of the effect', 'Lift']);
+  assert.deepEqual(cmp.rows[0], ['treatment', 'Inconclusive', 'always-valid (sequential) test: sample ratio mismatch: the split is off, so no result can be trusted',
+    '+3.0 pp', '[+1.0 pp, +5.1 pp]', '+30.2%']);
+  assert.deepEqual(cmp.tones, ['idle']);
+  assert.deepEqual(lib.otherStatRows(m).rows[0], ['treatment', '0.0032', '0.0021', '99.8%', '40']);
   const arms = lib.armRows(m);
-  assert.deepEqual(arms.rows[0], ['control (control)', '6,000', '0.20%', '41 ms', '121 ms', '250 ms', '6,000', '0.100', '10.00%', '[9.27%, 10.78%]']);
+  assert.deepEqual(arms.rows[0], ['control (control)', '2,381', '0.21%', '41 ms', '121 ms', '250 ms', '2,381', '0.100', '10.00%', '[8.85%, 11.27%]']);
   assert.equal(arms.rows[1][5], '1.53 s');
   assert.equal(m.canRollBack, false);
   assert.equal(m.controller.tone, 'idle');
   assertClean(m);
 });
 
-test('A/B without SRM: significant only under the always-valid test', () => {
+test('A/B without SRM: the always-valid test decides, and nothing beside it says otherwise', () => {
   const doc = fixture('ab-srm');
   doc.experiment.srm = { chi2: 0.5, df: 1, p_value: 0.48, mismatch: false };
   let m = lib.summarize(doc, NOW);
   assert.equal(m.srm, null);
+  assert.equal(m.arms[1].verdict.result, 'winner');
   assert.equal(m.verdict.significant, true);
-  assert.match(m.verdict.text, /"treatment" beats control, significant under the always-valid test \(p = 0\.0021/);
-  // A tiny z-test p alone must not be called significant.
-  doc.experiment.arms.treatment.sequential = { always_valid_p_value: 0.2, significant: false, looks: 3 };
+  assert.equal(m.verdict.text, '"treatment" beats control "control" (decided by the always-valid (sequential) test).');
+  assert.deepEqual(lib.comparisonRows(m).rows[0].slice(1, 3), ['Winner', 'always-valid (sequential) test: p = 0.0021 ≤ 0.05']);
+  assert.deepEqual(lib.comparisonRows(m).tones, ['ok']);
+  // The case that used to show three verdicts (215 vs 196 units, 12.6 % vs 42.9 %, z-test
+  // p < 0.001, P(beat) 100 %, always-valid p 0.251): one verdict, inconclusive, and the
+  // comparison row carries no z-test p or P(beat) beside it.
+  Object.assign(doc.arms.control, { requests: 215, rewards: { count: 215, sum: 27, mean: 0.126, variance: 0.11 } });
+  Object.assign(doc.arms.treatment, { requests: 196, rewards: { count: 196, sum: 84, mean: 0.429, variance: 0.245 } });
+  doc.experiment.control_rate = 0.126;
+  doc.experiment.arms.treatment = {
+    comparison: { n: 196, conversions: 84, rate: 0.429, ci95: { lower: 0.36, upper: 0.5 }, z_test: { diff: 0.303, z: 6.8, p_value: 1e-11, diff_ci: { lower: 0.22, upper: 0.38 } }, prob_beat_control: 1 },
+    sequential: { always_valid_p_value: 0.251, significant: false, looks: 9 },
+  };
   m = lib.summarize(doc, NOW);
-  assert.equal(m.arms[1].significant, false);
+  assert.equal(m.arms[1].verdict.result, 'inconclusive');
   assert.equal(m.verdict.significant, false);
-  assert.match(m.verdict.text, /not significant yet \(always-valid p = 0\.200\)/);
+  assert.match(m.verdict.text, /^Inconclusive: no arm differs from control "control" yet under the always-valid \(sequential\) test/);
+  const row = lib.comparisonRows(m).rows[0];
+  assert.deepEqual(row.slice(1, 3), ['Inconclusive', 'always-valid (sequential) test: p = 0.251 > 0.05: keep collecting']);
+  assert.doesNotMatch(row.join(' '), /< 0\.001|100\.0%/, 'no rival verdict in the comparison row');
+  assert.deepEqual(lib.otherStatRows(m).rows[0], ['treatment', '< 0.001', '0.251', '100.0%', '9'], 'the descriptive numbers stay available');
+  // A loser: significant with a negative difference.
+  doc.experiment.arms.treatment.comparison.z_test.diff = -0.05;
+  doc.experiment.arms.treatment.sequential.always_valid_p_value = 0.01;
+  m = lib.summarize(doc, NOW);
+  assert.equal(m.arms[1].verdict.result, 'loser');
+  assert.match(m.verdict.text, /^"treatment" is worse than control "control"/);
   // Boundary: p exactly alpha is significant (the worker uses <=).
   doc.experiment.arms.treatment.sequential.always_valid_p_value = 0.05;
   assert.equal(lib.summarize(doc, NOW).arms[1].significant, true);
+});
+
+test('a verdict in the stats document is used as it is', () => {
+  const doc = fixture('ab-srm');
+  doc.experiment.arms.treatment.verdict = { result: 'winner', test: 'sequential z-test on units', p_value: 0.0004, reason: 'the lower bound of the interval is above 0' };
+  doc.experiment.arms.treatment.units = 1500;
+  doc.experiment.control_arm = { n: 2381, units: 2200 };
+  const m = lib.summarize(doc, NOW);
+  const v = m.arms[1].verdict;
+  assert.deepEqual([v.result, v.label, v.tone, v.test, v.source], ['winner', 'Winner', 'ok', 'sequential z-test on units', 'stats']);
+  assert.equal(v.text, 'the lower bound of the interval is above 0; p < 0.001');
+  assert.equal(m.verdict.text, '"treatment" beats control "control" (decided by the sequential z-test on units).', 'even under an SRM alarm: the server decided');
+  assert.deepEqual(lib.comparisonRows(m).rows[0].slice(1, 3), ['Winner', 'sequential z-test on units: the lower bound of the interval is above 0; p < 0.001']);
+  // Units appear as their own column when the document counts them.
+  const arms = lib.armRows(m);
+  assert.deepEqual(arms.headers.slice(0, 3), ['Arm', 'Requests', 'Units']);
+  assert.deepEqual(arms.rows.map((r) => r[2]), ['2,200', '1,500']);
+  // Inside `comparison` too; an unknown result is shown, in a neutral tone.
+  delete doc.experiment.arms.treatment.verdict;
+  doc.experiment.arms.treatment.comparison.verdict = { result: 'inconclusive', test: 'mSPRT' };
+  assert.deepEqual(lib.comparisonRows(lib.summarize(doc, NOW)).rows[0].slice(1, 3), ['Inconclusive', 'mSPRT: ']);
+  assert.equal(lib.armRows(lib.summarize(fixture('ab-srm'), NOW)).headers[2], 'Error rate', 'no Units column without units');
+});
+
+test('a metric without data shows no rate, interval, effect or P(beat)', () => {
+  const m = lib.summarize(fixture('canary-live'), NOW); // a canary without any feedback
+  for (const a of m.arms) {
+    assert.equal(a.rate, null, a.name);
+    assert.equal(a.ci, null, a.name);
+    assert.equal(a.probBeat, null, a.name);
+  }
+  assert.deepEqual(lib.armRows(m).rows[1].slice(-2), [lib.DASH, lib.DASH]);
+  assert.deepEqual(lib.otherStatRows(m).rows[0], ['canary', lib.DASH, lib.DASH, lib.DASH, '12']);
+  assert.equal(m.arms[1].verdict.result, 'inconclusive');
+  assert.equal(m.arms[1].verdict.text, 'no feedback yet');
+  assert.match(m.verdict.text, /^No feedback yet/);
+  assertClean(m);
+});
+
+test('numeric rewards: means, Welch p, mean difference', () => {
+  const doc = fixture('ab-srm');
+  doc.experiment = {
+    metric: 'mean', control: 'control', alpha: 0.05,
+    control_arm: { n: 100, mean: 2.5, variance: 1, ci95: { lower: 2.3, upper: 2.7 } },
+    arms: { treatment: { comparison: { n: 90, mean: 2.9, variance: 1.2, ci95: { lower: 2.67, upper: 3.13 }, diff: 0.4, diff_ci95: { lower: 0.09, upper: 0.71 }, welch: { diff: 0.4, t: 2.6, df: 180, p_value: 0.01 } },
+      sequential: { always_valid_p_value: 0.03, significant: true, looks: 5 } } },
+  };
+  const m = lib.summarize(doc, NOW);
+  assert.equal(m.arms[0].rate, 2.5);
+  assert.equal(m.arms[1].rate, 2.9);
+  assert.deepEqual(lib.comparisonRows(m).rows[0], ['treatment', 'Winner', 'always-valid (sequential) test: p = 0.030 ≤ 0.05', '+0.400', '[+0.090, +0.710]', '+16.0%']);
+  assert.equal(lib.otherStatRows(m).headers[1], 'Welch t-test p');
+  assert.deepEqual(lib.armRows(m).rows[1].slice(-2), ['2.900', '[2.670, 3.130]']);
+  assertClean(m);
 });
 
 test('rolled-back canary: controller text, no rollback button, all numbers shown', () => {
@@ -187,7 +269,8 @@ test('bandit: weight bars clamp to 0..100 and follow arm order; shadow table', (
   assert.equal(m.arms[1].weight, 0.95);
   assert.equal(m.arms[1].avP, null, 'no sequential test for bandits');
   assert.equal(m.arms[1].significant, false);
-  assert.equal(lib.comparisonRows(m).rows[0][4], lib.DASH);
+  assert.equal(lib.otherStatRows(m).rows[0][2], lib.DASH);
+  assert.deepEqual(lib.comparisonRows(m).rows[0].slice(1, 3), ['Inconclusive', 'a bandit moves its split with the rewards, so no test decides: see its weights']);
   assert.deepEqual(lib.shadowRows(m).rows[0], ['candidate', '200', '99.5%', '198', '75.0%', '76.0%', '2', '1', '-3.5 ms']);
   const doc = fixture('bandit-weights');
   doc.weights.arms = { a: -0.2, b: 1.7, c: null };
@@ -265,36 +348,193 @@ test('after a rollback the verdict never says the canary leads, even when its ra
 const config = fixture('config');
 const series = (r) => fixture(`series-${r}`);
 
-test('health line: a live canary within its guard is "Rolling out" with step and share', () => {
-  const l = lib.healthLine({ name: 'fraud', strategy: 'canary' }, fixture('canary-live'), series('fraud'), config);
-  assert.equal(l.state.label, 'Rolling out');
+const FNOW = 1764360000000; // the fixtures' "now" (series end there)
+const MIN = 60_000;
+
+test('health line: a live canary within its guard is "Rolling out"; its disagreeing shadow is its own signal', () => {
+  const l = lib.healthLine({ name: 'fraud', strategy: 'canary', fingerprint: '0f0e0d0c0b0a' }, fixture('canary-live'), series('fraud'), config, FNOW);
+  assert.equal(l.state.label, 'Rolling out', 'the serving arms are within the guard');
+  assert.equal(l.state.tone, 'ok');
   assert.equal(l.canary.text, '50% · step 2/3');
-  assert.deepEqual(l.alerts, []);
-  assert.deepEqual(l.arms.map((a) => [a.arm, a.bad]), [['stable', false], ['canary', false]]);
+  assert.deepEqual(l.alerts, [{ tone: 'shadow', kind: 'shadow', text: 'Shadow fraud-v3 agreement 86.1%' }]);
+  assert.equal(l.attention, false, 'a shadow never makes a route need attention');
+  assert.deepEqual(l.shadow, { disagrees: true, origin: 'fraud-v3', agreement: 0.861, count: 1 });
+  assert.deepEqual(l.arms.map((a) => [a.arm, a.origin, a.host, a.bad]), [['stable', 'fraud-v1', '127.0.0.1:9001', false], ['canary', 'fraud-v2', '127.0.0.1:9002', false]]);
+  assert.deepEqual(l.arms.map((a) => a.planned), [0.5, 0.5], 'the controller\'s 50 %, not the config\'s 5 %');
+  assert.equal(l.observedSource, 'recent');
+  assert.ok(Math.abs(l.arms[1].observed - 0.5) < 0.05, String(l.arms[1].observed));
   assert.equal(l.total, 7590);
   assert.ok(l.perMin > 30 && l.perMin < 120, String(l.perMin));
+  assert.equal(l.restart, null, 'the config event at the first minute restarted nothing that was counted');
+  // A controller state of another strategy (other fingerprint) is not what the router uses.
+  const other = lib.healthLine({ name: 'fraud', strategy: 'canary', fingerprint: 'ffffffffffff' }, fixture('canary-live'), series('fraud'), config, FNOW);
+  assert.deepEqual(other.arms.map((a) => a.planned), [0.95, 0.05]);
 });
 
-test('health line: rolled back, error rate above the guard, shadow agreement low, SRM, invalid config', () => {
+test('health line: rolled back, error rate above the guard, SRM, invalid config; shadow and SRM never make it Unhealthy', () => {
   const rb = lib.healthLine({ name: 'fraud', strategy: 'canary' }, fixture('canary-rolled-back'), null, config);
   assert.deepEqual(rb.state, { label: 'Rolled back', tone: 'bad' });
   assert.deepEqual(rb.alerts.map((a) => a.text), ['Rolled back: canary error rate 0.600 above 0.200', 'canary error rate 60.0% above guard 5.0%']);
   assert.equal(rb.perMin, null);
+  assert.deepEqual(rb.arms.map((a) => a.planned), [1, 0], 'rolled back: all on stable');
+  assert.equal(rb.canary.text, '0% · step 1/3');
   const ab = lib.healthLine({ name: 'checkout', strategy: 'ab' }, fixture('ab-srm'), null, config);
   assert.deepEqual(ab.alerts.map((a) => a.text), ['Sample ratio mismatch']);
-  assert.equal(ab.state.label, 'Unhealthy');
+  assert.equal(ab.state.label, 'Healthy', 'both arms serve within the limit');
+  assert.equal(ab.attention, true, 'but the split needs a look');
+  assert.deepEqual(ab.arms.map((a) => a.planned), [0.5, 0.5]);
+  assert.equal(ab.observedSource, 'counts');
+  assert.ok(Math.abs(ab.arms[0].observed - 2381 / 3964) < 1e-12);
   const bandit = lib.healthLine({ name: 'ranker', strategy: 'bandit' }, fixture('bandit-weights'), null, config);
-  assert.deepEqual(bandit.alerts.map((a) => a.text), ['Shadow candidate agreement 76.0%']);
+  assert.deepEqual(bandit.alerts.map((a) => [a.tone, a.text]), [['shadow', 'Shadow candidate agreement 76.0%']]);
+  assert.equal(bandit.state.label, 'Healthy');
+  assert.deepEqual(bandit.arms.map((a) => a.planned), [0.05, 0.95], 'the bandit\'s weights in force');
   // Without a guard the default limit (5 %) applies; below 10 requests nothing is flagged.
   const doc = fixture('ab-srm');
   doc.arms.treatment.error_rate = 0.08;
-  assert.deepEqual(lib.healthLine({ name: 'x', strategy: 'ab' }, doc, null, null).alerts.map((a) => a.text), ['treatment error rate 8.0% above 5%', 'Sample ratio mismatch']);
+  const un = lib.healthLine({ name: 'x', strategy: 'ab' }, doc, null, null);
+  assert.deepEqual(un.alerts.map((a) => a.text), ['treatment error rate 8.0% above 5%', 'Sample ratio mismatch']);
+  assert.equal(un.state.label, 'Unhealthy', 'a serving arm above the limit');
   doc.arms.treatment.requests = 9;
   assert.equal(lib.healthLine({ name: 'x', strategy: 'ab' }, doc, null, null).arms[1].bad, false);
   doc.config = { id: 'abc', valid: false, error: 'bad', last_valid_id: 'def' };
   assert.match(lib.healthLine({ name: 'x', strategy: 'ab' }, doc, null, null).alerts.at(-1).text, /Config abc invalid; serving def/);
   assert.deepEqual(lib.healthLine({ name: 'gone' }, null, null, null).state, { label: 'No stats', tone: 'idle' });
   assert.equal(lib.healthLine({ name: 'fresh', strategy: 'ab' }, fixture('empty'), series('fresh'), config).state.label, 'No traffic');
+  // The same canary whose shadow agrees: no signal at all.
+  const agree = fixture('canary-live');
+  agree.shadows['fraud-v3'].normalised_agreement = 0.97;
+  const ok = lib.healthLine({ name: 'fraud', strategy: 'canary' }, agree, null, config);
+  assert.deepEqual([ok.alerts, ok.shadow], [[], null]);
+});
+
+test('arms: origin and host per strategy, planned shares per strategy', () => {
+  assert.deepEqual(lib.routeArms(config, 'search'), [
+    { arm: 'blue', origin: 'search-2024', url: 'https://search-2024.internal:8443', host: 'search-2024.internal:8443', note: 'BM25 ranker, index of 2024-06' },
+    { arm: 'green', origin: 'search-2025', url: 'https://search-2025.internal:8443', host: 'search-2025.internal:8443', note: null },
+  ]);
+  assert.deepEqual(lib.plannedShares(config, 'search', null), { blue: 1, green: 0 });
+  const cfg = {
+    origins: { a: { url: 'HTTP://A.example:81/base' }, b: { url: 'https://b.example' } },
+    routes: [
+      { name: 'roll', strategy: { kind: 'rolling', from: 'a', to: 'b', batches: 4, completed: 1 } },
+      { name: 'rec', strategy: { kind: 'recreate', origin: 'b' } },
+      { name: 'fl', strategy: { kind: 'flag', default: 'a', flags: [{ name: 'beta', origin: 'b', rollout: 10 }] } },
+      { name: 'ab', strategy: { kind: 'ab', arms: [{ name: 'x', origin: 'a', weight: 3 }, { name: 'y', origin: 'b', weight: 1 }, { name: 'z', origin: 'gone', weight: 0 }] } },
+    ],
+  };
+  assert.deepEqual(lib.routeArms(cfg, 'roll').map((a) => [a.arm, a.origin, a.host]), [['from', 'a', 'a.example:81'], ['to', 'b', 'b.example']]);
+  assert.deepEqual(lib.plannedShares(cfg, 'roll', null), { from: 0.75, to: 0.25 });
+  assert.deepEqual(lib.plannedShares(cfg, 'roll', { controller: { completed: 3 } }), { from: 0.25, to: 0.75 });
+  assert.deepEqual(lib.plannedShares(cfg, 'rec', null), { origin: 1 });
+  assert.deepEqual(lib.configArms(cfg, 'fl'), ['beta', 'default']);
+  assert.equal(lib.plannedShares(cfg, 'fl', null), null, 'flags decide per unit');
+  assert.deepEqual(lib.plannedShares(cfg, 'ab', null), { x: 0.75, y: 0.25, z: 0 });
+  assert.deepEqual(lib.plannedShares(cfg, 'ab', { controller: { drained: ['x'] } }), { x: 0, y: 1, z: 0 }, 'drained by the guard');
+  assert.deepEqual(lib.plannedShares(cfg, 'ab', { controller: { drained: ['x', 'y'] } }), { x: 0.75, y: 0.25, z: 0 }, 'all drained: the configured split');
+  assert.equal(lib.routeArms(cfg, 'ab')[2].host, null, 'an origin missing from the config');
+  assert.equal(lib.plannedShares(cfg, 'nope', null), null);
+  assert.equal(lib.urlHost('ftp://x'), null);
+});
+
+test('rates fall to 0 once traffic stops: computed from now, not from the newest bucket', () => {
+  const s = series('search'); // traffic until 20 minutes before the fixtures' now
+  const last = s.minutes.at(-1).t;
+  const perMinAtStop = lib.recentRate(s, last + MIN);
+  assert.ok(perMinAtStop > 15 && perMinAtStop < 25, String(perMinAtStop));
+  const two = lib.recentRate(s, last + 3 * MIN);
+  assert.ok(two > 0 && two < perMinAtStop, `decays: ${two}`);
+  assert.equal(lib.recentRate(s, last + 7 * MIN), 0);
+  assert.equal(lib.recentRate(s, FNOW), 0);
+  const doc = fixture('bluegreen-stopped');
+  const seen = lib.lastSeen(doc, s);
+  assert.equal(seen, FNOW - 20 * MIN);
+  assert.equal(lib.rateText(lib.recentRate(s, FNOW), seen, FNOW), '0.0/min now · last request 20m 0s ago');
+  assert.equal(lib.rateText(12.34, FNOW - 30_000, FNOW), '12.3/min now');
+  assert.equal(lib.rateText(null, null, FNOW), lib.DASH);
+  assert.equal(lib.lastSeen({ last_report_ms: 0 }, s), last + MIN, 'else the end of the newest bucket with traffic');
+  // Exact: two buckets inside a 5-minute window ending 30 s into the newest one.
+  const t0 = 10 * MIN * 1000;
+  const tiny = { bucket_ms: MIN, minutes: [{ t: t0 - 10 * MIN, arms: { a: { requests: 999 } } }, { t: t0, arms: { a: { requests: 10 }, b: { requests: 5 } } }, { t: t0 + MIN, arms: { a: { requests: 20 } } }] };
+  assert.equal(lib.recentRate(tiny, t0 + MIN + 30_000), 35 / 5.5);
+  assert.equal(lib.recentRate(tiny), 35 / 5, 'without now: up to the end of the newest bucket');
+  assert.equal(lib.recentRate({ minutes: [] }), null);
+  const hl = lib.healthLine({ name: 'search', strategy: 'blue_green' }, doc, s, config, FNOW);
+  assert.equal(hl.state.label, 'Healthy');
+  assert.equal(hl.perMin, 0);
+  assert.deepEqual(hl.arms.map((a) => [a.arm, a.planned, a.observed]), [['blue', 1, 1], ['green', 0, 0]], 'observed from the counts once the last 15 minutes are empty');
+  assert.equal(hl.observedSource, 'counts');
+});
+
+test('filled minutes: a row for every bucket up to now, in the phase of the series', () => {
+  const base = 1_000_000 * MIN + 12_345; // buckets that do not start on a round minute
+  const s = { bucket_ms: MIN, minutes: [{ t: base, arms: { a: { requests: 3 } } }, { t: base + 2 * MIN, arms: { a: { requests: 4 } } }] };
+  const f = lib.fillMinutes(s, base + 4 * MIN + 5000);
+  assert.deepEqual(f.minutes.map((m) => [m.t - base, m.arms.a?.requests ?? 0]), [[0, 3], [MIN, 0], [2 * MIN, 4], [3 * MIN, 0], [4 * MIN, 0]]);
+  const hour = lib.fillMinutes(s, base + 4 * MIN + 5000, base + MIN + 1, 3);
+  assert.deepEqual(hour.minutes.map((m) => m.t - base), [2 * MIN, 3 * MIN, 4 * MIN], 'from a time, at most max rows');
+  assert.equal(lib.recentRate(s, base + 2 * MIN + 30_000, 2), 7 / 2.5);
+  assert.equal(lib.fillMinutes(null, 5), null);
+});
+
+test('a config change that restarted the counts is found, with the requests before it', () => {
+  const s = series('checkout');
+  const doc = fixture('ab-srm');
+  const r = lib.countsRestart(doc, s);
+  assert.equal(r.at, FNOW - 40 * MIN);
+  assert.match(r.detail, /strategy changed/);
+  const before = s.minutes.filter((m) => m.t < FNOW - 40 * MIN).reduce((n, m) => n + m.arms.control.requests + m.arms.treatment.requests, 0);
+  assert.equal(r.before, before);
+  assert.ok(before > 7000, String(before));
+  assert.equal(lib.healthLine({ name: 'checkout', strategy: 'ab' }, doc, s, config, FNOW).restart.at, r.at);
+  // Counts older than the change: not a restart.
+  doc.arms.control.since_ms = FNOW - 100 * MIN;
+  assert.equal(lib.countsRestart(doc, s), null);
+  const first = { bucket_ms: MIN, minutes: [{ t: 5 * MIN, arms: { a: { requests: 9 } } }], events: [{ at: 5 * MIN, kind: 'config', detail: 'x' }] };
+  assert.equal(lib.countsRestart({ arms: { a: { since_ms: 5 * MIN } } }, first), null, 'a config event before any traffic');
+  assert.equal(lib.countsRestart(doc, null), null);
+  const marks = lib.eventMarks(s);
+  assert.deepEqual(marks.map((m) => [m.kind, m.short]), [['config', 'config changed: counts restart'], ['srm', null]]);
+});
+
+test('config review: a write that would undo a rollback or a drained arm is flagged', () => {
+  const rolled = fixture('canary-rolled-back');
+  const next = structuredClone(config);
+  const stats = { fraud: rolled };
+  // Same strategy: the rollback stays.
+  assert.deepEqual(lib.rollbackUndo(config, next, stats), [{ route: 'fraud', tone: 'note', text: '"fraud" stays rolled back: this write leaves its strategy as it is.' }]);
+  // Key order and formatting do not count as a change.
+  next.routes[0].strategy = Object.fromEntries(Object.entries(next.routes[0].strategy).reverse());
+  assert.equal(lib.rollbackUndo(config, next, stats)[0].tone, 'note');
+  next.routes[0].strategy.percent = 50;
+  const w = lib.rollbackUndo(config, next, stats);
+  assert.equal(w.length, 1);
+  assert.equal(w[0].tone, 'bad');
+  assert.equal(w[0].text, 'This write undoes the rollback of "fraud" (canary error rate 0.600 above 0.200): its strategy changes, so the controller starts it afresh with 50% of its traffic on fraud-v2, the same origin that was rolled back.');
+  next.routes[0].strategy.canary = 'fraud-v3';
+  assert.doesNotMatch(lib.rollbackUndo(config, next, stats)[0].text, /same origin/);
+  next.routes[0].strategy = { kind: 'ab', arms: [{ name: 'a', origin: 'fraud-v1', weight: 1 }] };
+  assert.equal(lib.rollbackUndo(config, next, stats)[0].tone, 'warn');
+  // Not rolled back, or a route that is new: nothing to say.
+  assert.deepEqual(lib.rollbackUndo(config, next, { fraud: fixture('canary-live') }), []);
+  assert.deepEqual(lib.rollbackUndo({ routes: [] }, next, stats), []);
+  assert.deepEqual(lib.rollbackUndo(config, null, stats), []);
+  // An A/B arm the guard drained gets traffic again.
+  const ab = fixture('ab-srm');
+  ab.controller = { drained: ['treatment'], reason: 'drained: treatment error rate 0.2' };
+  const next2 = structuredClone(config);
+  next2.routes[1].strategy.arms[0].weight = 60;
+  assert.deepEqual(lib.rollbackUndo(config, next2, { checkout: ab }), [{ route: 'checkout', tone: 'bad',
+    text: 'This write undoes the guard on "checkout" (drained: treatment error rate 0.2): its strategy changes, so treatment gets traffic again.' }]);
+});
+
+test('the editor template is a valid config (JSON Schema) with a guarded canary', () => {
+  const doc = JSON.parse(lib.CONFIG_TEMPLATE);
+  assert.equal(doc.routes[0].strategy.kind, 'canary');
+  assert.ok(doc.routes[0].strategy.guard);
+  const schema = JSON.parse(readFileSync(fileURLToPath(new URL('../../www/config.schema.json', import.meta.url)), 'utf8'));
+  assert.deepEqual(validate(schema, doc), []);
+  assert.deepEqual(validate(schema, { ...doc, routes: [{ ...doc.routes[0], strategy: { ...doc.routes[0].strategy, percent: 150 } }] }).map((e) => e.path), ['$.routes[0].strategy.percent'], 'the check can fail');
 });
 
 test('guard and arms from the config document', () => {
@@ -336,8 +576,9 @@ test('series: one point per minute per arm, rolling error rate, canary steps, we
   assert.equal(c.points.at(-1)[0], dom[1], 'reaches the end of the chart');
   assert.equal(c.step, true);
   const marks = lib.eventMarks(s);
-  assert.deepEqual(marks.map((m) => m.kind), ['config', 'step', 'step']);
-  assert.equal(marks[1].label, 'Step → 20%: guard held for 1800 s at 5%');
+  assert.deepEqual(marks.map((m) => m.kind), ['step', 'step']);
+  assert.equal(marks[0].label, 'Step → 20%: guard held for 1800 s at 5%');
+  assert.equal(marks[0].short, null, 'steps: no label on the chart');
   assert.equal(lib.eventRows(s, (t) => String(t))[0][1], 'Step', 'newest first');
   assert.equal(lib.rolledBackInSeries(s), false);
   const rolled = { ...s, events: [...s.events, { at: dom[1], kind: 'rollback' }] };
@@ -406,20 +647,17 @@ test('history rows, ETag versions, roles', () => {
   assert.equal(lib.roleAtLeast(undefined, 'viewer'), false);
 });
 
-test('release state: paused and promoted controllers, recent traffic rate', () => {
+test('release state: paused and promoted controllers', () => {
   const doc = fixture('canary-live');
   doc.controller.paused = 'p95 ratio 3.4 above 3';
   let l = lib.healthLine({ name: 'fraud', strategy: 'canary' }, doc, null, config);
   assert.deepEqual(l.state, { label: 'Paused', tone: 'warn' });
-  assert.deepEqual(l.alerts, [{ tone: 'warn', text: 'Paused: p95 ratio 3.4 above 3' }]);
+  assert.deepEqual(l.alerts.filter((a) => a.kind !== 'shadow'), [{ tone: 'warn', kind: 'paused', text: 'Paused: p95 ratio 3.4 above 3' }]);
   doc.controller.paused = null;
   doc.controller.promoted = true;
   doc.controller.canary_percent = 100;
   l = lib.healthLine({ name: 'fraud', strategy: 'canary' }, doc, null, config);
   assert.equal(l.state.label, 'Promoted');
   assert.equal(lib.summarize(doc, NOW).controller.text, 'Promoted: canary at 100%.');
-  const s = { minutes: [{ t: 1, arms: { a: { requests: 10 }, b: { requests: 5 } } }, { t: 2, arms: { a: { requests: 20 } } }] };
-  assert.equal(lib.recentRate(s, 5), 17.5);
-  assert.equal(lib.recentRate(s, 1), 20);
-  assert.equal(lib.recentRate({ minutes: [] }), null);
+
 });

@@ -62,7 +62,7 @@ test('every kind of schema error, with the path the server would name', () => {
     [(c) => { c.routes[0].strategy.percent = 150; }, '$.routes[0].strategy.percent', 'must be at most 100'],
     [(c) => { c.routes[0].strategy.percent = -1; }, '$.routes[0].strategy.percent', 'must be at least 0'],
     [(c) => { c.routes[0].strategy.guard.max_error_rate = 0; }, '$.routes[0].strategy.guard.max_error_rate', 'must be above 0'],
-    [(c) => { c.routes[1].strategy.kind = 'abc'; }, '$.routes[1].strategy.kind', 'expected one of: ab, canary, bandit'],
+    [(c) => { c.routes[1].strategy.kind = 'abc'; }, '$.routes[1].strategy.kind', 'expected one of: ab, canary, bandit, blue_green'],
     [(c) => { c.routes[1].strategy.arms.pop(); }, '$.routes[1].strategy.arms', 'must have at least 2 item(s)'],
     [(c) => { c.routes[0].strategy.stable = 3; }, '$.routes[0].strategy.stable', 'expected string, found integer'],
     [(c) => { c.routes[0].strategy.colour = 'red'; }, '$.routes[0].strategy.colour', 'unknown field "colour"'],
