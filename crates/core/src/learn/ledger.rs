@@ -21,9 +21,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::learner::{check_credit, FeedbackError, Learner, OperateError, Operation, TickOutput};
+use super::learner::{check_credit, FeedbackError, Learner};
+use super::operate::{OperateError, Operation};
 use super::series::Series;
 use super::store::{ApplyError, Store, StoreError, Warnings, Write};
+use super::tick::TickOutput;
 use crate::base::Rng;
 use crate::config::Route;
 use crate::config::RouteState;

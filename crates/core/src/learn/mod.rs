@@ -1,31 +1,40 @@
 //! The learning loop of a route, as its Durable Object runs it, without the Durable Object:
-//! - `learner.rs`: what the object knows and decides ([`Learner`]): health drain, reward
-//!   model, sample-ratio splits, operator actions, the tick;
+//! - `learner.rs`: what the object knows ([`Learner`]), reports and credits, the evidence a
+//!   bandit learns from; `health.rs`: the arms' recent health ([`HealthTrack`]); `tick.rs`:
+//!   the tick (health judgement, weights, sequential tests, controller step); `operate.rs`:
+//!   operator actions ([`Operation`]); `view.rs`: the statistics document;
 //! - `controller.rs`: the canary and rolling controllers ([`next_step`]);
 //! - `store.rs`: the SQLite-shaped [`Store`] the state is kept in ([`MemStore`] for tests);
 //! - `ledger.rs`: the receipt ledger and aggregate rows, shards, pruning ([`Durable`]);
 //! - `series.rs`: the route's time series (minutes, events, canary share, weights).
 
 mod controller;
+mod health;
 mod learner;
 mod ledger;
+mod operate;
 mod series;
 mod store;
+mod tick;
+mod view;
 
 pub use controller::{
     breach as guard_breach, next as next_step, ArmHealth, Step, DEFAULT_ROLLING_GUARD,
 };
+pub use health::{
+    HealthTrack, DRAIN_ERROR_RATE, DRAIN_MIN_REQUESTS, DRAIN_SPAN_MS, HEALTH_MAX_ENTRIES,
+    HEALTH_SPAN_MS, RECOVER_REQUESTS,
+};
 pub use learner::{
     arm_health, bandit_evidence, check_credit, check_reward, mean_stats, proportion, proportion_of,
-    Evidence, FeedbackError, HealthTrack, Learner, OperateError, Operation, SplitCounts,
-    TickOutput, DRAIN_ERROR_RATE, DRAIN_MIN_REQUESTS, DRAIN_SPAN_MS, HEALTH_MAX_ENTRIES,
-    HEALTH_SPAN_MS, MAX_ABS_REWARD, MAX_SPLITS, RECOVER_REQUESTS,
+    Evidence, FeedbackError, Learner, SplitCounts, MAX_ABS_REWARD, MAX_SPLITS,
 };
 pub use ledger::{
     parse_object_name, receipt_expiry, shard_object_name, shard_of, Durable, RewardSums,
     MAX_SHARDS, META, PRUNE_BATCH as LEDGER_PRUNE_BATCH, SHARD_SEEN, SHARD_SEP, TOTAL,
     TOTAL_SHADOW, WINDOW, WINDOW_SHADOW,
 };
+pub use operate::{OperateError, Operation};
 pub use series::{
     bucket_of, canary_percent, events_between, parse_minute_key, CanaryPoint, Event, MinuteArm,
     Series, WeightPoint, BUCKET_MS, CANARY_PT, EVENT, KEEP_MINUTES, KINDS, MAX_DETAIL, MAX_EVENTS,
@@ -33,3 +42,4 @@ pub use series::{
     WEIGHT_MOVE, WEIGHT_POINT_MS, WEIGHT_PT,
 };
 pub use store::{ApplyError, MemStore, Store, StoreError, Warnings, Write};
+pub use tick::TickOutput;
