@@ -30,7 +30,7 @@ test: setup test-native test-wasm test-www test-contracts test-browser build siz
 test-native:
 	cargo test --workspace --lib --bins --tests -- --skip aa_experiments_msprt --skip bernoulli_bandit_regret
 	cargo test -p switchyard-core --benches
-	@echo "== seeded simulations (issue 3), figures printed:"
+	@echo "== seeded simulations, figures printed:"
 	cargo test -p switchyard-core --test stats_simulation -- --nocapture --test-threads=1
 
 # The core's tests again on wasm32 (under Node), and the edge's wasm-only tests.

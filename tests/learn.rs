@@ -206,7 +206,7 @@ fn shadow_agreement_is_reported() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Issue 6: health, numeric rewards, SRM by split, operator actions.
+// Health, numeric rewards, SRM by split, operator actions.
 
 use switchyard_core::config::{apply_floor, RouteState};
 use switchyard_core::learn::{Operation, DRAIN_SPAN_MS};

@@ -265,7 +265,7 @@ fn msprt_matches_closed_form() {
     println!("mSPRT: {n}");
 }
 
-/// Numeric rewards (issue 6): intervals against scipy, the mSPRT for means against its
+/// Numeric rewards: intervals against scipy, the mSPRT for means against its
 /// closed form in numpy.
 #[test]
 fn numeric_reward_statistics_match_scipy() {

@@ -494,7 +494,7 @@ export function useWorker(opts) {
   return ctx;
 }
 
-/** Builds a schema-v1 config (DESIGN.md section 4) from a map of origin name -> origin handle. */
+/** Builds a schema-v1 config (docs/config.md) from a map of origin name -> origin handle. */
 export function originsBlock(origins, extra = {}) {
   const out = {};
   for (const [name, o] of Object.entries(origins)) out[name] = { url: o.url, ...extra };

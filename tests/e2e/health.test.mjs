@@ -1,4 +1,4 @@
-// Issue 6, items 4-7, end to end under `wrangler dev`: a dead bandit arm is drained and
+// The learning loop's health and rewards, end to end under `wrangler dev`: a dead bandit arm is drained and
 // probed back, numeric rewards with missing feedback, SRM across a canary step, and the
 // operator's resume and promote.
 import { test } from 'node:test';

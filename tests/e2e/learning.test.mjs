@@ -1,4 +1,4 @@
-// Issue 3, end to end under `wrangler dev` with Durable Objects and alarms: receipts and
+// The learning loop, end to end under `wrangler dev` with Durable Objects and alarms: receipts and
 // feedback, bandit weights that learn, automatic canary rollback, shadow agreement.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,6 +1,6 @@
-// Operator API (issues 7 item 3 and 9 items 1, 2, 3, 6 (metrics), 8) end to end under
-// `wrangler dev`: fail closed without a token, roles, config history with If-Match and
-// revert, the audit log, OpenMetrics, OFREP equal to the edge's flags, override tokens.
+// Operator API end to end under `wrangler dev`: fail closed without a token, roles, config
+// history with If-Match and revert, the audit log, OpenMetrics, OFREP equal to the edge's
+// flags, override tokens.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useWorker, startWorker, startOrigin, waitFor, originsBlock } from './harness.mjs';

@@ -1,4 +1,4 @@
-// Issue 2, end to end in workerd: every strategy against real HTTP origins on loopback,
+// Routing, end to end in workerd: every strategy against real HTTP origins on loopback,
 // configs written to local KV with the wrangler CLI while `wrangler dev` runs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
