@@ -708,7 +708,8 @@ fn status_doc(cfg: Option<&Config>, rejected: Option<String>, stale_ms: Option<u
             .collect::<Vec<_>>()
     });
     doc.insert("routes".into(), routes.into());
-    // The CONTRACTS.md shape (`config` itself stays the id string it always was).
+    // `config_status`: whether the newest config was taken, why not, and the one in force
+    // (`config` stays the id string).
     let mut status = Map::new();
     status.insert("valid".into(), rejected.is_none().into());
     status.insert("error".into(), rejected.clone().into());

@@ -59,7 +59,7 @@ pub struct CanaryStep {
     pub hold_s: u32,
 }
 
-/// Health limits for the canary controller (issue 3).
+/// Health limits of a canary, rolling or A/B guard: what the controller judges a side by.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Guard {
     pub max_error_rate: Option<f64>,

@@ -835,7 +835,7 @@ mod tests {
         assert_eq!(normalise_text("  Hello,\n  World!! "), "hello, world");
         assert_eq!(normalise_text("\u{201C}Yes.\u{201D}"), "yes");
         assert_eq!(normalise_text("..."), "");
-        // Unicode lowercase (tests/wasm_runner_smoke.rs checks the same cases on wasm).
+        // Unicode lowercase (crates/edge/tests/wasm_runner_smoke.rs checks the same cases on wasm).
         assert_eq!(normalise_text("ÉLAN Straße"), "élan straße");
         assert_eq!(normalise_text("ΟΔΟΣ ΣΑΣ"), "οδος σας");
         assert_eq!(normalise_text("İSTANBUL"), "i\u{307}stanbul");
