@@ -700,7 +700,7 @@ async fn admin(req: Request, url: &UrlParts<'_>, env: &Env, ctx: &Ctx) -> Result
         &status_doc(
             cfg.as_deref(),
             // A viewer's view: URLs in the reasons redacted (admins: GET /_switchyard/config).
-            rejected.map(|r| ops::redact::text(&r.to_string()).into_owned()),
+            rejected.map(|r| ops::redact::text(r.as_ref()).into_owned()),
             read.stale_ms,
         ),
     ))
