@@ -75,7 +75,7 @@ fn resolve(env: &Env, hook: &Webhook) -> (Result<String, String>, String) {
         ),
     };
     let url = url.and_then(|u| {
-        redact::webhook_allowed(&u, local_dev(env))
+        switchyard_core::config::webhook_allowed(&u, local_dev(env))
             .map(|()| u)
             .map_err(str::to_string)
     });

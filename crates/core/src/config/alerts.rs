@@ -10,7 +10,7 @@
 //! the stats worker that holds the URL (`"url_secret": "SLACK_WEBHOOK"`, set with `wrangler
 //! secret put SLACK_WEBHOOK -c wrangler.stats.toml`), read at send time: the document then
 //! holds no secret at all. A `url` is `https://`, or `http://` to a loopback host (accepted
-//! here; the stats worker sends to it only in local development: `crate::ops::redact`). Which events a state change raises and the payload are
+//! here; the stats worker sends to it only in local development: [`webhook_allowed`]). Which events a state change raises and the payload are
 //! `crate::ops` (alert events); the stats worker sends them.
 
 use serde_json::Value;
@@ -122,7 +122,7 @@ pub fn parse(v: Option<&Value>, errors: &mut Vec<ConfigError>) -> Vec<Webhook> {
                     );
                     None
                 }
-                Some(u) => match crate::ops::redact::webhook_allowed(u, true) {
+                Some(u) => match webhook_allowed(u, true) {
                     Ok(()) => Some(Target::Url(u.to_string())),
                     Err(why) => {
                         err(format!("{p}.url"), why.into());
@@ -183,10 +183,76 @@ pub fn parse(v: Option<&Value>, errors: &mut Vec<ConfigError>) -> Vec<Webhook> {
     out
 }
 
+/// Whether the host of an `http://` URL is loopback (`localhost`, `127.x.y.z`, `[::1]`).
+fn loopback(host_port: &str) -> bool {
+    let host = if let Some(h) = host_port.strip_prefix('[') {
+        h.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host == "::1"
+        || host.strip_prefix("127.").is_some_and(|r| {
+            r.split('.').count() == 3 && r.split('.').all(|p| p.parse::<u8>().is_ok())
+        })
+}
+
+/// A webhook receiver is `https://<host>…`, or `http://` to a loopback host when
+/// `local_dev` (the stats worker's `SWITCHYARD_LOCAL_DEV` var, set in `.dev.vars` by
+/// scripts/setup.sh: `wrangler dev` reads that file, a deployed worker never does). The
+/// config validator passes `local_dev: true` (it cannot know where the document will run);
+/// the stats worker checks again, with its own flag, before every delivery. `Err` says why,
+/// without the URL.
+pub fn webhook_allowed(u: &str, local_dev: bool) -> Result<(), &'static str> {
+    if u.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err("a webhook URL has no whitespace or control characters");
+    }
+    let authority = |rest: &str| -> String {
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let a = &rest[..end];
+        a[a.rfind('@').map_or(0, |i| i + 1)..].to_string()
+    };
+    if let Some(rest) = u.strip_prefix("https://") {
+        return if authority(rest).is_empty() {
+            Err("a webhook URL names a host")
+        } else {
+            Ok(())
+        };
+    }
+    if let Some(rest) = u.strip_prefix("http://") {
+        if !loopback(&authority(rest)) {
+            return Err(
+                "webhook URLs are https:// (http:// only to a loopback host, in local development)",
+            );
+        }
+        return if local_dev {
+            Ok(())
+        } else {
+            Err("http:// webhooks (loopback) are for local development only (SWITCHYARD_LOCAL_DEV is not set)")
+        };
+    }
+    Err("webhook URLs are https:// (http:// only to a loopback host, in local development)")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn webhook_rule() {
+        assert!(webhook_allowed("https://hooks.slack.com/services/x", false).is_ok());
+        assert!(webhook_allowed("https:///x", true).is_err());
+        assert!(webhook_allowed("http://hooks.slack.com/x", true).is_err());
+        assert!(webhook_allowed("http://127.0.0.1:9/x", true).is_ok());
+        assert!(webhook_allowed("http://localhost/x", true).is_ok());
+        assert!(webhook_allowed("http://[::1]:8/x", true).is_ok());
+        assert!(webhook_allowed("http://127.0.0.1:9/x", false).is_err());
+        assert!(webhook_allowed("http://127.0.0.1.evil.example/x", true).is_err());
+        assert!(webhook_allowed("http://u@127.0.0.1/x", true).is_ok());
+        assert!(webhook_allowed("ftp://x", true).is_err());
+        assert!(webhook_allowed("https://h/x y", true).is_err());
+    }
 
     fn parse_ok(v: Value) -> (Vec<Webhook>, Vec<ConfigError>) {
         let mut e = Vec::new();

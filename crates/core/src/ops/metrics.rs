@@ -32,18 +32,33 @@ impl Format {
     }
 }
 
+/// An RFC 9110 qvalue (`0`, `0.5`, `1.000`) in thousandths; anything else counts 0. (No float
+/// parsing: it would add its tables to the stats worker's bundle.)
+fn qvalue(v: &str) -> u16 {
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return 0;
+    }
+    let f = format!("{frac:0<3}").parse::<u16>().unwrap_or(0);
+    match int {
+        "0" => f,
+        "1" if f == 0 => 1000,
+        _ => 0,
+    }
+}
+
 /// The format for an `Accept` header: text 0.0.4 when `text/plain` has a higher quality than
 /// `application/openmetrics-text` (absent counts 0); OpenMetrics otherwise (no header, `*/*`,
 /// a tie).
 pub fn negotiate(accept: Option<&str>) -> Format {
-    let (mut om, mut text) = (0.0f64, 0.0f64);
+    let (mut om, mut text) = (0u16, 0u16);
     for item in accept.unwrap_or("").split(',') {
         let mut parts = item.split(';').map(str::trim);
         let media = parts.next().unwrap_or("").to_ascii_lowercase();
-        let mut q = 1.0;
+        let mut q = 1000;
         for p in parts {
             if let Some(v) = p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")) {
-                q = v.trim().parse::<f64>().unwrap_or(0.0).clamp(0.0, 1.0);
+                q = qvalue(v.trim());
             }
         }
         match media.as_str() {
