@@ -7,7 +7,7 @@ export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := $(TOOLS)/wasm-bindgen-test-
 export WASM_BINDGEN_TEST_TIMEOUT ?= 60
 E2E_CONCURRENCY ?= 1
 
-.PHONY: setup build demo demo-reset test test-native test-wasm test-www test-contracts test-browser test-e2e lint fmt size size-check bench clean
+.PHONY: setup build demo demo-reset test test-native test-wasm test-www test-contracts test-browser test-promtool test-e2e lint fmt size size-check bench clean
 
 setup:
 	scripts/setup.sh
@@ -24,7 +24,7 @@ demo-reset:
 	rm -rf .wrangler build
 	@echo "demo-reset: removed .wrangler/ (local KV, Durable Objects, logs) and build/"
 
-test: setup test-native test-wasm test-www test-contracts test-browser build size-check test-e2e
+test: setup test-native test-wasm test-www test-contracts test-browser test-promtool build size-check test-e2e
 
 # The seeded simulations run once, below, with their figures printed.
 test-native:
@@ -51,8 +51,14 @@ test-browser:
 test-contracts:
 	node --test tests/contracts/
 
+# promtool on the rendered metrics (scripts/promtool-test.sh installs Debian's prometheus
+# package when run as root; REQUIRE_PROMTOOL=1 makes a missing promtool fail). test-e2e then
+# runs it on the live endpoint too, through PROMTOOL.
+test-promtool:
+	sh scripts/promtool-test.sh
+
 test-e2e:
-	node --test --test-concurrency=$(E2E_CONCURRENCY) --test-timeout=300000 tests/e2e/
+	PROMTOOL="$${PROMTOOL:-$$(command -v promtool || true)}" node --test --test-concurrency=$(E2E_CONCURRENCY) --test-timeout=300000 tests/e2e/
 
 # Native: every crate (the worker crates are wasm32-only and empty natively). wasm32: the
 # core and the three edge crates, as the workers are built. Then the core's module graph:

@@ -19,6 +19,11 @@ use serde_json::{Map, Value};
 
 const ADMIN_PREFIX: &str = "/_switchyard/";
 
+/// `x-switchyard-config-error`: the whole of what a caller learns when KV holds a document
+/// that was refused (the config in force is an older one).
+pub const CONFIG_ERROR: &str =
+    "newest config rejected; the last valid one is in force (operators: GET /_switchyard/config)";
+
 /// The caller's headers for the core: a lookup crosses the boundary only for a name the
 /// request has (`names`, listed once per request).
 struct JsHeaders<'a> {
@@ -88,11 +93,11 @@ async fn dispatch(req: Request, env: Env, ctx: Ctx) -> Result<Response, Fault> {
     if let Some(age) = stale {
         ours.push(("x-switchyard-stale", age.to_string()));
     }
-    if let Some(why) = rejected {
-        ours.push((
-            "x-switchyard-config-error",
-            header_safe(&format!("newest config rejected: {why}")),
-        ));
+    // Only that the newest document was refused: the reason quotes the document (an origin's
+    // `user:pass@` or `?api_key=`, a webhook URL) and this header reaches anonymous callers.
+    // Operators read the errors from the control plane (`GET /_switchyard/config`).
+    if rejected.is_some() {
+        ours.push(("x-switchyard-config-error", CONFIG_ERROR.to_string()));
     }
     let add: Vec<(&str, &str)> = ours.iter().map(|(k, v)| (*k, v.as_str())).collect();
     Ok(match result {
@@ -668,6 +673,15 @@ async fn admin(req: Request, url: &UrlParts<'_>, env: &Env, ctx: &Ctx) -> Result
     if url.path.trim_start_matches(ADMIN_PREFIX) != "status" {
         return control_plane(req, env).await;
     }
+    let method = req.method();
+    if method != "GET" && method != "HEAD" {
+        return Err(Fault::caller(
+            405,
+            "method_not_allowed",
+            format!("status is read with GET, not {}", header_safe(&method)),
+        )
+        .with_header("allow", "GET, HEAD"));
+    }
     let (admin, list) = (
         js::secret(env, "ADMIN_TOKEN"),
         js::secret(env, "SWITCHYARD_TOKENS"),
@@ -685,7 +699,8 @@ async fn admin(req: Request, url: &UrlParts<'_>, env: &Env, ctx: &Ctx) -> Result
         200,
         &status_doc(
             cfg.as_deref(),
-            rejected.map(|r| r.to_string()),
+            // A viewer's view: URLs in the reasons redacted (admins: GET /_switchyard/config).
+            rejected.map(|r| ops::redact::text(r.as_ref()).into_owned()),
             read.stale_ms,
         ),
     ))

@@ -12,7 +12,7 @@ use crate::http::{self, json};
 use crate::shared;
 use crate::{config_cache, ops};
 use switchyard_core::learn::{self, MAX_ABS_REWARD};
-use switchyard_core::ops::{required_role, Fault, Identity, INTERNAL};
+use switchyard_core::ops::{redact, required_role, Fault, Identity, INTERNAL};
 use switchyard_core::routing;
 
 const ADMIN_PREFIX: &str = "/_switchyard/";
@@ -95,7 +95,7 @@ async fn operator(
         "config/history" => return ops::history_list(env).await,
         "audit" => return ops::audit_list(env, query).await,
         "alerts" => return ops::alerts_list(env, query).await,
-        "metrics" => return ops::metrics(env).await,
+        "metrics" => return ops::metrics(&req, env).await,
         "overrides" => return ops::issue_override(req, env, who).await,
         _ => {}
     }
@@ -244,12 +244,21 @@ async fn config_endpoint(
         let Some(text) = text else {
             return Err(Fault::not_found("no_config", "KV key `config` is empty"));
         };
-        let verdict = match switchyard_core::config::parse(&text) {
+        let mut verdict = match switchyard_core::config::parse(&text) {
             Ok(c) => serde_json::json!({ "valid": true, "id": c.id }),
             Err(errors) => serde_json::json!({ "valid": false, "errors": errors_json(&errors) }),
         };
-        let parsed: serde_json::Value =
+        let mut parsed: serde_json::Value =
             serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        // Webhook and origin URLs can be secrets: only an admin (who may write the document)
+        // reads it whole; other roles get every URL as scheme and host (`ops::redact`).
+        let text = if who.role == switchyard_core::ops::Role::Admin {
+            text
+        } else {
+            redact::json(&mut parsed);
+            redact::json(&mut verdict);
+            redact::text(&text).into_owned()
+        };
         // `text` is the stored document byte for byte: the config id is a hash of it, so an
         // editor that sends `text` back unchanged keeps the same id.
         let mut r = json(

@@ -178,8 +178,11 @@ pub fn audited(method: &str, path: &str) -> Option<(&'static str, String)> {
     None
 }
 
-/// `GET /_switchyard/metrics`: every route's statistics document as OpenMetrics text.
-pub async fn metrics(env: &Env) -> Result<Response> {
+/// `GET /_switchyard/metrics`: every route's statistics document as OpenMetrics text, or as
+/// text format 0.0.4 when `Accept` prefers it.
+pub async fn metrics(req: &Request, env: &Env) -> Result<Response> {
+    let accept = req.headers().get("accept").ok().flatten();
+    let format = switchyard_core::ops::metrics_format(accept.as_deref());
     let Some(cfg) = crate::config_cache::current(env).await.config else {
         return Err(Fault::no_config());
     };
@@ -200,9 +203,10 @@ pub async fn metrics(env: &Env) -> Result<Response> {
             Err(e) => worker::console_error!("switchyard: metrics: stats of {}: {e}", r.name),
         }
     }
-    let text = switchyard_core::ops::render_metrics(&docs);
+    let text = switchyard_core::ops::render_metrics(&docs, format);
     let headers = worker::Headers::new();
-    let _ = headers.set("content-type", switchyard_core::ops::METRICS_CONTENT_TYPE);
+    let _ = headers.set("content-type", format.content_type());
+    let _ = headers.set("vary", "accept");
     let _ = headers.set("cache-control", "no-store");
     Ok(Response::builder()
         .with_status(200)
@@ -279,12 +283,29 @@ pub async fn ofrep(mut req: Request, rest: &str, env: &Env) -> Result<Response> 
             )),
         },
         None => {
+            // The tag covers the config and the context: a client holding the answer for this
+            // context under this config gets 304 and no body.
+            let etag = switchyard_core::ops::bulk_etag(
+                &cfg.id,
+                body.get("context").unwrap_or(&Value::Null),
+            );
+            let inm = req.headers().get("if-none-match").ok().flatten();
+            if inm.is_some_and(|h| switchyard_core::ops::none_match(&h, &etag)) {
+                let headers = worker::Headers::new();
+                let _ = headers.set("etag", &etag);
+                let _ = headers.set("cache-control", "no-cache");
+                return Ok(Response::builder()
+                    .with_status(304)
+                    .with_headers(headers)
+                    .empty());
+            }
             let flags: Vec<Value> = evaluate_all(&cfg, &ctx)
                 .iter()
                 .map(Evaluation::json)
                 .collect();
             let mut r = json(200, &json!({ "flags": flags }));
-            let _ = r.headers_mut().set("etag", &format!("\"{}\"", cfg.id));
+            let _ = r.headers_mut().set("etag", &etag);
+            let _ = r.headers_mut().set("cache-control", "no-cache");
             Ok(r)
         }
     }

@@ -23,7 +23,10 @@ mod schema;
 mod strategy;
 mod validator;
 
-pub use alerts::{Webhook, EVENTS, MAX_URL_LEN, MAX_WEBHOOKS};
+pub use alerts::{
+    secret_name_ok, webhook_allowed, Target as WebhookTarget, Webhook, EVENTS, MAX_URL_LEN,
+    MAX_WEBHOOKS,
+};
 pub use contract::{
     apply_floor, RouteState, Weights, BINDING, CONFIG_KEY, RECEIPT_MAX_AGE_MS, RECEIPT_SECRET,
     STATS_BINDING,

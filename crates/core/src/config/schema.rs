@@ -353,9 +353,14 @@ pub fn config_schema() -> Value {
                     "webhooks": {
                         "type": ["array", "null"], "maxItems": super::alerts::MAX_WEBHOOKS,
                         "items": {
-                            "type": "object", "additionalProperties": false, "required": ["url"],
+                            "type": "object", "additionalProperties": false,
+                            "oneOf": [
+                                { "properties": { "url": true }, "required": ["url"] },
+                                { "properties": { "url_secret": true }, "required": ["url_secret"] },
+                            ],
                             "properties": {
-                                "url": { "type": "string", "pattern": "^https?://[^ \\r\\n]+$", "maxLength": super::alerts::MAX_URL_LEN, "description": "Receiver (http:// or https://)." },
+                                "url": { "type": "string", "pattern": "^(https://[^\\s/?#@]*@?[^\\s/?#]+([/?#]\\S*)?|http://([^\\s/?#@]*@)?(localhost|127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}|\\[::1\\])(:[0-9]+)?([/?#]\\S*)?)$", "maxLength": super::alerts::MAX_URL_LEN, "description": "Receiver: https://, or http:// to a loopback host (sent to only in local development). Shown redacted (scheme and host) to all but admins." },
+                                "url_secret": { "type": "string", "pattern": "^[A-Z_][A-Z0-9_]*$", "maxLength": super::alerts::MAX_SECRET_NAME, "description": "Instead of url: the name of a stats-worker secret holding the URL, read at send time." },
                                 "events": { "type": ["array", "null"], "minItems": 1, "uniqueItems": true, "items": { "enum": super::alerts::EVENTS }, "description": "Events to send (all when absent)." },
                             }
                         }

@@ -43,7 +43,23 @@ pub fn events(old: Option<&RouteState>, new: &RouteState) -> Vec<&'static str> {
     out
 }
 
-/// The webhook body: Slack's `text` plus the structured fields.
+/// Slack's escaping of message text: `&`, `<` and `>` as `&amp;`, `&lt;` and `&gt;` (Slack
+/// reads `<…>` as a link or mention; nothing else is escaped).
+pub fn slack_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The webhook body: Slack's `text` (escaped: [`slack_escape`]) plus the structured fields
+/// (as they are).
 pub fn payload(
     route: &str,
     event: &str,
@@ -72,7 +88,7 @@ pub fn payload(
         text.push_str(r);
     }
     let mut v = Map::new();
-    v.insert("text".into(), json!(text));
+    v.insert("text".into(), json!(slack_escape(&text)));
     v.insert("event".into(), json!(event));
     v.insert("route".into(), json!(route));
     v.insert("at".into(), json!(at_ms));
@@ -132,10 +148,17 @@ mod tests {
         let p = payload("fraud", "rollback", Some(&s), &Value::Null, 7);
         assert_eq!(
             p["text"],
-            "Switchyard: route fraud rolled back (canary at 0%): error rate 0.5 > 0.1"
+            "Switchyard: route fraud rolled back (canary at 0%): error rate 0.5 &gt; 0.1"
         );
         assert_eq!(p["event"], "rollback");
         assert_eq!(p["route"], "fraud");
         assert_eq!(p["state"]["rolled_back"], true);
+        s.reason = Some("error rate 0.5 > 0.1 & <!channel>".into());
+        let p = payload("a<b>&c", "pause", Some(&s), &Value::Null, 7);
+        assert_eq!(
+            p["text"],
+            "Switchyard: route a&lt;b&gt;&amp;c paused (canary at 0%): error rate 0.5 &gt; 0.1 &amp; &lt;!channel&gt;"
+        );
+        assert_eq!(p["route"], "a<b>&c", "structured fields are not escaped");
     }
 }
