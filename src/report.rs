@@ -6,7 +6,7 @@ use std::cell::RefCell;
 
 use crate::js::{self, Ctx, Env};
 use crate::state;
-use switchyard_core::observe::{self, Compare, Side};
+use switchyard_core::observe::{self, BodyRead, Compare};
 use switchyard_core::observe::{Batch, Batcher, Observation, ShadowObservation};
 use switchyard_core::receipt::Receipt;
 
@@ -79,8 +79,8 @@ pub async fn shadow(
     origin: &str,
     primary_status: u16,
     primary_latency_ms: u32,
-    primary_body: Option<&[u8]>,
-    shadow: Option<(u16, u32, Option<&[u8]>)>,
+    primary_body: Option<&js::Capped>,
+    shadow: Option<(u16, u32, Option<&js::Capped>)>,
     spec: Option<&Compare>,
 ) {
     let obs = match shadow {
@@ -88,10 +88,10 @@ pub async fn shadow(
             let diff = latency as i32 - primary_latency_ms as i32;
             match (spec, primary_body, body) {
                 (Some(spec), Some(pb), Some(sb)) => {
-                    let agreement = observe::compare_with(
+                    let agreement = observe::compare_read(
                         spec,
-                        Side::new(primary_status, pb),
-                        Side::new(status, sb),
+                        (primary_status, read(pb)),
+                        (status, read(sb)),
                         switchyard_edge::text::lowercase,
                     );
                     ShadowObservation::from_agreement(route, origin, &agreement, diff)
@@ -114,6 +114,14 @@ pub async fn shadow(
         }
     } else if was_empty {
         flush_later(env.clone()).await;
+    }
+}
+
+fn read(c: &js::Capped) -> BodyRead<'_> {
+    match c {
+        js::Capped::Bytes(b) => BodyRead::Bytes(b),
+        js::Capped::TooLarge => BodyRead::TooLarge,
+        js::Capped::Unreadable => BodyRead::Unreadable,
     }
 }
 

@@ -17,9 +17,18 @@ use switchyard_core::routing;
 
 const ADMIN_PREFIX: &str = "/_switchyard/";
 
-/// Every request ends in a JSON response, an internal failure included.
+/// Every request ends in a JSON response, an internal failure included. A 413 (a body over
+/// its endpoint's limit, `http::read_body`) ends the rest of the upload (`http::linger`).
 pub async fn handle(req: Request, env: Env) -> Result<Response> {
-    Ok(dispatch(req, &env).await.unwrap_or_else(respond))
+    // Another handle on the same request object (`Clone::clone`, not `Request.clone()`,
+    // which would tee the body).
+    let request = Clone::clone(req.inner());
+    let resp = dispatch(req, &env).await.unwrap_or_else(respond);
+    Ok(if resp.status_code() == 413 {
+        http::linger(&request, resp)
+    } else {
+        resp
+    })
 }
 
 /// The one place a control-plane fault becomes a response (an internal one is logged too).
@@ -226,7 +235,7 @@ const MAX_CONFIG_BYTES: usize = 1 << 20;
 /// `PUT /_switchyard/config`: validate, then write; an invalid document is never written.
 /// `POST /_switchyard/validate`: validate only.
 async fn config_endpoint(
-    mut req: Request,
+    req: Request,
     path: &str,
     method: &str,
     query: Option<&str>,
@@ -282,7 +291,7 @@ async fn config_endpoint(
             "GET or PUT /config, POST /validate",
         ));
     }
-    let body = read_limited(&mut req, MAX_CONFIG_BYTES, "configs are at most 1 MiB").await?;
+    let body = http::read_body(&req, MAX_CONFIG_BYTES, "configs are at most 1 MiB").await?;
     let Ok(text) = String::from_utf8(body) else {
         return Err(Fault::bad_request("bad_config", "the config is not UTF-8"));
     };
@@ -432,7 +441,7 @@ fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
 /// Largest feedback body accepted.
 const MAX_FEEDBACK_BYTES: usize = 8 * 1024;
 
-async fn feedback(mut req: Request, env: &Env) -> std::result::Result<Response, Fault> {
+async fn feedback(req: Request, env: &Env) -> std::result::Result<Response, Fault> {
     let Some(signer) = shared::signer(env) else {
         return Err(Fault::ours(
             503,
@@ -440,8 +449,8 @@ async fn feedback(mut req: Request, env: &Env) -> std::result::Result<Response, 
             "the RECEIPT_KEY secret is not configured",
         ));
     };
-    let body = read_limited(
-        &mut req,
+    let body = http::read_body(
+        &req,
         MAX_FEEDBACK_BYTES,
         "feedback bodies are at most 8 KiB",
     )
@@ -491,31 +500,4 @@ async fn feedback(mut req: Request, env: &Env) -> std::result::Result<Response, 
         Some(credit.to_string()),
     )
     .await
-}
-
-/// The request body, at most `max` bytes: a declared `Content-Length` above it is refused
-/// before anything is read (413), and so is a body that turns out longer.
-async fn read_limited(
-    req: &mut Request,
-    max: usize,
-    limit: &str,
-) -> std::result::Result<Vec<u8>, Fault> {
-    let too_large = || Fault::too_large(limit);
-    let declared: Option<u64> = req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        return Err(too_large());
-    }
-    match req.bytes().await {
-        Ok(b) if b.len() <= max => Ok(b),
-        Ok(_) => Err(too_large()),
-        Err(e) => Err(Fault::bad_request(
-            "unreadable_body",
-            format!("could not read the body: {e}"),
-        )),
-    }
 }

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use worker::{Env, Method, Request, Response};
 
 use crate::config_log;
-use crate::http::json;
+use crate::http::{self, json};
 use switchyard_core::ops::{
     evaluate_all, evaluate_flag, find_flag, one_line, parse_if_match, Context, Evaluation, Fault,
     Identity, OfrepError, AUDIT_PAGE,
@@ -222,7 +222,7 @@ fn ofrep_error(e: OfrepError, key: &str, details: &str) -> Response {
 }
 
 /// `POST /_switchyard/ofrep/v1/evaluate/flags[/<route>.<flag>]`.
-pub async fn ofrep(mut req: Request, rest: &str, env: &Env) -> Result<Response> {
+pub async fn ofrep(req: Request, rest: &str, env: &Env) -> Result<Response> {
     if req.inner().method() != "POST" {
         return Err(Fault::method_not_allowed(
             "OFREP evaluations are POST requests",
@@ -238,17 +238,12 @@ pub async fn ofrep(mut req: Request, rest: &str, env: &Env) -> Result<Response> 
             )),
         };
     let key_s = key.clone().unwrap_or_default();
-    let bytes = match req.bytes().await {
-        Ok(b) if b.len() <= MAX_OFREP_BYTES => b,
-        Ok(_) => {
-            return Ok(ofrep_error(
-                OfrepError::ParseError,
-                &key_s,
-                "body larger than 64 KiB",
-            ))
-        }
-        Err(e) => return Ok(ofrep_error(OfrepError::ParseError, &key_s, &e.to_string())),
-    };
+    let bytes = http::read_body(
+        &req,
+        MAX_OFREP_BYTES,
+        "OFREP request bodies are at most 64 KiB",
+    )
+    .await?;
     let body: Value = if bytes.is_empty() {
         json!({})
     } else {
@@ -311,8 +306,11 @@ pub async fn ofrep(mut req: Request, rest: &str, env: &Env) -> Result<Response> 
     }
 }
 
+/// Largest override request body.
+const MAX_OVERRIDE_BYTES: usize = 4 * 1024;
+
 /// `POST /_switchyard/overrides {route, arm, ttl_s}` → `{token, route, arm, expires_ms}`.
-pub async fn issue_override(mut req: Request, env: &Env, who: &Identity) -> Result<Response> {
+pub async fn issue_override(req: Request, env: &Env, who: &Identity) -> Result<Response> {
     if req.inner().method() != "POST" {
         return Err(Fault::method_not_allowed("POST {route, arm, ttl_s}"));
     }
@@ -323,11 +321,13 @@ pub async fn issue_override(mut req: Request, env: &Env, who: &Identity) -> Resu
             "the RECEIPT_KEY secret (which signs override tokens) is not configured",
         ));
     };
-    let text = req.text().await.unwrap_or_default();
-    if text.len() > 4096 {
-        return Err(Fault::too_large("override requests are at most 4 KiB"));
-    }
-    let v: Value = serde_json::from_str(&text).map_err(|e| Fault::bad_json("bad_override", e))?;
+    let body = http::read_body(
+        &req,
+        MAX_OVERRIDE_BYTES,
+        "override requests are at most 4 KiB",
+    )
+    .await?;
+    let v: Value = serde_json::from_slice(&body).map_err(|e| Fault::bad_json("bad_override", e))?;
     let (Some(route), Some(arm)) = (
         v.get("route").and_then(Value::as_str),
         v.get("arm").and_then(Value::as_str),

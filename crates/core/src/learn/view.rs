@@ -59,6 +59,7 @@ impl Learner {
                 "normalised_agreement": c.normalised_agreement_rate(),
                 "not_comparable": c.payload_not_comparable,
                 "shadow_failed": c.shadow_failed,
+                "body_too_large": c.body_too_large,
                 "mean_latency_diff_ms": c.mean_latency_diff_ms(),
             }))).collect::<Map<_, _>>(),
         });

@@ -32,8 +32,9 @@ mod shadow;
 pub use aggregate::{ArmAggregate, Reward, RewardError, RouteAggregate};
 pub use batch::{ArmBatch, Batch, Batcher, OverrideBatch, OverrideTotals, ShadowBatch};
 pub use compare::{
-    compare, compare_with, normalise_text, normalise_text_with, values_agree, Agreement, Compare,
-    CompareSpecError, Lowercase, NotComparable, PayloadAgreement, Side, DEFAULT_TOLERANCE,
+    compare, compare_read, compare_with, normalise_text, normalise_text_with, values_agree,
+    Agreement, BodyRead, Compare, CompareSpecError, Lowercase, NotComparable, PayloadAgreement,
+    Side, DEFAULT_TOLERANCE, MAX_COMPARE_BYTES,
 };
 pub use histogram::{bucket_bounds, bucket_index, LatencyHistogram, NUM_BUCKETS};
 pub use outcome::{Observation, Outcome, OutcomeCounts};
