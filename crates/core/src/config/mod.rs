@@ -5,6 +5,7 @@
 //!   (`path.rs`), with the field readers (`fields.rs`), the strategy block's walk
 //!   (`strategy.rs`) and the duplicate-key scan (`dupkeys.rs`);
 //! - `error.rs`: one validation problem ([`ConfigError`]);
+//! - `gates.rs`: a canary's release gates ([`Gates`]: shadow gate, promotion gate);
 //! - `alerts.rs`: the `alerts` block ([`Webhook`]); the events and payloads are in
 //!   `crate::ops`;
 //! - `schema.rs`: the JSON Schema of config v1 ([`config_schema`]), held to the validator by
@@ -17,6 +18,7 @@ mod contract;
 mod dupkeys;
 mod error;
 mod fields;
+mod gates;
 mod model;
 mod path;
 mod schema;
@@ -30,6 +32,11 @@ pub use contract::{
 };
 pub use dupkeys::duplicate_keys;
 pub use error::ConfigError;
+pub use gates::{
+    Gates, Margin, PromoteGate, ShadowGate, DEFAULT_GATE_ALPHA, DEFAULT_GATE_MIN_REQUESTS,
+    DEFAULT_GATE_MIRROR_PPM, DEFAULT_MARGIN_ERROR_RATE, DEFAULT_MARGIN_LATENCY_RATIO, STAGE_LIVE,
+    STAGE_SHADOW,
+};
 pub use model::{
     path_matches, percent_to_ppm, percent_to_ppm_lenient, valid_route_name, AbGuard, AbGuardAction,
     Arm, Attr, BanditAlgorithm, CanaryStep, Config, Flag, Guard, Matcher, Op, Origin, OriginFlag,

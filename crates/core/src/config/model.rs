@@ -183,6 +183,9 @@ pub enum Strategy {
         percent_ppm: u32,
         steps: Vec<CanaryStep>,
         guard: Option<Guard>,
+        /// Release gates (`gates`): a shadow stage before the first step, a promotion test
+        /// on the last one (`super::gates`).
+        gates: Option<Box<super::gates::Gates>>,
     },
     Flag {
         default: OriginId,
@@ -245,6 +248,9 @@ pub struct Shadow {
     pub compare: Option<crate::observe::Compare>,
     /// `<route>:shadow:<origin>`.
     pub salt: String,
+    /// The mirror of a canary's shadow gate: fired only while the route is in its shadow
+    /// stage (`crate::routing::in_shadow_stage`).
+    pub gate: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -19,21 +19,57 @@ use crate::statistics::{self, Algorithm, ArmStats, BanditParams, MsprtConfig, Re
 pub struct TickOutput {
     pub weights: Option<Weights>,
     pub state: Option<RouteState>,
+    /// A release gate's decision that is news (it changed the state, or a shadow gate turned
+    /// to failing): for the timeline, the webhooks and the audit log.
+    pub gate: Option<super::gates::GateDecision>,
 }
 
 impl Learner {
     /// Runs the learning loop once: health, bandit weights, A/B guard, controller,
-    /// sequential tests.
+    /// sequential tests. A new state carries the controller epoch (see [`Learner::stamp`]).
     pub fn tick<R: Rng>(&mut self, route: &Route, now_ms: u64, rng: &mut R) -> TickOutput {
+        let before = self.state.clone();
+        let mut out = self.step(route, now_ms, rng);
+        self.stamp(before.as_ref(), &mut out, None);
+        out
+    }
+
+    /// Sets the epoch of a state about to be written: a new epoch when the change is an
+    /// operator's action (`op`) or a rollback, resume or promotion
+    /// ([`controller::EPOCH_KINDS`]); the one in force otherwise.
+    pub(super) fn stamp(
+        &mut self,
+        old: Option<&RouteState>,
+        out: &mut TickOutput,
+        op: Option<super::Operation>,
+    ) {
+        let Some(st) = out.state.as_mut() else {
+            return;
+        };
+        let bump = op.is_some()
+            || controller::transitions(old, st, None)
+                .iter()
+                .any(|t| controller::EPOCH_KINDS.contains(&t.kind));
+        if bump {
+            self.epoch = self.epoch.saturating_add(1);
+        }
+        st.epoch = self.epoch;
+        self.state = Some(st.clone());
+    }
+
+    fn step<R: Rng>(&mut self, route: &Route, now_ms: u64, rng: &mut R) -> TickOutput {
         self.last_tick_ms = now_ms;
         if self.fingerprint != route.fingerprint {
-            // The strategy was edited: its old counts describe another experiment.
+            // The strategy was edited: its old counts describe another experiment, and
+            // observations made under the old strategy judge nothing (a new epoch).
             if !self.fingerprint.is_empty() {
                 self.total.reset(now_ms);
                 self.window.reset(now_ms);
                 self.msprt.clear();
                 self.health.clear();
                 self.state = None;
+                self.gates.clear();
+                self.epoch = self.epoch.saturating_add(1);
             }
             self.fingerprint = route.fingerprint.clone();
         }
@@ -271,16 +307,26 @@ impl Learner {
         }
     }
 
-    /// The canary / rolling controller step.
+    /// The canary / rolling controller step (a canary with gates: `super::gates`).
     pub(super) fn control(
         &mut self,
         route: &Route,
         now_ms: u64,
         mut out: TickOutput,
     ) -> TickOutput {
-        let window = &self.window;
-        let health = |arm: &str| arm_health(window.arm(arm));
-        if let Some(step) = controller::next(route, self.state.as_ref(), &health, now_ms) {
+        let step = match &route.strategy {
+            Strategy::Canary { gates: Some(g), .. } => {
+                let (step, news) = self.gate_step(route, g, now_ms);
+                out.gate = news;
+                step
+            }
+            _ => {
+                let window = &self.window;
+                let health = |arm: &str| arm_health(window.arm(arm));
+                controller::next(route, self.state.as_ref(), &health, now_ms)
+            }
+        };
+        if let Some(step) = step {
             if step.reset_window {
                 self.window.reset(now_ms);
             }
