@@ -1,6 +1,7 @@
-//! Release gates of a canary (`strategy.gates`): a **shadow gate** the candidate passes on
-//! mirrored traffic before it gets live traffic, and a **promotion gate** on the last step
-//! that promotes it only when it is shown not worse than the stable arm.
+//! The validator's walk of a canary's `gates` (the types are in `model.rs`: [`Gates`]): a
+//! **shadow gate** the candidate passes on mirrored traffic before it gets live traffic, and a
+//! **promotion gate** on the last step that promotes it only when it is shown not worse than
+//! the stable arm.
 //!
 //! ```json
 //! "gates": {
@@ -11,86 +12,19 @@
 //! }
 //! ```
 //!
-//! The validator's walk of `gates` is here too. The decisions are `crate::learn` (gates); the
-//! edge only reads whether the route is in its shadow stage (`RouteState::stage`).
+//! The decisions are `crate::learn` (gates); the edge only reads whether the route is in its
+//! shadow stage (`RouteState::stage`).
 
 use serde_json::Value;
 
 use super::fields::Validator;
-use super::model::{OriginId, Shadow, DEFAULT_SHADOW_MAX_BODY, DEFAULT_SHADOW_TIMEOUT_MS};
+use super::model::{
+    Gates, Margin, OriginId, PromoteGate, Shadow, ShadowGate, DEFAULT_GATE_ALPHA,
+    DEFAULT_GATE_MIN_REQUESTS, DEFAULT_GATE_MIRROR_PPM, DEFAULT_MARGIN_ERROR_RATE,
+    DEFAULT_MARGIN_LATENCY_RATIO, DEFAULT_SHADOW_MAX_BODY, DEFAULT_SHADOW_TIMEOUT_MS,
+};
 use super::path::Path;
 use crate::observe::Compare;
-
-/// `RouteState::stage` while the candidate only receives mirrored traffic.
-pub const STAGE_SHADOW: &str = "shadow";
-/// `RouteState::stage` once the shadow gate passed.
-pub const STAGE_LIVE: &str = "live";
-
-/// Default share of requests mirrored to the candidate while its shadow gate is pending.
-pub const DEFAULT_GATE_MIRROR_PPM: u32 = 1_000_000;
-/// Default promotion-gate margins: error rate (absolute) and latency ratio.
-pub const DEFAULT_MARGIN_ERROR_RATE: f64 = 0.01;
-pub const DEFAULT_MARGIN_LATENCY_RATIO: f64 = 1.2;
-/// Default level of the promotion gate's tests.
-pub const DEFAULT_GATE_ALPHA: f64 = 0.05;
-/// Default requests each arm needs in the last step before the promotion gate judges.
-pub const DEFAULT_GATE_MIN_REQUESTS: u64 = 100;
-
-/// A canary's gates (at least one of the two).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Gates {
-    pub shadow: Option<ShadowGate>,
-    pub promote: Option<PromoteGate>,
-}
-
-/// The candidate receives only mirrored traffic (a shadow of `mirror_ppm` of the requests,
-/// compared by `compare`) until at least `min_observations` compared responses agree at
-/// `min_agreement` or better.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ShadowGate {
-    pub min_observations: u64,
-    /// In [0, 1]: the share of compared responses that agree (within the compare spec's
-    /// tolerance, or equal after normalisation).
-    pub min_agreement: f64,
-    pub compare: Compare,
-    pub mirror_ppm: u32,
-    /// The candidate's origin name (its shadow counts are kept under it).
-    pub origin: String,
-}
-
-/// On the last step, the candidate is promoted to 100 % once an always-valid one-sided test
-/// shows it not worse than the stable arm by `margin` on every metric judged, and rolled
-/// back once one shows it worse by more than the margin.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PromoteGate {
-    pub margin: Margin,
-    pub alpha: f64,
-    pub min_requests: u64,
-}
-
-/// How much worse than the stable arm the candidate may be and still count as not worse.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Margin {
-    /// Absolute: candidate error rate − stable error rate.
-    pub error_rate: f64,
-    /// Ratio of geometric-mean latencies, candidate / stable (> 1).
-    pub latency_ratio: f64,
-    /// Absolute: stable mean reward − candidate mean reward; judged only when set and rewards
-    /// arrive.
-    pub reward: Option<f64>,
-}
-
-impl Default for Margin {
-    fn default() -> Self {
-        Margin {
-            error_rate: DEFAULT_MARGIN_ERROR_RATE,
-            latency_ratio: DEFAULT_MARGIN_LATENCY_RATIO,
-            reward: None,
-        }
-    }
-}
-
-// The validator's walk of `gates`.
 
 impl Validator {
     /// A canary's `gates`; `canary`: the candidate's origin, when valid.

@@ -511,38 +511,3 @@ pub fn pipeline(
         "gates": decisions.iter().map(|d| (d.gate.clone(), d.evidence.clone())).collect::<Map<_, _>>(),
     }))
 }
-
-impl super::Learner {
-    /// The controller step of a canary with gates ([`next`] over the learner's window and
-    /// state). Keeps each gate's last decision (the stats document's `pipeline`); returns the
-    /// decision when it is news: it changed the state, or a shadow gate turned to failing.
-    pub(super) fn gate_step(
-        &mut self,
-        route: &Route,
-        gates: &Gates,
-        now_ms: u64,
-    ) -> (Option<Step>, Option<GateDecision>) {
-        let numeric = self.evidence(&["stable", "canary"], None) == super::Evidence::Numeric;
-        let (step, decision) = next(
-            route,
-            gates,
-            self.state.as_ref(),
-            &self.window,
-            numeric,
-            now_ms,
-        );
-        let Some(d) = decision else {
-            return (step, None);
-        };
-        let before = self
-            .gates
-            .iter()
-            .find(|x| x.gate == d.gate)
-            .map(|x| x.verdict.clone());
-        let news =
-            step.is_some() || (d.verdict == "failing" && before.as_deref() != Some("failing"));
-        self.gates.retain(|x| x.gate != d.gate);
-        self.gates.push(d.clone());
-        (step, news.then_some(d))
-    }
-}

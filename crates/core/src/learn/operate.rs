@@ -224,7 +224,7 @@ impl Learner {
         }
         out.state = Some(state);
         let old = self.state.clone();
-        self.stamp(old.as_ref(), &mut out, Some(op));
+        self.stamp(old.as_ref(), &mut out, true);
         Ok(out)
     }
 

@@ -4,13 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use super::controller::{self, ArmHealth};
+use super::controller::{self, ArmHealth, Step};
+use super::gates::GateDecision;
 use super::health::{
     DRAIN_ERROR_RATE, DRAIN_MIN_REQUESTS, DRAIN_SPAN_MS, HEALTH_SPAN_MS, RECOVER_REQUESTS,
 };
 use super::learner::{arm_health, bandit_evidence, mean_stats, proportion_of, Evidence, Learner};
 use crate::base::Rng;
-use crate::config::{AbGuardAction, BanditAlgorithm, Route, Strategy};
+use crate::config::{AbGuardAction, BanditAlgorithm, Gates, Route, Strategy};
 use crate::config::{RouteState, Weights};
 use crate::statistics::{self, Algorithm, ArmStats, BanditParams, MsprtConfig, RewardModel};
 
@@ -21,7 +22,7 @@ pub struct TickOutput {
     pub state: Option<RouteState>,
     /// A release gate's decision that is news (it changed the state, or a shadow gate turned
     /// to failing): for the timeline, the webhooks and the audit log.
-    pub gate: Option<super::gates::GateDecision>,
+    pub gate: Option<GateDecision>,
 }
 
 impl Learner {
@@ -30,23 +31,23 @@ impl Learner {
     pub fn tick<R: Rng>(&mut self, route: &Route, now_ms: u64, rng: &mut R) -> TickOutput {
         let before = self.state.clone();
         let mut out = self.step(route, now_ms, rng);
-        self.stamp(before.as_ref(), &mut out, None);
+        self.stamp(before.as_ref(), &mut out, false);
         out
     }
 
     /// Sets the epoch of a state about to be written: a new epoch when the change is an
-    /// operator's action (`op`) or a rollback, resume or promotion
+    /// operator's action (`by_operator`) or a rollback, resume or promotion
     /// ([`controller::EPOCH_KINDS`]); the one in force otherwise.
     pub(super) fn stamp(
         &mut self,
         old: Option<&RouteState>,
         out: &mut TickOutput,
-        op: Option<super::Operation>,
+        by_operator: bool,
     ) {
         let Some(st) = out.state.as_mut() else {
             return;
         };
-        let bump = op.is_some()
+        let bump = by_operator
             || controller::transitions(old, st, None)
                 .iter()
                 .any(|t| controller::EPOCH_KINDS.contains(&t.kind));
@@ -334,5 +335,41 @@ impl Learner {
             out.state = Some(step.state);
         }
         out
+    }
+}
+
+impl Learner {
+    /// The controller step of a canary with gates (`super::gates::next` over the learner's
+    /// window and state). Keeps each gate's last decision (the stats document's `pipeline`);
+    /// returns the decision when it is news: it changed the state, or a shadow gate turned to
+    /// failing.
+    pub(super) fn gate_step(
+        &mut self,
+        route: &Route,
+        gates: &Gates,
+        now_ms: u64,
+    ) -> (Option<Step>, Option<GateDecision>) {
+        let numeric = self.evidence(&["stable", "canary"], None) == Evidence::Numeric;
+        let (step, decision) = super::gates::next(
+            route,
+            gates,
+            self.state.as_ref(),
+            &self.window,
+            numeric,
+            now_ms,
+        );
+        let Some(d) = decision else {
+            return (step, None);
+        };
+        let before = self
+            .gates
+            .iter()
+            .find(|x| x.gate == d.gate)
+            .map(|x| x.verdict.clone());
+        let news =
+            step.is_some() || (d.verdict == "failing" && before.as_deref() != Some("failing"));
+        self.gates.retain(|x| x.gate != d.gate);
+        self.gates.push(d.clone());
+        (step, news.then_some(d))
     }
 }
