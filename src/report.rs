@@ -1,6 +1,7 @@
 //! Observations for the per-route Durable Object. Each isolate batches what it sees
-//! (pre-aggregated per route and arm) and flushes by count or age inside `ctx.waitUntil`,
-//! so the request path never waits for the object. Also signs feedback receipts.
+//! (pre-aggregated per route, arm and controller epoch) and flushes by age or count inside
+//! `ctx.waitUntil`, so the request path never waits for the object. Also signs feedback
+//! receipts.
 
 use std::cell::RefCell;
 
@@ -13,13 +14,13 @@ use switchyard_core::receipt::Receipt;
 use switchyard_core::config::{RECEIPT_SECRET, STATS_BINDING};
 use switchyard_core::receipt::ReceiptSigner;
 
-/// A batch is flushed at 50 observations or 1 s after its first one, whichever comes first.
-/// A larger count (1,000) measured ~15 µs less CPU per request in the bare-workerd benchmark,
-/// but delays observations by up to a second at any traffic level: observations made before
-/// an operator's `resume` then reached the object after it and rolled the canary back again
-/// (tests/e2e/health.test.mjs). Kept at 50 until batches carry the time they were collected.
+/// A batch is flushed 1 s after its first observation, or at 1,000 observations if that
+/// comes first: one report per route per second from each isolate, whatever its traffic
+/// (docs/bench.md, "Capacity"). Observations made before an operator's action can reach the
+/// route's object after it; they carry the controller epoch they were made under, and the
+/// object keeps those of an older epoch out of the controller's window.
 const FLUSH_AGE_MS: u64 = Batcher::DEFAULT_MAX_AGE_MS;
-const FLUSH_COUNT: u32 = Batcher::DEFAULT_MAX_COUNT;
+const FLUSH_COUNT: u32 = 1_000;
 
 thread_local! {
     static BATCHER: RefCell<Batcher> = RefCell::new(Batcher::new(FLUSH_COUNT, FLUSH_AGE_MS));
@@ -82,6 +83,7 @@ pub async fn shadow(
     primary_body: Option<&js::Capped>,
     shadow: Option<(u16, u32, Option<&js::Capped>)>,
     spec: Option<&Compare>,
+    epoch: Option<u64>,
 ) {
     let obs = match shadow {
         Some((status, latency, body)) => {
@@ -107,7 +109,7 @@ pub async fn shadow(
         }
         None => ShadowObservation::failed(route, origin, 0),
     };
-    let (was_empty, due) = push(|b, now| b.push_shadow(&obs, now));
+    let (was_empty, due) = push(|b, now| b.push_shadow(&obs, epoch, now));
     if due {
         if let Some(batch) = drain() {
             send(env.clone(), batch).await;

@@ -178,6 +178,7 @@ async fn route(
         None => (routing::new_unit_id(&mut state::SecureRng), true),
     };
     // KV-backed inputs, only for the strategies that use them.
+    let reads_state = switchyard_core::routing::reads_state(route);
     let (weights, route_state) = match &route.strategy {
         Strategy::Bandit {
             arms, min_share, ..
@@ -186,15 +187,15 @@ async fn route(
             *stale = (*stale).max(w.stale_ms);
             (w.value.map(|w| w.resolve(arms, *min_share)), None)
         }
-        Strategy::Canary { .. }
-        | Strategy::Rolling { .. }
-        | Strategy::Ab { guard: Some(_), .. } => {
+        _ if reads_state => {
             let st = kv::route_state(env, ctx, &route.name).await;
             *stale = (*stale).max(st.stale_ms);
             (None, st.value)
         }
         _ => (None, None),
     };
+    // The controller epoch this request is routed under (its observations carry it).
+    let epoch = reads_state.then(|| route_state.as_ref().map_or(0, |s| s.epoch));
     let mut decision = state::with(|s| {
         routing::decide(
             cfg,
@@ -260,7 +261,7 @@ async fn route(
             ctx,
             cfg,
             route,
-            split_ppm,
+            (split_ppm, epoch),
             answered_by.0,
             &unit,
             &result,
@@ -273,7 +274,7 @@ async fn route(
     // Shadows: after the primary answered, inside waitUntil.
     if decision.shadows != 0 {
         start_shadows(
-            env, ctx, cfg, route, &decision, &sent, &response, latency_ms,
+            env, ctx, cfg, route, &decision, epoch, &sent, &response, latency_ms,
         );
     }
     Ok(response)
@@ -433,13 +434,14 @@ async fn send_with_failover<'c>(
 }
 
 /// The observation of a routed request (to the route's statistics) and its receipt header.
+/// `split`: the split in force (ppm) and the controller epoch it was routed under.
 #[allow(clippy::too_many_arguments)]
 fn observe(
     env: &Env,
     ctx: &Ctx,
     cfg: &Config,
     route: &Route,
-    split_ppm: u32,
+    (split_ppm, epoch): (u32, Option<u64>),
     arm: &str,
     unit: &str,
     result: &Result<Response, Failure>,
@@ -462,6 +464,7 @@ fn observe(
             latency_ms,
             fingerprint: &route.fingerprint,
             split_ppm,
+            epoch,
         },
     );
     if let Some(token) = report::receipt(env, &route.name, arm, unit, &cfg.id) {
@@ -506,6 +509,7 @@ fn start_shadows(
     cfg: &Config,
     route: &Route,
     decision: &switchyard_core::routing::Decision<'_>,
+    epoch: Option<u64>,
     sent: &Sent<'_>,
     response: &Response,
     latency_ms: u32,
@@ -514,6 +518,7 @@ fn start_shadows(
         cfg,
         route,
         decision,
+        epoch,
         sent.method,
         sent.path,
         sent.query,
@@ -589,6 +594,7 @@ fn shadow_jobs(
     cfg: &Config,
     route: &Route,
     decision: &switchyard_core::routing::Decision<'_>,
+    epoch: Option<u64>,
     method: &str,
     path: &str,
     query: Option<&str>,
@@ -616,6 +622,7 @@ fn shadow_jobs(
             body: body.clone(),
             timeout_ms: s.timeout_ms,
             compare: s.compare.clone(),
+            epoch,
         });
     }
     jobs

@@ -21,6 +21,8 @@ pub struct ShadowJob {
     pub body: Body,
     pub timeout_ms: u32,
     pub compare: Option<switchyard_core::observe::Compare>,
+    /// The controller epoch the primary was routed under.
+    pub epoch: Option<u64>,
 }
 
 /// What the primary answered, for comparison.
@@ -90,6 +92,7 @@ pub async fn run(env: Env, jobs: Vec<ShadowJob>, primary: Primary) {
                 primary_body,
                 shadow,
                 job.compare.as_ref(),
+                job.epoch,
             )
             .await;
         }

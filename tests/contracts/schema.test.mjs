@@ -70,6 +70,24 @@ const SPLIT = {
     schema: ['$.routes[0].name', '$.routes[1].strategy.percent', '$.routes[2].strategy.active', '$.routes[3].strategy.arms[0].weight'],
     validator: [],
   },
+  'canary release gates: every field checked': {
+    schema: [
+      '$.routes[0].strategy.gates',
+      '$.routes[1].strategy.gates.shadow.min_observations',
+      '$.routes[1].strategy.gates.shadow.min_agreement',
+      '$.routes[1].strategy.gates.shadow.compare',
+      '$.routes[1].strategy.gates.shadow.percent',
+      '$.routes[1].strategy.gates.shadow.extra',
+      '$.routes[2].strategy.gates.promote.margin.error_rate',
+      '$.routes[2].strategy.gates.promote.margin.latency_ratio',
+      '$.routes[2].strategy.gates.promote.margin.reward',
+      '$.routes[2].strategy.gates.promote.alpha',
+      '$.routes[2].strategy.gates.promote.min_requests',
+      '$.routes[3].strategy.gates.shadow.min_observations',
+    ],
+    // A user shadow of the origin the shadow gate mirrors to.
+    validator: ['$.routes[4].shadow[0].origin'],
+  },
   'semantic errors only the validator sees': {
     schema: [],
     validator: [

@@ -19,16 +19,43 @@ use crate::shared::now_ms;
 use switchyard_core::config::{RouteState, Webhook, WebhookTarget};
 use switchyard_core::ops::{self, redact, ATTEMPT_TIMEOUT_MS, BACKOFF_MS};
 
-/// Schedules the webhooks for the events between `old` and `new` (none: nothing happens).
-pub fn notify(state: &State, env: &Env, route: &str, old: Option<&RouteState>, new: &RouteState) {
-    let events = ops::events(old, new);
+/// Schedules the webhooks for the events between `old` and `new` (none: nothing happens);
+/// `op`: the operator's action that made the change, which is then the one event; `detail`:
+/// the evidence of the gate decision that made it (`Value::Null` for none).
+pub fn notify(
+    state: &State,
+    env: &Env,
+    route: &str,
+    old: Option<&RouteState>,
+    new: &RouteState,
+    op: Option<&str>,
+    detail: Value,
+) {
+    let events = ops::events(old, new, op);
     if events.is_empty() {
         return;
     }
-    spawn(state, env, route, events, Some(new.clone()), Value::Null);
+    spawn(state, env, route, events, Some(new.clone()), detail);
 }
 
-/// Schedules the webhooks of one event that is not a state change (`srm`).
+/// Records a release gate's decision in the audit log (action `gate`, by `switchyard`), with
+/// the evidence that decided it, inside the object's `waitUntil`.
+pub fn audit_gate(state: &State, env: &Env, route: &str, evidence: Value) {
+    let (env, route) = (env.clone(), route.to_string());
+    state.wait_until(async move {
+        let record = json!({
+            "by": "switchyard", "role": "system", "action": "gate", "target": route,
+            "status": 200, "detail": evidence,
+        });
+        if let Err(e) =
+            config_log::call(&env, Method::Post, "/audit", Some(record.to_string())).await
+        {
+            console_error!("switchyard: gate decision not recorded: {e}");
+        }
+    });
+}
+
+/// Schedules the webhooks of one event that is not a state change (`srm`, a gate that holds).
 pub fn notify_event(state: &State, env: &Env, route: &str, event: &'static str, detail: Value) {
     spawn(state, env, route, vec![event], None, detail);
 }

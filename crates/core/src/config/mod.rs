@@ -5,6 +5,8 @@
 //!   (`path.rs`), with the field readers (`fields.rs`), the strategy block's walk
 //!   (`strategy.rs`) and the duplicate-key scan (`dupkeys.rs`);
 //! - `error.rs`: one validation problem ([`ConfigError`]);
+//! - `gates.rs`: the walk of a canary's release gates ([`Gates`]: shadow gate, promotion
+//!   gate);
 //! - `alerts.rs`: the `alerts` block ([`Webhook`]); the events and payloads are in
 //!   `crate::ops`;
 //! - `schema.rs`: the JSON Schema of config v1 ([`config_schema`]), held to the validator by
@@ -17,6 +19,7 @@ mod contract;
 mod dupkeys;
 mod error;
 mod fields;
+mod gates;
 mod model;
 mod path;
 mod schema;
@@ -35,9 +38,12 @@ pub use dupkeys::duplicate_keys;
 pub use error::ConfigError;
 pub use model::{
     path_matches, percent_to_ppm, percent_to_ppm_lenient, valid_route_name, AbGuard, AbGuardAction,
-    Arm, Attr, BanditAlgorithm, CanaryStep, Config, Flag, Guard, Matcher, Op, Origin, OriginFlag,
-    OriginId, RewardFeedback, Route, Rule, Semver, Shadow, Side, Strategy, UnitSource,
+    Arm, Attr, BanditAlgorithm, CanaryStep, Config, Flag, Gates, Guard, Margin, Matcher, Op,
+    Origin, OriginFlag, OriginId, PromoteGate, RewardFeedback, Route, Rule, Semver, Shadow,
+    ShadowGate, Side, Strategy, UnitSource, DEFAULT_GATE_ALPHA, DEFAULT_GATE_MIN_REQUESTS,
+    DEFAULT_GATE_MIRROR_PPM, DEFAULT_MARGIN_ERROR_RATE, DEFAULT_MARGIN_LATENCY_RATIO,
     DEFAULT_SHADOW_MAX_BODY, DEFAULT_SHADOW_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, MAX_FEEDBACK_SHARDS,
+    STAGE_LIVE, STAGE_SHADOW,
 };
 pub use schema::{config_schema, config_schema_text, SCHEMA_ID};
 pub use validator::{parse, text_id};

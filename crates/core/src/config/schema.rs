@@ -106,7 +106,7 @@ pub fn config_schema() -> Value {
             "canary",
             strategy(
                 "canary",
-                "Canary: `percent` of units go to `canary`, the rest to `stable`; optional automatic steps and guard.",
+                "Canary: `percent` of units go to `canary`, the rest to `stable`; optional automatic steps, guard and release gates.",
                 &["stable", "canary", "percent"],
                 json!({
                     "stable": origin_ref("Origin serving everyone outside the canary."),
@@ -121,6 +121,7 @@ pub fn config_schema() -> Value {
                         "description": "Controller steps; percents must not decrease (validator)."
                     },
                     "guard": opt(json!({ "$ref": "#/$defs/guard" })),
+                    "gates": opt(json!({ "$ref": "#/$defs/gates" })),
                     "salt": salt(),
                 }),
             ),
@@ -248,6 +249,34 @@ pub fn config_schema() -> Value {
             "max_error_rate": rate(1.0, "Largest acceptable error rate of the new side, (0, 1]."),
             "max_p95_latency_ratio": rate(1_000.0, "Largest acceptable p95 latency ratio new/old, (0, 1000]."),
             "min_requests": { "type": ["integer", "null"], "minimum": 0, "default": 100, "description": "Requests on the new side before the guard judges." },
+        })),
+        "gates": {
+            "type": "object", "additionalProperties": false,
+            "description": "Release gates of a canary: a shadow stage before the first step, a non-inferiority test on the last. At least one.",
+            "properties": {
+                "shadow": opt(json!({ "$ref": "#/$defs/shadow_gate" })),
+                "promote": opt(json!({ "$ref": "#/$defs/promote_gate" })),
+            },
+            "anyOf": [
+                { "type": "object", "required": ["shadow"], "properties": { "shadow": { "type": "object" } } },
+                { "type": "object", "required": ["promote"], "properties": { "promote": { "type": "object" } } },
+            ]
+        },
+        "shadow_gate": object("The candidate receives only mirrored traffic until at least `min_observations` compared responses agree at `min_agreement` or better.", &["min_observations", "min_agreement", "compare"], json!({
+            "min_observations": { "type": "integer", "minimum": 1, "maximum": 1_000_000_000u64, "description": "Compared responses needed before the gate can pass." },
+            "min_agreement": { "type": "number", "minimum": 0, "maximum": 1, "description": "Share of compared responses that must agree, [0, 1]." },
+            "compare": { "$ref": "#/$defs/compare" },
+            "percent": opt(json!({ "allOf": [{ "$ref": "#/$defs/percent" }, { "type": "number", "exclusiveMinimum": 0 }], "default": 100, "description": "Share of requests mirrored to the candidate while the gate is pending (default 100)." })),
+        })),
+        "promote_gate": object("On the last step: promote to 100 % once an always-valid test shows the candidate not worse than stable by the margin on every metric; roll back once one shows it worse.", &[], json!({
+            "margin": opt(json!({ "$ref": "#/$defs/margin" })),
+            "alpha": rate(0.5, "Error probability of each one-sided test, (0, 0.5]; default 0.05."),
+            "min_requests": { "type": ["integer", "null"], "minimum": 2, "maximum": 1_000_000_000u64, "default": 100, "description": "Requests each arm needs in the last step before the gate judges." },
+        })),
+        "margin": object("How much worse than stable the candidate may be and still count as not worse.", &[], json!({
+            "error_rate": rate(1.0, "Candidate error rate minus stable's, (0, 1]; default 0.01."),
+            "latency_ratio": { "type": ["number", "null"], "exclusiveMinimum": 1, "maximum": 1_000, "default": 1.2, "description": "Ratio of geometric-mean latencies candidate/stable, (1, 1000]." },
+            "reward": { "type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 1e6, "description": "Stable mean reward minus the candidate's; judged only when set and rewards arrive." },
         })),
         "ab_guard": {
             "type": "object", "additionalProperties": false,
@@ -399,7 +428,9 @@ mod tests {
                   "flags": [{ "name": "f", "rules": [{ "attr": "country", "op": "eq", "values": ["CH"] }] }],
                   "strip_prefix": "/ab", "description": "d" },
                 { "name": "cn", "match": { "path_prefix": "/cn" }, "strategy": { "kind": "canary", "stable": "a", "canary": "b", "percent": 5,
-                  "steps": [{ "percent": 10, "hold_s": 1 }], "guard": { "max_error_rate": 0.1 } } },
+                  "steps": [{ "percent": 10, "hold_s": 1 }], "guard": { "max_error_rate": 0.1 },
+                  "gates": { "shadow": { "min_observations": 10, "min_agreement": 0.9, "compare": { "kind": "kserve_v2" }, "percent": 50 },
+                             "promote": { "margin": { "error_rate": 0.02, "latency_ratio": 1.5, "reward": 0.1 }, "alpha": 0.05, "min_requests": 50 } } } },
                 { "name": "fl", "match": { "path_prefix": "/fl" }, "strategy": { "kind": "flag", "default": "a", "flags": [{ "name": "g", "origin": "b" }] } },
                 { "name": "bg", "match": { "path_prefix": "/bg" }, "strategy": { "kind": "blue_green", "blue": "a", "green": "b", "active": "blue" } },
                 { "name": "ro", "match": { "path_prefix": "/ro" }, "strategy": { "kind": "rolling", "from": "a", "to": "b", "batches": 2 } },
@@ -472,6 +503,10 @@ mod tests {
             ("/routes/1/strategy", "strategy_canary"),
             ("/routes/1/strategy/steps/0", "strategy_canary"),
             ("/routes/1/strategy/guard", "guard"),
+            ("/routes/1/strategy/gates", "gates"),
+            ("/routes/1/strategy/gates/shadow", "shadow_gate"),
+            ("/routes/1/strategy/gates/promote", "promote_gate"),
+            ("/routes/1/strategy/gates/promote/margin", "margin"),
             ("/routes/2/strategy", "strategy_flag"),
             ("/routes/2/strategy/flags/0", "origin_flag"),
             ("/routes/3/strategy", "strategy_blue_green"),
@@ -528,10 +563,20 @@ mod tests {
                 ],
             ),
             ("/routes/0/flags/0", &["rollout", "rules"]),
-            ("/routes/1/strategy", &["steps", "guard", "salt"]),
+            ("/routes/1/strategy", &["steps", "guard", "gates", "salt"]),
             (
                 "/routes/1/strategy/guard",
                 &["max_error_rate", "max_p95_latency_ratio", "min_requests"],
+            ),
+            ("/routes/1/strategy/gates", &["shadow"]),
+            ("/routes/1/strategy/gates/shadow", &["percent"]),
+            (
+                "/routes/1/strategy/gates/promote",
+                &["margin", "alpha", "min_requests"],
+            ),
+            (
+                "/routes/1/strategy/gates/promote/margin",
+                &["error_rate", "latency_ratio", "reward"],
             ),
             ("/routes/2/strategy/flags/0", &["rollout", "rules"]),
             ("/routes/3/strategy", &["failover", "preview_header"]),
@@ -632,6 +677,10 @@ mod tests {
                 p if p.starts_with("/origins/") => schema["$defs"]["origin"].clone(),
                 p if p.ends_with("/match") => schema["$defs"]["match"].clone(),
                 "/routes/0/strategy/guard" => schema["$defs"]["ab_guard"].clone(),
+                "/routes/1/strategy/gates" => schema["$defs"]["gates"].clone(),
+                "/routes/1/strategy/gates/shadow" => schema["$defs"]["shadow_gate"].clone(),
+                "/routes/1/strategy/gates/promote" => schema["$defs"]["promote_gate"].clone(),
+                "/routes/1/strategy/gates/promote/margin" => schema["$defs"]["margin"].clone(),
                 p if p.ends_with("/guard") => schema["$defs"]["guard"].clone(),
                 p if p.contains("/shadow/") => schema["$defs"]["shadow"].clone(),
                 p if p.contains("/strategy/flags/") => schema["$defs"]["origin_flag"].clone(),

@@ -11,8 +11,8 @@ use super::error::ConfigError;
 use super::fields::{Fields, Validator};
 use super::model::{
     path_matches, AbGuard, AbGuardAction, Arm, Attr, Config, Flag, Guard, Matcher, Op, Origin,
-    Route, Rule, Semver, Shadow, UnitSource, DEFAULT_SHADOW_MAX_BODY, DEFAULT_SHADOW_TIMEOUT_MS,
-    DEFAULT_TIMEOUT_MS, MAX_FEEDBACK_SHARDS,
+    Route, Rule, Semver, Shadow, Strategy, UnitSource, DEFAULT_SHADOW_MAX_BODY,
+    DEFAULT_SHADOW_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, MAX_FEEDBACK_SHARDS,
 };
 use super::path::{Path, ROOT};
 use crate::base::{arm_key, PPM};
@@ -191,10 +191,20 @@ impl Validator {
         let mut split_salt = format!("{rname}:split");
         let strategy = strategy_value
             .and_then(|s| self.strategy(&at.key("strategy"), s, &rname, &mut split_salt));
-        let shadows = match f.get("shadow") {
+        let mut shadows = match f.get("shadow") {
             None => Vec::new(),
             Some(s) => self.shadows(&at.key("shadow"), s, &rname),
         };
+        if let Some(Strategy::Canary {
+            canary,
+            gates: Some(g),
+            ..
+        }) = &strategy
+        {
+            if let Some(sg) = &g.shadow {
+                self.gate_mirror(&at.key("shadow"), &mut shadows, *canary, sg, &rname);
+            }
+        }
         let flags_at = at.key("flags");
         let mut flags: Vec<Flag> = Vec::new();
         for (i, fv) in self.list(f, "flags").iter().enumerate() {
@@ -519,6 +529,7 @@ impl Validator {
             max_body_bytes: max_body?,
             timeout_ms: timeout? as u32,
             compare: compare?,
+            gate: false,
         })
     }
 }

@@ -31,6 +31,10 @@ pub struct ArmBatch {
     pub fingerprint: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split_ppm: Option<u32>,
+    /// The controller epoch the edge routed under ([`super::Observation::epoch`]); absent
+    /// for routes whose state the edge does not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
     #[serde(flatten)]
     pub counts: OutcomeCounts,
     pub latency: LatencyHistogram,
@@ -41,6 +45,9 @@ pub struct ArmBatch {
 pub struct ShadowBatch {
     pub route: String,
     pub shadow_origin: String,
+    /// As [`ArmBatch::epoch`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
     #[serde(flatten)]
     pub counts: ShadowCounts,
 }
@@ -206,6 +213,7 @@ impl Batcher {
                 a.arm == obs.arm
                     && a.route == obs.route
                     && a.split_ppm == Some(obs.split_ppm)
+                    && a.epoch == obs.epoch
                     && a.fingerprint == obs.fingerprint
             },
             || ArmBatch {
@@ -213,6 +221,7 @@ impl Batcher {
                 arm: obs.arm.to_owned(),
                 fingerprint: obs.fingerprint.to_owned(),
                 split_ppm: Some(obs.split_ppm),
+                epoch: obs.epoch,
                 counts: OutcomeCounts::default(),
                 latency: LatencyHistogram::default(),
             },
@@ -222,14 +231,21 @@ impl Batcher {
         self.note(now_ms)
     }
 
-    /// Adds one shadow observation; returns `true` when a flush is due.
-    pub fn push_shadow(&mut self, obs: &ShadowObservation<'_>, now_ms: u64) -> bool {
+    /// Adds one shadow observation, made under controller epoch `epoch` (as
+    /// [`Observation::epoch`]); returns `true` when a flush is due.
+    pub fn push_shadow(
+        &mut self,
+        obs: &ShadowObservation<'_>,
+        epoch: Option<u64>,
+        now_ms: u64,
+    ) -> bool {
         let slot = slot(
             &mut self.shadows,
-            |s| s.shadow_origin == obs.shadow_origin && s.route == obs.route,
+            |s| s.shadow_origin == obs.shadow_origin && s.route == obs.route && s.epoch == epoch,
             || ShadowBatch {
                 route: obs.route.to_owned(),
                 shadow_origin: obs.shadow_origin.to_owned(),
+                epoch,
                 counts: ShadowCounts::default(),
             },
         );

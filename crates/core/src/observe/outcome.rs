@@ -40,6 +40,9 @@ pub struct Observation<'a> {
     pub fingerprint: &'a str,
     /// The split in force, in ppm (`core::routing::split_ppm`).
     pub split_ppm: u32,
+    /// The controller epoch of the route state the edge routed under (`RouteState::epoch`;
+    /// 0 while it has none), for routes whose state it reads; `None` for the others.
+    pub epoch: Option<u64>,
 }
 
 /// Request outcome counters.

@@ -5,10 +5,13 @@
 //! - `special.rs`: special functions (gamma, beta, normal, chi-squared, Student's t);
 //! - `sample.rs`: random variates (normal, gamma, beta, Student's t);
 //! - `ab.rs`: A/B tests (two-proportion z, Welch's t, intervals, mSPRT, sample-ratio check);
-//! - `bandit.rs`: bandit weights (Thompson sampling, UCB1, epsilon-greedy) with health.
+//! - `bandit.rs`: bandit weights (Thompson sampling, UCB1, epsilon-greedy) with health;
+//! - `noninferiority.rs`: an always-valid one-sided non-inferiority test (a normal-mixture
+//!   confidence sequence on a difference) for release gates.
 
 mod ab;
 mod bandit;
+mod noninferiority;
 mod sample;
 mod special;
 
@@ -20,6 +23,10 @@ pub use ab::{
 };
 pub use bandit::{
     probe_share, weights, weights_with_health, Algorithm, ArmStats, BanditParams, RewardModel,
+};
+pub use noninferiority::{
+    half_width as noninferiority_half_width, judge as judge_noninferiority, mean_difference,
+    mixture_threshold, proportion_difference, Estimate, Judgement, Verdict,
 };
 pub use sample::{beta, gamma, standard_normal, student_t};
 pub use special::{
