@@ -4,7 +4,7 @@
 // non-inferiority test on the last step. No operator call anywhere in this file: every
 // change is the route's object acting on evidence, and every gate decision is in the timeline,
 // the webhooks and the audit log with the numbers that decided it.
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useWorker, startOrigin, waitFor, originsBlock, sleep } from './harness.mjs';
 
@@ -40,7 +40,8 @@ const audit = async (route) =>
 const live = (origin) => origin.requests.filter((r) => r.headers['x-switchyard-shadow'] !== '1');
 const mirrored = (origin) => origin.requests.filter((r) => r.headers['x-switchyard-shadow'] === '1');
 
-test('setup origins', async () => {
+// Setup, not a test: the model servers and the webhook receiver.
+before(async () => {
   await ctx.ready;
   hook = await startOrigin('hook');
   o = {

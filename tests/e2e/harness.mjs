@@ -315,7 +315,8 @@ async function statsConfigCopy(dir, vars) {
  */
 export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDir, stats = true, routerConfig, adminToken } = {}) {
   const token = vars.ADMIN_TOKEN ?? (adminToken === undefined ? `e2e-${randomBytes(12).toString('hex')}` : adminToken);
-  vars = { ...vars };
+  // Local development, as scripts/setup.sh's .dev.vars says: loopback http:// webhooks are sent.
+  vars = { SWITCHYARD_LOCAL_DEV: '1', ...vars };
   if (token) vars.ADMIN_TOKEN = token;
   else delete vars.ADMIN_TOKEN;
   for (const b of stats ? ['router', 'stats'] : ['router']) {

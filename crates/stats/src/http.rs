@@ -141,6 +141,12 @@ pub const LINGER_BYTES: u32 = 256 * 1024;
 /// or stopped on the early answer as curl and Node do, ends cleanly); a longer upload is not
 /// read further and is cancelled after [`LINGER_MS`]. Anything else is returned as is.
 pub fn linger(request: &worker::web_sys::Request, resp: Response) -> Response {
+    // A declared length is refused from its header, before any byte is read; the runtime's
+    // own handling of that early answer delivers it (a lingering close there made `wrangler
+    // dev`'s proxy answer its own 503 instead of the 413).
+    if request.headers().has("content-length").unwrap_or(false) {
+        return resp;
+    }
     let (Some(upload), ResponseBody::Body(bytes)) = (request.body(), resp.body()) else {
         return resp;
     };

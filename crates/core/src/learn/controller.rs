@@ -268,6 +268,12 @@ pub fn transitions(
         }
     };
     if let Some(op) = op {
+        // Rolling back a route that is already rolled back changes nothing: no event.
+        if op == "rollback"
+            && old.is_some_and(|o| o.fingerprint == new.fingerprint && o.rolled_back)
+        {
+            return Vec::new();
+        }
         let kind = TRANSITION_KINDS
             .iter()
             .find(|k| **k == op)
