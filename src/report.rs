@@ -166,20 +166,28 @@ fn part_len(b: &Batch) -> u64 {
     b.arms.iter().map(|a| a.counts.requests).sum()
 }
 
-/// A signed receipt for one routed response. The unit is named by the signer's keyed
+/// A signed receipt (`v2`) for one routed response. The unit is named by the signer's keyed
 /// [`ReceiptSigner::unit_id`](switchyard_core::receipt::ReceiptSigner::unit_id), never by its
-/// bucketing hash; the nonce comes from the platform's CSPRNG.
-pub fn receipt(env: &Env, route: &str, arm: &str, unit: &str, config_id: &str) -> Option<String> {
+/// bucketing hash; the nonce comes from the platform's CSPRNG; the route's feedback shard
+/// count is signed in, so the shard that credits it never changes.
+pub fn receipt(
+    env: &Env,
+    route: &switchyard_core::config::Route,
+    arm: &str,
+    unit: &str,
+    config_id: &str,
+) -> Option<String> {
     let signer = signer(env)?;
     let version = u64::from_str_radix(config_id, 16).unwrap_or(0);
     let r = Receipt::new(
-        route,
+        &route.name,
         arm,
         signer.unit_id(unit),
         version,
         state::now_ms(),
         state::secure_u64(),
     )
+    .and_then(|r| r.with_shards(route.feedback_shards))
     .ok()?;
     Some(signer.sign(&r))
 }

@@ -174,8 +174,15 @@ async fn route(
     let route = &cfg.routes[route_idx];
 
     let (unit, new_unit) = match routing::unit_id(route, &view) {
-        Some(u) => (u.into_owned(), false),
-        None => (routing::new_unit_id(&mut state::SecureRng), true),
+        Ok(Some(u)) => (u.into_owned(), false),
+        Ok(None) => (routing::new_unit_id(&mut state::SecureRng), true),
+        Err((source, e)) => {
+            return Err(Fault::caller(
+                400,
+                "invalid_unit_id",
+                format!("the unit id ({source}) is {}", e.reason()),
+            ))
+        }
     };
     // KV-backed inputs, only for the strategies that use them.
     let reads_state = switchyard_core::routing::reads_state(route);
@@ -467,7 +474,7 @@ fn observe(
             epoch,
         },
     );
-    if let Some(token) = report::receipt(env, &route.name, arm, unit, &cfg.id) {
+    if let Some(token) = report::receipt(env, route, arm, unit, &cfg.id) {
         ours.push(("x-switchyard-receipt", token));
     }
 }
@@ -602,16 +609,17 @@ fn shadow_jobs(
     body: &Body,
 ) -> Vec<shadow::ShadowJob> {
     let mut jobs = Vec::new();
-    let mut headers: Option<Headers> = None;
+    // One copy of the outgoing headers per policy (credentials withheld, or forwarded) for
+    // every shadow of this request.
+    let mut copies: [Option<Headers>; 2] = [None, None];
     for i in decision.shadow_indices() {
         let s = &route.shadows[i];
         if !routing::shadow_takes(body.kind(), s.max_body_bytes) {
             continue;
         }
         let o = cfg.origin(s.origin);
-        // One marked copy of the outgoing headers for every shadow of this request.
-        let h = headers
-            .get_or_insert_with(|| forward::with_header(out, "x-switchyard-shadow", "1"))
+        let h = copies[usize::from(s.forward_credentials)]
+            .get_or_insert_with(|| js::edited(Some(out), &routing::shadow_headers(route, s)))
             .clone();
         jobs.push(shadow::ShadowJob {
             route: route.name.clone(),

@@ -11,11 +11,13 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use switchyard_core::base::Xoshiro256;
 use switchyard_core::learn::{
-    parse_object_name, shard_object_name, shard_of, Durable, MemStore, RewardSums, Store, TOTAL,
+    credit_shard, parse_object_name, shard_object_name, shard_of, Durable, MemStore, RewardSums,
+    Store, TOTAL,
 };
 use switchyard_core::learn::{FeedbackError, Learner, MAX_ABS_REWARD};
 use switchyard_core::observe::{Batcher, Observation, Outcome};
 use switchyard_core::receipt::ReceiptId;
+use switchyard_core::receipt::{Receipt, ReceiptSigner};
 
 const DAY: u64 = 24 * 3600 * 1000;
 
@@ -392,4 +394,58 @@ fn feedback_shards_is_read_from_the_config() {
     assert_eq!(route("").feedback_shards, 1, "default");
     assert_eq!(route(r#","feedback_shards":4"#).feedback_shards, 4);
     assert_eq!(route(r#","feedback_shards":64"#).feedback_shards, 64);
+}
+
+/// A receipt credited while a route had one ledger shard is refused after the config raises
+/// `feedback_shards`: the shard count signed into the receipt picks the shard, not the config.
+/// (By the config's count, as `v1` receipts are, most of them would reach a shard whose
+/// ledger never saw them and be credited a second time: checked below.)
+#[test]
+fn resharding_never_credits_a_receipt_twice() {
+    let signer = ReceiptSigner::new(b"switchyard-test-key-0123456789ab");
+    let stores: Vec<MemStore> = (0..8).map(|_| MemStore::new()).collect();
+    let mut shards: Vec<Durable<&MemStore>> = stores
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            Durable::open(s, &shard_object_name("r", k as u32))
+                .unwrap()
+                .0
+        })
+        .collect();
+    let receipts: Vec<_> = (0..64u64)
+        .map(|n| {
+            let r = Receipt::new("r", "a", [0; 8], 1, 10, n)
+                .unwrap()
+                .with_shards(1)
+                .unwrap();
+            let (tok, _) = signer.sign_with_id(&r);
+            signer.verify_with_id(&tok, 20, DAY).unwrap()
+        })
+        .collect();
+    let credit = |shards: &mut Vec<Durable<&MemStore>>, k: u32, id| {
+        shards[k as usize]
+            .credit(id, "a", 1.0, 10, 20, DAY)
+            .unwrap()
+    };
+    // Credited under `feedback_shards: 1`.
+    for (r, id) in &receipts {
+        let k = credit_shard(id, r.shards(), 1);
+        assert_eq!(k, 0);
+        assert_eq!(credit(&mut shards, k, *id), Ok(()));
+    }
+    // The config now says 8: every replay still reaches shard 0 and is refused.
+    for (r, id) in &receipts {
+        let k = credit_shard(id, r.shards(), 8);
+        assert_eq!(credit(&mut shards, k, *id), Err(FeedbackError::Replayed));
+    }
+    // What the config's count alone would have done: most replays credited again.
+    let twice = receipts
+        .iter()
+        .filter(|(_, id)| credit(&mut shards, credit_shard(id, None, 8), *id).is_ok())
+        .count();
+    assert!(
+        twice > 40,
+        "{twice} of 64 credited twice by the config's count"
+    );
 }

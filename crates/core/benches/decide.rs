@@ -59,7 +59,7 @@ fn decide_once<'c>(cfg: &'c Config, rng: &mut Xoshiro256) -> (&'c Route, Decisio
         unreachable!()
     };
     let route = &cfg.routes[i];
-    let unit = routing::unit_id(route, &req).expect("unit");
+    let unit = routing::unit_id(route, &req).ok().flatten().expect("unit");
     let d = routing::decide(cfg, i, &unit, &req, Inputs::default(), rng);
     black_box(d.flags_header(route));
     (route, d)

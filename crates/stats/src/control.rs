@@ -478,26 +478,40 @@ async fn feedback(req: Request, env: &Env) -> std::result::Result<Response, Faul
     let (receipt, id) = signer
         .verify_with_id(token, shared::now_ms(), shared::RECEIPT_MAX_AGE_MS)
         .map_err(Fault::receipt)?;
+    // A receipt this isolate has seen credited (or refused as a replay) is refused here,
+    // before it costs its ledger shard a database write.
+    if shared::spent(&id) {
+        return Err(learn::FeedbackError::Replayed.into());
+    }
     let credit = serde_json::json!({
         "id": id.to_string(),
         "arm": receipt.arm(),
         "reward": reward,
         "issued_ms": receipt.issued_ms(),
     });
-    // The ledger shard of this receipt (always the same one for an id, so a replay meets
-    // the row that refuses it); shard 0 is the route's own object.
-    let shards = config_cache::current(env)
-        .await
-        .config
-        .and_then(|c| c.route(receipt.route()).map(|r| r.feedback_shards))
-        .unwrap_or(1);
-    let object = learn::shard_object_name(receipt.route(), learn::shard_of(&id, shards));
-    stats_call(
+    // The ledger shard of this receipt: from the shard count signed into it (`v2`), so that
+    // a replay meets the row that refuses it whatever `feedback_shards` says now. Shard 0 is
+    // the route's own object.
+    let configured = match receipt.shards() {
+        Some(_) => 1,
+        None => config_cache::current(env)
+            .await
+            .config
+            .and_then(|c| c.route(receipt.route()).map(|r| r.feedback_shards))
+            .unwrap_or(1),
+    };
+    let shard = learn::credit_shard(&id, receipt.shards(), configured);
+    let object = learn::shard_object_name(receipt.route(), shard);
+    let resp = stats_call(
         env,
         &object,
         "feedback",
         worker::Method::Post,
         Some(credit.to_string()),
     )
-    .await
+    .await?;
+    if matches!(resp.status_code(), 200 | 409) {
+        shared::spend(id);
+    }
+    Ok(resp)
 }

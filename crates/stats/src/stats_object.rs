@@ -470,8 +470,16 @@ impl RouteStats {
         let Some(route) = cfg.route(route_name) else {
             return Ok(()); // route gone
         };
+        // Every shard the route's receipts may credit: the configured count, and any shard
+        // merged before (receipts carry the count they were issued with, so after a config
+        // lowers `feedback_shards` they still credit the higher shards until they expire).
+        let merged_top = self
+            .with(|d| d.merged_from_shards())?
+            .keys()
+            .max()
+            .map_or(0, |k| k + 1);
         let mut shards = Vec::new();
-        for k in 1..route.feedback_shards {
+        for k in 1..route.feedback_shards.max(merged_top) {
             let shard = learn::shard_object_name(route_name, k);
             match shard_rewards(&self.env, &shard).await {
                 Ok(sums) => shards.push((k, sums)),

@@ -310,7 +310,13 @@ impl Strategy {
 pub struct Shadow {
     pub origin: OriginId,
     pub percent_ppm: u32,
-    pub methods: Option<Vec<String>>,
+    /// The methods mirrored (upper case, never empty, only [`SHADOW_METHODS`]): the shadow's
+    /// own `methods`, else the route's match methods among [`SHADOW_METHODS`], else GET and
+    /// POST ([`shadow_methods`]).
+    pub methods: Vec<String>,
+    /// `forward_credentials`: the shadow also gets `Authorization`, `Cookie`,
+    /// `Proxy-Authorization` and the route's `credentials` headers (default false).
+    pub forward_credentials: bool,
     pub max_body_bytes: u64,
     pub timeout_ms: u32,
     /// How to compare the shadow's answer with the primary's, if at all.
@@ -339,7 +345,33 @@ pub struct Route {
     /// Receipt ledger shards feedback is spread over (`feedback_shards`, 1..=64, default 1):
     /// shard 0 is the route's own object, the others are merged into it on its tick.
     pub feedback_shards: u32,
+    /// `credentials`: header names (lower case) the route's callers authenticate with,
+    /// withheld from its shadows like `Authorization` and `Cookie`.
+    pub credentials: Vec<String>,
 }
+
+/// The only methods a shadow can be sent: RFC 9110's, without `CONNECT` and `TRACE`, plus
+/// `PATCH`. Never a WebDAV verb (`PROPFIND`, `MKCOL`, `LOCK`, ...) or any other extension.
+pub const SHADOW_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// The methods a shadow mirrors when it declares none: the route's match methods among
+/// [`SHADOW_METHODS`] (`None`: the route matches any method), else GET and POST.
+pub fn shadow_methods(route_methods: Option<&[String]>) -> Vec<String> {
+    let own: Vec<String> = route_methods
+        .unwrap_or_default()
+        .iter()
+        .filter(|m| SHADOW_METHODS.contains(&m.as_str()))
+        .cloned()
+        .collect();
+    if own.is_empty() {
+        vec!["GET".into(), "POST".into()]
+    } else {
+        own
+    }
+}
+
+/// Most `credentials` names a route may list.
+pub const MAX_CREDENTIALS: usize = 32;
 
 /// Most ledger shards a route may have.
 pub const MAX_FEEDBACK_SHARDS: u64 = 64;

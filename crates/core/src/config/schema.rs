@@ -217,6 +217,7 @@ pub fn config_schema() -> Value {
         "origin_ref": { "type": "string", "pattern": NAME_PATTERN, "description": "Name of an origin in `origins` (that it exists is checked by the validator)." },
         "percent": { "type": "number", "minimum": 0, "maximum": 100, "description": "Percent, 0-100, at most 4 decimals (the validator checks the decimals)." },
         "methods": { "type": "array", "minItems": 1, "items": { "type": "string", "pattern": "^[A-Za-z]+$" }, "description": "HTTP methods (case-insensitive)." },
+        "shadow_methods": { "type": "array", "minItems": 1, "items": { "type": "string", "pattern": "^([Gg][Ee][Tt]|[Hh][Ee][Aa][Dd]|[Pp][Oo][Ss][Tt]|[Pp][Uu][Tt]|[Pp][Aa][Tt][Cc][Hh]|[Dd][Ee][Ll][Ee][Tt][Ee]|[Oo][Pp][Tt][Ii][Oo][Nn][Ss])$" }, "description": "Methods mirrored (case-insensitive): GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS; never CONNECT, TRACE or WebDAV verbs. Default: the route's match methods among these, else GET and POST." },
         "origin": object("A model server.", &["url"], json!({
             "url": { "type": "string", "pattern": "^https?://[^/?#\\\\@ ]+[^?#\\\\@ ]*$", "description": "http(s)://host[:port][/base-path]; no query, fragment, credentials or spaces." },
             "timeout_ms": { "type": ["integer", "null"], "minimum": 1, "maximum": 300_000, "default": 10_000 },
@@ -336,7 +337,8 @@ pub fn config_schema() -> Value {
         "shadow": object("Mirror a share of the route's requests to an origin; the answer is compared, never returned.", &["origin"], json!({
             "origin": origin_ref("Origin to mirror to; each origin at most once per route (validator)."),
             "percent": opt(json!({ "$ref": "#/$defs/percent" })),
-            "methods": { "anyOf": [{ "$ref": "#/$defs/methods" }, { "type": "null" }] },
+            "methods": { "anyOf": [{ "$ref": "#/$defs/shadow_methods" }, { "type": "null" }] },
+            "forward_credentials": { "type": ["boolean", "null"], "default": false, "description": "Also send the shadow Authorization, Cookie, Proxy-Authorization and the route's `credentials` headers (withheld by default)." },
             "max_body_bytes": opt(uint(100 << 20, "Larger bodies are not mirrored.")),
             "timeout_ms": opt(uint(300_000, "Shadow request timeout.")),
             "compare": { "anyOf": [{ "$ref": "#/$defs/compare" }, { "type": "null" }] },
@@ -355,6 +357,7 @@ pub fn config_schema() -> Value {
             "shadow": { "type": ["array", "null"], "maxItems": 32, "items": { "$ref": "#/$defs/shadow" } },
             "flags": { "type": ["array", "null"], "maxItems": 64, "items": { "$ref": "#/$defs/flag" } },
             "strip_prefix": opt(json!({ "type": "string", "pattern": "^/.*[^/]$", "description": "Removed from the path before forwarding." })),
+            "credentials": { "type": ["array", "null"], "minItems": 1, "maxItems": 32, "items": { "type": "string", "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$" }, "description": "Header names the route's callers authenticate with (besides Authorization, Cookie, Proxy-Authorization): never sent to a shadow without forward_credentials." },
             "feedback_shards": { "type": ["integer", "null"], "minimum": 1, "maximum": 64, "default": 1, "description": "Receipt ledger shards feedback is spread over (by receipt id); the route's object merges them on its tick." },
             "description": { "type": ["string", "null"] },
         })),

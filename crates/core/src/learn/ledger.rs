@@ -96,6 +96,15 @@ pub fn shard_of(id: &ReceiptId, shards: u32) -> u32 {
     x % n
 }
 
+/// The ledger shard that credits a receipt: by the shard count signed into it (`v2`
+/// receipts, [`Receipt::shards`](crate::receipt::Receipt::shards)), else by the route's
+/// configured `feedback_shards` (`v1` receipts, issued before the count was signed).
+/// Changing `feedback_shards` therefore never moves a `v2` receipt to another shard, whose
+/// ledger would not know it had been credited.
+pub fn credit_shard(id: &ReceiptId, signed: Option<u32>, configured: u32) -> u32 {
+    shard_of(id, signed.unwrap_or(configured))
+}
+
 /// When a receipt row may be forgotten: its receipt would be refused as expired anyway.
 pub fn receipt_expiry(issued_ms: u64, max_age_ms: u64) -> u64 {
     issued_ms

@@ -35,8 +35,8 @@ pub use learner::{
     Evidence, FeedbackError, Learner, SplitCounts, MAX_ABS_REWARD, MAX_SPLITS,
 };
 pub use ledger::{
-    parse_object_name, receipt_expiry, shard_object_name, shard_of, Durable, RewardSums,
-    MAX_SHARDS, META, PRUNE_BATCH as LEDGER_PRUNE_BATCH, SHARD_SEEN, SHARD_SEP, TOTAL,
+    credit_shard, parse_object_name, receipt_expiry, shard_object_name, shard_of, Durable,
+    RewardSums, MAX_SHARDS, META, PRUNE_BATCH as LEDGER_PRUNE_BATCH, SHARD_SEEN, SHARD_SEP, TOTAL,
     TOTAL_SHADOW, WINDOW, WINDOW_SHADOW,
 };
 pub use operate::{OperateError, Operation};

@@ -2,7 +2,7 @@
 //! validation, the binary encoding (length-prefixed names, ULEB128 integers) and its strict
 //! decoder, and the constants that size a token.
 
-use super::b64_len;
+use super::codec;
 use super::error::ReceiptError;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -11,15 +11,15 @@ use sha2::{Digest, Sha256};
 pub const MAX_NAME_LEN: usize = 64;
 /// Bytes of the HMAC-SHA256 output kept in the token.
 pub const TAG_LEN: usize = 16;
-/// Token prefix of the current format.
+/// Token prefix of receipts without a shard count (signed before `v2`; still verified).
 pub const PREFIX_V1: &str = "v1";
+/// Token prefix of receipts that carry their route's feedback shard count.
+pub const PREFIX_V2: &str = "v2";
 
-/// Format byte under the MAC (`0x01 || payload`).
-pub(super) const FORMAT_V1: u8 = 0x01;
-/// Longest payload: two names of 64 bytes, unit id, two 10-byte ULEB128s, nonce.
-pub(super) const MAX_PAYLOAD: usize = 1 + MAX_NAME_LEN + 1 + MAX_NAME_LEN + 8 + 10 + 10 + 8;
-/// Longest token: `v1.` + payload + `.` + tag, base64url.
-pub(super) const TOKEN_MAX: usize = 3 + b64_len(MAX_PAYLOAD) + 1 + b64_len(TAG_LEN);
+/// Longest payload: two names of 64 bytes, unit id, two 10-byte ULEB128s, nonce, shards.
+pub(super) const MAX_PAYLOAD: usize = 1 + MAX_NAME_LEN + 1 + MAX_NAME_LEN + 8 + 10 + 10 + 8 + 1;
+/// Longest token: `vN.` + payload + `.` + tag, base64url.
+pub(super) const TOKEN_MAX: usize = codec::token_len(2, MAX_PAYLOAD);
 
 /// The content of a receipt. Construct with [`Receipt::new`], which validates the names, so
 /// that every `Receipt` value can be signed.
@@ -31,6 +31,8 @@ pub struct Receipt {
     config_version: u64,
     issued_ms: u64,
     nonce: u64,
+    /// The route's `feedback_shards` when the receipt was issued (`v2`); `None` for `v1`.
+    shards: Option<u8>,
 }
 
 impl Receipt {
@@ -53,7 +55,21 @@ impl Receipt {
             config_version,
             issued_ms,
             nonce,
+            shards: None,
         })
+    }
+
+    /// The receipt with its route's feedback shard count (1..=255), signed as `v2`: the
+    /// ledger shard that credits it is then fixed when it is issued, whatever
+    /// `feedback_shards` says when it comes back.
+    pub fn with_shards(mut self, shards: u32) -> Result<Self, ReceiptError> {
+        match u8::try_from(shards) {
+            Ok(n) if n >= 1 => {
+                self.shards = Some(n);
+                Ok(self)
+            }
+            _ => Err(ReceiptError::Malformed),
+        }
     }
 
     /// First 8 bytes of `SHA-256("sy1-receipt" 0x1F unit)`: domain-separated from the
@@ -87,6 +103,10 @@ impl Receipt {
     pub fn nonce(&self) -> u64 {
         self.nonce
     }
+    /// The route's feedback shard count at issue (`v2` receipts).
+    pub fn shards(&self) -> Option<u32> {
+        self.shards.map(u32::from)
+    }
 
     /// Writes the binary payload into `buf`, returning its length.
     pub(super) fn encode(&self, buf: &mut [u8; MAX_PAYLOAD]) -> usize {
@@ -104,10 +124,16 @@ impl Receipt {
         n = put_uleb(buf, n, self.config_version);
         n = put_uleb(buf, n, self.issued_ms);
         buf[n..n + 8].copy_from_slice(&self.nonce.to_be_bytes());
-        n + 8
+        n += 8;
+        if let Some(k) = self.shards {
+            buf[n] = k;
+            n += 1;
+        }
+        n
     }
 
-    pub(super) fn decode(p: &[u8]) -> Option<Self> {
+    /// Strict: exactly the fields of the format (`v2`: with a shard count of 1 or more).
+    pub(super) fn decode(p: &[u8], v2: bool) -> Option<Self> {
         let mut r = Reader { b: p, i: 0 };
         let route = r.name()?;
         let arm = r.name()?;
@@ -115,6 +141,11 @@ impl Receipt {
         let config_version = r.uleb()?;
         let issued_ms = r.uleb()?;
         let nonce = u64::from_be_bytes(r.take(8)?.try_into().ok()?);
+        let shards = if v2 {
+            Some(*r.take(1)?.first().filter(|&&k| k >= 1)?)
+        } else {
+            None
+        };
         if r.i != p.len() {
             return None;
         }
@@ -125,6 +156,7 @@ impl Receipt {
             config_version,
             issued_ms,
             nonce,
+            shards,
         })
     }
 }
