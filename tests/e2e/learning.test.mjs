@@ -46,7 +46,7 @@ test('receipts: a valid one counts once; replayed, forged, expired and malformed
   ]);
   const r = await post('/fb', 'alice');
   const receipt = r.headers['x-switchyard-receipt'];
-  assert.match(receipt, /^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+  assert.match(receipt, /^v2\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
   const arm = r.headers['x-switchyard-arm'];
 
   let f = await feedback(receipt, 1);
