@@ -16,9 +16,9 @@ use switchyard_core::receipt::ReceiptSigner;
 
 /// A batch is flushed 1 s after its first observation, or at 1,000 observations if that
 /// comes first: one report per route per second from each isolate, whatever its traffic
-/// (docs/bench.md, "Capacity"). Observations made before an operator's action can reach the
-/// route's object after it; they carry the controller epoch they were made under, and the
-/// object keeps those of an older epoch out of the controller's window.
+/// (docs/ledger.md, "Capacity model"). Observations made before an operator's action can
+/// reach the route's object after it; they carry the controller epoch they were made under,
+/// and the object keeps those of an older epoch out of the controller's window.
 const FLUSH_AGE_MS: u64 = Batcher::DEFAULT_MAX_AGE_MS;
 const FLUSH_COUNT: u32 = 1_000;
 
