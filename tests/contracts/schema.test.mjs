@@ -67,7 +67,7 @@ const SPLIT = {
     validator: [],
   },
   'required fields given null': {
-    schema: ['$.routes[0].name', '$.routes[1].strategy.percent', '$.routes[2].strategy.active', '$.routes[3].strategy.arms[0].weight'],
+    schema: ['$.routes[0].name', '$.routes[1].strategy.percent', '$.routes[2].strategy.active', '$.routes[3].strategy.arms', '$.routes[3].strategy.arms[0].weight'],
     validator: [],
   },
   'canary release gates: every field checked': {

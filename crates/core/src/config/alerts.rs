@@ -117,7 +117,8 @@ pub fn parse(v: Option<&Value>, errors: &mut Vec<ConfigError>) -> Vec<Webhook> {
                 None
             }
             (Some(u), None) => match u.as_str() {
-                Some(u) if u.len() > MAX_URL_LEN => {
+                // Characters, as the schema's maxLength counts them.
+                Some(u) if u.chars().count() > MAX_URL_LEN => {
                     err(
                         format!("{p}.url"),
                         format!("longer than {MAX_URL_LEN} characters"),

@@ -3,10 +3,13 @@
 //! every object's properties equal the keys the validator accepts (found by asking the
 //! validator itself), and every fixture in `tests/fixtures/config_cases.json` is accepted or
 //! rejected as the validator does, except the semantic checks JSON Schema cannot express
-//! (origin references that must exist, unique names, routes shadowed by earlier ones,
-//! non-decreasing canary steps, `completed <= batches`, `min_share * arms <= 1`, and integers
-//! written as `1.0`), which only the validator catches. Optional fields admit `null`, which
-//! the validator reads as absent (its one rule for optional fields).
+//! ([`VALIDATOR_ONLY`]), which only the validator catches. `tests/contracts/differential.test.mjs`
+//! holds them to that over thousands of generated documents. Optional fields admit `null`,
+//! which the validator reads as absent (its one rule for optional fields).
+//!
+//! Patterns use `[\s\S]` where any character is meant (`.` stops at a line break in
+//! JavaScript), and `percent` is a `multipleOf` 0.0001: a validator that divides in binary
+//! floating point needs a tolerance there (ajv: `multipleOfPrecision`).
 //!
 //! `switchyard schema` prints [`config_schema_text`]; `docs/config.schema.json` is that output,
 //! checked by `crates/cli/tests/cli.rs`.
@@ -17,6 +20,31 @@ use serde_json::{json, Value};
 pub const SCHEMA_ID: &str = "https://switchyard.dev/schema/config-v1.json";
 
 const NAME_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
+/// Route names: no `.` (they appear in URL paths, where `.` and `..` segments are
+/// normalised away).
+const ROUTE_NAME_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
+/// Whitespace as Rust's `str::trim` sees it (Unicode `White_Space`), which JavaScript's `\s`
+/// does not quite match.
+const WS: &str =
+    "[\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+
+/// What the validator checks and JSON Schema cannot express: the reasons of these errors
+/// (prefixes of the validator's messages). Everything else the validator reports, the schema
+/// reports too.
+pub const VALIDATOR_ONLY: &[&str] = &[
+    "unknown origin",
+    "duplicate route name",
+    "duplicate arm name",
+    "duplicate flag name",
+    "the same origin is mirrored twice",
+    "route can never match",
+    "steps must not decrease",
+    "canary and stable must be different origins",
+    "min_share ",
+    "completed ",
+    "duplicate key",
+    "invalid JSON",
+];
 const MAX_HOLD_S: u64 = 30 * 86_400;
 
 fn name(what: &str) -> Value {
@@ -212,10 +240,12 @@ pub fn config_schema() -> Value {
         }));
         defs.insert(def, schema);
     }
+    let tolerance = json!({ "type": ["number", "null"], "minimum": 0, "default": crate::observe::DEFAULT_TOLERANCE, "description": "Absolute tolerance for numbers." });
+    let semver = format!("^{WS}*[vV]*[0-9]{{1,19}}(\\.[0-9]{{1,19}}){{0,2}}([-+][\\s\\S]*)?{WS}*$");
     let more = json!({
         "name": name("1-64 characters of [A-Za-z0-9._-]."),
         "origin_ref": { "type": "string", "pattern": NAME_PATTERN, "description": "Name of an origin in `origins` (that it exists is checked by the validator)." },
-        "percent": { "type": "number", "minimum": 0, "maximum": 100, "description": "Percent, 0-100, at most 4 decimals (the validator checks the decimals)." },
+        "percent": { "type": "number", "minimum": 0, "maximum": 100, "multipleOf": 0.0001, "description": "Percent, 0-100, at most 4 decimals." },
         "methods": { "type": "array", "minItems": 1, "items": { "type": "string", "pattern": "^[A-Za-z]+$" }, "description": "HTTP methods (case-insensitive)." },
         "origin": object("A model server.", &["url"], json!({
             "url": { "type": "string", "pattern": "^https?://[^/?#\\\\@ ]+[^?#\\\\@ ]*$", "description": "http(s)://host[:port][/base-path]; no query, fragment, credentials or spaces." },
@@ -248,7 +278,7 @@ pub fn config_schema() -> Value {
         "guard": object("Health limits: the controller rolls back when one is exceeded.", &[], json!({
             "max_error_rate": rate(1.0, "Largest acceptable error rate of the new side, (0, 1]."),
             "max_p95_latency_ratio": rate(1_000.0, "Largest acceptable p95 latency ratio new/old, (0, 1000]."),
-            "min_requests": { "type": ["integer", "null"], "minimum": 0, "default": 100, "description": "Requests on the new side before the guard judges." },
+            "min_requests": { "type": ["integer", "null"], "minimum": 0, "maximum": crate::config::MAX_MIN_REQUESTS, "default": 100, "description": "Requests on the new side before the guard judges." },
         })),
         "gates": {
             "type": "object", "additionalProperties": false,
@@ -284,7 +314,7 @@ pub fn config_schema() -> Value {
             "properties": {
                 "max_error_rate": rate(1.0, "Largest acceptable error rate of an arm, (0, 1]."),
                 "max_p95_latency_ratio": rate(1_000.0, "Largest acceptable p95 latency ratio arm/control, (0, 1000]."),
-                "min_requests": { "type": ["integer", "null"], "minimum": 0, "default": 100, "description": "Requests on an arm before the guard judges it." },
+                "min_requests": { "type": ["integer", "null"], "minimum": 0, "maximum": crate::config::MAX_MIN_REQUESTS, "default": 100, "description": "Requests on an arm before the guard judges it." },
                 "action": { "enum": ["stop", "drain", null], "default": "stop", "description": "What a breach does." },
             },
             "anyOf": [
@@ -295,7 +325,7 @@ pub fn config_schema() -> Value {
         "rule": {
             "type": "object", "additionalProperties": false, "required": ["attr", "op", "values"],
             "properties": {
-                "attr": { "type": "string", "pattern": "^(country|header:.+|cookie:.+|query:.+)$", "description": "header:<name>, cookie:<name>, query:<name> or country." },
+                "attr": { "type": "string", "pattern": "^(country|(header|cookie|query):[\\s\\S]+)$", "description": "header:<name>, cookie:<name>, query:<name> or country." },
                 "op": { "enum": ["eq", "in", "prefix", "semver_gte"] },
                 "values": { "type": "array", "minItems": 1, "items": { "type": "string" } },
             },
@@ -303,7 +333,7 @@ pub fn config_schema() -> Value {
                 { "if": { "type": "object", "properties": { "op": { "enum": ["eq", "semver_gte"] } }, "required": ["op"] },
                   "then": { "type": "object", "properties": { "values": { "type": "array", "maxItems": 1 } } } },
                 { "if": { "type": "object", "properties": { "op": { "const": "semver_gte" } }, "required": ["op"] },
-                  "then": { "type": "object", "properties": { "values": { "type": "array", "items": { "type": "string", "pattern": "^\\s*[vV]*[0-9]+(\\.[0-9]+){0,2}([-+].*)?\\s*$" } } } } },
+                  "then": { "type": "object", "properties": { "values": { "type": "array", "items": { "type": "string", "pattern": semver } } } } },
             ]
         },
         "flag": object("A route-level flag, reported in x-switchyard-flags.", &["name"], json!({
@@ -325,12 +355,12 @@ pub fn config_schema() -> Value {
             "properties": { "kind": { "enum": ["json_pointer", "kserve_v2", "tf_serving", "openai_chat"] } },
             "oneOf": [
                 compare("json_pointer", "RFC 6901 pointer into both bodies.", json!({
-                    "pointer": { "type": "string", "pattern": "^(/.*)?$" },
-                    "tolerance": { "type": "number", "minimum": 0 },
+                    "pointer": { "type": "string", "pattern": "^(/[\\s\\S]*)?$" },
+                    "tolerance": tolerance,
                 }), &["pointer"]),
-                compare("kserve_v2", "KServe v2 outputs[].data.", json!({ "tolerance": { "type": "number", "minimum": 0 } }), &[]),
-                compare("tf_serving", "TF Serving predictions/outputs.", json!({ "tolerance": { "type": "number", "minimum": 0 } }), &[]),
-                compare("openai_chat", "OpenAI-style choices[].message.content.", json!({}), &[]),
+                compare("kserve_v2", "KServe v2 outputs[].data.", json!({ "tolerance": tolerance, "pointer": { "type": "null" } }), &[]),
+                compare("tf_serving", "TF Serving predictions/outputs.", json!({ "tolerance": tolerance, "pointer": { "type": "null" } }), &[]),
+                compare("openai_chat", "OpenAI-style choices[].message.content.", json!({ "tolerance": { "type": "null" }, "pointer": { "type": "null" } }), &[]),
             ]
         },
         "shadow": object("Mirror a share of the route's requests to an origin; the answer is compared, never returned.", &["origin"], json!({
@@ -348,13 +378,13 @@ pub fn config_schema() -> Value {
             "allOf": dispatch,
         },
         "route": object("A route: which requests, how units are identified, which strategy.", &["name", "match", "strategy"], json!({
-            "name": name("Route name; unique (validator)."),
+            "name": { "type": "string", "pattern": ROUTE_NAME_PATTERN, "description": "Route name, 1-64 characters of [A-Za-z0-9_-] (no `.`: it names URL paths); unique (validator)." },
             "match": { "$ref": "#/$defs/match" },
             "unit": { "type": ["array", "null"], "items": { "$ref": "#/$defs/unit_source" }, "description": "Where the unit id comes from, in order; default header x-user-id, then cookie sy_uid." },
             "strategy": { "$ref": "#/$defs/strategy" },
             "shadow": { "type": ["array", "null"], "maxItems": 32, "items": { "$ref": "#/$defs/shadow" } },
             "flags": { "type": ["array", "null"], "maxItems": 64, "items": { "$ref": "#/$defs/flag" } },
-            "strip_prefix": opt(json!({ "type": "string", "pattern": "^/.*[^/]$", "description": "Removed from the path before forwarding." })),
+            "strip_prefix": opt(json!({ "type": "string", "pattern": "^/[\\s\\S]*[^/]$", "description": "Removed from the path before forwarding." })),
             "feedback_shards": { "type": ["integer", "null"], "minimum": 1, "maximum": 64, "default": 1, "description": "Receipt ledger shards feedback is spread over (by receipt id); the route's object merges them on its tick." },
             "description": { "type": ["string", "null"] },
         })),
