@@ -8,9 +8,13 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
 let bin;
 
-/** Path of the built binary (`cargo build -p switchyard-cli`, a no-op when it is current). */
+/**
+ * Path of the built binary (`cargo build -p switchyard-cli`, a no-op when it is current), or
+ * `$SWITCHYARD_BIN` (to hold another build to the same contracts).
+ */
 export function switchyardBin() {
   if (bin) return bin;
+  if (process.env.SWITCHYARD_BIN) return (bin = process.env.SWITCHYARD_BIN);
   execFileSync('cargo', ['build', '-q', '-p', 'switchyard-cli'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
   const target = process.env.CARGO_TARGET_DIR ? resolve(ROOT, process.env.CARGO_TARGET_DIR) : join(ROOT, 'target');
   bin = join(target, 'debug', 'switchyard');

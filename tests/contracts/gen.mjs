@@ -219,6 +219,7 @@ const SEMVER_EDGES = ['1', '1.2.3', 'v1.2', ' 1.2 ', '\ufeff1.2', '\u00851.2', '
 /** Edge values by the key they are written under (strings) or for any number. */
 const EDGES = {
   name: ['', 'a.b', 'a b', 'x'.repeat(65), 'x'.repeat(64), 'é', 'a/b', 'ok-name_1', 'a\n', 'nowhere'],
+  route_name: ['a.b', '.', '..', 'v2.1', 'a b', '', 'x'.repeat(64), 'x'.repeat(65), 'ok_1-A', 'é'],
   origin: ['nowhere', 'bad name', '', 'a.b', 'fraud-v1', 'x', 'o'.repeat(65)],
   url: ['ftp://x', 'http://', 'https://', 'http://a b', 'http://h/p?q', 'http://h#f', 'http://u@h', 'http://h\\x', 'https://h/x/', 'http://h\n', 'HTTP://h', 'http:///x', 'http://h\t'],
   path_prefix: ['', 'x', '/', '/a\nb', '/v2/', '/v2/models'],
@@ -242,6 +243,28 @@ const EDGES = {
   events: [...EVENTS, 'nope', 'Rollback'],
   webhook: ['https://', 'http://', 'https://h', 'https://h x', 'https://h\n', 'ftp://h', 'https://' + 'é'.repeat(2040), 'https://' + 'é'.repeat(2041), 'https://' + 'a'.repeat(2041), 'http://\r'],
   version: [1, 2, 0, '1', 1.5],
+  // Whole values where the rule is about the combination.
+  rules: [
+    ...SEMVER_EDGES.map((v) => ({ attr: 'header:x-app', op: 'semver_gte', values: [v] })),
+    { attr: 'country', op: 'eq', values: ['CH', 'AT'] },
+    { attr: 'country', op: 'in', values: [] },
+    { attr: 'header:a\nb', op: 'in', values: ['x'] },
+  ],
+  compare: [
+    ['kserve_v2'],
+    ['json_pointer', '/a'],
+    { kind: { tf_serving: null } },
+    { kind: 'openai_chat', tolerance: null },
+    { kind: 'openai_chat', tolerance: 0 },
+    { kind: 'kserve_v2', pointer: null },
+    { kind: 'kserve_v2', pointer: '/a' },
+    { kind: 'json_pointer', pointer: null },
+    { kind: 'json_pointer', pointer: '/a\nb', tolerance: null },
+    { kind: 'tf_serving', tolerance: -1 },
+    'kserve_v2',
+    {},
+  ],
+  guard: [{}, { min_requests: 1e9 }, { min_requests: 1e9 + 1 }, { min_requests: 1e20 }, { max_error_rate: 0 }, { max_error_rate: null }, { max_p95_latency_ratio: 1000.5 }],
 };
 const NUMBERS = [0, -0, 1, -1, 0.5, 2, 1.5, 100, 100.5, 99.9999, 99.99999, 12.34567, 0.0001, 0.00001, 1e9, 1e9 + 1, 300_000, 300_001, 10_000, 10_001, 2_592_000, 2_592_001, 64, 65, 1e20, 1e300, 104_857_600, 104_857_601, 1000, 1000.5, 1e-7, 0.3, 2.675, 1.0000001];
 const ANY = [null, true, false, 0, -1, 1.5, '', 'x', [], {}, [1], { zz: 1 }];
@@ -258,6 +281,7 @@ function nodes(v, parent = null, key = null, path = [], out = []) {
 /** The key a node's value is about: its own key, or the array's key for an item. */
 function context(n) {
   const own = typeof n.key === 'string' ? n.key : n.path[n.path.length - 2];
+  if (own === 'name' && n.path.length === 3 && n.path[0] === 'routes') return 'route_name';
   if (own === 'url' && n.path[0] === 'alerts') return 'webhook';
   if (['header', 'cookie', 'query'].includes(own) && n.path.includes('unit')) return 'unit';
   if (ORIGIN_KEYS.has(own)) return 'origin';
@@ -273,6 +297,19 @@ function set(doc, n, value) {
 /** One random mutation of `doc` (returned; `doc` may be changed in place). */
 export function mutate(r, doc) {
   const all = nodes(doc);
+  // Half the time an edge value for a field that has them, the field picked by its kind
+  // first (so rare fields are probed as often as common ones).
+  if (r.chance(0.5)) {
+    const byCtx = new Map();
+    for (const n of all) {
+      const c = context(n);
+      if (EDGES[c]) byCtx.set(c, [...(byCtx.get(c) ?? []), n]);
+    }
+    if (byCtx.size) {
+      const n = r.pick(r.pick([...byCtx.values()]));
+      return set(doc, n, structuredClone(r.pick(EDGES[context(n)])));
+    }
+  }
   const n = r.pick(all);
   const ctx = context(n);
   const v = n.v;

@@ -166,11 +166,12 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
             .and_then(|p| p.strip_prefix('/'))
             .is_some_and(|rest| !rest.is_empty())
     };
+    // Whatever answers GET answers HEAD too (RFC 9110; the runtime drops the body).
     match path {
-        "whoami" | "config/history" | "audit" | "alerts" | "metrics" => Some("GET"),
-        "config" => Some("GET, PUT"),
+        "whoami" | "config/history" | "audit" | "alerts" | "metrics" => Some("GET, HEAD"),
+        "config" => Some("GET, HEAD, PUT"),
         "validate" | "overrides" => Some("POST"),
-        _ if under("stats") || under("series") => Some("GET"),
+        _ if under("stats") || under("series") => Some("GET, HEAD"),
         _ if [
             "config/revert",
             "rollback",
@@ -269,7 +270,7 @@ async fn config_endpoint(
     who: &Identity,
 ) -> std::result::Result<Response, Fault> {
     let kv_store = env.kv(shared::BINDING)?;
-    if path == "config" && method == "GET" {
+    if path == "config" && (method == "GET" || method == "HEAD") {
         // The version in force (ConfigLog, which also notices writes made outside the API),
         // else the bare KV text.
         let (version, text) = match ops::current(env).await {
