@@ -424,7 +424,7 @@ mod tests {
         // The server's decoder reads back exactly what was encoded.
         for m in ["raise to 10% — ok+1", "a&b=c?d#e", "日本語 ✓", "%41 %zz"] {
             assert_eq!(
-                switchyard_core::request::percent_decode(&percent_encode(m)),
+                switchyard_core::routing::percent_decode(&percent_encode(m)),
                 m
             );
         }

@@ -178,7 +178,7 @@ fn every_command_takes_json() {
     assert_eq!(stdout(&o), stdout(&run(&["schema"])));
     assert_eq!(
         json_out(&o)["$id"],
-        json!(switchyard_core::schema::SCHEMA_ID)
+        json!(switchyard_core::config::SCHEMA_ID)
     );
     assert!(json_out(&run(&["validate", "--json", &demo()]))["valid"]
         .as_bool()
@@ -643,7 +643,7 @@ fn put_sends_the_text_with_if_match_and_message() {
     );
     let (_, q) = s[0].path.split_once("?message=").unwrap();
     assert_eq!(
-        switchyard_core::request::percent_decode(q),
+        switchyard_core::routing::percent_decode(q),
         "raise canary to 30% — ok"
     );
     assert_eq!(s[0].body, text.as_bytes(), "the file is sent byte for byte");
