@@ -104,8 +104,8 @@ function allowOf(path) {
 let answers = 0;
 const provoked = new Set();
 
-/** Checks one answer of operation `opId` against the document. */
-function check(opId, res, method, note = '') {
+/** Checks one answer of operation `opId` against the document (`count`: a new answer). */
+function check(opId, res, method, note = '', count = true) {
   const { path, op } = OPS.get(opId);
   const where = `${method} ${opId}${note ? ` (${note})` : ''} -> ${res.status}`;
   const documented = op.responses[String(res.status)];
@@ -140,7 +140,7 @@ function check(opId, res, method, note = '') {
     const bad = conforms(media.schema ?? {}, value);
     assert.equal(bad, null, `${where}: body ${res.body.slice(0, 400)}: ${bad}`);
   }
-  answers++;
+  if (count) answers++;
   provoked.add(`${opId} ${res.status}`);
   return res;
 }
@@ -384,9 +384,8 @@ test('HEAD answers like GET, without a body', async () => {
 test('every other method on every path: 405 with Allow', async () => {
   let refused = 0;
   for (const [path, item] of Object.entries(doc.paths)) {
-    const ops = METHODS.filter((m) => item[m]);
-    const opId = item[ops[0]].operationId;
-    if (ROUTER_OPS.includes(opId)) continue;
+    const opIds = METHODS.filter((m) => item[m]).map((m) => item[m].operationId);
+    if (opIds.some((id) => ROUTER_OPS.includes(id))) continue;
     const concrete = path.replace('{route}', 'cn').replace('{version}', '1').replace('{key}', 'ab.beta').replace('{asset}', 'app.js');
     const allow = allowOf(path);
     for (const m of ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE']) {
@@ -394,7 +393,8 @@ test('every other method on every path: 405 with Allow', async () => {
       // An admin token: a method no operation takes needs admin (so 405 is not hidden by 403).
       const res = m === 'TRACE' ? await raw(m, concrete, { authorization: `Bearer ${w().adminToken}` }) : await w().req(concrete, { method: m, body: ['POST', 'PUT', 'PATCH'].includes(m) ? '{}' : undefined });
       assert.equal(res.status, 405, `${m} ${concrete}: ${res.status} ${res.body.slice(0, 200)}`);
-      check(opId, res, m, `${m} refused`);
+      // One answer, held to every operation of the path (each documents the path's 405).
+      opIds.forEach((id, i) => check(id, res, m, `${m} refused`, i === 0));
       refused++;
     }
   }
