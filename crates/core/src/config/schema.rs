@@ -230,7 +230,7 @@ pub fn config_schema() -> Value {
     let semver = format!("^{WS}*[vV]*[0-9]{{1,19}}(\\.[0-9]{{1,19}}){{0,2}}([-+][\\s\\S]*)?{WS}*$");
     let more = json!({
         "name": name("1-64 characters of [A-Za-z0-9._-]."),
-        "origin_ref": { "type": "string", "pattern": NAME_PATTERN, "description": "Name of an origin in `origins` (that it exists is checked by the validator)." },
+        "origin_ref": { "type": "string", "description": "Name of an origin in `origins` (that it exists is checked by the validator: any other string is an unknown origin)." },
         "percent": { "type": "number", "minimum": 0, "maximum": 100, "multipleOf": 0.0001, "description": "Percent, 0-100, at most 4 decimals." },
         "methods": { "type": "array", "minItems": 1, "items": { "type": "string", "pattern": "^[A-Za-z]+$" }, "description": "HTTP methods (case-insensitive)." },
         "origin": object("A model server.", &["url"], json!({
@@ -384,7 +384,7 @@ pub fn config_schema() -> Value {
         json!({
             "version": { "const": 1 },
             "description": { "type": ["string", "null"] },
-            "default_origin": opt(json!({ "type": "string", "pattern": NAME_PATTERN, "description": "Origin for requests no route matches (404 when absent)." })),
+            "default_origin": opt(json!({ "type": "string", "description": "Origin for requests no route matches (404 when absent); a name in `origins` (validator)." })),
             "origins": {
                 "type": "object", "minProperties": 1,
                 "propertyNames": { "pattern": NAME_PATTERN },
