@@ -33,6 +33,7 @@ export const VALIDATOR_ONLY = [
   'route can never match', // an earlier route matches every request it would
   'steps must not decrease',
   'canary and stable must be different origins',
+  "the canary's shadow gate already mirrors requests to this origin",
   'min_share ', // min_share x arms > 1
   'completed ', // completed > batches
   'duplicate key', // in the JSON text: JSON.parse keeps the last, so the schema sees one

@@ -110,6 +110,7 @@ function strategy(r, kind, origins) {
     case 'canary': {
       const [stable, canary] = r.some(origins, 2);
       const s = { kind, stable, canary, percent: percent(r) };
+      put(s, 'gates', opt(r, () => gates(r), 0.05, 0.6));
       put(s, 'steps', opt(r, () => {
         const ps = Array.from({ length: r.int(4) }, () => percent(r)).sort((a, b) => a - b);
         return ps.map((p) => ({ percent: p, hold_s: r.pick([0, 60, 600, 2_592_000]) }));
@@ -157,20 +158,47 @@ function strategy(r, kind, origins) {
   }
 }
 
+function compareSpec(r) {
+  return r.pick([
+    () => put({ kind: 'json_pointer', pointer: r.pick(['', '/score', '/a/0', '/~1x']) }, 'tolerance', opt(r, () => r.pick([0, 1e-4, 0.5]))),
+    () => put({ kind: 'kserve_v2' }, 'tolerance', opt(r, () => r.pick([0, 1e-6]))),
+    () => put({ kind: 'tf_serving' }, 'tolerance', opt(r, () => r.pick([0, 2]))),
+    () => ({ kind: 'openai_chat' }),
+  ])();
+}
+
+/** A canary's release gates: a shadow gate, a promotion gate, or both. */
+function gates(r) {
+  const g = {};
+  const which = r.pick(['shadow', 'promote', 'both']);
+  if (which !== 'promote') {
+    const sg = { min_observations: r.pick([1, 200, 1_000_000_000]), min_agreement: r.pick([0, 0.95, 1]), compare: compareSpec(r) };
+    put(sg, 'percent', opt(r, () => r.pick([100, 50, 0.0001])));
+    g.shadow = sg;
+  }
+  if (which !== 'shadow') {
+    const pg = {};
+    put(pg, 'margin', opt(r, () => {
+      const m = {};
+      put(m, 'error_rate', opt(r, () => r.pick([0.01, 1, 1e-9])));
+      put(m, 'latency_ratio', opt(r, () => r.pick([1.2, 1000, 1.0001])));
+      put(m, 'reward', opt(r, () => r.pick([0.02, 1e6])));
+      return m;
+    }));
+    put(pg, 'alpha', opt(r, () => r.pick([0.05, 0.5, 1e-6])));
+    put(pg, 'min_requests', opt(r, () => r.pick([2, 100, 1_000_000_000])));
+    g.promote = pg;
+  }
+  return g;
+}
+
 function shadow(r, origin) {
   const s = { origin };
   put(s, 'percent', opt(r, () => percent(r)));
   put(s, 'methods', opt(r, () => r.some(['POST', 'get', 'Put'], 1 + r.int(2))));
   put(s, 'max_body_bytes', opt(r, () => r.pick([0, 65536, 104_857_600])));
   put(s, 'timeout_ms', opt(r, () => r.pick([0, 2000, 300_000])));
-  put(s, 'compare', opt(r, () =>
-    r.pick([
-      () => put({ kind: 'json_pointer', pointer: r.pick(['', '/score', '/a/0', '/~1x']) }, 'tolerance', opt(r, () => r.pick([0, 1e-4, 0.5]))),
-      () => put({ kind: 'kserve_v2' }, 'tolerance', opt(r, () => r.pick([0, 1e-6]))),
-      () => put({ kind: 'tf_serving' }, 'tolerance', opt(r, () => r.pick([0, 2]))),
-      () => ({ kind: 'openai_chat' }),
-    ])(),
-  ));
+  put(s, 'compare', opt(r, () => compareSpec(r)));
   return s;
 }
 
@@ -195,7 +223,9 @@ export function validDocument(r) {
     put(match, 'methods', opt(r, () => r.some(['POST', 'get', 'Put'], 1 + r.int(2))));
     const route = { name, match, strategy: strategy(r, r.pick(KINDS), originNames) };
     put(route, 'unit', opt(r, () => Array.from({ length: r.int(3) }, () => ({ [r.pick(['header', 'cookie', 'query'])]: r.pick(['x-user-id', 'uid', 'u', 'X-User']) }))));
-    put(route, 'shadow', opt(r, () => r.some(originNames, r.int(3)).map((o) => shadow(r, o))));
+    // A shadow gate mirrors to the canary itself: the route's own shadows go elsewhere.
+    const gated = route.strategy.gates?.shadow ? route.strategy.canary : null;
+    put(route, 'shadow', opt(r, () => r.some(originNames.filter((o) => o !== gated), r.int(3)).map((o) => shadow(r, o))));
     put(route, 'flags', opt(r, () => r.some(FLAG_NAMES, r.int(3)).map((n) => flag(r, n, null))));
     put(route, 'strip_prefix', opt(r, () => r.pick(['/v2', '/v2/models'])));
     put(route, 'feedback_shards', opt(r, () => r.pick([1, 8, 64])));
@@ -207,7 +237,11 @@ export function validDocument(r) {
   put(doc, 'description', opt(r, () => r.pick(['Switchyard config', ''])));
   put(doc, 'alerts', opt(r, () => {
     const a = {};
-    put(a, 'webhooks', opt(r, () => Array.from({ length: r.int(3) }, () => put({ url: r.pick(['https://hooks.slack.com/x', 'http://h', 'https://é.example']) }, 'events', opt(r, () => r.some(EVENTS, 1 + r.int(3)))))));
+    const target = () =>
+      r.chance(0.7)
+        ? { url: r.pick(['https://hooks.slack.com/x', 'http://127.0.0.1:9/hook', 'https://é.example', 'http://localhost/x', 'https://u@h.example/p?q#f']) }
+        : { url_secret: r.pick(['SLACK_WEBHOOK', 'A', '_X1']) };
+    put(a, 'webhooks', opt(r, () => Array.from({ length: r.int(3) }, () => put(target(), 'events', opt(r, () => r.some(EVENTS, 1 + r.int(3)))))));
     return a;
   }));
   return doc;
@@ -241,7 +275,14 @@ const EDGES = {
   description: ['d', '', 5, true, {}, []],
   salt: ['', 's', 1],
   events: [...EVENTS, 'nope', 'Rollback'],
-  webhook: ['https://', 'http://', 'https://h', 'https://h x', 'https://h\n', 'ftp://h', 'https://' + 'é'.repeat(2040), 'https://' + 'é'.repeat(2041), 'https://' + 'a'.repeat(2041), 'http://\r'],
+  webhook: [
+    'https://', 'http://', 'https://h', 'https://h x', 'https://h\n', 'ftp://h', 'https://' + 'é'.repeat(2040), 'https://' + 'é'.repeat(2041), 'https://' + 'a'.repeat(2041), 'http://\r',
+    'http://127.0.0.1:9/x', 'http://localhost', 'http://LocalHost:80', 'http://[::1]:8/x', 'http://127.999.0.1', 'http://127.0.0.256', 'http://127.0.0.01/',
+    'http://127.0.0.1.evil.example/x', 'http://u@127.0.0.1/x', 'http://u:p@localhost', 'http://h.example/x', 'http://localhost:x', 'http://127.0.0.1?x', 'http://127.1',
+    'https://u@h', 'https://@h', 'https://u@', 'https://h/x y', 'https://h\u0085', 'https://h/\u00a0', 'https://h\tx', 'https://h\u0001', 'https://h\u007f', 'https://h\u2028',
+    'https://?x', 'https://#f', 'https:///x', 'https://h?x', 'https://h#f', 'HTTPS://h', 'https://h:443/x',
+  ],
+  url_secret: ['A', 'A_1', '_X', '1A', 'a', 'A-B', '', 'A'.repeat(64), 'A'.repeat(65), 'A'.repeat(200), 'Ä'],
   version: [1, 2, 0, '1', 1.5],
   // Whole values where the rule is about the combination.
   rules: [
@@ -264,6 +305,17 @@ const EDGES = {
     'kserve_v2',
     {},
   ],
+  gates: [{}, { shadow: null, promote: null }, { promote: {} }, { shadow: null, promote: {} }, { shadow: {} }, { shadow: { min_observations: 1, min_agreement: 1, compare: { kind: 'kserve_v2' } } }],
+  shadow_gate: [
+    { min_observations: 0, min_agreement: 0.5, compare: { kind: 'kserve_v2' } },
+    { min_observations: 1, min_agreement: 1.5, compare: { kind: 'kserve_v2' } },
+    { min_observations: 1, min_agreement: 0.5, compare: ['kserve_v2'] },
+    { min_observations: 1, min_agreement: 0.5, compare: null },
+    { min_observations: 1, min_agreement: 0.5, compare: { kind: 'openai_chat' }, percent: 0 },
+    { min_observations: 1, min_agreement: 0.5, compare: { kind: 'openai_chat' }, percent: 0.00001 },
+    { min_observations: 1.0, min_agreement: 0, compare: { kind: 'json_pointer', pointer: '/a' }, percent: null },
+  ],
+  promote_gate: [{}, { min_requests: 1 }, { min_requests: 2 }, { alpha: 0 }, { alpha: 0.5 }, { alpha: 0.51 }, { margin: { latency_ratio: 1 } }, { margin: { reward: 0 } }, { margin: { reward: 1e6 + 1 } }, { margin: { error_rate: null, latency_ratio: null, reward: null } }],
   guard: [{}, { min_requests: 1e9 }, { min_requests: 1e9 + 1 }, { min_requests: 1e20 }, { max_error_rate: 0 }, { max_error_rate: null }, { max_p95_latency_ratio: 1000.5 }],
 };
 const NUMBERS = [0, -0, 1, -1, 0.5, 2, 1.5, 100, 100.5, 99.9999, 99.99999, 12.34567, 0.0001, 0.00001, 1e9, 1e9 + 1, 300_000, 300_001, 10_000, 10_001, 2_592_000, 2_592_001, 64, 65, 1e20, 1e300, 104_857_600, 104_857_601, 1000, 1000.5, 1e-7, 0.3, 2.675, 1.0000001];
@@ -283,6 +335,8 @@ function context(n) {
   const own = typeof n.key === 'string' ? n.key : n.path[n.path.length - 2];
   if (own === 'name' && n.path.length === 3 && n.path[0] === 'routes') return 'route_name';
   if (own === 'url' && n.path[0] === 'alerts') return 'webhook';
+  if (own === 'shadow' && n.path.includes('gates')) return 'shadow_gate';
+  if (own === 'promote' && n.path.includes('gates')) return 'promote_gate';
   if (['header', 'cookie', 'query'].includes(own) && n.path.includes('unit')) return 'unit';
   if (ORIGIN_KEYS.has(own)) return 'origin';
   return own;
@@ -359,6 +413,12 @@ export function semanticMutation(r, doc) {
     () => { const rt = routes.find((x) => ['ab', 'bandit'].includes(x.strategy?.kind) && x.strategy.arms.length > 1); if (rt) rt.strategy.arms[1].name = rt.strategy.arms[0].name; },
     () => { const rt = r.pick(routes); if (rt && originNames.length) rt.shadow = [{ origin: originNames[0] }, { origin: originNames[0] }]; },
     () => { const rt = r.pick(routes); if (rt) rt.flags = [{ name: 'f' }, { name: 'f' }]; },
+    () => {
+      const rt = routes.find((x) => x.strategy?.kind === 'canary');
+      if (!rt) return;
+      rt.strategy.gates = { shadow: { min_observations: 10, min_agreement: 0.9, compare: { kind: 'kserve_v2' } } };
+      rt.shadow = [{ origin: rt.strategy.canary }];
+    },
   ];
   r.pick(ops)();
   return doc;

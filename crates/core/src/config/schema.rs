@@ -378,6 +378,16 @@ pub fn config_schema() -> Value {
     if let Value::Object(m) = more {
         defs.extend(m);
     }
+    // `webhook_allowed` (config/alerts.rs) as a pattern: no whitespace or control character
+    // (Rust's `char::is_whitespace`/`is_control`); https:// with a host after any userinfo,
+    // or http:// to localhost (any case), 127.a.b.c (parts up to 255) or [::1], with an
+    // optional numeric port.
+    let no =
+        "\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+    let octet = "([01]?[0-9]{1,2}|2[0-4][0-9]|25[0-5])";
+    let webhook_url = format!(
+        "^(https://([^{no}/?#]*@)?[^{no}/?#@]+|http://([^{no}/?#]*@)?([Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt]|127\\.{octet}\\.{octet}\\.{octet}|\\[::1\\])(:[0-9]{{1,5}})?)([/?#][^{no}]*)?$"
+    );
     let mut root = object(
         "Switchyard config, schema v1 (KV namespace SPLIT_CONFIG, key `config`).",
         &["version", "origins", "routes"],
@@ -404,7 +414,7 @@ pub fn config_schema() -> Value {
                                 { "properties": { "url_secret": true }, "required": ["url_secret"] },
                             ],
                             "properties": {
-                                "url": { "type": "string", "pattern": "^(https://[^\\s/?#@]*@?[^\\s/?#]+([/?#]\\S*)?|http://([^\\s/?#@]*@)?(localhost|127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}|\\[::1\\])(:[0-9]+)?([/?#]\\S*)?)$", "maxLength": super::alerts::MAX_URL_LEN, "description": "Receiver: https://, or http:// to a loopback host (sent to only in local development). Shown redacted (scheme and host) to all but admins." },
+                                "url": { "type": "string", "pattern": webhook_url, "maxLength": super::alerts::MAX_URL_LEN, "description": "Receiver: https://, or http:// to a loopback host (sent to only in local development). Shown redacted (scheme and host) to all but admins." },
                                 "url_secret": { "type": "string", "pattern": "^[A-Z_][A-Z0-9_]*$", "maxLength": super::alerts::MAX_SECRET_NAME, "description": "Instead of url: the name of a stats-worker secret holding the URL, read at send time." },
                                 "events": { "type": ["array", "null"], "minItems": 1, "uniqueItems": true, "items": { "enum": super::alerts::EVENTS }, "description": "Events to send (all when absent)." },
                             }

@@ -525,6 +525,18 @@ impl Validator {
         out
     }
 
+    /// A `compare` spec (a shadow's, a shadow gate's): an object with a string `kind`;
+    /// serde's other forms of the same struct (a sequence, `{"kind": {"tf_serving": null}}`)
+    /// are not config syntax.
+    pub(super) fn compare_spec(&mut self, at: &Path, c: &Value) -> Option<crate::observe::Compare> {
+        if !c.get("kind").is_some_and(Value::is_string) {
+            return self.fail(at, "expected an object with a string `kind`");
+        }
+        let spec = crate::observe::Compare::from_value(c);
+        spec.map_err(|e| self.err(at, format!("invalid compare spec: {e}")))
+            .ok()
+    }
+
     pub(super) fn shadow(&mut self, at: &Path, v: &Value, route: &str) -> Option<Shadow> {
         let allowed = "origin, percent, methods, max_body_bytes, timeout_ms, compare";
         let f = self.object(at, v, allowed)?;
@@ -533,16 +545,7 @@ impl Validator {
         let methods = self.opt(f, "methods", Self::methods);
         let max_body = self.opt_uint(f, "max_body_bytes", 100 << 20, DEFAULT_SHADOW_MAX_BODY);
         let timeout = self.opt_uint(f, "timeout_ms", 300_000, DEFAULT_SHADOW_TIMEOUT_MS as u64);
-        let compare = self.opt(f, "compare", |me, at, c| {
-            // An object with a string `kind`: serde's other forms of the same struct (a
-            // sequence, `{"kind": {"tf_serving": null}}`) are not config syntax.
-            if !c.get("kind").is_some_and(Value::is_string) {
-                return me.fail(at, "expected an object with a string `kind`");
-            }
-            let spec = crate::observe::Compare::from_value(c);
-            spec.map_err(|e| me.err(at, format!("invalid compare spec: {e}")))
-                .ok()
-        });
+        let compare = self.opt(f, "compare", Self::compare_spec);
         let origin = origin?;
         Some(Shadow {
             salt: format!("{route}:shadow:{}", self.origin_names[origin.index()]),
