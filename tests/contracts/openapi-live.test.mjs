@@ -357,6 +357,11 @@ test('OFREP: one flag and every flag', async () => {
   await call('ofrepEvaluateFlag', { params: { key: 'ab.beta' }, body: { context: { targetingKey: 'u1' } }, as: 'none', expect: 401 });
   const all = await call('ofrepEvaluateFlags', { body: { context: { targetingKey: 'u1' } }, as: 'viewer', expect: 200 });
   assert.deepEqual(all.json().flags.map((f) => f.key), ['ab.beta']);
+  // The tag back: the same config and context answer 304 without a body; another context 200.
+  const again = { context: { targetingKey: 'u1' } };
+  const nm = await call('ofrepEvaluateFlags', { body: again, headers: { 'if-none-match': all.headers.etag }, expect: 304 });
+  assert.equal(nm.body, '');
+  await call('ofrepEvaluateFlags', { body: { context: { targetingKey: 'u2' } }, headers: { 'if-none-match': all.headers.etag }, expect: 200, note: 'other context' });
   await call('ofrepEvaluateFlags', { body: '{', expect: 400 });
   await call('ofrepEvaluateFlags', { body: { context: { targetingKey: 'u1' } }, as: 'none', expect: 401 });
 });
