@@ -46,9 +46,11 @@ test-www:
 test-browser:
 	sh scripts/browser-test.sh
 
-# Published contracts: docs/config.schema.json vs the config fixtures, docs/openapi.yaml vs
-# the requests the e2e tests and the dashboard make.
-test-contracts:
+# Published contracts: every file in examples/ passes the validator and the JSON Schema;
+# docs/config.schema.json and the validator agree on the fixtures and on thousands of generated
+# documents; docs/openapi.yaml describes every answer of the live control plane (the built
+# workers under wrangler dev, hence `build`) and every path the e2e tests and the CLI request.
+test-contracts: build
 	node --test tests/contracts/
 
 # promtool on the rendered metrics (scripts/promtool-test.sh installs Debian's prometheus

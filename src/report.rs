@@ -3,7 +3,7 @@
 //! `ctx.waitUntil`, so the request path never waits for the object. Also signs feedback
 //! receipts.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use crate::js::{self, Ctx, Env};
 use crate::state;
@@ -15,31 +15,37 @@ use switchyard_core::config::{RECEIPT_SECRET, STATS_BINDING};
 use switchyard_core::receipt::ReceiptSigner;
 
 /// A batch is flushed 1 s after its first observation, or at 1,000 observations if that
-/// comes first: one report per route per second from each isolate, whatever its traffic
-/// (docs/bench.md, "Capacity"). Observations made before an operator's action can reach the
-/// route's object after it; they carry the controller epoch they were made under, and the
-/// object keeps those of an older epoch out of the controller's window.
+/// comes first: at most one report per route per second from each isolate, plus one per
+/// 1,000 requests beyond 1,000/s (docs/ledger.md, "Capacity model"). Observations made before
+/// an operator's action can reach the route's object after it; they carry the controller
+/// epoch they were made under, and the object keeps those of an older epoch out of the
+/// controller's window.
 const FLUSH_AGE_MS: u64 = Batcher::DEFAULT_MAX_AGE_MS;
 const FLUSH_COUNT: u32 = 1_000;
+/// A flush timer not back after this long was cut short (its `waitUntil` ended): another
+/// may start.
+const TIMER_STUCK_MS: u64 = 3 * FLUSH_AGE_MS;
 
 thread_local! {
     static BATCHER: RefCell<Batcher> = RefCell::new(Batcher::new(FLUSH_COUNT, FLUSH_AGE_MS));
+    /// Since when the isolate's one flush timer has been running, if it is.
+    static TIMER: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
-/// Records one routed request; flushes in `ctx.waitUntil` when the batch is due.
-/// The first observation of a batch also schedules a flush at the batch's maximum age, so
-/// a quiet route still reports within that age.
+/// Records one routed request; flushes in `ctx.waitUntil` when the batch is due. While
+/// anything is pending, one timer per isolate flushes it at its maximum age, so a quiet
+/// route still reports within that age (one timer: never two flushes of one second).
 pub fn observe(env: &Env, ctx: &Ctx, obs: Observation<'_>) {
     observe_with(env, ctx, |b, now| b.push(obs, now));
 }
 
 fn observe_with(env: &Env, ctx: &Ctx, f: impl FnOnce(&mut Batcher, u64) -> bool) {
-    let (was_empty, due) = push(f);
-    if due {
+    if push(f) {
         if let Some(batch) = drain() {
             state::background(ctx, send(env.clone(), batch));
         }
-    } else if was_empty {
+    }
+    if start_timer() {
         state::background(ctx, flush_later(env.clone()));
     }
 }
@@ -50,21 +56,49 @@ pub fn override_seen(env: &Env, ctx: &Ctx, route: &str, arm: Option<&str>) {
     observe_with(env, ctx, |b, now| b.push_override(route, arm, now));
 }
 
-/// Adds to the isolate's batch: whether it was empty before, and whether it is now due.
-fn push(f: impl FnOnce(&mut Batcher, u64) -> bool) -> (bool, bool) {
+/// Adds to the isolate's batch; whether it is now due.
+fn push(f: impl FnOnce(&mut Batcher, u64) -> bool) -> bool {
     let now = state::now_ms();
-    BATCHER.with(|b| {
-        let mut b = b.borrow_mut();
-        let was_empty = b.is_empty();
-        (was_empty, f(&mut b, now))
+    BATCHER.with(|b| f(&mut b.borrow_mut(), now))
+}
+
+/// Whether to start the flush timer: something is pending and no timer is running (or the
+/// running one was cut short). Marks it running.
+fn start_timer() -> bool {
+    let now = state::now_ms();
+    let pending = BATCHER.with(|b| !b.borrow().is_empty());
+    TIMER.with(|t| {
+        let running = t
+            .get()
+            .is_some_and(|since| now.saturating_sub(since) < TIMER_STUCK_MS);
+        let start = pending && !running;
+        if start {
+            t.set(Some(now));
+        }
+        start
     })
 }
 
+/// The isolate's flush timer: sleeps until the pending batch is due (a batch drained by
+/// count meanwhile: until the next one is), sends it, and ends once nothing is pending
+/// (observations made while it sent are the next batch it waits for).
 async fn flush_later(env: Env) {
-    js::sleep(FLUSH_AGE_MS as u32).await;
-    if let Some(batch) = drain() {
-        send(env, batch).await;
+    loop {
+        let now = state::now_ms();
+        match BATCHER.with(|b| b.borrow().due_in(now)) {
+            None => break,
+            Some(0) => {
+                if let Some(batch) = drain() {
+                    send(env.clone(), batch).await;
+                }
+            }
+            Some(ms) => {
+                TIMER.with(|t| t.set(Some(now)));
+                js::sleep(ms as u32).await;
+            }
+        }
     }
+    TIMER.with(|t| t.set(None));
 }
 
 fn drain() -> Option<Batch> {
@@ -109,12 +143,12 @@ pub async fn shadow(
         }
         None => ShadowObservation::failed(route, origin, 0),
     };
-    let (was_empty, due) = push(|b, now| b.push_shadow(&obs, epoch, now));
-    if due {
+    if push(|b, now| b.push_shadow(&obs, epoch, now)) {
         if let Some(batch) = drain() {
             send(env.clone(), batch).await;
         }
-    } else if was_empty {
+    }
+    if start_timer() {
         flush_later(env.clone()).await;
     }
 }

@@ -17,7 +17,7 @@ const feedback = (receipt, reward) =>
   ctx.worker.req('/_switchyard/feedback', { method: 'POST', headers: { 'content-type': 'application/json' }, body: { receipt, reward } });
 const stats = async (route) => (await ctx.worker.req(`/_switchyard/stats/${route}`)).json();
 const kvJson = async (key) => {
-  const t = await ctx.worker.getKV(key);
+  const t = await ctx.worker.getKV(key, { present: true });
   return t ? JSON.parse(t) : null;
 };
 const armOf = (r) => r.headers['x-switchyard-arm'];

@@ -58,12 +58,19 @@ async fn dispatch(req: Request, env: &Env) -> std::result::Result<Response, Faul
     if path == "feedback" {
         if method != "POST" {
             return Err(Fault::method_not_allowed(
+                "POST",
                 "POST a JSON body {\"receipt\", \"reward\"}",
             ));
         }
         return feedback(req, env).await;
     }
     if path.is_empty() || path == "dashboard" || path.starts_with("dashboard/") {
+        if method != "GET" && method != "HEAD" {
+            return Err(Fault::method_not_allowed(
+                "GET, HEAD",
+                "the dashboard is read with GET",
+            ));
+        }
         return dashboard(&path, env).await;
     }
     // Fail closed: every other endpoint needs a token whose role covers it (core::ops::authorize).
@@ -93,11 +100,13 @@ async fn operator(
 ) -> std::result::Result<Response, Fault> {
     let path = path.to_string();
     let method = method.to_string();
-    let read_only = ["whoami", "config/history", "audit", "alerts", "metrics"];
-    if read_only.contains(&path.as_str()) && method != "GET" {
-        return Err(Fault::method_not_allowed(format!(
-            "{path} is read with GET"
-        )));
+    if let Some(allow) = allowed_methods(&path) {
+        if !allow.split(", ").any(|m| m == method) {
+            return Err(Fault::method_not_allowed(
+                allow,
+                format!("{path} answers {allow}, not {method}"),
+            ));
+        }
     }
     match path.as_str() {
         "whoami" => return Ok(ops::whoami(who)),
@@ -109,9 +118,6 @@ async fn operator(
         _ => {}
     }
     if let Some(v) = path.strip_prefix("config/revert/") {
-        if method != "POST" {
-            return Err(Fault::method_not_allowed("POST to revert"));
-        }
         return ops::revert(&req, v, query, env, who).await;
     }
     if let Some(rest) = path.strip_prefix("ofrep/") {
@@ -122,21 +128,11 @@ async fn operator(
     }
     for action in ["rollback", "resume", "promote"] {
         if let Some(route) = path.strip_prefix(action).and_then(|p| p.strip_prefix('/')) {
-            if method != "POST" {
-                return Err(Fault::method_not_allowed(format!(
-                    "POST to {action} a route"
-                )));
-            }
             return operate(route, action, env).await;
         }
     }
     for action in ["stats", "tick", "series"] {
         if let Some(route) = path.strip_prefix(action).and_then(|p| p.strip_prefix('/')) {
-            if action == "series" && method != "GET" {
-                return Err(Fault::method_not_allowed(format!(
-                    "{action} is read with GET"
-                )));
-            }
             let mut action = action.to_string();
             if action == "series" {
                 action = format!("series?minutes={}", series_minutes(query)?);
@@ -160,6 +156,37 @@ async fn operator(
         }
     }
     Err(Fault::not_found("not_found", "unknown Switchyard endpoint"))
+}
+
+/// The methods an operator endpoint answers (its 405's `Allow`); `None` for a path that is
+/// not an endpoint (404).
+fn allowed_methods(path: &str) -> Option<&'static str> {
+    let under = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .and_then(|p| p.strip_prefix('/'))
+            .is_some_and(|rest| !rest.is_empty())
+    };
+    // Whatever answers GET answers HEAD too (RFC 9110; the runtime drops the body).
+    match path {
+        "whoami" | "config/history" | "audit" | "alerts" | "metrics" => Some("GET, HEAD"),
+        "config" => Some("GET, HEAD, PUT"),
+        "validate" | "overrides" => Some("POST"),
+        _ if under("stats") || under("series") => Some("GET, HEAD"),
+        _ if [
+            "config/revert",
+            "rollback",
+            "resume",
+            "promote",
+            "tick",
+            "ofrep",
+        ]
+        .iter()
+        .any(|p| under(p)) =>
+        {
+            Some("POST")
+        }
+        _ => None,
+    }
 }
 
 /// The operator dashboard: static files from the `ASSETS` binding (`www/`).
@@ -243,7 +270,7 @@ async fn config_endpoint(
     who: &Identity,
 ) -> std::result::Result<Response, Fault> {
     let kv_store = env.kv(shared::BINDING)?;
-    if path == "config" && method == "GET" {
+    if path == "config" && (method == "GET" || method == "HEAD") {
         // The version in force (ConfigLog, which also notices writes made outside the API),
         // else the bare KV text.
         let (version, text) = match ops::current(env).await {
@@ -284,13 +311,8 @@ async fn config_endpoint(
     } else {
         None
     };
+    // `allowed_methods` let only these through.
     let writes = path == "config" && method == "PUT";
-    let validates = path == "validate" && method == "POST";
-    if !(writes || validates) {
-        return Err(Fault::method_not_allowed(
-            "GET or PUT /config, POST /validate",
-        ));
-    }
     let body = http::read_body(&req, MAX_CONFIG_BYTES, "configs are at most 1 MiB").await?;
     let Ok(text) = String::from_utf8(body) else {
         return Err(Fault::bad_request("bad_config", "the config is not UTF-8"));

@@ -223,11 +223,6 @@ fn ofrep_error(e: OfrepError, key: &str, details: &str) -> Response {
 
 /// `POST /_switchyard/ofrep/v1/evaluate/flags[/<route>.<flag>]`.
 pub async fn ofrep(req: Request, rest: &str, env: &Env) -> Result<Response> {
-    if req.inner().method() != "POST" {
-        return Err(Fault::method_not_allowed(
-            "OFREP evaluations are POST requests",
-        ));
-    }
     let key =
         match rest.strip_prefix("v1/evaluate/flags") {
             Some("") | Some("/") => None,
@@ -311,9 +306,6 @@ const MAX_OVERRIDE_BYTES: usize = 4 * 1024;
 
 /// `POST /_switchyard/overrides {route, arm, ttl_s}` → `{token, route, arm, expires_ms}`.
 pub async fn issue_override(req: Request, env: &Env, who: &Identity) -> Result<Response> {
-    if req.inner().method() != "POST" {
-        return Err(Fault::method_not_allowed("POST {route, arm, ttl_s}"));
-    }
     let Some(signer) = shared::signer(env) else {
         return Err(Fault::ours(
             503,

@@ -117,7 +117,8 @@ pub fn parse(v: Option<&Value>, errors: &mut Vec<ConfigError>) -> Vec<Webhook> {
                 None
             }
             (Some(u), None) => match u.as_str() {
-                Some(u) if u.len() > MAX_URL_LEN => {
+                // Characters, as the schema's maxLength counts them.
+                Some(u) if u.chars().count() > MAX_URL_LEN => {
                     err(
                         format!("{p}.url"),
                         format!("longer than {MAX_URL_LEN} characters"),
@@ -185,18 +186,28 @@ pub fn parse(v: Option<&Value>, errors: &mut Vec<ConfigError>) -> Vec<Webhook> {
     out
 }
 
-/// Whether the host of an `http://` URL is loopback (`localhost`, `127.x.y.z`, `[::1]`).
+/// Whether an `http://` URL's authority (after any userinfo) is a loopback host with an
+/// optional port: `localhost` (any case), `127.a.b.c` (each part 1-3 digits, at most 255) or
+/// `[::1]`, then nothing or `:` and 1-5 digits. The schema's webhook `url` pattern says the
+/// same (`tests/contracts/differential.test.mjs` holds them to it).
 fn loopback(host_port: &str) -> bool {
-    let host = if let Some(h) = host_port.strip_prefix('[') {
-        h.split(']').next().unwrap_or("")
-    } else {
-        host_port.split(':').next().unwrap_or("")
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some(("::1", port)) => ("::1", port),
+            _ => return false,
+        },
+        None => host_port.split_at(host_port.find(':').unwrap_or(host_port.len())),
     };
-    host.eq_ignore_ascii_case("localhost")
-        || host == "::1"
-        || host.strip_prefix("127.").is_some_and(|r| {
-            r.split('.').count() == 3 && r.split('.').all(|p| p.parse::<u8>().is_ok())
-        })
+    let digits =
+        |p: &str, max: usize| (1..=max).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit());
+    let port_ok = port.is_empty() || port.strip_prefix(':').is_some_and(|p| digits(p, 5));
+    let octet = |p: &str| digits(p, 3) && p.parse::<u16>().is_ok_and(|n| n <= 255);
+    port_ok
+        && (host == "::1"
+            || host.eq_ignore_ascii_case("localhost")
+            || host
+                .strip_prefix("127.")
+                .is_some_and(|r| r.split('.').count() == 3 && r.split('.').all(octet)))
 }
 
 /// A webhook receiver is `https://<host>…`, or `http://` to a loopback host when
@@ -254,6 +265,14 @@ mod tests {
         assert!(webhook_allowed("http://u@127.0.0.1/x", true).is_ok());
         assert!(webhook_allowed("ftp://x", true).is_err());
         assert!(webhook_allowed("https://h/x y", true).is_err());
+        // The loopback host exactly: parts of 127.x.y.z up to 255, a numeric port, any case.
+        assert!(webhook_allowed("http://LocalHost:80/x", true).is_ok());
+        assert!(webhook_allowed("http://127.0.0.256/x", true).is_err());
+        assert!(webhook_allowed("http://127.+1.0.1/x", true).is_err());
+        assert!(webhook_allowed("http://localhost:x/x", true).is_err());
+        assert!(webhook_allowed("http://127.0.0.1:/x", true).is_err());
+        assert!(webhook_allowed("http://[::1]x/", true).is_err());
+        assert!(webhook_allowed("https://u@/x", true).is_err());
     }
 
     fn parse_ok(v: Value) -> (Vec<Webhook>, Vec<ConfigError>) {

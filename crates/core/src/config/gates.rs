@@ -24,7 +24,6 @@ use super::model::{
     DEFAULT_MARGIN_LATENCY_RATIO, DEFAULT_SHADOW_MAX_BODY, DEFAULT_SHADOW_TIMEOUT_MS,
 };
 use super::path::Path;
-use crate::observe::Compare;
 
 impl Validator {
     /// A canary's `gates`; `canary`: the candidate's origin, when valid.
@@ -60,11 +59,9 @@ impl Validator {
             self.check((0.0..=1.0).contains(&n), &p, "must be within 0 and 1")
                 .then_some(n)
         });
-        let compare = self.req(f, "compare").and_then(|c| {
-            let spec = Compare::from_value(c);
-            spec.map_err(|e| self.err(&at.key("compare"), format!("invalid compare spec: {e}")))
-                .ok()
-        });
+        let compare = self
+            .req(f, "compare")
+            .and_then(|c| self.compare_spec(&at.key("compare"), c));
         let mirror_ppm = self
             .opt_percent(f, "percent", DEFAULT_GATE_MIRROR_PPM)
             .filter(|p| self.check(*p > 0, &at.key("percent"), "must be above 0"));

@@ -152,7 +152,8 @@ pub enum Op {
     SemverGte(Semver),
 }
 
-/// `major.minor.patch`, missing parts are 0; pre-release/build suffixes are ignored.
+/// `major.minor.patch`, missing parts are 0; pre-release/build suffixes are ignored; each
+/// part is 1-19 digits; surrounding whitespace (Unicode `White_Space`) is ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Semver(pub u64, pub u64, pub u64);
 
@@ -163,7 +164,10 @@ impl Semver {
         let mut parts = core.split('.');
         let mut next = |required: bool| -> Option<u64> {
             match parts.next() {
-                Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p.parse().ok(),
+                // At most 19 digits: every such number fits a u64.
+                Some(p) if (1..=19).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) => {
+                    p.parse().ok()
+                }
                 None if !required => Some(0),
                 _ => None,
             }
@@ -375,6 +379,9 @@ pub const MAX_CREDENTIALS: usize = 32;
 
 /// Most ledger shards a route may have.
 pub const MAX_FEEDBACK_SHARDS: u64 = 64;
+
+/// Largest `min_requests` of a guard.
+pub const MAX_MIN_REQUESTS: u64 = 1_000_000_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {

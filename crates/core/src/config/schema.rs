@@ -4,9 +4,15 @@
 //! validator itself), and every fixture in `tests/fixtures/config_cases.json` is accepted or
 //! rejected as the validator does, except the semantic checks JSON Schema cannot express
 //! (origin references that must exist, unique names, routes shadowed by earlier ones,
-//! non-decreasing canary steps, `completed <= batches`, `min_share * arms <= 1`, and integers
-//! written as `1.0`), which only the validator catches. Optional fields admit `null`, which
-//! the validator reads as absent (its one rule for optional fields).
+//! non-decreasing canary steps, `canary != stable`, `completed <= batches`,
+//! `min_share * arms <= 1`, duplicate keys in the text), which only the validator catches.
+//! `tests/contracts/differential.test.mjs` holds both to that over thousands of generated
+//! documents (its `VALIDATOR_ONLY` lists those checks by their messages). Optional fields
+//! admit `null`, which the validator reads as absent (its one rule for optional fields).
+//!
+//! Patterns use `[\s\S]` where any character is meant (`.` stops at a line break in
+//! JavaScript), and `percent` is a `multipleOf` 0.0001: a validator that divides in binary
+//! floating point needs a tolerance there (ajv: `multipleOfPrecision`).
 //!
 //! `switchyard schema` prints [`config_schema_text`]; `docs/config.schema.json` is that output,
 //! checked by `crates/cli/tests/cli.rs`.
@@ -17,6 +23,14 @@ use serde_json::{json, Value};
 pub const SCHEMA_ID: &str = "https://switchyard.dev/schema/config-v1.json";
 
 const NAME_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
+/// Route names: no `.` (they appear in URL paths, where `.` and `..` segments are
+/// normalised away).
+const ROUTE_NAME_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
+/// Whitespace as Rust's `str::trim` sees it (Unicode `White_Space`), which JavaScript's `\s`
+/// does not quite match.
+const WS: &str =
+    "[\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+
 const MAX_HOLD_S: u64 = 30 * 86_400;
 
 fn name(what: &str) -> Value {
@@ -212,10 +226,12 @@ pub fn config_schema() -> Value {
         }));
         defs.insert(def, schema);
     }
+    let tolerance = json!({ "type": ["number", "null"], "minimum": 0, "default": crate::observe::DEFAULT_TOLERANCE, "description": "Absolute tolerance for numbers." });
+    let semver = format!("^{WS}*[vV]*[0-9]{{1,19}}(\\.[0-9]{{1,19}}){{0,2}}([-+][\\s\\S]*)?{WS}*$");
     let more = json!({
         "name": name("1-64 characters of [A-Za-z0-9._-]."),
-        "origin_ref": { "type": "string", "pattern": NAME_PATTERN, "description": "Name of an origin in `origins` (that it exists is checked by the validator)." },
-        "percent": { "type": "number", "minimum": 0, "maximum": 100, "description": "Percent, 0-100, at most 4 decimals (the validator checks the decimals)." },
+        "origin_ref": { "type": "string", "description": "Name of an origin in `origins` (that it exists is checked by the validator: any other string is an unknown origin)." },
+        "percent": { "type": "number", "minimum": 0, "maximum": 100, "multipleOf": 0.0001, "description": "Percent, 0-100, at most 4 decimals." },
         "methods": { "type": "array", "minItems": 1, "items": { "type": "string", "pattern": "^[A-Za-z]+$" }, "description": "HTTP methods (case-insensitive)." },
         "shadow_methods": { "type": "array", "minItems": 1, "items": { "type": "string", "pattern": "^([Gg][Ee][Tt]|[Hh][Ee][Aa][Dd]|[Pp][Oo][Ss][Tt]|[Pp][Uu][Tt]|[Pp][Aa][Tt][Cc][Hh]|[Dd][Ee][Ll][Ee][Tt][Ee]|[Oo][Pp][Tt][Ii][Oo][Nn][Ss])$" }, "description": "Methods mirrored (case-insensitive): GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS; never CONNECT, TRACE or WebDAV verbs. Default: the route's match methods among these, else GET and POST." },
         "origin": object("A model server.", &["url"], json!({
@@ -249,7 +265,7 @@ pub fn config_schema() -> Value {
         "guard": object("Health limits: the controller rolls back when one is exceeded.", &[], json!({
             "max_error_rate": rate(1.0, "Largest acceptable error rate of the new side, (0, 1]."),
             "max_p95_latency_ratio": rate(1_000.0, "Largest acceptable p95 latency ratio new/old, (0, 1000]."),
-            "min_requests": { "type": ["integer", "null"], "minimum": 0, "default": 100, "description": "Requests on the new side before the guard judges." },
+            "min_requests": { "type": ["integer", "null"], "minimum": 0, "maximum": crate::config::MAX_MIN_REQUESTS, "default": 100, "description": "Requests on the new side before the guard judges." },
         })),
         "gates": {
             "type": "object", "additionalProperties": false,
@@ -285,7 +301,7 @@ pub fn config_schema() -> Value {
             "properties": {
                 "max_error_rate": rate(1.0, "Largest acceptable error rate of an arm, (0, 1]."),
                 "max_p95_latency_ratio": rate(1_000.0, "Largest acceptable p95 latency ratio arm/control, (0, 1000]."),
-                "min_requests": { "type": ["integer", "null"], "minimum": 0, "default": 100, "description": "Requests on an arm before the guard judges it." },
+                "min_requests": { "type": ["integer", "null"], "minimum": 0, "maximum": crate::config::MAX_MIN_REQUESTS, "default": 100, "description": "Requests on an arm before the guard judges it." },
                 "action": { "enum": ["stop", "drain", null], "default": "stop", "description": "What a breach does." },
             },
             "anyOf": [
@@ -296,7 +312,7 @@ pub fn config_schema() -> Value {
         "rule": {
             "type": "object", "additionalProperties": false, "required": ["attr", "op", "values"],
             "properties": {
-                "attr": { "type": "string", "pattern": "^(country|header:.+|cookie:.+|query:.+)$", "description": "header:<name>, cookie:<name>, query:<name> or country." },
+                "attr": { "type": "string", "pattern": "^(country|(header|cookie|query):[\\s\\S]+)$", "description": "header:<name>, cookie:<name>, query:<name> or country." },
                 "op": { "enum": ["eq", "in", "prefix", "semver_gte"] },
                 "values": { "type": "array", "minItems": 1, "items": { "type": "string" } },
             },
@@ -304,7 +320,7 @@ pub fn config_schema() -> Value {
                 { "if": { "type": "object", "properties": { "op": { "enum": ["eq", "semver_gte"] } }, "required": ["op"] },
                   "then": { "type": "object", "properties": { "values": { "type": "array", "maxItems": 1 } } } },
                 { "if": { "type": "object", "properties": { "op": { "const": "semver_gte" } }, "required": ["op"] },
-                  "then": { "type": "object", "properties": { "values": { "type": "array", "items": { "type": "string", "pattern": "^\\s*[vV]*[0-9]+(\\.[0-9]+){0,2}([-+].*)?\\s*$" } } } } },
+                  "then": { "type": "object", "properties": { "values": { "type": "array", "items": { "type": "string", "pattern": semver } } } } },
             ]
         },
         "flag": object("A route-level flag, reported in x-switchyard-flags.", &["name"], json!({
@@ -326,12 +342,12 @@ pub fn config_schema() -> Value {
             "properties": { "kind": { "enum": ["json_pointer", "kserve_v2", "tf_serving", "openai_chat"] } },
             "oneOf": [
                 compare("json_pointer", "RFC 6901 pointer into both bodies.", json!({
-                    "pointer": { "type": "string", "pattern": "^(/.*)?$" },
-                    "tolerance": { "type": "number", "minimum": 0 },
+                    "pointer": { "type": "string", "pattern": "^(/[\\s\\S]*)?$" },
+                    "tolerance": tolerance,
                 }), &["pointer"]),
-                compare("kserve_v2", "KServe v2 outputs[].data.", json!({ "tolerance": { "type": "number", "minimum": 0 } }), &[]),
-                compare("tf_serving", "TF Serving predictions/outputs.", json!({ "tolerance": { "type": "number", "minimum": 0 } }), &[]),
-                compare("openai_chat", "OpenAI-style choices[].message.content.", json!({}), &[]),
+                compare("kserve_v2", "KServe v2 outputs[].data.", json!({ "tolerance": tolerance, "pointer": { "type": "null" } }), &[]),
+                compare("tf_serving", "TF Serving predictions/outputs.", json!({ "tolerance": tolerance, "pointer": { "type": "null" } }), &[]),
+                compare("openai_chat", "OpenAI-style choices[].message.content.", json!({ "tolerance": { "type": "null" }, "pointer": { "type": "null" } }), &[]),
             ]
         },
         "shadow": object("Mirror a share of the route's requests to an origin; the answer is compared, never returned.", &["origin"], json!({
@@ -350,13 +366,13 @@ pub fn config_schema() -> Value {
             "allOf": dispatch,
         },
         "route": object("A route: which requests, how units are identified, which strategy.", &["name", "match", "strategy"], json!({
-            "name": name("Route name; unique (validator)."),
+            "name": { "type": "string", "pattern": ROUTE_NAME_PATTERN, "description": "Route name, 1-64 characters of [A-Za-z0-9_-] (no `.`: it names URL paths); unique (validator)." },
             "match": { "$ref": "#/$defs/match" },
             "unit": { "type": ["array", "null"], "items": { "$ref": "#/$defs/unit_source" }, "description": "Where the unit id comes from, in order; default header x-user-id, then cookie sy_uid." },
             "strategy": { "$ref": "#/$defs/strategy" },
             "shadow": { "type": ["array", "null"], "maxItems": 32, "items": { "$ref": "#/$defs/shadow" } },
             "flags": { "type": ["array", "null"], "maxItems": 64, "items": { "$ref": "#/$defs/flag" } },
-            "strip_prefix": opt(json!({ "type": "string", "pattern": "^/.*[^/]$", "description": "Removed from the path before forwarding." })),
+            "strip_prefix": opt(json!({ "type": "string", "pattern": "^/[\\s\\S]*[^/]$", "description": "Removed from the path before forwarding." })),
             "credentials": { "type": ["array", "null"], "minItems": 1, "maxItems": 32, "items": { "type": "string", "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$" }, "description": "Header names the route's callers authenticate with (besides Authorization, Cookie, Proxy-Authorization): never sent to a shadow without forward_credentials." },
             "feedback_shards": { "type": ["integer", "null"], "minimum": 1, "maximum": 64, "default": 1, "description": "Receipt ledger shards feedback is spread over (by receipt id); the route's object merges them on its tick." },
             "description": { "type": ["string", "null"] },
@@ -365,13 +381,23 @@ pub fn config_schema() -> Value {
     if let Value::Object(m) = more {
         defs.extend(m);
     }
+    // `webhook_allowed` (config/alerts.rs) as a pattern: no whitespace or control character
+    // (Rust's `char::is_whitespace`/`is_control`); https:// with a host after any userinfo,
+    // or http:// to localhost (any case), 127.a.b.c (parts up to 255) or [::1], with an
+    // optional numeric port.
+    let no =
+        "\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+    let octet = "([01]?[0-9]{1,2}|2[0-4][0-9]|25[0-5])";
+    let webhook_url = format!(
+        "^(https://([^{no}/?#]*@)?[^{no}/?#@]+|http://([^{no}/?#]*@)?([Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt]|127\\.{octet}\\.{octet}\\.{octet}|\\[::1\\])(:[0-9]{{1,5}})?)([/?#][^{no}]*)?$"
+    );
     let mut root = object(
         "Switchyard config, schema v1 (KV namespace SPLIT_CONFIG, key `config`).",
         &["version", "origins", "routes"],
         json!({
             "version": { "const": 1 },
             "description": { "type": ["string", "null"] },
-            "default_origin": opt(json!({ "type": "string", "pattern": NAME_PATTERN, "description": "Origin for requests no route matches (404 when absent)." })),
+            "default_origin": opt(json!({ "type": "string", "description": "Origin for requests no route matches (404 when absent); a name in `origins` (validator)." })),
             "origins": {
                 "type": "object", "minProperties": 1,
                 "propertyNames": { "pattern": NAME_PATTERN },
@@ -391,7 +417,7 @@ pub fn config_schema() -> Value {
                                 { "properties": { "url_secret": true }, "required": ["url_secret"] },
                             ],
                             "properties": {
-                                "url": { "type": "string", "pattern": "^(https://[^\\s/?#@]*@?[^\\s/?#]+([/?#]\\S*)?|http://([^\\s/?#@]*@)?(localhost|127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}|\\[::1\\])(:[0-9]+)?([/?#]\\S*)?)$", "maxLength": super::alerts::MAX_URL_LEN, "description": "Receiver: https://, or http:// to a loopback host (sent to only in local development). Shown redacted (scheme and host) to all but admins." },
+                                "url": { "type": "string", "pattern": webhook_url, "maxLength": super::alerts::MAX_URL_LEN, "description": "Receiver: https://, or http:// to a loopback host (sent to only in local development). Shown redacted (scheme and host) to all but admins." },
                                 "url_secret": { "type": "string", "pattern": "^[A-Z_][A-Z0-9_]*$", "maxLength": super::alerts::MAX_SECRET_NAME, "description": "Instead of url: the name of a stats-worker secret holding the URL, read at send time." },
                                 "events": { "type": ["array", "null"], "minItems": 1, "uniqueItems": true, "items": { "enum": super::alerts::EVENTS }, "description": "Events to send (all when absent)." },
                             }

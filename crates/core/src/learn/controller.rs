@@ -250,7 +250,8 @@ pub const EPOCH_KINDS: [&str; 3] = ["rollback", "resume", "promote"];
 
 /// The changes between two controller states of a route. With `op` (an operator's
 /// `rollback`, `resume` or `promote`) the change is that action alone: one action, one
-/// transition. Otherwise (the controller or a guard decided) each of: a rollback (alone), a
+/// transition (none when it changed nothing the edge routes by, e.g. a second rollback).
+/// Otherwise (the controller or a guard decided) each of: a rollback (alone), a
 /// resume, a passed shadow gate, a new canary step or rolling batch (`promote` when the canary
 /// reaches 100 %), a pause, arms drained by an A/B guard, a bandit arm promoted. A state of
 /// another strategy version (fingerprint) counts as no state.
@@ -267,11 +268,11 @@ pub fn transitions(
             reason.clone()
         }
     };
+    let known = old.filter(|o| o.fingerprint == new.fingerprint);
     if let Some(op) = op {
-        // Rolling back a route that is already rolled back changes nothing: no event.
-        if op == "rollback"
-            && old.is_some_and(|o| o.fingerprint == new.fingerprint && o.rolled_back)
-        {
+        // An action that changes nothing the edge routes by (rolling back a rolled-back
+        // route, promoting a promoted one) is no event.
+        if known.is_some_and(|o| routes_alike(o, new)) {
             return Vec::new();
         }
         let kind = TRANSITION_KINDS
@@ -286,7 +287,6 @@ pub fn transitions(
         };
         return vec![Transition { kind, detail }];
     }
-    let known = old.filter(|o| o.fingerprint == new.fingerprint);
     let blank = RouteState::default();
     let old = known.unwrap_or(&blank);
     let mut out = Vec::new();
@@ -348,6 +348,20 @@ pub fn transitions(
         );
     }
     out
+}
+
+/// Whether two states route alike: the same share, step, stage, rollback, rolling batches,
+/// pause, drained arms and promoted arm (bookkeeping such as the reason, the last action and
+/// the times aside).
+fn routes_alike(a: &RouteState, b: &RouteState) -> bool {
+    a.canary_percent == b.canary_percent
+        && a.step == b.step
+        && a.stage == b.stage
+        && a.rolled_back == b.rolled_back
+        && a.completed == b.completed
+        && a.paused == b.paused
+        && a.drained == b.drained
+        && a.promoted_arm == b.promoted_arm
 }
 
 #[cfg(test)]
@@ -568,6 +582,13 @@ mod tests {
             kinds(Some(&s(25.0, 1)), &s(100.0, 2), Some("promote")),
             ["promote"]
         );
+        // An action that changes nothing the edge routes by is no event (a second rollback).
+        let again = RouteState {
+            reason: Some("canary rolled back by an operator".into()),
+            last_action: Some("rollback".into()),
+            ..rb.clone()
+        };
+        assert!(kinds(Some(&rb), &again, Some("rollback")).is_empty());
     }
 
     #[test]

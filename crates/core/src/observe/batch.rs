@@ -285,6 +285,16 @@ impl Batcher {
         }
     }
 
+    /// Milliseconds until the pending batch is due (0: due now, by count or by age); `None`
+    /// when nothing is pending. What the isolate's one flush timer sleeps for.
+    pub fn due_in(&self, now_ms: u64) -> Option<u64> {
+        let first = self.first_ms?;
+        if self.pending >= self.max_count {
+            return Some(0);
+        }
+        Some(self.max_age_ms.saturating_sub(now_ms.saturating_sub(first)))
+    }
+
     /// Observations pending.
     pub fn len(&self) -> u32 {
         self.pending
@@ -334,5 +344,21 @@ mod tests {
         assert!(!b.flush_due(5999));
         assert!(b.flush_due(6000));
         assert!(b.push(obs("r", "a", Outcome::Ok, 10), 6000));
+    }
+
+    #[test]
+    fn due_in_is_what_the_flush_timer_sleeps_for() {
+        let mut b = Batcher::new(3, 1000);
+        assert_eq!(b.due_in(0), None, "nothing pending, no timer");
+        b.push(obs("r", "a", Outcome::Ok, 10), 100);
+        assert_eq!(b.due_in(100), Some(1000));
+        assert_eq!(b.due_in(850), Some(250));
+        assert_eq!(b.due_in(1100), Some(0));
+        assert_eq!(b.due_in(9000), Some(0));
+        b.push(obs("r", "a", Outcome::Ok, 10), 200);
+        b.push(obs("r", "a", Outcome::Ok, 10), 300);
+        assert_eq!(b.due_in(300), Some(0), "due by count");
+        b.drain();
+        assert_eq!(b.due_in(400), None);
     }
 }
