@@ -33,6 +33,7 @@ try {
   const credited = []; // receipts credited once, replayed in B phases
   const answers = {};
   let user = 0;
+  let routedFailed = 0; // routed requests that failed (not 200, or no answer in 15 s)
   const feedback = (receipt) =>
     request(w.url, '/_switchyard/feedback', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ receipt, reward: 1 }) });
 
@@ -44,28 +45,37 @@ try {
     const routedEvery = 1000 / RATE;
     const replayEvery = replayRate > 0 ? 1000 / replayRate : Infinity;
     let nextRouted = performance.now();
-    let nextReplay = performance.now();
+    let nextReplay = replayRate > 0 ? performance.now() : Infinity;
     let k = 0;
     while (performance.now() < end) {
       const now = performance.now();
       while (nextRouted <= now) {
         nextRouted += routedEvery;
         inflight.push(
-          request(w.url, '/rp/x', { headers: { 'x-user-id': `u${user++}` } }).then(async (r) => {
-            lat.push(r.ms);
-            const receipt = r.headers['x-switchyard-receipt'];
-            if (receipt && (await feedback(receipt)).status === 200) credited.push(receipt);
-          }),
+          request(w.url, '/rp/x', { headers: { 'x-user-id': `u${user++}` } }).then(
+            async (r) => {
+              if (r.status !== 200) routedFailed++;
+              lat.push(r.ms);
+              const receipt = r.headers['x-switchyard-receipt'];
+              if (receipt && (await feedback(receipt).catch(() => ({}))).status === 200) credited.push(receipt);
+            },
+            () => routedFailed++,
+          ),
         );
       }
       while (nextReplay <= now && credited.length) {
         nextReplay += replayEvery;
         const receipt = credited[k++ % credited.length];
         inflight.push(
-          feedback(receipt).then((r) => {
-            const code = `${r.status}`;
-            answers[code] = (answers[code] ?? 0) + 1;
-          }),
+          feedback(receipt).then(
+            (r) => {
+              const code = `${r.status}`;
+              answers[code] = (answers[code] ?? 0) + 1;
+            },
+            () => {
+              answers.error = (answers.error ?? 0) + 1;
+            },
+          ),
         );
       }
       await sleep(Math.max(0, Math.min(nextRouted, nextReplay) - performance.now()));
@@ -78,11 +88,12 @@ try {
   const results = [];
   for (const [name, rr] of [['A', 0], ['B', RATE * FACTOR], ['A', 0], ['B', RATE * FACTOR]]) {
     const before = { ...answers };
+    const failedBefore = routedFailed;
     const lat = await phase(SECONDS, rr);
     const replays = Object.values(answers).reduce((s, n) => s + n, 0) - Object.values(before).reduce((s, n) => s + n, 0);
     results.push({ name, replayRate: rr, n: lat.length, p50: q(lat, 0.5), p95: q(lat, 0.95), replays });
     console.log(
-      `${name}: routed ${lat.length} at ${RATE}/s, replays ${replays} at ${rr}/s: ` +
+      `${name}: routed ${lat.length} at ${RATE}/s (${routedFailed - failedBefore} failed), replays ${replays} at ${rr}/s: ` +
         `p50 ${q(lat, 0.5).toFixed(1)} ms, p95 ${q(lat, 0.95).toFixed(1)} ms`,
     );
   }

@@ -7,10 +7,11 @@
 // units, and the edge and OFREP give each the same flags.
 //
 // Also here: receipts are cheap to replay. The control plane remembers the receipts it has
-// seen credited, so a replay is refused (409) without a call to the route's object.
+// seen credited, so a replay is refused (409, its message saying the ledger was not asked)
+// without a call to the route's object.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startOrigin, useWorker, originsBlock, mintReceipt } from './harness.mjs';
+import { startOrigin, useWorker, originsBlock, mintReceipt, waitFor } from './harness.mjs';
 
 const KEY = 'e2e-identity-receipt-key-0123456789';
 const ctx = useWorker({ vars: { RECEIPT_KEY: KEY } });
@@ -90,14 +91,29 @@ test('replays of a credited receipt are refused by the control plane', async () 
   const receipt = r.headers['x-switchyard-receipt'];
   assert.match(receipt, /^v2\./, 'the router signs v2 receipts (with the shard count)');
   const feedback = (token) => w.req('/_switchyard/feedback', { method: 'POST', body: { receipt: token, reward: 1 } });
-  assert.equal((await feedback(receipt)).status, 200);
+  const first = await feedback(receipt);
+  assert.equal(first.status, 200, first.body);
+  // Every replay is answered from the control plane's memory of spent receipts: its message
+  // says the ledger (the route's object) was not asked. The object's own refusal says only
+  // "this receipt was already credited".
   const replays = await Promise.all(Array.from({ length: 50 }, () => feedback(receipt)));
   for (const x of replays) {
     assert.equal(x.status, 409, x.body);
     assert.equal(x.json().error.code, 'receipt_replayed');
+    assert.match(x.json().error.message, /its ledger was not asked/);
   }
-  // A v1 receipt (without a shard count, as issued before v2) still credits once.
-  const v1 = mintReceipt({ route: 'rp', arm: 'origin', key: KEY, nonce: 99n });
+  // A v1 receipt (without a shard count) still credits once, then is refused the same way.
+  const v1 = mintReceipt({ route: 'rp', arm: r.headers['x-switchyard-arm'], key: KEY, nonce: 99n });
   assert.equal((await feedback(v1)).status, 200);
-  assert.equal((await feedback(v1)).status, 409);
+  const again = await feedback(v1);
+  assert.equal(again.status, 409, again.body);
+  assert.match(again.json().error.message, /its ledger was not asked/);
+  // The replays changed nothing: two credits (the shards are merged on the object's tick).
+  const credited = async () => {
+    await w.req('/_switchyard/tick/rp', { method: 'POST' });
+    const s = (await w.req('/_switchyard/stats/rp')).json();
+    return Object.values(s.arms ?? {}).reduce((n, a) => n + (a.rewards?.count ?? 0), 0);
+  };
+  await waitFor(async () => (await credited()) >= 2, 10000, { what: 'both credits in the statistics' });
+  assert.equal(await credited(), 2);
 });

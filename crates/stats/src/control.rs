@@ -503,7 +503,7 @@ async fn feedback(req: Request, env: &Env) -> std::result::Result<Response, Faul
     // A receipt this isolate has seen credited (or refused as a replay) is refused here,
     // before it costs its ledger shard a database write.
     if shared::spent(&id) {
-        return Err(learn::FeedbackError::Replayed.into());
+        return Err(Fault::receipt_spent());
     }
     let credit = serde_json::json!({
         "id": id.to_string(),
