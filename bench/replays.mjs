@@ -3,11 +3,16 @@
 //
 //   make build && node bench/replays.mjs
 //
-// Open-loop load, phases alternating A B A B (SECONDS each, after a WARMUP):
+// Open-loop load, phases A B C A B C (SECONDS each, after a WARMUP):
 //   A  routed requests at RATE/s on one route; every receipt credited once (honest feedback
 //      at RATE/s);
-//   B  the same, plus replays of receipts credited in earlier phases at FACTOR x RATE/s.
-// Reports the routed latency (p50, p95) per phase, the replays' answers, and B's p50 over A's.
+//   B  the same, plus replays of receipts credited in earlier phases at FACTOR x RATE/s;
+//   C  the same as B with forged receipts (a credited receipt with its tag altered: 401 from
+//      the control plane, which never calls the route's object for them): what the same
+//      number of feedback requests costs the shared runtime when no object is involved.
+// Reports the routed latency (p50, p95) per phase, the extra requests' answers, and B's and
+// C's p50 over A's. B close to C: a replay costs no more than any request refused before the
+// route's object.
 // Environment: RATE (20), FACTOR (10), SECONDS (12), WARMUP (3).
 import { startWorker, startOrigin, originsBlock, request, sleep } from '../tests/e2e/harness.mjs';
 
@@ -37,8 +42,17 @@ try {
   const feedback = (receipt) =>
     request(w.url, '/_switchyard/feedback', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ receipt, reward: 1 }) });
 
-  /** One phase: routed requests (and their feedback) at RATE/s, replays at `replayRate`/s. */
-  async function phase(seconds, replayRate) {
+  /** A credited receipt with the first character of its tag changed. */
+  const forge = (receipt) => {
+    const [v, payload, tag] = receipt.split('.');
+    return `${v}.${payload}.${tag[0] === 'A' ? 'B' : 'A'}${tag.slice(1)}`;
+  };
+
+  /**
+   * One phase: routed requests (and their feedback) at RATE/s, extra feedback at
+   * `replayRate`/s: replays of credited receipts, or forged ones with `forged`.
+   */
+  async function phase(seconds, replayRate, forged = false) {
     const lat = [];
     const inflight = [];
     const end = performance.now() + seconds * 1000;
@@ -65,7 +79,7 @@ try {
       }
       while (nextReplay <= now && credited.length) {
         nextReplay += replayEvery;
-        const receipt = credited[k++ % credited.length];
+        const receipt = forged ? forge(credited[k++ % credited.length]) : credited[k++ % credited.length];
         inflight.push(
           feedback(receipt).then(
             (r) => {
@@ -86,21 +100,26 @@ try {
 
   await phase(WARMUP, 0);
   const results = [];
-  for (const [name, rr] of [['A', 0], ['B', RATE * FACTOR], ['A', 0], ['B', RATE * FACTOR]]) {
+  const R = RATE * FACTOR;
+  for (const [name, rr, forged] of [['A', 0], ['B', R], ['C', R, true], ['A', 0], ['B', R], ['C', R, true]]) {
     const before = { ...answers };
     const failedBefore = routedFailed;
-    const lat = await phase(SECONDS, rr);
+    const lat = await phase(SECONDS, rr, forged);
     const replays = Object.values(answers).reduce((s, n) => s + n, 0) - Object.values(before).reduce((s, n) => s + n, 0);
     results.push({ name, replayRate: rr, n: lat.length, p50: q(lat, 0.5), p95: q(lat, 0.95), replays });
+    const extra = forged ? 'forged receipts' : 'replays';
     console.log(
-      `${name}: routed ${lat.length} at ${RATE}/s (${routedFailed - failedBefore} failed), replays ${replays} at ${rr}/s: ` +
+      `${name}: routed ${lat.length} at ${RATE}/s (${routedFailed - failedBefore} failed), ${extra} ${replays} at ${rr}/s: ` +
         `p50 ${q(lat, 0.5).toFixed(1)} ms, p95 ${q(lat, 0.95).toFixed(1)} ms`,
     );
   }
-  const a = (results[0].p50 + results[2].p50) / 2;
-  const b = (results[1].p50 + results[3].p50) / 2;
-  console.log(`replay answers: ${JSON.stringify(answers)}`);
-  console.log(`routed p50 without replays ${a.toFixed(1)} ms, with replays at ${FACTOR}x ${b.toFixed(1)} ms: ${((b / a - 1) * 100).toFixed(0)} %`);
+  const p50 = (n) => results.filter((r) => r.name === n).reduce((s, r) => s + r.p50, 0) / 2;
+  const [a, b, c] = [p50('A'), p50('B'), p50('C')];
+  console.log(`extra feedback answers: ${JSON.stringify(answers)}`);
+  console.log(
+    `routed p50 without extra feedback ${a.toFixed(1)} ms; with replays at ${FACTOR}x ${b.toFixed(1)} ms ` +
+      `(${((b / a - 1) * 100).toFixed(0)} %); with as many forged receipts ${c.toFixed(1)} ms (${((c / a - 1) * 100).toFixed(0)} %)`,
+  );
 } finally {
   await origin.stop();
   await w.stop();
