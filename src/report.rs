@@ -156,16 +156,32 @@ fn part_len(b: &Batch) -> u64 {
     b.arms.iter().map(|a| a.counts.requests).sum()
 }
 
-/// A signed receipt for one routed response. The unit is named by the signer's keyed
-/// [`ReceiptSigner::unit_id`](switchyard_core::receipt::ReceiptSigner::unit_id), never by its
-/// bucketing hash; the nonce comes from the platform's CSPRNG.
-pub fn receipt(env: &Env, route: &str, arm: &str, unit: &str, config_id: &str) -> Option<String> {
-    let signer = signer(env)?;
+/// The unit's 8-byte id: the signer's keyed
+/// [`ReceiptSigner::unit_id`](switchyard_core::receipt::ReceiptSigner::unit_id) (what receipts
+/// carry, so feedback can be matched to the unit), else, without a receipt key (no feedback
+/// either), the unkeyed [`Receipt::unit_hash_of`]. Never the bucketing hash.
+pub fn unit_id(signer: Option<&ReceiptSigner>, unit: &str) -> [u8; 8] {
+    match signer {
+        Some(s) => s.unit_id(unit),
+        None => Receipt::unit_hash_of(unit),
+    }
+}
+
+/// A signed receipt for one routed response naming the unit by `unit_id`; the nonce comes
+/// from the platform's CSPRNG. `None` without a signer.
+pub fn receipt(
+    signer: Option<&ReceiptSigner>,
+    route: &str,
+    arm: &str,
+    unit_id: [u8; 8],
+    config_id: &str,
+) -> Option<String> {
+    let signer = signer?;
     let version = u64::from_str_radix(config_id, 16).unwrap_or(0);
     let r = Receipt::new(
         route,
         arm,
-        signer.unit_id(unit),
+        unit_id,
         version,
         state::now_ms(),
         state::secure_u64(),

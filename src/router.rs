@@ -304,6 +304,10 @@ async fn route(
         Err(Failure::Connect(_)) => (Outcome::ConnectError, 0),
     };
     if !forced {
+        // One keyed hash of the unit names it in the observation (exposure per unit) and in
+        // the receipt (so feedback finds the unit's row).
+        let signer = report::signer(env);
+        let unit_id = report::unit_id(signer.as_ref(), &unit);
         report::observe(
             env,
             ctx,
@@ -315,9 +319,16 @@ async fn route(
                 latency_ms,
                 fingerprint: &route.fingerprint,
                 split_ppm: switchyard_core::routing::split_ppm(route, route_state.as_deref()),
+                unit: u64::from_be_bytes(unit_id),
             },
         );
-        if let Some(token) = report::receipt(env, &route.name, answered_by.0, &unit, &cfg.id) {
+        if let Some(token) = report::receipt(
+            signer.as_ref(),
+            &route.name,
+            answered_by.0,
+            unit_id,
+            &cfg.id,
+        ) {
             ours.push(("x-switchyard-receipt", token));
         }
     }

@@ -43,6 +43,7 @@ fn batch(route: &str, arm: &str, n: u32, now: u64) -> switchyard_core::observe::
                 latency_ms: 10 + i % 50,
                 fingerprint: "",
                 split_ppm: 0,
+                unit: u64::from(i),
             },
             now,
         );
@@ -391,4 +392,120 @@ fn feedback_shards_is_read_from_the_config() {
     assert_eq!(route("").feedback_shards, 1, "default");
     assert_eq!(route(r#","feedback_shards":4"#).feedback_shards, 4);
     assert_eq!(route(r#","feedback_shards":64"#).feedback_shards, 64);
+}
+
+/// A batch in which units `units` of `arm` each send `per_unit` requests under a 10 % canary.
+fn unit_batch(
+    arm: &str,
+    units: std::ops::Range<u64>,
+    per_unit: u32,
+    fp: &str,
+) -> switchyard_core::observe::Batch {
+    let mut b = Batcher::new(u32::MAX, u64::MAX);
+    for u in units {
+        for _ in 0..per_unit {
+            b.push(
+                Observation {
+                    route: "r",
+                    arm,
+                    outcome: Outcome::Ok,
+                    status: 200,
+                    latency_ms: 10,
+                    fingerprint: fp,
+                    split_ppm: 100_000,
+                    unit: u,
+                },
+                1,
+            );
+        }
+    }
+    b.drain()
+}
+
+/// Unit rows: one per distinct unit, read and written with the batch, credited by the unit
+/// a receipt names, capped, kept across reopen, all or nothing, deleted once retired.
+#[test]
+fn unit_rows_are_exact_bounded_and_atomic() {
+    let cfg = common::one_route(r#"{"kind":"canary","stable":"v1","canary":"v2","percent":10}"#);
+    let route = &cfg.routes[0];
+    let fp = route.fingerprint.clone();
+    let store = MemStore::new();
+    let (mut d, _) = Durable::open(&store, "r").unwrap();
+    let mut rng = Xoshiro256::seed_from_u64(1);
+    d.tick(route, 1, &mut rng, &[]).unwrap();
+    for chunk in 0..4u64 {
+        d.report(
+            &unit_batch("stable", chunk * 10..chunk * 10 + 10, 4, &fp),
+            2,
+        )
+        .unwrap();
+    }
+    // The same units again: no new rows, more requests.
+    d.report(&unit_batch("stable", 0..10, 1, &fp), 3).unwrap();
+    d.report(&unit_batch("canary", 100..105, 4, &fp), 3)
+        .unwrap();
+    assert_eq!(store.unit_count(), 45);
+    let before = store.bytes_written.get();
+    d.report(&unit_batch("canary", 100..101, 1, &fp), 4)
+        .unwrap();
+    assert!(
+        store.bytes_written.get() - before < 4_000,
+        "one unit row and meta per batch"
+    );
+    // Feedback naming a unit converts that unit, once however often it converts.
+    for (n, unit) in [(1u64, 100u64), (2, 100), (3, 101)] {
+        assert_eq!(
+            d.credit_unit(id(n), "canary", Some(unit), 1.0, 10, 20, DAY)
+                .unwrap(),
+            Ok(())
+        );
+    }
+    // A unit the object never saw counts in the arm's rewards only.
+    d.credit_unit(id(4), "canary", Some(999), 1.0, 10, 20, DAY)
+        .unwrap()
+        .unwrap();
+    d.tick(route, 5, &mut rng, &[]).unwrap();
+    let e = d.learner().stats(Some(route))["experiment"].clone();
+    assert_eq!(e["arms"]["stable"]["units"], 40, "{e}");
+    assert_eq!(e["arms"]["stable"]["requests"], 170);
+    assert_eq!(e["arms"]["canary"]["units"], 5);
+    assert_eq!(e["arms"]["canary"]["comparison"]["conversions"], 2);
+    assert_eq!(rewards(&d, "canary"), (4, 4.0));
+    // Reopened from storage: the same figures.
+    let (d2, w) = Durable::open(&store, "r").unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(d2.learner().stats(Some(route))["experiment"], e);
+    drop(d2);
+    // A failed write changes nothing; the retry counts once.
+    store.fail_writes.set(1);
+    assert!(d
+        .report(&unit_batch("canary", 200..210, 1, &fp), 6)
+        .is_err());
+    assert_eq!(store.unit_count(), 45);
+    d.report(&unit_batch("canary", 200..210, 1, &fp), 6)
+        .unwrap();
+    assert_eq!(store.unit_count(), 55);
+    // Past the cap, new units are refused (counted), known units go on.
+    d.set_unit_cap(56);
+    d.report(&unit_batch("canary", 300..303, 2, &fp), 7)
+        .unwrap();
+    d.report(&unit_batch("canary", 100..101, 1, &fp), 7)
+        .unwrap();
+    d.tick(route, 8, &mut rng, &[]).unwrap();
+    let e = d.learner().stats(Some(route))["experiment"].clone();
+    assert_eq!(store.unit_count(), 56);
+    assert_eq!(e["arms"]["canary"]["units"], 16);
+    assert_eq!(e["arms"]["canary"]["refused_units"], 2);
+    assert_eq!(e["split"]["uncounted_requests"], 4);
+    // A new split (the strategy edited): the old one is retired when idle, its rows deleted
+    // in bounded batches.
+    let cfg2 = common::one_route(r#"{"kind":"canary","stable":"v1","canary":"v2","percent":30}"#);
+    let route2 = &cfg2.routes[0];
+    d.tick(route2, 70_000, &mut rng, &[]).unwrap();
+    assert_eq!(d.learner().epochs.retired.len(), 1);
+    assert_eq!(d.prune_units(50).unwrap(), 50);
+    assert_eq!(d.prune_units(50).unwrap(), 6);
+    assert_eq!(d.prune_units(50).unwrap(), 0);
+    assert_eq!(store.unit_count(), 0);
+    assert_eq!(d.learner().epochs.rows, 0);
 }

@@ -465,6 +465,8 @@ async fn feedback(mut req: Request, env: &Env) -> std::result::Result<Response, 
         "arm": receipt.arm(),
         "reward": reward,
         "issued_ms": receipt.issued_ms(),
+        // The unit's key, so the route's object credits the unit that earned the reward.
+        "unit": u64::from_be_bytes(receipt.unit_hash()),
     });
     // The ledger shard of this receipt (always the same one for an id, so a replay meets
     // the row that refuses it); shard 0 is the route's own object.

@@ -25,7 +25,8 @@ pub use model::{
     duplicate_keys, parse, path_matches, percent_to_ppm, percent_to_ppm_lenient, text_id,
     valid_route_name, AbGuard, AbGuardAction, Arm, Attr, BanditAlgorithm, CanaryStep, Config, Flag,
     Guard, Matcher, Op, Origin, OriginFlag, OriginId, RewardFeedback, Route, Rule, Semver, Shadow,
-    Side, Strategy, UnitSource, DEFAULT_SHADOW_MAX_BODY, DEFAULT_SHADOW_TIMEOUT_MS,
-    DEFAULT_TIMEOUT_MS, MAX_FEEDBACK_SHARDS,
+    Side, Strategy, UnitSource, DEFAULT_EXPECTED_UNITS, DEFAULT_SHADOW_MAX_BODY,
+    DEFAULT_SHADOW_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, MAX_EXPECTED_UNITS, MAX_FEEDBACK_SHARDS,
+    MIN_EXPECTED_UNITS,
 };
 pub use schema::{config_schema, config_schema_text, SCHEMA_ID};

@@ -271,10 +271,21 @@ pub struct Route {
     /// Receipt ledger shards feedback is spread over (`feedback_shards`, 1..=64, default 1):
     /// shard 0 is the route's own object, the others are merged into it on its tick.
     pub feedback_shards: u32,
+    /// Units (all arms together) at which the always-valid test is tuned to be tightest
+    /// (`experiment.expected_units`, default
+    /// [`DEFAULT_EXPECTED_UNITS`]).
+    pub expected_units: u64,
 }
 
 /// Most ledger shards a route may have.
 pub const MAX_FEEDBACK_SHARDS: u64 = 64;
+/// Default of a route's `experiment.expected_units`: the number of units (all arms together)
+/// at which the always-valid test is tuned to be tightest, as GrowthBook's default tuning
+/// parameter.
+pub const DEFAULT_EXPECTED_UNITS: u64 = 5_000;
+/// Bounds of `experiment.expected_units`.
+pub const MIN_EXPECTED_UNITS: u64 = 10;
+pub const MAX_EXPECTED_UNITS: u64 = 1_000_000_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -807,7 +818,7 @@ impl Validator {
         let f = self.object(
             at,
             v,
-            "name, match, unit, strategy, shadow, flags, strip_prefix, description, feedback_shards",
+            "name, match, unit, strategy, shadow, flags, strip_prefix, description, feedback_shards, experiment",
         )?;
         let name = self
             .req(f, "name")
@@ -861,6 +872,9 @@ impl Validator {
         let feedback_shards = self
             .opt_uint(f, "feedback_shards", MAX_FEEDBACK_SHARDS, 1)
             .filter(|n| self.check(*n > 0, &at.key("feedback_shards"), "must be at least 1"));
+        let expected_units = self
+            .opt(f, "experiment", Self::experiment)
+            .map(|e| e.unwrap_or(DEFAULT_EXPECTED_UNITS));
         Some(Route {
             name: name?,
             matcher: matcher?,
@@ -872,7 +886,19 @@ impl Validator {
             split_salt,
             fingerprint,
             feedback_shards: feedback_shards? as u32,
+            expected_units: expected_units?,
         })
+    }
+
+    /// A route's `experiment` settings: `expected_units`.
+    fn experiment(&mut self, at: &Path, v: &Value) -> Option<u64> {
+        let f = self.object(at, v, "expected_units")?;
+        let default = DEFAULT_EXPECTED_UNITS;
+        self.opt_uint(f, "expected_units", MAX_EXPECTED_UNITS, default)
+            .filter(|n| {
+                let reason = format!("must be at least {MIN_EXPECTED_UNITS}");
+                self.check(*n >= MIN_EXPECTED_UNITS, &at.key("expected_units"), &reason)
+            })
     }
 
     fn matcher(&mut self, at: &Path, v: &Value) -> Option<Matcher> {

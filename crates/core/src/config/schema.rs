@@ -244,6 +244,9 @@ pub fn config_schema() -> Value {
             "name": name("Arm name, reported in x-switchyard-arm."),
             "origin": origin_ref("Origin serving the arm."),
         })),
+        "experiment": object("How the route's experiment (A/B, canary, bandit arms against the first) is analysed.", &[], json!({
+            "expected_units": { "type": ["integer", "null"], "minimum": 10, "maximum": 1_000_000_000u64, "default": 5000, "description": "Units (all arms together) at which the always-valid test is tuned to be tightest: the sample size at which you expect to decide. Keep it fixed for an experiment." },
+        })),
         "guard": object("Health limits: the controller rolls back when one is exceeded.", &[], json!({
             "max_error_rate": rate(1.0, "Largest acceptable error rate of the new side, (0, 1]."),
             "max_p95_latency_ratio": rate(1_000.0, "Largest acceptable p95 latency ratio new/old, (0, 1000]."),
@@ -327,6 +330,7 @@ pub fn config_schema() -> Value {
             "flags": { "type": ["array", "null"], "maxItems": 64, "items": { "$ref": "#/$defs/flag" } },
             "strip_prefix": opt(json!({ "type": "string", "pattern": "^/.*[^/]$", "description": "Removed from the path before forwarding." })),
             "feedback_shards": { "type": ["integer", "null"], "minimum": 1, "maximum": 64, "default": 1, "description": "Receipt ledger shards feedback is spread over (by receipt id); the route's object merges them on its tick." },
+            "experiment": opt(json!({ "$ref": "#/$defs/experiment" })),
             "description": { "type": ["string", "null"] },
         })),
     });
@@ -392,7 +396,7 @@ mod tests {
                   "strategy": { "kind": "ab", "salt": "s", "arms": [{ "name": "x", "origin": "a", "weight": 1 }], "guard": { "max_error_rate": 0.5 } },
                   "shadow": [{ "origin": "b", "compare": { "kind": "kserve_v2" } }],
                   "flags": [{ "name": "f", "rules": [{ "attr": "country", "op": "eq", "values": ["CH"] }] }],
-                  "strip_prefix": "/ab", "description": "d" },
+                  "strip_prefix": "/ab", "description": "d", "experiment": { "expected_units": 1000 } },
                 { "name": "cn", "match": { "path_prefix": "/cn" }, "strategy": { "kind": "canary", "stable": "a", "canary": "b", "percent": 5,
                   "steps": [{ "percent": 10, "hold_s": 1 }], "guard": { "max_error_rate": 0.1 } } },
                 { "name": "fl", "match": { "path_prefix": "/fl" }, "strategy": { "kind": "flag", "default": "a", "flags": [{ "name": "g", "origin": "b" }] } },
@@ -457,6 +461,7 @@ mod tests {
             ("/origins/a", "origin"),
             ("/routes/0", "route"),
             ("/routes/0/match", "match"),
+            ("/routes/0/experiment", "experiment"),
             ("/routes/0/unit/0", "unit_source"),
             ("/routes/0/strategy", "strategy_ab"),
             ("/routes/0/strategy/arms/0", "weighted_arm"),
@@ -504,9 +509,17 @@ mod tests {
             ("/origins/a", &["timeout_ms", "description"]),
             (
                 "/routes/0",
-                &["unit", "shadow", "flags", "strip_prefix", "feedback_shards"],
+                &[
+                    "unit",
+                    "shadow",
+                    "flags",
+                    "strip_prefix",
+                    "feedback_shards",
+                    "experiment",
+                ],
             ),
             ("/routes/0/match", &["host", "path_prefix", "methods"]),
+            ("/routes/0/experiment", &["expected_units"]),
             ("/routes/0/strategy", &["guard", "salt"]),
             (
                 "/routes/0/strategy/guard",
@@ -626,6 +639,7 @@ mod tests {
                 }
                 p if p.starts_with("/origins/") => schema["$defs"]["origin"].clone(),
                 p if p.ends_with("/match") => schema["$defs"]["match"].clone(),
+                p if p.ends_with("/experiment") => schema["$defs"]["experiment"].clone(),
                 "/routes/0/strategy/guard" => schema["$defs"]["ab_guard"].clone(),
                 p if p.ends_with("/guard") => schema["$defs"]["guard"].clone(),
                 p if p.contains("/shadow/") => schema["$defs"]["shadow"].clone(),

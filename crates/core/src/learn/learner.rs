@@ -31,15 +31,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::controller::{self, ArmHealth};
+use super::experiment::{self, Epochs, UnitRows, UnitWrite};
+use super::store::StoreError;
 use crate::base::Rng;
 use crate::config::{AbGuardAction, BanditAlgorithm, RewardFeedback, Route, Strategy};
 use crate::config::{RouteState, Weights};
 use crate::observe::{ArmAggregate, Batch, RouteAggregate};
 use crate::receipt::{ReceiptId, ReplayGuard};
-use crate::routing;
 use crate::statistics::{
-    self, Algorithm, ArmStats, BanditParams, MeanStats, MsprtConfig, MsprtState, Proportion,
-    RewardModel,
+    self, Algorithm, ArmStats, BanditParams, MeanStats, Proportion, RewardModel,
 };
 
 /// Health window kept per arm.
@@ -54,9 +54,6 @@ pub const DRAIN_MIN_REQUESTS: u64 = 10;
 pub const DRAIN_ERROR_RATE: f64 = 0.5;
 /// A drained arm rejoins after this many consecutive probe requests without an error.
 pub const RECOVER_REQUESTS: u64 = 5;
-/// Distinct splits (fingerprint, share) whose sample-ratio counts are kept.
-pub const MAX_SPLITS: usize = 8;
-
 /// Recent health of one arm, from per-tick deltas of its counters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -108,17 +105,6 @@ impl HealthTrack {
                 (r.saturating_add(x.1), e.saturating_add(x.2))
             })
     }
-}
-
-/// Sample-ratio counts of the observations made under one split.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SplitCounts {
-    pub fingerprint: String,
-    pub split_ppm: u32,
-    pub first_ms: u64,
-    pub last_ms: u64,
-    pub arms: BTreeMap<String, u64>,
 }
 
 /// What the route's evidence is (see the module docs).
@@ -220,7 +206,6 @@ pub struct Learner {
     pub total: RouteAggregate,
     /// Since the controller's current step began.
     pub window: RouteAggregate,
-    pub msprt: BTreeMap<String, MsprtState>,
     pub replay: ReplayGuard,
     /// Last state written to `state:<route>`.
     pub state: Option<RouteState>,
@@ -234,8 +219,9 @@ pub struct Learner {
     pub overrides: crate::observe::OverrideTotals,
     /// Recent health per arm (see [`HealthTrack`]).
     pub health: BTreeMap<String, HealthTrack>,
-    /// Sample-ratio counts per split the edge routed under, at most [`MAX_SPLITS`].
-    pub splits: Vec<SplitCounts>,
+    /// Units per split the edge routed under, their sums and sequential tests (the unit
+    /// rows themselves are in storage: [`crate::experiment`]).
+    pub epochs: Epochs,
 }
 
 /// What a tick wants written to KV.
@@ -255,47 +241,47 @@ impl Learner {
         }
     }
 
+    /// Folds a batch into the totals and the window; returns how many entries were merged.
+    /// Units are counted by [`Learner::report_units`].
     pub fn report(&mut self, batch: &Batch, now_ms: u64) -> usize {
         self.window.merge_batch(batch);
         self.overrides.merge(&batch.overrides);
         self.last_report_ms = now_ms;
-        for a in batch.arms.iter().filter(|a| a.route == self.route) {
-            // Observations from an edge that does not tag its split take no part in SRM.
-            let Some(split_ppm) = a.split_ppm else {
-                continue;
-            };
-            let i = match self
-                .splits
-                .iter()
-                .position(|s| s.split_ppm == split_ppm && s.fingerprint == a.fingerprint)
-            {
-                Some(i) => i,
-                None => {
-                    if self.splits.len() >= MAX_SPLITS {
-                        // Forget the split seen least recently.
-                        if let Some(old) =
-                            (0..self.splits.len()).min_by_key(|i| self.splits[*i].last_ms)
-                        {
-                            self.splits.remove(old);
-                        }
-                    }
-                    self.splits.push(SplitCounts {
-                        fingerprint: a.fingerprint.clone(),
-                        split_ppm,
-                        first_ms: batch.first_ms,
-                        last_ms: batch.last_ms,
-                        arms: BTreeMap::new(),
-                    });
-                    self.splits.len() - 1
-                }
-            };
-            let s = &mut self.splits[i];
-            s.last_ms = s.last_ms.max(batch.last_ms);
-            s.first_ms = s.first_ms.min(batch.first_ms);
-            let n = s.arms.entry(a.arm.clone()).or_default();
-            *n = n.saturating_add(a.counts.requests);
-        }
         self.total.merge_batch(batch)
+    }
+
+    /// Counts a batch's units per split (reading their rows from `rows`, at most `cap` rows
+    /// in all); returns the unit rows to write.
+    pub fn report_units(
+        &mut self,
+        batch: &Batch,
+        now_ms: u64,
+        rows: &impl UnitRows,
+        cap: u64,
+    ) -> Result<Vec<UnitWrite>, StoreError> {
+        let keys = self.epochs.keys_for(&self.route, batch, now_ms);
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let stored = rows.unit_rows(&keys)?;
+        Ok(self
+            .epochs
+            .fold(&self.route, batch, &keys, &stored, cap, now_ms))
+    }
+
+    /// Credits a reward to the unit that earned it (its row under the most recent split that
+    /// knows it); the row to write, if any. The arm's totals are credited by
+    /// [`Learner::credit`].
+    pub fn credit_unit(
+        &mut self,
+        arm: &str,
+        unit: u64,
+        reward: f64,
+        rows: &impl UnitRows,
+    ) -> Result<Option<UnitWrite>, StoreError> {
+        let keys = self.epochs.credit_keys(arm, unit);
+        let stored = rows.unit_rows(&keys)?;
+        Ok(self.epochs.credit(&keys, &stored, reward))
     }
 
     /// Credits one reward, once per receipt id.
@@ -338,7 +324,6 @@ impl Learner {
             if !self.fingerprint.is_empty() {
                 self.total.reset(now_ms);
                 self.window.reset(now_ms);
-                self.msprt.clear();
                 self.health.clear();
                 self.state = None;
             }
@@ -414,7 +399,6 @@ impl Learner {
             }
             Strategy::Ab { arms, guard } if arms.len() >= 2 => {
                 let names: Vec<&str> = arms.iter().map(|a| a.name.as_str()).collect();
-                self.update_msprt(&names);
                 if let Some(g) = guard {
                     if let Some(st) = self.ab_guard(route, &names, g, now_ms) {
                         self.state = Some(st.clone());
@@ -422,10 +406,40 @@ impl Learner {
                     }
                 }
             }
-            Strategy::Canary { .. } => self.update_msprt(&["stable", "canary"]),
             _ => {}
         }
-        self.control(route, now_ms, out)
+        let out = self.control(route, now_ms, out);
+        self.look(route, now_ms);
+        out
+    }
+
+    /// The experiment's arms (control first) and its evidence; the metric is a ratio (mean
+    /// reward per reward received) unless the evidence is conversion; `None` without an
+    /// experiment.
+    fn experiment_arms<'r>(&self, route: &'r Route) -> Option<(Vec<&'r str>, Evidence)> {
+        let (names, feedback): (Vec<&str>, Option<RewardFeedback>) = match &route.strategy {
+            Strategy::Ab { arms, .. } => (arms.iter().map(|a| a.name.as_str()).collect(), None),
+            Strategy::Canary { .. } => (vec!["stable", "canary"], None),
+            Strategy::Bandit { arms, feedback, .. } => (
+                arms.iter().map(|a| a.name.as_str()).collect(),
+                Some(*feedback),
+            ),
+            _ => return None,
+        };
+        let mode = self.evidence(&names, feedback);
+        (names.len() >= 2).then_some((names, mode))
+    }
+
+    /// One look of the sequential tests (SRM and always-valid) at the units of the split in
+    /// force, after the controller step (so the split is the one the edge routes by next).
+    fn look(&mut self, route: &Route, now_ms: u64) {
+        let (names, mode) = self
+            .experiment_arms(route)
+            .unwrap_or((Vec::new(), Evidence::Conversion));
+        let ratio = mode != Evidence::Conversion;
+        let state = self.state.clone();
+        self.epochs
+            .tick(route, state.as_ref(), &names, ratio, now_ms);
     }
 
     /// Takes every arm's counter deltas into its health window; returns the deltas.
@@ -552,30 +566,6 @@ impl Learner {
             updated_ms: now_ms,
             ..cur.cloned().unwrap_or_default()
         })
-    }
-
-    /// Always-valid tests of each arm against the first: on rates for 0/1 rewards (key
-    /// `<arm>`), on means for numeric rewards (key `<arm>:mean`).
-    fn update_msprt(&mut self, names: &[&str]) {
-        let mode = self.evidence(names, None);
-        let cfg = MsprtConfig::default();
-        for n in &names[1..] {
-            if mode == Evidence::Numeric {
-                let c = mean_stats(self.total.arm(names[0]));
-                let t = mean_stats(self.total.arm(n));
-                self.msprt
-                    .entry(format!("{n}:mean"))
-                    .or_default()
-                    .update_means(&c, &t, &cfg);
-            } else {
-                let c = proportion_of(self.total.arm(names[0]), mode);
-                let t = proportion_of(self.total.arm(n), mode);
-                self.msprt
-                    .entry(n.to_string())
-                    .or_default()
-                    .update(c, t, &cfg);
-            }
-        }
     }
 
     /// The evidence of a route with these arms: numeric once any arm got a reward other
@@ -844,139 +834,26 @@ impl Learner {
         doc
     }
 
-    /// Comparisons against control. 0/1 rewards: rates with CIs, z-test, always-valid
-    /// p-value, probability to beat control. Numeric rewards: means with CIs, the
-    /// difference with its Welch interval, Welch's test and the always-valid test for means
-    /// (conversion fields absent). Plus the sample-ratio-mismatch check over the
-    /// observations made under the split in force.
+    /// The experiment over units ([`experiment::document`]): per arm units, requests,
+    /// conversion per unit (0/1 rewards, `conversion` feedback) or the mean reward per reward
+    /// received (numeric or explicit rewards) with its comparison against the control, the
+    /// always-valid test and one verdict; the sequential SRM check of units against the split
+    /// in force. Bandits (moving weights) have no SRM check.
     fn experiment(&self, route: &Route) -> Option<Value> {
-        let (names, feedback): (Vec<&str>, Option<RewardFeedback>) = match &route.strategy {
-            Strategy::Ab { arms, .. } => (arms.iter().map(|a| a.name.as_str()).collect(), None),
-            Strategy::Canary { .. } => (vec!["stable", "canary"], None),
-            Strategy::Bandit { arms, feedback, .. } => (
-                arms.iter().map(|a| a.name.as_str()).collect(),
-                Some(*feedback),
-            ),
-            _ => return None,
-        };
-        if names.len() < 2 {
-            return None;
-        }
-        let mode = self.evidence(&names, feedback);
-        let alpha = MsprtConfig::default().alpha;
-        let sequential = |key: &str| {
-            self.msprt.get(key).map(|m| {
-                json!({
-                    "always_valid_p_value": m.p_value,
-                    "significant": m.p_value <= alpha,
-                    "looks": m.looks,
-                })
-            })
-        };
-        let mut comparisons = Map::new();
-        let mut doc = if mode == Evidence::Numeric {
-            let control = mean_stats(self.total.arm(names[0]));
-            for n in &names[1..] {
-                let c = statistics::compare_means(&control, &mean_stats(self.total.arm(n)));
-                comparisons.insert(
-                    n.to_string(),
-                    json!({ "comparison": c, "sequential": sequential(&format!("{n}:mean")) }),
-                );
-            }
-            let own = statistics::compare_means(&control, &control);
-            json!({
-                "metric": "mean",
-                "control": names[0],
-                "control_arm": { "n": own.n, "mean": own.mean, "variance": own.variance, "ci95": own.ci95 },
-            })
-        } else {
-            let control = proportion_of(self.total.arm(names[0]), mode);
-            for n in &names[1..] {
-                let c =
-                    statistics::compare_conversion(control, proportion_of(self.total.arm(n), mode));
-                comparisons.insert(
-                    n.to_string(),
-                    json!({ "comparison": c, "sequential": sequential(n) }),
-                );
-            }
-            json!({
-                "metric": "conversion",
-                "control": names[0],
-                "control_rate": control.rate(),
-                "control_arm": {
-                    "n": control.n,
-                    "conversions": control.conversions,
-                    "rate": control.rate(),
-                    "ci95": statistics::wilson_interval(control, 0.95),
-                },
-            })
-        };
+        let (names, mode) = self.experiment_arms(route)?;
+        let mut doc = experiment::document(
+            &self.epochs,
+            route,
+            self.state.as_ref(),
+            &names,
+            mode != Evidence::Conversion,
+        );
         doc["evidence"] = json!(match mode {
             Evidence::Conversion => "conversion",
             Evidence::Explicit => "explicit",
             Evidence::Numeric => "numeric",
         });
-        doc["arms"] = Value::Object(comparisons);
-        doc["alpha"] = json!(alpha);
-        let (srm, split) = self.srm(route, &names);
-        doc["srm"] = json!(srm);
-        doc["srm_counts"] = json!("split");
-        doc["srm_split"] = split;
-        doc["splits"] = self
-            .splits
-            .iter()
-            .filter(|s| s.fingerprint == route.fingerprint)
-            .map(|s| {
-                json!({
-                    "split_ppm": s.split_ppm,
-                    "observations": s.arms.values().sum::<u64>(),
-                    "arms": s.arms,
-                    "first_ms": s.first_ms,
-                    "last_ms": s.last_ms,
-                })
-            })
-            .collect::<Vec<_>>()
-            .into();
         Some(doc)
-    }
-
-    /// The sample-ratio check over the observations the edge made under the split in
-    /// force (by the route's fingerprint and the learner's state), against that split's
-    /// weights. Observations made under an earlier split keep their own counts and are
-    /// never compared with the new weights. Bandits (moving weights) have none.
-    fn srm(&self, route: &Route, names: &[&str]) -> (Option<statistics::SrmResult>, Value) {
-        let split = routing::split_ppm(route, self.state.as_ref());
-        let weights: Vec<f64> = match &route.strategy {
-            Strategy::Ab { arms, .. } if split == crate::base::PPM => {
-                arms.iter().map(|a| a.weight).collect()
-            }
-            Strategy::Canary { .. } => {
-                let p = f64::from(split);
-                vec![f64::from(crate::base::PPM) - p, p]
-            }
-            _ => return (None, Value::Null),
-        };
-        let Some(counts) = self
-            .splits
-            .iter()
-            .find(|s| s.fingerprint == route.fingerprint && s.split_ppm == split)
-        else {
-            return (None, json!({ "split_ppm": split, "observations": 0 }));
-        };
-        let observed: Vec<u64> = names
-            .iter()
-            .map(|n| counts.arms.get(*n).copied().unwrap_or(0))
-            .collect();
-        let total: u64 = observed.iter().sum();
-        let srm = if total == 0 {
-            None
-        } else {
-            statistics::srm_test(&observed, &weights)
-        };
-        (
-            srm,
-            json!({ "split_ppm": split, "observations": total, "since_ms": counts.first_ms }),
-        )
     }
 }
 

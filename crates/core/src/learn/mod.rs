@@ -2,11 +2,14 @@
 //! - `learner.rs`: what the object knows and decides ([`Learner`]): health drain, reward
 //!   model, sample-ratio splits, operator actions, the tick;
 //! - `controller.rs`: the canary and rolling controllers ([`next_step`]);
+//! - `experiment.rs`: the experiment counted per unit: epochs per split in force, unit rows,
+//!   sequential tests, the stats document's `experiment` section ([`Epochs`]);
 //! - `store.rs`: the SQLite-shaped [`Store`] the state is kept in ([`MemStore`] for tests);
 //! - `ledger.rs`: the receipt ledger and aggregate rows, shards, pruning ([`Durable`]);
 //! - `series.rs`: the route's time series (minutes, events, canary share, weights).
 
 mod controller;
+mod experiment;
 mod learner;
 mod ledger;
 mod series;
@@ -15,11 +18,15 @@ mod store;
 pub use controller::{
     breach as guard_breach, next as next_step, ArmHealth, Step, DEFAULT_ROLLING_GUARD,
 };
+pub use experiment::{
+    document as experiment_document, msprt_config, planned_weights, Epoch, Epochs, MemUnits,
+    Retired, UnitRows, UnitWrite, EPOCH_IDLE_MS, MAX_EPOCHS, MAX_RETIRED, MAX_UNIT_ROWS,
+};
 pub use learner::{
     arm_health, bandit_evidence, check_credit, check_reward, mean_stats, proportion, proportion_of,
-    Evidence, FeedbackError, HealthTrack, Learner, OperateError, Operation, SplitCounts,
-    TickOutput, DRAIN_ERROR_RATE, DRAIN_MIN_REQUESTS, DRAIN_SPAN_MS, HEALTH_MAX_ENTRIES,
-    HEALTH_SPAN_MS, MAX_ABS_REWARD, MAX_SPLITS, RECOVER_REQUESTS,
+    Evidence, FeedbackError, HealthTrack, Learner, OperateError, Operation, TickOutput,
+    DRAIN_ERROR_RATE, DRAIN_MIN_REQUESTS, DRAIN_SPAN_MS, HEALTH_MAX_ENTRIES, HEALTH_SPAN_MS,
+    MAX_ABS_REWARD, RECOVER_REQUESTS,
 };
 pub use ledger::{
     parse_object_name, receipt_expiry, shard_object_name, shard_of, Durable, RewardSums,
@@ -32,4 +39,4 @@ pub use series::{
     MAX_NAMES_PER_MINUTE, MAX_POINTS, MINUTE, MINUTE_SHADOW, PRUNE_BATCH as SERIES_PRUNE_BATCH,
     WEIGHT_MOVE, WEIGHT_POINT_MS, WEIGHT_PT,
 };
-pub use store::{ApplyError, MemStore, Store, StoreError, Warnings, Write};
+pub use store::{ApplyError, MemStore, Store, StoreError, UnitKey, Warnings, Write};

@@ -738,6 +738,8 @@ mod tests {
                 ..Default::default()
             },
             latency,
+            units: Vec::new(),
+            units_dropped: 0,
         }
     }
 
