@@ -466,7 +466,15 @@ pub fn document(
                 "looks": seq.map_or(0, |s| s.looks),
                 "expected_units": route.expected_units,
             });
-            let v = ab::verdict(seq, diff, cfg.alpha, mismatch);
+            let mut v = ab::verdict(seq, diff, cfg.alpha, mismatch);
+            if matches!(route.strategy, Strategy::Bandit { .. }) {
+                // Its allocation follows the rewards: the tests' guarantees assume a fixed split.
+                v.result = ab::VerdictResult::Inconclusive;
+                v.reason = Some(
+                    "a bandit moves its split with the rewards, so no test decides: see its weights"
+                        .into(),
+                );
+            }
             arm["verdict"] = json!(v);
         }
         arms.insert(n.to_string(), arm);
