@@ -319,7 +319,12 @@ async fn route(
                 latency_ms,
                 fingerprint: &route.fingerprint,
                 split_ppm: switchyard_core::routing::split_ppm(route, route_state.as_deref()),
-                unit: u64::from_be_bytes(unit_id),
+                // Units are counted where there is an experiment to analyse.
+                unit: matches!(
+                    route.strategy,
+                    Strategy::Ab { .. } | Strategy::Canary { .. } | Strategy::Bandit { .. }
+                )
+                .then(|| u64::from_be_bytes(unit_id)),
             },
         );
         if let Some(token) = report::receipt(

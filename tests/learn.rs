@@ -44,7 +44,7 @@ fn traffic_under(
                 latency_ms: latency,
                 fingerprint: split.0,
                 split_ppm: split.1,
-                unit: u64::from(i),
+                unit: Some(u64::from(i)),
             },
             now,
         );
@@ -79,7 +79,7 @@ fn unit_traffic(
                         latency_ms: 10,
                         fingerprint: split.0,
                         split_ppm: split.1,
-                        unit: *u,
+                        unit: Some(*u),
                     },
                     now,
                 );

@@ -43,7 +43,7 @@ fn batch(route: &str, arm: &str, n: u32, now: u64) -> switchyard_core::observe::
                 latency_ms: 10 + i % 50,
                 fingerprint: "",
                 split_ppm: 0,
-                unit: u64::from(i),
+                unit: Some(u64::from(i)),
             },
             now,
         );
@@ -413,7 +413,7 @@ fn unit_batch(
                     latency_ms: 10,
                     fingerprint: fp,
                     split_ppm: 100_000,
-                    unit: u,
+                    unit: Some(u),
                 },
                 1,
             );

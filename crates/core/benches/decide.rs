@@ -88,7 +88,7 @@ fn bench(c: &mut Criterion) {
                 latency_ms: 20,
                 fingerprint: &route.fingerprint,
                 split_ppm: 50_000,
-                unit: d.unit_hash,
+                unit: Some(d.unit_hash),
             };
             if batcher.push(obs, now) {
                 black_box(batcher.drain());

@@ -540,7 +540,7 @@ mod tests {
                     latency_ms: 1,
                     fingerprint: "f",
                     split_ppm: split,
-                    unit: *u,
+                    unit: Some(*u),
                 },
                 now,
             );

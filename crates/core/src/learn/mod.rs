@@ -1,6 +1,6 @@
 //! The learning loop of a route, as its Durable Object runs it, without the Durable Object:
 //! - `learner.rs`: what the object knows and decides ([`Learner`]): health drain, reward
-//!   model, sample-ratio splits, operator actions, the tick;
+//!   model, operator actions, the tick;
 //! - `controller.rs`: the canary and rolling controllers ([`next_step`]);
 //! - `experiment.rs`: the experiment counted per unit: epochs per split in force, unit rows,
 //!   sequential tests, the stats document's `experiment` section ([`Epochs`]);

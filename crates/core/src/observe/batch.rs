@@ -241,14 +241,16 @@ impl Batcher {
         );
         slot.counts.record(obs.outcome);
         slot.latency.record(obs.latency_ms);
-        let error = u32::from(obs.outcome != super::Outcome::Ok);
-        if let Some(u) = slot.units.iter_mut().find(|u| u.0 == obs.unit) {
-            u.1 = u.1.saturating_add(1);
-            u.2 = u.2.saturating_add(error);
-        } else if slot.units.len() < MAX_UNITS_PER_ARM {
-            slot.units.push(UnitCount(obs.unit, 1, error));
-        } else {
-            slot.units_dropped = slot.units_dropped.saturating_add(1);
+        if let Some(unit) = obs.unit {
+            let error = u32::from(obs.outcome != super::Outcome::Ok);
+            if let Some(u) = slot.units.iter_mut().find(|u| u.0 == unit) {
+                u.1 = u.1.saturating_add(1);
+                u.2 = u.2.saturating_add(error);
+            } else if slot.units.len() < MAX_UNITS_PER_ARM {
+                slot.units.push(UnitCount(unit, 1, error));
+            } else {
+                slot.units_dropped = slot.units_dropped.saturating_add(1);
+            }
         }
         self.note(now_ms)
     }

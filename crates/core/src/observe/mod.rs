@@ -60,6 +60,6 @@ fn obs<'a>(route: &'a str, arm: &'a str, outcome: Outcome, ms: u32) -> Observati
         latency_ms: ms,
         fingerprint: "f",
         split_ppm: 0,
-        unit: u64::from(ms),
+        unit: Some(u64::from(ms)),
     }
 }

@@ -40,9 +40,10 @@ pub struct Observation<'a> {
     pub fingerprint: &'a str,
     /// The split in force, in ppm (`core::routing::split_ppm`).
     pub split_ppm: u32,
-    /// The unit's 64-bit key ([`crate::receipt::ReceiptSigner::unit_key`], or
-    /// [`crate::receipt::unit_key`] without a receipt key): exposure is counted per unit.
-    pub unit: u64,
+    /// The unit's 64-bit key (the receipt's keyed unit id, read as a big-endian integer):
+    /// exposure is counted per unit. `None` where no experiment is analysed (flag,
+    /// blue-green, rolling and recreate routes).
+    pub unit: Option<u64>,
 }
 
 /// Request outcome counters.
