@@ -217,7 +217,10 @@ impl Epochs {
             };
             let e = &mut self.live[i];
             e.last_ms = e.last_ms.max(now_ms);
-            e.uncounted_requests = e.uncounted_requests.saturating_add(a.units_dropped);
+            // Requests of units past the batch's unit cap.
+            let in_units: u64 = a.units.iter().map(|u| u64::from(u.1)).sum();
+            let dropped = a.counts.requests.saturating_sub(in_units);
+            e.uncounted_requests = e.uncounted_requests.saturating_add(dropped);
             let id = e.id;
             for u in &a.units {
                 let key = UnitKey {

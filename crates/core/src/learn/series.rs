@@ -739,7 +739,6 @@ mod tests {
             },
             latency,
             units: Vec::new(),
-            units_dropped: 0,
         }
     }
 

@@ -26,7 +26,7 @@ pub struct UnitCount(pub u64, pub u32, pub u32);
 
 /// Most distinct units one [`ArmBatch`] carries (a batch is flushed after
 /// `Batcher::DEFAULT_MAX_COUNT` observations, so this only bounds a batcher built larger);
-/// further units of that batch are counted in its totals only (`units_dropped`).
+/// requests of further units of that batch are in its totals only.
 pub const MAX_UNITS_PER_ARM: usize = 1_000;
 
 /// Pre-aggregated observations of one (route, arm).
@@ -43,17 +43,11 @@ pub struct ArmBatch {
     #[serde(flatten)]
     pub counts: OutcomeCounts,
     pub latency: LatencyHistogram,
-    /// Per distinct unit: its requests and errors in this batch. Batches from an edge that
-    /// predates units carry none.
+    /// Per distinct unit: its requests and errors in this batch (at most
+    /// [`MAX_UNITS_PER_ARM`]). Batches from an edge that predates units, or of a route without
+    /// an experiment, carry none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub units: Vec<UnitCount>,
-    /// Requests of units past [`MAX_UNITS_PER_ARM`] in this batch.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub units_dropped: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 /// Pre-aggregated shadow observations of one (route, shadow origin).
@@ -236,7 +230,6 @@ impl Batcher {
                 counts: OutcomeCounts::default(),
                 latency: LatencyHistogram::default(),
                 units: Vec::new(),
-                units_dropped: 0,
             },
         );
         slot.counts.record(obs.outcome);
@@ -248,8 +241,6 @@ impl Batcher {
                 u.2 = u.2.saturating_add(error);
             } else if slot.units.len() < MAX_UNITS_PER_ARM {
                 slot.units.push(UnitCount(unit, 1, error));
-            } else {
-                slot.units_dropped = slot.units_dropped.saturating_add(1);
             }
         }
         self.note(now_ms)
