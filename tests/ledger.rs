@@ -460,16 +460,19 @@ fn unit_rows_are_exact_bounded_and_atomic() {
             Ok(())
         );
     }
-    // A unit the object never saw counts in the arm's rewards only.
+    // Feedback that overtakes its unit's first report: the unit gets its row under the split
+    // in force (its requests come with the report).
     d.credit_unit(id(4), "canary", Some(999), 1.0, 10, 20, DAY)
         .unwrap()
         .unwrap();
+    assert_eq!(store.unit_count(), 46);
     d.tick(route, 5, &mut rng, &[]).unwrap();
     let e = d.learner().stats(Some(route))["experiment"].clone();
     assert_eq!(e["arms"]["stable"]["units"], 40, "{e}");
     assert_eq!(e["arms"]["stable"]["requests"], 170);
-    assert_eq!(e["arms"]["canary"]["units"], 5);
-    assert_eq!(e["arms"]["canary"]["comparison"]["conversions"], 2);
+    assert_eq!(e["arms"]["canary"]["units"], 6);
+    assert_eq!(e["arms"]["canary"]["requests"], 21);
+    assert_eq!(e["arms"]["canary"]["comparison"]["conversions"], 3);
     assert_eq!(rewards(&d, "canary"), (4, 4.0));
     // Reopened from storage: the same figures.
     let (d2, w) = Durable::open(&store, "r").unwrap();
@@ -481,20 +484,20 @@ fn unit_rows_are_exact_bounded_and_atomic() {
     assert!(d
         .report(&unit_batch("canary", 200..210, 1, &fp), 6)
         .is_err());
-    assert_eq!(store.unit_count(), 45);
+    assert_eq!(store.unit_count(), 46);
     d.report(&unit_batch("canary", 200..210, 1, &fp), 6)
         .unwrap();
-    assert_eq!(store.unit_count(), 55);
+    assert_eq!(store.unit_count(), 56);
     // Past the cap, new units are refused (counted), known units go on.
-    d.set_unit_cap(56);
+    d.set_unit_cap(57);
     d.report(&unit_batch("canary", 300..303, 2, &fp), 7)
         .unwrap();
     d.report(&unit_batch("canary", 100..101, 1, &fp), 7)
         .unwrap();
     d.tick(route, 8, &mut rng, &[]).unwrap();
     let e = d.learner().stats(Some(route))["experiment"].clone();
-    assert_eq!(store.unit_count(), 56);
-    assert_eq!(e["arms"]["canary"]["units"], 16);
+    assert_eq!(store.unit_count(), 57);
+    assert_eq!(e["arms"]["canary"]["units"], 17);
     assert_eq!(e["arms"]["canary"]["refused_units"], 2);
     assert_eq!(e["split"]["uncounted_requests"], 4);
     // A new split (the strategy edited): the old one is retired when idle, its rows deleted
@@ -504,7 +507,7 @@ fn unit_rows_are_exact_bounded_and_atomic() {
     d.tick(route2, 70_000, &mut rng, &[]).unwrap();
     assert_eq!(d.learner().epochs.retired.len(), 1);
     assert_eq!(d.prune_units(50).unwrap(), 50);
-    assert_eq!(d.prune_units(50).unwrap(), 6);
+    assert_eq!(d.prune_units(50).unwrap(), 7);
     assert_eq!(d.prune_units(50).unwrap(), 0);
     assert_eq!(store.unit_count(), 0);
     assert_eq!(d.learner().epochs.rows, 0);

@@ -252,6 +252,20 @@ test('units: a 10 % canary whose users send 4 requests each, moved to 30 %: no S
   let next = 0;
   const polls = [];
   const mismatches = [];
+  const poll = async () => {
+    const d = await stats('units');
+    polls.push(d.experiment?.srm?.p_value ?? null);
+    if (d.experiment?.srm?.mismatch) mismatches.push(d.experiment.srm);
+    return d;
+  };
+  // The stats are polled every 150 ms for the whole test, beside the rounds.
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      await poll();
+      await sleep(150);
+    }
+  })();
   // A round: 15 new users, 4 requests each (all at once), then one poll of the stats.
   const round = async (users) => {
     const ids = Array.from({ length: 15 }, () => `unit-user-${next++}`);
@@ -262,10 +276,7 @@ test('units: a 10 % canary whose users send 4 requests each, moved to 30 %: no S
       assert.ok(!users.has(u) || users.get(u) === arm, `${u} stays on its arm`);
       users.set(u, arm);
     }
-    const s = await stats('units');
-    polls.push(s.experiment?.srm?.p_value ?? null);
-    if (s.experiment?.srm?.mismatch) mismatches.push(s.experiment.srm);
-    return s;
+    return poll();
   };
   const byArm = (users) => {
     const n = { stable: 0, canary: 0 };
@@ -280,19 +291,8 @@ test('units: a 10 % canary whose users send 4 requests each, moved to 30 %: no S
   while (Date.now() < stepStarted + HOLD_S * 1000 - 1500) s = await round(first);
   // The controller moves the canary to 30 %; the edge picks the new state up within its
   // KV cache time. Polls go on meanwhile.
-  await waitFor(async () => {
-    const d = await stats('units');
-    polls.push(d.experiment?.srm?.p_value ?? null);
-    if (d.experiment?.srm?.mismatch) mismatches.push(d.experiment.srm);
-    return d.controller?.canary_percent === 30;
-  }, 30000, { intervalMs: 200, what: 'canary moved to 30 %' });
-  const moved = Date.now();
-  while (Date.now() < moved + 3500) {
-    const d = await stats('units');
-    polls.push(d.experiment?.srm?.p_value ?? null);
-    if (d.experiment?.srm?.mismatch) mismatches.push(d.experiment.srm);
-    await sleep(200);
-  }
+  await waitFor(async () => (await poll()).controller?.canary_percent === 30, 30000, { intervalMs: 200, what: 'canary moved to 30 %' });
+  await sleep(3500);
   // Phase 2, 30 %: new users for about 6 s.
   const second = new Map();
   const p2 = Date.now();
@@ -305,6 +305,9 @@ test('units: a 10 % canary whose users send 4 requests each, moved to 30 %: no S
     const e = s.experiment;
     return e.split.split_ppm === 300000 && e.arms.stable.units === want2.stable && e.arms.canary.units === want2.canary;
   }, 10000, { what: `units of the 30 % split: ${JSON.stringify(want2)}` });
+  await sleep(1000); // a few more polls after the last report
+  polling = false;
+  await poller;
   const e = s.experiment;
   const old = e.splits.find((x) => x.split_ppm === 100000);
   console.log(`# units: phase 1 ${first.size} users ${JSON.stringify(want1)}, phase 2 ${second.size} users ${JSON.stringify(want2)}; ` +

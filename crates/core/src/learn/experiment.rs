@@ -273,23 +273,44 @@ impl Epochs {
     }
 
     /// Credits a reward to the first of `keys` that has a row (`rows` aligned with `keys`):
-    /// the unit's row and its arm's sums. `None` when the unit was not exposed under any live
-    /// split (the reward then counts in the arm's reward totals only).
+    /// the unit's row and its arm's sums. A unit with no row yet (its feedback overtook the
+    /// report of its request, which an isolate flushes up to a second later) gets one under
+    /// the split in force at the last tick, with no request: the report adds them. `None` when
+    /// there is no such split or the rows are at `cap` (the reward then counts in the arm's
+    /// reward totals only).
     pub fn credit(
         &mut self,
         keys: &[UnitKey],
         rows: &[Option<UnitRow>],
         reward: f64,
+        cap: u64,
     ) -> Option<UnitWrite> {
-        let (key, old) = keys.iter().zip(rows).find_map(|(k, r)| r.map(|r| (k, r)))?;
+        let found = keys
+            .iter()
+            .zip(rows)
+            .find_map(|(k, r)| r.map(|r| (k, Some(r))));
+        let (key, old) = match found {
+            Some(f) => f,
+            None => {
+                let (fp, split) = self.in_force.clone()?;
+                let i = self.find(&fp, split)?;
+                let id = self.live[i].id;
+                let key = keys.iter().find(|k| k.epoch == id)?;
+                if self.rows >= cap {
+                    return None;
+                }
+                self.rows = self.rows.saturating_add(1);
+                (key, None)
+            }
+        };
         let e = self.live.iter_mut().find(|e| e.id == key.epoch)?;
-        let mut row = old;
+        let mut row = old.unwrap_or_default();
         row.rewards = row.rewards.saturating_add(1);
         row.reward_sum += reward;
         e.arms
             .entry(key.arm.clone())
             .or_default()
-            .update(Some(&old), &row);
+            .update(old.as_ref(), &row);
         Some((key.clone(), row))
     }
 
@@ -581,13 +602,24 @@ mod tests {
         // A reward goes to the most recently seen split that knows the unit.
         let keys = e.credit_keys("a", 2);
         let rows = mem.unit_rows(&keys).unwrap();
-        let (k, row) = e.credit(&keys, &rows, 1.0).unwrap();
+        let (k, row) = e.credit(&keys, &rows, 1.0, 10).unwrap();
         assert_eq!((k.epoch, row.rewards, row.requests), (0, 1, 3));
         assert_eq!(e.live[0].arms["a"].converted, 1);
+        // A reward that overtakes its unit's first report: a row under the split in force,
+        // which the report then completes.
         let keys = e.credit_keys("a", 99);
         assert!(e
-            .credit(&keys, &mem.unit_rows(&keys).unwrap(), 1.0)
+            .credit(&keys, &mem.unit_rows(&keys).unwrap(), 1.0, 10)
             .is_none());
+        e.in_force = Some(("f".into(), 300));
+        let (k, row) = e
+            .credit(&keys, &mem.unit_rows(&keys).unwrap(), 1.0, 10)
+            .unwrap();
+        assert_eq!((k.epoch, row.requests, row.rewards), (1, 0, 1));
+        mem.apply(vec![(k, row)]);
+        report(&mut e, &mut mem, &batch("a", 300, &[99, 99], 5), 10, 5);
+        let a = e.live[1].arms["a"];
+        assert_eq!((a.units, a.requests, a.converted), (2, 3, 1));
     }
 
     #[test]

@@ -278,10 +278,11 @@ impl Learner {
         unit: u64,
         reward: f64,
         rows: &impl UnitRows,
+        cap: u64,
     ) -> Result<Option<UnitWrite>, StoreError> {
         let keys = self.epochs.credit_keys(arm, unit);
         let stored = rows.unit_rows(&keys)?;
-        Ok(self.epochs.credit(&keys, &stored, reward))
+        Ok(self.epochs.credit(&keys, &stored, reward, cap))
     }
 
     /// Credits one reward, once per receipt id.

@@ -272,7 +272,9 @@ impl<S: Store> Durable<S> {
         }];
         put_arm(&mut writes, &next, arm);
         if let Some(unit) = unit {
-            if let Some((k, r)) = next.credit_unit(arm, unit, reward, &StoreUnits(&self.store))? {
+            if let Some((k, r)) =
+                next.credit_unit(arm, unit, reward, &StoreUnits(&self.store), self.unit_cap)?
+            {
                 writes.push(Write::Unit(k, r));
                 writes.push(meta_write(&mut next)?);
             }
