@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::rc::Rc;
 
 use forward::{Body, Failure};
-use switchyard_core::config::{Config, Route, Strategy};
+use switchyard_core::config::{Config, Origin, Route, Strategy};
 use switchyard_core::observe::{Observation, Outcome};
 use switchyard_core::ops::{self, header_safe, Fault, Role, Tokens};
 use switchyard_core::routing::{self, Answer, BodyPlan, Inputs, RequestView, Target, UrlParts};
@@ -18,6 +18,11 @@ use switchyard_core::routing::{self, Answer, BodyPlan, Inputs, RequestView, Targ
 use serde_json::{Map, Value};
 
 const ADMIN_PREFIX: &str = "/_switchyard/";
+
+/// `x-switchyard-config-error`: the whole of what a caller learns when KV holds a document
+/// that was refused (the config in force is an older one).
+pub const CONFIG_ERROR: &str =
+    "newest config rejected; the last valid one is in force (operators: GET /_switchyard/config)";
 
 /// The caller's headers for the core: a lookup crosses the boundary only for a name the
 /// request has (`names`, listed once per request).
@@ -88,11 +93,11 @@ async fn dispatch(req: Request, env: Env, ctx: Ctx) -> Result<Response, Fault> {
     if let Some(age) = stale {
         ours.push(("x-switchyard-stale", age.to_string()));
     }
-    if let Some(why) = rejected {
-        ours.push((
-            "x-switchyard-config-error",
-            header_safe(&format!("newest config rejected: {why}")),
-        ));
+    // Only that the newest document was refused: the reason quotes the document (an origin's
+    // `user:pass@` or `?api_key=`, a webhook URL) and this header reaches anonymous callers.
+    // Operators read the errors from the control plane (`GET /_switchyard/config`).
+    if rejected.is_some() {
+        ours.push(("x-switchyard-config-error", CONFIG_ERROR.to_string()));
     }
     let add: Vec<(&str, &str)> = ours.iter().map(|(k, v)| (*k, v.as_str())).collect();
     Ok(match result {
@@ -141,15 +146,19 @@ async fn route(
         headers: &js_headers,
         country: country.as_deref(),
     };
+    let incoming = Incoming {
+        req: &req,
+        method: &method,
+        host: &host,
+        url,
+        headers: &headers,
+        names: &names,
+    };
     let route_idx = match routing::match_route(cfg, &host, path, &method) {
         Target::Route(i) => i,
         Target::Default(origin) => {
             let o = cfg.origin(origin);
-            let target = routing::forward_url(o, None, path, query);
-            let out = forward::outgoing_headers(&headers, &names, &host, url.scheme, &[]);
-            let body = forward::stream_body(&req);
-            ours.push(("x-switchyard-route", "-".into()));
-            ours.push(("x-switchyard-arm", "default".into()));
+            let (target, out, body) = default_request(&incoming, o, ours);
             return forward::send(&method, &target, &out, &body, o.timeout_ms)
                 .await
                 .map_err(|f| failure(f, &o.name, o.timeout_ms));
@@ -168,8 +177,8 @@ async fn route(
         Some(u) => (u.into_owned(), false),
         None => (routing::new_unit_id(&mut state::SecureRng), true),
     };
-
     // KV-backed inputs, only for the strategies that use them.
+    let reads_state = switchyard_core::routing::reads_state(route);
     let (weights, route_state) = match &route.strategy {
         Strategy::Bandit {
             arms, min_share, ..
@@ -178,15 +187,15 @@ async fn route(
             *stale = (*stale).max(w.stale_ms);
             (w.value.map(|w| w.resolve(arms, *min_share)), None)
         }
-        Strategy::Canary { .. }
-        | Strategy::Rolling { .. }
-        | Strategy::Ab { guard: Some(_), .. } => {
+        _ if reads_state => {
             let st = kv::route_state(env, ctx, &route.name).await;
             *stale = (*stale).max(st.stale_ms);
             (None, st.value)
         }
         _ => (None, None),
     };
+    // The controller epoch this request is routed under (its observations carry it).
+    let epoch = reads_state.then(|| route_state.as_ref().map_or(0, |s| s.epoch));
     let mut decision = state::with(|s| {
         routing::decide(
             cfg,
@@ -203,19 +212,7 @@ async fn route(
     // QA: a valid override token forces its arm (out of the experiment statistics).
     let forced = apply_override(&headers, &names, env, ctx, route, &mut decision);
     let origin = cfg.origin(decision.origin);
-
-    ours.push(("x-switchyard-route", route.name.clone()));
-    ours.push(("x-switchyard-arm", decision.arm.to_string()));
-    ours.push(("x-switchyard-reason", decision.reason.as_str().to_string()));
-    if new_unit {
-        ours.push((
-            "set-cookie",
-            format!(
-                "{}={unit}; Path=/; Max-Age=31536000; HttpOnly; Secure; SameSite=Lax",
-                routing::UNIT_COOKIE
-            ),
-        ));
-    }
+    announce(ours, route, &decision, new_unit.then_some(unit.as_str()));
 
     // Recreate: while the origin fails its health check, answer 503 instead of an error.
     if let Strategy::Recreate {
@@ -230,17 +227,7 @@ async fn route(
 
     // Body: replayable bytes when a failover or a shadow needs them and it is small enough.
     let wants_replay = decision.failover.is_some() || decision.shadows != 0;
-    let length = if forward::has(&names, "content-length") {
-        headers.get("content-length").ok().flatten()
-    } else {
-        None
-    };
-    let body = match routing::body_plan(
-        &method,
-        req.body().is_some(),
-        length.as_deref(),
-        wants_replay,
-    ) {
+    let body = match body_plan(&incoming, wants_replay) {
         BodyPlan::Empty => Body::Empty,
         BodyPlan::Stream => forward::stream_body(&req),
         BodyPlan::Buffer => match js::request_buffer(&req).await {
@@ -254,7 +241,84 @@ async fn route(
             }
         },
     };
+    let out = origin_headers(&incoming, route, &decision);
+    let sent = Sent {
+        method: &method,
+        path,
+        query,
+        headers: &out,
+        body: &body,
+    };
 
+    let started = state::now_ms();
+    let (result, answered_by) =
+        send_with_failover(cfg, route, &decision, origin, &sent, ours).await;
+    let latency_ms = state::now_ms().saturating_sub(started) as u32;
+    if !forced {
+        let split_ppm = routing::split_ppm(route, route_state.as_deref());
+        observe(
+            env,
+            ctx,
+            cfg,
+            route,
+            (split_ppm, epoch),
+            answered_by.0,
+            &unit,
+            &result,
+            latency_ms,
+            ours,
+        );
+    }
+    let response = primary_response(result, route, answered_by.1)?;
+
+    // Shadows: after the primary answered, inside waitUntil.
+    if decision.shadows != 0 {
+        start_shadows(
+            env, ctx, cfg, route, &decision, epoch, &sent, &response, latency_ms,
+        );
+    }
+    Ok(response)
+}
+
+/// The caller's request as the steps below read it.
+struct Incoming<'a> {
+    req: &'a Request,
+    method: &'a str,
+    host: &'a str,
+    url: &'a UrlParts<'a>,
+    headers: &'a Headers,
+    names: &'a [&'a str],
+}
+
+/// A request no route matches goes to the config's default origin, body streamed: its URL,
+/// headers and body (our headers name no route and the `default` arm).
+fn default_request(
+    incoming: &Incoming<'_>,
+    o: &Origin,
+    ours: &mut Vec<(&'static str, String)>,
+) -> (String, Headers, Body) {
+    let url = incoming.url;
+    let target = routing::forward_url(o, None, url.path, url.query);
+    let out = forward::outgoing_headers(
+        incoming.headers,
+        incoming.names,
+        incoming.host,
+        url.scheme,
+        &[],
+    );
+    let body = forward::stream_body(incoming.req);
+    ours.push(("x-switchyard-route", "-".into()));
+    ours.push(("x-switchyard-arm", "default".into()));
+    (target, out, body)
+}
+
+/// The headers the chosen origin sees: the caller's, edited by the forwarding rules, plus
+/// the route, the arm and the flags that are on.
+fn origin_headers(
+    incoming: &Incoming<'_>,
+    route: &Route,
+    decision: &switchyard_core::routing::Decision<'_>,
+) -> Headers {
     let flags = decision.flags_header(route);
     let mut extra: Vec<(&str, &str)> = vec![
         ("x-switchyard-route", &route.name),
@@ -263,20 +327,90 @@ async fn route(
     if let Some(f) = flags.as_deref() {
         extra.push(("x-switchyard-flags", f));
     }
-    let out = forward::outgoing_headers(&headers, &names, &host, url.scheme, &extra);
-    let target = routing::forward_url(origin, route.strip_prefix.as_deref(), path, query);
+    forward::outgoing_headers(
+        incoming.headers,
+        incoming.names,
+        incoming.host,
+        incoming.url.scheme,
+        &extra,
+    )
+}
 
-    let started = state::now_ms();
-    let mut result = forward::send(&method, &target, &out, &body, origin.timeout_ms).await;
+/// What went to the chosen origin, for a failover and the shadows to send again.
+struct Sent<'a> {
+    method: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+    headers: &'a Headers,
+    body: &'a Body,
+}
+
+/// Our answer headers for a decision (route, arm, reason) and, for a unit seen for the first
+/// time (`new_unit`), the cookie that keeps it sticky.
+fn announce(
+    ours: &mut Vec<(&'static str, String)>,
+    route: &Route,
+    decision: &switchyard_core::routing::Decision<'_>,
+    new_unit: Option<&str>,
+) {
+    ours.push(("x-switchyard-route", route.name.clone()));
+    ours.push(("x-switchyard-arm", decision.arm.to_string()));
+    ours.push(("x-switchyard-reason", decision.reason.as_str().to_string()));
+    if let Some(unit) = new_unit {
+        ours.push((
+            "set-cookie",
+            format!(
+                "{}={unit}; Path=/; Max-Age=31536000; HttpOnly; Secure; SameSite=Lax",
+                routing::UNIT_COOKIE
+            ),
+        ));
+    }
+}
+
+/// How the request body goes to the origin: none, streamed through, or buffered when a
+/// failover or a shadow needs to send it again (`wants_replay`) and it is small enough.
+fn body_plan(incoming: &Incoming<'_>, wants_replay: bool) -> BodyPlan {
+    let length = if forward::has(incoming.names, "content-length") {
+        incoming.headers.get("content-length").ok().flatten()
+    } else {
+        None
+    };
+    routing::body_plan(
+        incoming.method,
+        incoming.req.body().is_some(),
+        length.as_deref(),
+        wants_replay,
+    )
+}
+
+/// Sends to the chosen origin and, for blue-green, once to the other side when the first
+/// answer calls for a failover and the body can be replayed. Returns the answer kept and who
+/// gave it (arm, origin); our `x-switchyard-arm` names that arm.
+async fn send_with_failover<'c>(
+    cfg: &'c Config,
+    route: &Route,
+    decision: &switchyard_core::routing::Decision<'c>,
+    origin: &'c Origin,
+    sent: &Sent<'_>,
+    ours: &mut Vec<(&'static str, String)>,
+) -> (Result<Response, Failure>, (&'c str, &'c Origin)) {
+    let target = routing::forward_url(origin, route.strip_prefix.as_deref(), sent.path, sent.query);
+    let mut result = forward::send(
+        sent.method,
+        &target,
+        sent.headers,
+        sent.body,
+        origin.timeout_ms,
+    )
+    .await;
     let mut answered_by = (decision.arm, origin);
-
-    // Blue-green failover: once, to the other side, when the body can be replayed.
     if let Some((fo_arm, fo_origin)) = decision.failover {
-        if routing::fail_over(answer(&result), body.replayable()) {
+        if routing::fail_over(answer(&result), sent.body.replayable()) {
             let o = cfg.origin(fo_origin);
-            let out2 = forward::with_header(&out, "x-switchyard-arm", fo_arm);
-            let url2 = routing::forward_url(o, route.strip_prefix.as_deref(), path, query);
-            let second = forward::send(&method, &url2, &out2, &body, o.timeout_ms).await;
+            let out2 = forward::with_header(sent.headers, "x-switchyard-arm", fo_arm);
+            let url2 =
+                routing::forward_url(o, route.strip_prefix.as_deref(), sent.path, sent.query);
+            let second = forward::send(sent.method, &url2, &out2, sent.body, o.timeout_ms).await;
             if routing::take_second(answer(&result), answer(&second)) {
                 js::warn(&format!(
                     "switchyard: route {} failed over from {} to {}",
@@ -291,55 +425,72 @@ async fn route(
             }
         }
     }
-    let latency_ms = state::now_ms().saturating_sub(started) as u32;
     for (k, v) in ours.iter_mut() {
         if *k == "x-switchyard-arm" {
             *v = answered_by.0.to_string();
         }
     }
+    (result, answered_by)
+}
 
-    let (outcome, status) = match &result {
+/// The observation of a routed request (to the route's statistics) and its receipt header.
+/// `split`: the split in force (ppm) and the controller epoch it was routed under.
+#[allow(clippy::too_many_arguments)]
+fn observe(
+    env: &Env,
+    ctx: &Ctx,
+    cfg: &Config,
+    route: &Route,
+    (split_ppm, epoch): (u32, Option<u64>),
+    arm: &str,
+    unit: &str,
+    result: &Result<Response, Failure>,
+    latency_ms: u32,
+    ours: &mut Vec<(&'static str, String)>,
+) {
+    let (outcome, status) = match result {
         Ok(r) => (Outcome::from_status(r.status()), r.status()),
         Err(Failure::Timeout) => (Outcome::Timeout, 0),
         Err(Failure::Connect(_)) => (Outcome::ConnectError, 0),
     };
-    if !forced {
-        // One keyed hash of the unit names it in the observation (exposure per unit) and in
-        // the receipt (so feedback finds the unit's row).
-        let signer = report::signer(env);
-        let unit_id = report::unit_id(signer.as_ref(), &unit);
-        report::observe(
-            env,
-            ctx,
-            Observation {
-                route: &route.name,
-                arm: answered_by.0,
-                outcome,
-                status,
-                latency_ms,
-                fingerprint: &route.fingerprint,
-                split_ppm: switchyard_core::routing::split_ppm(route, route_state.as_deref()),
-                // Units are counted where there is an experiment to analyse.
-                unit: matches!(
-                    route.strategy,
-                    Strategy::Ab { .. } | Strategy::Canary { .. } | Strategy::Bandit { .. }
-                )
-                .then(|| u64::from_be_bytes(unit_id)),
-            },
-        );
-        if let Some(token) = report::receipt(
-            signer.as_ref(),
-            &route.name,
-            answered_by.0,
-            unit_id,
-            &cfg.id,
-        ) {
-            ours.push(("x-switchyard-receipt", token));
-        }
+    // One keyed hash of the unit names it in the observation (exposure per unit) and in the
+    // receipt (so feedback finds the unit's row).
+    let signer = report::signer(env);
+    let unit_id = report::unit_id(signer.as_ref(), unit);
+    report::observe(
+        env,
+        ctx,
+        Observation {
+            route: &route.name,
+            arm,
+            outcome,
+            status,
+            latency_ms,
+            fingerprint: &route.fingerprint,
+            split_ppm,
+            epoch,
+            // Units are counted where there is an experiment to analyse.
+            unit: matches!(
+                route.strategy,
+                Strategy::Ab { .. } | Strategy::Canary { .. } | Strategy::Bandit { .. }
+            )
+            .then(|| u64::from_be_bytes(unit_id)),
+        },
+    );
+    if let Some(token) = report::receipt(signer.as_ref(), &route.name, arm, unit_id, &cfg.id) {
+        ours.push(("x-switchyard-receipt", token));
     }
+}
 
-    let response = match result {
-        Ok(r) => r,
+/// The origin's response, or the fault that stands for a failed send. A recreate route with
+/// a health check marks the origin down on a connection failure and answers 503.
+fn primary_response(
+    result: Result<Response, Failure>,
+    route: &Route,
+    origin: &Origin,
+) -> Result<Response, Fault> {
+    match result {
+        Ok(r) => Ok(r),
         Err(f) => {
             if matches!(
                 route.strategy,
@@ -351,32 +502,52 @@ async fn route(
             {
                 state::with(|s| {
                     s.health
-                        .insert(answered_by.1.base.clone(), (state::now_ms(), false))
+                        .insert(origin.base.clone(), (state::now_ms(), false))
                 });
-                return Err(unavailable(&answered_by.1.name));
+                return Err(unavailable(&origin.name));
             }
-            return Err(failure(f, &answered_by.1.name, answered_by.1.timeout_ms));
-        }
-    };
-
-    // Shadows: after the primary answered, inside waitUntil.
-    if decision.shadows != 0 {
-        let jobs = shadow_jobs(cfg, route, &decision, &method, path, query, &out, &body);
-        if !jobs.is_empty() {
-            let needs_body = jobs.iter().any(|j| j.compare.is_some());
-            let primary = shadow::Primary {
-                status: response.status(),
-                latency_ms,
-                body: if needs_body {
-                    response.clone().ok()
-                } else {
-                    None
-                },
-            };
-            state::background(ctx, shadow::run(env.clone(), jobs, primary));
+            Err(failure(f, &origin.name, origin.timeout_ms))
         }
     }
-    Ok(response)
+}
+
+/// The decision's shadows, sent after the primary answered, inside waitUntil.
+#[allow(clippy::too_many_arguments)]
+fn start_shadows(
+    env: &Env,
+    ctx: &Ctx,
+    cfg: &Config,
+    route: &Route,
+    decision: &switchyard_core::routing::Decision<'_>,
+    epoch: Option<u64>,
+    sent: &Sent<'_>,
+    response: &Response,
+    latency_ms: u32,
+) {
+    let jobs = shadow_jobs(
+        cfg,
+        route,
+        decision,
+        epoch,
+        sent.method,
+        sent.path,
+        sent.query,
+        sent.headers,
+        sent.body,
+    );
+    if !jobs.is_empty() {
+        let needs_body = jobs.iter().any(|j| j.compare.is_some());
+        let primary = shadow::Primary {
+            status: response.status(),
+            latency_ms,
+            body: if needs_body {
+                response.clone().ok()
+            } else {
+                None
+            },
+        };
+        state::background(ctx, shadow::run(env.clone(), jobs, primary));
+    }
 }
 
 fn answer(r: &Result<Response, Failure>) -> Answer {
@@ -433,6 +604,7 @@ fn shadow_jobs(
     cfg: &Config,
     route: &Route,
     decision: &switchyard_core::routing::Decision<'_>,
+    epoch: Option<u64>,
     method: &str,
     path: &str,
     query: Option<&str>,
@@ -460,6 +632,7 @@ fn shadow_jobs(
             body: body.clone(),
             timeout_ms: s.timeout_ms,
             compare: s.compare.clone(),
+            epoch,
         });
     }
     jobs
@@ -517,6 +690,15 @@ async fn admin(req: Request, url: &UrlParts<'_>, env: &Env, ctx: &Ctx) -> Result
     if url.path.trim_start_matches(ADMIN_PREFIX) != "status" {
         return control_plane(req, env).await;
     }
+    let method = req.method();
+    if method != "GET" && method != "HEAD" {
+        return Err(Fault::caller(
+            405,
+            "method_not_allowed",
+            format!("status is read with GET, not {}", header_safe(&method)),
+        )
+        .with_header("allow", "GET, HEAD"));
+    }
     let (admin, list) = (
         js::secret(env, "ADMIN_TOKEN"),
         js::secret(env, "SWITCHYARD_TOKENS"),
@@ -534,7 +716,8 @@ async fn admin(req: Request, url: &UrlParts<'_>, env: &Env, ctx: &Ctx) -> Result
         200,
         &status_doc(
             cfg.as_deref(),
-            rejected.map(|r| r.to_string()),
+            // A viewer's view: URLs in the reasons redacted (admins: GET /_switchyard/config).
+            rejected.map(|r| ops::redact::text(r.as_ref()).into_owned()),
             read.stale_ms,
         ),
     ))
@@ -557,7 +740,8 @@ fn status_doc(cfg: Option<&Config>, rejected: Option<String>, stale_ms: Option<u
             .collect::<Vec<_>>()
     });
     doc.insert("routes".into(), routes.into());
-    // The CONTRACTS.md shape (`config` itself stays the id string it always was).
+    // `config_status`: whether the newest config was taken, why not, and the one in force
+    // (`config` stays the id string).
     let mut status = Map::new();
     status.insert("valid".into(), rejected.is_none().into());
     status.insert("error".into(), rejected.clone().into());

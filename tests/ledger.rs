@@ -44,6 +44,7 @@ fn batch(route: &str, arm: &str, n: u32, now: u64) -> switchyard_core::observe::
                 fingerprint: "",
                 split_ppm: 0,
                 unit: Some(u64::from(i)),
+                epoch: None,
             },
             now,
         );
@@ -413,6 +414,7 @@ fn unit_batch(
                     latency_ms: 10,
                     fingerprint: fp,
                     split_ppm: 100_000,
+                    epoch: None,
                     unit: Some(u),
                 },
                 1,

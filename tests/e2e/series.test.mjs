@@ -1,4 +1,4 @@
-// Time series (issue 9 item 4) against the REAL workers under `wrangler dev` (after `make build`):
+// Time series against the REAL workers under `wrangler dev` (after `make build`):
 // GET /_switchyard/series/<route> counts the requests sent in their minute buckets and records
 // the rollback as an event with the canary share after it; POST /validate?churn=1 compares the
 // config in force with the posted one; the dashboard (headless Chromium) draws the real series

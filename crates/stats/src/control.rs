@@ -12,14 +12,23 @@ use crate::http::{self, json};
 use crate::shared;
 use crate::{config_cache, ops};
 use switchyard_core::learn::{self, MAX_ABS_REWARD};
-use switchyard_core::ops::{required_role, Fault, Identity, INTERNAL};
+use switchyard_core::ops::{redact, required_role, Fault, Identity, INTERNAL};
 use switchyard_core::routing;
 
 const ADMIN_PREFIX: &str = "/_switchyard/";
 
-/// Every request ends in a JSON response, an internal failure included.
+/// Every request ends in a JSON response, an internal failure included. A 413 (a body over
+/// its endpoint's limit, `http::read_body`) ends the rest of the upload (`http::linger`).
 pub async fn handle(req: Request, env: Env) -> Result<Response> {
-    Ok(dispatch(req, &env).await.unwrap_or_else(respond))
+    // Another handle on the same request object (`Clone::clone`, not `Request.clone()`,
+    // which would tee the body).
+    let request = Clone::clone(req.inner());
+    let resp = dispatch(req, &env).await.unwrap_or_else(respond);
+    Ok(if resp.status_code() == 413 {
+        http::linger(&request, resp)
+    } else {
+        resp
+    })
 }
 
 /// The one place a control-plane fault becomes a response (an internal one is logged too).
@@ -49,12 +58,19 @@ async fn dispatch(req: Request, env: &Env) -> std::result::Result<Response, Faul
     if path == "feedback" {
         if method != "POST" {
             return Err(Fault::method_not_allowed(
+                "POST",
                 "POST a JSON body {\"receipt\", \"reward\"}",
             ));
         }
         return feedback(req, env).await;
     }
     if path.is_empty() || path == "dashboard" || path.starts_with("dashboard/") {
+        if method != "GET" && method != "HEAD" {
+            return Err(Fault::method_not_allowed(
+                "GET, HEAD",
+                "the dashboard is read with GET",
+            ));
+        }
         return dashboard(&path, env).await;
     }
     // Fail closed: every other endpoint needs a token whose role covers it (core::ops::authorize).
@@ -84,25 +100,24 @@ async fn operator(
 ) -> std::result::Result<Response, Fault> {
     let path = path.to_string();
     let method = method.to_string();
-    let read_only = ["whoami", "config/history", "audit", "alerts", "metrics"];
-    if read_only.contains(&path.as_str()) && method != "GET" {
-        return Err(Fault::method_not_allowed(format!(
-            "{path} is read with GET"
-        )));
+    if let Some(allow) = allowed_methods(&path) {
+        if !allow.split(", ").any(|m| m == method) {
+            return Err(Fault::method_not_allowed(
+                allow,
+                format!("{path} answers {allow}, not {method}"),
+            ));
+        }
     }
     match path.as_str() {
         "whoami" => return Ok(ops::whoami(who)),
         "config/history" => return ops::history_list(env).await,
         "audit" => return ops::audit_list(env, query).await,
         "alerts" => return ops::alerts_list(env, query).await,
-        "metrics" => return ops::metrics(env).await,
+        "metrics" => return ops::metrics(&req, env).await,
         "overrides" => return ops::issue_override(req, env, who).await,
         _ => {}
     }
     if let Some(v) = path.strip_prefix("config/revert/") {
-        if method != "POST" {
-            return Err(Fault::method_not_allowed("POST to revert"));
-        }
         return ops::revert(&req, v, query, env, who).await;
     }
     if let Some(rest) = path.strip_prefix("ofrep/") {
@@ -113,21 +128,11 @@ async fn operator(
     }
     for action in ["rollback", "resume", "promote"] {
         if let Some(route) = path.strip_prefix(action).and_then(|p| p.strip_prefix('/')) {
-            if method != "POST" {
-                return Err(Fault::method_not_allowed(format!(
-                    "POST to {action} a route"
-                )));
-            }
             return operate(route, action, env).await;
         }
     }
     for action in ["stats", "tick", "series"] {
         if let Some(route) = path.strip_prefix(action).and_then(|p| p.strip_prefix('/')) {
-            if action == "series" && method != "GET" {
-                return Err(Fault::method_not_allowed(format!(
-                    "{action} is read with GET"
-                )));
-            }
             let mut action = action.to_string();
             if action == "series" {
                 action = format!("series?minutes={}", series_minutes(query)?);
@@ -151,6 +156,37 @@ async fn operator(
         }
     }
     Err(Fault::not_found("not_found", "unknown Switchyard endpoint"))
+}
+
+/// The methods an operator endpoint answers (its 405's `Allow`); `None` for a path that is
+/// not an endpoint (404).
+fn allowed_methods(path: &str) -> Option<&'static str> {
+    let under = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .and_then(|p| p.strip_prefix('/'))
+            .is_some_and(|rest| !rest.is_empty())
+    };
+    // Whatever answers GET answers HEAD too (RFC 9110; the runtime drops the body).
+    match path {
+        "whoami" | "config/history" | "audit" | "alerts" | "metrics" => Some("GET, HEAD"),
+        "config" => Some("GET, HEAD, PUT"),
+        "validate" | "overrides" => Some("POST"),
+        _ if under("stats") || under("series") => Some("GET, HEAD"),
+        _ if [
+            "config/revert",
+            "rollback",
+            "resume",
+            "promote",
+            "tick",
+            "ofrep",
+        ]
+        .iter()
+        .any(|p| under(p)) =>
+        {
+            Some("POST")
+        }
+        _ => None,
+    }
 }
 
 /// The operator dashboard: static files from the `ASSETS` binding (`www/`).
@@ -226,7 +262,7 @@ const MAX_CONFIG_BYTES: usize = 1 << 20;
 /// `PUT /_switchyard/config`: validate, then write; an invalid document is never written.
 /// `POST /_switchyard/validate`: validate only.
 async fn config_endpoint(
-    mut req: Request,
+    req: Request,
     path: &str,
     method: &str,
     query: Option<&str>,
@@ -234,7 +270,7 @@ async fn config_endpoint(
     who: &Identity,
 ) -> std::result::Result<Response, Fault> {
     let kv_store = env.kv(shared::BINDING)?;
-    if path == "config" && method == "GET" {
+    if path == "config" && (method == "GET" || method == "HEAD") {
         // The version in force (ConfigLog, which also notices writes made outside the API),
         // else the bare KV text.
         let (version, text) = match ops::current(env).await {
@@ -244,12 +280,21 @@ async fn config_endpoint(
         let Some(text) = text else {
             return Err(Fault::not_found("no_config", "KV key `config` is empty"));
         };
-        let verdict = match switchyard_core::config::parse(&text) {
+        let mut verdict = match switchyard_core::config::parse(&text) {
             Ok(c) => serde_json::json!({ "valid": true, "id": c.id }),
             Err(errors) => serde_json::json!({ "valid": false, "errors": errors_json(&errors) }),
         };
-        let parsed: serde_json::Value =
+        let mut parsed: serde_json::Value =
             serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        // Webhook and origin URLs can be secrets: only an admin (who may write the document)
+        // reads it whole; other roles get every URL as scheme and host (`ops::redact`).
+        let text = if who.role == switchyard_core::ops::Role::Admin {
+            text
+        } else {
+            redact::json(&mut parsed);
+            redact::json(&mut verdict);
+            redact::text(&text).into_owned()
+        };
         // `text` is the stored document byte for byte: the config id is a hash of it, so an
         // editor that sends `text` back unchanged keeps the same id.
         let mut r = json(
@@ -266,14 +311,9 @@ async fn config_endpoint(
     } else {
         None
     };
+    // `allowed_methods` let only these through.
     let writes = path == "config" && method == "PUT";
-    let validates = path == "validate" && method == "POST";
-    if !(writes || validates) {
-        return Err(Fault::method_not_allowed(
-            "GET or PUT /config, POST /validate",
-        ));
-    }
-    let body = read_limited(&mut req, MAX_CONFIG_BYTES, "configs are at most 1 MiB").await?;
+    let body = http::read_body(&req, MAX_CONFIG_BYTES, "configs are at most 1 MiB").await?;
     let Ok(text) = String::from_utf8(body) else {
         return Err(Fault::bad_request("bad_config", "the config is not UTF-8"));
     };
@@ -423,7 +463,7 @@ fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
 /// Largest feedback body accepted.
 const MAX_FEEDBACK_BYTES: usize = 8 * 1024;
 
-async fn feedback(mut req: Request, env: &Env) -> std::result::Result<Response, Fault> {
+async fn feedback(req: Request, env: &Env) -> std::result::Result<Response, Fault> {
     let Some(signer) = shared::signer(env) else {
         return Err(Fault::ours(
             503,
@@ -431,8 +471,8 @@ async fn feedback(mut req: Request, env: &Env) -> std::result::Result<Response, 
             "the RECEIPT_KEY secret is not configured",
         ));
     };
-    let body = read_limited(
-        &mut req,
+    let body = http::read_body(
+        &req,
         MAX_FEEDBACK_BYTES,
         "feedback bodies are at most 8 KiB",
     )
@@ -484,31 +524,4 @@ async fn feedback(mut req: Request, env: &Env) -> std::result::Result<Response, 
         Some(credit.to_string()),
     )
     .await
-}
-
-/// The request body, at most `max` bytes: a declared `Content-Length` above it is refused
-/// before anything is read (413), and so is a body that turns out longer.
-async fn read_limited(
-    req: &mut Request,
-    max: usize,
-    limit: &str,
-) -> std::result::Result<Vec<u8>, Fault> {
-    let too_large = || Fault::too_large(limit);
-    let declared: Option<u64> = req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        return Err(too_large());
-    }
-    match req.bytes().await {
-        Ok(b) if b.len() <= max => Ok(b),
-        Ok(_) => Err(too_large()),
-        Err(e) => Err(Fault::bad_request(
-            "unreadable_body",
-            format!("could not read the body: {e}"),
-        )),
-    }
 }

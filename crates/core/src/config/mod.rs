@@ -1,7 +1,12 @@
 //! The routing config and what is stored beside it in KV.
-//! - `model.rs`: config schema v1, its types ([`Config`], [`Route`], [`Strategy`], …) and the
-//!   validator ([`parse`]: one walk of the JSON value, every problem with its JSON path);
+//! - `model.rs`: config schema v1, its types ([`Config`], [`Route`], [`Strategy`], …), limits
+//!   and the rules the request path shares (percent to ppm, path matching, route names);
+//! - `validator.rs`: [`parse`], one walk of the JSON value, every problem with its JSON path
+//!   (`path.rs`), with the field readers (`fields.rs`), the strategy block's walk
+//!   (`strategy.rs`) and the duplicate-key scan (`dupkeys.rs`);
 //! - `error.rs`: one validation problem ([`ConfigError`]);
+//! - `gates.rs`: the walk of a canary's release gates ([`Gates`]: shadow gate, promotion
+//!   gate);
 //! - `alerts.rs`: the `alerts` block ([`Webhook`]); the events and payloads are in
 //!   `crate::ops`;
 //! - `schema.rs`: the JSON Schema of config v1 ([`config_schema`]), held to the validator by
@@ -11,22 +16,35 @@
 
 mod alerts;
 mod contract;
+mod dupkeys;
 mod error;
+mod fields;
+mod gates;
 mod model;
+mod path;
 mod schema;
+mod strategy;
+mod validator;
 
-pub use alerts::{Webhook, EVENTS, MAX_URL_LEN, MAX_WEBHOOKS};
+pub use alerts::{
+    secret_name_ok, webhook_allowed, Target as WebhookTarget, Webhook, EVENTS, MAX_URL_LEN,
+    MAX_WEBHOOKS,
+};
 pub use contract::{
     apply_floor, RouteState, Weights, BINDING, CONFIG_KEY, RECEIPT_MAX_AGE_MS, RECEIPT_SECRET,
     STATS_BINDING,
 };
+pub use dupkeys::duplicate_keys;
 pub use error::ConfigError;
 pub use model::{
-    duplicate_keys, parse, path_matches, percent_to_ppm, percent_to_ppm_lenient, text_id,
-    valid_route_name, AbGuard, AbGuardAction, Arm, Attr, BanditAlgorithm, CanaryStep, Config, Flag,
-    Guard, Matcher, Op, Origin, OriginFlag, OriginId, RewardFeedback, Route, Rule, Semver, Shadow,
-    Side, Strategy, UnitSource, DEFAULT_EXPECTED_UNITS, DEFAULT_SHADOW_MAX_BODY,
-    DEFAULT_SHADOW_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, MAX_EXPECTED_UNITS, MAX_FEEDBACK_SHARDS,
-    MIN_EXPECTED_UNITS,
+    path_matches, percent_to_ppm, percent_to_ppm_lenient, valid_route_name, AbGuard, AbGuardAction,
+    Arm, Attr, BanditAlgorithm, CanaryStep, Config, Flag, Gates, Guard, Margin, Matcher, Op,
+    Origin, OriginFlag, OriginId, PromoteGate, RewardFeedback, Route, Rule, Semver, Shadow,
+    ShadowGate, Side, Strategy, UnitSource, DEFAULT_EXPECTED_UNITS, DEFAULT_GATE_ALPHA,
+    DEFAULT_GATE_MIN_REQUESTS, DEFAULT_GATE_MIRROR_PPM, DEFAULT_MARGIN_ERROR_RATE,
+    DEFAULT_MARGIN_LATENCY_RATIO, DEFAULT_SHADOW_MAX_BODY, DEFAULT_SHADOW_TIMEOUT_MS,
+    DEFAULT_TIMEOUT_MS, MAX_EXPECTED_UNITS, MAX_FEEDBACK_SHARDS, MAX_MIN_REQUESTS,
+    MIN_EXPECTED_UNITS, STAGE_LIVE, STAGE_SHADOW,
 };
 pub use schema::{config_schema, config_schema_text, SCHEMA_ID};
+pub use validator::{parse, text_id};

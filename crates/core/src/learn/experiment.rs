@@ -564,6 +564,7 @@ mod tests {
                     latency_ms: 1,
                     fingerprint: "f",
                     split_ppm: split,
+                    epoch: None,
                     unit: Some(*u),
                 },
                 now,

@@ -36,8 +36,9 @@ pub use batch::{
     MAX_UNITS_PER_ARM,
 };
 pub use compare::{
-    compare, compare_with, normalise_text, normalise_text_with, values_agree, Agreement, Compare,
-    CompareSpecError, Lowercase, NotComparable, PayloadAgreement, Side, DEFAULT_TOLERANCE,
+    compare, compare_read, compare_with, normalise_text, normalise_text_with, values_agree,
+    Agreement, BodyRead, Compare, CompareSpecError, Lowercase, NotComparable, PayloadAgreement,
+    Side, DEFAULT_TOLERANCE, MAX_COMPARE_BYTES,
 };
 pub use histogram::{bucket_bounds, bucket_index, LatencyHistogram, NUM_BUCKETS};
 pub use outcome::{Observation, Outcome, OutcomeCounts};
@@ -61,5 +62,6 @@ fn obs<'a>(route: &'a str, arm: &'a str, outcome: Outcome, ms: u32) -> Observati
         fingerprint: "f",
         split_ppm: 0,
         unit: Some(u64::from(ms)),
+        epoch: None,
     }
 }

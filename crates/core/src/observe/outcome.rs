@@ -44,6 +44,9 @@ pub struct Observation<'a> {
     /// exposure is counted per unit. `None` where no experiment is analysed (flag,
     /// blue-green, rolling and recreate routes).
     pub unit: Option<u64>,
+    /// The controller epoch of the route state the edge routed under (`RouteState::epoch`;
+    /// 0 while it has none), for routes whose state it reads; `None` for the others.
+    pub epoch: Option<u64>,
 }
 
 /// Request outcome counters.

@@ -15,6 +15,28 @@ use crate::config::{Config, Flag, Route};
 use crate::routing::flag_on;
 use crate::routing::{Headers, RequestView, MAX_UNIT_LEN};
 
+/// The bulk evaluation's `ETag`: `"<config id>-<16 hex>"`, the hex a SHA-256 of the config id
+/// and the request's `context` (serde_json writes object keys sorted, so equal contexts hash
+/// equally). The flags' values are a function of exactly these two, so an equal tag means an
+/// equal answer: a client sending it back in `If-None-Match` gets 304.
+pub fn bulk_etag(config_id: &str, context: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(config_id.as_bytes());
+    h.update([0u8]);
+    h.update(serde_json::to_vec(context).unwrap_or_default());
+    let d = h.finalize();
+    let hex: String = d[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{config_id}-{hex}\"")
+}
+
+/// Whether an `If-None-Match` header matches `etag` (RFC 9110: `*`, or a list of tags
+/// compared weakly, so `W/"x"` matches `"x"`).
+pub fn none_match(header: &str, etag: &str) -> bool {
+    let bare = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    header.trim() == "*" || header.split(',').any(|t| bare(t) == bare(etag))
+}
+
 /// One evaluation (OFREP success shape).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
@@ -232,6 +254,30 @@ pub fn evaluate_all(cfg: &Config, ctx: &Context) -> Vec<Evaluation> {
         .iter()
         .flat_map(|r| r.flags.iter().map(move |f| evaluate_flag(r, f, ctx)))
         .collect()
+}
+
+#[cfg(test)]
+mod etag_tests {
+    use super::*;
+
+    #[test]
+    fn etag_covers_config_and_context() {
+        let c1 = json!({"targetingKey": "u1", "header:x-plan": "pro"});
+        let c1_reordered: Value =
+            serde_json::from_str(r#"{"header:x-plan":"pro","targetingKey":"u1"}"#).unwrap();
+        let c2 = json!({"targetingKey": "u2", "header:x-plan": "pro"});
+        let a = bulk_etag("cfg1", &c1);
+        assert_eq!(a, bulk_etag("cfg1", &c1_reordered));
+        assert_ne!(a, bulk_etag("cfg1", &c2), "another unit");
+        assert_ne!(a, bulk_etag("cfg2", &c1), "another config");
+        assert!(a.starts_with("\"cfg1-") && a.ends_with('"') && a.len() == 6 + 16 + 1);
+        assert!(none_match(&a, &a));
+        assert!(none_match(&format!("W/{a}"), &a));
+        assert!(none_match(&format!("\"x\", {a}"), &a));
+        assert!(none_match("*", &a));
+        assert!(!none_match("\"cfg1-0000000000000000\"", &a));
+        assert!(!none_match("", &a));
+    }
 }
 
 #[cfg(test)]

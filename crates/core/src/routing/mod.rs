@@ -36,5 +36,7 @@ pub use overrides::{
     MAX_TTL_S as OVERRIDE_MAX_TTL_S, PREFIX as OVERRIDE_PREFIX,
 };
 pub use request::{percent_decode, Headers, RequestView};
-pub use strategy::{algorithm_name, choose, flag_on, split_ppm, Choice, Cx, Inputs};
+pub use strategy::{
+    algorithm_name, choose, flag_on, in_shadow_stage, reads_state, split_ppm, Choice, Cx, Inputs,
+};
 pub use urlparts::{split as split_url, UrlParts};

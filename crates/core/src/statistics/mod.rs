@@ -8,10 +8,13 @@
 //!   intervals, the always-valid test tuned to the expected units, the sequential SRM test,
 //!   one verdict);
 //! - `units.rs`: a unit's row and an arm's running sums over its units;
-//! - `bandit.rs`: bandit weights (Thompson sampling, UCB1, epsilon-greedy) with health.
+//! - `bandit.rs`: bandit weights (Thompson sampling, UCB1, epsilon-greedy) with health;
+//! - `noninferiority.rs`: an always-valid one-sided non-inferiority test (a normal-mixture
+//!   confidence sequence on a difference) for release gates.
 
 mod ab;
 mod bandit;
+mod noninferiority;
 mod sample;
 mod special;
 mod units;
@@ -27,6 +30,10 @@ pub use ab::{
 };
 pub use bandit::{
     probe_share, weights, weights_with_health, Algorithm, ArmStats, BanditParams, RewardModel,
+};
+pub use noninferiority::{
+    half_width as noninferiority_half_width, judge as judge_noninferiority, mean_difference,
+    mixture_threshold, proportion_difference, Estimate, Judgement, Verdict as NonInferiority,
 };
 pub use sample::{beta, gamma, standard_normal, student_t};
 pub use special::{
