@@ -229,6 +229,7 @@ export function validDocument(r) {
     put(route, 'flags', opt(r, () => r.some(FLAG_NAMES, r.int(3)).map((n) => flag(r, n, null))));
     put(route, 'strip_prefix', opt(r, () => r.pick(['/v2', '/v2/models'])));
     put(route, 'feedback_shards', opt(r, () => r.pick([1, 8, 64])));
+    put(route, 'experiment', opt(r, () => put({}, 'expected_units', opt(r, () => r.pick([10, 5000, 20_000, 1_000_000_000])))));
     put(route, 'description', opt(r, () => r.pick(['d', ''])));
     return route;
   });
