@@ -97,7 +97,10 @@ fn unit_traffic(
 /// One reward from `unit` of `arm` (receipt `n`), credited to the arm and to the unit.
 fn unit_feedback(l: &mut Learner, mem: &mut MemUnits, n: u64, arm: &str, unit: u64, r: f64) {
     l.feedback(id(n), arm, r, 1, 2, 60_000).unwrap();
-    if let Some(w) = l.credit_unit(arm, unit, r, mem, MAX_UNIT_ROWS).unwrap() {
+    if let Some(w) = l
+        .credit_unit(arm, unit, r, (None, 0), mem, MAX_UNIT_ROWS)
+        .unwrap()
+    {
         mem.apply(vec![w]);
     }
 }

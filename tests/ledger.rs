@@ -457,14 +457,14 @@ fn unit_rows_are_exact_bounded_and_atomic() {
     // Feedback naming a unit converts that unit, once however often it converts.
     for (n, unit) in [(1u64, 100u64), (2, 100), (3, 101)] {
         assert_eq!(
-            d.credit_unit(id(n), "canary", Some(unit), 1.0, 10, 20, DAY)
+            d.credit_unit(id(n), "canary", Some(unit), None, 1.0, 10, 20, DAY)
                 .unwrap(),
             Ok(())
         );
     }
     // Feedback that overtakes its unit's first report: the unit gets its row under the split
     // in force (its requests come with the report).
-    d.credit_unit(id(4), "canary", Some(999), 1.0, 10, 20, DAY)
+    d.credit_unit(id(4), "canary", Some(999), None, 1.0, 10, 20, DAY)
         .unwrap()
         .unwrap();
     assert_eq!(store.unit_count(), 46);
@@ -513,4 +513,68 @@ fn unit_rows_are_exact_bounded_and_atomic() {
     assert_eq!(d.prune_units(50).unwrap(), 0);
     assert_eq!(store.unit_count(), 0);
     assert_eq!(d.learner().epochs.rows, 0);
+}
+
+/// A fresh route whose feedback reaches its object before any report or tick (clients post
+/// feedback as soon as they have the answer; an isolate reports up to a second later): with
+/// the route's config the unit gets its row under the split in force, and the report then
+/// adds its requests, so the unit is counted once and converted. Without the config (a
+/// ledger shard) no unit row is written, and a flag route never counts units.
+#[test]
+fn feedback_before_the_first_report_converts_the_unit_under_the_split_in_force() {
+    let cfg = common::one_route(r#"{"kind":"canary","stable":"v1","canary":"v2","percent":10}"#);
+    let route = &cfg.routes[0];
+    let fp = route.fingerprint.clone();
+    let store = MemStore::new();
+    let (mut d, _) = Durable::open(&store, "r").unwrap();
+    for (n, unit) in [(1u64, 7u64), (2, 7), (3, 8)] {
+        assert_eq!(
+            d.credit_unit(id(n), "canary", Some(unit), Some(route), 1.0, 10, 20, DAY)
+                .unwrap(),
+            Ok(())
+        );
+    }
+    assert_eq!(store.unit_count(), 2, "units 7 and 8, once each");
+    // Reopened before the report: the split and the unit sums were stored with the rows.
+    let (mut d, w) = Durable::open(&store, "r").unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    d.report(&unit_batch("canary", 7..10, 2, &fp), 30).unwrap();
+    d.report(&unit_batch("stable", 20..40, 2, &fp), 30).unwrap();
+    let mut rng = Xoshiro256::seed_from_u64(1);
+    d.tick(route, 40, &mut rng, &[]).unwrap();
+    let e = d.learner().stats(Some(route))["experiment"].clone();
+    assert_eq!(e["split"]["split_ppm"], 100_000, "{e}");
+    assert_eq!(e["arms"]["canary"]["units"], 3, "{e}");
+    assert_eq!(e["arms"]["canary"]["requests"], 6);
+    assert_eq!(e["arms"]["canary"]["comparison"]["conversions"], 2);
+    assert_eq!(e["arms"]["stable"]["units"], 20);
+    assert_eq!(e["splits"].as_array().unwrap().len(), 1, "one split: {e}");
+    assert_eq!(rewards(&d, "canary"), (3, 3.0));
+
+    // A ledger shard (no config passed) credits the arm only.
+    let shard = MemStore::new();
+    let (mut s, _) = Durable::open(&shard, "r").unwrap();
+    s.credit_unit(id(9), "canary", Some(7), None, 1.0, 10, 20, DAY)
+        .unwrap()
+        .unwrap();
+    assert_eq!(shard.unit_count(), 0);
+    // A flag route counts no units, config or not.
+    let flag =
+        common::one_route(r#"{"kind":"flag","default":"v1","flags":[{"name":"f","origin":"v2"}]}"#);
+    let fstore = MemStore::new();
+    let (mut f, _) = Durable::open(&fstore, "r").unwrap();
+    f.credit_unit(
+        id(10),
+        "v1",
+        Some(7),
+        Some(&flag.routes[0]),
+        1.0,
+        10,
+        20,
+        DAY,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(fstore.unit_count(), 0);
+    assert!(f.learner().epochs.live.is_empty());
 }

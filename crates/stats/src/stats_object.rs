@@ -198,6 +198,14 @@ impl RouteStats {
                 let Some(id) = parse_id(&credit.id) else {
                     return Err(Fault::internal("bad_feedback", "malformed receipt id"));
                 };
+                // The route's own object counts units: the config in force says the split a
+                // unit whose feedback overtakes every report was routed under.
+                let config = if shard == 0 {
+                    config_cache::current(&self.env).await.config
+                } else {
+                    None
+                };
+                let cfg_route = config.as_ref().and_then(|c| c.route(&route));
                 let now = now_ms();
                 let r = self
                     .with(|d| {
@@ -205,6 +213,7 @@ impl RouteStats {
                             id,
                             &credit.arm,
                             credit.unit,
+                            cfg_route,
                             credit.reward,
                             credit.issued_ms,
                             now,

@@ -258,6 +258,23 @@ impl Epochs {
             .collect()
     }
 
+    /// Notes the split in force by the route's config and controller `state` before a
+    /// credit, and opens its epoch if no report has yet: feedback can reach the object
+    /// before the first report of its route (an isolate flushes up to a second later) and
+    /// before the first tick, and its unit still gets its row under the split it was routed by.
+    /// Only routes whose units are counted (A/B, canary, bandit) have epochs.
+    pub fn enter(&mut self, route: &Route, state: Option<&RouteState>, now_ms: u64) {
+        if !matches!(
+            route.strategy,
+            Strategy::Ab { .. } | Strategy::Canary { .. } | Strategy::Bandit { .. }
+        ) {
+            return;
+        }
+        let split = routing::split_ppm(route, state);
+        self.epoch_for(&route.fingerprint, split, now_ms);
+        self.in_force = Some((route.fingerprint.clone(), split));
+    }
+
     /// Where a reward of `unit` in `arm` may be credited: one key per live epoch, the most
     /// recently seen first.
     pub fn credit_keys(&self, arm: &str, unit: u64) -> Vec<UnitKey> {

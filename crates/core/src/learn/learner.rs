@@ -27,7 +27,7 @@ use super::controller::ArmHealth;
 use super::experiment::{Epochs, UnitRows, UnitWrite};
 use super::health::HealthTrack;
 use super::store::StoreError;
-use crate::config::RewardFeedback;
+use crate::config::{RewardFeedback, Route};
 use crate::config::{RouteState, Weights};
 use crate::observe::{ArmAggregate, Batch, RouteAggregate};
 use crate::receipt::{ReceiptId, ReplayGuard};
@@ -230,16 +230,23 @@ impl Learner {
     }
 
     /// Credits a reward to the unit that earned it (its row under the most recent split that
-    /// knows it); the row to write, if any. The arm's totals are credited by
-    /// [`Learner::credit`].
+    /// knows it); the row to write, if any. `route`: the route's config in force, when the
+    /// caller has it (the route's own object, not a ledger shard): its split is noted first
+    /// ([`Epochs::enter`]), so a unit whose feedback overtakes every report still gets its
+    /// row. The arm's totals are credited by [`Learner::credit`].
     pub fn credit_unit(
         &mut self,
         arm: &str,
         unit: u64,
         reward: f64,
+        (route, now_ms): (Option<&Route>, u64),
         rows: &impl UnitRows,
         cap: u64,
     ) -> Result<Option<UnitWrite>, StoreError> {
+        if let Some(r) = route {
+            let state = self.state.clone();
+            self.epochs.enter(r, state.as_ref(), now_ms);
+        }
         let keys = self.epochs.credit_keys(arm, unit);
         let stored = rows.unit_rows(&keys)?;
         Ok(self.epochs.credit(&keys, &stored, reward, cap))

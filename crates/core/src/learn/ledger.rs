@@ -241,17 +241,21 @@ impl<S: Store> Durable<S> {
         now_ms: u64,
         max_age_ms: u64,
     ) -> Result<Result<(), FeedbackError>, StoreError> {
-        self.credit_unit(id, arm, None, reward, issued_ms, now_ms, max_age_ms)
+        self.credit_unit(id, arm, None, None, reward, issued_ms, now_ms, max_age_ms)
     }
 
     /// [`Durable::credit`] of a receipt that names its `unit` (its 64-bit key): the unit's
-    /// row is credited too when the unit was exposed under a live split.
+    /// row is credited too, under the most recent live split that knows the unit, else under
+    /// the split in force. `route`: the route's config in force (the route's own object;
+    /// `None` on a ledger shard, whose unit rows nobody reads), which says that split even
+    /// before the first report or tick.
     #[allow(clippy::too_many_arguments)]
     pub fn credit_unit(
         &mut self,
         id: ReceiptId,
         arm: &str,
         unit: Option<u64>,
+        route: Option<&Route>,
         reward: f64,
         issued_ms: u64,
         now_ms: u64,
@@ -274,10 +278,21 @@ impl<S: Store> Durable<S> {
         }];
         put_arm(&mut writes, &next, arm);
         if let Some(unit) = unit {
-            if let Some((k, r)) =
-                next.credit_unit(arm, unit, reward, &StoreUnits(&self.store), self.unit_cap)?
+            let seen = (next.epochs.live.len(), next.epochs.in_force.clone());
+            let credited = next.credit_unit(
+                arm,
+                unit,
+                reward,
+                (route, now_ms),
+                &StoreUnits(&self.store),
+                self.unit_cap,
+            )?;
+            if let Some((k, r)) = &credited {
+                writes.push(Write::Unit(k.clone(), *r));
+            }
+            // The unit's sums, or a split noted or opened, live in `meta`.
+            if credited.is_some() || seen != (next.epochs.live.len(), next.epochs.in_force.clone())
             {
-                writes.push(Write::Unit(k, r));
                 writes.push(meta_write(&mut next)?);
             }
         }
