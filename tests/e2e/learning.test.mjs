@@ -357,7 +357,10 @@ test('units: feedback converts the unit its receipt names; the verdict comes fro
     return e.arms.x.units === users.x.size && e.arms.y.units === users.y.size &&
       e.arms.x.comparison.conversions === converted.x.size && e.arms.y.comparison.conversions === converted.y.size &&
       e.arms.y.sequential.looks > 0;
-  }, 10000, { what: `units ${users.x.size}/${users.y.size}, converted ${converted.x.size}/${converted.y.size}` });
+  }, 10000, { what: `units ${users.x.size}/${users.y.size}, converted ${converted.x.size}/${converted.y.size}` }).catch((err) => {
+    console.log(`# experiment at the timeout: ${JSON.stringify({ x: e?.arms?.x, y: e?.arms?.y, split: e?.split, splits: e?.splits })}`);
+    throw err;
+  });
   console.log(`# conversion per unit: x ${converted.x.size}/${users.x.size}, y ${converted.y.size}/${users.y.size}; verdict ${JSON.stringify(e.arms.y.verdict)}; z p ${e.arms.y.comparison.z_test.p_value}`);
   assert.equal(e.metric, 'conversion');
   assert.equal(e.arms.y.comparison.n, users.y.size);

@@ -199,9 +199,10 @@ impl RouteStats {
                     return Err(Fault::internal("bad_feedback", "malformed receipt id"));
                 };
                 // The route's own object counts units: the config in force says the split a
-                // unit whose feedback overtakes every report was routed under.
+                // unit whose feedback overtakes every report was routed under (read again
+                // when the cached one does not know the route: it may be a second old).
                 let config = if shard == 0 {
-                    config_cache::current(&self.env).await.config
+                    config_cache::current_for(&self.env, &route).await.config
                 } else {
                     None
                 };
