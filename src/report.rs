@@ -200,23 +200,33 @@ fn part_len(b: &Batch) -> u64 {
     b.arms.iter().map(|a| a.counts.requests).sum()
 }
 
-/// A signed receipt (`v2`) for one routed response. The unit is named by the signer's keyed
-/// [`ReceiptSigner::unit_id`](switchyard_core::receipt::ReceiptSigner::unit_id), never by its
-/// bucketing hash; the nonce comes from the platform's CSPRNG; the route's feedback shard
-/// count is signed in, so the shard that credits it never changes.
+/// The unit's 8-byte id: the signer's keyed
+/// [`ReceiptSigner::unit_id`](switchyard_core::receipt::ReceiptSigner::unit_id) (what receipts
+/// carry, so feedback can be matched to the unit), else, without a receipt key (no feedback
+/// either), the unkeyed [`Receipt::unit_hash_of`]. Never the bucketing hash.
+pub fn unit_id(signer: Option<&ReceiptSigner>, unit: &str) -> [u8; 8] {
+    match signer {
+        Some(s) => s.unit_id(unit),
+        None => Receipt::unit_hash_of(unit),
+    }
+}
+
+/// A signed receipt (`v2`) for one routed response naming the unit by `unit_id`; the nonce
+/// comes from the platform's CSPRNG; the route's feedback shard count is signed in, so the
+/// shard that credits it never changes. `None` without a signer.
 pub fn receipt(
-    env: &Env,
+    signer: Option<&ReceiptSigner>,
     route: &switchyard_core::config::Route,
     arm: &str,
-    unit: &str,
+    unit_id: [u8; 8],
     config_id: &str,
 ) -> Option<String> {
-    let signer = signer(env)?;
+    let signer = signer?;
     let version = u64::from_str_radix(config_id, 16).unwrap_or(0);
     let r = Receipt::new(
         &route.name,
         arm,
-        signer.unit_id(unit),
+        unit_id,
         version,
         state::now_ms(),
         state::secure_u64(),

@@ -465,6 +465,10 @@ fn observe(
         Err(Failure::Timeout) => (Outcome::Timeout, 0),
         Err(Failure::Connect(_)) => (Outcome::ConnectError, 0),
     };
+    // One keyed hash of the unit names it in the observation (exposure per unit) and in the
+    // receipt (so feedback finds the unit's row).
+    let signer = report::signer(env);
+    let unit_id = report::unit_id(signer.as_ref(), unit);
     report::observe(
         env,
         ctx,
@@ -477,9 +481,15 @@ fn observe(
             fingerprint: &route.fingerprint,
             split_ppm,
             epoch,
+            // Units are counted where there is an experiment to analyse.
+            unit: matches!(
+                route.strategy,
+                Strategy::Ab { .. } | Strategy::Canary { .. } | Strategy::Bandit { .. }
+            )
+            .then(|| u64::from_be_bytes(unit_id)),
         },
     );
-    if let Some(token) = report::receipt(env, route, arm, unit, &cfg.id) {
+    if let Some(token) = report::receipt(signer.as_ref(), route, arm, unit_id, &cfg.id) {
         ours.push(("x-switchyard-receipt", token));
     }
 }

@@ -231,6 +231,7 @@ export function validDocument(r) {
     put(route, 'strip_prefix', opt(r, () => r.pick(['/v2', '/v2/models'])));
     put(route, 'feedback_shards', opt(r, () => r.pick([1, 8, 64])));
     put(route, 'credentials', opt(r, () => r.some(['x-api-key', 'X-Auth-Token', 'api_key', "a!#$%&'*+.^_`|~9"], 1 + r.int(3))));
+    put(route, 'experiment', opt(r, () => put({}, 'expected_units', opt(r, () => r.pick([10, 5000, 20_000, 1_000_000_000])))));
     put(route, 'description', opt(r, () => r.pick(['d', ''])));
     return route;
   });

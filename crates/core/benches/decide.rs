@@ -88,6 +88,7 @@ fn bench(c: &mut Criterion) {
                 latency_ms: 20,
                 fingerprint: &route.fingerprint,
                 split_ppm: 50_000,
+                unit: Some(d.unit_hash),
                 epoch: Some(0),
             };
             if batcher.push(obs, now) {

@@ -572,6 +572,8 @@ async fn feedback(req: Request, env: &Env) -> std::result::Result<Response, Faul
         "arm": receipt.arm(),
         "reward": reward,
         "issued_ms": receipt.issued_ms(),
+        // The unit's key, so the route's object credits the unit that earned the reward.
+        "unit": u64::from_be_bytes(receipt.unit_hash()),
     });
     // The ledger shard of this receipt: from the shard count signed into it (`v2`), so that
     // a replay meets the row that refuses it whatever `feedback_shards` says now. Shard 0 is

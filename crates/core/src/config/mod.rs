@@ -40,11 +40,12 @@ pub use model::{
     path_matches, percent_to_ppm, percent_to_ppm_lenient, shadow_methods, valid_route_name,
     AbGuard, AbGuardAction, Arm, Attr, BanditAlgorithm, CanaryStep, Config, Flag, Gates, Guard,
     Margin, Matcher, Op, Origin, OriginFlag, OriginId, PromoteGate, RewardFeedback, Route, Rule,
-    Semver, Shadow, ShadowGate, Side, Strategy, UnitSource, DEFAULT_GATE_ALPHA,
-    DEFAULT_GATE_MIN_REQUESTS, DEFAULT_GATE_MIRROR_PPM, DEFAULT_MARGIN_ERROR_RATE,
-    DEFAULT_MARGIN_LATENCY_RATIO, DEFAULT_SHADOW_MAX_BODY, DEFAULT_SHADOW_TIMEOUT_MS,
-    DEFAULT_TIMEOUT_MS, MAX_CREDENTIALS, MAX_FEEDBACK_SHARDS, MAX_MIN_REQUESTS, SHADOW_METHODS,
-    STAGE_LIVE, STAGE_SHADOW,
+    Semver, Shadow, ShadowGate, Side, Strategy, UnitSource, DEFAULT_EXPECTED_UNITS,
+    DEFAULT_GATE_ALPHA, DEFAULT_GATE_MIN_REQUESTS, DEFAULT_GATE_MIRROR_PPM,
+    DEFAULT_MARGIN_ERROR_RATE, DEFAULT_MARGIN_LATENCY_RATIO, DEFAULT_SHADOW_MAX_BODY,
+    DEFAULT_SHADOW_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, MAX_CREDENTIALS, MAX_EXPECTED_UNITS,
+    MAX_FEEDBACK_SHARDS, MAX_MIN_REQUESTS, MIN_EXPECTED_UNITS, SHADOW_METHODS, STAGE_LIVE,
+    STAGE_SHADOW,
 };
 pub use schema::{config_schema, config_schema_text, SCHEMA_ID};
 pub use validator::{parse, text_id};

@@ -352,6 +352,10 @@ pub struct Route {
     /// `credentials`: header names (lower case) the route's callers authenticate with,
     /// withheld from its shadows like `Authorization` and `Cookie`.
     pub credentials: Vec<String>,
+    /// Units (all arms together) at which the always-valid test is tuned to be tightest
+    /// (`experiment.expected_units`, default
+    /// [`DEFAULT_EXPECTED_UNITS`]).
+    pub expected_units: u64,
 }
 
 /// The only methods a shadow can be sent: RFC 9110's, without `CONNECT` and `TRACE`, plus
@@ -379,6 +383,13 @@ pub const MAX_CREDENTIALS: usize = 32;
 
 /// Most ledger shards a route may have.
 pub const MAX_FEEDBACK_SHARDS: u64 = 64;
+/// Default of a route's `experiment.expected_units`: the number of units (all arms together)
+/// at which the always-valid test is tuned to be tightest, as GrowthBook's default tuning
+/// parameter.
+pub const DEFAULT_EXPECTED_UNITS: u64 = 5_000;
+/// Bounds of `experiment.expected_units`.
+pub const MIN_EXPECTED_UNITS: u64 = 10;
+pub const MAX_EXPECTED_UNITS: u64 = 1_000_000_000;
 
 /// Largest `min_requests` of a guard.
 pub const MAX_MIN_REQUESTS: u64 = 1_000_000_000;

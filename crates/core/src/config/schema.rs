@@ -262,6 +262,9 @@ pub fn config_schema() -> Value {
             "name": name("Arm name, reported in x-switchyard-arm."),
             "origin": origin_ref("Origin serving the arm."),
         })),
+        "experiment": object("How the route's experiment (A/B, canary, bandit arms against the first) is analysed.", &[], json!({
+            "expected_units": { "type": ["integer", "null"], "minimum": 10, "maximum": 1_000_000_000u64, "default": 5000, "description": "Units (all arms together) at which the always-valid test is tuned to be tightest: the sample size at which you expect to decide. Keep it fixed for an experiment." },
+        })),
         "guard": object("Health limits: the controller rolls back when one is exceeded.", &[], json!({
             "max_error_rate": rate(1.0, "Largest acceptable error rate of the new side, (0, 1]."),
             "max_p95_latency_ratio": rate(1_000.0, "Largest acceptable p95 latency ratio new/old, (0, 1000]."),
@@ -375,6 +378,7 @@ pub fn config_schema() -> Value {
             "strip_prefix": opt(json!({ "type": "string", "pattern": "^/[\\s\\S]*[^/]$", "description": "Removed from the path before forwarding." })),
             "credentials": { "type": ["array", "null"], "minItems": 1, "maxItems": 32, "items": { "type": "string", "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$" }, "description": "Header names the route's callers authenticate with (besides Authorization, Cookie, Proxy-Authorization): never sent to a shadow without forward_credentials." },
             "feedback_shards": { "type": ["integer", "null"], "minimum": 1, "maximum": 64, "default": 1, "description": "Receipt ledger shards feedback is spread over (by receipt id); the route's object merges them on its tick." },
+            "experiment": opt(json!({ "$ref": "#/$defs/experiment" })),
             "description": { "type": ["string", "null"] },
         })),
     });
@@ -455,7 +459,7 @@ mod tests {
                   "strategy": { "kind": "ab", "salt": "s", "arms": [{ "name": "x", "origin": "a", "weight": 1 }], "guard": { "max_error_rate": 0.5 } },
                   "shadow": [{ "origin": "b", "compare": { "kind": "kserve_v2" } }],
                   "flags": [{ "name": "f", "rules": [{ "attr": "country", "op": "eq", "values": ["CH"] }] }],
-                  "strip_prefix": "/ab", "description": "d" },
+                  "strip_prefix": "/ab", "description": "d", "experiment": { "expected_units": 1000 } },
                 { "name": "cn", "match": { "path_prefix": "/cn" }, "strategy": { "kind": "canary", "stable": "a", "canary": "b", "percent": 5,
                   "steps": [{ "percent": 10, "hold_s": 1 }], "guard": { "max_error_rate": 0.1 },
                   "gates": { "shadow": { "min_observations": 10, "min_agreement": 0.9, "compare": { "kind": "kserve_v2" }, "percent": 50 },
@@ -522,6 +526,7 @@ mod tests {
             ("/origins/a", "origin"),
             ("/routes/0", "route"),
             ("/routes/0/match", "match"),
+            ("/routes/0/experiment", "experiment"),
             ("/routes/0/unit/0", "unit_source"),
             ("/routes/0/strategy", "strategy_ab"),
             ("/routes/0/strategy/arms/0", "weighted_arm"),
@@ -573,9 +578,17 @@ mod tests {
             ("/origins/a", &["timeout_ms", "description"]),
             (
                 "/routes/0",
-                &["unit", "shadow", "flags", "strip_prefix", "feedback_shards"],
+                &[
+                    "unit",
+                    "shadow",
+                    "flags",
+                    "strip_prefix",
+                    "feedback_shards",
+                    "experiment",
+                ],
             ),
             ("/routes/0/match", &["host", "path_prefix", "methods"]),
+            ("/routes/0/experiment", &["expected_units"]),
             ("/routes/0/strategy", &["guard", "salt"]),
             (
                 "/routes/0/strategy/guard",
@@ -705,6 +718,7 @@ mod tests {
                 }
                 p if p.starts_with("/origins/") => schema["$defs"]["origin"].clone(),
                 p if p.ends_with("/match") => schema["$defs"]["match"].clone(),
+                p if p.ends_with("/experiment") => schema["$defs"]["experiment"].clone(),
                 "/routes/0/strategy/guard" => schema["$defs"]["ab_guard"].clone(),
                 "/routes/1/strategy/gates" => schema["$defs"]["gates"].clone(),
                 "/routes/1/strategy/gates/shadow" => schema["$defs"]["shadow_gate"].clone(),

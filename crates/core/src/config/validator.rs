@@ -11,8 +11,9 @@ use super::error::ConfigError;
 use super::fields::{Fields, Validator};
 use super::model::{
     path_matches, AbGuard, AbGuardAction, Arm, Attr, Config, Flag, Guard, Matcher, Op, Origin,
-    Route, Rule, Semver, Shadow, Strategy, UnitSource, DEFAULT_SHADOW_MAX_BODY,
-    DEFAULT_SHADOW_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, MAX_FEEDBACK_SHARDS, MAX_MIN_REQUESTS,
+    Route, Rule, Semver, Shadow, Strategy, UnitSource, DEFAULT_EXPECTED_UNITS,
+    DEFAULT_SHADOW_MAX_BODY, DEFAULT_SHADOW_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, MAX_EXPECTED_UNITS,
+    MAX_FEEDBACK_SHARDS, MAX_MIN_REQUESTS, MIN_EXPECTED_UNITS,
 };
 use super::model::{shadow_methods, MAX_CREDENTIALS, SHADOW_METHODS};
 use super::path::{Path, ROOT};
@@ -169,7 +170,7 @@ impl Validator {
         let f = self.object(
             at,
             v,
-            "name, match, unit, strategy, shadow, flags, strip_prefix, description, feedback_shards, credentials",
+            "name, match, unit, strategy, shadow, flags, strip_prefix, description, feedback_shards, credentials, experiment",
         )?;
         let name = self
             .req(f, "name")
@@ -243,6 +244,9 @@ impl Validator {
         let feedback_shards = self
             .opt_uint(f, "feedback_shards", MAX_FEEDBACK_SHARDS, 1)
             .filter(|n| self.check(*n > 0, &at.key("feedback_shards"), "must be at least 1"));
+        let expected_units = self
+            .opt(f, "experiment", Self::experiment)
+            .map(|e| e.unwrap_or(DEFAULT_EXPECTED_UNITS));
         let description = self.opt_str(f, "description");
         description?;
         Some(Route {
@@ -257,6 +261,7 @@ impl Validator {
             fingerprint,
             feedback_shards: feedback_shards? as u32,
             credentials: credentials?,
+            expected_units: expected_units?,
         })
     }
 
@@ -282,6 +287,17 @@ impl Validator {
             out.push(name.to_ascii_lowercase());
         }
         ok.then_some(out)
+    }
+
+    /// A route's `experiment` settings: `expected_units`.
+    fn experiment(&mut self, at: &Path, v: &Value) -> Option<u64> {
+        let f = self.object(at, v, "expected_units")?;
+        let default = DEFAULT_EXPECTED_UNITS;
+        self.opt_uint(f, "expected_units", MAX_EXPECTED_UNITS, default)
+            .filter(|n| {
+                let reason = format!("must be at least {MIN_EXPECTED_UNITS}");
+                self.check(*n >= MIN_EXPECTED_UNITS, &at.key("expected_units"), &reason)
+            })
     }
 
     pub(super) fn matcher(&mut self, at: &Path, v: &Value) -> Option<Matcher> {

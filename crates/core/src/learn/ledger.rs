@@ -8,7 +8,11 @@
 //!   later are carried along by serde);
 //! - `total`/`<arm>`, `window`/`<arm>`: [`ArmAggregate`];
 //! - `total_shadow`/`<origin>`, `window_shadow`/`<origin>`: `ShadowCounts`;
-//! - `shard_seen`/`<shard>/<arm>`: the reward sums of a ledger shard already merged.
+//! - `shard_seen`/`<shard>/<arm>`: the reward sums of a ledger shard already merged;
+//!
+//! and unit rows (`epoch`, `unit`, `arm`) -> [`UnitRow`] ([`Write::Unit`](super::Write::Unit),
+//! [`Store::unit_rows`](super::Store::unit_rows)): what each unit did under each split (`super::experiment`), read and
+//! written per batch, deleted in bounded batches once their split is retired.
 //!
 //! Every change is computed on a copy of the in-memory [`Learner`], written as one batch
 //! ([`Store::apply`], all or nothing), and only then becomes the in-memory state: a failed
@@ -21,6 +25,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::experiment::{UnitKey, UnitRows, MAX_UNIT_ROWS};
 use super::learner::{check_credit, FeedbackError, Learner};
 use super::operate::{OperateError, Operation};
 use super::series::Series;
@@ -31,6 +36,7 @@ use crate::config::Route;
 use crate::config::RouteState;
 use crate::observe::{ArmAggregate, Batch};
 use crate::receipt::{ReceiptId, MAX_SKEW_MS};
+use crate::statistics::UnitRow;
 
 /// Expired receipt rows deleted per alarm, at most.
 pub const PRUNE_BATCH: u32 = 5_000;
@@ -47,6 +53,15 @@ pub const TOTAL_SHADOW: &str = "total_shadow";
 pub const WINDOW_SHADOW: &str = "window_shadow";
 pub const SHARD_SEEN: &str = "shard_seen";
 const META_KEY: &str = "learner";
+
+/// A [`Store`]'s unit rows, as the learner reads them.
+struct StoreUnits<'a, S: Store>(&'a S);
+
+impl<S: Store> UnitRows for StoreUnits<'_, S> {
+    fn unit_rows(&self, keys: &[UnitKey]) -> Result<Vec<Option<UnitRow>>, StoreError> {
+        self.0.unit_rows(keys)
+    }
+}
 
 /// Reward sums of one arm (what a ledger shard reports to its route's object).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -120,6 +135,8 @@ pub struct Durable<S: Store> {
     seen: BTreeMap<String, RewardSums>,
     /// Minute buckets and controller history (`core::learn::Series`), written in the same batches.
     series: Series,
+    /// Unit rows kept at most ([`MAX_UNIT_ROWS`]; smaller in tests).
+    unit_cap: u64,
 }
 
 impl<S: Store> Durable<S> {
@@ -176,6 +193,7 @@ impl<S: Store> Durable<S> {
                 learner,
                 seen,
                 series,
+                unit_cap: MAX_UNIT_ROWS,
             },
             warnings,
         ))
@@ -183,6 +201,11 @@ impl<S: Store> Durable<S> {
 
     pub fn learner(&self) -> &Learner {
         &self.learner
+    }
+
+    /// Keeps at most `cap` unit rows instead of [`MAX_UNIT_ROWS`] (tests of the cap).
+    pub fn set_unit_cap(&mut self, cap: u64) {
+        self.unit_cap = cap;
     }
 
     pub fn store(&self) -> &S {
@@ -194,12 +217,14 @@ impl<S: Store> Durable<S> {
         Ok(self.store.rows(META)?.is_empty())
     }
 
-    /// Folds a batch of observations in; returns how many entries were merged.
+    /// Folds a batch of observations in; returns how many entries were merged. Reads the
+    /// rows of the batch's units and writes them back (one row per distinct unit).
     pub fn report(&mut self, batch: &Batch, now_ms: u64) -> Result<usize, StoreError> {
         let mut next = self.learner.clone();
         let merged = next.report(batch, now_ms);
+        let units = next.report_units(batch, now_ms, &StoreUnits(&self.store), self.unit_cap)?;
         let route = next.route.clone();
-        let mut writes = Vec::new();
+        let mut writes: Vec<Write> = units.into_iter().map(|(k, r)| Write::Unit(k, r)).collect();
         for a in batch.arms.iter().filter(|a| a.route == route) {
             put_arm(&mut writes, &next, &a.arm);
         }
@@ -225,6 +250,26 @@ impl<S: Store> Durable<S> {
         now_ms: u64,
         max_age_ms: u64,
     ) -> Result<Result<(), FeedbackError>, StoreError> {
+        self.credit_unit(id, arm, None, None, reward, issued_ms, now_ms, max_age_ms)
+    }
+
+    /// [`Durable::credit`] of a receipt that names its `unit` (its 64-bit key): the unit's
+    /// row is credited too, under the most recent live split that knows the unit, else under
+    /// the split in force. `route`: the route's config in force (the route's own object;
+    /// `None` on a ledger shard, whose unit rows nobody reads), which says that split even
+    /// before the first report or tick.
+    #[allow(clippy::too_many_arguments)]
+    pub fn credit_unit(
+        &mut self,
+        id: ReceiptId,
+        arm: &str,
+        unit: Option<u64>,
+        route: Option<&Route>,
+        reward: f64,
+        issued_ms: u64,
+        now_ms: u64,
+        max_age_ms: u64,
+    ) -> Result<Result<(), FeedbackError>, StoreError> {
         if let Err(e) = check_credit(arm, reward) {
             return Ok(Err(e));
         }
@@ -241,6 +286,25 @@ impl<S: Store> Durable<S> {
             expires_ms: receipt_expiry(issued_ms, max_age_ms),
         }];
         put_arm(&mut writes, &next, arm);
+        if let Some(unit) = unit {
+            let seen = (next.epochs.live.len(), next.epochs.in_force.clone());
+            let credited = next.credit_unit(
+                arm,
+                unit,
+                reward,
+                (route, now_ms),
+                &StoreUnits(&self.store),
+                self.unit_cap,
+            )?;
+            if let Some((k, r)) = &credited {
+                writes.push(Write::Unit(k.clone(), *r));
+            }
+            // The unit's sums, or a split noted or opened, live in `meta`.
+            if credited.is_some() || seen != (next.epochs.live.len(), next.epochs.in_force.clone())
+            {
+                writes.push(meta_write(&mut next)?);
+            }
+        }
         let mut series = self.series.clone();
         series.reward(arm, 1, reward, now_ms, &mut writes);
         match self.commit(next, writes) {
@@ -479,6 +543,19 @@ impl<S: Store> Durable<S> {
     /// Deletes up to `limit` expired receipt rows.
     pub fn prune(&self, now_ms: u64, limit: u32) -> Result<u32, StoreError> {
         self.store.prune_receipts(now_ms, limit)
+    }
+
+    /// Deletes up to `limit` unit rows of retired splits (oldest first); returns how many.
+    pub fn prune_units(&mut self, limit: u32) -> Result<u32, StoreError> {
+        let Some(r) = self.learner.epochs.retired.first().copied() else {
+            return Ok(0);
+        };
+        let n = self.store.delete_units(r.id, limit)?;
+        let mut next = self.learner.clone();
+        next.epochs.pruned(u64::from(n), n < limit);
+        let writes = vec![meta_write(&mut next)?];
+        self.commit(next, writes).map_err(store_only)?;
+        Ok(n)
     }
 
     fn commit(&mut self, next: Learner, writes: Vec<Write>) -> Result<(), ApplyError> {

@@ -5,12 +5,16 @@
 //!   operator actions ([`Operation`]); `view.rs`: the statistics document;
 //! - `controller.rs`: the canary and rolling controllers ([`next_step`]) and the one naming
 //!   of a state change ([`transitions`]) for the timeline, the webhooks and the epoch;
+//! - `experiment.rs`: the experiment counted per unit: the splits in force (epochs of the
+//!   experiment, not the controller's epoch), unit rows, sequential tests, the stats
+//!   document's `experiment` section ([`Epochs`]);
 //! - `gates.rs`: a canary's release gates (shadow agreement, promotion test, pipeline);
 //! - `store.rs`: the SQLite-shaped [`Store`] the state is kept in ([`MemStore`] for tests);
 //! - `ledger.rs`: the receipt ledger and aggregate rows, shards, pruning ([`Durable`]);
 //! - `series.rs`: the route's time series (minutes, events, canary share, weights).
 
 mod controller;
+mod experiment;
 mod gates;
 mod health;
 mod learner;
@@ -25,6 +29,10 @@ pub use controller::{
     breach as guard_breach, next as next_step, transitions, ArmHealth, Step, Transition,
     DEFAULT_ROLLING_GUARD, EPOCH_KINDS, TRANSITION_KINDS,
 };
+pub use experiment::{
+    document as experiment_document, msprt_config, planned_weights, Epoch, Epochs, MemUnits,
+    Retired, UnitRows, UnitWrite, EPOCH_IDLE_MS, MAX_EPOCHS, MAX_RETIRED, MAX_UNIT_ROWS,
+};
 pub use gates::{next as gated_step, pipeline, promote_verdict, shadow_verdict, GateDecision};
 pub use health::{
     HealthTrack, DRAIN_ERROR_RATE, DRAIN_MIN_REQUESTS, DRAIN_SPAN_MS, HEALTH_MAX_ENTRIES,
@@ -32,7 +40,7 @@ pub use health::{
 };
 pub use learner::{
     arm_health, bandit_evidence, check_credit, check_reward, mean_stats, proportion, proportion_of,
-    Evidence, FeedbackError, Learner, SplitCounts, MAX_ABS_REWARD, MAX_SPLITS,
+    Evidence, FeedbackError, Learner, MAX_ABS_REWARD,
 };
 pub use ledger::{
     credit_shard, parse_object_name, receipt_expiry, shard_object_name, shard_of, Durable,
@@ -46,5 +54,5 @@ pub use series::{
     MAX_NAMES_PER_MINUTE, MAX_POINTS, MINUTE, MINUTE_SHADOW, PRUNE_BATCH as SERIES_PRUNE_BATCH,
     WEIGHT_MOVE, WEIGHT_POINT_MS, WEIGHT_PT,
 };
-pub use store::{ApplyError, MemStore, Store, StoreError, Warnings, Write};
+pub use store::{ApplyError, MemStore, Store, StoreError, UnitKey, Warnings, Write};
 pub use tick::TickOutput;

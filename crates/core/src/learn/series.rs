@@ -719,6 +719,7 @@ mod tests {
                 ..Default::default()
             },
             latency,
+            units: Vec::new(),
         }
     }
 

@@ -7,6 +7,17 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::statistics::UnitRow;
+
+/// Key of one unit row: the split's epoch id, the arm, the unit's 64-bit key
+/// (`super::experiment`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UnitKey {
+    pub epoch: u32,
+    pub arm: String,
+    pub unit: u64,
+}
+
 /// One write of a batch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
@@ -23,6 +34,8 @@ pub enum Write {
     DeleteKind(&'static str),
     /// Delete the row (`kind`, `key`) if it exists.
     Delete { kind: &'static str, key: String },
+    /// Insert or replace a unit row (`super::experiment`).
+    Unit(UnitKey, UnitRow),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +71,10 @@ pub trait Store {
     fn receipt_count(&self) -> Result<u64, StoreError>;
     /// Earliest expiry among stored receipts.
     fn next_expiry(&self) -> Result<Option<u64>, StoreError>;
+    /// The unit rows of `keys`, in order (`None`: no row).
+    fn unit_rows(&self, keys: &[UnitKey]) -> Result<Vec<Option<UnitRow>>, StoreError>;
+    /// Deletes up to `limit` unit rows of `epoch`; returns how many.
+    fn delete_units(&self, epoch: u32, limit: u32) -> Result<u32, StoreError>;
 }
 
 /// What loading found that it could not use (logged by the caller; never a reason to start
@@ -71,6 +88,7 @@ pub type Warnings = Vec<String>;
 struct MemTables {
     receipts: BTreeMap<[u8; 16], u64>,
     rows: BTreeMap<(String, String), String>,
+    units: BTreeMap<UnitKey, UnitRow>,
 }
 
 /// [`Store`] in memory, with injectable failures, for native tests.
@@ -100,6 +118,11 @@ impl MemStore {
 
     pub fn row_count(&self) -> usize {
         self.tables.borrow().rows.len()
+    }
+
+    /// Unit rows stored.
+    pub fn unit_count(&self) -> usize {
+        self.tables.borrow().units.len()
     }
 }
 
@@ -131,6 +154,10 @@ impl Store for &MemStore {
                 Write::DeleteKind(kind) => t.rows.retain(|(k, _), _| k != kind),
                 Write::Delete { kind, key } => {
                     t.rows.remove(&(kind.to_string(), key));
+                }
+                Write::Unit(k, r) => {
+                    bytes += 48 + k.arm.len() as u64;
+                    t.units.insert(k, r);
                 }
             }
         }
@@ -174,5 +201,28 @@ impl Store for &MemStore {
 
     fn next_expiry(&self) -> Result<Option<u64>, StoreError> {
         Ok(self.tables.borrow().receipts.values().min().copied())
+    }
+
+    fn unit_rows(&self, keys: &[UnitKey]) -> Result<Vec<Option<UnitRow>>, StoreError> {
+        if self.fail_reads.get() {
+            return Err(StoreError("injected read failure".into()));
+        }
+        let t = self.tables.borrow();
+        Ok(keys.iter().map(|k| t.units.get(k).copied()).collect())
+    }
+
+    fn delete_units(&self, epoch: u32, limit: u32) -> Result<u32, StoreError> {
+        let mut t = self.tables.borrow_mut();
+        let doomed: Vec<UnitKey> = t
+            .units
+            .keys()
+            .filter(|k| k.epoch == epoch)
+            .take(limit as usize)
+            .cloned()
+            .collect();
+        for k in &doomed {
+            t.units.remove(k);
+        }
+        Ok(doomed.len() as u32)
     }
 }

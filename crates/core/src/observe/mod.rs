@@ -4,8 +4,9 @@
 //! Hot path: the edge builds an [`Observation`] (borrowed names, no allocation) per routed
 //! request and pushes it into its isolate's [`Batcher`]; `push` answers whether a flush is
 //! due (by count or age). [`Batcher::drain`] returns a [`Batch`] that is already
-//! pre-aggregated per (route, arm): counts and a [`LatencyHistogram`], not raw events, so the
-//! JSON body sent to the Durable Object stays small. [`Batch::split_by_route`] gives one
+//! pre-aggregated per (route, arm): counts, a [`LatencyHistogram`] and per-unit counts
+//! ([`UnitCount`]: one entry per distinct unit, not per request), not raw events, so the JSON
+//! body sent to the Durable Object stays small. [`Batch::split_by_route`] gives one
 //! batch per route's object. The object keeps a [`RouteAggregate`] and folds batches in with
 //! [`RouteAggregate::merge_batch`], rewards with [`RouteAggregate::credit_reward`].
 //!
@@ -30,7 +31,10 @@ mod outcome;
 mod shadow;
 
 pub use aggregate::{ArmAggregate, Reward, RewardError, RouteAggregate};
-pub use batch::{ArmBatch, Batch, Batcher, OverrideBatch, OverrideTotals, ShadowBatch};
+pub use batch::{
+    ArmBatch, Batch, Batcher, OverrideBatch, OverrideTotals, ShadowBatch, UnitCount,
+    MAX_UNITS_PER_ARM,
+};
 pub use compare::{
     compare, compare_read, compare_with, normalise_text, normalise_text_with, values_agree,
     Agreement, BodyRead, Compare, CompareSpecError, Lowercase, NotComparable, PayloadAgreement,
@@ -57,6 +61,7 @@ fn obs<'a>(route: &'a str, arm: &'a str, outcome: Outcome, ms: u32) -> Observati
         latency_ms: ms,
         fingerprint: "f",
         split_ppm: 0,
+        unit: Some(u64::from(ms)),
         epoch: None,
     }
 }

@@ -40,6 +40,10 @@ pub struct Observation<'a> {
     pub fingerprint: &'a str,
     /// The split in force, in ppm (`core::routing::split_ppm`).
     pub split_ppm: u32,
+    /// The unit's 64-bit key (the receipt's keyed unit id, read as a big-endian integer):
+    /// exposure is counted per unit. `None` where no experiment is analysed (flag,
+    /// blue-green, rolling and recreate routes).
+    pub unit: Option<u64>,
     /// The controller epoch of the route state the edge routed under (`RouteState::epoch`;
     /// 0 while it has none), for routes whose state it reads; `None` for the others.
     pub epoch: Option<u64>,
