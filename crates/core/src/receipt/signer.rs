@@ -68,6 +68,12 @@ impl ReceiptSigner {
 
     /// Full HMAC-SHA256 of the concatenation of `parts`.
     pub fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        codec::Keyed::mac(self, parts)
+    }
+}
+
+impl codec::Keyed for ReceiptSigner {
+    fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
         let mut h = self.inner.clone();
         for p in parts {
             h.update(p);
@@ -77,7 +83,9 @@ impl ReceiptSigner {
         o.update(ih);
         o.finalize().into()
     }
+}
 
+impl ReceiptSigner {
     /// The unit's id in a receipt: first 8 bytes of `HMAC-SHA256(key, 0x02 "unit" 0x1F
     /// unit)` (`domain::UNIT_ID`). Keyed (unlike the bucketing hash, whose salt is in the
     /// public config), and domain-separated from every token's tag.

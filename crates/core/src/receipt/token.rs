@@ -9,8 +9,7 @@ use sha2::{Digest, Sha256};
 
 /// Longest route or arm name a receipt carries, in bytes.
 pub const MAX_NAME_LEN: usize = 64;
-/// Bytes of the HMAC-SHA256 output kept in the token.
-pub const TAG_LEN: usize = 16;
+pub use super::codec::TAG_LEN;
 /// Token prefix of receipts without a shard count (signed before `v2`; still verified).
 pub const PREFIX_V1: &str = "v1";
 /// Token prefix of receipts that carry their route's feedback shard count.
