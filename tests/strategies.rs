@@ -70,6 +70,7 @@ fn canary_share_state_and_rollback() {
             Inputs {
                 weights: None,
                 state: Some(&rolled),
+                layouts: &[],
             },
         );
         assert_eq!(d.arm, "stable");
@@ -80,6 +81,7 @@ fn canary_share_state_and_rollback() {
             Inputs {
                 weights: None,
                 state: Some(&stale),
+                layouts: &[],
             },
         );
         assert_eq!(
@@ -102,6 +104,7 @@ fn canary_share_state_and_rollback() {
                 Inputs {
                     weights: None,
                     state: Some(&raised),
+                    layouts: &[],
                 },
             )
             .arm == "canary"
@@ -147,6 +150,7 @@ fn shadow_gate_keeps_the_candidate_at_zero_live_and_mirrors_to_it() {
         let inputs = Inputs {
             weights: None,
             state: st,
+            layouts: &[],
         };
         let mut to_canary = 0;
         for i in 0..2_000 {
@@ -288,6 +292,7 @@ fn bandit_honours_weights_with_floor() {
             Inputs {
                 weights: Some(&resolved),
                 state: None,
+                layouts: &[],
             },
         );
         acc[["a", "b", "c"].iter().position(|x| *x == d.arm).unwrap()] += 1;

@@ -145,6 +145,7 @@ pub fn explain(
     let inputs = Inputs {
         weights: weights.as_deref(),
         state,
+        layouts: &[],
     };
     let mut notes: Vec<String> = Vec::new();
     if kv.state.is_some() && state.is_none() {

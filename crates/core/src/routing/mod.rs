@@ -5,6 +5,8 @@
 //! - `urlparts.rs`: the URL splitter ([`split_url`], no `url` crate);
 //! - `engine.rs`: route match, unit id, [`decide`], forward URL, header rules, the
 //!   staleness rule and the in-isolate [`ConfigCache`];
+//! - `layout.rs`: allocation layouts that move exactly the units a weight change requires
+//!   ([`Layout`]);
 //! - `decision.rs`: what routing one request decided ([`Decision`], [`Reason`]);
 //! - `strategy/`: one module per strategy behind [`choose`];
 //! - `overrides.rs`: signed override tokens that force an arm ([`Override`]);
@@ -14,6 +16,7 @@
 mod decision;
 mod engine;
 mod forward;
+mod layout;
 mod overrides;
 mod request;
 mod strategy;
@@ -30,6 +33,7 @@ pub use forward::{
     take_second, Answer, BodyKind, BodyPlan, HeaderEdits, IncomingFacts, MAX_REPLAY_BYTES,
     OUTGOING_READS,
 };
+pub use layout::{quantize, total_variation, Layout, SLOTS as LAYOUT_SLOTS};
 pub use overrides::{
     arm_names as override_arm_names, arm_origin, resolve as resolve_override,
     sign as sign_override, verify as verify_override, Override, OverrideError,

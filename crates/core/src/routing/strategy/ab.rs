@@ -1,4 +1,6 @@
-//! `ab`: weighted arms, sticky by weighted rendezvous hashing of the unit.
+//! `ab`: weighted arms, sticky per unit: by the route's allocation layout when one in KV
+//! fits the configured weights (a weight change then moves only the units it has to), else
+//! by weighted rendezvous hashing.
 
 use super::{Choice, Cx};
 use crate::base::choose_weighted;
@@ -9,12 +11,21 @@ pub(super) fn choose<'c, H: ?Sized, R>(arms: &'c [Arm], cx: &mut Cx<'_, '_, H, R
     // Arms drained by the health guard get no traffic (all of them: the configured split).
     let state = cx.state;
     let drained = |a: &Arm| state.is_some_and(|s| s.drained.contains(&a.name));
-    let i = choose_weighted(
-        cx.h,
-        arms.iter()
-            .map(|a| (a.key, if drained(a) { 0.0 } else { a.weight })),
-    )
-    .or_else(|| choose_weighted(cx.h, arms.iter().map(|a| (a.key, a.weight))))
-    .unwrap_or(0);
+    // The layout's arm, unless drained: only the drained arm's units move elsewhere.
+    let weights = arms.iter().map(|a| (a.name.as_str(), a.weight));
+    let laid = cx.layouts.iter().find(|l| l.fits(weights.clone())).and_then(|l| {
+        let name = l.arm_of(cx.h);
+        arms.iter().position(|a| a.name == name && !drained(a))
+    });
+    let i = laid
+        .or_else(|| {
+            choose_weighted(
+                cx.h,
+                arms.iter()
+                    .map(|a| (a.key, if drained(a) { 0.0 } else { a.weight })),
+            )
+        })
+        .or_else(|| choose_weighted(cx.h, arms.iter().map(|a| (a.key, a.weight))))
+        .unwrap_or(0);
     Choice::pick(&arms[i].name, arms[i].origin, Reason::Split)
 }
