@@ -1,4 +1,4 @@
-//! Config, bandit weights and controller state, read from Workers KV through the isolate
+//! Config, bandit weights, allocation layouts and controller state, read from Workers KV through the isolate
 //! cache, with bounded staleness (constants and rule in `state`, decision in
 //! `routing::freshness`): within the TTL a cached value is served; up to `MAX_AGE_MS` it is
 //! served while one refresh runs in `ctx.waitUntil`; past that the request waits for a KV
@@ -15,7 +15,9 @@ use crate::state::{
 use switchyard_core::config::Config;
 use switchyard_core::config::{RouteState, Weights};
 use switchyard_core::config::{BINDING, CONFIG_KEY};
-use switchyard_core::routing::{freshness, Freshness, KvTimes, Refresh};
+use switchyard_core::routing::{
+    freshness, parse_layouts, weights_layout, Freshness, KvTimes, Layout, Refresh,
+};
 
 /// A value and, when it is older than the bound because KV failed or was too slow, its age
 /// in ms (for `x-switchyard-stale`).
@@ -115,14 +117,38 @@ async fn refresh_config(env: Env) {
     });
 }
 
+/// A bandit's `weights:<route>`: the weights and the allocation layout written with them
+/// (none, or one that fits the resolved weights, or one the strategy ignores).
+pub struct BanditWeights {
+    pub weights: Weights,
+    pub layouts: Vec<Layout>,
+}
+
 /// `weights:<route>`, parsed; no value until the key exists.
-pub async fn weights(env: &Env, ctx: &Ctx, route: &str) -> Read<Weights> {
+pub async fn weights(env: &Env, ctx: &Ctx, route: &str) -> Read<BanditWeights> {
     route_value(
         env,
         ctx,
         format!("weights:{route}"),
         |s| &mut s.weights,
-        Weights::parse,
+        |t| {
+            Ok(BanditWeights {
+                weights: Weights::parse(t)?,
+                layouts: weights_layout(t).into_iter().collect(),
+            })
+        },
+    )
+    .await
+}
+
+/// An A/B route's `layout:<route>`, parsed; no value until the key exists.
+pub async fn layouts(env: &Env, ctx: &Ctx, route: &str) -> Read<Vec<Layout>> {
+    route_value(
+        env,
+        ctx,
+        format!("layout:{route}"),
+        |s| &mut s.layouts,
+        parse_layouts,
     )
     .await
 }

@@ -179,20 +179,39 @@ async fn route(
     };
     // KV-backed inputs, only for the strategies that use them.
     let reads_state = switchyard_core::routing::reads_state(route);
-    let (weights, route_state) = match &route.strategy {
+    // Rc handles on the cached values: nothing is copied per request.
+    let (weights, bandit) = match &route.strategy {
         Strategy::Bandit {
             arms, min_share, ..
         } => {
             let w = kv::weights(env, ctx, &route.name).await;
             *stale = (*stale).max(w.stale_ms);
-            (w.value.map(|w| w.resolve(arms, *min_share)), None)
-        }
-        _ if reads_state => {
-            let st = kv::route_state(env, ctx, &route.name).await;
-            *stale = (*stale).max(st.stale_ms);
-            (None, st.value)
+            let resolved = w
+                .value
+                .as_ref()
+                .map(|b| b.weights.resolve(arms, *min_share));
+            (resolved, w.value)
         }
         _ => (None, None),
+    };
+    let ab_layouts = if let Strategy::Ab { .. } = &route.strategy {
+        let l = kv::layouts(env, ctx, &route.name).await;
+        *stale = (*stale).max(l.stale_ms);
+        l.value
+    } else {
+        None
+    };
+    let layouts: &[switchyard_core::routing::Layout] = match (&bandit, &ab_layouts) {
+        (Some(b), _) => &b.layouts,
+        (_, Some(l)) => l,
+        _ => &[],
+    };
+    let route_state = if reads_state {
+        let st = kv::route_state(env, ctx, &route.name).await;
+        *stale = (*stale).max(st.stale_ms);
+        st.value
+    } else {
+        None
     };
     // The controller epoch this request is routed under (its observations carry it).
     let epoch = reads_state.then(|| route_state.as_ref().map_or(0, |s| s.epoch));
@@ -205,6 +224,7 @@ async fn route(
             Inputs {
                 weights: weights.as_deref(),
                 state: route_state.as_deref(),
+                layouts,
             },
             &mut s.rng,
         )

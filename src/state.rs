@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use switchyard_core::base::Xoshiro256;
 use switchyard_core::config::RouteState;
-use switchyard_core::routing::ConfigCache;
+use switchyard_core::routing::{ConfigCache, Layout};
 
 /// Bounded staleness (README, "Bounded staleness"; `routing::freshness`): a value read from
 /// KV is served as is for the TTL, then served while one background refresh runs, and never
@@ -17,7 +17,7 @@ use switchyard_core::routing::ConfigCache;
 ///
 /// How long a config read from KV is served before it is read again.
 pub const CONFIG_TTL_MS: u64 = 2_000;
-/// Same for `weights:<route>` and `state:<route>`.
+/// Same for `weights:<route>`, `layout:<route>` and `state:<route>`.
 pub const ROUTE_KV_TTL_MS: u64 = 2_000;
 /// The oldest a config, weights or state value may be and still be served without waiting
 /// (TTL + 3 s).
@@ -79,8 +79,11 @@ impl<V> Keyed<V> {
 
 pub struct EdgeState {
     pub config: ConfigCache,
-    /// Raw bandit weights per route (resolved against arms at decision time).
-    pub weights: Keyed<Cached<switchyard_core::config::Weights>>,
+    /// Raw bandit weights per route (resolved against arms at decision time) and the
+    /// allocation layout written with them.
+    pub weights: Keyed<Cached<crate::kv::BanditWeights>>,
+    /// A/B routes' allocation layouts (`layout:<route>`).
+    pub layouts: Keyed<Cached<Vec<Layout>>>,
     pub route_state: Keyed<Cached<RouteState>>,
     /// Origin base URL -> (checked at, healthy).
     pub health: Keyed<(u64, bool)>,
@@ -94,6 +97,7 @@ thread_local! {
     static STATE: RefCell<EdgeState> = RefCell::new(EdgeState {
         config: ConfigCache::new(CONFIG_TTL_MS),
         weights: Keyed::default(),
+        layouts: Keyed::default(),
         route_state: Keyed::default(),
         health: Keyed::default(),
         rng: Xoshiro256::seed_from_u64(seed()),

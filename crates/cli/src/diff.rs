@@ -1,5 +1,10 @@
 //! `switchyard diff <old> <new>`: how many users change arm when a config changes. The
 //! computation is the core's ([`switchyard_core::ops`]); this renders it.
+//!
+//! A/B routes are routed through allocation layouts as the control plane would write them:
+//! without KV at hand, the old config's layouts are taken as canonical (as written by its
+//! first write through the control plane) and the new ones are planned from them
+//! (`ops::plan_layouts`). `validate?churn=1` uses the layouts KV really holds.
 
 use serde_json::Value;
 
@@ -42,6 +47,15 @@ pub fn render(d: &Value, old_file: &str, new_file: &str) -> String {
                 r["changed_arm"]["units"],
                 pct(&r["changed_origin"]["share"]),
                 r["changed_origin"]["units"]
+            ));
+        }
+        let l = &r["layout"];
+        if l.is_object() {
+            out.push_str(&format!(
+                "  layout          {} of slots move ({} runs); total-variation distance {}\n",
+                pct(&l["slot_share"]),
+                l["runs"],
+                pct(&l["total_variation"])
             ));
         }
         let arms = |k: &str| -> Vec<String> {
@@ -136,7 +150,19 @@ pub fn run(
         }
     };
     let headers = req.header_pairs();
-    let d = switchyard_core::ops::churn(&old, &new, units, &headers, &mut progress);
+    let first = switchyard_core::ops::plan_layouts(None, &old, &|_| Vec::new());
+    let held = first.routes.clone();
+    let next = switchyard_core::ops::plan_layouts(Some(&old), &new, &|r| {
+        held.iter()
+            .find(|(n, _)| n == r)
+            .map(|(_, l)| l.clone())
+            .unwrap_or_default()
+    });
+    let layouts = switchyard_core::ops::Layouts {
+        old: first.routes,
+        new: next.routes,
+    };
+    let d = switchyard_core::ops::churn(&old, &new, units, &headers, &layouts, &mut progress);
     if json_out {
         Outcome::Ok(d.to_string())
     } else {

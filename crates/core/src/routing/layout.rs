@@ -144,7 +144,10 @@ impl Layout {
 
     /// The arm index owning `slot` (binary search over the run starts).
     pub fn owner(&self, slot: u32) -> usize {
-        let r = self.starts.partition_point(|s| *s <= slot).saturating_sub(1);
+        let r = self
+            .starts
+            .partition_point(|s| *s <= slot)
+            .saturating_sub(1);
         self.owners.get(r).map_or(0, |o| *o as usize)
     }
 
@@ -382,6 +385,47 @@ impl Layout {
             return Err("layout: the runs do not give every arm its count".into());
         }
         Ok(l)
+    }
+}
+
+/// Layouts a `layout:<route>` document keeps: the newest and the one before it, so that an
+/// edge still holding the previous config finds the layout it was routing by.
+pub const KEPT: usize = 2;
+
+/// A `layout:<route>` document: `{"layouts": [newest, previous]}` (at most [`KEPT`]).
+pub fn layouts_value(layouts: &[Layout]) -> Value {
+    let v: Vec<Value> = layouts.iter().take(KEPT).map(Layout::to_value).collect();
+    json!({ "layouts": v })
+}
+
+/// Reads a `layout:<route>` document ([`layouts_value`]).
+pub fn parse_layouts(text: &str) -> Result<Vec<Layout>, String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("layout: {e}"))?;
+    let list = v
+        .get("layouts")
+        .and_then(Value::as_array)
+        .filter(|l| l.len() <= KEPT)
+        .ok_or("layout: expected {\"layouts\": [at most 2 layouts]}")?;
+    list.iter().map(Layout::from_value).collect()
+}
+
+/// The `layout` field of a `weights:<route>` document, when present and valid.
+pub fn weights_layout(text: &str) -> Option<Layout> {
+    let v: Value = serde_json::from_str(text).ok()?;
+    Layout::from_value(v.get("layout")?).ok()
+}
+
+/// Stored as [`Layout::to_value`]'s form (the learning loop keeps the bandit's layout).
+impl serde::Serialize for Layout {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_value().serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Layout {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        Layout::from_value(&v).map_err(serde::de::Error::custom)
     }
 }
 

@@ -33,7 +33,10 @@ pub use forward::{
     take_second, Answer, BodyKind, BodyPlan, HeaderEdits, IncomingFacts, MAX_REPLAY_BYTES,
     OUTGOING_READS,
 };
-pub use layout::{quantize, total_variation, Layout, SLOTS as LAYOUT_SLOTS};
+pub use layout::{
+    layouts_value, parse_layouts, quantize, total_variation, weights_layout, Layout,
+    KEPT as LAYOUTS_KEPT, SLOTS as LAYOUT_SLOTS,
+};
 pub use overrides::{
     arm_names as override_arm_names, arm_origin, resolve as resolve_override,
     sign as sign_override, verify as verify_override, Override, OverrideError,

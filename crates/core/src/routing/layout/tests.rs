@@ -34,7 +34,10 @@ fn check_counts(l: &Layout) {
 fn quantize_rounds_by_largest_remainder() {
     assert_eq!(quantize(&[0.5, 0.3, 0.2]), Some(vec![5000, 3000, 2000]));
     assert_eq!(quantize(&[1.0, 1.0, 1.0]), Some(vec![3334, 3333, 3333]));
-    assert_eq!(quantize(&[2.0, 0.0, f64::NAN, -1.0]), Some(vec![SLOTS, 0, 0, 0]));
+    assert_eq!(
+        quantize(&[2.0, 0.0, f64::NAN, -1.0]),
+        Some(vec![SLOTS, 0, 0, 0])
+    );
     assert_eq!(quantize(&[0.0, 0.0]), None);
     assert_eq!(quantize(&[]), None);
     let q = quantize(&[1.0; 7]).unwrap();
@@ -78,7 +81,9 @@ fn the_documented_changes_move_exactly_the_total_variation() {
 #[test]
 fn arms_added_and_removed() {
     let l0 = Layout::canonical(&named(&["a", "b"], &[1.0, 1.0])).unwrap();
-    let l1 = l0.rebalance(&named(&["a", "b", "c"], &[1.0, 1.0, 2.0])).unwrap();
+    let l1 = l0
+        .rebalance(&named(&["a", "b", "c"], &[1.0, 1.0, 2.0]))
+        .unwrap();
     assert_eq!(l0.moved(&l1), 5_000);
     check_counts(&l1);
     // Removing `a` hands its slots to the others; `b` keeps every slot it had.

@@ -13,10 +13,14 @@ pub(super) fn choose<'c, H: ?Sized, R>(arms: &'c [Arm], cx: &mut Cx<'_, '_, H, R
     let drained = |a: &Arm| state.is_some_and(|s| s.drained.contains(&a.name));
     // The layout's arm, unless drained: only the drained arm's units move elsewhere.
     let weights = arms.iter().map(|a| (a.name.as_str(), a.weight));
-    let laid = cx.layouts.iter().find(|l| l.fits(weights.clone())).and_then(|l| {
-        let name = l.arm_of(cx.h);
-        arms.iter().position(|a| a.name == name && !drained(a))
-    });
+    let laid = cx
+        .layouts
+        .iter()
+        .find(|l| l.fits(weights.clone()))
+        .and_then(|l| {
+            let name = l.arm_of(cx.h);
+            arms.iter().position(|a| a.name == name && !drained(a))
+        });
     let i = laid
         .or_else(|| {
             choose_weighted(

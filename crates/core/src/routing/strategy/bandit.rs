@@ -5,8 +5,8 @@
 //! which the first layout the learning loop writes starts from.
 
 use super::{Choice, Cx};
-use crate::base::{choose_weighted, slot};
 use crate::base::Rng;
+use crate::base::{choose_weighted, slot};
 use crate::config::Arm;
 use crate::routing::{Reason, LAYOUT_SLOTS as SLOTS};
 
@@ -19,10 +19,14 @@ pub(super) fn choose<'c, H: ?Sized, R: Rng>(
         Some(w) if w.len() == arms.len() => {
             if sticky {
                 let named = arms.iter().zip(w).map(|(a, w)| (a.name.as_str(), *w));
-                let laid = cx.layouts.iter().find(|l| l.fits(named.clone())).and_then(|l| {
-                    let name = l.arm_of(cx.h);
-                    arms.iter().position(|a| a.name == name)
-                });
+                let laid = cx
+                    .layouts
+                    .iter()
+                    .find(|l| l.fits(named.clone()))
+                    .and_then(|l| {
+                        let name = l.arm_of(cx.h);
+                        arms.iter().position(|a| a.name == name)
+                    });
                 let keys = arms.iter().zip(w).map(|(a, w)| (a.key, *w));
                 (
                     laid.or_else(|| choose_weighted(cx.h, keys)).unwrap_or(0),

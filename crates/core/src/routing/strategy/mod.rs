@@ -15,8 +15,8 @@ mod rolling;
 
 use crate::base::Rng;
 use crate::config::{BanditAlgorithm, OriginId, Route, Strategy};
-use crate::routing::{Layout, Reason};
 use crate::routing::{Headers, RequestView};
+use crate::routing::{Layout, Reason};
 
 use crate::config::RouteState;
 pub use flag::flag_on;
