@@ -229,3 +229,53 @@ fn small_drifts_move_the_minimum_and_stay_bounded() {
     }
     eprintln!("layout: most runs under drift {worst_runs}");
 }
+
+/// 1,000 random changes of 3-5 arms seen by 10,000 units: every unit that moves leaves an
+/// arm that shrank for one that grew (so the units' churn is exactly the total variation of
+/// their own arm shares), and it is within sampling error (4 standard deviations of a
+/// binomial count) of the share of slots that moved.
+#[test]
+fn units_move_only_from_shrinking_to_growing_arms() {
+    let names = ["a", "b", "c", "d", "e"];
+    let hashes: Vec<u64> = (0..10_000)
+        .map(|i| crate::base::hash("churn", &format!("u{i}")))
+        .collect();
+    let mut rng = Xoshiro256::seed_from_u64(42);
+    let mut k = 3;
+    let mut l = Layout::canonical(&named(&names[..k], &[1.0; 5][..k])).unwrap();
+    let mut arms: Vec<usize> = hashes.iter().map(|h| l.owner(slot(*h, SLOTS))).collect();
+    let mut worst = 0.0f64;
+    for step in 0..1_000 {
+        if step % 100 == 99 {
+            k = 3 + (rng.next_u64() % 3) as usize;
+        }
+        let w: Vec<f64> = (0..k).map(|_| rng.next_f64() + 0.01).collect();
+        let next = l.rebalance(&named(&names[..k], &w)).unwrap();
+        let now: Vec<usize> = hashes.iter().map(|h| next.owner(slot(*h, SLOTS))).collect();
+        // Arms by name: index in `names`.
+        let id = |lay: &Layout, i: usize| names.iter().position(|n| *n == lay.arms()[i]);
+        let old_ids: Vec<Option<usize>> = (0..l.arms().len()).map(|i| id(&l, i)).collect();
+        let new_ids: Vec<Option<usize>> = (0..next.arms().len()).map(|i| id(&next, i)).collect();
+        let mut delta = [0i64; 5];
+        let mut moved = 0usize;
+        for (a, b) in arms.iter().zip(&now) {
+            let (na, nb) = (old_ids[*a].unwrap(), new_ids[*b].unwrap());
+            delta[na] -= 1;
+            delta[nb] += 1;
+            moved += (na != nb) as usize;
+        }
+        let shares_tv: i64 = delta.iter().map(|d| d.abs()).sum::<i64>() / 2;
+        assert_eq!(moved as i64, shares_tv, "step {step}");
+        let p = l.moved(&next) as f64 / SLOTS as f64;
+        let c = moved as f64 / hashes.len() as f64;
+        let sd = (p * (1.0 - p) / hashes.len() as f64).sqrt();
+        assert!((c - p).abs() <= 4.0 * sd + 1e-9, "step {step}: {c} vs {p}");
+        worst = worst.max((c - p).abs());
+        l = next;
+        arms = now;
+    }
+    eprintln!(
+        "layout: largest gap between units and slots moved {:.2} points",
+        worst * 100.0
+    );
+}
