@@ -15,9 +15,7 @@ use crate::state::{
 use switchyard_core::config::Config;
 use switchyard_core::config::{RouteState, Weights};
 use switchyard_core::config::{BINDING, CONFIG_KEY};
-use switchyard_core::routing::{
-    freshness, parse_layouts, weights_layout, Freshness, KvTimes, Layout, Refresh,
-};
+use switchyard_core::routing::{freshness, parse_layouts, Freshness, KvTimes, Layout, Refresh};
 
 /// A value and, when it is older than the bound because KV failed or was too slow, its age
 /// in ms (for `x-switchyard-stale`).
@@ -117,40 +115,34 @@ async fn refresh_config(env: Env) {
     });
 }
 
-/// A bandit's `weights:<route>`: the weights and the allocation layout written with them
-/// (none, or one that fits the resolved weights, or one the strategy ignores).
-pub struct BanditWeights {
-    pub weights: Weights,
+/// A route's allocation document: a bandit's `weights:<route>` (the weights and the layout
+/// written with them) or an A/B route's `layout:<route>` (layouts only). One type for both
+/// keeps one copy of the cache code in the bundle.
+pub struct RouteDoc {
+    pub weights: Option<Weights>,
     pub layouts: Vec<Layout>,
 }
 
-/// `weights:<route>`, parsed; no value until the key exists.
-pub async fn weights(env: &Env, ctx: &Ctx, route: &str) -> Read<BanditWeights> {
-    route_value(
-        env,
-        ctx,
-        format!("weights:{route}"),
-        |s| &mut s.weights,
-        |t| {
-            Ok(BanditWeights {
-                weights: Weights::parse(t)?,
-                layouts: weights_layout(t).into_iter().collect(),
+/// `weights:<route>` of a bandit or `layout:<route>` of an A/B route, parsed; no value
+/// until the key exists.
+pub async fn route_doc(env: &Env, ctx: &Ctx, route: &str, bandit: bool) -> Read<RouteDoc> {
+    let (key, parse): (String, fn(&str) -> Result<RouteDoc, String>) = if bandit {
+        (format!("weights:{route}"), |t| {
+            Ok(RouteDoc {
+                weights: Some(Weights::parse(t)?),
+                // A bad layout costs the layout, not the weights.
+                layouts: parse_layouts(t).unwrap_or_default(),
             })
-        },
-    )
-    .await
-}
-
-/// An A/B route's `layout:<route>`, parsed; no value until the key exists.
-pub async fn layouts(env: &Env, ctx: &Ctx, route: &str) -> Read<Vec<Layout>> {
-    route_value(
-        env,
-        ctx,
-        format!("layout:{route}"),
-        |s| &mut s.layouts,
-        parse_layouts,
-    )
-    .await
+        })
+    } else {
+        (format!("layout:{route}"), |t| {
+            Ok(RouteDoc {
+                weights: None,
+                layouts: parse_layouts(t)?,
+            })
+        })
+    };
+    route_value(env, ctx, key, |s| &mut s.docs, parse).await
 }
 
 /// `state:<route>`, parsed; no value until the key exists.

@@ -179,33 +179,28 @@ async fn route(
     };
     // KV-backed inputs, only for the strategies that use them.
     let reads_state = switchyard_core::routing::reads_state(route);
-    // Rc handles on the cached values: nothing is copied per request.
-    let (weights, bandit) = match &route.strategy {
-        Strategy::Bandit {
-            arms, min_share, ..
-        } => {
-            let w = kv::weights(env, ctx, &route.name).await;
-            *stale = (*stale).max(w.stale_ms);
-            let resolved = w
-                .value
-                .as_ref()
-                .map(|b| b.weights.resolve(arms, *min_share));
-            (resolved, w.value)
-        }
-        _ => (None, None),
-    };
-    let ab_layouts = if let Strategy::Ab { .. } = &route.strategy {
-        let l = kv::layouts(env, ctx, &route.name).await;
-        *stale = (*stale).max(l.stale_ms);
-        l.value
+    // The allocation document (an Rc handle on the cached value: nothing is copied).
+    let bandit = matches!(route.strategy, Strategy::Bandit { .. });
+    let doc = if bandit || matches!(route.strategy, Strategy::Ab { .. }) {
+        let d = kv::route_doc(env, ctx, &route.name, bandit).await;
+        *stale = (*stale).max(d.stale_ms);
+        d.value
     } else {
         None
     };
-    let layouts: &[switchyard_core::routing::Layout] = match (&bandit, &ab_layouts) {
-        (Some(b), _) => &b.layouts,
-        (_, Some(l)) => l,
-        _ => &[],
+    let weights = match (
+        &route.strategy,
+        doc.as_ref().and_then(|d| d.weights.as_ref()),
+    ) {
+        (
+            Strategy::Bandit {
+                arms, min_share, ..
+            },
+            Some(w),
+        ) => Some(w.resolve(arms, *min_share)),
+        _ => None,
     };
+    let layouts = doc.as_ref().map_or(&[][..], |d| &d.layouts[..]);
     let route_state = if reads_state {
         let st = kv::route_state(env, ctx, &route.name).await;
         *stale = (*stale).max(st.stale_ms);

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use switchyard_core::base::Xoshiro256;
 use switchyard_core::config::RouteState;
-use switchyard_core::routing::{ConfigCache, Layout};
+use switchyard_core::routing::ConfigCache;
 
 /// Bounded staleness (README, "Bounded staleness"; `routing::freshness`): a value read from
 /// KV is served as is for the TTL, then served while one background refresh runs, and never
@@ -79,11 +79,9 @@ impl<V> Keyed<V> {
 
 pub struct EdgeState {
     pub config: ConfigCache,
-    /// Raw bandit weights per route (resolved against arms at decision time) and the
-    /// allocation layout written with them.
-    pub weights: Keyed<Cached<crate::kv::BanditWeights>>,
-    /// A/B routes' allocation layouts (`layout:<route>`).
-    pub layouts: Keyed<Cached<Vec<Layout>>>,
+    /// Per key `weights:<route>` (raw bandit weights, resolved against arms at decision
+    /// time, and their layout) or `layout:<route>` (an A/B route's layouts).
+    pub docs: Keyed<Cached<crate::kv::RouteDoc>>,
     pub route_state: Keyed<Cached<RouteState>>,
     /// Origin base URL -> (checked at, healthy).
     pub health: Keyed<(u64, bool)>,
@@ -96,8 +94,7 @@ pub struct EdgeState {
 thread_local! {
     static STATE: RefCell<EdgeState> = RefCell::new(EdgeState {
         config: ConfigCache::new(CONFIG_TTL_MS),
-        weights: Keyed::default(),
-        layouts: Keyed::default(),
+        docs: Keyed::default(),
         route_state: Keyed::default(),
         health: Keyed::default(),
         rng: Xoshiro256::seed_from_u64(seed()),

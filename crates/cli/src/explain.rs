@@ -98,11 +98,10 @@ impl KvInputs {
                 Some(p) => Some(RouteState::parse(&read(p)?).map_err(|e| format!("{p}: {e}"))?),
                 None => None,
             },
-            layouts: weights
-                .as_deref()
-                .and_then(routing::weights_layout)
-                .into_iter()
-                .collect(),
+            layouts: match &weights {
+                Some(t) => routing::parse_layouts(t).map_err(|e| format!("--weights: {e}"))?,
+                None => Vec::new(),
+            },
             weights: match (weights, weights_path) {
                 (Some(t), Some(p)) => Some(Weights::parse(&t).map_err(|e| format!("{p}: {e}"))?),
                 _ => None,

@@ -510,7 +510,7 @@ impl RouteStats {
             let mut doc =
                 serde_json::to_value(w).map_err(|e| worker::Error::RustError(e.to_string()))?;
             if let Some(l) = &out.layout {
-                doc["layout"] = l.to_value();
+                doc["layouts"] = serde_json::json!([l.to_value()]);
             }
             let text = doc.to_string();
             kv.put(&format!("weights:{route_name}"), text)?

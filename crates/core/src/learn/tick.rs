@@ -21,7 +21,7 @@ use crate::statistics::{self, Algorithm, ArmStats, BanditParams, MsprtConfig, Re
 pub struct TickOutput {
     pub weights: Option<Weights>,
     /// The allocation layout of a sticky bandit's weights, written in the same
-    /// `weights:<route>` document (field `layout`) so the two never disagree.
+    /// `weights:<route>` document (field `layouts`) so the two never disagree.
     pub layout: Option<Layout>,
     pub state: Option<RouteState>,
     /// A release gate's decision that is news (it changed the state, or a shadow gate turned

@@ -29,6 +29,10 @@ use crate::base::slot;
 
 /// Slots in the hash space of a layout.
 pub const SLOTS: u32 = 10_000;
+/// What a document that is not [`Layout::to_value`]'s form is refused with (one short
+/// message keeps the router small; the control plane and the learning loop write them).
+const BAD: &str = "invalid layout";
+
 /// Most arms a layout describes (arm indices are `u16`; a route has far fewer).
 pub const MAX_ARMS: usize = 1_024;
 
@@ -156,30 +160,33 @@ impl Layout {
         &self.arms[self.owner(slot(h, SLOTS))]
     }
 
-    /// Whether this layout was built for `arms` (name, weight): every arm with a positive
-    /// weight owns a count that rounds its share of [`SLOTS`] (the floor or the ceiling),
-    /// every other arm of the layout owns nothing, and the counts cover every slot. Checked
-    /// without allocating, on every request.
-    pub fn fits<'a>(&self, arms: impl Iterator<Item = (&'a str, f64)> + Clone) -> bool {
+    /// Whether this layout was built for `arms` (name, weight): the same arms in the same
+    /// order, each owning a count that rounds its share of [`SLOTS`] (the floor or the
+    /// ceiling; an arm of weight 0 owns nothing).
+    pub fn fits<'a>(&self, arms: impl Iterator<Item = (&'a str, f64)>) -> bool {
+        let arms: Vec<(&str, f64)> = arms.collect();
+        self.fits_with(arms.len(), &|i| arms[i])
+    }
+
+    /// [`fits`](Self::fits) for `n` arms given by index, without allocating (the request
+    /// path checks it on every request).
+    pub fn fits_with<'a>(&self, n: usize, arm: &dyn Fn(usize) -> (&'a str, f64)) -> bool {
         let clean = |w: f64| if w.is_finite() && w > 0.0 { w } else { 0.0 };
-        let total: f64 = arms.clone().map(|(_, w)| clean(w)).sum();
-        if !(total > 0.0 && total.is_finite()) {
+        let mut total = 0.0;
+        for i in 0..n {
+            total += clean(arm(i).1);
+        }
+        if !(total > 0.0 && total.is_finite()) || self.arms.len() != n {
             return false;
         }
-        let mut covered = 0u32;
-        for (name, w) in arms {
+        for i in 0..n {
+            let (name, w) = arm(i);
             let exact = clean(w) / total * SLOTS as f64;
-            let have = self
-                .arms
-                .iter()
-                .position(|a| a == name)
-                .map_or(0, |i| self.counts[i]);
-            if (have as f64 - exact).abs() >= 1.0 {
+            if self.arms[i] != name || (self.counts[i] as f64 - exact).abs() >= 1.0 {
                 return false;
             }
-            covered += have;
         }
-        covered == SLOTS
+        true
     }
 
     /// Slots whose arm (by name) differs between `self` and `other`.
@@ -317,102 +324,99 @@ impl Layout {
         json!({ "slots": SLOTS, "arms": self.arms, "counts": self.counts, "runs": runs })
     }
 
-    /// Reads [`to_value`](Self::to_value)'s form back, checking that the runs start at 0,
-    /// ascend, name known arms, and give every arm exactly its count.
+    /// Reads [`to_value`](Self::to_value)'s form back: `slots` must be [`SLOTS`], `arms` 1
+    /// to [`MAX_ARMS`] names, `runs` (at most [`max_runs`](Self::max_runs)) must start at 0,
+    /// ascend and name known arms. The counts are what the runs give each arm (`counts` as
+    /// written is for people reading the document).
     pub fn from_value(v: &Value) -> Result<Layout, String> {
-        if v.get("slots").and_then(Value::as_u64) != Some(SLOTS as u64) {
-            return Err(format!("layout: slots must be {SLOTS}"));
+        Self::read(v).ok_or_else(|| BAD.to_string())
+    }
+
+    // Plain loops, not iterator adapters: this runs in the router, where bytes count.
+    fn read(v: &Value) -> Option<Layout> {
+        if v.get("slots")?.as_u64()? != SLOTS as u64 {
+            return None;
         }
-        let arms: Vec<String> = v
-            .get("arms")
-            .and_then(Value::as_array)
-            .ok_or("layout: arms must be an array")?
-            .iter()
-            .map(|a| a.as_str().map(str::to_string))
-            .collect::<Option<_>>()
-            .ok_or("layout: arms must be strings")?;
-        let counts: Vec<u32> = v
-            .get("counts")
-            .and_then(Value::as_array)
-            .ok_or("layout: counts must be an array")?
-            .iter()
-            .map(|c| c.as_u64().and_then(|c| u32::try_from(c).ok()))
-            .collect::<Option<_>>()
-            .ok_or("layout: counts must be whole numbers")?;
-        let runs = v
-            .get("runs")
-            .and_then(Value::as_array)
-            .ok_or("layout: runs must be an array")?;
-        if arms.is_empty() || arms.len() > MAX_ARMS || counts.len() != arms.len() {
-            return Err("layout: one count per arm, 1 to 1,024 arms".into());
-        }
-        if runs.is_empty() || runs.len() > Layout::max_runs(arms.len()) {
-            return Err("layout: too many runs".into());
+        let names = v.get("arms")?.as_array()?;
+        let runs = v.get("runs")?.as_array()?;
+        let n = names.len();
+        if n == 0 || n > MAX_ARMS || runs.is_empty() || runs.len() > Layout::max_runs(n) {
+            return None;
         }
         let mut l = Layout {
-            arms,
-            counts,
+            arms: Vec::with_capacity(n),
+            counts: Vec::with_capacity(n),
             starts: Vec::with_capacity(runs.len()),
             owners: Vec::with_capacity(runs.len()),
         };
-        let mut seen = vec![0u32; l.arms.len()];
-        for (i, r) in runs.iter().enumerate() {
-            let pair = r.as_array().filter(|p| p.len() == 2);
-            let (Some(s), Some(o)) = (
-                pair.and_then(|p| p[0].as_u64()),
-                pair.and_then(|p| p[1].as_u64()),
-            ) else {
-                return Err("layout: a run is [start, arm]".into());
+        for a in names {
+            l.arms.push(a.as_str()?.to_string());
+            l.counts.push(0);
+        }
+        let mut next = 0;
+        for r in runs {
+            let [s, o] = r.as_array()?.as_slice() else {
+                return None;
             };
-            let ok_start = if i == 0 {
-                s == 0
-            } else {
-                l.starts.last().is_some_and(|p| (*p as u64) < s) && s < SLOTS as u64
-            };
-            if !ok_start || o as usize >= l.arms.len() {
-                return Err("layout: runs start at 0, ascend and name known arms".into());
+            let (s, o) = (s.as_u64()?, o.as_u64()?);
+            // The first run starts at 0; every other one after the one before.
+            let first = l.starts.is_empty();
+            if (first && s != 0) || s < next || s >= SLOTS as u64 || o >= n as u64 {
+                return None;
             }
-            if let Some(p) = l.starts.last() {
-                seen[*l.owners.last().unwrap_or(&0) as usize] += s as u32 - p;
-            }
+            next = s + 1;
             l.starts.push(s as u32);
             l.owners.push(o as u16);
         }
-        if let (Some(p), Some(o)) = (l.starts.last(), l.owners.last()) {
-            seen[*o as usize] += SLOTS - p;
+        for r in 0..l.runs() {
+            let end = l.starts.get(r + 1).copied().unwrap_or(SLOTS);
+            l.counts[l.owners[r] as usize] += end - l.starts[r];
         }
-        if seen != l.counts {
-            return Err("layout: the runs do not give every arm its count".into());
-        }
-        Ok(l)
+        Some(l)
     }
+}
+
+/// The request path's use of layouts: among `n` arms given by index as (name, weight),
+/// the index of the arm that the first layout fitting them ([`Layout::fits_with`]: same
+/// arms, same order) gives the unit whose split hash is `h`; `None` when no layout fits (the
+/// caller falls back to rendezvous hashing).
+pub fn pick<'a>(
+    layouts: &[Layout],
+    h: u64,
+    n: usize,
+    arm: &dyn Fn(usize) -> (&'a str, f64),
+) -> Option<usize> {
+    let l = layouts.iter().find(|l| l.fits_with(n, arm))?;
+    Some(l.owner(slot(h, SLOTS)))
 }
 
 /// Layouts a `layout:<route>` document keeps: the newest and the one before it, so that an
 /// edge still holding the previous config finds the layout it was routing by.
 pub const KEPT: usize = 2;
 
-/// A `layout:<route>` document: `{"layouts": [newest, previous]}` (at most [`KEPT`]).
+/// The `layouts` field of an allocation document: `layout:<route>` of an A/B route
+/// (`{"layouts": [newest, previous]}`) or `weights:<route>` of a sticky bandit (the weights
+/// and `"layouts": [the layout built for them]`).
 pub fn layouts_value(layouts: &[Layout]) -> Value {
     let v: Vec<Value> = layouts.iter().take(KEPT).map(Layout::to_value).collect();
     json!({ "layouts": v })
 }
 
-/// Reads a `layout:<route>` document ([`layouts_value`]).
+/// Reads the `layouts` of an allocation document ([`layouts_value`]): none when the field is
+/// absent, an error when it is not at most [`KEPT`] valid layouts.
 pub fn parse_layouts(text: &str) -> Result<Vec<Layout>, String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("layout: {e}"))?;
-    let list = v
-        .get("layouts")
-        .and_then(Value::as_array)
-        .filter(|l| l.len() <= KEPT)
-        .ok_or("layout: expected {\"layouts\": [at most 2 layouts]}")?;
-    list.iter().map(Layout::from_value).collect()
-}
-
-/// The `layout` field of a `weights:<route>` document, when present and valid.
-pub fn weights_layout(text: &str) -> Option<Layout> {
-    let v: Value = serde_json::from_str(text).ok()?;
-    Layout::from_value(v.get("layout")?).ok()
+    let v: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    match v.get("layouts") {
+        None => {}
+        Some(Value::Array(list)) if list.len() <= KEPT => {
+            for l in list {
+                out.push(Layout::from_value(l)?);
+            }
+        }
+        Some(_) => return Err(BAD.into()),
+    }
+    Ok(out)
 }
 
 /// Stored as [`Layout::to_value`]'s form (the learning loop keeps the bandit's layout).

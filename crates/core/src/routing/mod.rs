@@ -34,7 +34,7 @@ pub use forward::{
     OUTGOING_READS,
 };
 pub use layout::{
-    layouts_value, parse_layouts, quantize, total_variation, weights_layout, Layout,
+    layouts_value, parse_layouts, pick as pick_layout, quantize, total_variation, Layout,
     KEPT as LAYOUTS_KEPT, SLOTS as LAYOUT_SLOTS,
 };
 pub use overrides::{

@@ -5,22 +5,17 @@
 use super::{Choice, Cx};
 use crate::base::choose_weighted;
 use crate::config::Arm;
-use crate::routing::Reason;
+use crate::routing::{pick_layout, Reason};
 
 pub(super) fn choose<'c, H: ?Sized, R>(arms: &'c [Arm], cx: &mut Cx<'_, '_, H, R>) -> Choice<'c> {
     // Arms drained by the health guard get no traffic (all of them: the configured split).
     let state = cx.state;
     let drained = |a: &Arm| state.is_some_and(|s| s.drained.contains(&a.name));
     // The layout's arm, unless drained: only the drained arm's units move elsewhere.
-    let weights = arms.iter().map(|a| (a.name.as_str(), a.weight));
-    let laid = cx
-        .layouts
-        .iter()
-        .find(|l| l.fits(weights.clone()))
-        .and_then(|l| {
-            let name = l.arm_of(cx.h);
-            arms.iter().position(|a| a.name == name && !drained(a))
-        });
+    let laid = pick_layout(cx.layouts, cx.h, arms.len(), &|i| {
+        (arms[i].name.as_str(), arms[i].weight)
+    })
+    .filter(|i| !drained(&arms[*i]));
     let i = laid
         .or_else(|| {
             choose_weighted(

@@ -8,7 +8,7 @@ use super::{Choice, Cx};
 use crate::base::Rng;
 use crate::base::{choose_weighted, slot};
 use crate::config::Arm;
-use crate::routing::{Reason, LAYOUT_SLOTS as SLOTS};
+use crate::routing::{pick_layout, Reason, LAYOUT_SLOTS as SLOTS};
 
 pub(super) fn choose<'c, H: ?Sized, R: Rng>(
     arms: &'c [Arm],
@@ -18,15 +18,9 @@ pub(super) fn choose<'c, H: ?Sized, R: Rng>(
     let (i, reason) = match cx.weights {
         Some(w) if w.len() == arms.len() => {
             if sticky {
-                let named = arms.iter().zip(w).map(|(a, w)| (a.name.as_str(), *w));
-                let laid = cx
-                    .layouts
-                    .iter()
-                    .find(|l| l.fits(named.clone()))
-                    .and_then(|l| {
-                        let name = l.arm_of(cx.h);
-                        arms.iter().position(|a| a.name == name)
-                    });
+                let laid = pick_layout(cx.layouts, cx.h, arms.len(), &|i| {
+                    (arms[i].name.as_str(), w[i])
+                });
                 let keys = arms.iter().zip(w).map(|(a, w)| (a.key, *w));
                 (
                     laid.or_else(|| choose_weighted(cx.h, keys)).unwrap_or(0),
