@@ -17,6 +17,11 @@ use switchyard_core::routing::{self, Answer, BodyPlan, Inputs, RequestView, Targ
 
 use serde_json::{Map, Value};
 
+thread_local! {
+    /// Failed operator authentications per client address in this isolate.
+    static AUTH_FAILURES: std::cell::RefCell<ops::FailureLimit> = Default::default();
+}
+
 const ADMIN_PREFIX: &str = "/_switchyard/";
 
 /// `x-switchyard-config-error`: the whole of what a caller learns when KV holds a document
@@ -713,7 +718,25 @@ async fn admin(req: Request, url: &UrlParts<'_>, env: &Env, ctx: &Ctx) -> Result
         js::error(&format!("switchyard: operator tokens: {p}"));
     }
     let header = req.headers().get("authorization").ok().flatten();
-    ops::authorize(&tokens, header.as_deref(), Role::Viewer)?;
+    let client = req.headers().get("cf-connecting-ip").ok().flatten();
+    let client = client.as_deref().unwrap_or("unknown");
+    let (who, failures) = AUTH_FAILURES.with(|l| {
+        ops::authorize_limited(
+            &mut l.borrow_mut(),
+            client,
+            state::now_ms(),
+            &tokens,
+            header.as_deref(),
+            Role::Viewer,
+        )
+    });
+    if let Some(n) = failures {
+        js::error(&format!(
+            "switchyard: failed authentication from {} ({n} in this window)",
+            header_safe(client)
+        ));
+    }
+    who?;
     let read = kv::config(env, ctx).await;
     let cfg = read.value;
     let rejected = state::with(|s| s.config.rejected());

@@ -37,14 +37,19 @@ const NOT_PROVOKED = {
 };
 
 const KEY = 'contract-receipt-key-0123456789abcdef';
-const VIEWER = 'contract-viewer-token-0123456789';
-const OPERATOR = 'contract-operator-token-0123456789';
+const TINY = 'tiny-token-0123456789';
+// A browser origin allowed to call OFREP.
+const APP_ORIGIN = 'https://app.example.test';
+const VIEWER = 'contract-viewer-token-0123456789abcdef';
+const OPERATOR = 'contract-operator-token-0123456789abcdef';
 const ctx = useWorker({
   vars: {
     RECEIPT_KEY: KEY,
     // Ticks only when the test asks (POST /tick): the answers stay the test's own.
     STATS_TICK_MS: '3600000',
-    SWITCHYARD_TOKENS: `vera:viewer:${VIEWER},otto:operator:${OPERATOR}`,
+    // tiny's token is shorter than 32 characters: refused at start.
+    SWITCHYARD_TOKENS: `vera:viewer:${VIEWER},otto:operator:${OPERATOR},tiny:viewer:${TINY}`,
+    OFREP_CORS_ORIGINS: `${APP_ORIGIN}, http://127.0.0.1:9`,
   },
 });
 const w = () => ctx.worker;
@@ -329,6 +334,11 @@ test('overrides, metrics, alerts, audit, whoami', async () => {
   }
   await call('whoami', { as: 'none', expect: 401 });
   await call('whoami', { headers: bearer('not-a-token-0123456789'), as: 'none', expect: 401, note: 'unknown token' });
+  await call('whoami', { headers: bearer(TINY), as: 'none', expect: 401, note: 'a token shorter than 32 characters' });
+  assert.match(w().logs(), /SWITCHYARD_TOKENS entry 2 \(tiny\): token shorter than 32 characters: refused \(make one with `openssl rand -hex 32`\)/);
+  // (wrangler itself prints the vars it was started with: only the refusal's lines are checked)
+  const lines = w().logs().split('\n').filter((l) => l.includes('operator tokens:'));
+  assert.ok(lines.length > 0 && lines.every((l) => !l.includes(TINY)), 'the refused token is not in the refusal');
 });
 
 test('feedback: a receipt from a routed response, and every refusal', async () => {
@@ -366,6 +376,30 @@ test('OFREP: one flag and every flag', async () => {
   await call('ofrepEvaluateFlags', { body: { context: { targetingKey: 'u1' } }, as: 'none', expect: 401 });
 });
 
+test('OFREP from a browser: preflights and the CORS grant', async () => {
+  const preflight = { origin: APP_ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' };
+  for (const [opId, params] of [['ofrepPreflightFlag', { key: 'ab.beta' }], ['ofrepPreflightFlags', {}]]) {
+    const ok = await call(opId, { params, headers: preflight, as: 'none', expect: 204, note: 'listed origin' });
+    assert.equal(ok.headers['access-control-allow-origin'], APP_ORIGIN);
+    assert.match(ok.headers['access-control-allow-headers'], /authorization/);
+    const no = await call(opId, { params, headers: { ...preflight, origin: 'https://evil.example.test' }, as: 'none', expect: 403, note: 'other origin' });
+    assert.equal(no.json().error.code, 'cors_origin_not_allowed');
+    assert.equal(no.headers['access-control-allow-origin'], undefined);
+    await call(opId, { params, as: 'none', expect: 204, note: 'no Origin' });
+  }
+  // The answers themselves: readable by the listed origin only, ETag exposed (304s included).
+  const body = { context: { targetingKey: 'u1' } };
+  const all = await call('ofrepEvaluateFlags', { body, headers: { origin: APP_ORIGIN }, as: 'viewer', expect: 200, note: 'from a listed origin' });
+  assert.equal(all.headers['access-control-allow-origin'], APP_ORIGIN);
+  assert.match(all.headers['access-control-expose-headers'], /etag/);
+  const nm = await call('ofrepEvaluateFlags', { body, headers: { origin: APP_ORIGIN, 'if-none-match': all.headers.etag }, as: 'viewer', expect: 304, note: 'from a listed origin' });
+  assert.equal(nm.headers['access-control-allow-origin'], APP_ORIGIN);
+  const other = await call('ofrepEvaluateFlags', { body, headers: { origin: 'https://evil.example.test' }, as: 'viewer', expect: 200, note: 'other origin' });
+  assert.equal(other.headers['access-control-allow-origin'], undefined);
+  const stats = await w().req('/_switchyard/stats/cn', { headers: { origin: APP_ORIGIN } });
+  assert.equal(stats.headers['access-control-allow-origin'], undefined, 'only OFREP is granted');
+});
+
 test("the router's status", async () => {
   const st = await call('status', { as: 'viewer', expect: 200 });
   assert.equal(st.json().routes.length, 3);
@@ -380,6 +414,33 @@ test('dashboard: redirects, the page, its assets', async () => {
     await call('dashboardAsset', { params: { asset }, as: 'none', expect: 200, note: asset });
   }
   await call('dashboardAsset', { params: { asset: 'nope.js' }, as: 'none', expect: 404 });
+});
+
+test('an address that sent 10 unknown tokens gets 429 with retry-after from every operation', async () => {
+  // Local development keeps a client's own cf-connecting-ip (Cloudflare sets it at the edge),
+  // so this address is slowed without slowing the rest of the test.
+  const from = { 'cf-connecting-ip': '198.51.100.77' };
+  for (let i = 0; i < 10; i++) {
+    assert.equal((await w().req('/_switchyard/whoami', { headers: { ...from, ...bearer('unknown-token-0123456789abcdef0123') } })).status, 401);
+    assert.equal((await w().req('/_switchyard/status', { headers: { ...from, ...bearer('unknown-token-0123456789abcdef0123') } })).status, 401);
+  }
+  let slowed = 0;
+  for (const [opId, { op }] of OPS) {
+    if (!op.responses['429']) continue;
+    const params = { route: 'cn', version: '1', key: 'ab.beta' };
+    const body = OPS.get(opId).method === 'GET' ? undefined : '{}';
+    const res = await call(opId, { params, body, headers: from, expect: 429, note: 'slowed address' });
+    assert.equal(res.json().error.code, 'too_many_failures');
+    const wait = Number(res.headers['retry-after']);
+    assert.ok(wait >= 1 && wait <= 60, `retry-after ${wait}`);
+    slowed++;
+  }
+  assert.ok(slowed >= 19, `${slowed} operations`);
+  // Another address is not slowed.
+  await call('whoami', { headers: { 'cf-connecting-ip': '198.51.100.78' }, expect: 200, note: 'another address' });
+  assert.match(w().logs(), /failed authentication from 198\.51\.100\.77 \(10 in this window\)/);
+  const lines = w().logs().split('\n').filter((l) => l.includes('failed authentication'));
+  assert.ok(lines.every((l) => !l.includes('unknown-token')), 'the token is never logged');
 });
 
 test('HEAD answers like GET, without a body', async () => {

@@ -329,7 +329,7 @@ async function statsConfigCopy(dir, vars) {
  * its own `authorization` header or `{ auth: false }`. The token is `w.adminToken`.
  */
 export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDir, stats = true, routerConfig, adminToken } = {}) {
-  const token = vars.ADMIN_TOKEN ?? (adminToken === undefined ? `e2e-${randomBytes(12).toString('hex')}` : adminToken);
+  const token = vars.ADMIN_TOKEN ?? (adminToken === undefined ? `e2e-${randomBytes(16).toString('hex')}` : adminToken);
   // Local development, as scripts/setup.sh's .dev.vars says: loopback http:// webhooks are sent.
   vars = { SWITCHYARD_LOCAL_DEV: '1', ...vars };
   if (token) vars.ADMIN_TOKEN = token;

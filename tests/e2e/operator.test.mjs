@@ -8,8 +8,8 @@ import { request as httpRequest } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { useWorker, startWorker, startOrigin, waitFor, originsBlock, freePort } from './harness.mjs';
 
-const VIEWER = 'viewer-token-0123456789';
-const OPERATOR = 'operator-token-0123456789';
+const VIEWER = 'viewer-token-0123456789abcdef0123456789';
+const OPERATOR = 'operator-token-0123456789abcdef012345678';
 // The alert receiver: its port is fixed before the workers start, so that a Worker secret can
 // hold its URL (`url_secret`); the path stands for the secret part of a Slack URL.
 const HOOK_PORT = await freePort();

@@ -23,12 +23,79 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
     // Another handle on the same request object (`Clone::clone`, not `Request.clone()`,
     // which would tee the body).
     let request = Clone::clone(req.inner());
-    let resp = dispatch(req, &env).await.unwrap_or_else(respond);
+    // OFREP may be called from browsers on the origins of OFREP_CORS_ORIGINS.
+    let cors = cors_origin(&req, &env);
+    if let Some(preflight) = ofrep_preflight(&req, cors.as_deref()) {
+        return Ok(preflight);
+    }
+    let mut resp = dispatch(req, &env).await.unwrap_or_else(respond);
+    if let Some(origin) = cors {
+        let h = resp.headers_mut();
+        let _ = h.set("access-control-allow-origin", &origin);
+        let _ = h.set("access-control-expose-headers", "etag");
+        let _ = h.append("vary", "origin");
+    }
     Ok(if resp.status_code() == 413 {
         http::linger(&request, resp)
     } else {
         resp
     })
+}
+
+/// The request's `Origin` when it calls OFREP and the origin is listed in
+/// `OFREP_CORS_ORIGINS`; `None` otherwise (then no CORS header is sent and a browser on
+/// another origin cannot read the answer).
+fn cors_origin(req: &Request, env: &Env) -> Option<String> {
+    let path = req.path();
+    if !path.starts_with("/_switchyard/ofrep/") {
+        return None;
+    }
+    let origin = req.headers().get("origin").ok().flatten()?;
+    let allowed = env.var(switchyard_core::ops::CORS_VAR).ok()?.to_string();
+    switchyard_core::ops::cors_allowed(&allowed, &origin).then_some(origin)
+}
+
+/// The answer to `OPTIONS` on an OFREP path (a CORS preflight carries no token, so it is
+/// answered before authentication): 204 with the CORS grant for a listed origin, 403
+/// `cors_origin_not_allowed` for a preflight from any other origin, 204 with `Allow` for a
+/// plain `OPTIONS`. `None` for every other request.
+fn ofrep_preflight(req: &Request, cors: Option<&str>) -> Option<Response> {
+    use switchyard_core::ops::{CORS_ALLOW_HEADERS, CORS_MAX_AGE_S, CORS_VAR};
+    if req.inner().method() != "OPTIONS" || !req.path().starts_with("/_switchyard/ofrep/") {
+        return None;
+    }
+    let origin = req.headers().get("origin").ok().flatten();
+    let headers = worker::Headers::new();
+    let _ = headers.set("allow", "POST, OPTIONS");
+    let _ = headers.set("vary", "origin");
+    match (origin, cors) {
+        (Some(o), None) => {
+            return Some(http::fault(
+                &Fault::caller(
+                    403,
+                    "cors_origin_not_allowed",
+                    format!(
+                        "origin {} may not call OFREP: list it in the {CORS_VAR} var",
+                        switchyard_core::ops::header_safe(&o)
+                    ),
+                )
+                .with_header("vary", "origin".to_string()),
+            ))
+        }
+        (_, Some(o)) => {
+            let _ = headers.set("access-control-allow-origin", o);
+            let _ = headers.set("access-control-allow-methods", "POST, OPTIONS");
+            let _ = headers.set("access-control-allow-headers", CORS_ALLOW_HEADERS);
+            let _ = headers.set("access-control-max-age", &CORS_MAX_AGE_S.to_string());
+        }
+        (None, None) => {}
+    }
+    Some(
+        Response::builder()
+            .with_status(204)
+            .with_headers(headers)
+            .empty(),
+    )
 }
 
 /// The one place a control-plane fault becomes a response (an internal one is logged too).
@@ -172,19 +239,14 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
         "config" => Some("GET, HEAD, PUT"),
         "validate" | "overrides" => Some("POST"),
         _ if under("stats") || under("series") => Some("GET, HEAD"),
-        _ if [
-            "config/revert",
-            "rollback",
-            "resume",
-            "promote",
-            "tick",
-            "ofrep",
-        ]
-        .iter()
-        .any(|p| under(p)) =>
+        _ if ["config/revert", "rollback", "resume", "promote", "tick"]
+            .iter()
+            .any(|p| under(p)) =>
         {
             Some("POST")
         }
+        // OPTIONS (CORS preflights) is answered before authentication (`ofrep_preflight`).
+        _ if under("ofrep") => Some("POST, OPTIONS"),
         _ => None,
     }
 }

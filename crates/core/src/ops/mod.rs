@@ -23,8 +23,9 @@ pub mod redact;
 
 pub use alerts::{events, payload, slack_escape, ATTEMPT_TIMEOUT_MS, BACKOFF_MS};
 pub use auth::{
-    authorize, bearer, ct_eq, message as auth_message, required_role, AuthError, Identity, Role,
-    Tokens, HOW_TO_SET, MAX_NAME_LEN as MAX_TOKEN_NAME_LEN, MAX_TOKENS, MIN_TOKEN_LEN,
+    authorize, authorize_limited, bearer, ct_eq, message as auth_message, required_role, AuthError,
+    FailureLimit, Identity, Role, Tokens, AUTH_FAILURE_WINDOW_MS, HOW_TO_SET, MAX_AUTH_FAILURES,
+    MAX_NAME_LEN as MAX_TOKEN_NAME_LEN, MAX_TOKENS, MIN_TOKEN_LEN,
 };
 pub use churn::{arm_names as churn_arm_names, churn, Layouts, DEFAULT_UNITS, MAX_UNITS};
 pub use fault::{error_value, header_safe, Fault, Party, INTERNAL, ORIGIN_CODES};
@@ -38,6 +39,6 @@ pub use metrics::{
     Format as MetricsFormat, CONTENT_TYPE as METRICS_CONTENT_TYPE,
 };
 pub use ofrep::{
-    bulk_etag, evaluate_all, evaluate_flag, find as find_flag, none_match, Context, Evaluation,
-    OfrepError,
+    bulk_etag, cors_allowed, evaluate_all, evaluate_flag, find as find_flag, none_match, Context,
+    Evaluation, OfrepError, CORS_ALLOW_HEADERS, CORS_MAX_AGE_S, CORS_VAR,
 };

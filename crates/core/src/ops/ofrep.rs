@@ -15,6 +15,26 @@ use crate::config::{Config, Flag, Route};
 use crate::routing::flag_on;
 use crate::routing::{Headers, RequestView, MAX_UNIT_LEN};
 
+/// The var that lists the origins a browser may call OFREP from.
+pub const CORS_VAR: &str = "OFREP_CORS_ORIGINS";
+/// Request headers a cross-origin OFREP call may send (the providers send these).
+pub const CORS_ALLOW_HEADERS: &str = "authorization, content-type, if-none-match";
+/// How long a browser may keep a preflight answer, in seconds.
+pub const CORS_MAX_AGE_S: u32 = 600;
+
+/// Whether `origin` (a request's `Origin` header) is one of `allowed`, the comma-separated
+/// origins of [`CORS_VAR`] (each `scheme://host[:port]`, compared exactly as browsers send
+/// them; no wildcard, since OFREP calls carry a bearer token).
+pub fn cors_allowed(allowed: &str, origin: &str) -> bool {
+    let origin = origin.trim();
+    !origin.is_empty()
+        && origin != "null"
+        && allowed
+            .split(',')
+            .map(str::trim)
+            .any(|a| !a.is_empty() && a == origin)
+}
+
 /// The bulk evaluation's `ETag`: `"<config id>-<16 hex>"`, the hex a SHA-256 of the config id
 /// and the request's `context` (serde_json writes object keys sorted, so equal contexts hash
 /// equally). The flags' values are a function of exactly these two, so an equal tag means an
@@ -382,5 +402,23 @@ mod tests {
             OfrepError::FlagNotFound.json("r.x", "no")["errorCode"],
             "FLAG_NOT_FOUND"
         );
+    }
+
+    #[test]
+    fn cors_origins_match_exactly() {
+        let list = " https://app.example.com, http://127.0.0.1:8080 ,";
+        assert!(cors_allowed(list, "https://app.example.com"));
+        assert!(cors_allowed(list, "http://127.0.0.1:8080"));
+        for no in [
+            "",
+            "null",
+            "https://app.example.com.evil.test",
+            "http://app.example.com",
+            "https://APP.example.com",
+            "http://127.0.0.1:8081",
+        ] {
+            assert!(!cors_allowed(list, no), "{no}");
+        }
+        assert!(!cors_allowed("", "https://app.example.com"));
     }
 }
