@@ -516,7 +516,9 @@ fn layouts_move_units_by_the_total_variation() {
         ([40, 40, 20], 0.10),
         ([20, 40, 40], 0.20),
     ];
-    let mut old: Option<(Config, Vec<routing::Layout>, Vec<String>, Vec<String>)> = None;
+    /// A step: its config, its layouts, and every unit's arm through them and by rendezvous.
+    type Step = (Config, Vec<routing::Layout>, Vec<String>, Vec<String>);
+    let mut old: Option<Step> = None;
     for (w, tv) in steps {
         let cfg = mk(w);
         let held = old.as_ref().map(|o| o.1.clone()).unwrap_or_default();
