@@ -1,10 +1,9 @@
 //! `switchyard diff <old> <new>`: how many users change arm when a config changes. The
 //! computation is the core's ([`switchyard_core::ops`]); this renders it.
 //!
-//! A/B routes are routed through allocation layouts as the control plane would write them:
-//! without KV at hand, the old config's layouts are taken as canonical (as written by its
-//! first write through the control plane) and the new ones are planned from them
-//! (`ops::plan_layouts`). `validate?churn=1` uses the layouts KV really holds.
+//! A/B routes are routed through allocation layouts as the control plane would write them
+//! ([`LayoutMode`]); without KV at hand the old config's layouts are assumed.
+//! `validate?churn=1` uses the layouts KV really holds.
 
 use serde_json::Value;
 
@@ -111,11 +110,25 @@ pub fn render(d: &Value, old_file: &str, new_file: &str) -> String {
     out.trim_end().to_string()
 }
 
+/// What `diff` assumes about the A/B routes' allocation layouts (`--layouts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayoutMode {
+    /// Both configs written through the control plane: the old one's layouts canonical (as
+    /// its first write made them), the new ones rebalanced from them.
+    Canonical,
+    /// The old config routes by rendezvous hashing (written straight to KV); the new one is
+    /// written through the control plane, which lays out the routes whose weights change.
+    Adopt,
+    /// Both written straight to KV: rendezvous hashing on both sides.
+    None,
+}
+
 pub fn run(
     old_file: &str,
     new_file: &str,
     units: u64,
     req: &Synthetic,
+    mode: LayoutMode,
     json_out: bool,
     quiet: bool,
 ) -> Outcome {
@@ -150,17 +163,27 @@ pub fn run(
         }
     };
     let headers = req.header_pairs();
-    let first = switchyard_core::ops::plan_layouts(None, &old, &|_| Vec::new());
-    let held = first.routes.clone();
-    let next = switchyard_core::ops::plan_layouts(Some(&old), &new, &|r| {
-        held.iter()
-            .find(|(n, _)| n == r)
-            .map(|(_, l)| l.clone())
-            .unwrap_or_default()
-    });
+    let held = match mode {
+        LayoutMode::Canonical => {
+            switchyard_core::ops::plan_layouts(None, &old, &|_| Vec::new()).routes
+        }
+        LayoutMode::Adopt | LayoutMode::None => Vec::new(),
+    };
+    let next = match mode {
+        LayoutMode::None => Vec::new(),
+        _ => {
+            switchyard_core::ops::plan_layouts(Some(&old), &new, &|r| {
+                held.iter()
+                    .find(|(n, _)| n == r)
+                    .map(|(_, l)| l.clone())
+                    .unwrap_or_default()
+            })
+            .routes
+        }
+    };
     let layouts = switchyard_core::ops::Layouts {
-        old: first.routes,
-        new: next.routes,
+        old: held,
+        new: next,
     };
     let d = switchyard_core::ops::churn(&old, &new, units, &headers, &layouts, &mut progress);
     if json_out {
