@@ -126,7 +126,7 @@ pub struct RouteDoc {
 /// `weights:<route>` of a bandit or `layout:<route>` of an A/B route, parsed; no value
 /// until the key exists.
 pub async fn route_doc(env: &Env, ctx: &Ctx, route: &str, bandit: bool) -> Read<RouteDoc> {
-    let (key, parse): (String, fn(&str) -> Result<RouteDoc, String>) = if bandit {
+    let (key, parse): (String, Parse<RouteDoc>) = if bandit {
         (format!("weights:{route}"), |t| {
             Ok(RouteDoc {
                 weights: Some(Weights::parse(t)?),
@@ -158,6 +158,7 @@ pub async fn route_state(env: &Env, ctx: &Ctx, route: &str) -> Read<RouteState> 
 }
 
 type MapOf<T> = fn(&mut EdgeState) -> &mut Keyed<Cached<T>>;
+type Parse<T> = fn(&str) -> Result<T, String>;
 
 async fn route_value<T: 'static>(
     env: &Env,
