@@ -15,9 +15,10 @@
 //! else. Slots move at run boundaries where a giving arm touches a taking one; otherwise a
 //! giving arm hands over its shortest runs (the remainder from the end of one run), which
 //! keeps runs few. Should they still exceed [`Layout::max_runs`], the layout is replaced by
-//! the canonical one (one run per arm, in arm order): that change moves at most
-//! `1 - Σ min(old_i, new_i) / SLOTS`... of the slots, reported as such by [`Layout::moved`];
-//! the property tests show it is not reached in 1,000 random changes.
+//! the canonical one (one run per arm, in arm order): that one change may move more than
+//! the minimum, up to every slot, and [`Layout::moved`] reports exactly how many. The tests
+//! do not reach the bound: 24 runs at most after 12 × 1,000 random changes of 2-8 arms, 63
+//! after 1,000 bandit-like drifts of 8 arms (76 after 20,000).
 //!
 //! A layout for weights with no previous layout is canonical. The router uses a layout only
 //! when it [`fits`](Layout::fits) the weights in force; otherwise it falls back to weighted
@@ -43,7 +44,7 @@ pub struct Layout {
     counts: Vec<u32>,
     /// First slot of each run, ascending from 0.
     starts: Vec<u32>,
-    /// Arm index of each run; adjacent runs have different arms.
+    /// Arm index of each run (a rebalance merges neighbours of one arm).
     owners: Vec<u16>,
 }
 
