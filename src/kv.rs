@@ -1,4 +1,4 @@
-//! Config, bandit weights and controller state, read from Workers KV through the isolate
+//! Config, bandit weights, allocation layouts and controller state, read from Workers KV through the isolate
 //! cache, with bounded staleness (constants and rule in `state`, decision in
 //! `routing::freshness`): within the TTL a cached value is served; up to `MAX_AGE_MS` it is
 //! served while one refresh runs in `ctx.waitUntil`; past that the request waits for a KV
@@ -15,7 +15,7 @@ use crate::state::{
 use switchyard_core::config::Config;
 use switchyard_core::config::{RouteState, Weights};
 use switchyard_core::config::{BINDING, CONFIG_KEY};
-use switchyard_core::routing::{freshness, Freshness, KvTimes, Refresh};
+use switchyard_core::routing::{freshness, parse_layouts, Freshness, KvTimes, Layout, Refresh};
 
 /// A value and, when it is older than the bound because KV failed or was too slow, its age
 /// in ms (for `x-switchyard-stale`).
@@ -115,16 +115,34 @@ async fn refresh_config(env: Env) {
     });
 }
 
-/// `weights:<route>`, parsed; no value until the key exists.
-pub async fn weights(env: &Env, ctx: &Ctx, route: &str) -> Read<Weights> {
-    route_value(
-        env,
-        ctx,
-        format!("weights:{route}"),
-        |s| &mut s.weights,
-        Weights::parse,
-    )
-    .await
+/// A route's allocation document: a bandit's `weights:<route>` (the weights and the layout
+/// written with them) or an A/B route's `layout:<route>` (layouts only). One type for both
+/// keeps one copy of the cache code in the bundle.
+pub struct RouteDoc {
+    pub weights: Option<Weights>,
+    pub layouts: Vec<Layout>,
+}
+
+/// `weights:<route>` of a bandit or `layout:<route>` of an A/B route, parsed; no value
+/// until the key exists.
+pub async fn route_doc(env: &Env, ctx: &Ctx, route: &str, bandit: bool) -> Read<RouteDoc> {
+    let (key, parse): (String, Parse<RouteDoc>) = if bandit {
+        (format!("weights:{route}"), |t| {
+            Ok(RouteDoc {
+                weights: Some(Weights::parse(t)?),
+                // A bad layout costs the layout, not the weights.
+                layouts: parse_layouts(t).unwrap_or_default(),
+            })
+        })
+    } else {
+        (format!("layout:{route}"), |t| {
+            Ok(RouteDoc {
+                weights: None,
+                layouts: parse_layouts(t)?,
+            })
+        })
+    };
+    route_value(env, ctx, key, |s| &mut s.docs, parse).await
 }
 
 /// `state:<route>`, parsed; no value until the key exists.
@@ -140,6 +158,7 @@ pub async fn route_state(env: &Env, ctx: &Ctx, route: &str) -> Read<RouteState> 
 }
 
 type MapOf<T> = fn(&mut EdgeState) -> &mut Keyed<Cached<T>>;
+type Parse<T> = fn(&str) -> Result<T, String>;
 
 async fn route_value<T: 'static>(
     env: &Env,

@@ -191,20 +191,34 @@ async fn route(
     };
     // KV-backed inputs, only for the strategies that use them.
     let reads_state = switchyard_core::routing::reads_state(route);
-    let (weights, route_state) = match &route.strategy {
-        Strategy::Bandit {
-            arms, min_share, ..
-        } => {
-            let w = kv::weights(env, ctx, &route.name).await;
-            *stale = (*stale).max(w.stale_ms);
-            (w.value.map(|w| w.resolve(arms, *min_share)), None)
-        }
-        _ if reads_state => {
-            let st = kv::route_state(env, ctx, &route.name).await;
-            *stale = (*stale).max(st.stale_ms);
-            (None, st.value)
-        }
-        _ => (None, None),
+    // The allocation document (an Rc handle on the cached value: nothing is copied).
+    let bandit = matches!(route.strategy, Strategy::Bandit { .. });
+    let doc = if bandit || matches!(route.strategy, Strategy::Ab { .. }) {
+        let d = kv::route_doc(env, ctx, &route.name, bandit).await;
+        *stale = (*stale).max(d.stale_ms);
+        d.value
+    } else {
+        None
+    };
+    let weights = match (
+        &route.strategy,
+        doc.as_ref().and_then(|d| d.weights.as_ref()),
+    ) {
+        (
+            Strategy::Bandit {
+                arms, min_share, ..
+            },
+            Some(w),
+        ) => Some(w.resolve(arms, *min_share)),
+        _ => None,
+    };
+    let layouts = doc.as_ref().map_or(&[][..], |d| &d.layouts[..]);
+    let route_state = if reads_state {
+        let st = kv::route_state(env, ctx, &route.name).await;
+        *stale = (*stale).max(st.stale_ms);
+        st.value
+    } else {
+        None
     };
     // The controller epoch this request is routed under (its observations carry it).
     let epoch = reads_state.then(|| route_state.as_ref().map_or(0, |s| s.epoch));
@@ -217,6 +231,7 @@ async fn route(
             Inputs {
                 weights: weights.as_deref(),
                 state: route_state.as_deref(),
+                layouts,
             },
             &mut s.rng,
         )

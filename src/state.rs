@@ -17,7 +17,7 @@ use switchyard_core::routing::ConfigCache;
 ///
 /// How long a config read from KV is served before it is read again.
 pub const CONFIG_TTL_MS: u64 = 2_000;
-/// Same for `weights:<route>` and `state:<route>`.
+/// Same for `weights:<route>`, `layout:<route>` and `state:<route>`.
 pub const ROUTE_KV_TTL_MS: u64 = 2_000;
 /// The oldest a config, weights or state value may be and still be served without waiting
 /// (TTL + 3 s).
@@ -79,8 +79,9 @@ impl<V> Keyed<V> {
 
 pub struct EdgeState {
     pub config: ConfigCache,
-    /// Raw bandit weights per route (resolved against arms at decision time).
-    pub weights: Keyed<Cached<switchyard_core::config::Weights>>,
+    /// Per key `weights:<route>` (raw bandit weights, resolved against arms at decision
+    /// time, and their layout) or `layout:<route>` (an A/B route's layouts).
+    pub docs: Keyed<Cached<crate::kv::RouteDoc>>,
     pub route_state: Keyed<Cached<RouteState>>,
     /// Origin base URL -> (checked at, healthy).
     pub health: Keyed<(u64, bool)>,
@@ -93,7 +94,7 @@ pub struct EdgeState {
 thread_local! {
     static STATE: RefCell<EdgeState> = RefCell::new(EdgeState {
         config: ConfigCache::new(CONFIG_TTL_MS),
-        weights: Keyed::default(),
+        docs: Keyed::default(),
         route_state: Keyed::default(),
         health: Keyed::default(),
         rng: Xoshiro256::seed_from_u64(seed()),

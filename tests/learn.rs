@@ -181,6 +181,7 @@ fn failing_canary_is_rolled_back_and_traffic_returns_to_stable() {
             Inputs {
                 weights: None,
                 state: Some(&rolled),
+                layouts: &[],
             },
         );
         assert_eq!(d.arm, "stable");
@@ -1028,6 +1029,7 @@ fn ab_health_guard_stops_or_drains() {
                 Inputs {
                     weights: None,
                     state: Some(&st),
+                    layouts: &[],
                 },
             );
             assert!(!expect.contains(&d.arm), "{action}: {}", d.arm);

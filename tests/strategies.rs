@@ -70,6 +70,7 @@ fn canary_share_state_and_rollback() {
             Inputs {
                 weights: None,
                 state: Some(&rolled),
+                layouts: &[],
             },
         );
         assert_eq!(d.arm, "stable");
@@ -80,6 +81,7 @@ fn canary_share_state_and_rollback() {
             Inputs {
                 weights: None,
                 state: Some(&stale),
+                layouts: &[],
             },
         );
         assert_eq!(
@@ -102,6 +104,7 @@ fn canary_share_state_and_rollback() {
                 Inputs {
                     weights: None,
                     state: Some(&raised),
+                    layouts: &[],
                 },
             )
             .arm == "canary"
@@ -147,6 +150,7 @@ fn shadow_gate_keeps_the_candidate_at_zero_live_and_mirrors_to_it() {
         let inputs = Inputs {
             weights: None,
             state: st,
+            layouts: &[],
         };
         let mut to_canary = 0;
         for i in 0..2_000 {
@@ -288,6 +292,7 @@ fn bandit_honours_weights_with_floor() {
             Inputs {
                 weights: Some(&resolved),
                 state: None,
+                layouts: &[],
             },
         );
         acc[["a", "b", "c"].iter().position(|x| *x == d.arm).unwrap()] += 1;
@@ -480,4 +485,92 @@ fn config_cache_never_applies_a_bad_config() {
     assert_eq!(cache.current().unwrap().id, id);
     assert_eq!(cache.offer(9000, Some(good)), Refresh::Applied);
     assert!(cache.rejected().is_none());
+}
+
+/// The allocation layout's churn over 10,000 units (`u0` … `u9999`, as the e2e test sends
+/// them to route `churn`) for 50/30/20 -> 40/40/20 -> 20/40/40:
+/// - the slots that change arm are exactly the total-variation distance (10 %, 20 %);
+/// - every unit that moves leaves an arm that shrank for one that grew, so the units that
+///   change arm are exactly the total-variation distance between the arm shares of these
+///   units before and after (the least any assignment could move them);
+/// - against the distance between the weights, the units' share differs only by sampling
+///   (a binomial count: within 4 standard deviations, 0.4 points at 20 %), where rendezvous
+///   hashing moves more.
+#[test]
+fn layouts_move_units_by_the_total_variation() {
+    use switchyard_core::ops::plan_layouts;
+    let mk = |w: [u32; 3]| {
+        config(&format!(
+            r#"[{{"name":"churn","match":{{"path_prefix":"/"}},"unit":[{{"header":"x-user-id"}}],"strategy":{{"kind":"ab","arms":[
+            {{"name":"a","origin":"v1","weight":{}}},{{"name":"b","origin":"v2","weight":{}}},{{"name":"c","origin":"v1","weight":{}}}]}}}}]"#,
+            w[0], w[1], w[2]
+        ))
+    };
+    let n = 10_000;
+    let units: Vec<String> = (0..n).map(|i| format!("u{i}")).collect();
+    let arms = |cfg: &Config, layouts: &[routing::Layout]| -> Vec<String> {
+        units
+            .iter()
+            .map(|u| {
+                let inputs = Inputs {
+                    layouts,
+                    ..Inputs::default()
+                };
+                decide_with(cfg, u, &[], inputs).arm.to_string()
+            })
+            .collect()
+    };
+    let changed = |a: &[String], b: &[String]| {
+        a.iter().zip(b).filter(|(x, y)| x != y).count() as f64 / a.len() as f64
+    };
+    // Total variation between the arm shares of two assignments of the same units.
+    let sample_tv = |a: &[String], b: &[String]| {
+        ["a", "b", "c"]
+            .iter()
+            .map(|x| {
+                let ca = a.iter().filter(|y| y == x).count() as f64;
+                let cb = b.iter().filter(|y| y == x).count() as f64;
+                (ca - cb).abs()
+            })
+            .sum::<f64>()
+            / 2.0
+            / a.len() as f64
+    };
+    let steps = [
+        ([50, 30, 20], 0.0),
+        ([40, 40, 20], 0.10),
+        ([20, 40, 40], 0.20),
+    ];
+    /// A step: its config, its layouts, and every unit's arm through them and by rendezvous.
+    type Step = (Config, Vec<routing::Layout>, Vec<String>, Vec<String>);
+    let mut old: Option<Step> = None;
+    for (w, tv) in steps {
+        let cfg = mk(w);
+        let held = old.as_ref().map(|o| o.1.clone()).unwrap_or_default();
+        let plan = plan_layouts(old.as_ref().map(|o| &o.0), &cfg, &|_| held.clone());
+        let layouts = plan.layouts("churn").to_vec();
+        let now = arms(&cfg, &layouts);
+        let rendezvous = arms(&cfg, &[]);
+        if let Some((_, before_layouts, before, before_rv)) = &old {
+            let slots = before_layouts[0].moved(&layouts[0]);
+            assert_eq!(slots as f64, tv * 10_000.0, "{w:?}");
+            let c = changed(before, &now);
+            let rv = changed(before_rv, &rendezvous);
+            let stv = sample_tv(before, &now);
+            eprintln!(
+                "churn {w:?}: layout {:.2} % of units ({:.2} % of slots; the units' own shares \
+                 moved {:.2} %), rendezvous {:.2} %, total variation {:.0} %",
+                c * 100.0,
+                slots as f64 / 100.0,
+                stv * 100.0,
+                rv * 100.0,
+                tv * 100.0
+            );
+            assert!((c - stv).abs() < 1e-12, "{w:?}: {c} vs {stv}");
+            let sd = (tv * (1.0 - tv) / n as f64).sqrt();
+            assert!((c - tv).abs() <= 4.0 * sd, "{w:?}: {c} vs {tv}");
+            assert!(rv > c, "{w:?}: rendezvous {rv} vs layout {c}");
+        }
+        old = Some((cfg, layouts, now, rendezvous));
+    }
 }

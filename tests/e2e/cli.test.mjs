@@ -110,7 +110,8 @@ test('explain names the arm, reason and flags the edge serves; diff counts the u
     matrix[before[user]] ??= {};
     matrix[before[user]][arm] = (matrix[before[user]][arm] ?? 0) + 1;
   }
-  const d = await cli(['diff', '--json', '--units', String(USERS), oldFile, newFile]);
+  // Both configs went straight to KV: no allocation layouts, rendezvous hashing on both sides.
+  const d = await cli(['diff', '--json', '--layouts', 'none', '--units', String(USERS), oldFile, newFile]);
   assert.equal(d.code, 0, d.stderr);
   const exp = JSON.parse(d.stdout).routes.find((r) => r.route === 'exp');
   assert.equal(exp.changed_arm.units, moved, 'diff predicts the edge exactly');
@@ -125,7 +126,9 @@ test('explain names the arm, reason and flags the edge serves; diff counts the u
   assert.equal(server.status, 200, server.body);
   const churn = server.json().churn;
   assert.equal(churn.units, 10_000);
-  const local = await cli(['diff', '--json', '--quiet', '--units', '10000', newFile, oldFile]);
+  // The config in force has no layout (written straight to KV); the posted one would be
+  // written through the control plane, which lays out a route whose weights change.
+  const local = await cli(['diff', '--json', '--quiet', '--layouts', 'adopt', '--units', '10000', newFile, oldFile]);
   assert.equal(local.code, 0, local.stderr);
   const byRoute = (routes) => Object.fromEntries(routes.map((r) => [r.route, { status: r.status, changed_arm: r.changed_arm, matrix: r.matrix }]));
   assert.deepEqual(byRoute(churn.routes), byRoute(JSON.parse(local.stdout).routes), 'server churn == switchyard diff');

@@ -129,6 +129,13 @@ test('bandit: traffic where one origin converts more moves weights:<route> towar
   assert.ok(weights, 'weights were written');
   assert.ok(weights.arms.b > 0.8, JSON.stringify(weights));
   assert.ok(weights.arms.a >= 0.05 - 1e-9, 'the floor holds');
+  // Sticky: the allocation layout travels in the same document, built on the weights the
+  // edge routes by (floor applied), so it gives b more of the 10,000 slots.
+  const layout = weights.layouts?.[0];
+  assert.ok(layout, JSON.stringify(weights));
+  assert.deepEqual(layout.arms, ['a', 'b']);
+  assert.equal(layout.counts[0] + layout.counts[1], 10_000);
+  assert.ok(layout.counts[1] > 8_000, JSON.stringify(layout));
   const s = await stats('bandit');
   assert.equal(s.weights.arms.b, weights.arms.b);
 });

@@ -1,5 +1,9 @@
 //! `switchyard diff <old> <new>`: how many users change arm when a config changes. The
 //! computation is the core's ([`switchyard_core::ops`]); this renders it.
+//!
+//! A/B routes are routed through allocation layouts as the control plane would write them
+//! ([`LayoutMode`]); without KV at hand the old config's layouts are assumed.
+//! `validate?churn=1` uses the layouts KV really holds.
 
 use serde_json::Value;
 
@@ -42,6 +46,15 @@ pub fn render(d: &Value, old_file: &str, new_file: &str) -> String {
                 r["changed_arm"]["units"],
                 pct(&r["changed_origin"]["share"]),
                 r["changed_origin"]["units"]
+            ));
+        }
+        let l = &r["layout"];
+        if l.is_object() {
+            out.push_str(&format!(
+                "  layout          {} of slots move ({} runs); total-variation distance {}\n",
+                pct(&l["slot_share"]),
+                l["runs"],
+                pct(&l["total_variation"])
             ));
         }
         let arms = |k: &str| -> Vec<String> {
@@ -97,11 +110,25 @@ pub fn render(d: &Value, old_file: &str, new_file: &str) -> String {
     out.trim_end().to_string()
 }
 
+/// What `diff` assumes about the A/B routes' allocation layouts (`--layouts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayoutMode {
+    /// Both configs written through the control plane: the old one's layouts canonical (as
+    /// its first write made them), the new ones rebalanced from them.
+    Canonical,
+    /// The old config routes by rendezvous hashing (written straight to KV); the new one is
+    /// written through the control plane, which lays out the routes whose weights change.
+    Adopt,
+    /// Both written straight to KV: rendezvous hashing on both sides.
+    None,
+}
+
 pub fn run(
     old_file: &str,
     new_file: &str,
     units: u64,
     req: &Synthetic,
+    mode: LayoutMode,
     json_out: bool,
     quiet: bool,
 ) -> Outcome {
@@ -136,7 +163,29 @@ pub fn run(
         }
     };
     let headers = req.header_pairs();
-    let d = switchyard_core::ops::churn(&old, &new, units, &headers, &mut progress);
+    let held = match mode {
+        LayoutMode::Canonical => {
+            switchyard_core::ops::plan_layouts(None, &old, &|_| Vec::new()).routes
+        }
+        LayoutMode::Adopt | LayoutMode::None => Vec::new(),
+    };
+    let next = match mode {
+        LayoutMode::None => Vec::new(),
+        _ => {
+            switchyard_core::ops::plan_layouts(Some(&old), &new, &|r| {
+                held.iter()
+                    .find(|(n, _)| n == r)
+                    .map(|(_, l)| l.clone())
+                    .unwrap_or_default()
+            })
+            .routes
+        }
+    };
+    let layouts = switchyard_core::ops::Layouts {
+        old: held,
+        new: next,
+    };
+    let d = switchyard_core::ops::churn(&old, &new, units, &headers, &layouts, &mut progress);
     if json_out {
         Outcome::Ok(d.to_string())
     } else {

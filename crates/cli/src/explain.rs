@@ -81,19 +81,30 @@ impl Synthetic {
 pub struct KvInputs {
     pub state: Option<RouteState>,
     pub weights: Option<Weights>,
+    /// The allocation layout written with the weights (its `layout` field), if any.
+    pub layouts: Vec<routing::Layout>,
 }
 
 impl KvInputs {
     pub fn load(state: Option<&str>, weights: Option<&str>) -> Result<Self, String> {
+        let weights_path = weights;
         let read = |p: &str| crate::validate::read_text(p);
+        let weights = match weights {
+            Some(p) => Some(read(p)?),
+            None => None,
+        };
         Ok(KvInputs {
             state: match state {
                 Some(p) => Some(RouteState::parse(&read(p)?).map_err(|e| format!("{p}: {e}"))?),
                 None => None,
             },
-            weights: match weights {
-                Some(p) => Some(Weights::parse(&read(p)?).map_err(|e| format!("{p}: {e}"))?),
-                None => None,
+            layouts: match &weights {
+                Some(t) => routing::parse_layouts(t).map_err(|e| format!("--weights: {e}"))?,
+                None => Vec::new(),
+            },
+            weights: match (weights, weights_path) {
+                (Some(t), Some(p)) => Some(Weights::parse(&t).map_err(|e| format!("{p}: {e}"))?),
+                _ => None,
             },
         })
     }
@@ -149,6 +160,7 @@ pub fn explain(
     let inputs = Inputs {
         weights: weights.as_deref(),
         state,
+        layouts: &kv.layouts,
     };
     let mut notes: Vec<String> = Vec::new();
     if kv.state.is_some() && state.is_none() {

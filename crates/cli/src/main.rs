@@ -46,6 +46,9 @@ OFFLINE (the workers' own validator and decision code):
       [--state state.json] [--weights weights.json]   (KV documents state:<route>, weights:<route>)
   diff <old> <new> [--units N]            share of units changing arm, from/to matrix,
       [--header name:value]... [--quiet]  new shares, per route (default 100000 units)
+      [--layouts canonical|adopt|none]    A/B layouts: old canonical, new rebalanced (default);
+                                          old by rendezvous, new through the control plane;
+                                          or none (both written straight to KV)
   schema                                  the JSON Schema of config v1 (docs/config.schema.json;
                                           JSON with or without --json)
 
@@ -124,7 +127,23 @@ fn run(argv: &[String]) -> Outcome {
                 )
             }
             "diff" => {
-                let a = parsed(&[JSON, valued("--units"), valued("--header"), flag("--quiet")])?;
+                let a = parsed(&[
+                    JSON,
+                    valued("--units"),
+                    valued("--header"),
+                    flag("--quiet"),
+                    valued("--layouts"),
+                ])?;
+                let layouts = match a.value("--layouts").unwrap_or("canonical") {
+                    "canonical" => diff::LayoutMode::Canonical,
+                    "adopt" => diff::LayoutMode::Adopt,
+                    "none" => diff::LayoutMode::None,
+                    other => {
+                        return Err(format!(
+                            "--layouts {other:?}: expected canonical, adopt or none"
+                        ))
+                    }
+                };
                 let p = a.positionals(&["<old>", "<new>"])?;
                 let units = match a.value("--units") {
                     None => diff::DEFAULT_UNITS,
@@ -139,7 +158,15 @@ fn run(argv: &[String]) -> Outcome {
                     },
                 };
                 let req = explain::Synthetic::new(a.values("--header"), None, None)?;
-                diff::run(&p[0], &p[1], units, &req, a.flag("--json"), a.flag("--quiet"))
+                diff::run(
+                    &p[0],
+                    &p[1],
+                    units,
+                    &req,
+                    layouts,
+                    a.flag("--json"),
+                    a.flag("--quiet"),
+                )
             }
             "schema" => {
                 // The schema is JSON either way; --json is accepted like every command's.

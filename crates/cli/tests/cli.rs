@@ -408,9 +408,12 @@ fn diff_measures_churn_per_route() {
     );
     let canary_new = fraud["new_shares"]["canary"].as_f64().unwrap();
     assert!((0.29..0.31).contains(&canary_new), "{canary_new}");
-    // 50/50 -> 40/60 with rendezvous hashing: about the minimum 10 % move, all to treatment.
+    // 50/50 -> 40/60 through the allocation layout: exactly the minimum 10 % of slots move,
+    // all to treatment, and about that share of units.
     let moved = ab["changed_arm"]["share"].as_f64().unwrap();
     assert!((0.09..0.11).contains(&moved), "{moved}");
+    assert_eq!(ab["layout"]["slots_moved"], json!(1_000));
+    assert_eq!(ab["layout"]["slot_share"], json!(0.1));
     assert_eq!(ab["matrix"]["treatment"]["control"], json!(0));
     let total: u64 = ab["matrix"]
         .as_object()

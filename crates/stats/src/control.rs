@@ -394,6 +394,15 @@ async fn config_endpoint(
                 }
                 return Ok(json(200, &doc));
             }
+            // The A/B routes' allocation layouts first: the new ones are stored beside the
+            // ones in force, so an edge on either config finds its layout, and a write
+            // refused below leaves the edge routing as before.
+            let old = config_in_force(env).await;
+            let (plan, _) = layout_plan(old.as_deref(), &cfg, env).await;
+            for r in &plan.writes {
+                let doc = routing::layouts_value(plan.layouts(r)).to_string();
+                kv_store.put(&format!("layout:{r}"), doc)?.execute().await?;
+            }
             // Through the ConfigLog: If-Match checked, KV written and the version recorded
             // as one step (412 and nothing written on a stale version).
             let message = ops::message(&req, query);
@@ -402,6 +411,11 @@ async fn config_endpoint(
                 return Ok(logged);
             }
             config_cache::invalidate();
+            for r in &plan.deletes {
+                if let Err(e) = kv_store.delete(&format!("layout:{r}")).await {
+                    worker::console_error!("switchyard-stats: layout:{r} not deleted: {e}");
+                }
+            }
             let v: serde_json::Value =
                 serde_json::from_str(&logged.text().await?).unwrap_or_default();
             let version = v.get("version").and_then(serde_json::Value::as_i64);
@@ -472,24 +486,78 @@ async fn stats_call(
 /// Synthetic units compared by `POST /validate?churn=1`.
 pub const CHURN_UNITS: u64 = 10_000;
 
-/// `switchyard_core::ops::churn` of the config in force (the newest valid one) against `new`
-/// over [`CHURN_UNITS`] synthetic units.
-async fn churn_against_current(
-    new: &switchyard_core::config::Config,
-    env: &Env,
-) -> serde_json::Value {
+/// The config in force: the newest valid one in the ConfigLog, else the cached KV config.
+async fn config_in_force(env: &Env) -> Option<std::rc::Rc<switchyard_core::config::Config>> {
     let parsed = match ops::current(env).await {
         Some((_, text)) => switchyard_core::config::parse(&text)
             .ok()
             .map(std::rc::Rc::new),
         None => None,
     };
-    let old = match parsed {
+    match parsed {
         Some(c) => Some(c),
         None => config_cache::current(env).await.config,
-    };
-    match old {
-        Some(old) => switchyard_core::ops::churn(&old, new, CHURN_UNITS, &[], &mut |_, _| {}),
+    }
+}
+
+/// The allocation layouts `new` brings (`ops::plan_layouts`) and what KV holds now for
+/// every A/B route of either config (`layout:<route>`; unreadable or invalid: none, logged).
+async fn layout_plan(
+    old: Option<&switchyard_core::config::Config>,
+    new: &switchyard_core::config::Config,
+    env: &Env,
+) -> (
+    switchyard_core::ops::LayoutPlan,
+    Vec<(String, Vec<routing::Layout>)>,
+) {
+    let mut held: Vec<(String, Vec<routing::Layout>)> = Vec::new();
+    let routes = old.into_iter().flat_map(|c| &c.routes).chain(&new.routes);
+    if let Ok(kv) = env.kv(shared::BINDING) {
+        for r in routes {
+            let ab = switchyard_core::ops::ab_weights(r).is_some();
+            if !ab || held.iter().any(|(n, _)| *n == r.name) {
+                continue;
+            }
+            let text = kv.get(&format!("layout:{}", r.name)).text().await;
+            let layouts = match text {
+                Ok(Some(t)) => routing::parse_layouts(&t).unwrap_or_else(|e| {
+                    worker::console_error!("switchyard-stats: layout:{}: {e}", r.name);
+                    Vec::new()
+                }),
+                Ok(None) => Vec::new(),
+                Err(e) => {
+                    worker::console_error!("switchyard-stats: layout:{}: {e}", r.name);
+                    Vec::new()
+                }
+            };
+            held.push((r.name.clone(), layouts));
+        }
+    }
+    let plan = switchyard_core::ops::plan_layouts(old, new, &|route| {
+        held.iter()
+            .find(|(n, _)| n == route)
+            .map(|(_, l)| l.clone())
+            .unwrap_or_default()
+    });
+    (plan, held)
+}
+
+/// `switchyard_core::ops::churn` of the config in force against `new` over [`CHURN_UNITS`]
+/// synthetic units, A/B routes through the layouts KV holds and the ones the write would
+/// store.
+async fn churn_against_current(
+    new: &switchyard_core::config::Config,
+    env: &Env,
+) -> serde_json::Value {
+    match config_in_force(env).await {
+        Some(old) => {
+            let (plan, held) = layout_plan(Some(&old), new, env).await;
+            let layouts = switchyard_core::ops::Layouts {
+                old: held,
+                new: plan.routes,
+            };
+            switchyard_core::ops::churn(&old, new, CHURN_UNITS, &[], &layouts, &mut |_, _| {})
+        }
         None => serde_json::json!({
             "old": null, "new": new.id, "units": 0, "routes": [],
             "note": "no valid config in force to compare with",

@@ -533,8 +533,14 @@ impl RouteStats {
     ) -> Result<()> {
         let kv = self.env.kv(BINDING)?;
         if let Some(w) = &out.weights {
-            let text =
-                serde_json::to_string(w).map_err(|e| worker::Error::RustError(e.to_string()))?;
+            // The layout travels in the same document as the weights it was built for, so
+            // the edge never reads one without the other.
+            let mut doc =
+                serde_json::to_value(w).map_err(|e| worker::Error::RustError(e.to_string()))?;
+            if let Some(l) = &out.layout {
+                doc["layouts"] = serde_json::json!([l.to_value()]);
+            }
+            let text = doc.to_string();
             kv.put(&format!("weights:{route_name}"), text)?
                 .execute()
                 .await?;

@@ -94,6 +94,9 @@ pub struct Learner {
     pub state: Option<RouteState>,
     /// Last weights written to `weights:<route>`.
     pub weights: Option<Weights>,
+    /// The allocation layout written with them (sticky bandits): the next weights are laid
+    /// out from it, so a tick moves only the units its change requires.
+    pub layout: Option<crate::routing::Layout>,
     /// Config fingerprint the aggregates belong to: a new strategy starts a new experiment.
     pub fingerprint: String,
     pub last_report_ms: u64,

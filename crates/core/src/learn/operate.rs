@@ -173,8 +173,7 @@ impl Learner {
                         .map(|a| a.name.clone())
                         .collect(),
                 };
-                self.weights = Some(weights.clone());
-                out.weights = Some(weights);
+                self.publish_weights(route, weights, &mut out);
                 RouteState {
                     reason: Some(format!(
                         "arm {leader} promoted to the whole route by an operator"

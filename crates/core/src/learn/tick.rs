@@ -13,12 +13,16 @@ use super::learner::{arm_health, bandit_evidence, Evidence, Learner};
 use crate::base::Rng;
 use crate::config::{AbGuardAction, BanditAlgorithm, Gates, RewardFeedback, Route, Strategy};
 use crate::config::{RouteState, Weights};
+use crate::routing::Layout;
 use crate::statistics::{self, Algorithm, ArmStats, BanditParams, RewardModel};
 
 /// What a tick wants written to KV.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TickOutput {
     pub weights: Option<Weights>,
+    /// The allocation layout of a sticky bandit's weights, written in the same
+    /// `weights:<route>` document (field `layouts`) so the two never disagree.
+    pub layout: Option<Layout>,
     pub state: Option<RouteState>,
     /// A release gate's decision that is news (it changed the state, or a shadow gate turned
     /// to failing): for the timeline, the webhooks and the audit log.
@@ -168,8 +172,7 @@ impl Learner {
                         .map(|(n, _)| n.to_string())
                         .collect(),
                 };
-                self.weights = Some(weights.clone());
-                out.weights = Some(weights);
+                self.publish_weights(route, weights, &mut out);
             }
             Strategy::Ab { arms, guard } if arms.len() >= 2 => {
                 let names: Vec<&str> = arms.iter().map(|a| a.name.as_str()).collect();
@@ -183,6 +186,42 @@ impl Learner {
             _ => {}
         }
         self.control(route, now_ms, out)
+    }
+
+    /// Records `weights` as the ones to write and, for a sticky bandit, lays them out: the
+    /// weights the edge routes by (`Weights::resolve`: floor and drains applied) rebalanced
+    /// from the last layout, or from the canonical layout of equal weights that sticky
+    /// units follow during warm-up. A layout that cannot be built (no positive weight) is
+    /// left out; the edge then falls back to rendezvous hashing.
+    pub(super) fn publish_weights(
+        &mut self,
+        route: &Route,
+        weights: Weights,
+        out: &mut TickOutput,
+    ) {
+        if let Strategy::Bandit {
+            arms,
+            min_share,
+            sticky: true,
+            ..
+        } = &route.strategy
+        {
+            let effective = weights.resolve(arms, *min_share);
+            let named: Vec<(&str, f64)> = arms
+                .iter()
+                .map(|a| a.name.as_str())
+                .zip(effective)
+                .collect();
+            let equal: Vec<(&str, f64)> = arms.iter().map(|a| (a.name.as_str(), 1.0)).collect();
+            let from = self.layout.take().or_else(|| Layout::canonical(&equal));
+            self.layout = match from {
+                Some(l) => l.rebalance(&named),
+                None => Layout::canonical(&named),
+            };
+            out.layout = self.layout.clone();
+        }
+        self.weights = Some(weights.clone());
+        out.weights = Some(weights);
     }
 
     /// Takes every arm's counter deltas into its health window; returns the deltas.

@@ -6,14 +6,33 @@
 //! route: the share of units whose arm changes, whose origin changes, the from/to matrix and
 //! the arm shares before and after. Controller state in KV (canary step, rollback, bandit
 //! weights) is not applied: the configs are compared as written.
+//!
+//! A/B routes are routed through the allocation layouts each side holds ([`Layouts`]):
+//! the control plane passes what KV holds and what the write will store
+//! (`ops::plan_layouts`), so the share reported is the one the layouts produce; each such
+//! route also reports `layout`: the slots that change arm and the total-variation distance
+//! between the weights, the least any assignment can move.
 
 use serde_json::{json, Map, Value};
 
 use crate::base::Xoshiro256;
 use crate::config::{Config, Route, Strategy};
 use crate::routing;
-use crate::routing::Inputs;
-use crate::routing::RequestView;
+use crate::routing::{total_variation, Inputs, Layout, RequestView, LAYOUT_SLOTS};
+
+/// The allocation layouts each side routes A/B routes by (route name, layouts newest
+/// first); a route not listed routes by rendezvous hashing.
+#[derive(Debug, Clone, Default)]
+pub struct Layouts {
+    pub old: Vec<(String, Vec<Layout>)>,
+    pub new: Vec<(String, Vec<Layout>)>,
+}
+
+fn held<'l>(list: &'l [(String, Vec<Layout>)], route: &str) -> &'l [Layout] {
+    list.iter()
+        .find(|(n, _)| n == route)
+        .map_or(&[], |(_, l)| l.as_slice())
+}
 
 pub const DEFAULT_UNITS: u64 = 100_000;
 pub const MAX_UNITS: u64 = 100_000_000;
@@ -40,19 +59,21 @@ pub fn arm_names(route: &Route) -> Vec<String> {
 struct Side<'c> {
     cfg: &'c Config,
     idx: usize,
+    layouts: &'c [Layout],
     arms: Vec<String>,
     counts: Vec<u64>,
     rng: Xoshiro256,
 }
 
 impl<'c> Side<'c> {
-    fn new(cfg: &'c Config, name: &str) -> Option<Self> {
+    fn new(cfg: &'c Config, name: &str, layouts: &'c [Layout]) -> Option<Self> {
         let idx = cfg.routes.iter().position(|r| r.name == name)?;
         let arms = arm_names(&cfg.routes[idx]);
         let counts = vec![0; arms.len()];
         Some(Side {
             cfg,
             idx,
+            layouts,
             arms,
             counts,
             rng: Xoshiro256::seed_from_u64(1),
@@ -77,10 +98,20 @@ impl<'c> Side<'c> {
             headers,
             country: None,
         };
-        let d = routing::decide(cfg, self.idx, unit, &view, Inputs::default(), &mut self.rng);
+        let inputs = Inputs {
+            layouts: self.layouts,
+            ..Inputs::default()
+        };
+        let d = routing::decide(cfg, self.idx, unit, &view, inputs, &mut self.rng);
         let i = self.arms.iter().position(|a| a == d.arm).unwrap_or(0);
         self.counts[i] += 1;
         (i, cfg.origin(d.origin).name.as_str())
+    }
+
+    /// The layout this side routes by: the first one that fits an A/B route's weights.
+    fn layout(&self) -> Option<&'c Layout> {
+        let w = super::ab_weights(&self.cfg.routes[self.idx])?;
+        self.layouts.iter().find(|l| l.fits(w.iter().copied()))
     }
 
     fn shares(&self, units: u64) -> Value {
@@ -106,12 +137,16 @@ struct Pair<'c> {
 ///
 /// Per route: `status` (added, removed, changed, unchanged), `changed` (fraction of units that
 /// change arm), `changed_arm` / `changed_origin` (`{units, share}`), `matrix` (old arm -> new
-/// arm -> units), `old_shares`, `new_shares` and `notes`.
+/// arm -> units), `old_shares`, `new_shares`, `notes` and, for A/B routes on both sides,
+/// `layout`: `{total_variation, slots_moved, slot_share, runs}` (`slots_moved` and
+/// `slot_share` null when either side routes by rendezvous hashing; `runs` of the new
+/// layout, null without one).
 pub fn churn(
     old: &Config,
     new: &Config,
     units: u64,
     headers: &[(&str, &str)],
+    layouts: &Layouts,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Value {
     let mut names: Vec<String> = old.routes.iter().map(|r| r.name.clone()).collect();
@@ -123,8 +158,8 @@ pub fn churn(
     let mut pairs: Vec<Pair<'_>> = names
         .into_iter()
         .map(|name| {
-            let o = Side::new(old, &name);
-            let n = Side::new(new, &name);
+            let o = Side::new(old, &name, held(&layouts.old, &name));
+            let n = Side::new(new, &name, held(&layouts.new, &name));
             let matrix = vec![
                 vec![0; n.as_ref().map_or(0, |s| s.arms.len())];
                 o.as_ref().map_or(0, |s| s.arms.len())
@@ -201,6 +236,28 @@ pub fn churn(
                 }
             }
             notes.dedup();
+            let layout = match (&p.old, &p.new) {
+                (Some(o), Some(n)) => {
+                    let ow = super::ab_weights(&o.cfg.routes[o.idx]);
+                    let nw = super::ab_weights(&n.cfg.routes[n.idx]);
+                    match (ow, nw) {
+                        (Some(ow), Some(nw)) => {
+                            let moved = match (o.layout(), n.layout()) {
+                                (Some(a), Some(b)) => Some(a.moved(b)),
+                                _ => None,
+                            };
+                            json!({
+                                "total_variation": total_variation(&ow, &nw),
+                                "slots_moved": moved,
+                                "slot_share": moved.map(|m| m as f64 / LAYOUT_SLOTS as f64),
+                                "runs": n.layout().map(Layout::runs),
+                            })
+                        }
+                        _ => Value::Null,
+                    }
+                }
+                _ => Value::Null,
+            };
             json!({
                 "route": p.name,
                 "status": status,
@@ -213,6 +270,7 @@ pub fn churn(
                 "old_shares": p.old.as_ref().map(|s| s.shares(units)),
                 "new_shares": p.new.as_ref().map(|s| s.shares(units)),
                 "notes": notes,
+                "layout": layout,
             })
         })
         .collect();
@@ -241,6 +299,7 @@ mod tests {
             &cfg(30, 40, 60),
             20_000,
             &[],
+            &Layouts::default(),
             &mut |_, _| calls += 1,
         );
         assert_eq!(calls, 10);
@@ -257,11 +316,38 @@ mod tests {
             &cfg(20, 50, 50),
             1_000,
             &[],
+            &Layouts::default(),
             &mut |_, _| {},
         );
         for route in same["routes"].as_array().unwrap() {
             assert_eq!(route["changed"], json!(0.0));
             assert_eq!(route["status"], json!("unchanged"));
         }
+    }
+
+    #[test]
+    fn layouts_move_exactly_the_total_variation() {
+        let (c1, c2) = (cfg(20, 50, 50), cfg(20, 40, 60));
+        let held = |c: &Config| {
+            let p = super::super::plan_layouts(None, c, &|_| Vec::new());
+            p.routes
+        };
+        let old = held(&c1);
+        let plan = super::super::plan_layouts(Some(&c1), &c2, &|_| old[0].1.clone());
+        let l = Layouts {
+            old,
+            new: plan.routes,
+        };
+        let d = churn(&c1, &c2, 10_000, &[], &l, &mut |_, _| {});
+        let ab = &d["routes"][1];
+        assert_eq!(ab["layout"]["slots_moved"], json!(1_000));
+        assert_eq!(ab["layout"]["slot_share"], json!(0.1));
+        assert!((ab["layout"]["total_variation"].as_f64().unwrap() - 0.1).abs() < 1e-12);
+        // Units move only from x to y, and about the share of slots that moved.
+        assert_eq!(ab["matrix"]["y"]["x"], json!(0));
+        let c = ab["changed"].as_f64().unwrap();
+        assert!((c - 0.1).abs() < 0.01, "{c}");
+        // The canary route has no layout.
+        assert_eq!(d["routes"][0]["layout"], Value::Null);
     }
 }

@@ -7,6 +7,7 @@
 //! - `redact.rs`: what may be shown of a URL (webhook and origin URLs are secrets), the
 //!   webhook receiver rule;
 //! - `churn.rs`: how many units change arm between two configs ([`churn`]);
+//! - `layouts.rs`: the allocation layouts a config write brings ([`plan_layouts`]);
 //! - `fault.rs`: [`Fault`], one error type (caller 4xx, origin 502-504, ours 5xx) and its
 //!   JSON body, for both workers.
 
@@ -15,6 +16,7 @@ mod auth;
 mod churn;
 mod fault;
 mod history;
+mod layouts;
 mod metrics;
 mod ofrep;
 pub mod redact;
@@ -25,12 +27,13 @@ pub use auth::{
     FailureLimit, Identity, Role, Tokens, AUTH_FAILURE_WINDOW_MS, HOW_TO_SET, MAX_AUTH_FAILURES,
     MAX_NAME_LEN as MAX_TOKEN_NAME_LEN, MAX_TOKENS, MIN_TOKEN_LEN,
 };
-pub use churn::{arm_names as churn_arm_names, churn, DEFAULT_UNITS, MAX_UNITS};
+pub use churn::{arm_names as churn_arm_names, churn, Layouts, DEFAULT_UNITS, MAX_UNITS};
 pub use fault::{error_value, header_safe, Fault, Party, INTERNAL, ORIGIN_CODES};
 pub use history::{
     etag, one_line, parse_if_match, AUDIT_PAGE, AUDIT_PAGE_MAX, KEEP_AUDIT, KEEP_VERSIONS,
     MAX_MESSAGE_CHARS,
 };
+pub use layouts::{ab_weights, plan as plan_layouts, LayoutPlan};
 pub use metrics::{
     escape as escape_label, negotiate as metrics_format, render as render_metrics,
     Format as MetricsFormat, CONTENT_TYPE as METRICS_CONTENT_TYPE,

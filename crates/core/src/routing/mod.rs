@@ -5,6 +5,8 @@
 //! - `urlparts.rs`: the URL splitter ([`split_url`], no `url` crate);
 //! - `engine.rs`: route match, unit id, [`decide`], forward URL, header rules, the
 //!   staleness rule and the in-isolate [`ConfigCache`];
+//! - `layout.rs`: allocation layouts that move exactly the units a weight change requires
+//!   ([`Layout`]);
 //! - `decision.rs`: what routing one request decided ([`Decision`], [`Reason`]);
 //! - `strategy/`: one module per strategy behind [`choose`];
 //! - `overrides.rs`: signed override tokens that force an arm ([`Override`]);
@@ -14,6 +16,7 @@
 mod decision;
 mod engine;
 mod forward;
+mod layout;
 mod overrides;
 mod request;
 mod strategy;
@@ -29,6 +32,10 @@ pub use forward::{
     body_plan, fail_over, outgoing as outgoing_edits, response as response_edits, shadow_headers,
     shadow_takes, take_second, Answer, BodyKind, BodyPlan, HeaderEdits, IncomingFacts,
     CREDENTIAL_HEADERS, MAX_REPLAY_BYTES, OUTGOING_READS,
+};
+pub use layout::{
+    layouts_value, parse_layouts, pick as pick_layout, quantize, total_variation, Layout,
+    KEPT as LAYOUTS_KEPT, SLOTS as LAYOUT_SLOTS,
 };
 pub use overrides::{
     arm_names as override_arm_names, arm_origin, resolve as resolve_override,

@@ -15,8 +15,8 @@ mod rolling;
 
 use crate::base::Rng;
 use crate::config::{BanditAlgorithm, OriginId, Route, Strategy};
-use crate::routing::Reason;
 use crate::routing::{Headers, RequestView};
+use crate::routing::{Layout, Reason};
 
 use crate::config::RouteState;
 pub use flag::flag_on;
@@ -86,17 +86,21 @@ pub struct Inputs<'a> {
     /// Resolved bandit weights, aligned with the route's arms.
     pub weights: Option<&'a [f64]>,
     pub state: Option<&'a RouteState>,
+    /// Allocation layouts from KV (`layout:<route>` for A/B, the `layout` of
+    /// `weights:<route>` for a bandit); a strategy uses the first that fits its weights.
+    pub layouts: &'a [Layout],
 }
 
 /// What every strategy sees besides its own config: the unit's split hash, the unit, the
 /// request, the controller state for this route (already checked against its fingerprint),
-/// the bandit weights and the random source.
+/// the bandit weights, the allocation layouts and the random source.
 pub struct Cx<'a, 'r, H: ?Sized, R> {
     pub h: u64,
     pub unit: &'a str,
     pub req: &'a RequestView<'r, H>,
     pub state: Option<&'a RouteState>,
     pub weights: Option<&'a [f64]>,
+    pub layouts: &'a [Layout],
     pub rng: &'a mut R,
 }
 
@@ -126,6 +130,7 @@ pub fn choose<'c, H: Headers + ?Sized, R: Rng>(
         req,
         state: inputs.state.filter(|s| s.fingerprint == route.fingerprint),
         weights: inputs.weights,
+        layouts: inputs.layouts,
         rng,
     };
     match &route.strategy {
