@@ -136,8 +136,10 @@ test('bandit: traffic where one origin converts more moves weights:<route> towar
   assert.deepEqual(layout.arms, ['a', 'b']);
   assert.equal(layout.counts[0] + layout.counts[1], 10_000);
   assert.ok(layout.counts[1] > 8_000, JSON.stringify(layout));
+  // The stats document shows the weights the object writes (it rewrites them every tick, so
+  // they may have moved a little since the KV read above).
   const s = await stats('bandit');
-  assert.equal(s.weights.arms.b, weights.arms.b);
+  assert.ok(s.weights.arms.b > 0.8 && Math.abs(s.weights.arms.b - weights.arms.b) < 0.05, `${JSON.stringify(s.weights.arms)} vs ${JSON.stringify(weights.arms)}`);
 });
 
 test('canary: an origin that starts answering 500s is rolled back and traffic returns to stable', async () => {
