@@ -7,6 +7,7 @@ use worker::{Env, Method, Request, Response};
 
 use crate::config_log;
 use crate::http::json;
+use switchyard_core::base::MAX_NAME_LEN;
 use switchyard_core::ops::{
     evaluate_all, evaluate_flag, find_flag, one_line, parse_if_match, Context, Evaluation, Fault,
     Identity, OfrepError, AUDIT_PAGE,
@@ -354,7 +355,7 @@ pub async fn issue_override(mut req: Request, env: &Env, who: &Identity) -> Resu
     let Some(token) = routing::sign_override(&signer, route, arm, expires_ms) else {
         return Err(Fault::bad_request(
             "bad_override",
-            "route and arm names are at most 64 bytes",
+            format!("route and arm names are at most {MAX_NAME_LEN} bytes"),
         ));
     };
     record(

@@ -31,9 +31,9 @@ pub use contract::{
 pub use dupkeys::duplicate_keys;
 pub use error::ConfigError;
 pub use model::{
-    path_matches, percent_to_ppm, percent_to_ppm_lenient, valid_route_name, AbGuard, AbGuardAction,
-    Arm, Attr, BanditAlgorithm, CanaryStep, Config, Flag, Guard, Matcher, Op, Origin, OriginFlag,
-    OriginId, RewardFeedback, Route, Rule, Semver, Shadow, Side, Strategy, UnitSource,
+    path_matches, percent_to_ppm, percent_to_ppm_lenient, AbGuard, AbGuardAction, Arm, Attr,
+    BanditAlgorithm, CanaryStep, Config, Flag, Guard, Matcher, Op, Origin, OriginFlag, OriginId,
+    RewardFeedback, Route, Rule, Semver, Shadow, Side, Strategy, UnitSource,
     DEFAULT_SHADOW_MAX_BODY, DEFAULT_SHADOW_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, MAX_FEEDBACK_SHARDS,
 };
 pub use schema::{config_schema, config_schema_text, SCHEMA_ID};

@@ -295,7 +295,6 @@ impl Config {
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 pub const DEFAULT_SHADOW_TIMEOUT_MS: u32 = 5_000;
 pub const DEFAULT_SHADOW_MAX_BODY: u64 = 1 << 20;
-pub(super) const MAX_NAME: usize = 64;
 
 /// Converts a percent (0–100, at most 4 decimals) to parts per million.
 pub fn percent_to_ppm(p: f64) -> Option<u32> {
@@ -308,14 +307,6 @@ pub fn percent_to_ppm(p: f64) -> Option<u32> {
         return None;
     }
     Some((rounded as u32).min(PPM))
-}
-
-/// Whether `s` is a valid route name: 1-64 characters of `[A-Za-z0-9_-]`.
-pub fn valid_route_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_NAME
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
 }
 
 /// Segment-boundary prefix match: `/v1/fraud` matches `/v1/fraud` and `/v1/fraud/x`, not

@@ -13,14 +13,21 @@
 
 use serde_json::{json, Value};
 
+use crate::base::{NameChars, MAX_NAME_LEN};
+
 /// `$id` of the published schema.
 pub const SCHEMA_ID: &str = "https://switchyard.dev/schema/config-v1.json";
 
-const NAME_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
 const MAX_HOLD_S: u64 = 30 * 86_400;
 
+/// The name rule ([`crate::base::valid_name`] with [`NameChars::Config`]) as a pattern:
+/// `^[A-Za-z0-9._-]{1,64}$`.
+fn name_pattern() -> String {
+    format!("^[{}]{{1,{MAX_NAME_LEN}}}$", NameChars::Config.class())
+}
+
 fn name(what: &str) -> Value {
-    json!({ "type": "string", "pattern": NAME_PATTERN, "description": what })
+    json!({ "type": "string", "pattern": name_pattern(), "description": what })
 }
 
 fn origin_ref(what: &str) -> Value {
@@ -213,7 +220,7 @@ pub fn config_schema() -> Value {
     }
     let more = json!({
         "name": name("1-64 characters of [A-Za-z0-9._-]."),
-        "origin_ref": { "type": "string", "pattern": NAME_PATTERN, "description": "Name of an origin in `origins` (that it exists is checked by the validator)." },
+        "origin_ref": { "type": "string", "pattern": name_pattern(), "description": "Name of an origin in `origins` (that it exists is checked by the validator)." },
         "percent": { "type": "number", "minimum": 0, "maximum": 100, "description": "Percent, 0-100, at most 4 decimals (the validator checks the decimals)." },
         "methods": { "type": "array", "minItems": 1, "items": { "type": "string", "pattern": "^[A-Za-z]+$" }, "description": "HTTP methods (case-insensitive)." },
         "origin": object("A model server.", &["url"], json!({
@@ -339,10 +346,10 @@ pub fn config_schema() -> Value {
         json!({
             "version": { "const": 1 },
             "description": { "type": ["string", "null"] },
-            "default_origin": opt(json!({ "type": "string", "pattern": NAME_PATTERN, "description": "Origin for requests no route matches (404 when absent)." })),
+            "default_origin": opt(json!({ "type": "string", "pattern": name_pattern(), "description": "Origin for requests no route matches (404 when absent)." })),
             "origins": {
                 "type": "object", "minProperties": 1,
-                "propertyNames": { "pattern": NAME_PATTERN },
+                "propertyNames": { "pattern": name_pattern() },
                 "additionalProperties": { "$ref": "#/$defs/origin" },
             },
             "routes": { "type": "array", "items": { "$ref": "#/$defs/route" } },

@@ -77,7 +77,7 @@ pub fn check_reward(reward: f64) -> Result<(), FeedbackError> {
 /// arm name a receipt can carry.
 pub fn check_credit(arm: &str, reward: f64) -> Result<(), FeedbackError> {
     check_reward(reward)?;
-    if !crate::receipt::valid_name(arm.as_bytes()) {
+    if !crate::base::valid_name(arm.as_bytes(), crate::base::NameChars::Any) {
         return Err(FeedbackError::BadReward(
             crate::observe::RewardError::BadArm.to_string(),
         ));

@@ -579,7 +579,7 @@ fn merge_shards(
     let mut warnings = Vec::new();
     for (k, arms) in shards {
         for (arm, cur) in arms {
-            if !crate::receipt::valid_name(arm.as_bytes()) {
+            if !crate::base::valid_name(arm.as_bytes(), crate::base::NameChars::Any) {
                 continue;
             }
             let key = format!("{k}/{arm}");

@@ -169,7 +169,7 @@ impl RouteAggregate {
         if !value.is_finite() {
             return Err(RewardError::NotFinite);
         }
-        if !crate::receipt::valid_name(arm.as_bytes()) {
+        if !crate::base::valid_name(arm.as_bytes(), crate::base::NameChars::Any) {
             return Err(RewardError::BadArm);
         }
         let a = self.arms.entry(arm.to_owned()).or_default();

@@ -9,10 +9,10 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::base::{valid_name, NameChars, MAX_NAME_LEN};
+
 /// Shortest token accepted from the secrets; shorter entries are ignored (and reported).
 pub const MIN_TOKEN_LEN: usize = 8;
-/// Longest token name (it is written to the audit log).
-pub const MAX_NAME_LEN: usize = 64;
 /// Most entries read from `SWITCHYARD_TOKENS`.
 pub const MAX_TOKENS: usize = 64;
 
@@ -84,13 +84,6 @@ fn digest(b: &[u8]) -> [u8; 32] {
     Sha256::digest(b).into()
 }
 
-fn valid_name(n: &str) -> bool {
-    !n.is_empty()
-        && n.len() <= MAX_NAME_LEN
-        && n.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'))
-}
-
 impl Tokens {
     /// Reads `ADMIN_TOKEN` and `SWITCHYARD_TOKENS`. Returns the tokens and a description of
     /// every entry that was ignored (never the token itself), for a log line.
@@ -138,9 +131,10 @@ impl Tokens {
                 ));
                 continue;
             };
-            if !valid_name(name) {
+            if !valid_name(name.as_bytes(), NameChars::Token) {
                 problems.push(format!(
-                    "SWITCHYARD_TOKENS entry {i}: name must be 1-{MAX_NAME_LEN} of [A-Za-z0-9-_.@]"
+                    "SWITCHYARD_TOKENS entry {i}: name must be 1-{MAX_NAME_LEN} of [{}]",
+                    NameChars::Token.class()
                 ));
                 continue;
             }

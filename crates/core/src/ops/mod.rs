@@ -19,7 +19,7 @@ mod ofrep;
 pub use alerts::{events, payload, ATTEMPT_TIMEOUT_MS, BACKOFF_MS};
 pub use auth::{
     authorize, bearer, ct_eq, message as auth_message, required_role, AuthError, Identity, Role,
-    Tokens, HOW_TO_SET, MAX_NAME_LEN as MAX_TOKEN_NAME_LEN, MAX_TOKENS, MIN_TOKEN_LEN,
+    Tokens, HOW_TO_SET, MAX_TOKENS, MIN_TOKEN_LEN,
 };
 pub use churn::{arm_names as churn_arm_names, churn, DEFAULT_UNITS, MAX_UNITS};
 pub use fault::{error_value, header_safe, Fault, Party, INTERNAL, ORIGIN_CODES};

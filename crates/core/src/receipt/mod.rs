@@ -55,8 +55,7 @@ pub use base64url::{b64_len, b64url_decode, b64url_decode_into, b64url_encode, b
 pub use error::ReceiptError;
 pub use replay::ReplayGuard;
 pub use signer::{ReceiptId, ReceiptSigner, MAX_SKEW_MS};
-pub(crate) use token::valid_name;
-pub use token::{Receipt, MAX_NAME_LEN, PREFIX_V1, TAG_LEN};
+pub use token::{Receipt, PREFIX_V1, TAG_LEN};
 
 /// Key, clock and a typical receipt shared by the unit tests of the files above.
 #[cfg(all(test, not(target_arch = "wasm32")))]

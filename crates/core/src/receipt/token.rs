@@ -7,8 +7,9 @@ use super::error::ReceiptError;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::base::{valid_name, NameChars, MAX_NAME_LEN};
+
 /// Longest route or arm name a receipt carries, in bytes.
-pub const MAX_NAME_LEN: usize = 64;
 /// Bytes of the HMAC-SHA256 output kept in the token.
 pub const TAG_LEN: usize = 16;
 /// Token prefix of the current format.
@@ -43,7 +44,9 @@ impl Receipt {
         issued_ms: u64,
         nonce: u64,
     ) -> Result<Self, ReceiptError> {
-        if !valid_name(route.as_bytes()) || !valid_name(arm.as_bytes()) {
+        if !valid_name(route.as_bytes(), NameChars::Any)
+            || !valid_name(arm.as_bytes(), NameChars::Any)
+        {
             return Err(ReceiptError::Malformed);
         }
         Ok(Self {
@@ -127,11 +130,6 @@ impl Receipt {
             nonce,
         })
     }
-}
-
-/// A route or arm name a receipt can carry: 1..=[`MAX_NAME_LEN`] bytes.
-pub(crate) fn valid_name(b: &[u8]) -> bool {
-    !b.is_empty() && b.len() <= MAX_NAME_LEN
 }
 
 fn put_uleb(buf: &mut [u8], mut n: usize, mut v: u64) -> usize {

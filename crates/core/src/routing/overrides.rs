@@ -13,6 +13,7 @@
 //! The key is the receipts' key (`RECEIPT_KEY`); the leading `0x02` under the MAC (receipts
 //! use `0x01`) keeps the two kinds of token apart, so neither can pass for the other.
 
+use crate::base::{valid_name, NameChars, MAX_NAME_LEN};
 use crate::config::{OriginId, Route, Strategy};
 use crate::receipt::{b64_len, b64url_decode_into, b64url_encode, ReceiptSigner, TAG_LEN};
 
@@ -20,8 +21,7 @@ pub const PREFIX: &str = "o1";
 /// Longest validity an issued token may have.
 pub const MAX_TTL_S: u64 = 7 * 24 * 3600;
 const FORMAT: u8 = 0x02;
-const MAX_NAME: usize = 64;
-const MAX_PAYLOAD: usize = 1 + MAX_NAME + 1 + MAX_NAME + 8;
+const MAX_PAYLOAD: usize = 1 + MAX_NAME_LEN + 1 + MAX_NAME_LEN + 8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Override {
@@ -41,7 +41,8 @@ pub enum OverrideError {
 }
 
 fn payload(route: &str, arm: &str, expires_ms: u64) -> Option<Vec<u8>> {
-    if route.is_empty() || arm.is_empty() || route.len() > MAX_NAME || arm.len() > MAX_NAME {
+    if !valid_name(route.as_bytes(), NameChars::Any) || !valid_name(arm.as_bytes(), NameChars::Any)
+    {
         return None;
     }
     let mut p = Vec::with_capacity(2 + route.len() + arm.len() + 8);
