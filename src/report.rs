@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use crate::js::{self, Ctx, Env};
 use crate::state;
 use switchyard_core::observe::{self, Compare, Side};
-use switchyard_core::observe::{Batch, Batcher, Observation, ShadowObservation};
+use switchyard_core::observe::{Batch, Batcher, DecisionRow, Observation, ShadowObservation};
 use switchyard_core::receipt::Receipt;
 
 use switchyard_core::config::{RECEIPT_SECRET, STATS_BINDING};
@@ -156,22 +156,57 @@ fn part_len(b: &Batch) -> u64 {
     b.arms.iter().map(|a| a.counts.requests).sum()
 }
 
-/// A signed receipt for one routed response. The unit is named by the signer's keyed
+/// A signed receipt and what the decision log keys on it.
+pub struct Signed {
+    pub token: String,
+    /// The receipt id (32 hex digits).
+    pub id: String,
+    /// The keyed unit id (16 hex digits).
+    pub unit: String,
+    pub issued_ms: u64,
+}
+
+/// A signed receipt for one routed response, with the arm's propensity (ppm) when the
+/// decision was a draw of the policy. The unit is named by the signer's keyed
 /// [`ReceiptSigner::unit_id`](switchyard_core::receipt::ReceiptSigner::unit_id), never by its
 /// bucketing hash; the nonce comes from the platform's CSPRNG.
-pub fn receipt(env: &Env, route: &str, arm: &str, unit: &str, config_id: &str) -> Option<String> {
+pub fn receipt(
+    env: &Env,
+    route: &str,
+    arm: &str,
+    unit: &str,
+    config_id: &str,
+    propensity_ppm: Option<u32>,
+) -> Option<Signed> {
     let signer = signer(env)?;
     let version = u64::from_str_radix(config_id, 16).unwrap_or(0);
-    let r = Receipt::new(
-        route,
-        arm,
-        signer.unit_id(unit),
-        version,
-        state::now_ms(),
-        state::secure_u64(),
-    )
-    .ok()?;
-    Some(signer.sign(&r))
+    let unit_id = signer.unit_id(unit);
+    let issued_ms = state::now_ms();
+    let r = Receipt::new(route, arm, unit_id, version, issued_ms, state::secure_u64())
+        .ok()?
+        .with_propensity(propensity_ppm);
+    let (token, id) = signer.sign_with_id(&r);
+    Some(Signed {
+        token,
+        id: id.to_string(),
+        unit: hex(&unit_id),
+        issued_ms,
+    })
+}
+
+fn hex(b: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        s.push(DIGITS[usize::from(x >> 4)] as char);
+        s.push(DIGITS[usize::from(x & 15)] as char);
+    }
+    s
+}
+
+/// Adds one decision-log row to the isolate's batch (sent with the route's observations).
+pub fn log_decision(route: &str, row: DecisionRow) {
+    BATCHER.with(|b| b.borrow_mut().push_decision(route, row));
 }
 
 /// Calls the route's Durable Object: `https://route-stats/<route>/<action>`. The object

@@ -10,8 +10,8 @@ use std::borrow::Cow;
 use std::rc::Rc;
 
 use forward::{Body, Failure};
-use switchyard_core::config::{Config, Origin, Route, Strategy};
-use switchyard_core::observe::{Observation, Outcome};
+use switchyard_core::config::{Config, Origin, Route, Strategy, Trainer};
+use switchyard_core::observe::{DecisionRow, Observation, Outcome};
 use switchyard_core::ops::{self, header_safe, Fault, Role, Tokens};
 use switchyard_core::routing::{self, Answer, BodyPlan, Inputs, RequestView, Target, UrlParts};
 
@@ -174,12 +174,20 @@ async fn route(
     };
     // KV-backed inputs, only for the strategies that use them.
     let (weights, route_state) = match &route.strategy {
-        Strategy::Bandit {
-            arms, min_share, ..
-        } => {
+        Strategy::Bandit { trainer, .. } => {
             let w = kv::weights(env, ctx, &route.name).await;
             *stale = (*stale).max(w.stale_ms);
-            (w.value.map(|w| w.resolve(arms, *min_share)), None)
+            // An external trainer's weights get the learner's drains from `state:<route>`.
+            let st = if *trainer == Trainer::External {
+                let st = kv::route_state(env, ctx, &route.name).await;
+                *stale = (*stale).max(st.stale_ms);
+                st.value
+            } else {
+                None
+            };
+            let now = state::now_ms();
+            let shares = routing::edge_weights(route, w.value.as_deref(), st.as_deref(), now);
+            (shares, None)
         }
         Strategy::Canary { .. }
         | Strategy::Rolling { .. }
@@ -250,6 +258,17 @@ async fn route(
     let latency_ms = state::now_ms().saturating_sub(started) as u32;
     if !forced {
         let split_ppm = routing::split_ppm(route, route_state.as_deref());
+        // The propensity of the arm that answered: a failover's answer is no draw of the
+        // policy.
+        let propensity = if answered_by.0 == decision.arm {
+            decision.propensity_ppm()
+        } else {
+            None
+        };
+        let logged = propensity.filter(|_| route.log.decisions).map(|p| Logged {
+            p,
+            ctx: routing::log_context(route, &view),
+        });
         observe(
             env,
             ctx,
@@ -260,6 +279,8 @@ async fn route(
             &unit,
             &result,
             latency_ms,
+            propensity,
+            logged,
             ours,
         );
     }
@@ -427,7 +448,16 @@ async fn send_with_failover<'c>(
     (result, answered_by)
 }
 
-/// The observation of a routed request (to the route's statistics) and its receipt header.
+/// A decision for the route's decision log: its propensity (ppm) and the route's
+/// `log.context` attributes of the request.
+struct Logged {
+    p: u32,
+    ctx: std::collections::BTreeMap<String, Option<String>>,
+}
+
+/// The observation of a routed request (to the route's statistics), its receipt header
+/// (carrying the arm's propensity when the decision was a draw of the policy) and, for a
+/// route that logs decisions, its decision-log row.
 #[allow(clippy::too_many_arguments)]
 fn observe(
     env: &Env,
@@ -439,6 +469,8 @@ fn observe(
     unit: &str,
     result: &Result<Response, Failure>,
     latency_ms: u32,
+    propensity: Option<u32>,
+    logged: Option<Logged>,
     ours: &mut Vec<(&'static str, String)>,
 ) {
     let (outcome, status) = match result {
@@ -446,6 +478,23 @@ fn observe(
         Err(Failure::Timeout) => (Outcome::Timeout, 0),
         Err(Failure::Connect(_)) => (Outcome::ConnectError, 0),
     };
+    if let Some(r) = report::receipt(env, &route.name, arm, unit, &cfg.id, propensity) {
+        if let Some(l) = logged {
+            report::log_decision(
+                &route.name,
+                DecisionRow {
+                    id: r.id,
+                    at: r.issued_ms,
+                    unit: r.unit,
+                    arm: arm.to_string(),
+                    p: l.p,
+                    ctx: l.ctx,
+                },
+            );
+        }
+        ours.push(("x-switchyard-receipt", r.token));
+    }
+    // After the decision row: the observation schedules the batch's flush.
     report::observe(
         env,
         ctx,
@@ -457,11 +506,9 @@ fn observe(
             latency_ms,
             fingerprint: &route.fingerprint,
             split_ppm,
+            propensity_ppm: propensity,
         },
     );
-    if let Some(token) = report::receipt(env, &route.name, arm, unit, &cfg.id) {
-        ours.push(("x-switchyard-receipt", token));
-    }
 }
 
 /// The origin's response, or the fault that stands for a failed send. A recreate route with
@@ -565,6 +612,7 @@ fn apply_override<'c>(
             decision.failover = None;
             decision.shadows = 0;
             decision.reason = switchyard_core::routing::Reason::Forced;
+            decision.propensity = None;
             report::override_seen(env, ctx, &route.name, Some(arm));
             true
         }

@@ -43,6 +43,7 @@ fn traffic_under(
                 latency_ms: latency,
                 fingerprint: split.0,
                 split_ppm: split.1,
+                propensity_ppm: None,
             },
             now,
         );

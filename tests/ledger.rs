@@ -43,6 +43,7 @@ fn batch(route: &str, arm: &str, n: u32, now: u64) -> switchyard_core::observe::
                 latency_ms: 10 + i % 50,
                 fingerprint: "",
                 split_ppm: 0,
+                propensity_ppm: None,
             },
             now,
         );

@@ -91,7 +91,7 @@ test('the document is OpenAPI 3.1 and internally consistent', () => {
       }
       // Operator endpoints name their minimum role; the unauthenticated ones opt out of auth.
       if (op.security?.length === 0) continue;
-      assert.ok(['viewer', 'operator', 'admin'].includes(op['x-switchyard-role']), `${m} ${p}: x-switchyard-role`);
+      assert.ok(['feedback', 'viewer', 'operator', 'admin'].includes(op['x-switchyard-role']), `${m} ${p}: x-switchyard-role`);
     }
   }
   // Every reference resolves.
@@ -135,7 +135,11 @@ test('the interfaces of issue 9 and CONTRACTS.md are described', () => {
   assert.ok(put.parameters.some((x) => x.name === 'If-Match' && x.in === 'header'));
   assert.ok(put.responses['412'], 'PUT /config documents 412');
   assert.ok(doc.paths['/_switchyard/config'].get.responses['200'].headers.ETag);
-  assert.deepEqual(doc.paths['/_switchyard/feedback'].post.security, []);
+  // Feedback is open to the receipt alone (`{}`), and takes a bearer token (role `feedback`
+  // or higher) on routes with `feedback_auth: "token"`.
+  const fb = doc.paths['/_switchyard/feedback'].post;
+  assert.deepEqual(fb.security, [{}, { bearer: [] }]);
+  assert.equal(fb['x-switchyard-role'], 'feedback');
 });
 
 test('every /_switchyard path the e2e tests and the CLI request is in the document', () => {

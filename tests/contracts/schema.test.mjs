@@ -66,6 +66,22 @@ const SPLIT = {
     schema: ['$.routes[0].feedback_shards', '$.routes[1].feedback_shards', '$.routes[2].feedback_shards', '$.routes[3].feedback_shards'],
     validator: [],
   },
+  'reward range, feedback auth, decision log and trainer: bad values': {
+    schema: [
+      '$.routes[0].reward.max',
+      '$.routes[1].reward.max',
+      '$.routes[2].feedback_auth',
+      '$.routes[3].log.context[0]',
+      '$.routes[4].log.decisions',
+      '$.routes[5].strategy.trainer',
+      '$.routes[6].strategy.max_weight_age_s',
+    ],
+    validator: [],
+  },
+  'reward range and log context: semantic errors': {
+    schema: [],
+    validator: ['$.routes[0].reward.max', '$.routes[1].log.context[1]'],
+  },
   'required fields given null': {
     schema: ['$.routes[0].name', '$.routes[1].strategy.percent', '$.routes[2].strategy.active', '$.routes[3].strategy.arms[0].weight'],
     validator: [],

@@ -120,8 +120,9 @@ test('numeric rewards: 10 % missing feedback leaves weights where complete feedb
   const arms = [{ name: 'a', origin: 'a' }, { name: 'b', origin: 'b' }, { name: 'c', origin: 'c' }];
   const strategy = { kind: 'bandit', algorithm: 'thompson', min_samples: 30, min_share: 0.02, sticky: false, arms };
   await apply([
-    { name: 'full', match: { path_prefix: '/full' }, unit: [{ header: 'x-user-id' }], strategy },
-    { name: 'part', match: { path_prefix: '/part' }, unit: [{ header: 'x-user-id' }], strategy },
+    // Numeric rewards (mean ± 0.5) need a declared range: the default is [0, 1].
+    { name: 'full', match: { path_prefix: '/full' }, unit: [{ header: 'x-user-id' }], reward: { min: -1, max: 3 }, strategy },
+    { name: 'part', match: { path_prefix: '/part' }, unit: [{ header: 'x-user-id' }], reward: { min: -1, max: 3 }, strategy },
   ]);
   o.b.setMode('ok');
   const mean = { a: 1.0, b: 1.15, c: 0.6 };

@@ -11,8 +11,9 @@ use worker::{Env, Request, Response, Result};
 use crate::http::{self, json};
 use crate::shared;
 use crate::{config_cache, ops};
+use switchyard_core::config::FeedbackAuth;
 use switchyard_core::learn::{self, MAX_ABS_REWARD};
-use switchyard_core::ops::{required_role, Fault, Identity, INTERNAL};
+use switchyard_core::ops::{required_role, Fault, Identity, Role, INTERNAL};
 use switchyard_core::routing;
 
 const ADMIN_PREFIX: &str = "/_switchyard/";
@@ -120,6 +121,28 @@ async fn operator(
             }
             return operate(route, action, env).await;
         }
+    }
+    if let Some(route) = path.strip_prefix("ope/") {
+        if method != "POST" {
+            return Err(Fault::method_not_allowed(
+                "POST {\"policy\": {\"<arm>\": <weight>, ...}}",
+            ));
+        }
+        return ope(req, route, env).await;
+    }
+    if let Some(route) = path.strip_prefix("decisions/") {
+        if method != "GET" {
+            return Err(Fault::method_not_allowed("decisions are read with GET"));
+        }
+        return decisions(route, query, env).await;
+    }
+    if let Some(route) = path.strip_prefix("weights/") {
+        if method != "PUT" {
+            return Err(Fault::method_not_allowed(
+                "PUT {\"arms\": {\"<arm>\": <weight>, ...}}",
+            ));
+        }
+        return put_weights(req, route, env).await;
     }
     for action in ["stats", "tick", "series"] {
         if let Some(route) = path.strip_prefix(action).and_then(|p| p.strip_prefix('/')) {
@@ -420,9 +443,212 @@ fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
         .map(|(_, v)| v)
 }
 
+/// The route `name` of the config in force, or the fault to answer.
+async fn route_in_force(
+    env: &Env,
+    name: &str,
+) -> std::result::Result<std::rc::Rc<switchyard_core::config::Config>, Fault> {
+    let Some(cfg) = config_cache::current_for(env, name).await.config else {
+        return Err(Fault::no_config());
+    };
+    if cfg.route(name).is_none() {
+        return Err(Fault::unknown_route(format!(
+            "no route named {name:?} in config {}",
+            cfg.id
+        )));
+    }
+    Ok(cfg)
+}
+
+/// Largest OPE or weights body accepted.
+const MAX_SMALL_BODY: usize = 16 * 1024;
+
+/// `POST /_switchyard/ope/<route>` `{"policy": {"<arm>": <weight>, ...}}`: the estimated
+/// reward of that allocation over the route's logged decisions (IPS and self-normalised IPS
+/// with 95 % intervals), computed by the route's object from its running sums.
+async fn ope(mut req: Request, route: &str, env: &Env) -> std::result::Result<Response, Fault> {
+    let cfg = route_in_force(env, route).await?;
+    let body = read_limited(&mut req, MAX_SMALL_BODY, "OPE bodies are at most 16 KiB").await?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| Fault::bad_json("bad_policy", e))?;
+    let Some(policy) = v.get("policy") else {
+        return Err(Fault::bad_request(
+            "bad_policy",
+            "missing field `policy` ({\"<arm>\": <weight>, ...})",
+        ));
+    };
+    let Some(r) = cfg.route(route) else {
+        return Err(Fault::no_config());
+    };
+    learn::parse_policy(r, policy).map_err(|e| Fault::bad_request("bad_policy", e.0))?;
+    stats_call(
+        env,
+        route,
+        "ope",
+        worker::Method::Post,
+        Some(serde_json::json!({ "policy": policy }).to_string()),
+    )
+    .await
+}
+
+/// `GET /_switchyard/decisions/<route>?after=<cursor>&limit=<n>`: one page of the route's
+/// decision log as NDJSON (`application/x-ndjson`), oldest first; `x-switchyard-next` holds
+/// the cursor of the next page while there is one.
+async fn decisions(
+    route: &str,
+    query: Option<&str>,
+    env: &Env,
+) -> std::result::Result<Response, Fault> {
+    route_in_force(env, route).await?;
+    let mut action = String::from("decisions?");
+    if let Some(after) = query_param(query, "after") {
+        if learn::parse_cursor(after).is_none() {
+            return Err(Fault::bad_request(
+                "bad_cursor",
+                "`after` must be the cursor a previous page named in x-switchyard-next",
+            ));
+        }
+        action.push_str(&format!("after={after}&"));
+    }
+    if let Some(limit) = query_param(query, "limit") {
+        let max = learn::EXPORT_PAGE_MAX;
+        match limit.parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => action.push_str(&format!("limit={n}")),
+            _ => {
+                return Err(Fault::bad_request(
+                    "bad_limit",
+                    format!("limit must be an integer from 1 to {max}, got {limit:?}"),
+                ))
+            }
+        }
+    }
+    let mut r = stats_call(env, route, &action, worker::Method::Get, None).await?;
+    if r.status_code() != 200 {
+        return Ok(r);
+    }
+    #[derive(serde::Deserialize)]
+    struct Page {
+        ndjson: String,
+        next: Option<String>,
+        rows: u64,
+    }
+    let text = r.text().await?;
+    let page: Page = serde_json::from_str(&text)
+        .map_err(|e| Fault::internal("bad_page", format!("decision page: {e}")))?;
+    let headers = worker::Headers::new();
+    let _ = headers.set("content-type", "application/x-ndjson; charset=utf-8");
+    let _ = headers.set("cache-control", "no-store");
+    let _ = headers.set("x-switchyard-rows", &page.rows.to_string());
+    if let Some(n) = &page.next {
+        let _ = headers.set("x-switchyard-next", n);
+    }
+    Ok(Response::ok(page.ndjson)?.with_headers(headers))
+}
+
+/// `PUT /_switchyard/weights/<route>` `{"arms": {"<arm>": <weight>, ...}}`: an external
+/// trainer's weights for a bandit route with `trainer: "external"`, validated (the route's
+/// arms only, finite, non-negative, one positive) and written to `weights:<route>` with
+/// `updated_ms` = now. The edge applies the floor and health drains; a route whose learner
+/// trains is refused (409): its learner would overwrite them.
+async fn put_weights(
+    mut req: Request,
+    route: &str,
+    env: &Env,
+) -> std::result::Result<Response, Fault> {
+    let cfg = route_in_force(env, route).await?;
+    let Some(r) = cfg.route(route) else {
+        return Err(Fault::no_config());
+    };
+    let switchyard_core::config::Strategy::Bandit {
+        arms,
+        trainer,
+        min_share,
+        ..
+    } = &r.strategy
+    else {
+        return Err(Fault::caller(
+            409,
+            "not_external",
+            format!("route {route:?} is not a bandit route; only bandits with trainer \"external\" take weights"),
+        ));
+    };
+    if *trainer != switchyard_core::config::Trainer::External {
+        return Err(Fault::caller(
+            409,
+            "not_external",
+            format!("route {route:?} is trained by its learner, which overwrites weights:{route}; set \"trainer\": \"external\" first"),
+        ));
+    }
+    let body = read_limited(
+        &mut req,
+        MAX_SMALL_BODY,
+        "weights bodies are at most 16 KiB",
+    )
+    .await?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| Fault::bad_json("bad_weights", e))?;
+    let Some(obj) = v.get("arms").and_then(|a| a.as_object()) else {
+        return Err(Fault::bad_request(
+            "bad_weights",
+            "missing object field `arms` ({\"<arm>\": <weight>, ...})",
+        ));
+    };
+    let mut w = std::collections::BTreeMap::new();
+    for (arm, x) in obj {
+        if !arms.iter().any(|a| a.name == *arm) {
+            return Err(Fault::bad_request(
+                "bad_weights",
+                format!("route {route:?} has no arm {arm:?}"),
+            ));
+        }
+        match x.as_f64() {
+            Some(f) if f.is_finite() && f >= 0.0 => {
+                w.insert(arm.clone(), f);
+            }
+            _ => {
+                return Err(Fault::bad_request(
+                    "bad_weights",
+                    format!("weight of {arm:?} must be a finite number >= 0"),
+                ))
+            }
+        }
+    }
+    if !w.values().any(|x| *x > 0.0) {
+        return Err(Fault::bad_request(
+            "bad_weights",
+            "at least one weight must be positive",
+        ));
+    }
+    let weights = switchyard_core::config::Weights {
+        arms: w,
+        updated_ms: shared::now_ms(),
+        drained: Vec::new(),
+    };
+    let text = serde_json::to_string(&weights)
+        .map_err(|e| Fault::internal("bad_weights", e.to_string()))?;
+    env.kv(shared::BINDING)?
+        .put(&format!("weights:{route}"), text)?
+        .execute()
+        .await?;
+    let shares = weights.resolve(arms, *min_share);
+    Ok(json(
+        200,
+        &serde_json::json!({
+            "written": true,
+            "weights": weights,
+            "floored": arms.iter().zip(shares).map(|(a, s)| (a.name.clone(), serde_json::json!(s))).collect::<serde_json::Map<_, _>>(),
+        }),
+    ))
+}
+
 /// Largest feedback body accepted.
 const MAX_FEEDBACK_BYTES: usize = 8 * 1024;
 
+/// `POST /_switchyard/feedback` `{"receipt", "reward"}`. The receipt is verified first (it
+/// names the route); then, in this order, the route must be in the config in force (404
+/// `unknown_route`), a route with `feedback_auth: "token"` needs a token of role `feedback` or
+/// higher (401/403), and the reward must lie in the route's `reward` range (400
+/// `reward_out_of_range`). A refusal spends nothing: the same receipt can be credited later.
 async fn feedback(mut req: Request, env: &Env) -> std::result::Result<Response, Fault> {
     let Some(signer) = shared::signer(env) else {
         return Err(Fault::ours(
@@ -460,20 +686,42 @@ async fn feedback(mut req: Request, env: &Env) -> std::result::Result<Response, 
     let (receipt, id) = signer
         .verify_with_id(token, shared::now_ms(), shared::RECEIPT_MAX_AGE_MS)
         .map_err(Fault::receipt)?;
+    let Some(cfg) = config_cache::current(env).await.config else {
+        return Err(Fault::no_config());
+    };
+    let Some(route) = cfg.route(receipt.route()) else {
+        return Err(Fault::unknown_route(format!(
+            "the receipt names route {:?}, which is not in config {}",
+            receipt.route(),
+            cfg.id
+        )));
+    };
+    if route.feedback_auth == FeedbackAuth::Token {
+        shared::authorized(&req, env, Role::Feedback)?;
+    }
+    if !route.reward.contains(reward) {
+        let (lo, hi) = (route.reward.min, route.reward.max);
+        return Err(Fault::bad_request(
+            "reward_out_of_range",
+            format!(
+                "route {:?} accepts rewards in [{lo}, {hi}]; {reward} is outside it (the receipt is not spent)",
+                route.name
+            ),
+        )
+        .with_field("min", serde_json::json!(lo))
+        .with_field("max", serde_json::json!(hi)));
+    }
     let credit = serde_json::json!({
         "id": id.to_string(),
         "arm": receipt.arm(),
         "reward": reward,
         "issued_ms": receipt.issued_ms(),
+        "p": receipt.propensity_ppm(),
     });
     // The ledger shard of this receipt (always the same one for an id, so a replay meets
     // the row that refuses it); shard 0 is the route's own object.
-    let shards = config_cache::current(env)
-        .await
-        .config
-        .and_then(|c| c.route(receipt.route()).map(|r| r.feedback_shards))
-        .unwrap_or(1);
-    let object = learn::shard_object_name(receipt.route(), learn::shard_of(&id, shards));
+    let object =
+        learn::shard_object_name(receipt.route(), learn::shard_of(&id, route.feedback_shards));
     stats_call(
         env,
         &object,

@@ -160,6 +160,11 @@ pub fn audited(method: &str, path: &str) -> Option<(&'static str, String)> {
     if method == "PUT" && path == "config" {
         return Some(("config.put", "config".into()));
     }
+    if method == "PUT" {
+        if let Some(route) = path.strip_prefix("weights/") {
+            return Some(("weights.put", route.to_string()));
+        }
+    }
     if method != "POST" {
         return None;
     }

@@ -25,16 +25,18 @@ mod validator;
 
 pub use alerts::{Webhook, EVENTS, MAX_URL_LEN, MAX_WEBHOOKS};
 pub use contract::{
-    apply_floor, RouteState, Weights, BINDING, CONFIG_KEY, RECEIPT_MAX_AGE_MS, RECEIPT_SECRET,
-    STATS_BINDING,
+    apply_floor, probe_share, with_drains, RouteState, Weights, BINDING, CONFIG_KEY,
+    RECEIPT_MAX_AGE_MS, RECEIPT_SECRET, STATS_BINDING,
 };
 pub use dupkeys::duplicate_keys;
 pub use error::ConfigError;
 pub use model::{
     path_matches, percent_to_ppm, percent_to_ppm_lenient, AbGuard, AbGuardAction, Arm, Attr,
-    BanditAlgorithm, CanaryStep, Config, Flag, Guard, Matcher, Op, Origin, OriginFlag, OriginId,
-    RewardFeedback, Route, Rule, Semver, Shadow, Side, Strategy, UnitSource,
-    DEFAULT_SHADOW_MAX_BODY, DEFAULT_SHADOW_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, MAX_FEEDBACK_SHARDS,
+    BanditAlgorithm, CanaryStep, Config, DecisionLog, FeedbackAuth, Flag, Guard, Matcher, Op,
+    Origin, OriginFlag, OriginId, RewardFeedback, RewardRange, Route, Rule, Semver, Shadow, Side,
+    Strategy, Trainer, UnitSource, DEFAULT_MAX_WEIGHT_AGE_S, DEFAULT_SHADOW_MAX_BODY,
+    DEFAULT_SHADOW_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, MAX_ABS_REWARD, MAX_FEEDBACK_SHARDS,
+    MAX_LOG_CONTEXT, MAX_WEIGHT_AGE_S,
 };
 pub use schema::{config_schema, config_schema_text, SCHEMA_ID};
 pub use validator::{parse, text_id};

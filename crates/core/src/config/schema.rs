@@ -202,6 +202,8 @@ pub fn config_schema() -> Value {
                     "min_samples": opt(uint(1_000_000_000, "Rewards per arm before weights move from equal.")),
                     "feedback": { "enum": ["auto", "conversion", "explicit", null], "default": "auto", "description": "How rewards are read: `conversion` (clients report successes only; a routed request without feedback is a 0), `explicit` (every reward is reported; missing feedback is missing, not 0), `auto` (conversion while every reward so far was 0 or 1, explicit once one was not)." },
                     "sticky": { "type": ["boolean", "null"], "default": true, "description": "Keep a unit on its arm (rendezvous on the weights) instead of sampling per request." },
+                    "trainer": { "enum": ["learner", "external", null], "default": "learner", "description": "Who writes `weights:<route>`: the route's learner, or a trainer outside Switchyard (`PUT /_switchyard/weights/<route>`); the learner then never writes them, and the edge still applies `min_share` and health drains." },
+                    "max_weight_age_s": { "type": ["integer", "null"], "minimum": 1, "maximum": super::MAX_WEIGHT_AGE_S, "default": super::DEFAULT_MAX_WEIGHT_AGE_S, "description": "External trainer: weights whose `updated_ms` is older than this are not followed (equal shares and a `weights_stale` alert instead)." },
                     "salt": salt(),
                 }),
             ),
@@ -334,7 +336,18 @@ pub fn config_schema() -> Value {
             "flags": { "type": ["array", "null"], "maxItems": 64, "items": { "$ref": "#/$defs/flag" } },
             "strip_prefix": opt(json!({ "type": "string", "pattern": "^/.*[^/]$", "description": "Removed from the path before forwarding." })),
             "feedback_shards": { "type": ["integer", "null"], "minimum": 1, "maximum": 64, "default": 1, "description": "Receipt ledger shards feedback is spread over (by receipt id); the route's object merges them on its tick." },
+            "reward": { "anyOf": [{ "$ref": "#/$defs/reward_range" }, { "type": "null" }] },
+            "feedback_auth": { "enum": ["receipt", "token", null], "default": "receipt", "description": "Who may send feedback: anyone holding the receipt, or (`token`) only a caller with an operator token of role `feedback` or higher." },
+            "log": { "anyOf": [{ "$ref": "#/$defs/decision_log" }, { "type": "null" }] },
             "description": { "type": ["string", "null"] },
+        })),
+        "reward_range": object("Rewards the route accepts; feedback outside is refused (400 `reward_out_of_range`) and its receipt stays unspent. Default [0, 1]. `min < max` (validator).", &["min", "max"], json!({
+            "min": { "type": "number", "minimum": -super::MAX_ABS_REWARD, "maximum": super::MAX_ABS_REWARD },
+            "max": { "type": "number", "minimum": -super::MAX_ABS_REWARD, "maximum": super::MAX_ABS_REWARD },
+        })),
+        "decision_log": object("The route's decision log (`GET /_switchyard/decisions/<route>`).", &[], json!({
+            "decisions": { "type": ["boolean", "null"], "default": true, "description": "Log decisions (arm, propensity, hashed unit, reward) for off-policy evaluation." },
+            "context": { "type": ["array", "null"], "maxItems": super::MAX_LOG_CONTEXT, "items": { "type": "string", "pattern": "^(country|header:.+|cookie:.+|query:.+)$" }, "description": "Request attributes logged with each decision: header:<name>, cookie:<name>, query:<name> or country." },
         })),
     });
     if let Value::Object(m) = more {
@@ -399,14 +412,15 @@ mod tests {
                   "strategy": { "kind": "ab", "salt": "s", "arms": [{ "name": "x", "origin": "a", "weight": 1 }], "guard": { "max_error_rate": 0.5 } },
                   "shadow": [{ "origin": "b", "compare": { "kind": "kserve_v2" } }],
                   "flags": [{ "name": "f", "rules": [{ "attr": "country", "op": "eq", "values": ["CH"] }] }],
-                  "strip_prefix": "/ab", "description": "d" },
+                  "strip_prefix": "/ab", "description": "d", "reward": { "min": -1, "max": 5 }, "feedback_auth": "token",
+                  "log": { "decisions": true, "context": ["header:x-country", "country"] } },
                 { "name": "cn", "match": { "path_prefix": "/cn" }, "strategy": { "kind": "canary", "stable": "a", "canary": "b", "percent": 5,
                   "steps": [{ "percent": 10, "hold_s": 1 }], "guard": { "max_error_rate": 0.1 } } },
                 { "name": "fl", "match": { "path_prefix": "/fl" }, "strategy": { "kind": "flag", "default": "a", "flags": [{ "name": "g", "origin": "b" }] } },
                 { "name": "bg", "match": { "path_prefix": "/bg" }, "strategy": { "kind": "blue_green", "blue": "a", "green": "b", "active": "blue" } },
                 { "name": "ro", "match": { "path_prefix": "/ro" }, "strategy": { "kind": "rolling", "from": "a", "to": "b", "batches": 2 } },
                 { "name": "re", "match": { "path_prefix": "/re" }, "strategy": { "kind": "recreate", "origin": "a" } },
-                { "name": "ba", "match": { "path_prefix": "/ba" }, "strategy": { "kind": "bandit", "arms": [{ "name": "x", "origin": "a" }] } },
+                { "name": "ba", "match": { "path_prefix": "/ba" }, "strategy": { "kind": "bandit", "arms": [{ "name": "x", "origin": "a" }], "trainer": "external", "max_weight_age_s": 60 } },
             ]
         })
     }
@@ -471,6 +485,8 @@ mod tests {
             ("/routes/0/shadow/0", "shadow"),
             ("/routes/0/flags/0", "flag"),
             ("/routes/0/flags/0/rules/0", "rule"),
+            ("/routes/0/reward", "reward_range"),
+            ("/routes/0/log", "decision_log"),
             ("/routes/1/strategy", "strategy_canary"),
             ("/routes/1/strategy/steps/0", "strategy_canary"),
             ("/routes/1/strategy/guard", "guard"),
@@ -511,8 +527,18 @@ mod tests {
             ("/origins/a", &["timeout_ms", "description"]),
             (
                 "/routes/0",
-                &["unit", "shadow", "flags", "strip_prefix", "feedback_shards"],
+                &[
+                    "unit",
+                    "shadow",
+                    "flags",
+                    "strip_prefix",
+                    "feedback_shards",
+                    "reward",
+                    "feedback_auth",
+                    "log",
+                ],
             ),
+            ("/routes/0/log", &["decisions", "context"]),
             ("/routes/0/match", &["host", "path_prefix", "methods"]),
             ("/routes/0/strategy", &["guard", "salt"]),
             (
@@ -551,6 +577,8 @@ mod tests {
                     "min_samples",
                     "sticky",
                     "feedback",
+                    "trainer",
+                    "max_weight_age_s",
                     "salt",
                 ],
             ),
@@ -633,6 +661,7 @@ mod tests {
                 }
                 p if p.starts_with("/origins/") => schema["$defs"]["origin"].clone(),
                 p if p.ends_with("/match") => schema["$defs"]["match"].clone(),
+                p if p.ends_with("/log") => schema["$defs"]["decision_log"].clone(),
                 "/routes/0/strategy/guard" => schema["$defs"]["ab_guard"].clone(),
                 p if p.ends_with("/guard") => schema["$defs"]["guard"].clone(),
                 p if p.contains("/shadow/") => schema["$defs"]["shadow"].clone(),

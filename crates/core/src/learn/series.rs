@@ -51,8 +51,15 @@ pub const WEIGHT_PT: &str = "weight_pt";
 pub const CANARY_PT: &str = "canary_pt";
 
 /// Event kinds (the series contract).
-pub const KINDS: [&str; 7] = [
-    "step", "rollback", "resume", "promote", "pause", "srm", "config",
+pub const KINDS: [&str; 8] = [
+    "step",
+    "rollback",
+    "resume",
+    "promote",
+    "pause",
+    "srm",
+    "config",
+    "weights_stale",
 ];
 
 /// One arm in one minute.
@@ -738,6 +745,7 @@ mod tests {
                 ..Default::default()
             },
             latency,
+            ope: Default::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! [`ArmBatch`], per (route, shadow origin) [`ShadowBatch`], override tokens
 //! [`OverrideBatch`]), already pre-aggregated so the JSON body stays small.
 
+use super::{DecisionRow, OpeSums};
 use super::{LatencyHistogram, Observation, OutcomeCounts, ShadowCounts, ShadowObservation};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -34,6 +35,9 @@ pub struct ArmBatch {
     #[serde(flatten)]
     pub counts: OutcomeCounts,
     pub latency: LatencyHistogram,
+    /// Propensity sums of the logged decisions among these requests.
+    #[serde(default, skip_serializing_if = "OpeSums::is_empty")]
+    pub ope: OpeSums,
 }
 
 /// Pre-aggregated shadow observations of one (route, shadow origin).
@@ -100,11 +104,17 @@ pub struct Batch {
     pub shadows: Vec<ShadowBatch>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub overrides: Vec<OverrideBatch>,
+    /// Logged decisions of routes that log them (at most [`Batcher::MAX_DECISIONS`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub decisions: Vec<(String, DecisionRow)>,
 }
 
 impl Batch {
     pub fn is_empty(&self) -> bool {
-        self.arms.is_empty() && self.shadows.is_empty() && self.overrides.is_empty()
+        self.arms.is_empty()
+            && self.shadows.is_empty()
+            && self.overrides.is_empty()
+            && self.decisions.is_empty()
     }
 
     /// Route names present, sorted, without duplicates.
@@ -115,6 +125,7 @@ impl Batch {
             .map(|a| a.route.as_str())
             .chain(self.shadows.iter().map(|s| s.route.as_str()))
             .chain(self.overrides.iter().map(|o| o.route.as_str()))
+            .chain(self.decisions.iter().map(|(r, _)| r.as_str()))
             .collect();
         v.sort_unstable();
         v.dedup();
@@ -145,6 +156,12 @@ impl Batch {
                 .overrides
                 .push(o);
         }
+        for (r, d) in self.decisions {
+            out.entry(r.clone())
+                .or_insert_with(new)
+                .decisions
+                .push((r, d));
+        }
         out.into_iter().collect()
     }
 }
@@ -162,6 +179,7 @@ pub struct Batcher {
     arms: Vec<ArmBatch>,
     shadows: Vec<ShadowBatch>,
     overrides: Vec<OverrideBatch>,
+    decisions: Vec<(String, DecisionRow)>,
 }
 
 impl Default for Batcher {
@@ -173,6 +191,9 @@ impl Default for Batcher {
 impl Batcher {
     pub const DEFAULT_MAX_COUNT: u32 = 50;
     pub const DEFAULT_MAX_AGE_MS: u64 = 1_000;
+    /// Most decision rows one batch holds; more are not logged (each routed request also
+    /// pushes an observation, so a batch flushed at its count never gets near it).
+    pub const MAX_DECISIONS: usize = 1_000;
 
     /// Flush after `max_count` observations (at least 1) or once the oldest pending one is
     /// `max_age_ms` old.
@@ -186,6 +207,7 @@ impl Batcher {
             arms: Vec::new(),
             shadows: Vec::new(),
             overrides: Vec::new(),
+            decisions: Vec::new(),
         }
     }
 
@@ -215,11 +237,23 @@ impl Batcher {
                 split_ppm: Some(obs.split_ppm),
                 counts: OutcomeCounts::default(),
                 latency: LatencyHistogram::default(),
+                ope: OpeSums::default(),
             },
         );
         slot.counts.record(obs.outcome);
         slot.latency.record(obs.latency_ms);
+        if let Some(p) = obs.propensity_ppm {
+            slot.ope.record_decision(p);
+        }
         self.note(now_ms)
+    }
+
+    /// Adds one logged decision of `route` (its observation is pushed separately and
+    /// decides when the batch is due); beyond [`Self::MAX_DECISIONS`] rows are dropped.
+    pub fn push_decision(&mut self, route: &str, row: DecisionRow) {
+        if self.decisions.len() < Self::MAX_DECISIONS {
+            self.decisions.push((route.to_owned(), row));
+        }
     }
 
     /// Adds one shadow observation; returns `true` when a flush is due.
@@ -286,6 +320,7 @@ impl Batcher {
             arms: std::mem::take(&mut self.arms),
             shadows: std::mem::take(&mut self.shadows),
             overrides: std::mem::take(&mut self.overrides),
+            decisions: std::mem::take(&mut self.decisions),
         };
         self.pending = 0;
         self.first_ms = None;

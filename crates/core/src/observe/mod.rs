@@ -20,12 +20,15 @@
 //!   [`ArmBatch`], [`ShadowBatch`], [`OverrideBatch`]);
 //! - `aggregate.rs`: the Durable Object's state ([`RouteAggregate`], [`ArmAggregate`]) and
 //!   reward crediting ([`Reward`], [`RewardError`]);
-//! - `compare.rs`: shadow-response comparison ([`Compare`], [`compare_with`]).
+//! - `compare.rs`: shadow-response comparison ([`Compare`], [`compare_with`]);
+//! - `ope.rs`: what off-policy evaluation needs: per-arm sums over logged decisions and
+//!   their rewards ([`OpeSums`]) and one logged decision ([`DecisionRow`]).
 
 mod aggregate;
 mod batch;
 mod compare;
 mod histogram;
+mod ope;
 mod outcome;
 mod shadow;
 
@@ -36,6 +39,7 @@ pub use compare::{
     CompareSpecError, Lowercase, NotComparable, PayloadAgreement, Side, DEFAULT_TOLERANCE,
 };
 pub use histogram::{bucket_bounds, bucket_index, LatencyHistogram, NUM_BUCKETS};
+pub use ope::{context_value, ppm_probability, DecisionRow, OpeSums, MAX_CONTEXT_VALUE};
 pub use outcome::{Observation, Outcome, OutcomeCounts};
 pub use shadow::{ShadowCounts, ShadowObservation};
 
@@ -56,5 +60,6 @@ fn obs<'a>(route: &'a str, arm: &'a str, outcome: Outcome, ms: u32) -> Observati
         latency_ms: ms,
         fingerprint: "f",
         split_ppm: 0,
+        propensity_ppm: None,
     }
 }

@@ -58,6 +58,7 @@ pub fn payload(
         "pause" => "paused",
         "resume" => "resumed",
         "srm" => "raised a sample-ratio-mismatch alarm",
+        "weights_stale" => "fell back to equal shares: the external trainer's weights are too old",
         _ => "changed state",
     };
     let mut text = format!("Switchyard: route {route} {what}");

@@ -16,8 +16,16 @@
 //!           unit_id:[u8; 8]      (ReceiptSigner::unit_id: keyed, not the bucketing hash)
 //!           config_version:uleb128  issued_ms:uleb128
 //!           nonce:[u8; 8] (big-endian u64)
+//!           [propensity_ppm:uleb128]   (optional, 1..=1000000)
 //! tag     = first 16 bytes of HMAC-SHA256(key, 0x01 || payload)
 //! ```
+//!
+//! `propensity_ppm` is the probability, in parts per million, with which the policy in force
+//! chose the receipt's arm for this request (`routing::Decision::propensity`): feedback
+//! credited with it feeds off-policy evaluation. It is the payload's optional last field:
+//! receipts signed before it existed end after the nonce and decode with no propensity (their
+//! rewards count everywhere except in off-policy estimates); anything after the nonce that is
+//! not one canonical ULEB128 in 1..=1000000 makes the receipt malformed.
 //!
 //! The unit is named by [`ReceiptSigner::unit_id`], the first 8 bytes of
 //! `HMAC-SHA256(key, 0x02 "unit" 0x1F unit)`: keyed with the receipt secret, so a receipt
@@ -29,7 +37,7 @@
 //!
 //! The leading `0x01` under the MAC binds the format version. A 128-bit truncated tag is
 //! within RFC 2104's guidance (at least half the hash output) and keeps the token short: a
-//! receipt for route `fraud`, arm `canary` is 74 characters. The receipt id used for replay
+//! receipt for route `fraud`, arm `canary` is 74 characters (78 with a propensity). The receipt id used for replay
 //! detection is the tag itself ([`ReceiptId`]): it cannot be chosen without the key and it
 //! differs between receipts because the nonce and issue time differ.
 //!

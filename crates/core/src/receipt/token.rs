@@ -17,8 +17,11 @@ pub const PREFIX_V1: &str = "v1";
 
 /// Format byte under the MAC (`0x01 || payload`).
 pub(super) const FORMAT_V1: u8 = 0x01;
-/// Longest payload: two names of 64 bytes, unit id, two 10-byte ULEB128s, nonce.
-pub(super) const MAX_PAYLOAD: usize = 1 + MAX_NAME_LEN + 1 + MAX_NAME_LEN + 8 + 10 + 10 + 8;
+/// Longest payload: two names of 64 bytes, unit id, two 10-byte ULEB128s, nonce, and the
+/// propensity (a ULEB128 of at most 1,000,000: 3 bytes).
+pub(super) const MAX_PAYLOAD: usize = 1 + MAX_NAME_LEN + 1 + MAX_NAME_LEN + 8 + 10 + 10 + 8 + 3;
+/// A propensity in ppm is 1..=`PPM_MAX`.
+const PPM_MAX: u64 = 1_000_000;
 /// Longest token: `v1.` + payload + `.` + tag, base64url.
 pub(super) const TOKEN_MAX: usize = 3 + b64_len(MAX_PAYLOAD) + 1 + b64_len(TAG_LEN);
 
@@ -32,6 +35,9 @@ pub struct Receipt {
     config_version: u64,
     issued_ms: u64,
     nonce: u64,
+    /// The probability the policy gave the arm, in ppm (1..=1,000,000); `None` in receipts
+    /// signed before propensities existed.
+    propensity_ppm: Option<u32>,
 }
 
 impl Receipt {
@@ -56,7 +62,15 @@ impl Receipt {
             config_version,
             issued_ms,
             nonce,
+            propensity_ppm: None,
         })
+    }
+
+    /// The receipt with the arm's propensity in ppm (`routing::propensity_ppm`); a value
+    /// outside 1..=1,000,000 is left out.
+    pub fn with_propensity(mut self, ppm: Option<u32>) -> Self {
+        self.propensity_ppm = ppm.filter(|p| (1..=PPM_MAX).contains(&u64::from(*p)));
+        self
     }
 
     /// First 8 bytes of `SHA-256("sy1-receipt" 0x1F unit)`: domain-separated from the
@@ -90,6 +104,9 @@ impl Receipt {
     pub fn nonce(&self) -> u64 {
         self.nonce
     }
+    pub fn propensity_ppm(&self) -> Option<u32> {
+        self.propensity_ppm
+    }
 
     /// Writes the binary payload into `buf`, returning its length.
     pub(super) fn encode(&self, buf: &mut [u8; MAX_PAYLOAD]) -> usize {
@@ -107,7 +124,11 @@ impl Receipt {
         n = put_uleb(buf, n, self.config_version);
         n = put_uleb(buf, n, self.issued_ms);
         buf[n..n + 8].copy_from_slice(&self.nonce.to_be_bytes());
-        n + 8
+        n += 8;
+        if let Some(p) = self.propensity_ppm {
+            n = put_uleb(buf, n, u64::from(p));
+        }
+        n
     }
 
     pub(super) fn decode(p: &[u8]) -> Option<Self> {
@@ -118,6 +139,16 @@ impl Receipt {
         let config_version = r.uleb()?;
         let issued_ms = r.uleb()?;
         let nonce = u64::from_be_bytes(r.take(8)?.try_into().ok()?);
+        // Optional trailing propensity: absent in receipts signed before it existed.
+        let propensity_ppm = if r.i < p.len() {
+            let v = r.uleb()?;
+            if !(1..=PPM_MAX).contains(&v) {
+                return None;
+            }
+            Some(v as u32)
+        } else {
+            None
+        };
         if r.i != p.len() {
             return None;
         }
@@ -128,6 +159,7 @@ impl Receipt {
             config_version,
             issued_ms,
             nonce,
+            propensity_ppm,
         })
     }
 }
@@ -202,5 +234,34 @@ mod tests {
             Err(ReceiptError::Malformed)
         );
         assert!(Receipt::new("r", "ärm", [0; 8], 1, 1, 1).is_ok());
+    }
+
+    #[test]
+    fn propensity_is_an_optional_trailing_field() {
+        let r = Receipt::new("r", "a", [1; 8], 2, 3, 4).unwrap();
+        let mut buf = [0u8; MAX_PAYLOAD];
+        let old_len = r.encode(&mut buf);
+        // Without it: the payload receipts always had, and it decodes to `None`.
+        assert_eq!(Receipt::decode(&buf[..old_len]), Some(r.clone()));
+        for ppm in [1u32, 127, 128, 500_000, 1_000_000] {
+            let with = r.clone().with_propensity(Some(ppm));
+            let n = with.encode(&mut buf);
+            assert!(n > old_len && n <= old_len + 3, "{ppm}: {n}");
+            let back = Receipt::decode(&buf[..n]).unwrap();
+            assert_eq!(back.propensity_ppm(), Some(ppm));
+            assert_eq!(back, with);
+        }
+        assert_eq!(r.clone().with_propensity(Some(0)).propensity_ppm(), None);
+        assert_eq!(
+            r.clone().with_propensity(Some(1_000_001)).propensity_ppm(),
+            None
+        );
+        // Out-of-range or non-canonical trailing bytes are malformed, not ignored.
+        let n = r.encode(&mut buf);
+        for tail in [&[0u8][..], &[0x80, 0x00], &[0xc1, 0x84, 0x3d], &[1, 1]] {
+            let mut p = buf[..n].to_vec();
+            p.extend_from_slice(tail);
+            assert_eq!(Receipt::decode(&p), None, "{tail:?}");
+        }
     }
 }

@@ -19,11 +19,11 @@ mod request;
 mod strategy;
 mod urlparts;
 
-pub use decision::{Decision, Reason};
+pub use decision::{propensity_ppm, Decision, Reason};
 pub use engine::{
-    connection_tokens, decide, forward_url, freshness, is_hop_by_hop, is_ours, match_route,
-    new_unit_id, outgoing_headers, response_headers, unit_id, ConfigCache, Freshness, KvTimes,
-    Refresh, Target, MAX_UNIT_LEN, UNIT_COOKIE,
+    connection_tokens, decide, forward_url, freshness, is_hop_by_hop, is_ours, log_context,
+    match_route, new_unit_id, outgoing_headers, response_headers, unit_id, ConfigCache, Freshness,
+    KvTimes, Refresh, Target, MAX_UNIT_LEN, UNIT_COOKIE,
 };
 pub use forward::{
     body_plan, fail_over, outgoing as outgoing_edits, response as response_edits, shadow_takes,
@@ -36,5 +36,8 @@ pub use overrides::{
     MAX_TTL_S as OVERRIDE_MAX_TTL_S, PREFIX as OVERRIDE_PREFIX,
 };
 pub use request::{percent_decode, Headers, RequestView};
-pub use strategy::{algorithm_name, choose, flag_on, split_ppm, Choice, Cx, Inputs};
+pub use strategy::{
+    algorithm_name, attr_value, choose, edge_weights, flag_on, split_ppm, weights_fresh, Choice,
+    Cx, Inputs, MAX_WEIGHTS_SKEW_MS,
+};
 pub use urlparts::{split as split_url, UrlParts};

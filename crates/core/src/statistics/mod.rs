@@ -5,10 +5,12 @@
 //! - `special.rs`: special functions (gamma, beta, normal, chi-squared, Student's t);
 //! - `sample.rs`: random variates (normal, gamma, beta, Student's t);
 //! - `ab.rs`: A/B tests (two-proportion z, Welch's t, intervals, mSPRT, sample-ratio check);
-//! - `bandit.rs`: bandit weights (Thompson sampling, UCB1, epsilon-greedy) with health.
+//! - `bandit.rs`: bandit weights (Thompson sampling, UCB1, epsilon-greedy) with health;
+//! - `ope.rs`: off-policy evaluation (IPS and self-normalised IPS with intervals).
 
 mod ab;
 mod bandit;
+mod ope;
 mod sample;
 mod special;
 
@@ -21,6 +23,7 @@ pub use ab::{
 pub use bandit::{
     probe_share, weights, weights_with_health, Algorithm, ArmStats, BanditParams, RewardModel,
 };
+pub use ope::{ope, OpeEstimate, OpeResult};
 pub use sample::{beta, gamma, standard_normal, student_t};
 pub use special::{
     beta_cdf, beta_inc, chi2_sf, erf, erfc, gamma_p, gamma_q, ln_beta, ln_gamma, normal_cdf,

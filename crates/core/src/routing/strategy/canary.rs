@@ -2,7 +2,7 @@
 //! in) go to the canary; the controller's state may move the share or roll it back to 0.
 
 use super::{Choice, Cx};
-use crate::base::in_share;
+use crate::base::{in_share, PPM};
 use crate::config::{percent_to_ppm_lenient, OriginId};
 use crate::routing::Reason;
 
@@ -22,11 +22,13 @@ pub(super) fn choose<'c, H: ?Sized, R>(
         ),
         None => (percent_ppm, false),
     };
+    // `in_share` takes exactly `share` ppm of the hash space.
+    let p = f64::from(share.min(PPM)) / f64::from(PPM);
     if in_share(cx.h, share) {
-        Choice::pick("canary", canary, Reason::CanaryIn)
+        Choice::pick("canary", canary, Reason::CanaryIn, p)
     } else if rolled_back {
-        Choice::pick("stable", stable, Reason::RolledBack)
+        Choice::pick("stable", stable, Reason::RolledBack, 1.0)
     } else {
-        Choice::pick("stable", stable, Reason::CanaryOut)
+        Choice::pick("stable", stable, Reason::CanaryOut, 1.0 - p)
     }
 }
