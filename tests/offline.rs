@@ -96,7 +96,7 @@ fn rewards_join_their_rows_late_or_early() {
         .iter()
         .map(|r| (r.row.arm.clone(), r.reward, r.rate))
         .collect();
-    let mut want = vec![
+    let mut want = [
         (id(1).to_string(), "x", Some(0.5)),
         (id(2).to_string(), "y", None),
         (id(3).to_string(), "y", Some(1.0)),
