@@ -686,7 +686,9 @@ async fn feedback(mut req: Request, env: &Env) -> std::result::Result<Response, 
     let (receipt, id) = signer
         .verify_with_id(token, shared::now_ms(), shared::RECEIPT_MAX_AGE_MS)
         .map_err(Fault::receipt)?;
-    let Some(cfg) = config_cache::current(env).await.config else {
+    // A route the cached config does not name is looked up in KV again (a config written a
+    // moment ago may name it); only a receipt that verified gets this far.
+    let Some(cfg) = config_cache::current_for(env, receipt.route()).await.config else {
         return Err(Fault::no_config());
     };
     let Some(route) = cfg.route(receipt.route()) else {
