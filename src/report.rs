@@ -188,7 +188,7 @@ pub fn receipt(
     let (token, id) = signer.sign_with_id(&r);
     Some(Signed {
         token,
-        id: id.to_string(),
+        id: hex(&id.0),
         unit: hex(&unit_id),
         issued_ms,
     })

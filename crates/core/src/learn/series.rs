@@ -745,7 +745,7 @@ mod tests {
                 ..Default::default()
             },
             latency,
-            ope: Default::default(),
+            propensities: Vec::new(),
         }
     }
 

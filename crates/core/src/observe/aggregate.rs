@@ -153,7 +153,9 @@ impl RouteAggregate {
                 });
             agg.add_counts(&a.counts);
             agg.latency.merge(&a.latency);
-            agg.ope.merge(&a.ope);
+            for [ppm, count] in &a.propensities {
+                agg.ope.record_decisions(*ppm, *count);
+            }
             merged += 1;
         }
         for s in batch.shadows.iter().filter(|s| s.route == self.route) {

@@ -3,7 +3,7 @@
 //! [`ArmBatch`], per (route, shadow origin) [`ShadowBatch`], override tokens
 //! [`OverrideBatch`]), already pre-aggregated so the JSON body stays small.
 
-use super::{DecisionRow, OpeSums};
+use super::DecisionRow;
 use super::{LatencyHistogram, Observation, OutcomeCounts, ShadowCounts, ShadowObservation};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -35,10 +35,16 @@ pub struct ArmBatch {
     #[serde(flatten)]
     pub counts: OutcomeCounts,
     pub latency: LatencyHistogram,
-    /// Propensity sums of the logged decisions among these requests.
-    #[serde(default, skip_serializing_if = "OpeSums::is_empty")]
-    pub ope: OpeSums,
+    /// The logged decisions among these requests by propensity: `[ppm, count]` pairs, at
+    /// most [`MAX_PROPENSITIES`] distinct values (a batch holds at most its flush count of
+    /// requests, 50 by default, so none is dropped in practice). Integers only: the edge never
+    /// formats a float (`OpeSums::record_decisions` sums them in the route's object).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub propensities: Vec<[u32; 2]>,
 }
+
+/// Distinct propensities one [`ArmBatch`] counts; decisions with another one are not logged.
+pub const MAX_PROPENSITIES: usize = 64;
 
 /// Pre-aggregated shadow observations of one (route, shadow origin).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,13 +243,18 @@ impl Batcher {
                 split_ppm: Some(obs.split_ppm),
                 counts: OutcomeCounts::default(),
                 latency: LatencyHistogram::default(),
-                ope: OpeSums::default(),
+                propensities: Vec::new(),
             },
         );
         slot.counts.record(obs.outcome);
         slot.latency.record(obs.latency_ms);
         if let Some(p) = obs.propensity_ppm {
-            slot.ope.record_decision(p);
+            let counts = &mut slot.propensities;
+            match counts.iter().position(|e| e[0] == p) {
+                Some(i) => counts[i][1] = counts[i][1].saturating_add(1),
+                None if counts.len() < MAX_PROPENSITIES => counts.push([p, 1]),
+                None => {}
+            }
         }
         self.note(now_ms)
     }

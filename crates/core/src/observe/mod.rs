@@ -33,7 +33,9 @@ mod outcome;
 mod shadow;
 
 pub use aggregate::{ArmAggregate, Reward, RewardError, RouteAggregate};
-pub use batch::{ArmBatch, Batch, Batcher, OverrideBatch, OverrideTotals, ShadowBatch};
+pub use batch::{
+    ArmBatch, Batch, Batcher, OverrideBatch, OverrideTotals, ShadowBatch, MAX_PROPENSITIES,
+};
 pub use compare::{
     compare, compare_with, normalise_text, normalise_text_with, values_agree, Agreement, Compare,
     CompareSpecError, Lowercase, NotComparable, PayloadAgreement, Side, DEFAULT_TOLERANCE,

@@ -53,10 +53,16 @@ impl OpeSums {
 
     /// One logged decision with propensity `ppm`; ignored outside 1..=1,000,000.
     pub fn record_decision(&mut self, ppm: u32) {
+        self.record_decisions(ppm, 1);
+    }
+
+    /// `count` logged decisions with propensity `ppm` (a batch's `[ppm, count]` pair).
+    pub fn record_decisions(&mut self, ppm: u32, count: u32) {
         if let Some(p) = ppm_probability(ppm) {
-            self.decisions = self.decisions.saturating_add(1);
-            self.inv_p += 1.0 / p;
-            self.inv_p2 += 1.0 / (p * p);
+            let n = f64::from(count);
+            self.decisions = self.decisions.saturating_add(u64::from(count));
+            self.inv_p += n / p;
+            self.inv_p2 += n / (p * p);
         }
     }
 
