@@ -7,7 +7,7 @@ export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := $(TOOLS)/wasm-bindgen-test-
 export WASM_BINDGEN_TEST_TIMEOUT ?= 60
 E2E_CONCURRENCY ?= 1
 
-.PHONY: setup build demo demo-reset test test-native test-wasm test-www test-contracts test-browser test-e2e lint fmt size size-check bench clean
+.PHONY: setup build demo demo-reset test test-native test-wasm test-www test-contracts test-browser test-promtool test-e2e lint fmt size size-check bench clean
 
 setup:
 	scripts/setup.sh
@@ -24,13 +24,13 @@ demo-reset:
 	rm -rf .wrangler build
 	@echo "demo-reset: removed .wrangler/ (local KV, Durable Objects, logs) and build/"
 
-test: setup test-native test-wasm test-www test-contracts test-browser build size-check test-e2e
+test: setup test-native test-wasm test-www test-contracts test-browser test-promtool build size-check test-e2e
 
 # The seeded simulations run once, below, with their figures printed.
 test-native:
 	cargo test --workspace --lib --bins --tests -- --skip aa_experiments_msprt --skip bernoulli_bandit_regret --skip ope_intervals_cover_the_truth
 	cargo test -p switchyard-core --benches
-	@echo "== seeded simulations (issue 3), figures printed:"
+	@echo "== seeded simulations, figures printed:"
 	cargo test -p switchyard-core --test stats_simulation -- --nocapture --test-threads=1
 	@echo "== seeded off-policy-evaluation simulation, figures printed:"
 	cargo test -p switchyard-core --test ope_simulation -- --nocapture
@@ -48,13 +48,21 @@ test-www:
 test-browser:
 	sh scripts/browser-test.sh
 
-# Published contracts: docs/config.schema.json vs the config fixtures, docs/openapi.yaml vs
-# the requests the e2e tests and the dashboard make.
-test-contracts:
+# Published contracts: every file in examples/ passes the validator and the JSON Schema;
+# docs/config.schema.json and the validator agree on the fixtures and on thousands of generated
+# documents; docs/openapi.yaml describes every answer of the live control plane (the built
+# workers under wrangler dev, hence `build`) and every path the e2e tests and the CLI request.
+test-contracts: build
 	node --test tests/contracts/
 
+# promtool on the rendered metrics (scripts/promtool-test.sh installs Debian's prometheus
+# package when run as root; REQUIRE_PROMTOOL=1 makes a missing promtool fail). test-e2e then
+# runs it on the live endpoint too, through PROMTOOL.
+test-promtool:
+	sh scripts/promtool-test.sh
+
 test-e2e:
-	node --test --test-concurrency=$(E2E_CONCURRENCY) --test-timeout=300000 tests/e2e/
+	PROMTOOL="$${PROMTOOL:-$$(command -v promtool || true)}" node --test --test-concurrency=$(E2E_CONCURRENCY) --test-timeout=300000 tests/e2e/
 
 # Native: every crate (the worker crates are wasm32-only and empty natively). wasm32: the
 # core and the three edge crates, as the workers are built. Then the core's module graph:

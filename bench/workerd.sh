@@ -21,7 +21,8 @@
 #                toolchain and profile (sh bench/empty-worker/build.sh -> build/empty)
 # CPU per request = (utime + stime) delta of the contender's process(es) in /proc / requests.
 # workerd runs one contender per process; KV is a stub worker in the same process (read once
-# per 2 s by Switchyard), ROUTE_STATS a stub Durable Object (one call per 50 requests).
+# per 2 s by Switchyard), ROUTE_STATS a stub Durable Object that counts the reports it gets
+# (one per second from the isolate, or per 1,000 observations; printed per Switchyard run).
 #
 # Environment: DURATION (10 s per run), WARMUP (3 s), ROUNDS (3; medians reported),
 # CONTENDERS (space-separated subset, default the six above), ROUTER_DIR (build/router),
@@ -48,6 +49,7 @@ PROFILE=${PROFILE:-0}
 PATTERN_SKIP=${PATTERN_SKIP:-}
 WORKERD=${WORKERD:-node_modules/@cloudflare/workerd-linux-64/bin/workerd}
 P1=$((BP + 1)) P2=$((BP + 2)) P3=$((BP + 3)) PS=$((BP + 10)) PM=$((BP + 11)) PW=$((BP + 20))
+PC=$((BP + 21)) # the stub ROUTE_STATS object's report counter (GET /<route>), Switchyard contenders
 TICK=$(getconf CLK_TCK)
 
 for bin in nginx wrk curl; do
@@ -134,14 +136,24 @@ export default {
 };
 EOF
 cat >"$T/stats.js" <<'EOF'
-// ROUTE_STATS stub: a Durable Object that reads each report and answers JSON, as the real one.
+// ROUTE_STATS stub: a Durable Object that reads each report and answers JSON, as the real one,
+// and counts the reports it received (GET answers the count: the capacity model's load figure).
 export class RouteStats {
+  constructor() { this.reports = 0; }
   async fetch(req) {
+    if (req.method === "GET") return new Response(String(this.reports));
     await req.arrayBuffer();
+    this.reports += 1;
     return new Response('{"ok":true}', { headers: { "content-type": "application/json" } });
   }
 }
-export default { fetch() { return new Response(null, { status: 404 }); } };
+// GET /<route> on the counter socket: that route's object's report count.
+export default {
+  fetch(req, env) {
+    const name = new URL(req.url).pathname.slice(1);
+    return env.RS.get(env.RS.idFromName(name)).fetch(req);
+  },
+};
 EOF
 cat >"$T/split.js" <<EOF
 // The minimal JavaScript split worker: sticky 50/50 on x-user-id (FNV-1a), forward as is.
@@ -293,11 +305,13 @@ const config :Workerd.Config = (
       (name = "config.json", json = embed "config.json")], compatibilityDate = "2026-04-01")),
     (name = "stats", worker = (modules = [(name = "stats.js", esModule = embed "stats.js")],
       compatibilityDate = "2026-04-01",
+      bindings = [(name = "RS", durableObjectNamespace = "RouteStats")],
       durableObjectNamespaces = [(className = "RouteStats", uniqueKey = "bench-route-stats")],
       durableObjectStorage = (inMemory = void))),
     (name = "loopback", network = (allow = ["public", "private", "local"])),
   ],
-  sockets = [(name = "http", address = "127.0.0.1:$PW", http = (), service = "main")],
+  sockets = [(name = "http", address = "127.0.0.1:$PW", http = (), service = "main"),
+    (name = "counter", address = "127.0.0.1:$PC", http = (), service = "stats")],
 );
 EOF
 }
@@ -347,9 +361,14 @@ measure() {
   url=$(URL_OF "$c")
   wrk -t2 -c32 -d"${WARMUP}s" -s bench/users.lua "$url" >/dev/null
   out="$T/wrk-$c-$r.txt"
+  # Switchyard: the route's reports to its (stub) Durable Object during the measured run.
+  local route="" rep0=0 rep1=0
+  case "$c" in sy-ab) route=ab ;; sy-full) route=full ;; sy-canary) route=canary ;; esac
+  [ -n "$route" ] && rep0=$(curl -sS "http://127.0.0.1:$PC/$route")
   t0=$(ticks "$@")
   wrk -t2 -c32 -d"${DURATION}s" --latency -s bench/users.lua "$url" >"$out"
   t1=$(ticks "$@")
+  [ -n "$route" ] && rep1=$(curl -sS "http://127.0.0.1:$PC/$route")
   n=$(awk '/requests in/ { print $1 }' "$out")
   rps=$(awk '/Requests\/sec/ { printf "%.0f", $2 }' "$out")
   p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
@@ -359,6 +378,11 @@ measure() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$r" "$rps" "$p50" "$p99" "$cpu" "${bad:-0}" >>"$RESULTS"
   printf '  %-13s round %s: %6s req/s  p50 %7s ms  p99 %7s ms  %7s us CPU/req  non-2xx %s\n' \
     "$c" "$r" "$rps" "$p50" "$p99" "$cpu" "${bad:-0}" >&2
+  if [ -n "$route" ]; then
+    printf '  %-13s round %s: %s reports to the route object in %s s (%s/s) for %s requests\n' \
+      "$c" "$r" $((rep1 - rep0)) "$DURATION" \
+      "$(awk -v d=$((rep1 - rep0)) -v s="$DURATION" 'BEGIN { printf "%.1f", d / s }')" "$n" >&2
+  fi
 }
 
 for r in $(seq 1 "$ROUNDS"); do

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Writes tests/fixtures/bucketing_v1.json from an independent implementation of
-DESIGN.md section 3 (Python's hashlib and math, not the Rust code), so the Rust tests prove
+"""Writes tests/fixtures/bucketing_v1.json from an independent implementation of the
+bucketing spec in docs/request-path.md (Python's hashlib and math, not the Rust code), so the Rust tests prove
 that the spec, not just our code, yields these assignments.
 
     python3 scripts/bucketing_vectors.py > tests/fixtures/bucketing_v1.json
@@ -70,7 +70,7 @@ for si, salt in enumerate(salts):
         })
 
 print(json.dumps({
-    "spec": "Switchyard sticky bucketing v1 (DESIGN.md section 3)",
+    "spec": "Switchyard sticky bucketing v1 (docs/request-path.md)",
     "h": "first 8 bytes big-endian of SHA-256('sy1' 0x1F salt 0x1F unit), hex",
     "bucket": "(h * 1_000_000) >> 64, parts per million",
     "chosen": "weighted rendezvous: max over arms with weight > 0 of -weight / ln(u), "

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Idle CPU of the stats worker against config size (issue 6: "a 1,000-route config costs the
-// stats worker no more idle CPU than a 10-route one, beyond one parse per change"). Not part
+// Idle CPU of the stats worker against config size: a 1,000-route config should cost the
+// stats worker no more idle CPU than a 10-route one, beyond one parse per change. Not part
 // of CI; loopback only; bounded (two `wrangler dev` sessions, each on its own --persist-to dir,
 // both stopped at the end; about 4 minutes).
 //

@@ -2,7 +2,7 @@
 # Load test on loopback: the demo model server called directly, then through Switchyard in
 # `wrangler dev` (canary 20% + 100% shadow + a flag), with wrk. Bounded: DURATION seconds per run.
 #   make build && scripts/load.sh            (needs `wrk`: apt-get install wrk)
-# Figures are for workerd under wrangler dev on this machine, not Cloudflare's network.
+# Figures are for workerd under wrangler dev on the machine it runs on, not Cloudflare's network.
 set -euo pipefail
 set -m # each background job in its own process group, so cleanup stops wrangler's children too
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)

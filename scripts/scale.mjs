@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Scale check of the receipt ledger (issue 6), not part of CI: credits N receipts (default
+// Scale check of the receipt ledger (docs/ledger.md), not part of CI: credits N receipts (default
 // 100,000) on one A/B route under `wrangler dev` (loopback only, its own --persist-to dir,
 // stopped at the end) through the real path (router -> control plane -> RouteStats object)
 // and prints, per block of 10,000: feedback latency p50/p99 and failures; then the object's

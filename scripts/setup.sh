@@ -75,4 +75,11 @@ elif ! grep -q '^ADMIN_TOKEN=' .dev.vars; then
   printf 'ADMIN_TOKEN=local-%s\n' "$(rand)" >> .dev.vars
 fi
 
+# Loopback http:// alert webhooks are sent to only where SWITCHYARD_LOCAL_DEV=1: this file is
+# read by `wrangler dev` alone, so a deployed stats worker never has it.
+if ! grep -q '^SWITCHYARD_LOCAL_DEV=' .dev.vars; then
+  [ -z "$(tail -c1 .dev.vars)" ] || printf '\n' >> .dev.vars
+  printf 'SWITCHYARD_LOCAL_DEV=1\n' >> .dev.vars
+fi
+
 log "ok: wasm-bindgen $WB_VERSION, worker-build $WORKER_BUILD_VERSION, wrangler $(node -p "require('./node_modules/wrangler/package.json').version")"

@@ -124,7 +124,7 @@ for (n1, mu1, s1), (n2, mu2, s2) in [((50, 1.0, 2.0), (60, 1.6, 2.5)), ((500, 10
                          "diff": float(b.mean() - a.mean()), "t": float(r.statistic), "df": float(r.df),
                          "p_value": float(r.pvalue)})
 
-# Numeric rewards (issue 6): t critical values, mean intervals, Welch difference intervals
+# Numeric rewards: t critical values, mean intervals, Welch difference intervals
 # (scipy's own confidence_interval of ttest_ind), and the normal-mixture mSPRT for means.
 out["t_critical"] = [{"confidence": c, "df": df, "expected": float(stats.t.ppf(0.5 + c / 2, df))}
                      for c, df in [(0.95, 1), (0.95, 4.5), (0.99, 30), (0.95, 1000), (0.9, 12.3), (0.95, 2.0)]]

@@ -70,6 +70,8 @@ extern "C" {
     fn js_country(request: &Request) -> Option<String>;
     #[wasm_bindgen(js_name = drain)]
     fn js_drain(response: &Response) -> Promise;
+    #[wasm_bindgen(js_name = capped)]
+    fn js_capped(response: &Response, max: u32) -> Promise;
     #[wasm_bindgen(js_name = why)]
     fn js_why(e: &JsValue) -> String;
     #[wasm_bindgen(js_name = trapped)]
@@ -230,11 +232,22 @@ pub async fn drain(response: &Response) {
     let _ = JsFuture::from(js_drain(response)).await;
 }
 
-/// A response body's bytes (copied into wasm); `None` when it cannot be read.
-pub async fn bytes(response: &Response) -> Option<Vec<u8>> {
-    let p = response.array_buffer().ok()?;
-    let buf = JsFuture::from(p).await.ok()?;
-    Some(js_sys::Uint8Array::new(&buf).to_vec())
+/// A response body read for comparison, at most a cap (see `platform.mjs` `capped`).
+pub enum Capped {
+    Bytes(Vec<u8>),
+    /// Longer than the cap: not read past it.
+    TooLarge,
+    Unreadable,
+}
+
+/// A response body's bytes (copied into wasm) when it has at most `max` bytes.
+pub async fn capped(response: &Response, max: u32) -> Capped {
+    match JsFuture::from(js_capped(response, max)).await {
+        Ok(v) if v.is_null() => Capped::TooLarge,
+        Ok(v) if v.is_undefined() => Capped::Unreadable,
+        Ok(v) => Capped::Bytes(js_sys::Uint8Array::new(&v).to_vec()),
+        Err(_) => Capped::Unreadable,
+    }
 }
 
 /// A response body as text.

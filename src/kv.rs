@@ -90,11 +90,15 @@ async fn refresh_config(env: Env) {
                             .current()
                             .map(|c| c.id.clone())
                             .unwrap_or_else(|| "none".into()),
-                        errors
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join("; ")
+                        // URLs in the reasons (origins, webhooks) with their secret parts
+                        // redacted: logs are read more widely than the config.
+                        switchyard_core::ops::redact::text(
+                            &errors
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        )
                     ));
                 }
                 Refresh::Missing => {

@@ -1,44 +1,51 @@
 //! Observations for the per-route Durable Object. Each isolate batches what it sees
-//! (pre-aggregated per route and arm) and flushes by count or age inside `ctx.waitUntil`,
-//! so the request path never waits for the object. Also signs feedback receipts.
+//! (pre-aggregated per route, arm and controller epoch) and flushes by age or count inside
+//! `ctx.waitUntil`, so the request path never waits for the object. Also signs feedback
+//! receipts.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use crate::js::{self, Ctx, Env};
 use crate::state;
-use switchyard_core::observe::{self, Compare, Side};
+use switchyard_core::observe::{self, BodyRead, Compare};
 use switchyard_core::observe::{Batch, Batcher, DecisionRow, Observation, ShadowObservation};
 use switchyard_core::receipt::Receipt;
 
 use switchyard_core::config::{RECEIPT_SECRET, STATS_BINDING};
 use switchyard_core::receipt::ReceiptSigner;
 
-/// A batch is flushed at 50 observations or 1 s after its first one, whichever comes first.
-/// A larger count (1,000) measured ~15 µs less CPU per request in the bare-workerd benchmark,
-/// but delays observations by up to a second at any traffic level: observations made before
-/// an operator's `resume` then reached the object after it and rolled the canary back again
-/// (tests/e2e/health.test.mjs). Kept at 50 until batches carry the time they were collected.
+/// A batch is flushed 1 s after its first observation, or at 1,000 observations if that
+/// comes first: at most one report per route per second from each isolate, plus one per
+/// 1,000 requests beyond 1,000/s (docs/ledger.md, "Capacity model"). Observations made before
+/// an operator's action can reach the route's object after it; they carry the controller
+/// epoch they were made under, and the object keeps those of an older epoch out of the
+/// controller's window.
 const FLUSH_AGE_MS: u64 = Batcher::DEFAULT_MAX_AGE_MS;
-const FLUSH_COUNT: u32 = Batcher::DEFAULT_MAX_COUNT;
+const FLUSH_COUNT: u32 = 1_000;
+/// A flush timer not back after this long was cut short (its `waitUntil` ended): another
+/// may start.
+const TIMER_STUCK_MS: u64 = 3 * FLUSH_AGE_MS;
 
 thread_local! {
     static BATCHER: RefCell<Batcher> = RefCell::new(Batcher::new(FLUSH_COUNT, FLUSH_AGE_MS));
+    /// Since when the isolate's one flush timer has been running, if it is.
+    static TIMER: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
-/// Records one routed request; flushes in `ctx.waitUntil` when the batch is due.
-/// The first observation of a batch also schedules a flush at the batch's maximum age, so
-/// a quiet route still reports within that age.
+/// Records one routed request; flushes in `ctx.waitUntil` when the batch is due. While
+/// anything is pending, one timer per isolate flushes it at its maximum age, so a quiet
+/// route still reports within that age (one timer: never two flushes of one second).
 pub fn observe(env: &Env, ctx: &Ctx, obs: Observation<'_>) {
     observe_with(env, ctx, |b, now| b.push(obs, now));
 }
 
 fn observe_with(env: &Env, ctx: &Ctx, f: impl FnOnce(&mut Batcher, u64) -> bool) {
-    let (was_empty, due) = push(f);
-    if due {
+    if push(f) {
         if let Some(batch) = drain() {
             state::background(ctx, send(env.clone(), batch));
         }
-    } else if was_empty {
+    }
+    if start_timer() {
         state::background(ctx, flush_later(env.clone()));
     }
 }
@@ -49,21 +56,49 @@ pub fn override_seen(env: &Env, ctx: &Ctx, route: &str, arm: Option<&str>) {
     observe_with(env, ctx, |b, now| b.push_override(route, arm, now));
 }
 
-/// Adds to the isolate's batch: whether it was empty before, and whether it is now due.
-fn push(f: impl FnOnce(&mut Batcher, u64) -> bool) -> (bool, bool) {
+/// Adds to the isolate's batch; whether it is now due.
+fn push(f: impl FnOnce(&mut Batcher, u64) -> bool) -> bool {
     let now = state::now_ms();
-    BATCHER.with(|b| {
-        let mut b = b.borrow_mut();
-        let was_empty = b.is_empty();
-        (was_empty, f(&mut b, now))
+    BATCHER.with(|b| f(&mut b.borrow_mut(), now))
+}
+
+/// Whether to start the flush timer: something is pending and no timer is running (or the
+/// running one was cut short). Marks it running.
+fn start_timer() -> bool {
+    let now = state::now_ms();
+    let pending = BATCHER.with(|b| !b.borrow().is_empty());
+    TIMER.with(|t| {
+        let running = t
+            .get()
+            .is_some_and(|since| now.saturating_sub(since) < TIMER_STUCK_MS);
+        let start = pending && !running;
+        if start {
+            t.set(Some(now));
+        }
+        start
     })
 }
 
+/// The isolate's flush timer: sleeps until the pending batch is due (a batch drained by
+/// count meanwhile: until the next one is), sends it, and ends once nothing is pending
+/// (observations made while it sent are the next batch it waits for).
 async fn flush_later(env: Env) {
-    js::sleep(FLUSH_AGE_MS as u32).await;
-    if let Some(batch) = drain() {
-        send(env, batch).await;
+    loop {
+        let now = state::now_ms();
+        match BATCHER.with(|b| b.borrow().due_in(now)) {
+            None => break,
+            Some(0) => {
+                if let Some(batch) = drain() {
+                    send(env.clone(), batch).await;
+                }
+            }
+            Some(ms) => {
+                TIMER.with(|t| t.set(Some(now)));
+                js::sleep(ms as u32).await;
+            }
+        }
     }
+    TIMER.with(|t| t.set(None));
 }
 
 fn drain() -> Option<Batch> {
@@ -79,19 +114,20 @@ pub async fn shadow(
     origin: &str,
     primary_status: u16,
     primary_latency_ms: u32,
-    primary_body: Option<&[u8]>,
-    shadow: Option<(u16, u32, Option<&[u8]>)>,
+    primary_body: Option<&js::Capped>,
+    shadow: Option<(u16, u32, Option<&js::Capped>)>,
     spec: Option<&Compare>,
+    epoch: Option<u64>,
 ) {
     let obs = match shadow {
         Some((status, latency, body)) => {
             let diff = latency as i32 - primary_latency_ms as i32;
             match (spec, primary_body, body) {
                 (Some(spec), Some(pb), Some(sb)) => {
-                    let agreement = observe::compare_with(
+                    let agreement = observe::compare_read(
                         spec,
-                        Side::new(primary_status, pb),
-                        Side::new(status, sb),
+                        (primary_status, read(pb)),
+                        (status, read(sb)),
                         switchyard_edge::text::lowercase,
                     );
                     ShadowObservation::from_agreement(route, origin, &agreement, diff)
@@ -107,13 +143,21 @@ pub async fn shadow(
         }
         None => ShadowObservation::failed(route, origin, 0),
     };
-    let (was_empty, due) = push(|b, now| b.push_shadow(&obs, now));
-    if due {
+    if push(|b, now| b.push_shadow(&obs, epoch, now)) {
         if let Some(batch) = drain() {
             send(env.clone(), batch).await;
         }
-    } else if was_empty {
+    }
+    if start_timer() {
         flush_later(env.clone()).await;
+    }
+}
+
+fn read(c: &js::Capped) -> BodyRead<'_> {
+    match c {
+        js::Capped::Bytes(b) => BodyRead::Bytes(b),
+        js::Capped::TooLarge => BodyRead::TooLarge,
+        js::Capped::Unreadable => BodyRead::Unreadable,
     }
 }
 

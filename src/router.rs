@@ -17,7 +17,17 @@ use switchyard_core::routing::{self, Answer, BodyPlan, Inputs, RequestView, Targ
 
 use serde_json::{Map, Value};
 
+thread_local! {
+    /// Failed operator authentications per client address in this isolate.
+    static AUTH_FAILURES: std::cell::RefCell<ops::FailureLimit> = Default::default();
+}
+
 const ADMIN_PREFIX: &str = "/_switchyard/";
+
+/// `x-switchyard-config-error`: the whole of what a caller learns when KV holds a document
+/// that was refused (the config in force is an older one).
+pub const CONFIG_ERROR: &str =
+    "newest config rejected; the last valid one is in force (operators: GET /_switchyard/config)";
 
 /// The caller's headers for the core: a lookup crosses the boundary only for a name the
 /// request has (`names`, listed once per request).
@@ -88,11 +98,11 @@ async fn dispatch(req: Request, env: Env, ctx: Ctx) -> Result<Response, Fault> {
     if let Some(age) = stale {
         ours.push(("x-switchyard-stale", age.to_string()));
     }
-    if let Some(why) = rejected {
-        ours.push((
-            "x-switchyard-config-error",
-            header_safe(&format!("newest config rejected: {why}")),
-        ));
+    // Only that the newest document was refused: the reason quotes the document (an origin's
+    // `user:pass@` or `?api_key=`, a webhook URL) and this header reaches anonymous callers.
+    // Operators read the errors from the control plane (`GET /_switchyard/config`).
+    if rejected.is_some() {
+        ours.push(("x-switchyard-config-error", CONFIG_ERROR.to_string()));
     }
     let add: Vec<(&str, &str)> = ours.iter().map(|(k, v)| (*k, v.as_str())).collect();
     Ok(match result {
@@ -173,6 +183,7 @@ async fn route(
         None => (routing::new_unit_id(&mut state::SecureRng), true),
     };
     // KV-backed inputs, only for the strategies that use them.
+    let reads_state = switchyard_core::routing::reads_state(route);
     let (weights, route_state) = match &route.strategy {
         Strategy::Bandit { trainer, .. } => {
             let w = kv::weights(env, ctx, &route.name).await;
@@ -189,15 +200,15 @@ async fn route(
             let shares = routing::edge_weights(route, w.value.as_deref(), st.as_deref(), now);
             (shares, None)
         }
-        Strategy::Canary { .. }
-        | Strategy::Rolling { .. }
-        | Strategy::Ab { guard: Some(_), .. } => {
+        _ if reads_state => {
             let st = kv::route_state(env, ctx, &route.name).await;
             *stale = (*stale).max(st.stale_ms);
             (None, st.value)
         }
         _ => (None, None),
     };
+    // The controller epoch this request is routed under (its observations carry it).
+    let epoch = reads_state.then(|| route_state.as_ref().map_or(0, |s| s.epoch));
     let mut decision = state::with(|s| {
         routing::decide(
             cfg,
@@ -274,7 +285,7 @@ async fn route(
             ctx,
             cfg,
             route,
-            split_ppm,
+            (split_ppm, epoch),
             answered_by.0,
             &unit,
             &result,
@@ -289,7 +300,7 @@ async fn route(
     // Shadows: after the primary answered, inside waitUntil.
     if decision.shadows != 0 {
         start_shadows(
-            env, ctx, cfg, route, &decision, &sent, &response, latency_ms,
+            env, ctx, cfg, route, &decision, epoch, &sent, &response, latency_ms,
         );
     }
     Ok(response)
@@ -457,14 +468,15 @@ struct Logged {
 
 /// The observation of a routed request (to the route's statistics), its receipt header
 /// (carrying the arm's propensity when the decision was a draw of the policy) and, for a
-/// route that logs decisions, its decision-log row.
+/// route that logs decisions, its decision-log row. `split`: the split in force (ppm) and the
+/// controller epoch it was routed under.
 #[allow(clippy::too_many_arguments)]
 fn observe(
     env: &Env,
     ctx: &Ctx,
     cfg: &Config,
     route: &Route,
-    split_ppm: u32,
+    (split_ppm, epoch): (u32, Option<u64>),
     arm: &str,
     unit: &str,
     result: &Result<Response, Failure>,
@@ -507,6 +519,7 @@ fn observe(
             fingerprint: &route.fingerprint,
             split_ppm,
             propensity_ppm: propensity,
+            epoch,
         },
     );
 }
@@ -548,6 +561,7 @@ fn start_shadows(
     cfg: &Config,
     route: &Route,
     decision: &switchyard_core::routing::Decision<'_>,
+    epoch: Option<u64>,
     sent: &Sent<'_>,
     response: &Response,
     latency_ms: u32,
@@ -556,6 +570,7 @@ fn start_shadows(
         cfg,
         route,
         decision,
+        epoch,
         sent.method,
         sent.path,
         sent.query,
@@ -632,6 +647,7 @@ fn shadow_jobs(
     cfg: &Config,
     route: &Route,
     decision: &switchyard_core::routing::Decision<'_>,
+    epoch: Option<u64>,
     method: &str,
     path: &str,
     query: Option<&str>,
@@ -659,6 +675,7 @@ fn shadow_jobs(
             body: body.clone(),
             timeout_ms: s.timeout_ms,
             compare: s.compare.clone(),
+            epoch,
         });
     }
     jobs
@@ -716,6 +733,15 @@ async fn admin(req: Request, url: &UrlParts<'_>, env: &Env, ctx: &Ctx) -> Result
     if url.path.trim_start_matches(ADMIN_PREFIX) != "status" {
         return control_plane(req, env).await;
     }
+    let method = req.method();
+    if method != "GET" && method != "HEAD" {
+        return Err(Fault::caller(
+            405,
+            "method_not_allowed",
+            format!("status is read with GET, not {}", header_safe(&method)),
+        )
+        .with_header("allow", "GET, HEAD"));
+    }
     let (admin, list) = (
         js::secret(env, "ADMIN_TOKEN"),
         js::secret(env, "SWITCHYARD_TOKENS"),
@@ -725,7 +751,25 @@ async fn admin(req: Request, url: &UrlParts<'_>, env: &Env, ctx: &Ctx) -> Result
         js::error(&format!("switchyard: operator tokens: {p}"));
     }
     let header = req.headers().get("authorization").ok().flatten();
-    ops::authorize(&tokens, header.as_deref(), Role::Viewer)?;
+    let client = req.headers().get("cf-connecting-ip").ok().flatten();
+    let client = client.as_deref().unwrap_or("unknown");
+    let (who, failures) = AUTH_FAILURES.with(|l| {
+        ops::authorize_limited(
+            &mut l.borrow_mut(),
+            client,
+            state::now_ms(),
+            &tokens,
+            header.as_deref(),
+            Role::Viewer,
+        )
+    });
+    if let Some(n) = failures {
+        js::error(&format!(
+            "switchyard: failed authentication from {} ({n} in this window)",
+            header_safe(client)
+        ));
+    }
+    who?;
     let read = kv::config(env, ctx).await;
     let cfg = read.value;
     let rejected = state::with(|s| s.config.rejected());
@@ -733,7 +777,8 @@ async fn admin(req: Request, url: &UrlParts<'_>, env: &Env, ctx: &Ctx) -> Result
         200,
         &status_doc(
             cfg.as_deref(),
-            rejected.map(|r| r.to_string()),
+            // A viewer's view: URLs in the reasons redacted (admins: GET /_switchyard/config).
+            rejected.map(|r| ops::redact::text(r.as_ref()).into_owned()),
             read.stale_ms,
         ),
     ))
@@ -756,7 +801,8 @@ fn status_doc(cfg: Option<&Config>, rejected: Option<String>, stale_ms: Option<u
             .collect::<Vec<_>>()
     });
     doc.insert("routes".into(), routes.into());
-    // The CONTRACTS.md shape (`config` itself stays the id string it always was).
+    // `config_status`: whether the newest config was taken, why not, and the one in force
+    // (`config` stays the id string).
     let mut status = Map::new();
     status.insert("valid".into(), rejected.is_none().into());
     status.insert("error".into(), rejected.clone().into());

@@ -2,7 +2,9 @@
 //! on its way and can never change its status, body or latency. The headers are one native
 //! copy, the body the same buffer the primary sent, and an answer that nothing compares is
 //! read to the end in the runtime (`js::drain`), not copied into wasm, so the origin
-//! connection is reused. A shadow costs about twice the fetch it makes (docs/bench.md).
+//! connection is reused. A compared answer (the shadow's and the primary's) is read at most
+//! up to `observe::MAX_COMPARE_BYTES`; a longer one is cancelled there and counted as not
+//! compared. A shadow costs about twice the fetch it makes (docs/bench.md).
 
 use crate::forward::{self, Body, Failure};
 use crate::js::{self, Env, Headers, Response};
@@ -19,6 +21,8 @@ pub struct ShadowJob {
     pub body: Body,
     pub timeout_ms: u32,
     pub compare: Option<switchyard_core::observe::Compare>,
+    /// The controller epoch the primary was routed under.
+    pub epoch: Option<u64>,
 }
 
 /// What the primary answered, for comparison.
@@ -29,14 +33,17 @@ pub struct Primary {
     pub body: Option<Response>,
 }
 
+/// Most bytes of a body read for a comparison.
+const CAP: u32 = switchyard_core::observe::MAX_COMPARE_BYTES as u32;
+
 /// Sends every job concurrently and reports what came back.
 pub async fn run(env: Env, jobs: Vec<ShadowJob>, primary: Primary) {
     let primary_body = match primary.body.as_ref() {
-        Some(r) => js::bytes(r).await,
+        Some(r) => Some(js::capped(r, CAP).await),
         None => None,
     };
     let futures = jobs.into_iter().map(|job| {
-        let primary_body = primary_body.as_deref();
+        let primary_body = primary_body.as_ref();
         let env = env.clone();
         let (p_status, p_latency) = (primary.status, primary.latency_ms);
         async move {
@@ -56,7 +63,7 @@ pub async fn run(env: Env, jobs: Vec<ShadowJob>, primary: Primary) {
                 Ok(resp) => {
                     let status = resp.status();
                     let body = if job.compare.is_some() {
-                        js::bytes(&resp).await
+                        Some(js::capped(&resp, CAP).await)
                     } else {
                         js::drain(&resp).await;
                         None
@@ -75,7 +82,7 @@ pub async fn run(env: Env, jobs: Vec<ShadowJob>, primary: Primary) {
                     None
                 }
             };
-            let shadow = answer.as_ref().map(|(s, l, b)| (*s, *l, b.as_deref()));
+            let shadow = answer.as_ref().map(|(s, l, b)| (*s, *l, b.as_ref()));
             report::shadow(
                 &env,
                 &job.route,
@@ -85,6 +92,7 @@ pub async fn run(env: Env, jobs: Vec<ShadowJob>, primary: Primary) {
                 primary_body,
                 shadow,
                 job.compare.as_ref(),
+                job.epoch,
             )
             .await;
         }

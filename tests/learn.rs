@@ -44,6 +44,7 @@ fn traffic_under(
                 fingerprint: split.0,
                 split_ppm: split.1,
                 propensity_ppm: None,
+                epoch: None,
             },
             now,
         );
@@ -189,6 +190,7 @@ fn shadow_agreement_is_reported() {
                     normalised: exact,
                 }),
             },
+            None,
             1,
         );
     }
@@ -207,7 +209,7 @@ fn shadow_agreement_is_reported() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Issue 6: health, numeric rewards, SRM by split, operator actions.
+// Health, numeric rewards, SRM by split, operator actions.
 
 use switchyard_core::config::{apply_floor, RouteState};
 use switchyard_core::learn::{Operation, DRAIN_SPAN_MS};
@@ -496,6 +498,300 @@ fn canary_rollback_resume_and_promote() {
     let back = RouteState::parse(&serde_json::to_string(&st).unwrap()).unwrap();
     assert_eq!(back, st);
     assert!(RouteState::parse(r#"{"fingerprint":"x"}"#).is_ok());
+}
+
+/// `n` canary or stable requests (`errors` of them 5xx) the edge routed under controller
+/// epoch `epoch`.
+fn traffic_in_epoch(l: &mut Learner, arm: &str, n: u32, errors: u32, now: u64, epoch: u64) {
+    let mut b = Batcher::new(u32::MAX, u64::MAX);
+    for i in 0..n {
+        let outcome = if i < errors {
+            Outcome::Error5xx
+        } else {
+            Outcome::Ok
+        };
+        b.push(
+            Observation {
+                route: "r",
+                arm,
+                outcome,
+                status: if i < errors { 500 } else { 200 },
+                latency_ms: 10,
+                fingerprint: "",
+                split_ppm: 0,
+                propensity_ppm: None,
+                epoch: Some(epoch),
+            },
+            now,
+        );
+    }
+    l.report(&b.drain(), now);
+}
+
+/// The resume case with batches that arrive late (the edge flushes once a second): errors
+/// observed before the operator's resume reach the object after it, tagged with the epoch
+/// they were made under, and are re-filed (counted in the totals, not judged), so the
+/// resumed canary is not rolled back again. Evidence of the new epoch still is.
+#[test]
+fn observations_from_before_an_operator_action_judge_nothing_after_it() {
+    let cfg = common::one_route(
+        r#"{"kind":"canary","stable":"v1","canary":"v2","percent":40,"guard":{"max_error_rate":0.2,"min_requests":10}}"#,
+    );
+    let route = &cfg.routes[0];
+    let mut l = Learner::new("r");
+    let mut rng = Xoshiro256::seed_from_u64(1);
+    let s0 = l.tick(route, 0, &mut rng).state.unwrap();
+    let e0 = s0.epoch;
+    traffic_in_epoch(&mut l, "canary", 20, 20, 100, e0);
+    let rb = l.tick(route, 200, &mut rng).state.unwrap();
+    assert!(rb.rolled_back);
+    assert!(rb.epoch > e0, "a rollback starts an epoch: {rb:?}");
+    let resumed = l
+        .operate(route, Operation::Resume, 300)
+        .unwrap()
+        .state
+        .unwrap();
+    assert!(resumed.epoch > rb.epoch, "so does an operator's resume");
+    assert_eq!(l.epoch, resumed.epoch);
+    // A second of failing canary traffic made before the rollback arrives now.
+    traffic_in_epoch(&mut l, "canary", 200, 200, 400, e0);
+    traffic_in_epoch(&mut l, "canary", 30, 0, 400, rb.epoch);
+    assert_eq!(l.tick(route, 500, &mut rng).state, None, "not judged again");
+    assert_eq!(l.stale_observations, 230);
+    assert_eq!(l.window.arm("canary").map_or(0, |a| a.requests), 0);
+    assert_eq!(l.total.arm("canary").unwrap().requests, 250, "but counted");
+    let doc = l.stats(Some(route));
+    assert_eq!(doc["stale_observations"], 230);
+    assert_eq!(doc["epoch"], resumed.epoch);
+    // Failures of the resumed epoch still roll it back.
+    traffic_in_epoch(&mut l, "canary", 20, 20, 600, resumed.epoch);
+    let again = l.tick(route, 700, &mut rng).state.unwrap();
+    assert!(again.rolled_back, "{again:?}");
+    // Untagged observations (an edge that does not read the state) are always current.
+    let mut b = Learner::new("r");
+    b.epoch = 5;
+    traffic(&mut b, "r", "canary", 10, 0, 10, 1);
+    assert_eq!(b.window.arm("canary").unwrap().requests, 10);
+    assert_eq!(b.stale_observations, 0);
+}
+
+/// A strategy change starts an epoch: the new canary's state carries it.
+#[test]
+fn a_strategy_change_starts_an_epoch() {
+    let a = common::one_route(
+        r#"{"kind":"canary","stable":"v1","canary":"v2","percent":10,"guard":{"max_error_rate":0.2}}"#,
+    );
+    let b = common::one_route(
+        r#"{"kind":"canary","stable":"v1","canary":"v2","percent":20,"guard":{"max_error_rate":0.2}}"#,
+    );
+    let mut l = Learner::new("r");
+    let mut rng = Xoshiro256::seed_from_u64(1);
+    let s1 = l.tick(&a.routes[0], 0, &mut rng).state.unwrap();
+    let s2 = l.tick(&b.routes[0], 10, &mut rng).state.unwrap();
+    assert_eq!(s2.canary_percent, Some(20.0));
+    assert!(s2.epoch > s1.epoch, "{s1:?} {s2:?}");
+}
+
+/// Shadow comparisons of the candidate `v2` on route `r`: `agree` of `n` within tolerance.
+fn shadows(l: &mut Learner, n: u32, agree: u32, now: u64) {
+    use switchyard_core::observe::PayloadAgreement;
+    let mut b = Batcher::new(u32::MAX, u64::MAX);
+    for i in 0..n {
+        let ok = i < agree;
+        b.push_shadow(
+            &ShadowObservation {
+                route: "r",
+                shadow_origin: "v2",
+                status_agree: true,
+                latency_diff_ms: 1,
+                payload: Some(PayloadAgreement::Compared {
+                    exact: false,
+                    normalised: ok,
+                }),
+            },
+            Some(l.epoch),
+            now,
+        );
+    }
+    l.report(&b.drain(), now);
+}
+
+/// Steady traffic on both arms: `n` requests each, `errors` 5xx on the canary, latencies
+/// spread over 10..30 ms (canary scaled by `slow`).
+fn arms(l: &mut Learner, n: u32, errors: u32, slow: f64, now: u64) {
+    let mut b = Batcher::new(u32::MAX, u64::MAX);
+    for i in 0..n {
+        for arm in ["stable", "canary"] {
+            let err = arm == "canary" && i < errors;
+            let base = 10 + (i * 7919) % 21;
+            let ms = if arm == "canary" {
+                (f64::from(base) * slow) as u32
+            } else {
+                base
+            };
+            b.push(
+                Observation {
+                    route: "r",
+                    arm,
+                    outcome: if err { Outcome::Error5xx } else { Outcome::Ok },
+                    status: if err { 500 } else { 200 },
+                    latency_ms: ms,
+                    fingerprint: "",
+                    split_ppm: 0,
+                    propensity_ppm: None,
+                    epoch: Some(l.epoch),
+                },
+                now,
+            );
+        }
+    }
+    l.report(&b.drain(), now);
+}
+
+const GATED: &str = r#"{"kind":"canary","stable":"v1","canary":"v2","percent":10,
+    "steps":[{"percent":10,"hold_s":1},{"percent":50,"hold_s":1}],
+    "guard":{"max_error_rate":0.5,"min_requests":5},
+    "gates":{"shadow":{"min_observations":100,"min_agreement":0.95,"compare":{"kind":"kserve_v2"}},
+             "promote":{"margin":{"error_rate":0.02,"latency_ratio":1.25},"min_requests":200}}}"#;
+
+/// The whole pipeline without workerd: shadow (held while agreement fails, passed when it
+/// holds), each step, then promotion by the non-inferiority test, each gate decision
+/// returned with its evidence.
+#[test]
+fn a_gated_canary_walks_shadow_steps_and_the_promotion_gate() {
+    let cfg = common::one_route(GATED);
+    let route = &cfg.routes[0];
+    let mut l = Learner::new("r");
+    let mut rng = Xoshiro256::seed_from_u64(1);
+    let s0 = l.tick(route, 0, &mut rng).state.unwrap();
+    assert_eq!(
+        (s0.stage.as_deref(), s0.canary_percent),
+        (Some("shadow"), Some(0.0))
+    );
+    // 60 compared: waiting (no event); then 120 at 50 %: failing (one event, no state change).
+    shadows(&mut l, 60, 60, 100);
+    let out = l.tick(route, 200, &mut rng);
+    assert_eq!((out.state.as_ref(), out.gate.as_ref()), (None, None));
+    shadows(&mut l, 60, 0, 300);
+    let out = l.tick(route, 400, &mut rng);
+    assert_eq!(out.state, None);
+    let g = out.gate.unwrap();
+    assert_eq!((g.gate.as_str(), g.verdict.as_str()), ("shadow", "failing"));
+    assert_eq!(g.evidence["compared"], 120);
+    assert_eq!(g.evidence["agreement"], 0.5);
+    let out = l.tick(route, 500, &mut rng);
+    assert_eq!(out.gate, None, "a failing gate is news once");
+    let doc = l.stats(Some(route));
+    assert_eq!(doc["pipeline"]["current_name"], "shadow");
+    assert!(doc["pipeline"]["waiting_for"]
+        .as_str()
+        .unwrap()
+        .starts_with("shadow gate failing"));
+    // Agreement climbs to 0.95 over 1,200 compared: passed, live at the first step.
+    shadows(&mut l, 1_080, 1_080, 600);
+    let out = l.tick(route, 700, &mut rng);
+    let s1 = out.state.unwrap();
+    assert_eq!(
+        (s1.stage.as_deref(), s1.canary_percent, s1.step),
+        (Some("live"), Some(10.0), 0)
+    );
+    assert_eq!(out.gate.unwrap().verdict, "passed");
+    // Steps: held 1 s each with guard evidence.
+    arms(&mut l, 20, 0, 1.0, 800);
+    let s2 = l.tick(route, 1_800, &mut rng).state.unwrap();
+    assert_eq!((s2.step, s2.canary_percent), (1, Some(50.0)));
+    // The last step: too few requests -> waiting; equal arms, enough data -> promoted.
+    arms(&mut l, 50, 0, 1.0, 1_900);
+    let out = l.tick(route, 3_000, &mut rng);
+    assert_eq!(out.state, None);
+    assert_eq!(
+        l.gates
+            .iter()
+            .find(|g| g.gate == "promote")
+            .unwrap()
+            .verdict,
+        "waiting"
+    );
+    let mut t = 3_000;
+    let promoted = loop {
+        arms(&mut l, 100, 0, 1.0, t);
+        t += 300;
+        let out = l.tick(route, t, &mut rng);
+        if let Some(st) = out.state {
+            break (st, out.gate.unwrap(), t);
+        }
+        assert!(t < 60_000, "never decided: {:?}", l.gates);
+    };
+    let (st, g, at) = promoted;
+    assert_eq!(st.canary_percent, Some(100.0));
+    assert!(st
+        .reason
+        .unwrap()
+        .starts_with("canary promoted to 100%: promotion gate: not worse"));
+    assert_eq!(g.verdict, "not_worse");
+    assert!(
+        g.evidence["metrics"]["error_rate"]["upper"]
+            .as_f64()
+            .unwrap()
+            < 0.02
+    );
+    assert!(
+        g.evidence["metrics"]["latency"]["upper_ratio"]
+            .as_f64()
+            .unwrap()
+            < 1.25
+    );
+    eprintln!(
+        "promoted at {at} ms with {} requests per arm: {}",
+        g.evidence["requests"]["canary"], g.summary
+    );
+    assert_eq!(l.stats(Some(route))["pipeline"]["status"], "promoted");
+}
+
+/// On the last step a candidate with 10 % errors (margin 2 points) is rolled back by the
+/// promotion gate; one 1.6 times slower (margin 1.25) too; one inside both margins is not.
+#[test]
+fn the_promotion_gate_rolls_back_a_worse_candidate() {
+    let cfg = common::one_route(
+        r#"{"kind":"canary","stable":"v1","canary":"v2","percent":50,"steps":[{"percent":50,"hold_s":600}],
+            "gates":{"promote":{"margin":{"error_rate":0.02,"latency_ratio":1.25},"min_requests":100}}}"#,
+    );
+    let route = &cfg.routes[0];
+    for (errors_per_100, slow, worse) in [(10, 1.0, true), (0, 1.6, true), (0, 1.05, false)] {
+        let mut l = Learner::new("r");
+        let mut rng = Xoshiro256::seed_from_u64(3);
+        l.tick(route, 0, &mut rng);
+        let mut t = 0;
+        let mut verdict = None;
+        while t < 30_000 {
+            arms(&mut l, 100, errors_per_100, slow, t);
+            t += 300;
+            if let Some(st) = l.tick(route, t, &mut rng).state {
+                verdict = Some(st);
+                break;
+            }
+        }
+        let last = l.gates.iter().find(|g| g.gate == "promote").unwrap();
+        eprintln!(
+            "errors {errors_per_100}/100, latency x{slow}: {}",
+            last.summary
+        );
+        match verdict {
+            Some(st) => {
+                assert!(worse, "{st:?}");
+                assert!(st.rolled_back);
+                assert!(st
+                    .reason
+                    .unwrap()
+                    .starts_with("canary rolled back: promotion gate: worse"));
+            }
+            None => {
+                assert!(!worse, "not rolled back: {}", last.summary);
+                // Not worse, but the hold (600 s) is not over: waiting to promote.
+                assert_eq!(last.verdict, "not_worse");
+            }
+        }
+    }
 }
 
 #[test]

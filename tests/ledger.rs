@@ -44,6 +44,7 @@ fn batch(route: &str, arm: &str, n: u32, now: u64) -> switchyard_core::observe::
                 fingerprint: "",
                 split_ppm: 0,
                 propensity_ppm: None,
+                epoch: None,
             },
             now,
         );

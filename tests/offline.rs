@@ -53,6 +53,7 @@ fn decisions(rows: &[(u64, &str, u32)], at: u64) -> Batch {
                 fingerprint: "",
                 split_ppm: 0,
                 propensity_ppm: Some(*p),
+                epoch: None,
             },
             at,
         );
@@ -262,6 +263,7 @@ fn an_external_trainer_route_gets_drains_never_weights() {
                 fingerprint: "",
                 split_ppm: 0,
                 propensity_ppm: Some(500_000),
+                epoch: None,
             },
             t,
         );

@@ -1,4 +1,4 @@
-//! Issue 7 (security), native: header hygiene, duplicate JSON keys, route names, validator
+//! Security of the request path, native: header hygiene, duplicate JSON keys, route names, validator
 //! completeness, KServe output pairing, the bounded-staleness rule and the receipt unit id.
 //! Fuzz-found crashes are kept here as regression cases (none so far: see
 //! docs/security.md for the fuzz runs).

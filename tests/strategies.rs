@@ -110,6 +110,68 @@ fn canary_share_state_and_rollback() {
     assert!((1800..2200).contains(&n), "{n}");
 }
 
+/// A canary with a shadow gate: until its state says the gate passed, every unit goes to
+/// stable (reason `shadow_gate`) and the gate's mirror fires; after, the first step's share
+/// goes live and the mirror stops. A rolled-back shadow stage mirrors nothing.
+#[test]
+fn shadow_gate_keeps_the_candidate_at_zero_live_and_mirrors_to_it() {
+    let cfg = one_route(
+        r#"{"kind":"canary","stable":"v1","canary":"v2","percent":30,"steps":[{"percent":30,"hold_s":5}],
+            "gates":{"shadow":{"min_observations":10,"min_agreement":0.9,"compare":{"kind":"kserve_v2"},"percent":100}}}"#,
+    );
+    let route = &cfg.routes[0];
+    assert_eq!(route.shadows.len(), 1, "the gate's mirror");
+    assert!(route.shadows[0].gate);
+    let fp = route.fingerprint.clone();
+    let state = |stage: &str, pct: f64, rolled_back: bool| RouteState {
+        fingerprint: fp.clone(),
+        canary_percent: Some(pct),
+        stage: Some(stage.into()),
+        rolled_back,
+        ..Default::default()
+    };
+    let shadow = state("shadow", 0.0, false);
+    let live = state("live", 30.0, false);
+    let rolled = state("shadow", 0.0, true);
+    let other = RouteState {
+        fingerprint: "other".into(),
+        ..live.clone()
+    };
+    for (st, live_expected, mirrored) in [
+        (None, false, true),
+        (Some(&shadow), false, true),
+        (Some(&other), false, true),
+        (Some(&rolled), false, false),
+        (Some(&live), true, false),
+    ] {
+        let inputs = Inputs {
+            weights: None,
+            state: st,
+        };
+        let mut to_canary = 0;
+        for i in 0..2_000 {
+            let d = decide_with(&cfg, &format!("u{i}"), &[], inputs);
+            to_canary += usize::from(d.arm == "canary");
+            assert_eq!(d.shadows != 0, mirrored, "{st:?}");
+            if !live_expected && !st.is_some_and(|s| s.rolled_back) {
+                assert_eq!(d.reason.as_str(), "shadow_gate");
+            }
+        }
+        if live_expected {
+            assert!(
+                (500..700).contains(&to_canary),
+                "{to_canary} of 2000 at 30 %"
+            );
+        } else {
+            assert_eq!(to_canary, 0, "{st:?}: no live request to the candidate");
+        }
+        assert_eq!(
+            routing::split_ppm(route, st),
+            if live_expected { 300_000 } else { 0 }
+        );
+    }
+}
+
 #[test]
 fn flag_rules_route_by_header() {
     let cfg = one_route(

@@ -388,7 +388,9 @@ function routeCharts(name, doc, raw, t) {
       raw ? 'No per-minute data yet: the charts fill in as traffic arrives.' : 'Time series unavailable (GET /_switchyard/series/<route> did not answer).'))];
   }
   // Complete minutes up to now (the current one is still filling); minutes without a row had no requests.
-  const series = lib.fillMinutes(raw, t - (raw?.bucket_ms ?? 60_000));
+  // Until two minutes are complete, the filling minute is shown too (a line, not a dot or nothing).
+  let series = lib.fillMinutes(raw, t - (raw?.bucket_ms ?? 60_000));
+  if ((series?.minutes ?? []).length < 2) series = lib.fillMinutes(raw, t);
   const guard = lib.routeGuard(cache.config, name);
   const marks = lib.eventMarks(series);
   const base = { xDomain: domain, marks };

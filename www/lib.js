@@ -897,7 +897,7 @@ export function shadowSeries(series) {
   }));
 }
 
-const EVENT_LABEL = { step: 'Step', rollback: 'Rollback', resume: 'Resume', promote: 'Promote', pause: 'Pause', srm: 'SRM alarm', config: 'Config change' };
+const EVENT_LABEL = { step: 'Step', rollback: 'Rollback', resume: 'Resume', promote: 'Promote', pause: 'Pause', gate: 'Release gate', srm: 'SRM alarm', config: 'Config change' };
 
 /** Short labels drawn on the chart beside a mark (other kinds: hover for the label). */
 const MARK_SHORT = { config: 'config changed: counts restart', rollback: 'rollback' };

@@ -174,6 +174,48 @@ export function drain(response) {
 }
 
 /**
+ * `response`'s body when it has at most `max` bytes: a Uint8Array, read chunk by chunk;
+ * `null` as soon as it is longer (the rest is cancelled, never read; a declared
+ * `content-length` above `max` cancels before the first read); `undefined` when the body
+ * could not be read. At most `max` bytes plus one chunk are ever held.
+ */
+export async function capped(response, max) {
+  const body = response.body;
+  if (!body) return new Uint8Array(0);
+  const declared = Number(response.headers.get('content-length'));
+  if (declared > max) {
+    body.cancel().catch(() => {});
+    return null;
+  }
+  const parts = [];
+  let n = 0;
+  let reader;
+  try {
+    reader = body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      n += value.byteLength;
+      if (n > max) {
+        reader.cancel().catch(() => {});
+        return null;
+      }
+      parts.push(value);
+    }
+  } catch {
+    return undefined;
+  }
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+/**
  * Called by the Rust panic hook just before the instance traps (`panic = "abort"`): the
  * module entry (`entry.mjs`) then starts a fresh instance before the next request. A global
  * flag, because the entry and this module are separate modules of the bundle.

@@ -86,6 +86,17 @@ async function shot(name, copyToDocs, height = 900) {
   }
   return file;
 }
+/** Runs `step` until it passes, at most 5 times (for steps a poll's redraw can interrupt). */
+async function again(step) {
+  for (let i = 1; ; i++) {
+    try {
+      return await step();
+    } catch (e) {
+      if (i >= 5) throw e;
+      await page.waitForTimeout(200);
+    }
+  }
+}
 /** Sets the editor's text the way typing does (input event). */
 async function setEditor(fn) {
   await page.locator('#cfg').evaluate((el, src) => {
@@ -216,11 +227,14 @@ test('route page: arms with origins and shares, charts that fit, a rollback mark
   assert.ok(req.every(Number.isInteger), req.join(','));
   assert.equal(await page.locator('#chart-canary .c-mark-step').count(), 2, 'the two steps are marked');
   assert.equal(await page.locator('#chart-canary .c-mark-rollback').count(), 0);
-  // Hover read-out.
-  await page.locator('#chart-requests').scrollIntoViewIfNeeded();
-  const box = await page.locator('#chart-requests').boundingBox();
-  await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
-  assert.match(await page.locator('#card-requests .tip').innerText(), /stable: \d+/);
+  // Hover read-out (the page redraws its charts when it polls: a redraw between the steps
+  // replaces the element, so the hover is tried again).
+  await again(async () => {
+    await page.locator('#chart-requests').scrollIntoViewIfNeeded({ timeout: 2000 });
+    const box = await page.locator('#chart-requests').boundingBox();
+    await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
+    assert.match(await page.locator('#card-requests .tip').innerText({ timeout: 2000 }), /stable: \d+/);
+  });
   // No feedback on this canary: no rate, no P(beat), one verdict saying why.
   assert.match(await text('#comparisons'), /canary\s+Inconclusive\s+always-valid \(sequential\) test: no feedback yet/);
   await page.click('#other-stats-s');
@@ -241,10 +255,12 @@ test('route page: arms with origins and shares, charts that fit, a rollback mark
   assert.match(await text('#route-alerts'), /Rolled back: operator rollback by admin/);
   assert.match(await text('#events'), /Rollback/);
   // Hovering the right edge reads the rollback out of the chart.
-  await page.locator('#chart-canary').scrollIntoViewIfNeeded();
-  const cb = await page.locator('#chart-canary').boundingBox();
-  await page.mouse.move(cb.x + cb.width * 0.985, cb.y + cb.height / 2);
-  assert.match(await page.locator('#card-canary .tip').innerText(), /Rollback → 0%: operator rollback by admin/);
+  await again(async () => {
+    await page.locator('#chart-canary').scrollIntoViewIfNeeded({ timeout: 2000 });
+    const cb = await page.locator('#chart-canary').boundingBox();
+    await page.mouse.move(cb.x + cb.width * 0.985, cb.y + cb.height / 2);
+    assert.match(await page.locator('#card-canary .tip').innerText({ timeout: 2000 }), /Rollback → 0%: operator rollback by admin/);
+  });
   assert.equal(await page.locator('#rollback').isDisabled(), true);
   assert.equal(await page.locator('#resume').isDisabled(), false);
   const post = mock.state.requests.find((r) => r.method === 'POST' && r.path === '/_switchyard/rollback/fraud');

@@ -89,6 +89,8 @@ test('the document is OpenAPI 3.1 and internally consistent', () => {
       for (const name of [...p.matchAll(/\{([^}]+)\}/g)].map((x) => x[1])) {
         assert.ok(params.some((x) => x.in === 'path' && x.name === name), `${m} ${p}: path parameter ${name}`);
       }
+      // Every operation documents the 405 (with Allow) of the methods its path does not take.
+      assert.ok(op.responses['405'], `${m} ${p}: no 405`);
       // Operator endpoints name their minimum role; the unauthenticated ones opt out of auth.
       if (op.security?.length === 0) continue;
       assert.ok(['feedback', 'viewer', 'operator', 'admin'].includes(op['x-switchyard-role']), `${m} ${p}: x-switchyard-role`);
@@ -112,7 +114,7 @@ test('the document is OpenAPI 3.1 and internally consistent', () => {
   walk(doc);
 });
 
-test('the interfaces of issue 9 and CONTRACTS.md are described', () => {
+test('the config, learning, flag and observability interfaces are described', () => {
   const want = {
     '/_switchyard/config': ['get', 'put'],
     '/_switchyard/config/history': ['get'],
@@ -127,14 +129,22 @@ test('the interfaces of issue 9 and CONTRACTS.md are described', () => {
     '/_switchyard/promote/{route}': ['post'],
     '/_switchyard/rollback/{route}': ['post'],
     '/_switchyard/feedback': ['post'],
+    '/_switchyard/ope/{route}': ['post'],
+    '/_switchyard/decisions/{route}': ['get'],
+    '/_switchyard/weights/{route}': ['put'],
   };
   for (const [p, methods] of Object.entries(want)) {
     for (const m of methods) assert.ok(doc.paths[p]?.[m], `${m.toUpperCase()} ${p} missing`);
   }
   const put = doc.paths['/_switchyard/config'].put;
-  assert.ok(put.parameters.some((x) => x.name === 'If-Match' && x.in === 'header'));
+  const param = (x) => (x.$ref ? doc.components.parameters[x.$ref.split('/').pop()] : x);
+  assert.ok(put.parameters.map(param).some((x) => x.name === 'If-Match' && x.in === 'header'));
+  assert.ok(put.parameters.map(param).some((x) => x.name === 'message' && x.in === 'query'));
   assert.ok(put.responses['412'], 'PUT /config documents 412');
   assert.ok(doc.paths['/_switchyard/config'].get.responses['200'].headers.ETag);
+  // The history answers `versions` (what the server sends, and what the CLI reads).
+  const history = doc.paths['/_switchyard/config/history'].get.responses['200'].content['application/json'].schema;
+  assert.ok(history.required.includes('versions') && !history.properties.history);
   // Feedback is open to the receipt alone (`{}`), and takes a bearer token (role `feedback`
   // or higher) on routes with `feedback_auth: "token"`.
   const fb = doc.paths['/_switchyard/feedback'].post;

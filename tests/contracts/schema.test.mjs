@@ -18,7 +18,9 @@ const read = (p) => JSON.parse(readFileSync(resolve(ROOT, p), 'utf8'));
 const schema = read('docs/config.schema.json');
 const fixtures = read('tests/fixtures/config_cases.json');
 
-const ajv = new Ajv2020({ allErrors: true, strict: true });
+// multipleOf 0.0001 (percents with at most 4 decimals) in binary floating point needs a
+// tolerance, as the validator's own check has (|p x 10^4 - round| <= 1e-6).
+const ajv = new Ajv2020({ allErrors: true, strict: true, multipleOfPrecision: 6 });
 const validate = ajv.compile(schema);
 
 // Per fixture with errors: which of its expected paths each side catches.
@@ -83,8 +85,26 @@ const SPLIT = {
     validator: ['$.routes[0].reward.max', '$.routes[1].log.context[1]'],
   },
   'required fields given null': {
-    schema: ['$.routes[0].name', '$.routes[1].strategy.percent', '$.routes[2].strategy.active', '$.routes[3].strategy.arms[0].weight'],
+    schema: ['$.routes[0].name', '$.routes[1].strategy.percent', '$.routes[2].strategy.active', '$.routes[3].strategy.arms', '$.routes[3].strategy.arms[0].weight'],
     validator: [],
+  },
+  'canary release gates: every field checked': {
+    schema: [
+      '$.routes[0].strategy.gates',
+      '$.routes[1].strategy.gates.shadow.min_observations',
+      '$.routes[1].strategy.gates.shadow.min_agreement',
+      '$.routes[1].strategy.gates.shadow.compare',
+      '$.routes[1].strategy.gates.shadow.percent',
+      '$.routes[1].strategy.gates.shadow.extra',
+      '$.routes[2].strategy.gates.promote.margin.error_rate',
+      '$.routes[2].strategy.gates.promote.margin.latency_ratio',
+      '$.routes[2].strategy.gates.promote.margin.reward',
+      '$.routes[2].strategy.gates.promote.alpha',
+      '$.routes[2].strategy.gates.promote.min_requests',
+      '$.routes[3].strategy.gates.shadow.min_observations',
+    ],
+    // A user shadow of the origin the shadow gate mirrors to.
+    validator: ['$.routes[4].shadow[0].origin'],
   },
   'semantic errors only the validator sees': {
     schema: [],

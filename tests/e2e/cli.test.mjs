@@ -1,7 +1,8 @@
 // The CLI (crates/cli) against the real workers in `wrangler dev`: `explain` names the arm,
-// reason and flags the edge serves; `diff` counts exactly the users the edge moves; `get`
-// returns the stored text; `put` writes through the control plane (and an invalid file is
-// never sent); `validate` gives the id the router reports.
+// reason and flags the edge serves; `diff` counts exactly the users the edge moves, and the
+// control plane's `POST /validate?churn=1` gives the same counts; `get` returns the stored
+// text; `put` writes through the control plane (and an invalid file is never sent) with its
+// message as written; `validate` gives the id the router reports.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -117,6 +118,18 @@ test('explain names the arm, reason and flags the edge serves; diff counts the u
     for (const [to, n] of Object.entries(row)) assert.equal(exp.matrix[from][to], n, `${from}->${to}`);
   }
   assert.ok(moved > 0, 'weights 50/50 -> 30/70 move someone');
+
+  // The control plane's churn (10,000 synthetic units against the config in force, which is
+  // now newCfg: compare newCfg -> oldCfg) equals `diff` over the same units.
+  const server = await w.req('/_switchyard/validate?churn=1', { method: 'POST', body: JSON.stringify(oldCfg) });
+  assert.equal(server.status, 200, server.body);
+  const churn = server.json().churn;
+  assert.equal(churn.units, 10_000);
+  const local = await cli(['diff', '--json', '--quiet', '--units', '10000', newFile, oldFile]);
+  assert.equal(local.code, 0, local.stderr);
+  const byRoute = (routes) => Object.fromEntries(routes.map((r) => [r.route, { status: r.status, changed_arm: r.changed_arm, matrix: r.matrix }]));
+  assert.deepEqual(byRoute(churn.routes), byRoute(JSON.parse(local.stdout).routes), 'server churn == switchyard diff');
+  assert.ok(churn.routes.find((r) => r.route === 'exp').changed_arm.units > 0);
   console.log(`# cli: explain matched the edge for ${USERS} users x 2 routes; diff predicted ${moved}/${USERS} moves exactly`);
 });
 
@@ -131,7 +144,8 @@ test('get returns the stored text; put writes it; an invalid file is never sent'
   const next = config([40, 60], 60);
   const f = join(dir, 'next.json');
   await writeFile(f, JSON.stringify(next, null, 2));
-  const p = await cli(['put', '--json', f, '--url', w.url, '--message', 'beta to 60 %', ...auth(w)]);
+  const message = 'beta to 60 % — ✓ 日本';
+  const p = await cli(['put', '--json', f, '--url', w.url, '--message', message, ...auth(w)]);
   assert.equal(p.code, 0, p.stdout + p.stderr);
   const written = JSON.parse(p.stdout);
   assert.equal(written.written, true);
@@ -139,6 +153,12 @@ test('get returns the stored text; put writes it; an invalid file is never sent'
   assert.equal(written.id, local.id, 'the server stored the file byte for byte');
   const after = await cli(['get', '--url', w.url, ...auth(w)]);
   assert.equal(after.stdout.trimEnd(), JSON.stringify(next, null, 2));
+  // The message reaches the history as written (UTF-8, `%` and all), not percent-encoded.
+  const h = await cli(['history', '--json', '--url', w.url, ...auth(w)]);
+  assert.equal(h.code, 0, h.stderr);
+  const newest = JSON.parse(h.stdout).versions[0];
+  assert.equal(newest.version, written.version);
+  assert.equal(newest.message, message);
 
   const bad = join(dir, 'bad.json');
   await writeFile(bad, JSON.stringify({ ...next, routes: [{ ...next.routes[0], strategy: { kind: 'ab', arms: [] } }] }));

@@ -15,7 +15,7 @@ const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}: apt-get install -y chromium`;
 if (skip && process.env.REQUIRE_BROWSER === '1') throw new Error(`REQUIRE_BROWSER=1 (CI) but ${skip}`);
 if (skip) console.log(`# SKIPPED dashboard-browser: ${skip}`);
-const TOKEN = 'dash-browser-token';
+const TOKEN = 'dash-browser-token-0123456789abcdef';
 const ctx = useWorker({ vars: { ADMIN_TOKEN: TOKEN, STATS_TICK_MS: '300' } });
 let browser;
 let page;

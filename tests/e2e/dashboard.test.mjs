@@ -180,7 +180,7 @@ test('live stats documents render without NaN/undefined through www/lib.js', asy
 });
 
 test('with ADMIN_TOKEN: the API needs the Bearer token the dashboard sends; the static files do not', async () => {
-  const w = await startWorker({ vars: { ADMIN_TOKEN: 'dash-secret-token' } });
+  const w = await startWorker({ vars: { ADMIN_TOKEN: 'dash-secret-token-0123456789abcdef' } });
   try {
     const page = await w.req('/_switchyard/dashboard/');
     assert.equal(page.status, 200);
@@ -192,9 +192,9 @@ test('with ADMIN_TOKEN: the API needs the Bearer token the dashboard sends; the 
       const wrong = await w.req(path, { method, headers: { authorization: 'Bearer nope' }, body: method === 'POST' ? '{}' : undefined });
       assert.equal(wrong.status, 401);
     }
-    const ok = await w.req('/_switchyard/status', { headers: { authorization: 'Bearer dash-secret-token' } });
+    const ok = await w.req('/_switchyard/status', { headers: { authorization: 'Bearer dash-secret-token-0123456789abcdef' } });
     assert.equal(ok.status, 200, ok.body);
-    const v = await w.req('/_switchyard/validate', { method: 'POST', headers: { authorization: 'Bearer dash-secret-token' }, body: '{}' });
+    const v = await w.req('/_switchyard/validate', { method: 'POST', headers: { authorization: 'Bearer dash-secret-token-0123456789abcdef' }, body: '{}' });
     assert.equal(v.status, 422, v.body);
   } finally {
     await w.stop();

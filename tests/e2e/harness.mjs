@@ -250,6 +250,21 @@ function runWrangler(args, { input, timeoutMs = 60000 } = {}) {
   });
 }
 
+/** One read of a SPLIT_CONFIG key from the local store in `dir`; null when absent. */
+async function readKV(dir, key) {
+  try {
+    const { stdout, stderr } = await runWrangler(['kv', 'key', 'get', '--local', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key, '--text']);
+    // wrangler prints "Value not found" to stdout/stderr for a missing key (exit 0 on some versions)
+    if (/^Value not found/m.test(stdout) || (stdout === '' && /Value not found/.test(stderr))) return null;
+    // wrangler appends one newline to the value it prints.
+    return stdout.endsWith('\n') ? stdout.slice(0, -1) : stdout;
+  } catch (e) {
+    if (/not found/i.test(e.message)) return null;
+    throw e;
+  }
+}
+
+
 function wranglerEnv(extra = {}) {
   return {
     ...process.env,
@@ -314,8 +329,9 @@ async function statsConfigCopy(dir, vars) {
  * its own `authorization` header or `{ auth: false }`. The token is `w.adminToken`.
  */
 export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDir, stats = true, routerConfig, adminToken } = {}) {
-  const token = vars.ADMIN_TOKEN ?? (adminToken === undefined ? `e2e-${randomBytes(12).toString('hex')}` : adminToken);
-  vars = { ...vars };
+  const token = vars.ADMIN_TOKEN ?? (adminToken === undefined ? `e2e-${randomBytes(16).toString('hex')}` : adminToken);
+  // Local development, as scripts/setup.sh's .dev.vars says: loopback http:// webhooks are sent.
+  vars = { SWITCHYARD_LOCAL_DEV: '1', ...vars };
   if (token) vars.ADMIN_TOKEN = token;
   else delete vars.ADMIN_TOKEN;
   for (const b of stats ? ['router', 'stats'] : ['router']) {
@@ -396,17 +412,18 @@ export async function startWorker({ vars = {}, startTimeoutMs = 90000, persistDi
         await rm(file, { force: true });
       }
     },
-    /** Reads a SPLIT_CONFIG key via the wrangler CLI; null when absent. */
-    async getKV(key) {
-      try {
-        const { stdout, stderr } = await runWrangler(['kv', 'key', 'get', '--local', '--persist-to', dir, '--binding', 'SPLIT_CONFIG', key, '--text']);
-        // wrangler prints "Value not found" to stdout/stderr for a missing key (exit 0 on some versions)
-        if (/^Value not found/m.test(stdout) || (stdout === '' && /Value not found/.test(stderr))) return null;
-        // wrangler appends one newline to the value it prints.
-        return stdout.endsWith('\n') ? stdout.slice(0, -1) : stdout;
-      } catch (e) {
-        if (/not found/i.test(e.message)) return null;
-        throw e;
+    /**
+     * Reads a SPLIT_CONFIG key via the wrangler CLI; null when absent. `{ present: true }` is
+     * for a key the stats worker rewrites every tick: the CLI reads the store beside the
+     * running worker, and a read that lands while the value is being replaced can find none;
+     * such a read is retried for up to 2 s before null is returned.
+     */
+    async getKV(key, { present = false } = {}) {
+      const until = Date.now() + (present ? 2000 : 0);
+      for (;;) {
+        const v = await readKV(dir, key);
+        if (v !== null || Date.now() >= until) return v;
+        await sleep(100);
       }
     },
     /**
@@ -494,7 +511,7 @@ export function useWorker(opts) {
   return ctx;
 }
 
-/** Builds a schema-v1 config (DESIGN.md section 4) from a map of origin name -> origin handle. */
+/** Builds a schema-v1 config (docs/config.md) from a map of origin name -> origin handle. */
 export function originsBlock(origins, extra = {}) {
   const out = {};
   for (const [name, o] of Object.entries(origins)) out[name] = { url: o.url, ...extra };

@@ -1,4 +1,4 @@
-// Issue 6, items 4-7, end to end under `wrangler dev`: a dead bandit arm is drained and
+// The learning loop's health and rewards, end to end under `wrangler dev`: a dead bandit arm is drained and
 // probed back, numeric rewards with missing feedback, SRM across a canary step, and the
 // operator's resume and promote.
 import { test } from 'node:test';
@@ -17,7 +17,7 @@ const feedback = (receipt, reward) =>
   ctx.worker.req('/_switchyard/feedback', { method: 'POST', headers: { 'content-type': 'application/json' }, body: { receipt, reward } });
 const stats = async (route) => (await ctx.worker.req(`/_switchyard/stats/${route}`)).json();
 const kvJson = async (key) => {
-  const t = await ctx.worker.getKV(key);
+  const t = await ctx.worker.getKV(key, { present: true });
   return t ? JSON.parse(t) : null;
 };
 const armOf = (r) => r.headers['x-switchyard-arm'];
@@ -236,7 +236,9 @@ test('SRM: a canary moved 10 -> 30 % under steady traffic reports no mismatch, a
 });
 
 test('resume and promote: a rolled-back canary resumes at its step and is promoted; a bandit leader is promoted', async () => {
-  await apply([
+  // A recording webhook receiver: every action below is exactly one webhook, named after it.
+  const hook = await startOrigin('hook');
+  const routes = [
     {
       name: 'rp',
       match: { path_prefix: '/rp' },
@@ -249,7 +251,9 @@ test('resume and promote: a rolled-back canary resumes at its step and is promot
       unit: [{ header: 'x-user-id' }],
       strategy: { kind: 'bandit', min_samples: 10, min_share: 0.1, sticky: false, arms: [{ name: 'a', origin: 'a' }, { name: 'b', origin: 'b' }] },
     },
-  ]);
+  ];
+  await ctx.worker.applyConfig({ version: 1, origins: originsBlock(o), routes, alerts: { webhooks: [{ url: `${hook.url}/hook` }] } });
+  const hooks = (route) => hook.requests.map((r) => JSON.parse(r.body)).filter((b) => b.route === route);
   o.stable.setMode('ok');
   o.canary.setMode('ok');
   const users = Array.from({ length: 60 }, (_, i) => `rp-${i}`);
@@ -272,18 +276,35 @@ test('resume and promote: a rolled-back canary resumes at its step and is promot
     await traffic();
     return (await kvJson('state:rp'))?.rolled_back;
   }, 30000, { intervalMs: 200, what: 'rollback' });
-  // Fixed: the operator resumes; the share before the breach is back and recorded.
+  const rolledBack = await kvJson('state:rp');
+  // Fixed: the operator resumes; the share before the breach is back and recorded, in a new
+  // controller epoch. Isolates flush their observations once a second, so the failing
+  // requests just made reach the route's object after the resume, and so do the requests
+  // made right after it (the isolate still routes by the state it read before): they carry an
+  // older epoch and are re-filed (counted, not judged).
+  await traffic();
   o.canary.setMode('ok');
   r = await act('resume', 'rp');
+  await traffic();
   assert.equal(r.status, 200, r.body);
   assert.equal(r.json().state.canary_percent, 40);
   let st = await kvJson('state:rp');
   assert.equal(st.rolled_back, false);
   assert.equal(st.last_action, 'resume');
   assert.equal(st.canary_percent, 40);
+  assert.ok(st.epoch > rolledBack.epoch, `resume starts an epoch: ${rolledBack.epoch} -> ${st.epoch}`);
   await waitFor(async () => (await traffic()).some((x) => x.json().origin === 'canary'), 8000, { what: 'canary serves again' });
-  await sleep(1500);
+  // Past the flush age and a few ticks: every late batch has arrived and been judged.
+  for (let i = 0; i < 6; i++) {
+    await traffic();
+    await sleep(300);
+  }
   assert.equal((await kvJson('state:rp')).rolled_back, false, 'the old breach does not roll it back again');
+  const doc = await stats('rp');
+  console.log(`# resume: epoch ${rolledBack.epoch} -> ${st.epoch}; ${doc.stale_observations} observations of an older epoch re-filed; canary window ${JSON.stringify(doc.window.canary ? [doc.window.canary.requests, doc.window.canary.errors] : null)}`);
+  assert.equal(doc.epoch, st.epoch);
+  assert.ok(doc.stale_observations > 0, 'observations of an older epoch arrived after the resume');
+  assert.equal(doc.window.canary?.errors ?? 0, 0, 'no error of the old epoch in the judged window');
   // Promote: everyone on the canary.
   r = await act('promote', 'rp');
   assert.equal(r.status, 200, r.body);
@@ -292,6 +313,24 @@ test('resume and promote: a rolled-back canary resumes at its step and is promot
   assert.equal(st.last_action, 'promote');
   await waitFor(async () => (await traffic()).every((x) => x.json().origin === 'canary'), 8000, { what: 'all traffic on the canary' });
   assert.equal((await stats('rp')).controller.canary_percent, 100);
+  // An operator's rollback of the promoted canary.
+  r = await ctx.worker.req('/_switchyard/rollback/rp', { method: 'POST' });
+  assert.equal(r.status, 200, r.body);
+  // One action, one alert: the automatic rollback, then the operator's resume, promote and
+  // rollback, each exactly once and labelled with what happened; the route's timeline names
+  // the same changes the same way.
+  await waitFor(() => hooks('rp').length >= 4, 10000, { what: 'four webhooks for rp' });
+  await sleep(2000); // nothing more arrives
+  // `srm` is the sample-ratio alarm, not a state change (60 fixed users are not a random
+  // sample of units; it may or may not fire here).
+  const sent = hooks('rp').filter((b) => b.event !== 'srm');
+  console.log(`# alerts: ${JSON.stringify(sent.map((b) => [b.event, b.state?.canary_percent]))}`);
+  assert.deepEqual(sent.map((b) => b.event), ['rollback', 'resume', 'promote', 'rollback']);
+  assert.match(sent[1].text, /^Switchyard: route rp resumed \(canary at 40%\)/);
+  assert.match(sent[2].text, /^Switchyard: route rp promoted \(canary at 100%\)/);
+  assert.equal(sent[0].state.rolled_back, true);
+  const timeline = (await ctx.worker.req('/_switchyard/series/rp?minutes=10')).json().events.map((e) => e.kind).filter((k) => k !== 'srm');
+  assert.deepEqual(timeline, ['rollback', 'resume', 'promote', 'rollback'], 'the timeline names the same four changes');
 
   // Bandit: promote its leader to the whole route, then resume learning.
   await waitFor(async () => {

@@ -1,4 +1,4 @@
-// Issue 3, end to end under `wrangler dev` with Durable Objects and alarms: receipts and
+// The learning loop, end to end under `wrangler dev` with Durable Objects and alarms: receipts and
 // feedback, bandit weights that learn, automatic canary rollback, shadow agreement.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -223,7 +223,7 @@ test('rolling: batches advance every interval while healthy and pause when the n
   console.log(`# rolling: paused at ${pausedAt}/10 batches: ${state.paused}`);
   assert.match(state.paused, /error rate/);
   assert.ok(pausedAt < 10);
-  const inKv = JSON.parse(await ctx.worker.getKV('state:roll'));
+  const inKv = JSON.parse(await ctx.worker.getKV('state:roll', { present: true }));
   assert.equal(inKv.completed, pausedAt, 'the pause is in KV, where the edge reads it');
   await traffic();
   assert.equal((await controller()).completed, pausedAt, 'no batch completes while paused');

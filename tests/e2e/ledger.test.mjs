@@ -1,4 +1,4 @@
-// Issue 6 (1-3), end to end under `wrangler dev`: the receipt ledger in the object's SQLite
+// The receipt ledger, end to end under `wrangler dev`: the ledger in the object's SQLite
 // (flat cost per credit, hostile rewards refused, everything intact across a restart of
 // `wrangler dev` on the same state), feedback spread over N ledger shards and merged, and the
 // guards kept running on the last valid config when an invalid one is written to KV.

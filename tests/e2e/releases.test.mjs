@@ -1,4 +1,4 @@
-// Issue 2, end to end: blue-green flips and failover, recreate's health gate, and shadow
+// Releases, end to end: blue-green flips and failover, recreate's health gate, and shadow
 // traffic that never touches the primary response.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Issue 2, end to end in workerd: every strategy against real HTTP origins on loopback,
+// Routing, end to end in workerd: every strategy against real HTTP origins on loopback,
 // configs written to local KV with the wrangler CLI while `wrangler dev` runs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -162,29 +162,60 @@ test('bandit: weights written to KV are honoured', async () => {
   console.log(`# bandit: share of b ${before.toFixed(3)} -> ${after.toFixed(3)} after weights {a: .1, b: .9}`);
 });
 
-test('an invalid config written over a good one changes nothing, and says so', async () => {
+test('an invalid config written over a good one changes nothing, and says so (to operators only)', async () => {
   const good = await apply([
     { name: 'stay', match: { path_prefix: '/stay' }, strategy: { kind: 'recreate', origin: 'v1' } },
   ]);
   const before = await post('/stay', 'u');
   assert.equal(before.json().origin, 'v1');
-  const bad = { version: 1, origins: originsBlock(o), routes: [{ name: 'stay', match: { path_prefix: '/stay' }, strategy: { kind: 'recreate', origin: 'nope' } }] };
+  // Secrets in the refused document: an origin's password and query key, a webhook URL.
+  const secretOrigins = { ...originsBlock(o), leaky: { url: 'http://user:pass@127.0.0.1:9/v1?api_key=SECRET123' } };
+  const bad = {
+    version: 1,
+    origins: secretOrigins,
+    routes: [{ name: 'stay', match: { path_prefix: '/stay' }, strategy: { kind: 'recreate', origin: 'nope' } }],
+    alerts: { webhooks: [{ url: 'http://hooks.example/services/HOOKSECRET?api_key=SECRET123' }] },
+    bogus_field: 'http://user:pass@x.example/?api_key=SECRET123',
+  };
   await ctx.worker.putKV('config', bad);
   let r;
   await waitFor(async () => {
     r = await post('/stay', 'u');
     return r.headers['x-switchyard-config-error'];
   }, 8000, { what: 'rejection reported' });
-  assert.match(r.headers['x-switchyard-config-error'], /routes\[0\]\.strategy\.origin/);
+  // Anonymous callers learn that the newest document was refused, nothing from it.
+  assert.match(r.headers['x-switchyard-config-error'], /^newest config rejected; the last valid one is in force \(operators: GET \/_switchyard\/config\)$/);
   assert.equal(r.headers['x-switchyard-config'], good, 'the last good config keeps serving');
   assert.equal(r.json().origin, 'v1');
-  await ctx.worker.putKV('config', 'this is not json');
-  await waitFor(async () => /invalid JSON/.test((await post('/stay', 'u')).headers['x-switchyard-config-error'] ?? ''), 8000);
-  assert.equal((await post('/stay', 'u')).json().origin, 'v1');
+  const leaks = /SECRET123|user:pass|HOOKSECRET|hooks\.example/;
+  const anonymous = [
+    ['POST', '/stay'], ['GET', '/stay/x'], ['GET', '/no-route-here'], ['GET', '/'], ['DELETE', '/stay'],
+    ['GET', '/_switchyard/status'], ['GET', '/_switchyard/config'], ['GET', '/_switchyard/dashboard/nope.js'],
+    ['POST', '/_switchyard/feedback'], ['GET', '/_switchyard/dashboard/'],
+    ['POST', '/_switchyard/ofrep/v1/evaluate/flags'], ['OPTIONS', '/_switchyard/ofrep/v1/evaluate/flags'],
+  ];
+  for (const [method, path] of anonymous) {
+    const a = await ctx.worker.req(path, { method, auth: false, headers: { 'x-user-id': 'u' }, body: method === 'POST' ? '{}' : undefined });
+    const all = JSON.stringify(a.headers) + a.body;
+    assert.doesNotMatch(all, leaks, `${method} ${path} (${a.status}) leaks: ${all.slice(0, 600)}`);
+  }
+  // Operators: the router's status names the problem (URLs redacted for every role)...
   const status = (await ctx.worker.req('/_switchyard/status')).json();
   assert.equal(status.config, good);
-  assert.match(status.rejected, /invalid JSON/);
+  assert.match(status.rejected, /routes\[0\]\.strategy\.origin/);
+  assert.doesNotMatch(JSON.stringify(status), leaks);
+  // ...and the admin gets the full errors from the control plane.
+  const full = (await ctx.worker.req('/_switchyard/config')).json();
+  assert.equal(full.validation.valid, false);
+  assert.ok(full.validation.errors.some((e) => e.path === '$.routes[0].strategy.origin'), JSON.stringify(full.validation));
+  assert.ok(full.text.includes('SECRET123'), 'the admin reads the document as written');
+  await ctx.worker.putKV('config', 'this is not json');
+  await waitFor(async () => /invalid JSON/.test((await ctx.worker.req('/_switchyard/status')).json().rejected ?? ''), 8000);
+  assert.equal((await post('/stay', 'u')).json().origin, 'v1');
+  assert.ok((await post('/stay', 'u')).headers['x-switchyard-config-error']);
   assert.match(ctx.worker.logs(), /config in KV rejected/, 'and a log line says so');
+  assert.doesNotMatch(ctx.worker.logs(), leaks, 'the logged reasons redact URLs');
+  console.log(`# routing: invalid config with secrets: ${anonymous.length} anonymous requests, none quotes the document`);
 });
 
 test('unit id: generated sy_uid cookie when the request carries none, then sticky', async () => {

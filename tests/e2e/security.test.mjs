@@ -1,4 +1,4 @@
-// Issue 7 (security): bounded staleness of KV-backed values, cookie and header hygiene, the
+// Security of the request path: bounded staleness of KV-backed values, cookie and header hygiene, the
 // JSON 502 without the stats worker, and an isolate that serves again after a Rust panic.
 // Runs the router's test build (build/router-test/, cargo feature `test-panic`, built here
 // if missing or out of date) alone: no stats worker, so nothing but this test writes

@@ -1,4 +1,4 @@
-// Time series (issue 9 item 4) against the REAL workers under `wrangler dev` (after `make build`):
+// Time series against the REAL workers under `wrangler dev` (after `make build`):
 // GET /_switchyard/series/<route> counts the requests sent in their minute buckets and records
 // the rollback as an event with the canary share after it; POST /validate?churn=1 compares the
 // config in force with the posted one; the dashboard (headless Chromium) draws the real series
@@ -15,7 +15,7 @@ import { useWorker, startOrigin, waitFor, originsBlock, ROOT } from './harness.m
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const noBrowser = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}: apt-get install -y chromium`;
 if (noBrowser) console.log(`# SKIPPED series browser test: ${noBrowser}`);
-const VIEWER = 'series-viewer-token';
+const VIEWER = 'series-viewer-token-0123456789abcdef';
 const ctx = useWorker({ vars: { STATS_TICK_MS: '300', SWITCHYARD_TOKENS: `vic:viewer:${VIEWER}` } });
 const BUCKET = 60_000;
 const route = (name, strategy) => ({ name, match: { path_prefix: `/${name}` }, unit: [{ header: 'x-user-id' }], strategy });

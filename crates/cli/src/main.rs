@@ -41,13 +41,15 @@ USAGE (from the repository root):
   cargo run --bin switchyard -- <command> [options]
 
 OFFLINE (the workers' own validator and decision code):
-  validate <config>                       every problem with its JSON path (exit 1 if any)
+  validate <config>...                    every problem with its JSON path (exit 1 if any);
+                                          --json: one JSON object per file, one per line
   explain --route R --unit U <config>     hash, bucket, per-arm scores, decision and reason
       [--header name:value]... [--country CC] [--method M]
       [--state state.json] [--weights weights.json]   (KV documents state:<route>, weights:<route>)
   diff <old> <new> [--units N]            share of units changing arm, from/to matrix,
       [--header name:value]... [--quiet]  new shares, per route (default 100000 units)
-  schema                                  the JSON Schema of config v1 (docs/config.schema.json)
+  schema                                  the JSON Schema of config v1 (docs/config.schema.json;
+                                          JSON with or without --json)
 
 ONLINE (a running Switchyard; --url, default http://127.0.0.1:8787 or $SWITCHYARD_URL;
         --token, default $SWITCHYARD_TOKEN):
@@ -93,8 +95,10 @@ fn run(argv: &[String]) -> Outcome {
             "-V" | "--version" => Outcome::Ok(format!("switchyard {}", env!("CARGO_PKG_VERSION"))),
             "validate" => {
                 let a = parsed(&[JSON])?;
-                let p = a.positionals(&["<config>"])?;
-                validate::run(&p[0], a.flag("--json"))
+                if a.positionals.is_empty() {
+                    return Err("expected at least one argument: <config>...".into());
+                }
+                validate::run_all(&a.positionals, a.flag("--json"))
             }
             "explain" => {
                 let a = parsed(&[
@@ -142,7 +146,8 @@ fn run(argv: &[String]) -> Outcome {
                 diff::run(&p[0], &p[1], units, &req, a.flag("--json"), a.flag("--quiet"))
             }
             "schema" => {
-                let a = parsed(&[])?;
+                // The schema is JSON either way; --json is accepted like every command's.
+                let a = parsed(&[JSON])?;
                 a.positionals(&[])?;
                 Outcome::Ok(switchyard_core::config::config_schema_text())
             }

@@ -2,10 +2,11 @@
 //! `wrangler dev` or deployed), authenticated with an operator token.
 //!
 //! - `GET  /_switchyard/config`                   the document in force; `ETag` = its version
-//! - `PUT  /_switchyard/config`                   body = the config text, byte for byte;
-//!   `If-Match: <version>` (412 when stale), `x-switchyard-message: <percent-encoded UTF-8>`
+//! - `PUT  /_switchyard/config?message=<m>`       body = the config text, byte for byte;
+//!   `If-Match: <version>` (412 when stale); the message percent-encoded UTF-8 in the query
+//!   (the server decodes `?message=`; it stores an `x-switchyard-message` header as is)
 //! - `GET  /_switchyard/config/history`           newest first: version, config, at, by, message
-//! - `POST /_switchyard/config/revert/<version>`  restores that version exactly
+//! - `POST /_switchyard/config/revert/<version>?message=<m>`  restores that version exactly
 
 use std::time::Duration;
 
@@ -49,12 +50,12 @@ pub fn etag_version(etag: &str) -> String {
         .to_string()
 }
 
-/// RFC 3986 percent-encoding of everything but unreserved characters and spaces, so any
-/// UTF-8 message fits in a header value.
-pub fn encode_header_text(s: &str) -> String {
+/// RFC 3986 percent-encoding of everything but unreserved characters: any UTF-8 text as one
+/// query value (`+` and space are encoded, so the server's decoder reads them back).
+pub fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b' ') {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -177,6 +178,15 @@ fn refused(what: &str, reply: &Reply, json_out: bool) -> Outcome {
     Outcome::Failed(out)
 }
 
+/// `path?message=<percent-encoded UTF-8>`: the server percent-decodes the query parameter,
+/// so any message arrives as written (a header value would be stored as sent).
+fn with_message(path: &str, message: Option<&str>) -> String {
+    match message {
+        Some(m) => format!("{path}?message={}", percent_encode(m)),
+        None => path.to_string(),
+    }
+}
+
 fn with_version(body: Option<Value>, reply: &Reply) -> Value {
     let mut v = body.unwrap_or(Value::Null);
     if let (Some(obj), Some(ver)) = (v.as_object_mut(), reply.version()) {
@@ -237,15 +247,8 @@ pub fn put(
     if let Some(v) = if_match {
         headers.push(("if-match", v.to_string()));
     }
-    if let Some(m) = message {
-        headers.push(("x-switchyard-message", encode_header_text(m)));
-    }
-    let reply = match client.call(
-        "PUT",
-        "/_switchyard/config",
-        &headers,
-        Some(text.as_bytes()),
-    ) {
+    let path = with_message("/_switchyard/config", message);
+    let reply = match client.call("PUT", &path, &headers, Some(text.as_bytes())) {
         Ok(r) => r,
         Err(e) => return Outcome::Usage(e),
     };
@@ -368,12 +371,8 @@ pub fn revert(client: &Client, version: &str, message: Option<&str>, json_out: b
             "revert: {version:?} is not a version (see `switchyard history`)"
         ));
     }
-    let mut headers = Vec::new();
-    if let Some(m) = message {
-        headers.push(("x-switchyard-message", encode_header_text(m)));
-    }
-    let path = format!("/_switchyard/config/revert/{version}");
-    let reply = match client.call("POST", &path, &headers, None) {
+    let path = with_message(&format!("/_switchyard/config/revert/{version}"), message);
+    let reply = match client.call("POST", &path, &[], None) {
         Ok(r) => r,
         Err(e) => return Outcome::Usage(e),
     };
@@ -419,9 +418,18 @@ mod tests {
         assert_eq!(etag_version("\"12\""), "12");
         assert_eq!(etag_version("12"), "12");
         assert_eq!(
-            encode_header_text("raise to 10% — ok"),
-            "raise to 10%25 %E2%80%94 ok"
+            percent_encode("raise to 10% — ok+1"),
+            "raise%20to%2010%25%20%E2%80%94%20ok%2B1"
         );
+        // The server's decoder reads back exactly what was encoded.
+        for m in ["raise to 10% — ok+1", "a&b=c?d#e", "日本語 ✓", "%41 %zz"] {
+            assert_eq!(
+                switchyard_core::routing::percent_decode(&percent_encode(m)),
+                m
+            );
+        }
+        assert_eq!(with_message("/p", None), "/p");
+        assert_eq!(with_message("/p", Some("a b")), "/p?message=a%20b");
     }
 
     #[test]

@@ -68,6 +68,29 @@ fn invalid_output(file: &str, errors: &[ConfigError], json_out: bool) -> String 
     out
 }
 
+/// Validates every file: each one's result in order (with `--json`, one JSON object per line);
+/// exit 1 when any is invalid, 2 (and nothing else) when one cannot be read.
+pub fn run_all(files: &[String], json_out: bool) -> Outcome {
+    let mut out = Vec::with_capacity(files.len());
+    let mut invalid = false;
+    for f in files {
+        match run(f, json_out) {
+            Outcome::Ok(t) => out.push(t),
+            Outcome::Failed(t) => {
+                invalid = true;
+                out.push(t);
+            }
+            usage @ Outcome::Usage(_) => return usage,
+        }
+    }
+    let text = out.join("\n");
+    if invalid {
+        Outcome::Failed(text)
+    } else {
+        Outcome::Ok(text)
+    }
+}
+
 pub fn run(file: &str, json_out: bool) -> Outcome {
     let cfg = match load(file) {
         Ok(c) => c,

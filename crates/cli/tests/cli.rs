@@ -140,6 +140,71 @@ fn validate_lists_every_error_with_its_path_and_exits_1() {
 }
 
 #[test]
+fn validate_takes_several_files() {
+    let broken = temp_file("validate-many", "broken.json", BROKEN);
+    let o = run(&["validate", &demo(), &demo()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).matches(": valid: config ").count(), 2);
+    // One invalid file among valid ones: every file reported, exit 1.
+    let o = run(&["validate", "--json", &demo(), &broken, &demo()]);
+    assert_eq!(o.status.code(), Some(1));
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let verdicts: Vec<(&str, bool)> = lines
+        .iter()
+        .map(|j| (j["file"].as_str().unwrap(), j["valid"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            (demo().as_str(), true),
+            (broken.as_str(), false),
+            (demo().as_str(), true)
+        ]
+    );
+    // An unreadable file is a usage error (exit 2), whatever the others are.
+    let o = run(&["validate", &demo(), "/nonexistent/x.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cannot read /nonexistent/x.json"));
+}
+
+#[test]
+fn every_command_takes_json() {
+    // Offline commands answer JSON with --json (the online ones are covered below).
+    let o = run(&["schema", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), stdout(&run(&["schema"])));
+    assert_eq!(
+        json_out(&o)["$id"],
+        json!(switchyard_core::config::SCHEMA_ID)
+    );
+    assert!(json_out(&run(&["validate", "--json", &demo()]))["valid"]
+        .as_bool()
+        .unwrap());
+    let e = json_out(&run(&[
+        "explain",
+        "--json",
+        "--route",
+        "fraud",
+        "--unit",
+        "alice",
+        &demo(),
+    ]));
+    assert!(e["decision"]["arm"].is_string(), "{e}");
+    let d = json_out(&run(&[
+        "diff",
+        "--json",
+        "--units",
+        "100",
+        &demo(),
+        &demo(),
+    ]));
+    assert!(d["routes"].is_array(), "{d}");
+}
+
+#[test]
 fn usage_and_io_errors_exit_2() {
     let o = run(&["validate", "/nonexistent/config.json"]);
     assert_eq!(o.status.code(), Some(2));
@@ -570,15 +635,22 @@ fn put_sends_the_text_with_if_match_and_message() {
     let s = seen.lock().unwrap().clone();
     assert_eq!(s.len(), 3);
     assert_eq!(s[0].method, "PUT");
-    assert_eq!(s[0].path, "/_switchyard/config");
+    // The message travels percent-encoded in `?message=`, which the server decodes (it
+    // stores an `x-switchyard-message` header as sent): the history shows it as written.
+    assert_eq!(
+        s[0].path,
+        "/_switchyard/config?message=raise%20canary%20to%2030%25%20%E2%80%94%20ok"
+    );
+    let (_, q) = s[0].path.split_once("?message=").unwrap();
+    assert_eq!(
+        switchyard_core::routing::percent_decode(q),
+        "raise canary to 30% — ok"
+    );
     assert_eq!(s[0].body, text.as_bytes(), "the file is sent byte for byte");
     assert_eq!(s[0].header("if-match"), Some("4"));
     assert_eq!(s[0].header("authorization"), Some("Bearer t0k"));
-    assert_eq!(
-        s[0].header("x-switchyard-message"),
-        Some("raise canary to 30%25 %E2%80%94 ok")
-    );
-    assert_eq!(s[1].header("x-switchyard-message"), None);
+    assert_eq!(s[0].header("x-switchyard-message"), None);
+    assert_eq!(s[1].path, "/_switchyard/config", "no message, no query");
     assert_eq!(s[2].header("authorization"), None);
 
     // An invalid config never leaves the machine.
@@ -596,17 +668,19 @@ fn history_and_revert() {
             (
                 200,
                 vec![],
-                json!({ "history": [
-                    { "version": 2, "config": "bbbbbbbbbbbb", "at": 1_700_000_000_000u64, "by": "alice", "message": "raise canary" },
-                    { "version": 1, "config": "aaaaaaaaaaaa", "at": 1_699_999_000_000u64, "by": "admin", "message": "" }
+                // The control plane's answer (docs/openapi.yaml, ConfigHistory).
+                json!({ "current": 2, "keep": 50, "versions": [
+                    { "version": 2, "config": "bbbbbbbbbbbb", "at": 1_700_000_000_000u64, "by": "alice", "message": "raise canary", "kind": "put" },
+                    { "version": 1, "config": "aaaaaaaaaaaa", "at": 1_699_999_000_000u64, "by": "admin", "message": "", "kind": "external" }
                 ]})
                 .to_string(),
             )
-        } else if r.path == "/_switchyard/config/revert/1" {
+        } else if r.path.starts_with("/_switchyard/config/revert/1") {
             (
                 200,
                 vec![("etag".into(), "\"3\"".into())],
-                json!({ "reverted_to": 1, "version": 3, "id": "aaaaaaaaaaaa" }).to_string(),
+                // The control plane's answer (docs/openapi.yaml, ConfigWritten).
+                json!({ "version": 3, "config": "aaaaaaaaaaaa", "previous": 2, "at": 1_700_000_100_000u64 }).to_string(),
             )
         } else {
             (
@@ -625,7 +699,7 @@ fn history_and_revert() {
     assert!(lines[1].contains("alice") && lines[1].contains("raise canary"));
     assert!(lines[2].starts_with("1 ") && lines[2].contains("aaaaaaaaaaaa"));
     let j = json_out(&run(&["history", "--json", "--url", &url]));
-    assert_eq!(j["history"][0]["version"], json!(2));
+    assert_eq!(j["versions"][0]["version"], json!(2));
 
     let o = run(&[
         "revert",
@@ -635,7 +709,7 @@ fn history_and_revert() {
         "--token",
         "t",
         "--message",
-        "back",
+        "back to A ✓",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
@@ -663,11 +737,13 @@ fn history_and_revert() {
         [
             ("GET", "/_switchyard/config/history"),
             ("GET", "/_switchyard/config/history"),
-            ("POST", "/_switchyard/config/revert/1"),
+            (
+                "POST",
+                "/_switchyard/config/revert/1?message=back%20to%20A%20%E2%9C%93"
+            ),
             ("POST", "/_switchyard/config/revert/9"),
         ]
     );
-    assert_eq!(s[2].header("x-switchyard-message"), Some("back"));
     assert_eq!(s[2].header("authorization"), Some("Bearer t"));
 }
 

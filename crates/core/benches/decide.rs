@@ -71,7 +71,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("decide/10 routes, canary+shadow+flag", |b| {
         b.iter(|| black_box(decide_once(&cfg, &mut rng).1.shadows))
     });
-    // The same decision plus what the edge records per request (issue 3): one observation
+    // The same decision plus what the edge records per request: one observation
     // into the isolate batch (with the drain every 50, as at the edge) and one signed receipt.
     let mut batcher = Batcher::default();
     let signer = ReceiptSigner::new(b"a-32-byte-secret-for-benchmarks!");
@@ -89,6 +89,7 @@ fn bench(c: &mut Criterion) {
                 fingerprint: &route.fingerprint,
                 split_ppm: 50_000,
                 propensity_ppm: d.propensity_ppm(),
+                epoch: Some(0),
             };
             let r = Receipt::new(&route.name, d.arm, d.unit_hash.to_be_bytes(), 17, now, now)
                 .expect("receipt")

@@ -149,12 +149,17 @@ async fn refresh(env: &Env) {
             }),
             Err(errors) => CACHE.with(|c| {
                 let mut c = c.borrow_mut();
-                let summary = errors
-                    .iter()
-                    .take(5)
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ");
+                // Logged and shown beside statistics: URLs with their secret parts redacted
+                // (admins read the full errors with GET /_switchyard/config).
+                let summary = switchyard_core::ops::redact::text(
+                    &errors
+                        .iter()
+                        .take(5)
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+                .into_owned();
                 console_warn!(
                     "switchyard-stats: config in KV is invalid, keeping {}: {summary}",
                     c.last_valid

@@ -224,8 +224,11 @@ async fn handle(
             let mut entries = Vec::new();
             for r in rows.raw() {
                 let r = r?;
-                let detail: serde_json::Value =
+                let mut detail: serde_json::Value =
                     serde_json::from_str(&text(&r, 7)).unwrap_or(serde_json::Value::Null);
+                // Rows written before URLs were redacted on the way in are redacted here:
+                // no role reads a webhook URL back from the audit.
+                switchyard_core::ops::redact::json(&mut detail);
                 entries.push(json!({
                     "id": int(&r, 0), "at": int(&r, 1), "by": text(&r, 2), "role": text(&r, 3),
                     "action": text(&r, 4), "target": text(&r, 5), "status": int(&r, 6), "detail": detail,
@@ -398,7 +401,9 @@ async fn write(
 
 fn audit(sql: &SqlStorage, a: &AuditEntry) -> Result<()> {
     let clip = |s: &str, n: usize| s.chars().take(n).collect::<String>();
-    let detail = clip(&a.detail.to_string(), 2000);
+    let mut redacted = a.detail.clone();
+    switchyard_core::ops::redact::json(&mut redacted);
+    let detail = clip(&redacted.to_string(), 2000);
     sql.exec(
         "INSERT INTO audit (at, by, role, action, target, status, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
         vec![

@@ -13,14 +13,90 @@ use crate::shared;
 use crate::{config_cache, ops};
 use switchyard_core::config::FeedbackAuth;
 use switchyard_core::learn::{self, MAX_ABS_REWARD};
-use switchyard_core::ops::{required_role, Fault, Identity, Role, INTERNAL};
+use switchyard_core::ops::{redact, required_role, Fault, Identity, Role, INTERNAL};
 use switchyard_core::routing;
 
 const ADMIN_PREFIX: &str = "/_switchyard/";
 
-/// Every request ends in a JSON response, an internal failure included.
+/// Every request ends in a JSON response, an internal failure included. A 413 (a body over
+/// its endpoint's limit, `http::read_body`) ends the rest of the upload (`http::linger`).
 pub async fn handle(req: Request, env: Env) -> Result<Response> {
-    Ok(dispatch(req, &env).await.unwrap_or_else(respond))
+    // Another handle on the same request object (`Clone::clone`, not `Request.clone()`,
+    // which would tee the body).
+    let request = Clone::clone(req.inner());
+    // OFREP may be called from browsers on the origins of OFREP_CORS_ORIGINS.
+    let cors = cors_origin(&req, &env);
+    if let Some(preflight) = ofrep_preflight(&req, cors.as_deref()) {
+        return Ok(preflight);
+    }
+    let mut resp = dispatch(req, &env).await.unwrap_or_else(respond);
+    if let Some(origin) = cors {
+        let h = resp.headers_mut();
+        let _ = h.set("access-control-allow-origin", &origin);
+        let _ = h.set("access-control-expose-headers", "etag");
+        let _ = h.append("vary", "origin");
+    }
+    Ok(if resp.status_code() == 413 {
+        http::linger(&request, resp)
+    } else {
+        resp
+    })
+}
+
+/// The request's `Origin` when it calls OFREP and the origin is listed in
+/// `OFREP_CORS_ORIGINS`; `None` otherwise (then no CORS header is sent and a browser on
+/// another origin cannot read the answer).
+fn cors_origin(req: &Request, env: &Env) -> Option<String> {
+    let path = req.path();
+    if !path.starts_with("/_switchyard/ofrep/") {
+        return None;
+    }
+    let origin = req.headers().get("origin").ok().flatten()?;
+    let allowed = env.var(switchyard_core::ops::CORS_VAR).ok()?.to_string();
+    switchyard_core::ops::cors_allowed(&allowed, &origin).then_some(origin)
+}
+
+/// The answer to `OPTIONS` on an OFREP path (a CORS preflight carries no token, so it is
+/// answered before authentication): 204 with the CORS grant for a listed origin, 403
+/// `cors_origin_not_allowed` for a preflight from any other origin, 204 with `Allow` for a
+/// plain `OPTIONS`. `None` for every other request.
+fn ofrep_preflight(req: &Request, cors: Option<&str>) -> Option<Response> {
+    use switchyard_core::ops::{CORS_ALLOW_HEADERS, CORS_MAX_AGE_S, CORS_VAR};
+    if req.inner().method() != "OPTIONS" || !req.path().starts_with("/_switchyard/ofrep/") {
+        return None;
+    }
+    let origin = req.headers().get("origin").ok().flatten();
+    let headers = worker::Headers::new();
+    let _ = headers.set("allow", "POST, OPTIONS");
+    let _ = headers.set("vary", "origin");
+    match (origin, cors) {
+        (Some(o), None) => {
+            return Some(http::fault(
+                &Fault::caller(
+                    403,
+                    "cors_origin_not_allowed",
+                    format!(
+                        "origin {} may not call OFREP: list it in the {CORS_VAR} var",
+                        switchyard_core::ops::header_safe(&o)
+                    ),
+                )
+                .with_header("vary", "origin".to_string()),
+            ))
+        }
+        (_, Some(o)) => {
+            let _ = headers.set("access-control-allow-origin", o);
+            let _ = headers.set("access-control-allow-methods", "POST, OPTIONS");
+            let _ = headers.set("access-control-allow-headers", CORS_ALLOW_HEADERS);
+            let _ = headers.set("access-control-max-age", &CORS_MAX_AGE_S.to_string());
+        }
+        (None, None) => {}
+    }
+    Some(
+        Response::builder()
+            .with_status(204)
+            .with_headers(headers)
+            .empty(),
+    )
 }
 
 /// The one place a control-plane fault becomes a response (an internal one is logged too).
@@ -50,12 +126,19 @@ async fn dispatch(req: Request, env: &Env) -> std::result::Result<Response, Faul
     if path == "feedback" {
         if method != "POST" {
             return Err(Fault::method_not_allowed(
+                "POST",
                 "POST a JSON body {\"receipt\", \"reward\"}",
             ));
         }
         return feedback(req, env).await;
     }
     if path.is_empty() || path == "dashboard" || path.starts_with("dashboard/") {
+        if method != "GET" && method != "HEAD" {
+            return Err(Fault::method_not_allowed(
+                "GET, HEAD",
+                "the dashboard is read with GET",
+            ));
+        }
         return dashboard(&path, env).await;
     }
     // Fail closed: every other endpoint needs a token whose role covers it (core::ops::authorize).
@@ -85,25 +168,24 @@ async fn operator(
 ) -> std::result::Result<Response, Fault> {
     let path = path.to_string();
     let method = method.to_string();
-    let read_only = ["whoami", "config/history", "audit", "alerts", "metrics"];
-    if read_only.contains(&path.as_str()) && method != "GET" {
-        return Err(Fault::method_not_allowed(format!(
-            "{path} is read with GET"
-        )));
+    if let Some(allow) = allowed_methods(&path) {
+        if !allow.split(", ").any(|m| m == method) {
+            return Err(Fault::method_not_allowed(
+                allow,
+                format!("{path} answers {allow}, not {method}"),
+            ));
+        }
     }
     match path.as_str() {
         "whoami" => return Ok(ops::whoami(who)),
         "config/history" => return ops::history_list(env).await,
         "audit" => return ops::audit_list(env, query).await,
         "alerts" => return ops::alerts_list(env, query).await,
-        "metrics" => return ops::metrics(env).await,
+        "metrics" => return ops::metrics(&req, env).await,
         "overrides" => return ops::issue_override(req, env, who).await,
         _ => {}
     }
     if let Some(v) = path.strip_prefix("config/revert/") {
-        if method != "POST" {
-            return Err(Fault::method_not_allowed("POST to revert"));
-        }
         return ops::revert(&req, v, query, env, who).await;
     }
     if let Some(rest) = path.strip_prefix("ofrep/") {
@@ -114,43 +196,21 @@ async fn operator(
     }
     for action in ["rollback", "resume", "promote"] {
         if let Some(route) = path.strip_prefix(action).and_then(|p| p.strip_prefix('/')) {
-            if method != "POST" {
-                return Err(Fault::method_not_allowed(format!(
-                    "POST to {action} a route"
-                )));
-            }
             return operate(route, action, env).await;
         }
     }
+    // Methods were checked above (`allowed_methods`).
     if let Some(route) = path.strip_prefix("ope/") {
-        if method != "POST" {
-            return Err(Fault::method_not_allowed(
-                "POST {\"policy\": {\"<arm>\": <weight>, ...}}",
-            ));
-        }
         return ope(req, route, env).await;
     }
     if let Some(route) = path.strip_prefix("decisions/") {
-        if method != "GET" {
-            return Err(Fault::method_not_allowed("decisions are read with GET"));
-        }
         return decisions(route, query, env).await;
     }
     if let Some(route) = path.strip_prefix("weights/") {
-        if method != "PUT" {
-            return Err(Fault::method_not_allowed(
-                "PUT {\"arms\": {\"<arm>\": <weight>, ...}}",
-            ));
-        }
         return put_weights(req, route, env).await;
     }
     for action in ["stats", "tick", "series"] {
         if let Some(route) = path.strip_prefix(action).and_then(|p| p.strip_prefix('/')) {
-            if action == "series" && method != "GET" {
-                return Err(Fault::method_not_allowed(format!(
-                    "{action} is read with GET"
-                )));
-            }
             let mut action = action.to_string();
             if action == "series" {
                 action = format!("series?minutes={}", series_minutes(query)?);
@@ -174,6 +234,34 @@ async fn operator(
         }
     }
     Err(Fault::not_found("not_found", "unknown Switchyard endpoint"))
+}
+
+/// The methods an operator endpoint answers (its 405's `Allow`); `None` for a path that is
+/// not an endpoint (404).
+fn allowed_methods(path: &str) -> Option<&'static str> {
+    let under = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .and_then(|p| p.strip_prefix('/'))
+            .is_some_and(|rest| !rest.is_empty())
+    };
+    // Whatever answers GET answers HEAD too (RFC 9110; the runtime drops the body).
+    match path {
+        "whoami" | "config/history" | "audit" | "alerts" | "metrics" => Some("GET, HEAD"),
+        "config" => Some("GET, HEAD, PUT"),
+        "validate" | "overrides" => Some("POST"),
+        _ if under("stats") || under("series") || under("decisions") => Some("GET, HEAD"),
+        _ if under("ope") => Some("POST"),
+        _ if under("weights") => Some("PUT"),
+        _ if ["config/revert", "rollback", "resume", "promote", "tick"]
+            .iter()
+            .any(|p| under(p)) =>
+        {
+            Some("POST")
+        }
+        // OPTIONS (CORS preflights) is answered before authentication (`ofrep_preflight`).
+        _ if under("ofrep") => Some("POST, OPTIONS"),
+        _ => None,
+    }
 }
 
 /// The operator dashboard: static files from the `ASSETS` binding (`www/`).
@@ -249,7 +337,7 @@ const MAX_CONFIG_BYTES: usize = 1 << 20;
 /// `PUT /_switchyard/config`: validate, then write; an invalid document is never written.
 /// `POST /_switchyard/validate`: validate only.
 async fn config_endpoint(
-    mut req: Request,
+    req: Request,
     path: &str,
     method: &str,
     query: Option<&str>,
@@ -257,7 +345,7 @@ async fn config_endpoint(
     who: &Identity,
 ) -> std::result::Result<Response, Fault> {
     let kv_store = env.kv(shared::BINDING)?;
-    if path == "config" && method == "GET" {
+    if path == "config" && (method == "GET" || method == "HEAD") {
         // The version in force (ConfigLog, which also notices writes made outside the API),
         // else the bare KV text.
         let (version, text) = match ops::current(env).await {
@@ -267,12 +355,21 @@ async fn config_endpoint(
         let Some(text) = text else {
             return Err(Fault::not_found("no_config", "KV key `config` is empty"));
         };
-        let verdict = match switchyard_core::config::parse(&text) {
+        let mut verdict = match switchyard_core::config::parse(&text) {
             Ok(c) => serde_json::json!({ "valid": true, "id": c.id }),
             Err(errors) => serde_json::json!({ "valid": false, "errors": errors_json(&errors) }),
         };
-        let parsed: serde_json::Value =
+        let mut parsed: serde_json::Value =
             serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        // Webhook and origin URLs can be secrets: only an admin (who may write the document)
+        // reads it whole; other roles get every URL as scheme and host (`ops::redact`).
+        let text = if who.role == switchyard_core::ops::Role::Admin {
+            text
+        } else {
+            redact::json(&mut parsed);
+            redact::json(&mut verdict);
+            redact::text(&text).into_owned()
+        };
         // `text` is the stored document byte for byte: the config id is a hash of it, so an
         // editor that sends `text` back unchanged keeps the same id.
         let mut r = json(
@@ -289,14 +386,9 @@ async fn config_endpoint(
     } else {
         None
     };
+    // `allowed_methods` let only these through.
     let writes = path == "config" && method == "PUT";
-    let validates = path == "validate" && method == "POST";
-    if !(writes || validates) {
-        return Err(Fault::method_not_allowed(
-            "GET or PUT /config, POST /validate",
-        ));
-    }
-    let body = read_limited(&mut req, MAX_CONFIG_BYTES, "configs are at most 1 MiB").await?;
+    let body = http::read_body(&req, MAX_CONFIG_BYTES, "configs are at most 1 MiB").await?;
     let Ok(text) = String::from_utf8(body) else {
         return Err(Fault::bad_request("bad_config", "the config is not UTF-8"));
     };
@@ -466,9 +558,9 @@ const MAX_SMALL_BODY: usize = 16 * 1024;
 /// `POST /_switchyard/ope/<route>` `{"policy": {"<arm>": <weight>, ...}}`: the estimated
 /// reward of that allocation over the route's logged decisions (IPS and self-normalised IPS
 /// with 95 % intervals), computed by the route's object from its running sums.
-async fn ope(mut req: Request, route: &str, env: &Env) -> std::result::Result<Response, Fault> {
+async fn ope(req: Request, route: &str, env: &Env) -> std::result::Result<Response, Fault> {
     let cfg = route_in_force(env, route).await?;
-    let body = read_limited(&mut req, MAX_SMALL_BODY, "OPE bodies are at most 16 KiB").await?;
+    let body = http::read_body(&req, MAX_SMALL_BODY, "OPE bodies are at most 16 KiB").await?;
     let v: serde_json::Value =
         serde_json::from_slice(&body).map_err(|e| Fault::bad_json("bad_policy", e))?;
     let Some(policy) = v.get("policy") else {
@@ -550,11 +642,7 @@ async fn decisions(
 /// arms only, finite, non-negative, one positive) and written to `weights:<route>` with
 /// `updated_ms` = now. The edge applies the floor and health drains; a route whose learner
 /// trains is refused (409): its learner would overwrite them.
-async fn put_weights(
-    mut req: Request,
-    route: &str,
-    env: &Env,
-) -> std::result::Result<Response, Fault> {
+async fn put_weights(req: Request, route: &str, env: &Env) -> std::result::Result<Response, Fault> {
     let cfg = route_in_force(env, route).await?;
     let Some(r) = cfg.route(route) else {
         return Err(Fault::no_config());
@@ -579,12 +667,7 @@ async fn put_weights(
             format!("route {route:?} is trained by its learner, which overwrites weights:{route}; set \"trainer\": \"external\" first"),
         ));
     }
-    let body = read_limited(
-        &mut req,
-        MAX_SMALL_BODY,
-        "weights bodies are at most 16 KiB",
-    )
-    .await?;
+    let body = http::read_body(&req, MAX_SMALL_BODY, "weights bodies are at most 16 KiB").await?;
     let v: serde_json::Value =
         serde_json::from_slice(&body).map_err(|e| Fault::bad_json("bad_weights", e))?;
     let Some(obj) = v.get("arms").and_then(|a| a.as_object()) else {
@@ -649,7 +732,7 @@ const MAX_FEEDBACK_BYTES: usize = 8 * 1024;
 /// `unknown_route`), a route with `feedback_auth: "token"` needs a token of role `feedback` or
 /// higher (401/403), and the reward must lie in the route's `reward` range (400
 /// `reward_out_of_range`). A refusal spends nothing: the same receipt can be credited later.
-async fn feedback(mut req: Request, env: &Env) -> std::result::Result<Response, Fault> {
+async fn feedback(req: Request, env: &Env) -> std::result::Result<Response, Fault> {
     let Some(signer) = shared::signer(env) else {
         return Err(Fault::ours(
             503,
@@ -657,8 +740,8 @@ async fn feedback(mut req: Request, env: &Env) -> std::result::Result<Response, 
             "the RECEIPT_KEY secret is not configured",
         ));
     };
-    let body = read_limited(
-        &mut req,
+    let body = http::read_body(
+        &req,
         MAX_FEEDBACK_BYTES,
         "feedback bodies are at most 8 KiB",
     )
@@ -732,31 +815,4 @@ async fn feedback(mut req: Request, env: &Env) -> std::result::Result<Response, 
         Some(credit.to_string()),
     )
     .await
-}
-
-/// The request body, at most `max` bytes: a declared `Content-Length` above it is refused
-/// before anything is read (413), and so is a body that turns out longer.
-async fn read_limited(
-    req: &mut Request,
-    max: usize,
-    limit: &str,
-) -> std::result::Result<Vec<u8>, Fault> {
-    let too_large = || Fault::too_large(limit);
-    let declared: Option<u64> = req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        return Err(too_large());
-    }
-    match req.bytes().await {
-        Ok(b) if b.len() <= max => Ok(b),
-        Ok(_) => Err(too_large()),
-        Err(e) => Err(Fault::bad_request(
-            "unreadable_body",
-            format!("could not read the body: {e}"),
-        )),
-    }
 }

@@ -1,5 +1,5 @@
 //! `switchyard-stats` (wrangler.stats.toml): the per-route `RouteStats` Durable Object (the
-//! learning loop, DESIGN.md section 6), which the router calls through its `ROUTE_STATS`
+//! learning loop, docs/learning.md), which the router calls through its `ROUTE_STATS`
 //! binding, and the control plane (feedback, operator API, dashboard), which the router
 //! forwards `/_switchyard/*` to through its `CONTROL` service binding. Decisions live in
 //! `switchyard-core`; this crate is storage and glue, compiled only for wasm32.

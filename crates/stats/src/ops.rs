@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use worker::{Env, Method, Request, Response};
 
 use crate::config_log;
-use crate::http::json;
+use crate::http::{self, json};
 use switchyard_core::base::MAX_NAME_LEN;
 use switchyard_core::ops::{
     evaluate_all, evaluate_flag, find_flag, one_line, parse_if_match, Context, Evaluation, Fault,
@@ -184,8 +184,11 @@ pub fn audited(method: &str, path: &str) -> Option<(&'static str, String)> {
     None
 }
 
-/// `GET /_switchyard/metrics`: every route's statistics document as OpenMetrics text.
-pub async fn metrics(env: &Env) -> Result<Response> {
+/// `GET /_switchyard/metrics`: every route's statistics document as OpenMetrics text, or as
+/// text format 0.0.4 when `Accept` prefers it.
+pub async fn metrics(req: &Request, env: &Env) -> Result<Response> {
+    let accept = req.headers().get("accept").ok().flatten();
+    let format = switchyard_core::ops::metrics_format(accept.as_deref());
     let Some(cfg) = crate::config_cache::current(env).await.config else {
         return Err(Fault::no_config());
     };
@@ -206,9 +209,10 @@ pub async fn metrics(env: &Env) -> Result<Response> {
             Err(e) => worker::console_error!("switchyard: metrics: stats of {}: {e}", r.name),
         }
     }
-    let text = switchyard_core::ops::render_metrics(&docs);
+    let text = switchyard_core::ops::render_metrics(&docs, format);
     let headers = worker::Headers::new();
-    let _ = headers.set("content-type", switchyard_core::ops::METRICS_CONTENT_TYPE);
+    let _ = headers.set("content-type", format.content_type());
+    let _ = headers.set("vary", "accept");
     let _ = headers.set("cache-control", "no-store");
     Ok(Response::builder()
         .with_status(200)
@@ -224,12 +228,7 @@ fn ofrep_error(e: OfrepError, key: &str, details: &str) -> Response {
 }
 
 /// `POST /_switchyard/ofrep/v1/evaluate/flags[/<route>.<flag>]`.
-pub async fn ofrep(mut req: Request, rest: &str, env: &Env) -> Result<Response> {
-    if req.inner().method() != "POST" {
-        return Err(Fault::method_not_allowed(
-            "OFREP evaluations are POST requests",
-        ));
-    }
+pub async fn ofrep(req: Request, rest: &str, env: &Env) -> Result<Response> {
     let key =
         match rest.strip_prefix("v1/evaluate/flags") {
             Some("") | Some("/") => None,
@@ -240,17 +239,12 @@ pub async fn ofrep(mut req: Request, rest: &str, env: &Env) -> Result<Response> 
             )),
         };
     let key_s = key.clone().unwrap_or_default();
-    let bytes = match req.bytes().await {
-        Ok(b) if b.len() <= MAX_OFREP_BYTES => b,
-        Ok(_) => {
-            return Ok(ofrep_error(
-                OfrepError::ParseError,
-                &key_s,
-                "body larger than 64 KiB",
-            ))
-        }
-        Err(e) => return Ok(ofrep_error(OfrepError::ParseError, &key_s, &e.to_string())),
-    };
+    let bytes = http::read_body(
+        &req,
+        MAX_OFREP_BYTES,
+        "OFREP request bodies are at most 64 KiB",
+    )
+    .await?;
     let body: Value = if bytes.is_empty() {
         json!({})
     } else {
@@ -285,22 +279,39 @@ pub async fn ofrep(mut req: Request, rest: &str, env: &Env) -> Result<Response> 
             )),
         },
         None => {
+            // The tag covers the config and the context: a client holding the answer for this
+            // context under this config gets 304 and no body.
+            let etag = switchyard_core::ops::bulk_etag(
+                &cfg.id,
+                body.get("context").unwrap_or(&Value::Null),
+            );
+            let inm = req.headers().get("if-none-match").ok().flatten();
+            if inm.is_some_and(|h| switchyard_core::ops::none_match(&h, &etag)) {
+                let headers = worker::Headers::new();
+                let _ = headers.set("etag", &etag);
+                let _ = headers.set("cache-control", "no-cache");
+                return Ok(Response::builder()
+                    .with_status(304)
+                    .with_headers(headers)
+                    .empty());
+            }
             let flags: Vec<Value> = evaluate_all(&cfg, &ctx)
                 .iter()
                 .map(Evaluation::json)
                 .collect();
             let mut r = json(200, &json!({ "flags": flags }));
-            let _ = r.headers_mut().set("etag", &format!("\"{}\"", cfg.id));
+            let _ = r.headers_mut().set("etag", &etag);
+            let _ = r.headers_mut().set("cache-control", "no-cache");
             Ok(r)
         }
     }
 }
 
+/// Largest override request body.
+const MAX_OVERRIDE_BYTES: usize = 4 * 1024;
+
 /// `POST /_switchyard/overrides {route, arm, ttl_s}` → `{token, route, arm, expires_ms}`.
-pub async fn issue_override(mut req: Request, env: &Env, who: &Identity) -> Result<Response> {
-    if req.inner().method() != "POST" {
-        return Err(Fault::method_not_allowed("POST {route, arm, ttl_s}"));
-    }
+pub async fn issue_override(req: Request, env: &Env, who: &Identity) -> Result<Response> {
     let Some(signer) = shared::signer(env) else {
         return Err(Fault::ours(
             503,
@@ -308,11 +319,13 @@ pub async fn issue_override(mut req: Request, env: &Env, who: &Identity) -> Resu
             "the RECEIPT_KEY secret (which signs override tokens) is not configured",
         ));
     };
-    let text = req.text().await.unwrap_or_default();
-    if text.len() > 4096 {
-        return Err(Fault::too_large("override requests are at most 4 KiB"));
-    }
-    let v: Value = serde_json::from_str(&text).map_err(|e| Fault::bad_json("bad_override", e))?;
+    let body = http::read_body(
+        &req,
+        MAX_OVERRIDE_BYTES,
+        "override requests are at most 4 KiB",
+    )
+    .await?;
+    let v: Value = serde_json::from_slice(&body).map_err(|e| Fault::bad_json("bad_override", e))?;
     let (Some(route), Some(arm)) = (
         v.get("route").and_then(Value::as_str),
         v.get("arm").and_then(Value::as_str),

@@ -12,18 +12,24 @@ use std::cell::RefCell;
 
 use worker::{console_error, web_sys, Env, Method, Request};
 
-use switchyard_core::ops::{authorize, Fault, Identity, Role, Tokens};
+use switchyard_core::ops::{
+    authorize_limited, header_safe, FailureLimit, Fault, Identity, Role, Tokens,
+};
 use switchyard_core::receipt::ReceiptSigner;
 
 thread_local! {
     /// `None` inside: no `RECEIPT_KEY` configured, receipts are off.
     static SIGNER: RefCell<Option<Option<ReceiptSigner>>> = const { RefCell::new(None) };
+    /// Failed operator authentications per client address in this isolate.
+    static AUTH_FAILURES: RefCell<FailureLimit> = RefCell::new(FailureLimit::default());
 }
 
 /// The caller's identity when it holds a token of at least role `need`; otherwise the
 /// caller's fault: 401 (no token configured: says how to set one; no or unknown token; with
 /// `www-authenticate`) or 403 (a known token whose role is too low; with
-/// `x-switchyard-role`). Tokens: secrets `ADMIN_TOKEN` and `SWITCHYARD_TOKENS`
+/// `x-switchyard-role`), or 429 for an address with too many failed authentications
+/// (`switchyard_core::ops::FailureLimit`; each failure is logged with the address, never the
+/// token). Tokens: secrets `ADMIN_TOKEN` and `SWITCHYARD_TOKENS`
 /// (`switchyard_core::ops::authorize`).
 pub fn authorized(req: &Request, env: &Env, need: Role) -> Result<Identity, Fault> {
     let read = |k: &str| env.secret(k).ok().map(|s| s.to_string());
@@ -33,7 +39,25 @@ pub fn authorized(req: &Request, env: &Env, need: Role) -> Result<Identity, Faul
         console_error!("switchyard: operator tokens: {p}");
     }
     let header = req.headers().get("authorization").ok().flatten();
-    authorize(&tokens, header.as_deref(), need)
+    let client = req.headers().get("cf-connecting-ip").ok().flatten();
+    let client = client.as_deref().unwrap_or("unknown");
+    let (who, failures) = AUTH_FAILURES.with(|l| {
+        authorize_limited(
+            &mut l.borrow_mut(),
+            client,
+            now_ms(),
+            &tokens,
+            header.as_deref(),
+            need,
+        )
+    });
+    if let Some(n) = failures {
+        console_error!(
+            "switchyard-stats: failed authentication from {} ({n} in this window)",
+            header_safe(client)
+        );
+    }
+    who
 }
 
 /// Calls the route's Durable Object: `https://route-stats/<route>/<action>`.

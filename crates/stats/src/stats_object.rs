@@ -302,19 +302,28 @@ impl RouteStats {
                     Ok(s) => s,
                     Err(e) => return Err(Fault::internal("bad_state", e.to_string())),
                 };
-                let text = serde_json::to_string(&st)
-                    .map_err(|e| worker::Error::RustError(e.to_string()))?;
                 let old = self.with(|d| d.learner().state.clone())?;
                 let view = config_cache::current(&self.env).await;
                 let cfg_route = view.config.as_ref().and_then(|c| c.route(&route));
-                self.with(|d| d.set_state(st.clone(), cfg_route, now_ms()))?
+                let st = self
+                    .with(|d| d.set_state(st, cfg_route, now_ms()))?
                     .map_err(storage_err)?;
+                let text = serde_json::to_string(&st)
+                    .map_err(|e| worker::Error::RustError(e.to_string()))?;
                 self.env
                     .kv(BINDING)?
                     .put(&format!("state:{route}"), text)?
                     .execute()
                     .await?;
-                crate::alerts::notify(&self.state, &self.env, &route, old.as_ref(), &st);
+                crate::alerts::notify(
+                    &self.state,
+                    &self.env,
+                    &route,
+                    old.as_ref(),
+                    &st,
+                    None,
+                    serde_json::Value::Null,
+                );
                 Ok(json(200, &serde_json::json!({ "state": st })))
             }
             "operate" if shard == 0 => {
@@ -347,7 +356,8 @@ impl RouteStats {
                     .map_err(storage_err)?
                 {
                     Ok(out) => {
-                        self.write_outputs(&route, &out, old.as_ref()).await?;
+                        self.write_outputs(&route, &out, old.as_ref(), Some(op.as_str()))
+                            .await?;
                         Ok(json(
                             200,
                             &serde_json::json!({ "state": out.state, "weights": out.weights }),
@@ -550,7 +560,7 @@ impl RouteStats {
         for w in warnings {
             console_warn!("switchyard-stats: route {route_name}: {w}");
         }
-        self.write_outputs(route_name, &out, old_state.as_ref())
+        self.write_outputs(route_name, &out, old_state.as_ref(), None)
             .await?;
         self.srm_alarm(route).await;
         self.weights_alarm(route).await;
@@ -643,13 +653,15 @@ impl RouteStats {
         );
     }
 
-    /// Writes what a tick or an operator action decided to KV, where the edge reads it, and
-    /// sends the alerts a state change calls for.
+    /// Writes what a tick or an operator action (`op`) decided to KV, where the edge reads
+    /// it, and sends the alerts a state change calls for (an operator's action: one alert,
+    /// named after it).
     async fn write_outputs(
         &self,
         route_name: &str,
         out: &TickOutput,
         old: Option<&RouteState>,
+        op: Option<&str>,
     ) -> Result<()> {
         let kv = self.env.kv(BINDING)?;
         if let Some(w) = &out.weights {
@@ -665,13 +677,29 @@ impl RouteStats {
             kv.put(&format!("state:{route_name}"), text)?
                 .execute()
                 .await?;
-            crate::alerts::notify(&self.state, &self.env, route_name, old, s);
+            let detail = out
+                .gate
+                .as_ref()
+                .map_or(serde_json::Value::Null, |g| g.evidence.clone());
+            crate::alerts::notify(&self.state, &self.env, route_name, old, s, op, detail);
             if s.rolled_back || !s.drained.is_empty() {
                 console_error!(
                     "switchyard: route {route_name}: {}",
                     s.reason.as_deref().unwrap_or("rolled back")
                 );
             }
+        } else if let Some(g) = &out.gate {
+            // A gate that holds the route where it is (a failing shadow gate): its own alert.
+            crate::alerts::notify_event(
+                &self.state,
+                &self.env,
+                route_name,
+                "gate",
+                g.evidence.clone(),
+            );
+        }
+        if let Some(g) = &out.gate {
+            crate::alerts::audit_gate(&self.state, &self.env, route_name, g.evidence.clone());
         }
         Ok(())
     }

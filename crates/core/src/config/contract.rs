@@ -59,6 +59,17 @@ pub struct RouteState {
     pub last_action: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_action_ms: Option<u64>,
+    /// The controller epoch this state belongs to. The route's object bumps it when an
+    /// operator acts (rollback, resume, promote), when the controller rolls back or promotes,
+    /// and when the route's strategy changes. The edge tags every observation of a route
+    /// whose state it reads with the epoch it routed under; the object keeps observations of
+    /// an older epoch out of the controller's window (`learn::Learner::report`).
+    #[serde(default)]
+    pub epoch: u64,
+    /// The release stage of a canary with `gates`: `shadow` while the candidate only receives
+    /// mirrored traffic, `steps` once its shadow gate passed. Absent for other routes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
 }
 
 impl RouteState {
@@ -71,7 +82,7 @@ impl RouteState {
     }
 
     fn from_text(text: &str) -> Result<RouteState, String> {
-        const FIELDS: [&str; 13] = [
+        const FIELDS: [&str; 15] = [
             "fingerprint",
             "canary_percent",
             "step",
@@ -85,6 +96,8 @@ impl RouteState {
             "promoted_arm",
             "last_action",
             "last_action_ms",
+            "epoch",
+            "stage",
         ];
         let v = parse_value(text, &FIELDS)?;
         let f = fields(&v, &FIELDS)?;
@@ -110,6 +123,8 @@ impl RouteState {
             promoted_arm: opt(f[10], string)?,
             last_action: opt(f[11], string)?,
             last_action_ms: opt(f[12], uint)?,
+            epoch: present(f[13], uint)?.unwrap_or(0),
+            stage: opt(f[14], string)?,
         })
     }
 }
@@ -354,6 +369,8 @@ mod tests {
             "completed",
             "paused",
             "updated_ms",
+            "epoch",
+            "stage",
             "arms",
             "a",
             "b",
@@ -428,6 +445,8 @@ mod tests {
             promoted_arm: Some("c".into()),
             last_action: Some("resume".into()),
             last_action_ms: Some(6),
+            epoch: 7,
+            stage: Some("shadow".into()),
         };
         let text = serde_json::to_string(&st).unwrap();
         assert_eq!(RouteState::parse(&text).unwrap(), st);

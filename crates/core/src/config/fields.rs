@@ -236,8 +236,16 @@ impl Validator {
         }
     }
 
+    /// A non-negative integer up to `max`. As in JSON Schema (and JavaScript), an integer is
+    /// a number without a fractional part however it is written: `2`, `2.0` and `2e0` are the
+    /// same value, so the schema's `"type": "integer"` and this check accept the same numbers.
+    /// (A float beyond `u64` saturates, so it is above every maximum but `u64::MAX`.)
     pub(super) fn uint(&mut self, at: &Path, v: &Value, max: u64) -> Option<u64> {
-        match v.as_u64() {
+        let n = v.as_u64().or_else(|| {
+            let f = v.as_f64()?;
+            (f.fract() == 0.0 && f >= 0.0).then_some(f as u64)
+        });
+        match n {
             Some(n) if n <= max => Some(n),
             Some(n) => self.fail(at, format!("{n} is above the maximum {max}")),
             None => self.wrong_type(at, "a non-negative integer", v),

@@ -8,6 +8,75 @@
 
 use crate::base::PPM;
 
+/// `RouteState::stage` while the candidate only receives mirrored traffic.
+pub const STAGE_SHADOW: &str = "shadow";
+/// `RouteState::stage` once the shadow gate passed.
+pub const STAGE_LIVE: &str = "live";
+
+/// Default share of requests mirrored to the candidate while its shadow gate is pending.
+pub const DEFAULT_GATE_MIRROR_PPM: u32 = 1_000_000;
+/// Default promotion-gate margins: error rate (absolute) and latency ratio.
+pub const DEFAULT_MARGIN_ERROR_RATE: f64 = 0.01;
+pub const DEFAULT_MARGIN_LATENCY_RATIO: f64 = 1.2;
+/// Default level of the promotion gate's tests.
+pub const DEFAULT_GATE_ALPHA: f64 = 0.05;
+/// Default requests each arm needs in the last step before the promotion gate judges.
+pub const DEFAULT_GATE_MIN_REQUESTS: u64 = 100;
+
+/// A canary's gates (at least one of the two).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gates {
+    pub shadow: Option<ShadowGate>,
+    pub promote: Option<PromoteGate>,
+}
+
+/// The candidate receives only mirrored traffic (a shadow of `mirror_ppm` of the requests,
+/// compared by `compare`) until at least `min_observations` compared responses agree at
+/// `min_agreement` or better.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShadowGate {
+    pub min_observations: u64,
+    /// In [0, 1]: the share of compared responses that agree (within the compare spec's
+    /// tolerance, or equal after normalisation).
+    pub min_agreement: f64,
+    pub compare: crate::observe::Compare,
+    pub mirror_ppm: u32,
+    /// The candidate's origin name (its shadow counts are kept under it).
+    pub origin: String,
+}
+
+/// On the last step, the candidate is promoted to 100 % once an always-valid one-sided test
+/// shows it not worse than the stable arm by `margin` on every metric judged, and rolled
+/// back once one shows it worse by more than the margin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromoteGate {
+    pub margin: Margin,
+    pub alpha: f64,
+    pub min_requests: u64,
+}
+
+/// How much worse than the stable arm the candidate may be and still count as not worse.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Margin {
+    /// Absolute: candidate error rate − stable error rate.
+    pub error_rate: f64,
+    /// Ratio of geometric-mean latencies, candidate / stable (> 1).
+    pub latency_ratio: f64,
+    /// Absolute: stable mean reward − candidate mean reward; judged only when set and rewards
+    /// arrive.
+    pub reward: Option<f64>,
+}
+
+impl Default for Margin {
+    fn default() -> Self {
+        Margin {
+            error_rate: DEFAULT_MARGIN_ERROR_RATE,
+            latency_ratio: DEFAULT_MARGIN_LATENCY_RATIO,
+            reward: None,
+        }
+    }
+}
+
 /// Index into [`Config::origins`]; only validation creates one, so it is always in range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct OriginId(pub(crate) u16);
@@ -59,7 +128,7 @@ pub struct CanaryStep {
     pub hold_s: u32,
 }
 
-/// Health limits for the canary controller (issue 3).
+/// Health limits of a canary, rolling or A/B guard: what the controller judges a side by.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Guard {
     pub max_error_rate: Option<f64>,
@@ -83,7 +152,8 @@ pub enum Op {
     SemverGte(Semver),
 }
 
-/// `major.minor.patch`, missing parts are 0; pre-release/build suffixes are ignored.
+/// `major.minor.patch`, missing parts are 0; pre-release/build suffixes are ignored; each
+/// part is 1-19 digits; surrounding whitespace (Unicode `White_Space`) is ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Semver(pub u64, pub u64, pub u64);
 
@@ -94,7 +164,10 @@ impl Semver {
         let mut parts = core.split('.');
         let mut next = |required: bool| -> Option<u64> {
             match parts.next() {
-                Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p.parse().ok(),
+                // At most 19 digits: every such number fits a u64.
+                Some(p) if (1..=19).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) => {
+                    p.parse().ok()
+                }
                 None if !required => Some(0),
                 _ => None,
             }
@@ -260,6 +333,9 @@ pub enum Strategy {
         percent_ppm: u32,
         steps: Vec<CanaryStep>,
         guard: Option<Guard>,
+        /// Release gates (`gates`): a shadow stage before the first step, a promotion test
+        /// on the last one ([`Gates`]).
+        gates: Option<Box<Gates>>,
     },
     Flag {
         default: OriginId,
@@ -327,6 +403,9 @@ pub struct Shadow {
     pub compare: Option<crate::observe::Compare>,
     /// `<route>:shadow:<origin>`.
     pub salt: String,
+    /// The mirror of a canary's shadow gate: fired only while the route is in its shadow
+    /// stage (`crate::routing::in_shadow_stage`).
+    pub gate: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -356,6 +435,9 @@ pub struct Route {
 
 /// Most ledger shards a route may have.
 pub const MAX_FEEDBACK_SHARDS: u64 = 64;
+
+/// Largest `min_requests` of a guard.
+pub const MAX_MIN_REQUESTS: u64 = 1_000_000_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {

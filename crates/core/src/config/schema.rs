@@ -4,9 +4,15 @@
 //! validator itself), and every fixture in `tests/fixtures/config_cases.json` is accepted or
 //! rejected as the validator does, except the semantic checks JSON Schema cannot express
 //! (origin references that must exist, unique names, routes shadowed by earlier ones,
-//! non-decreasing canary steps, `completed <= batches`, `min_share * arms <= 1`, and integers
-//! written as `1.0`), which only the validator catches. Optional fields admit `null`, which
-//! the validator reads as absent (its one rule for optional fields).
+//! non-decreasing canary steps, `canary != stable`, `completed <= batches`,
+//! `min_share * arms <= 1`, duplicate keys in the text), which only the validator catches.
+//! `tests/contracts/differential.test.mjs` holds both to that over thousands of generated
+//! documents (its `VALIDATOR_ONLY` lists those checks by their messages). Optional fields
+//! admit `null`, which the validator reads as absent (its one rule for optional fields).
+//!
+//! Patterns use `[\s\S]` where any character is meant (`.` stops at a line break in
+//! JavaScript), and `percent` is a `multipleOf` 0.0001: a validator that divides in binary
+//! floating point needs a tolerance there (ajv: `multipleOfPrecision`).
 //!
 //! `switchyard schema` prints [`config_schema_text`]; `docs/config.schema.json` is that output,
 //! checked by `crates/cli/tests/cli.rs`.
@@ -18,12 +24,22 @@ use crate::base::{NameChars, MAX_NAME_LEN};
 /// `$id` of the published schema.
 pub const SCHEMA_ID: &str = "https://switchyard.dev/schema/config-v1.json";
 
+/// Whitespace as Rust's `str::trim` sees it (Unicode `White_Space`), which JavaScript's `\s`
+/// does not quite match.
+const WS: &str =
+    "[\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
 const MAX_HOLD_S: u64 = 30 * 86_400;
 
 /// The name rule ([`crate::base::valid_name`] with [`NameChars::Config`]) as a pattern:
 /// `^[A-Za-z0-9._-]{1,64}$`.
 fn name_pattern() -> String {
     format!("^[{}]{{1,{MAX_NAME_LEN}}}$", NameChars::Config.class())
+}
+
+/// Route names ([`NameChars::Route`]): no `.` (they appear in URL paths, where `.` and `..`
+/// segments are normalised away).
+fn route_name_pattern() -> String {
+    format!("^[{}]{{1,{MAX_NAME_LEN}}}$", NameChars::Route.class())
 }
 
 fn name(what: &str) -> Value {
@@ -113,7 +129,7 @@ pub fn config_schema() -> Value {
             "canary",
             strategy(
                 "canary",
-                "Canary: `percent` of units go to `canary`, the rest to `stable`; optional automatic steps and guard.",
+                "Canary: `percent` of units go to `canary`, the rest to `stable`; optional automatic steps, guard and release gates.",
                 &["stable", "canary", "percent"],
                 json!({
                     "stable": origin_ref("Origin serving everyone outside the canary."),
@@ -128,6 +144,7 @@ pub fn config_schema() -> Value {
                         "description": "Controller steps; percents must not decrease (validator)."
                     },
                     "guard": opt(json!({ "$ref": "#/$defs/guard" })),
+                    "gates": opt(json!({ "$ref": "#/$defs/gates" })),
                     "salt": salt(),
                 }),
             ),
@@ -220,10 +237,12 @@ pub fn config_schema() -> Value {
         }));
         defs.insert(def, schema);
     }
+    let tolerance = json!({ "type": ["number", "null"], "minimum": 0, "default": crate::observe::DEFAULT_TOLERANCE, "description": "Absolute tolerance for numbers." });
+    let semver = format!("^{WS}*[vV]*[0-9]{{1,19}}(\\.[0-9]{{1,19}}){{0,2}}([-+][\\s\\S]*)?{WS}*$");
     let more = json!({
         "name": name("1-64 characters of [A-Za-z0-9._-]."),
-        "origin_ref": { "type": "string", "pattern": name_pattern(), "description": "Name of an origin in `origins` (that it exists is checked by the validator)." },
-        "percent": { "type": "number", "minimum": 0, "maximum": 100, "description": "Percent, 0-100, at most 4 decimals (the validator checks the decimals)." },
+        "origin_ref": { "type": "string", "description": "Name of an origin in `origins` (that it exists is checked by the validator: any other string is an unknown origin)." },
+        "percent": { "type": "number", "minimum": 0, "maximum": 100, "multipleOf": 0.0001, "description": "Percent, 0-100, at most 4 decimals." },
         "methods": { "type": "array", "minItems": 1, "items": { "type": "string", "pattern": "^[A-Za-z]+$" }, "description": "HTTP methods (case-insensitive)." },
         "origin": object("A model server.", &["url"], json!({
             "url": { "type": "string", "pattern": "^https?://[^/?#\\\\@ ]+[^?#\\\\@ ]*$", "description": "http(s)://host[:port][/base-path]; no query, fragment, credentials or spaces." },
@@ -256,7 +275,35 @@ pub fn config_schema() -> Value {
         "guard": object("Health limits: the controller rolls back when one is exceeded.", &[], json!({
             "max_error_rate": rate(1.0, "Largest acceptable error rate of the new side, (0, 1]."),
             "max_p95_latency_ratio": rate(1_000.0, "Largest acceptable p95 latency ratio new/old, (0, 1000]."),
-            "min_requests": { "type": ["integer", "null"], "minimum": 0, "default": 100, "description": "Requests on the new side before the guard judges." },
+            "min_requests": { "type": ["integer", "null"], "minimum": 0, "maximum": crate::config::MAX_MIN_REQUESTS, "default": 100, "description": "Requests on the new side before the guard judges." },
+        })),
+        "gates": {
+            "type": "object", "additionalProperties": false,
+            "description": "Release gates of a canary: a shadow stage before the first step, a non-inferiority test on the last. At least one.",
+            "properties": {
+                "shadow": opt(json!({ "$ref": "#/$defs/shadow_gate" })),
+                "promote": opt(json!({ "$ref": "#/$defs/promote_gate" })),
+            },
+            "anyOf": [
+                { "type": "object", "required": ["shadow"], "properties": { "shadow": { "type": "object" } } },
+                { "type": "object", "required": ["promote"], "properties": { "promote": { "type": "object" } } },
+            ]
+        },
+        "shadow_gate": object("The candidate receives only mirrored traffic until at least `min_observations` compared responses agree at `min_agreement` or better.", &["min_observations", "min_agreement", "compare"], json!({
+            "min_observations": { "type": "integer", "minimum": 1, "maximum": 1_000_000_000u64, "description": "Compared responses needed before the gate can pass." },
+            "min_agreement": { "type": "number", "minimum": 0, "maximum": 1, "description": "Share of compared responses that must agree, [0, 1]." },
+            "compare": { "$ref": "#/$defs/compare" },
+            "percent": opt(json!({ "allOf": [{ "$ref": "#/$defs/percent" }, { "type": "number", "exclusiveMinimum": 0 }], "default": 100, "description": "Share of requests mirrored to the candidate while the gate is pending (default 100)." })),
+        })),
+        "promote_gate": object("On the last step: promote to 100 % once an always-valid test shows the candidate not worse than stable by the margin on every metric; roll back once one shows it worse.", &[], json!({
+            "margin": opt(json!({ "$ref": "#/$defs/margin" })),
+            "alpha": rate(0.5, "Error probability of each one-sided test, (0, 0.5]; default 0.05."),
+            "min_requests": { "type": ["integer", "null"], "minimum": 2, "maximum": 1_000_000_000u64, "default": 100, "description": "Requests each arm needs in the last step before the gate judges." },
+        })),
+        "margin": object("How much worse than stable the candidate may be and still count as not worse.", &[], json!({
+            "error_rate": rate(1.0, "Candidate error rate minus stable's, (0, 1]; default 0.01."),
+            "latency_ratio": { "type": ["number", "null"], "exclusiveMinimum": 1, "maximum": 1_000, "default": 1.2, "description": "Ratio of geometric-mean latencies candidate/stable, (1, 1000]." },
+            "reward": { "type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 1e6, "description": "Stable mean reward minus the candidate's; judged only when set and rewards arrive." },
         })),
         "ab_guard": {
             "type": "object", "additionalProperties": false,
@@ -264,7 +311,7 @@ pub fn config_schema() -> Value {
             "properties": {
                 "max_error_rate": rate(1.0, "Largest acceptable error rate of an arm, (0, 1]."),
                 "max_p95_latency_ratio": rate(1_000.0, "Largest acceptable p95 latency ratio arm/control, (0, 1000]."),
-                "min_requests": { "type": ["integer", "null"], "minimum": 0, "default": 100, "description": "Requests on an arm before the guard judges it." },
+                "min_requests": { "type": ["integer", "null"], "minimum": 0, "maximum": crate::config::MAX_MIN_REQUESTS, "default": 100, "description": "Requests on an arm before the guard judges it." },
                 "action": { "enum": ["stop", "drain", null], "default": "stop", "description": "What a breach does." },
             },
             "anyOf": [
@@ -275,7 +322,7 @@ pub fn config_schema() -> Value {
         "rule": {
             "type": "object", "additionalProperties": false, "required": ["attr", "op", "values"],
             "properties": {
-                "attr": { "type": "string", "pattern": "^(country|header:.+|cookie:.+|query:.+)$", "description": "header:<name>, cookie:<name>, query:<name> or country." },
+                "attr": { "type": "string", "pattern": "^(country|(header|cookie|query):[\\s\\S]+)$", "description": "header:<name>, cookie:<name>, query:<name> or country." },
                 "op": { "enum": ["eq", "in", "prefix", "semver_gte"] },
                 "values": { "type": "array", "minItems": 1, "items": { "type": "string" } },
             },
@@ -283,7 +330,7 @@ pub fn config_schema() -> Value {
                 { "if": { "type": "object", "properties": { "op": { "enum": ["eq", "semver_gte"] } }, "required": ["op"] },
                   "then": { "type": "object", "properties": { "values": { "type": "array", "maxItems": 1 } } } },
                 { "if": { "type": "object", "properties": { "op": { "const": "semver_gte" } }, "required": ["op"] },
-                  "then": { "type": "object", "properties": { "values": { "type": "array", "items": { "type": "string", "pattern": "^\\s*[vV]*[0-9]+(\\.[0-9]+){0,2}([-+].*)?\\s*$" } } } } },
+                  "then": { "type": "object", "properties": { "values": { "type": "array", "items": { "type": "string", "pattern": semver } } } } },
             ]
         },
         "flag": object("A route-level flag, reported in x-switchyard-flags.", &["name"], json!({
@@ -305,12 +352,12 @@ pub fn config_schema() -> Value {
             "properties": { "kind": { "enum": ["json_pointer", "kserve_v2", "tf_serving", "openai_chat"] } },
             "oneOf": [
                 compare("json_pointer", "RFC 6901 pointer into both bodies.", json!({
-                    "pointer": { "type": "string", "pattern": "^(/.*)?$" },
-                    "tolerance": { "type": "number", "minimum": 0 },
+                    "pointer": { "type": "string", "pattern": "^(/[\\s\\S]*)?$" },
+                    "tolerance": tolerance,
                 }), &["pointer"]),
-                compare("kserve_v2", "KServe v2 outputs[].data.", json!({ "tolerance": { "type": "number", "minimum": 0 } }), &[]),
-                compare("tf_serving", "TF Serving predictions/outputs.", json!({ "tolerance": { "type": "number", "minimum": 0 } }), &[]),
-                compare("openai_chat", "OpenAI-style choices[].message.content.", json!({}), &[]),
+                compare("kserve_v2", "KServe v2 outputs[].data.", json!({ "tolerance": tolerance, "pointer": { "type": "null" } }), &[]),
+                compare("tf_serving", "TF Serving predictions/outputs.", json!({ "tolerance": tolerance, "pointer": { "type": "null" } }), &[]),
+                compare("openai_chat", "OpenAI-style choices[].message.content.", json!({ "tolerance": { "type": "null" }, "pointer": { "type": "null" } }), &[]),
             ]
         },
         "shadow": object("Mirror a share of the route's requests to an origin; the answer is compared, never returned.", &["origin"], json!({
@@ -328,13 +375,13 @@ pub fn config_schema() -> Value {
             "allOf": dispatch,
         },
         "route": object("A route: which requests, how units are identified, which strategy.", &["name", "match", "strategy"], json!({
-            "name": name("Route name; unique (validator)."),
+            "name": { "type": "string", "pattern": route_name_pattern(), "description": "Route name, 1-64 characters of [A-Za-z0-9_-] (no `.`: it names URL paths); unique (validator)." },
             "match": { "$ref": "#/$defs/match" },
             "unit": { "type": ["array", "null"], "items": { "$ref": "#/$defs/unit_source" }, "description": "Where the unit id comes from, in order; default header x-user-id, then cookie sy_uid." },
             "strategy": { "$ref": "#/$defs/strategy" },
             "shadow": { "type": ["array", "null"], "maxItems": 32, "items": { "$ref": "#/$defs/shadow" } },
             "flags": { "type": ["array", "null"], "maxItems": 64, "items": { "$ref": "#/$defs/flag" } },
-            "strip_prefix": opt(json!({ "type": "string", "pattern": "^/.*[^/]$", "description": "Removed from the path before forwarding." })),
+            "strip_prefix": opt(json!({ "type": "string", "pattern": "^/[\\s\\S]*[^/]$", "description": "Removed from the path before forwarding." })),
             "feedback_shards": { "type": ["integer", "null"], "minimum": 1, "maximum": 64, "default": 1, "description": "Receipt ledger shards feedback is spread over (by receipt id); the route's object merges them on its tick." },
             "reward": { "anyOf": [{ "$ref": "#/$defs/reward_range" }, { "type": "null" }] },
             "feedback_auth": { "enum": ["receipt", "token", null], "default": "receipt", "description": "Who may send feedback: anyone holding the receipt, or (`token`) only a caller with an operator token of role `feedback` or higher." },
@@ -347,19 +394,29 @@ pub fn config_schema() -> Value {
         })),
         "decision_log": object("The route's decision log (`GET /_switchyard/decisions/<route>`).", &[], json!({
             "decisions": { "type": ["boolean", "null"], "default": true, "description": "Log decisions (arm, propensity, hashed unit, reward) for off-policy evaluation." },
-            "context": { "type": ["array", "null"], "maxItems": super::MAX_LOG_CONTEXT, "items": { "type": "string", "pattern": "^(country|header:.+|cookie:.+|query:.+)$" }, "description": "Request attributes logged with each decision: header:<name>, cookie:<name>, query:<name> or country." },
+            "context": { "type": ["array", "null"], "maxItems": super::MAX_LOG_CONTEXT, "uniqueItems": true, "items": { "type": "string", "pattern": "^(country|(header|cookie|query):[\\s\\S]+)$" }, "description": "Request attributes logged with each decision, each once: header:<name>, cookie:<name>, query:<name> or country." },
         })),
     });
     if let Value::Object(m) = more {
         defs.extend(m);
     }
+    // `webhook_allowed` (config/alerts.rs) as a pattern: no whitespace or control character
+    // (Rust's `char::is_whitespace`/`is_control`); https:// with a host after any userinfo,
+    // or http:// to localhost (any case), 127.a.b.c (parts up to 255) or [::1], with an
+    // optional numeric port.
+    let no =
+        "\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+    let octet = "([01]?[0-9]{1,2}|2[0-4][0-9]|25[0-5])";
+    let webhook_url = format!(
+        "^(https://([^{no}/?#]*@)?[^{no}/?#@]+|http://([^{no}/?#]*@)?([Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt]|127\\.{octet}\\.{octet}\\.{octet}|\\[::1\\])(:[0-9]{{1,5}})?)([/?#][^{no}]*)?$"
+    );
     let mut root = object(
         "Switchyard config, schema v1 (KV namespace SPLIT_CONFIG, key `config`).",
         &["version", "origins", "routes"],
         json!({
             "version": { "const": 1 },
             "description": { "type": ["string", "null"] },
-            "default_origin": opt(json!({ "type": "string", "pattern": name_pattern(), "description": "Origin for requests no route matches (404 when absent)." })),
+            "default_origin": opt(json!({ "type": "string", "description": "Origin for requests no route matches (404 when absent); a name in `origins` (validator)." })),
             "origins": {
                 "type": "object", "minProperties": 1,
                 "propertyNames": { "pattern": name_pattern() },
@@ -373,9 +430,14 @@ pub fn config_schema() -> Value {
                     "webhooks": {
                         "type": ["array", "null"], "maxItems": super::alerts::MAX_WEBHOOKS,
                         "items": {
-                            "type": "object", "additionalProperties": false, "required": ["url"],
+                            "type": "object", "additionalProperties": false,
+                            "oneOf": [
+                                { "properties": { "url": true }, "required": ["url"] },
+                                { "properties": { "url_secret": true }, "required": ["url_secret"] },
+                            ],
                             "properties": {
-                                "url": { "type": "string", "pattern": "^https?://[^ \\r\\n]+$", "maxLength": super::alerts::MAX_URL_LEN, "description": "Receiver (http:// or https://)." },
+                                "url": { "type": "string", "pattern": webhook_url, "maxLength": super::alerts::MAX_URL_LEN, "description": "Receiver: https://, or http:// to a loopback host (sent to only in local development). Shown redacted (scheme and host) to all but admins." },
+                                "url_secret": { "type": "string", "pattern": "^[A-Z_][A-Z0-9_]*$", "maxLength": super::alerts::MAX_SECRET_NAME, "description": "Instead of url: the name of a stats-worker secret holding the URL, read at send time." },
                                 "events": { "type": ["array", "null"], "minItems": 1, "uniqueItems": true, "items": { "enum": super::alerts::EVENTS }, "description": "Events to send (all when absent)." },
                             }
                         }
@@ -415,7 +477,9 @@ mod tests {
                   "strip_prefix": "/ab", "description": "d", "reward": { "min": -1, "max": 5 }, "feedback_auth": "token",
                   "log": { "decisions": true, "context": ["header:x-country", "country"] } },
                 { "name": "cn", "match": { "path_prefix": "/cn" }, "strategy": { "kind": "canary", "stable": "a", "canary": "b", "percent": 5,
-                  "steps": [{ "percent": 10, "hold_s": 1 }], "guard": { "max_error_rate": 0.1 } } },
+                  "steps": [{ "percent": 10, "hold_s": 1 }], "guard": { "max_error_rate": 0.1 },
+                  "gates": { "shadow": { "min_observations": 10, "min_agreement": 0.9, "compare": { "kind": "kserve_v2" }, "percent": 50 },
+                             "promote": { "margin": { "error_rate": 0.02, "latency_ratio": 1.5, "reward": 0.1 }, "alpha": 0.05, "min_requests": 50 } } } },
                 { "name": "fl", "match": { "path_prefix": "/fl" }, "strategy": { "kind": "flag", "default": "a", "flags": [{ "name": "g", "origin": "b" }] } },
                 { "name": "bg", "match": { "path_prefix": "/bg" }, "strategy": { "kind": "blue_green", "blue": "a", "green": "b", "active": "blue" } },
                 { "name": "ro", "match": { "path_prefix": "/ro" }, "strategy": { "kind": "rolling", "from": "a", "to": "b", "batches": 2 } },
@@ -490,6 +554,10 @@ mod tests {
             ("/routes/1/strategy", "strategy_canary"),
             ("/routes/1/strategy/steps/0", "strategy_canary"),
             ("/routes/1/strategy/guard", "guard"),
+            ("/routes/1/strategy/gates", "gates"),
+            ("/routes/1/strategy/gates/shadow", "shadow_gate"),
+            ("/routes/1/strategy/gates/promote", "promote_gate"),
+            ("/routes/1/strategy/gates/promote/margin", "margin"),
             ("/routes/2/strategy", "strategy_flag"),
             ("/routes/2/strategy/flags/0", "origin_flag"),
             ("/routes/3/strategy", "strategy_blue_green"),
@@ -556,10 +624,20 @@ mod tests {
                 ],
             ),
             ("/routes/0/flags/0", &["rollout", "rules"]),
-            ("/routes/1/strategy", &["steps", "guard", "salt"]),
+            ("/routes/1/strategy", &["steps", "guard", "gates", "salt"]),
             (
                 "/routes/1/strategy/guard",
                 &["max_error_rate", "max_p95_latency_ratio", "min_requests"],
+            ),
+            ("/routes/1/strategy/gates", &["shadow"]),
+            ("/routes/1/strategy/gates/shadow", &["percent"]),
+            (
+                "/routes/1/strategy/gates/promote",
+                &["margin", "alpha", "min_requests"],
+            ),
+            (
+                "/routes/1/strategy/gates/promote/margin",
+                &["error_rate", "latency_ratio", "reward"],
             ),
             ("/routes/2/strategy/flags/0", &["rollout", "rules"]),
             ("/routes/3/strategy", &["failover", "preview_header"]),
@@ -663,6 +741,10 @@ mod tests {
                 p if p.ends_with("/match") => schema["$defs"]["match"].clone(),
                 p if p.ends_with("/log") => schema["$defs"]["decision_log"].clone(),
                 "/routes/0/strategy/guard" => schema["$defs"]["ab_guard"].clone(),
+                "/routes/1/strategy/gates" => schema["$defs"]["gates"].clone(),
+                "/routes/1/strategy/gates/shadow" => schema["$defs"]["shadow_gate"].clone(),
+                "/routes/1/strategy/gates/promote" => schema["$defs"]["promote_gate"].clone(),
+                "/routes/1/strategy/gates/promote/margin" => schema["$defs"]["margin"].clone(),
                 p if p.ends_with("/guard") => schema["$defs"]["guard"].clone(),
                 p if p.contains("/shadow/") => schema["$defs"]["shadow"].clone(),
                 p if p.contains("/strategy/flags/") => schema["$defs"]["origin_flag"].clone(),

@@ -22,7 +22,7 @@ impl Validator {
         let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
         let allowed = match kind {
             "ab" => "kind, arms, guard, salt",
-            "canary" => "kind, stable, canary, percent, steps, guard, salt",
+            "canary" => "kind, stable, canary, percent, steps, guard, gates, salt",
             "flag" => "kind, default, flags",
             "blue_green" => "kind, blue, green, active, failover, preview_header",
             "rolling" => "kind, from, to, batches, completed, interval_s, guard, salt",
@@ -75,6 +75,9 @@ impl Validator {
                     }
                 }
                 let guard = self.opt(f, "guard", Self::guard).flatten();
+                let gates = self
+                    .opt(f, "gates", |me, at, v| me.gates(at, v, canary))
+                    .flatten();
                 if let (Some(s), Some(c)) = (stable, canary) {
                     let reason = "canary and stable must be different origins";
                     self.check(s != c, &at.key("canary"), reason);
@@ -85,6 +88,7 @@ impl Validator {
                     percent_ppm: percent?,
                     steps,
                     guard,
+                    gates,
                 })
             }
             "flag" => {

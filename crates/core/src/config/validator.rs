@@ -11,9 +11,9 @@ use super::error::ConfigError;
 use super::fields::{Fields, Validator};
 use super::model::{
     path_matches, AbGuard, AbGuardAction, Arm, Attr, Config, DecisionLog, FeedbackAuth, Flag,
-    Guard, Matcher, Op, Origin, RewardRange, Route, Rule, Semver, Shadow, UnitSource,
+    Guard, Matcher, Op, Origin, RewardRange, Route, Rule, Semver, Shadow, Strategy, UnitSource,
     DEFAULT_SHADOW_MAX_BODY, DEFAULT_SHADOW_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, MAX_ABS_REWARD,
-    MAX_FEEDBACK_SHARDS, MAX_LOG_CONTEXT,
+    MAX_FEEDBACK_SHARDS, MAX_LOG_CONTEXT, MAX_MIN_REQUESTS,
 };
 use super::path::{Path, ROOT};
 use crate::base::{arm_key, display_f64, PPM};
@@ -86,6 +86,7 @@ impl Validator {
         let default_origin = self.opt(f, "default_origin", Self::origin_ref).flatten();
         let routes = self.req(f, "routes").map(|r| self.routes(r));
         let routes = routes.unwrap_or_default();
+        self.opt_str(f, "description");
         let alerts = super::alerts::parse(f.get("alerts"), &mut self.errors);
         Some(Config {
             schema: schema?,
@@ -121,7 +122,8 @@ impl Validator {
                 Err(why) => self.fail(&p.key("url"), why),
             });
             let timeout_ms = self.opt_uint(f, "timeout_ms", 300_000, DEFAULT_TIMEOUT_MS as u64);
-            if let (Some(base), Some(timeout_ms)) = (base, timeout_ms) {
+            let description = self.opt_str(f, "description");
+            if let (Some(base), Some(timeout_ms), Some(_)) = (base, timeout_ms, description) {
                 self.check(timeout_ms > 0, &p.key("timeout_ms"), "must be at least 1");
                 out.push(Origin {
                     name,
@@ -192,10 +194,24 @@ impl Validator {
         let mut split_salt = format!("{rname}:split");
         let strategy = strategy_value
             .and_then(|s| self.strategy(&at.key("strategy"), s, &rname, &mut split_salt));
-        let shadows = match f.get("shadow") {
+        let mut shadows = match f.get("shadow") {
             None => Vec::new(),
             Some(s) => self.shadows(&at.key("shadow"), s, &rname),
         };
+        if let Some(Strategy::Canary {
+            canary,
+            gates: Some(g),
+            ..
+        }) = &strategy
+        {
+            if let Some(sg) = &g.shadow {
+                self.gate_mirror(&at.key("shadow"), &mut shadows, *canary, sg, &rname);
+            }
+        }
+        // The lists as written (as the schema's maxItems counts them), not the entries that
+        // validated.
+        let count = |key: &str| f.get(key).and_then(Value::as_array).map_or(0, Vec::len);
+        let (shadow_count, flag_count) = (count("shadow"), count("flags"));
         let flags_at = at.key("flags");
         let mut flags: Vec<Flag> = Vec::new();
         for (i, fv) in self.list(f, "flags").iter().enumerate() {
@@ -208,11 +224,11 @@ impl Validator {
             }
         }
         self.check(
-            shadows.len() <= 32,
+            shadow_count <= 32,
             &at.key("shadow"),
             "at most 32 shadows per route",
         );
-        self.check(flags.len() <= 64, &flags_at, "at most 64 flags per route");
+        self.check(flag_count <= 64, &flags_at, "at most 64 flags per route");
         let fingerprint = strategy_value
             // to_vec, not to_string: the same compact text without `Display for Value`'s
             // second serializer instantiation in the router.
@@ -221,6 +237,8 @@ impl Validator {
         let feedback_shards = self
             .opt_uint(f, "feedback_shards", MAX_FEEDBACK_SHARDS, 1)
             .filter(|n| self.check(*n > 0, &at.key("feedback_shards"), "must be at least 1"));
+        let description = self.opt_str(f, "description");
+        description?;
         let reward = self.opt(f, "reward", Self::reward_range);
         let feedback_auth = self.opt_choice(
             f,
@@ -352,7 +370,8 @@ impl Validator {
                 let Some(name) = self.string(&kp, val) else {
                     continue;
                 };
-                let ok = !name.is_empty() && name.len() <= 256;
+                // Characters, as the schema's maxLength counts them.
+                let ok = !name.is_empty() && name.chars().count() <= 256;
                 if !self.check(ok, &kp, "name must be 1-256 characters") {
                     continue;
                 }
@@ -377,6 +396,9 @@ impl Validator {
         } else {
             "name, origin"
         };
+        // Whether any arm is written with a positive weight (an arm with another problem
+        // included: that problem is reported on its own).
+        let mut any_positive = false;
         for (i, a) in arr.iter().enumerate() {
             let p = at.at(i);
             let Some(f) = self.object(&p, a, allowed) else {
@@ -393,6 +415,7 @@ impl Validator {
             } else {
                 Some(1.0)
             };
+            any_positive |= weight.is_some_and(|w| w > 0.0);
             if let (Some(name), Some(origin), Some(weight)) = (name, origin, weight) {
                 if out.iter().any(|o| o.name == name) {
                     self.err(&p.key("name"), format!("duplicate arm name {name:?}"));
@@ -407,8 +430,11 @@ impl Validator {
                 });
             }
         }
-        if weighted && !out.is_empty() && out.iter().all(|a| a.weight == 0.0) {
-            self.err(at, "weights are all zero: no arm could ever be chosen");
+        if weighted && !arr.is_empty() && !any_positive {
+            self.err(
+                at,
+                "no arm has a positive weight: no arm could ever be chosen",
+            );
         }
         out
     }
@@ -457,7 +483,7 @@ impl Validator {
             (0.0, 1_000.0, true),
             "must be above 0 and at most 1000",
         );
-        let min_requests = self.opt_uint(f, "min_requests", u64::MAX, 100);
+        let min_requests = self.opt_uint(f, "min_requests", MAX_MIN_REQUESTS, 100);
         Some(Guard {
             max_error_rate: max_error_rate?,
             max_p95_latency_ratio: max_p95?,
@@ -486,6 +512,8 @@ impl Validator {
             rules.extend(self.rule(&rules_at.at(i), rv));
         }
         let name = name?;
+        let description = self.opt_str(f, "description");
+        description?;
         Some(Flag {
             salt: format!("{route}:flag:{name}"),
             name,
@@ -571,6 +599,18 @@ impl Validator {
         out
     }
 
+    /// A `compare` spec (a shadow's, a shadow gate's): an object with a string `kind`;
+    /// serde's other forms of the same struct (a sequence, `{"kind": {"tf_serving": null}}`)
+    /// are not config syntax.
+    pub(super) fn compare_spec(&mut self, at: &Path, c: &Value) -> Option<crate::observe::Compare> {
+        if !c.get("kind").is_some_and(Value::is_string) {
+            return self.fail(at, "expected an object with a string `kind`");
+        }
+        let spec = crate::observe::Compare::from_value(c);
+        spec.map_err(|e| self.err(at, format!("invalid compare spec: {e}")))
+            .ok()
+    }
+
     pub(super) fn shadow(&mut self, at: &Path, v: &Value, route: &str) -> Option<Shadow> {
         let allowed = "origin, percent, methods, max_body_bytes, timeout_ms, compare";
         let f = self.object(at, v, allowed)?;
@@ -579,11 +619,7 @@ impl Validator {
         let methods = self.opt(f, "methods", Self::methods);
         let max_body = self.opt_uint(f, "max_body_bytes", 100 << 20, DEFAULT_SHADOW_MAX_BODY);
         let timeout = self.opt_uint(f, "timeout_ms", 300_000, DEFAULT_SHADOW_TIMEOUT_MS as u64);
-        let compare = self.opt(f, "compare", |me, at, c| {
-            let spec = crate::observe::Compare::from_value(c);
-            spec.map_err(|e| me.err(at, format!("invalid compare spec: {e}")))
-                .ok()
-        });
+        let compare = self.opt(f, "compare", Self::compare_spec);
         let origin = origin?;
         Some(Shadow {
             salt: format!("{route}:shadow:{}", self.origin_names[origin.index()]),
@@ -593,6 +629,7 @@ impl Validator {
             max_body_bytes: max_body?,
             timeout_ms: timeout? as u32,
             compare: compare?,
+            gate: false,
         })
     }
 }

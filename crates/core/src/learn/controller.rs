@@ -230,6 +230,140 @@ pub fn next(
     }
 }
 
+/// One change of a route's controller state, named once: the timeline (`crate::series`),
+/// the webhooks (`crate::ops::events`) and the controller epoch (`Learner`) all read it from
+/// [`transitions`], so one change is never described two ways.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// One of [`TRANSITION_KINDS`].
+    pub kind: &'static str,
+    /// What happened, for people (the state's `reason` when it has one).
+    pub detail: String,
+}
+
+/// What a state change can be called.
+pub const TRANSITION_KINDS: [&str; 6] = ["rollback", "resume", "promote", "step", "pause", "gate"];
+
+/// Kinds that start a new controller epoch: evidence gathered before them no longer judges
+/// the route (an operator's action starts one too, whatever it was).
+pub const EPOCH_KINDS: [&str; 3] = ["rollback", "resume", "promote"];
+
+/// The changes between two controller states of a route. With `op` (an operator's
+/// `rollback`, `resume` or `promote`) the change is that action alone: one action, one
+/// transition (none when it changed nothing the edge routes by, e.g. a second rollback).
+/// Otherwise (the controller or a guard decided) each of: a rollback (alone), a
+/// resume, a passed shadow gate, a new canary step or rolling batch (`promote` when the canary
+/// reaches 100 %), a pause, arms drained by an A/B guard, a bandit arm promoted. A state of
+/// another strategy version (fingerprint) counts as no state.
+pub fn transitions(
+    old: Option<&RouteState>,
+    new: &RouteState,
+    op: Option<&str>,
+) -> Vec<Transition> {
+    let reason = new.reason.clone().unwrap_or_default();
+    let or = |fallback: String| {
+        if reason.is_empty() {
+            fallback
+        } else {
+            reason.clone()
+        }
+    };
+    let known = old.filter(|o| o.fingerprint == new.fingerprint);
+    if let Some(op) = op {
+        // An action that changes nothing the edge routes by (rolling back a rolled-back
+        // route, promoting a promoted one) is no event.
+        if known.is_some_and(|o| routes_alike(o, new)) {
+            return Vec::new();
+        }
+        let kind = TRANSITION_KINDS
+            .iter()
+            .find(|k| **k == op)
+            .copied()
+            .unwrap_or("step");
+        let detail = if reason.is_empty() {
+            format!("{op} by an operator")
+        } else {
+            format!("{op} by an operator: {reason}")
+        };
+        return vec![Transition { kind, detail }];
+    }
+    let blank = RouteState::default();
+    let old = known.unwrap_or(&blank);
+    let mut out = Vec::new();
+    let mut push = |kind: &'static str, detail: String| out.push(Transition { kind, detail });
+    if new.rolled_back {
+        if !old.rolled_back {
+            push("rollback", or("rolled back".into()));
+        }
+        return out;
+    }
+    if old.rolled_back {
+        push("resume", or("resumed".into()));
+    }
+    let shadow = |s: &RouteState| s.stage.as_deref() == Some("shadow");
+    if shadow(old) && !shadow(new) && new.stage.is_some() {
+        push("gate", or("shadow gate passed".into()));
+    } else if new.step != old.step {
+        let pct = new.canary_percent.unwrap_or(0.0);
+        if pct >= 100.0 && old.canary_percent.is_none_or(|o| o < 100.0) {
+            push("promote", or("canary promoted to 100%".into()));
+        } else {
+            push("step", format!("step {} → {}", old.step, new.step));
+        }
+    }
+    if known.is_some_and(|o| o.completed.is_some()) && new.completed != old.completed {
+        push(
+            "step",
+            format!("{} rolling batch(es) completed", new.completed.unwrap_or(0)),
+        );
+    }
+    if new.paused.is_some() && new.paused != old.paused {
+        push("pause", new.paused.clone().unwrap_or_default());
+    }
+    let drained: Vec<&str> = new
+        .drained
+        .iter()
+        .filter(|a| !old.drained.contains(a))
+        .map(String::as_str)
+        .collect();
+    if !drained.is_empty() {
+        let arms = drained.join(", ");
+        let what = if drained.len() == 1 { "arm" } else { "arms" };
+        push(
+            "rollback",
+            if reason.is_empty() {
+                format!("{what} {arms} drained")
+            } else {
+                format!("{what} {arms} drained: {reason}")
+            },
+        );
+    }
+    if new.promoted_arm.is_some() && new.promoted_arm != old.promoted_arm {
+        push(
+            "promote",
+            format!(
+                "arm {} promoted",
+                new.promoted_arm.clone().unwrap_or_default()
+            ),
+        );
+    }
+    out
+}
+
+/// Whether two states route alike: the same share, step, stage, rollback, rolling batches,
+/// pause, drained arms and promoted arm (bookkeeping such as the reason, the last action and
+/// the times aside).
+fn routes_alike(a: &RouteState, b: &RouteState) -> bool {
+    a.canary_percent == b.canary_percent
+        && a.step == b.step
+        && a.stage == b.stage
+        && a.rolled_back == b.rolled_back
+        && a.completed == b.completed
+        && a.paused == b.paused
+        && a.drained == b.drained
+        && a.promoted_arm == b.promoted_arm
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,6 +523,72 @@ mod tests {
             None,
             "all batches done"
         );
+    }
+
+    #[test]
+    fn transitions_name_each_change_once() {
+        let kinds = |o: Option<&RouteState>, n: &RouteState, op: Option<&str>| {
+            transitions(o, n, op)
+                .into_iter()
+                .map(|t| t.kind)
+                .collect::<Vec<_>>()
+        };
+        let s = |pct: f64, step: usize| RouteState {
+            fingerprint: "f".into(),
+            canary_percent: Some(pct),
+            step,
+            ..Default::default()
+        };
+        // A shadow gate that passes is a gate, not also a step.
+        let shadow = RouteState {
+            stage: Some("shadow".into()),
+            ..s(0.0, 0)
+        };
+        let live = RouteState {
+            stage: Some("steps".into()),
+            reason: Some("shadow gate passed".into()),
+            ..s(5.0, 0)
+        };
+        assert_eq!(kinds(Some(&shadow), &live, None), ["gate"]);
+        assert_eq!(kinds(Some(&live), &s(25.0, 1), None), ["step"]);
+        // Reaching 100 % is a promotion, whichever step it is.
+        assert_eq!(kinds(Some(&s(25.0, 1)), &s(100.0, 2), None), ["promote"]);
+        // A state of another strategy version counts as none.
+        let other = RouteState {
+            fingerprint: "g".into(),
+            ..s(5.0, 0)
+        };
+        assert!(kinds(Some(&other), &s(5.0, 0), None).is_empty());
+        // Two arms drained at once: one rollback naming both.
+        let ab = RouteState {
+            drained: vec!["b".into(), "c".into()],
+            reason: Some("error rate".into()),
+            ..s(0.0, 0)
+        };
+        let t = transitions(Some(&s(0.0, 0)), &ab, None);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].detail, "arms b, c drained: error rate");
+        // An operator's action is exactly that action.
+        let rb = RouteState {
+            rolled_back: true,
+            ..s(0.0, 1)
+        };
+        assert_eq!(kinds(Some(&rb), &s(25.0, 1), Some("resume")), ["resume"]);
+        assert_eq!(
+            transitions(Some(&rb), &s(25.0, 1), Some("resume"))[0].detail,
+            "resume by an operator"
+        );
+        assert_eq!(
+            kinds(Some(&s(25.0, 1)), &s(100.0, 2), Some("promote")),
+            ["promote"]
+        );
+        // An action that changes nothing the edge routes by is no event (a second rollback).
+        let again = RouteState {
+            reason: Some("canary rolled back by an operator".into()),
+            last_action: Some("rollback".into()),
+            ..rb.clone()
+        };
+        assert!(kinds(Some(&rb), &again, Some("rollback")).is_empty());
     }
 
     #[test]

@@ -115,6 +115,14 @@ pub struct Learner {
     pub health: BTreeMap<String, HealthTrack>,
     /// Sample-ratio counts per split the edge routed under, at most [`MAX_SPLITS`].
     pub splits: Vec<SplitCounts>,
+    /// The controller epoch in force (see [`RouteState::epoch`]); every state written
+    /// carries it.
+    pub epoch: u64,
+    /// Observations that arrived from an older epoch: counted in `total` (and the series),
+    /// kept out of `window` and out of the health window.
+    pub stale_observations: u64,
+    /// The last decision of each release gate of the route (`super::gates`).
+    pub gates: Vec<super::gates::GateDecision>,
 }
 
 /// What a bandit learns from for one arm under `mode` (see the module docs).
@@ -179,8 +187,34 @@ impl Learner {
         }
     }
 
+    /// Folds a batch in. Entries the edge tagged with an older controller epoch than the
+    /// one in force are re-filed: counted in `total`, the splits and the series (they
+    /// happened), but kept out of the controller's `window` and the health window, so
+    /// evidence gathered before an operator's action, a rollback, a promotion or a strategy
+    /// change never judges the route after it.
     pub fn report(&mut self, batch: &Batch, now_ms: u64) -> usize {
-        self.window.merge_batch(batch);
+        let epoch = self.epoch;
+        let stale = |e: Option<u64>| e.is_some_and(|e| e < epoch);
+        if batch.arms.iter().any(|a| stale(a.epoch)) || batch.shadows.iter().any(|s| stale(s.epoch))
+        {
+            let mut current = batch.clone();
+            current.arms.retain(|a| !stale(a.epoch));
+            current.shadows.retain(|s| !stale(s.epoch));
+            self.window.merge_batch(&current);
+            for a in batch
+                .arms
+                .iter()
+                .filter(|a| a.route == self.route && stale(a.epoch))
+            {
+                self.stale_observations = self.stale_observations.saturating_add(a.counts.requests);
+                // Already seen, as far as the health window is concerned.
+                let t = self.health.entry(a.arm.clone()).or_default();
+                t.seen_requests = t.seen_requests.saturating_add(a.counts.requests);
+                t.seen_errors = t.seen_errors.saturating_add(a.counts.errors());
+            }
+        } else {
+            self.window.merge_batch(batch);
+        }
         self.overrides.merge(&batch.overrides);
         self.last_report_ms = now_ms;
         for a in batch.arms.iter().filter(|a| a.route == self.route) {

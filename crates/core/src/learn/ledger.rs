@@ -331,15 +331,30 @@ impl<S: Store> Durable<S> {
                 route.fingerprint
             )
         });
-        series.state_change(
+        // A gate decision that changed the state rides on that change's event; one that did not
+        // (a shadow gate turning to failing) is a `gate` event of its own.
+        let evidence = out.gate.as_ref().map(|g| &g.evidence);
+        series.state_change_with(
             route,
             old_state.as_ref(),
             next.state.as_ref(),
             None,
             config_changed.as_deref(),
+            evidence,
             now_ms,
             &mut series_writes,
         );
+        if let (Some(g), None) = (&out.gate, &out.state) {
+            let pct = crate::learn::canary_percent(route, next.state.as_ref());
+            series.event_with(
+                "gate",
+                &g.summary,
+                pct,
+                evidence,
+                now_ms,
+                &mut series_writes,
+            );
+        }
         if let Some(w) = &out.weights {
             series.weights(w, now_ms, &mut series_writes);
         }
@@ -385,16 +400,17 @@ impl<S: Store> Durable<S> {
         Ok(Ok(out))
     }
 
-    /// Adopts an operator's controller state (`route`: the route in force, to record the
-    /// change in the series).
+    /// Adopts an operator's controller state in a new epoch (`route`: the route in force, to
+    /// record the change in the series); returns the state as stored, to write to KV.
     pub fn set_state(
         &mut self,
         st: RouteState,
         route: Option<&Route>,
         now_ms: u64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<RouteState, StoreError> {
         let mut next = self.learner.clone();
-        let old = next.state.replace(st);
+        let old = next.state.clone();
+        let st = next.adopt(st);
         let mut writes = vec![meta_write(&mut next)?];
         let mut series = self.series.clone();
         if let Some(route) = route {
@@ -410,7 +426,7 @@ impl<S: Store> Durable<S> {
         }
         self.commit(next, writes).map_err(store_only)?;
         self.series = series;
-        Ok(())
+        Ok(st)
     }
 
     /// Appends a controller event (e.g. `srm`) to the series.

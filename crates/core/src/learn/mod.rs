@@ -3,7 +3,9 @@
 //!   bandit learns from; `health.rs`: the arms' recent health ([`HealthTrack`]); `tick.rs`:
 //!   the tick (health judgement, weights, sequential tests, controller step); `operate.rs`:
 //!   operator actions ([`Operation`]); `view.rs`: the statistics document;
-//! - `controller.rs`: the canary and rolling controllers ([`next_step`]);
+//! - `controller.rs`: the canary and rolling controllers ([`next_step`]) and the one naming
+//!   of a state change ([`transitions`]) for the timeline, the webhooks and the epoch;
+//! - `gates.rs`: a canary's release gates (shadow agreement, promotion test, pipeline);
 //! - `store.rs`: the SQLite-shaped [`Store`] the state is kept in ([`MemStore`] for tests);
 //! - `ledger.rs`: the receipt ledger and aggregate rows, shards, pruning ([`Durable`]);
 //! - `series.rs`: the route's time series (minutes, events, canary share, weights);
@@ -12,6 +14,7 @@
 
 mod controller;
 mod decisions;
+mod gates;
 mod health;
 mod learner;
 mod ledger;
@@ -23,12 +26,14 @@ mod tick;
 mod view;
 
 pub use controller::{
-    breach as guard_breach, next as next_step, ArmHealth, Step, DEFAULT_ROLLING_GUARD,
+    breach as guard_breach, next as next_step, transitions, ArmHealth, Step, Transition,
+    DEFAULT_ROLLING_GUARD, EPOCH_KINDS, TRANSITION_KINDS,
 };
 pub use decisions::{
     cursor_of, draw_of, export_line, parse_cursor, LogSampler, EARLY_REWARD_KEEP_MS,
     EXPORT_PAGE_MAX, LOG_PRUNE_BATCH, LOG_RATE_PER_MINUTE, LOG_RETENTION_MS,
 };
+pub use gates::{next as gated_step, pipeline, promote_verdict, shadow_verdict, GateDecision};
 pub use health::{
     HealthTrack, DRAIN_ERROR_RATE, DRAIN_MIN_REQUESTS, DRAIN_SPAN_MS, HEALTH_MAX_ENTRIES,
     HEALTH_SPAN_MS, RECOVER_REQUESTS,

@@ -93,8 +93,11 @@ impl Learner {
                         format!("route {:?} is not rolled back", route.name),
                     ));
                 }
-                // Back to the step in force when the breach happened, its hold restarted.
-                let ppm = if steps.is_empty() {
+                // Back to the step in force when the breach happened, its hold restarted (a
+                // candidate rolled back in its shadow stage goes back to the shadow stage).
+                let ppm = if base.stage.as_deref() == Some(crate::config::STAGE_SHADOW) {
+                    0
+                } else if steps.is_empty() {
                     *percent_ppm
                 } else {
                     steps
@@ -116,6 +119,11 @@ impl Learner {
                 rolled_back: false,
                 reason: Some("canary promoted to 100% by an operator".into()),
                 step_started_ms: now_ms,
+                // Past any shadow gate: the operator decided.
+                stage: base
+                    .stage
+                    .as_ref()
+                    .map(|_| crate::config::STAGE_LIVE.to_string()),
                 ..base
             },
             (Strategy::Ab { guard: Some(_), .. }, Operation::Resume) => {
@@ -229,9 +237,22 @@ impl Learner {
         if self.fingerprint.is_empty() {
             self.fingerprint = route.fingerprint.clone();
         }
-        self.state = Some(state.clone());
         out.state = Some(state);
+        let old = self.state.clone();
+        self.stamp(old.as_ref(), &mut out, true);
         Ok(out)
+    }
+
+    /// Adopts a controller state an operator wrote by hand, in a new epoch; returns it as
+    /// stored (with its epoch).
+    pub fn adopt(&mut self, st: RouteState) -> RouteState {
+        self.epoch = self.epoch.saturating_add(1);
+        let st = RouteState {
+            epoch: self.epoch,
+            ..st
+        };
+        self.state = Some(st.clone());
+        st
     }
 
     /// The bandit's leader: the arm with the highest weight last written, else the highest

@@ -51,12 +51,13 @@ pub const WEIGHT_PT: &str = "weight_pt";
 pub const CANARY_PT: &str = "canary_pt";
 
 /// Event kinds (the series contract).
-pub const KINDS: [&str; 8] = [
+pub const KINDS: [&str; 9] = [
     "step",
     "rollback",
     "resume",
     "promote",
     "pause",
+    "gate",
     "srm",
     "config",
     "weights_stale",
@@ -82,6 +83,9 @@ pub struct Event {
     /// Canary share in force after the event (percent), when the route is a canary.
     #[serde(default)]
     pub canary_percent: Option<f64>,
+    /// What decided it, when a release gate did (`crate::learn::GateDecision::evidence`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -366,6 +370,19 @@ impl Series {
         now_ms: u64,
         writes: &mut Vec<Write>,
     ) {
+        self.event_with(kind, detail, canary_percent, None, now_ms, writes);
+    }
+
+    /// [`Series::event`] with the evidence that decided it (a gate decision's).
+    pub fn event_with(
+        &mut self,
+        kind: &str,
+        detail: &str,
+        canary_percent: Option<f64>,
+        evidence: Option<&Value>,
+        now_ms: u64,
+        writes: &mut Vec<Write>,
+    ) {
         let mut detail = detail.to_string();
         if detail.len() > MAX_DETAIL {
             let mut cut = MAX_DETAIL;
@@ -379,6 +396,7 @@ impl Series {
             kind: kind.to_string(),
             detail,
             canary_percent,
+            evidence: evidence.cloned(),
         };
         self.events.push(now_ms, ev, writes);
     }
@@ -397,12 +415,29 @@ impl Series {
         now_ms: u64,
         writes: &mut Vec<Write>,
     ) {
+        self.state_change_with(route, old, new, op, config_changed, None, now_ms, writes);
+    }
+
+    /// [`Series::state_change`] with the evidence of the gate decision that made the change
+    /// (kept on its events).
+    #[allow(clippy::too_many_arguments)]
+    pub fn state_change_with(
+        &mut self,
+        route: &Route,
+        old: Option<&RouteState>,
+        new: Option<&RouteState>,
+        op: Option<&str>,
+        config_changed: Option<&str>,
+        evidence: Option<&Value>,
+        now_ms: u64,
+        writes: &mut Vec<Write>,
+    ) {
         let pct = canary_percent(route, new);
         if let Some(detail) = config_changed {
             self.event("config", detail, pct, now_ms, writes);
         }
         for (kind, detail) in events_between(old, new, op) {
-            self.event(kind, &detail, pct, now_ms, writes);
+            self.event_with(kind, &detail, pct, evidence, now_ms, writes);
         }
         if let Some(p) = pct {
             if self.canary.last().map(|c| c.percent) != Some(p) {
@@ -652,7 +687,8 @@ pub fn canary_percent(route: &Route, st: Option<&RouteState>) -> Option<f64> {
     )
 }
 
-/// The events a change of controller state stands for (kind, detail). With `op` (an
+/// The events a change of controller state stands for (kind, detail): the transitions of
+/// [`super::controller::transitions`], which the webhooks name the same way. With `op` (an
 /// operator's rollback, resume or promote) only that action is recorded.
 pub fn events_between(
     old: Option<&RouteState>,
@@ -662,65 +698,10 @@ pub fn events_between(
     let Some(new) = new else {
         return Vec::new();
     };
-    let reason = new.reason.clone().unwrap_or_default();
-    if let Some(op) = op {
-        let kind = KINDS.iter().find(|k| **k == op).copied().unwrap_or("step");
-        let detail = if reason.is_empty() {
-            format!("{op} by an operator")
-        } else {
-            format!("{op} by an operator: {reason}")
-        };
-        return vec![(kind, detail)];
-    }
-    let blank = RouteState::default();
-    let old = old
-        .filter(|o| o.fingerprint == new.fingerprint)
-        .unwrap_or(&blank);
-    let mut out = Vec::new();
-    if new.rolled_back && !old.rolled_back {
-        out.push((
-            "rollback",
-            if reason.is_empty() {
-                "rolled back".into()
-            } else {
-                reason.clone()
-            },
-        ));
-    } else if !new.rolled_back && old.rolled_back {
-        out.push(("resume", "resumed".into()));
-    }
-    if !new.rolled_back && new.step != old.step {
-        out.push(("step", format!("step {} → {}", old.step, new.step)));
-    }
-    if new.completed.is_some() && new.completed != old.completed {
-        out.push((
-            "step",
-            format!("{} rolling batch(es) completed", new.completed.unwrap_or(0)),
-        ));
-    }
-    if new.paused.is_some() && new.paused != old.paused {
-        out.push(("pause", new.paused.clone().unwrap_or_default()));
-    }
-    for arm in new.drained.iter().filter(|a| !old.drained.contains(a)) {
-        out.push((
-            "rollback",
-            if reason.is_empty() {
-                format!("arm {arm} drained")
-            } else {
-                format!("arm {arm} drained: {reason}")
-            },
-        ));
-    }
-    if new.promoted_arm.is_some() && new.promoted_arm != old.promoted_arm {
-        out.push((
-            "promote",
-            format!(
-                "arm {} promoted",
-                new.promoted_arm.clone().unwrap_or_default()
-            ),
-        ));
-    }
-    out
+    super::controller::transitions(old, new, op)
+        .into_iter()
+        .map(|t| (t.kind, t.detail))
+        .collect()
 }
 
 #[cfg(test)]
@@ -739,6 +720,7 @@ mod tests {
             arm: arm.into(),
             fingerprint: String::new(),
             split_ppm: None,
+            epoch: None,
             counts: OutcomeCounts {
                 requests,
                 errors_5xx: errors,
@@ -983,6 +965,7 @@ mod tests {
         let sh = ShadowBatch {
             route: "r".into(),
             shadow_origin: "v2".into(),
+            epoch: None,
             counts: ShadowCounts {
                 observations: 4,
                 status_agree: 3,

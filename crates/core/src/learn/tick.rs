@@ -4,13 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use super::controller::{self, ArmHealth};
+use super::controller::{self, ArmHealth, Step};
+use super::gates::GateDecision;
 use super::health::{
     DRAIN_ERROR_RATE, DRAIN_MIN_REQUESTS, DRAIN_SPAN_MS, HEALTH_SPAN_MS, RECOVER_REQUESTS,
 };
 use super::learner::{arm_health, bandit_evidence, mean_stats, proportion_of, Evidence, Learner};
 use crate::base::Rng;
-use crate::config::{AbGuardAction, BanditAlgorithm, Route, Strategy, Trainer};
+use crate::config::{AbGuardAction, BanditAlgorithm, Gates, Route, Strategy, Trainer};
 use crate::config::{RouteState, Weights};
 use crate::statistics::{self, Algorithm, ArmStats, BanditParams, MsprtConfig, RewardModel};
 
@@ -19,21 +20,57 @@ use crate::statistics::{self, Algorithm, ArmStats, BanditParams, MsprtConfig, Re
 pub struct TickOutput {
     pub weights: Option<Weights>,
     pub state: Option<RouteState>,
+    /// A release gate's decision that is news (it changed the state, or a shadow gate turned
+    /// to failing): for the timeline, the webhooks and the audit log.
+    pub gate: Option<GateDecision>,
 }
 
 impl Learner {
     /// Runs the learning loop once: health, bandit weights, A/B guard, controller,
-    /// sequential tests.
+    /// sequential tests. A new state carries the controller epoch (see [`Learner::stamp`]).
     pub fn tick<R: Rng>(&mut self, route: &Route, now_ms: u64, rng: &mut R) -> TickOutput {
+        let before = self.state.clone();
+        let mut out = self.step(route, now_ms, rng);
+        self.stamp(before.as_ref(), &mut out, false);
+        out
+    }
+
+    /// Sets the epoch of a state about to be written: a new epoch when the change is an
+    /// operator's action (`by_operator`) or a rollback, resume or promotion
+    /// ([`controller::EPOCH_KINDS`]); the one in force otherwise.
+    pub(super) fn stamp(
+        &mut self,
+        old: Option<&RouteState>,
+        out: &mut TickOutput,
+        by_operator: bool,
+    ) {
+        let Some(st) = out.state.as_mut() else {
+            return;
+        };
+        let bump = by_operator
+            || controller::transitions(old, st, None)
+                .iter()
+                .any(|t| controller::EPOCH_KINDS.contains(&t.kind));
+        if bump {
+            self.epoch = self.epoch.saturating_add(1);
+        }
+        st.epoch = self.epoch;
+        self.state = Some(st.clone());
+    }
+
+    fn step<R: Rng>(&mut self, route: &Route, now_ms: u64, rng: &mut R) -> TickOutput {
         self.last_tick_ms = now_ms;
         if self.fingerprint != route.fingerprint {
-            // The strategy was edited: its old counts describe another experiment.
+            // The strategy was edited: its old counts describe another experiment, and
+            // observations made under the old strategy judge nothing (a new epoch).
             if !self.fingerprint.is_empty() {
                 self.total.reset(now_ms);
                 self.window.reset(now_ms);
                 self.msprt.clear();
                 self.health.clear();
                 self.state = None;
+                self.gates.clear();
+                self.epoch = self.epoch.saturating_add(1);
             }
             self.fingerprint = route.fingerprint.clone();
         }
@@ -323,16 +360,26 @@ impl Learner {
         }
     }
 
-    /// The canary / rolling controller step.
+    /// The canary / rolling controller step (a canary with gates: `super::gates`).
     pub(super) fn control(
         &mut self,
         route: &Route,
         now_ms: u64,
         mut out: TickOutput,
     ) -> TickOutput {
-        let window = &self.window;
-        let health = |arm: &str| arm_health(window.arm(arm));
-        if let Some(step) = controller::next(route, self.state.as_ref(), &health, now_ms) {
+        let step = match &route.strategy {
+            Strategy::Canary { gates: Some(g), .. } => {
+                let (step, news) = self.gate_step(route, g, now_ms);
+                out.gate = news;
+                step
+            }
+            _ => {
+                let window = &self.window;
+                let health = |arm: &str| arm_health(window.arm(arm));
+                controller::next(route, self.state.as_ref(), &health, now_ms)
+            }
+        };
+        if let Some(step) = step {
             if step.reset_window {
                 self.window.reset(now_ms);
             }
@@ -340,5 +387,41 @@ impl Learner {
             out.state = Some(step.state);
         }
         out
+    }
+}
+
+impl Learner {
+    /// The controller step of a canary with gates (`super::gates::next` over the learner's
+    /// window and state). Keeps each gate's last decision (the stats document's `pipeline`);
+    /// returns the decision when it is news: it changed the state, or a shadow gate turned to
+    /// failing.
+    pub(super) fn gate_step(
+        &mut self,
+        route: &Route,
+        gates: &Gates,
+        now_ms: u64,
+    ) -> (Option<Step>, Option<GateDecision>) {
+        let numeric = self.evidence(&["stable", "canary"], None) == Evidence::Numeric;
+        let (step, decision) = super::gates::next(
+            route,
+            gates,
+            self.state.as_ref(),
+            &self.window,
+            numeric,
+            now_ms,
+        );
+        let Some(d) = decision else {
+            return (step, None);
+        };
+        let before = self
+            .gates
+            .iter()
+            .find(|x| x.gate == d.gate)
+            .map(|x| x.verdict.clone());
+        let news =
+            step.is_some() || (d.verdict == "failing" && before.as_deref() != Some("failing"));
+        self.gates.retain(|x| x.gate != d.gate);
+        self.gates.push(d.clone());
+        (step, news.then_some(d))
     }
 }

@@ -41,6 +41,9 @@ impl Learner {
             "arms": arms,
             "window": self.window.arms.iter().map(|(n, a)| (n.clone(), arm_json(a))).collect::<Map<_, _>>(),
             "controller": self.state,
+            "epoch": self.epoch,
+            "stale_observations": self.stale_observations,
+            "pipeline": route.and_then(|r| super::gates::pipeline(r, self.state.as_ref(), &self.gates, self.last_tick_ms)),
             "weights": self.weights,
             "health": self.health.iter().map(|(n, t)| {
                 let (r, e) = t.recent_counts(DRAIN_SPAN_MS, self.last_tick_ms);
@@ -59,6 +62,7 @@ impl Learner {
                 "normalised_agreement": c.normalised_agreement_rate(),
                 "not_comparable": c.payload_not_comparable,
                 "shadow_failed": c.shadow_failed,
+                "body_too_large": c.body_too_large,
                 "mean_latency_diff_ms": c.mean_latency_diff_ms(),
             }))).collect::<Map<_, _>>(),
         });

@@ -268,9 +268,14 @@ mod tests {
         };
         b.push_shadow(
             &ShadowObservation::from_agreement("fraud", "fraud-v3", &agree, 12),
+            None,
             1100,
         );
-        b.push_shadow(&ShadowObservation::failed("fraud", "fraud-v3", -3), 1101);
+        b.push_shadow(
+            &ShadowObservation::failed("fraud", "fraud-v3", -3),
+            None,
+            1101,
+        );
         let batch = b.drain();
         let json = serde_json::to_string(&batch).unwrap();
         assert!(json.len() < 1000, "batch JSON is {} bytes", json.len());

@@ -32,6 +32,10 @@ pub struct ArmBatch {
     pub fingerprint: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split_ppm: Option<u32>,
+    /// The controller epoch the edge routed under ([`super::Observation::epoch`]); absent
+    /// for routes whose state the edge does not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
     #[serde(flatten)]
     pub counts: OutcomeCounts,
     pub latency: LatencyHistogram,
@@ -51,6 +55,9 @@ pub const MAX_PROPENSITIES: usize = 64;
 pub struct ShadowBatch {
     pub route: String,
     pub shadow_origin: String,
+    /// As [`ArmBatch::epoch`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
     #[serde(flatten)]
     pub counts: ShadowCounts,
 }
@@ -234,6 +241,7 @@ impl Batcher {
                 a.arm == obs.arm
                     && a.route == obs.route
                     && a.split_ppm == Some(obs.split_ppm)
+                    && a.epoch == obs.epoch
                     && a.fingerprint == obs.fingerprint
             },
             || ArmBatch {
@@ -241,6 +249,7 @@ impl Batcher {
                 arm: obs.arm.to_owned(),
                 fingerprint: obs.fingerprint.to_owned(),
                 split_ppm: Some(obs.split_ppm),
+                epoch: obs.epoch,
                 counts: OutcomeCounts::default(),
                 latency: LatencyHistogram::default(),
                 propensities: Vec::new(),
@@ -267,14 +276,21 @@ impl Batcher {
         }
     }
 
-    /// Adds one shadow observation; returns `true` when a flush is due.
-    pub fn push_shadow(&mut self, obs: &ShadowObservation<'_>, now_ms: u64) -> bool {
+    /// Adds one shadow observation, made under controller epoch `epoch` (as
+    /// [`Observation::epoch`]); returns `true` when a flush is due.
+    pub fn push_shadow(
+        &mut self,
+        obs: &ShadowObservation<'_>,
+        epoch: Option<u64>,
+        now_ms: u64,
+    ) -> bool {
         let slot = slot(
             &mut self.shadows,
-            |s| s.shadow_origin == obs.shadow_origin && s.route == obs.route,
+            |s| s.shadow_origin == obs.shadow_origin && s.route == obs.route && s.epoch == epoch,
             || ShadowBatch {
                 route: obs.route.to_owned(),
                 shadow_origin: obs.shadow_origin.to_owned(),
+                epoch,
                 counts: ShadowCounts::default(),
             },
         );
@@ -312,6 +328,16 @@ impl Batcher {
                 self.pending >= self.max_count || now_ms.saturating_sub(first) >= self.max_age_ms
             }
         }
+    }
+
+    /// Milliseconds until the pending batch is due (0: due now, by count or by age); `None`
+    /// when nothing is pending. What the isolate's one flush timer sleeps for.
+    pub fn due_in(&self, now_ms: u64) -> Option<u64> {
+        let first = self.first_ms?;
+        if self.pending >= self.max_count {
+            return Some(0);
+        }
+        Some(self.max_age_ms.saturating_sub(now_ms.saturating_sub(first)))
     }
 
     /// Observations pending.
@@ -364,5 +390,21 @@ mod tests {
         assert!(!b.flush_due(5999));
         assert!(b.flush_due(6000));
         assert!(b.push(obs("r", "a", Outcome::Ok, 10), 6000));
+    }
+
+    #[test]
+    fn due_in_is_what_the_flush_timer_sleeps_for() {
+        let mut b = Batcher::new(3, 1000);
+        assert_eq!(b.due_in(0), None, "nothing pending, no timer");
+        b.push(obs("r", "a", Outcome::Ok, 10), 100);
+        assert_eq!(b.due_in(100), Some(1000));
+        assert_eq!(b.due_in(850), Some(250));
+        assert_eq!(b.due_in(1100), Some(0));
+        assert_eq!(b.due_in(9000), Some(0));
+        b.push(obs("r", "a", Outcome::Ok, 10), 200);
+        b.push(obs("r", "a", Outcome::Ok, 10), 300);
+        assert_eq!(b.due_in(300), Some(0), "due by count");
+        b.drain();
+        assert_eq!(b.due_in(400), None);
     }
 }

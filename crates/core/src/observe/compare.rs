@@ -12,8 +12,9 @@
 //! [`compare`] returns an [`Agreement`]: whether the statuses agree and, when both responses
 //! are 2xx and their payloads can be read, `exact` (identical values) and `normalised`
 //! (numbers within the tolerance; for chat, text equal after [`normalise_text`]). Anything
-//! that cannot be compared (non-2xx, unparseable JSON, missing fields) is
-//! [`PayloadAgreement::NotComparable`] with a reason, counted apart from disagreements.
+//! that cannot be compared (non-2xx, unparseable JSON, missing fields, a body longer than
+//! [`MAX_COMPARE_BYTES`]) is [`PayloadAgreement::NotComparable`] with a reason, counted apart
+//! from disagreements.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -23,6 +24,12 @@ use std::fmt;
 
 /// Default absolute tolerance for numeric comparison.
 pub const DEFAULT_TOLERANCE: f64 = 1e-6;
+
+/// Most bytes of each body (primary and shadow) the edge reads for a comparison: 256 KiB. A
+/// longer body is not read past this (the rest of its stream is cancelled) and the pair is
+/// [`NotComparable::BodyTooLarge`]. Model answers (scores, tensors, chat completions) are far
+/// smaller; the cap keeps a shadowed request within a few hundred KiB of isolate memory.
+pub const MAX_COMPARE_BYTES: usize = 256 * 1024;
 
 /// How to compare payloads (route config `shadow[].compare`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -286,6 +293,8 @@ pub enum NotComparable {
     ShadowMissing,
     /// The shadow request failed (timeout, connection error): no response at all.
     ShadowFailed,
+    /// A body (primary or shadow) is longer than [`MAX_COMPARE_BYTES`]: not read past it.
+    BodyTooLarge,
 }
 
 /// Payload verdict.
@@ -343,6 +352,44 @@ pub fn compare_with(
     Agreement {
         status_agree: primary.status == shadow.status,
         payload: compare_payload(spec, primary, shadow, lower),
+    }
+}
+
+/// A body as the edge read it for a comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyRead<'a> {
+    /// The whole body (at most [`MAX_COMPARE_BYTES`]).
+    Bytes(&'a [u8]),
+    /// Longer than [`MAX_COMPARE_BYTES`]; not read past it.
+    TooLarge,
+    /// The stream failed before its end.
+    Unreadable,
+}
+
+/// [`compare_with`] on bodies as the edge read them: a non-2xx side is
+/// [`NotComparable::NonSuccessStatus`] whatever its body; otherwise a body over the cap makes
+/// the pair [`NotComparable::BodyTooLarge`], an unreadable one counts as unparseable.
+pub fn compare_read(
+    spec: &Compare,
+    primary: (u16, BodyRead<'_>),
+    shadow: (u16, BodyRead<'_>),
+    lower: Lowercase,
+) -> Agreement {
+    let status_agree = primary.0 == shadow.0;
+    let not = |reason| Agreement {
+        status_agree,
+        payload: PayloadAgreement::not(reason),
+    };
+    if !is_success(primary.0) || !is_success(shadow.0) {
+        return not(NotComparable::NonSuccessStatus);
+    }
+    match (primary.1, shadow.1) {
+        (BodyRead::Bytes(p), BodyRead::Bytes(s)) => {
+            compare_with(spec, Side::new(primary.0, p), Side::new(shadow.0, s), lower)
+        }
+        (BodyRead::TooLarge, _) | (_, BodyRead::TooLarge) => not(NotComparable::BodyTooLarge),
+        (BodyRead::Unreadable, _) => not(NotComparable::PrimaryUnparseable),
+        (_, BodyRead::Unreadable) => not(NotComparable::ShadowUnparseable),
     }
 }
 
@@ -835,7 +882,7 @@ mod tests {
         assert_eq!(normalise_text("  Hello,\n  World!! "), "hello, world");
         assert_eq!(normalise_text("\u{201C}Yes.\u{201D}"), "yes");
         assert_eq!(normalise_text("..."), "");
-        // Unicode lowercase (tests/wasm_runner_smoke.rs checks the same cases on wasm).
+        // Unicode lowercase (crates/edge/tests/wasm_runner_smoke.rs checks the same cases on wasm).
         assert_eq!(normalise_text("ÉLAN Straße"), "élan straße");
         assert_eq!(normalise_text("ΟΔΟΣ ΣΑΣ"), "οδος σας");
         assert_eq!(normalise_text("İSTANBUL"), "i\u{307}stanbul");
@@ -881,5 +928,42 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn bodies_over_the_cap_are_not_compared() {
+        let spec = Compare::JsonPointer {
+            pointer: "/score".into(),
+            tolerance: 0.0,
+        };
+        let ok = BodyRead::Bytes(br#"{"score": 1}"#);
+        let lower: Lowercase = str::to_lowercase;
+        let verdict = |p, s| compare_read(&spec, p, s, lower).payload;
+        let not = |reason| PayloadAgreement::NotComparable { reason };
+        assert_eq!(
+            verdict((200, ok), (200, ok)),
+            PayloadAgreement::compared(true, true)
+        );
+        for (p, s) in [(BodyRead::TooLarge, ok), (ok, BodyRead::TooLarge)] {
+            assert_eq!(
+                verdict((200, p), (200, s)),
+                not(NotComparable::BodyTooLarge)
+            );
+            // A non-2xx answer is not comparable whatever its body's size.
+            assert_eq!(
+                verdict((500, p), (200, s)),
+                not(NotComparable::NonSuccessStatus)
+            );
+        }
+        assert_eq!(
+            verdict((200, BodyRead::Unreadable), (200, ok)),
+            not(NotComparable::PrimaryUnparseable)
+        );
+        assert_eq!(
+            verdict((200, ok), (200, BodyRead::Unreadable)),
+            not(NotComparable::ShadowUnparseable)
+        );
+        let a = compare_read(&spec, (200, BodyRead::TooLarge), (503, ok), lower);
+        assert!(!a.status_agree);
     }
 }

@@ -37,8 +37,9 @@ pub use batch::{
     ArmBatch, Batch, Batcher, OverrideBatch, OverrideTotals, ShadowBatch, MAX_PROPENSITIES,
 };
 pub use compare::{
-    compare, compare_with, normalise_text, normalise_text_with, values_agree, Agreement, Compare,
-    CompareSpecError, Lowercase, NotComparable, PayloadAgreement, Side, DEFAULT_TOLERANCE,
+    compare, compare_read, compare_with, normalise_text, normalise_text_with, values_agree,
+    Agreement, BodyRead, Compare, CompareSpecError, Lowercase, NotComparable, PayloadAgreement,
+    Side, DEFAULT_TOLERANCE, MAX_COMPARE_BYTES,
 };
 pub use histogram::{bucket_bounds, bucket_index, LatencyHistogram, NUM_BUCKETS};
 pub use ope::{context_value, ppm_probability, DecisionRow, OpeSums, MAX_CONTEXT_VALUE};
@@ -63,5 +64,6 @@ fn obs<'a>(route: &'a str, arm: &'a str, outcome: Outcome, ms: u32) -> Observati
         fingerprint: "f",
         split_ppm: 0,
         propensity_ppm: None,
+        epoch: None,
     }
 }

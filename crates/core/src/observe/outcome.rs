@@ -43,6 +43,9 @@ pub struct Observation<'a> {
     /// The arm's propensity in ppm (`core::routing::Decision::propensity`); `None` for a
     /// request that is no draw of the policy (failed over to the other side).
     pub propensity_ppm: Option<u32>,
+    /// The controller epoch of the route state the edge routed under (`RouteState::epoch`;
+    /// 0 while it has none), for routes whose state it reads; `None` for the others.
+    pub epoch: Option<u64>,
 }
 
 /// Request outcome counters.

@@ -60,10 +60,13 @@ pub struct ShadowCounts {
     pub payload_exact: u64,
     /// Within tolerance / normalised text equal (includes exact).
     pub payload_normalised: u64,
-    /// Payload not comparable (non-2xx, unparseable, missing field, shadow failed).
+    /// Payload not comparable (non-2xx, unparseable, missing field, shadow failed, a body over
+    /// the comparison cap).
     pub payload_not_comparable: u64,
     /// Of those: the shadow request itself failed.
     pub shadow_failed: u64,
+    /// Of those: a body was longer than [`MAX_COMPARE_BYTES`](super::MAX_COMPARE_BYTES) (not read past it).
+    pub body_too_large: u64,
     /// Sum of (shadow - primary) latency, ms.
     pub latency_diff_sum_ms: i64,
     /// Sum of |shadow - primary| latency, ms.
@@ -86,8 +89,14 @@ impl ShadowCounts {
             }
             Some(PayloadAgreement::NotComparable { reason }) => {
                 self.payload_not_comparable = self.payload_not_comparable.saturating_add(1);
-                if reason == NotComparable::ShadowFailed {
-                    self.shadow_failed = self.shadow_failed.saturating_add(1);
+                match reason {
+                    NotComparable::ShadowFailed => {
+                        self.shadow_failed = self.shadow_failed.saturating_add(1)
+                    }
+                    NotComparable::BodyTooLarge => {
+                        self.body_too_large = self.body_too_large.saturating_add(1)
+                    }
+                    _ => {}
                 }
             }
         }
@@ -109,6 +118,7 @@ impl ShadowCounts {
             .payload_not_comparable
             .saturating_add(o.payload_not_comparable);
         self.shadow_failed = self.shadow_failed.saturating_add(o.shadow_failed);
+        self.body_too_large = self.body_too_large.saturating_add(o.body_too_large);
         self.latency_diff_sum_ms = self
             .latency_diff_sum_ms
             .saturating_add(o.latency_diff_sum_ms);

@@ -1,4 +1,5 @@
-//! Alert events: which events a change of a route's controller state raises, the webhook
+//! Alert events: which events a change of a route's controller state raises (one per change,
+//! named by [`crate::learn::transitions`], as the route's timeline names it), the webhook
 //! payload, and the delivery schedule. The webhooks are configured in the config's `alerts`
 //! block (`crate::config`); the stats worker sends them (crates/stats/src/alerts.rs), with
 //! [`BACKOFF_MS`] between attempts, and records every attempt.
@@ -12,38 +13,35 @@ pub const BACKOFF_MS: [u64; 3] = [0, 1_000, 4_000];
 /// Per-attempt timeout.
 pub const ATTEMPT_TIMEOUT_MS: u64 = 5_000;
 
-/// The events between two controller states of a route.
-pub fn events(old: Option<&RouteState>, new: &RouteState) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    let was_rolled_back = old.is_some_and(|o| o.rolled_back);
-    if new.rolled_back && !was_rolled_back {
-        out.push("rollback");
-        return out;
-    }
-    if was_rolled_back && !new.rolled_back {
-        out.push("resume");
-    }
-    let old_paused = old.and_then(|o| o.paused.as_ref()).is_some();
-    if new.paused.is_some() && !old_paused {
-        out.push("pause");
-    }
-    let old_pct = old.and_then(|o| o.canary_percent);
-    if let Some(p) = new.canary_percent {
-        if p >= 100.0 && old_pct.is_none_or(|o| o < 100.0) {
-            out.push("promote");
-        } else if old.is_some_and(|o| o.step != new.step) || old_pct.is_some_and(|o| o != p) {
-            out.push("step");
-        }
-    }
-    let old_done = old.and_then(|o| o.completed);
-    if new.completed.is_some() && old.is_some() && new.completed != old_done {
-        out.push("step");
-    }
+/// The events between two controller states of a route: the kinds of
+/// [`crate::learn::transitions`] (with `op`, the operator's action alone), so a webhook names
+/// a change exactly as the route's timeline does.
+pub fn events(old: Option<&RouteState>, new: &RouteState, op: Option<&str>) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = crate::learn::transitions(old, new, op)
+        .into_iter()
+        .map(|t| t.kind)
+        .collect();
     out.dedup();
     out
 }
 
-/// The webhook body: Slack's `text` plus the structured fields.
+/// Slack's escaping of message text: `&`, `<` and `>` as `&amp;`, `&lt;` and `&gt;` (Slack
+/// reads `<…>` as a link or mention; nothing else is escaped).
+pub fn slack_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The webhook body: Slack's `text` (escaped: [`slack_escape`]) plus the structured fields
+/// (as they are).
 pub fn payload(
     route: &str,
     event: &str,
@@ -57,6 +55,7 @@ pub fn payload(
         "promote" => "promoted",
         "pause" => "paused",
         "resume" => "resumed",
+        "gate" => "at a release gate",
         "srm" => "raised a sample-ratio-mismatch alarm",
         "weights_stale" => "fell back to equal shares: the external trainer's weights are too old",
         _ => "changed state",
@@ -65,15 +64,17 @@ pub fn payload(
     if let Some(p) = state.and_then(|s| s.canary_percent) {
         text.push_str(&format!(" (canary at {p}%)"));
     }
-    if let Some(r) = state
-        .and_then(|s| s.reason.as_deref())
+    // A gate decision says what decided it (its summary); a state change its reason.
+    let summary = detail.get("summary").and_then(Value::as_str);
+    if let Some(r) = summary
+        .or_else(|| state.and_then(|s| s.reason.as_deref()))
         .filter(|r| !r.is_empty())
     {
         text.push_str(": ");
         text.push_str(r);
     }
     let mut v = Map::new();
-    v.insert("text".into(), json!(text));
+    v.insert("text".into(), json!(slack_escape(&text)));
     v.insert("event".into(), json!(event));
     v.insert("route".into(), json!(route));
     v.insert("at".into(), json!(at_ms));
@@ -101,28 +102,55 @@ mod tests {
 
     #[test]
     fn events_from_state_changes() {
+        let ev = |o: Option<&RouteState>, n: &RouteState| events(o, n, None);
         assert_eq!(
-            events(Some(&st(Some(5.0), 0, false)), &st(Some(0.0), 0, true)),
+            ev(Some(&st(Some(5.0), 0, false)), &st(Some(0.0), 0, true)),
             vec!["rollback"]
         );
-        assert_eq!(events(None, &st(Some(0.0), 0, true)), vec!["rollback"]);
-        assert!(events(Some(&st(Some(0.0), 0, true)), &st(Some(0.0), 0, true)).is_empty());
+        assert_eq!(ev(None, &st(Some(0.0), 0, true)), vec!["rollback"]);
+        assert!(ev(Some(&st(Some(0.0), 0, true)), &st(Some(0.0), 0, true)).is_empty());
         assert_eq!(
-            events(Some(&st(Some(5.0), 0, false)), &st(Some(25.0), 1, false)),
+            ev(Some(&st(Some(5.0), 0, false)), &st(Some(25.0), 1, false)),
             vec!["step"]
         );
         assert_eq!(
-            events(Some(&st(Some(50.0), 2, false)), &st(Some(100.0), 3, false)),
+            ev(Some(&st(Some(50.0), 2, false)), &st(Some(100.0), 3, false)),
             vec!["promote"]
         );
-        assert!(events(Some(&st(Some(5.0), 0, false)), &st(Some(5.0), 0, false)).is_empty());
-        assert!(events(None, &st(Some(5.0), 0, false)).is_empty());
+        assert!(ev(Some(&st(Some(5.0), 0, false)), &st(Some(5.0), 0, false)).is_empty());
+        assert!(ev(None, &st(Some(5.0), 0, false)).is_empty());
         let mut p = st(Some(5.0), 0, false);
         p.paused = Some("guard".into());
-        assert_eq!(events(Some(&st(Some(5.0), 0, false)), &p), vec!["pause"]);
+        assert_eq!(ev(Some(&st(Some(5.0), 0, false)), &p), vec!["pause"]);
+        // The controller clearing a rollback (no operator): a resume and nothing else.
         assert_eq!(
-            events(Some(&st(Some(0.0), 0, true)), &st(Some(5.0), 0, false)),
-            vec!["resume", "step"]
+            ev(Some(&st(Some(0.0), 0, true)), &st(Some(5.0), 0, false)),
+            vec!["resume"]
+        );
+    }
+
+    /// One operator action is one event, labelled with the action, whatever else the state
+    /// change looks like (a resume moves the share 0 -> 40 %, a promote moves it to 100 %).
+    #[test]
+    fn an_operator_action_is_one_event_named_after_it() {
+        let rolled = st(Some(0.0), 1, true);
+        let resumed = st(Some(40.0), 1, false);
+        assert_eq!(
+            events(Some(&rolled), &resumed, Some("resume")),
+            vec!["resume"]
+        );
+        assert_eq!(
+            events(Some(&resumed), &st(Some(100.0), 3, false), Some("promote")),
+            vec!["promote"]
+        );
+        assert_eq!(
+            events(Some(&resumed), &st(Some(0.0), 1, true), Some("rollback")),
+            vec!["rollback"]
+        );
+        // At 100 % already, a resume is still a resume (not a promote).
+        assert_eq!(
+            events(Some(&rolled), &st(Some(100.0), 3, false), Some("resume")),
+            vec!["resume"]
         );
     }
 
@@ -133,10 +161,17 @@ mod tests {
         let p = payload("fraud", "rollback", Some(&s), &Value::Null, 7);
         assert_eq!(
             p["text"],
-            "Switchyard: route fraud rolled back (canary at 0%): error rate 0.5 > 0.1"
+            "Switchyard: route fraud rolled back (canary at 0%): error rate 0.5 &gt; 0.1"
         );
         assert_eq!(p["event"], "rollback");
         assert_eq!(p["route"], "fraud");
         assert_eq!(p["state"]["rolled_back"], true);
+        s.reason = Some("error rate 0.5 > 0.1 & <!channel>".into());
+        let p = payload("a<b>&c", "pause", Some(&s), &Value::Null, 7);
+        assert_eq!(
+            p["text"],
+            "Switchyard: route a&lt;b&gt;&amp;c paused (canary at 0%): error rate 0.5 &gt; 0.1 &amp; &lt;!channel&gt;"
+        );
+        assert_eq!(p["route"], "a<b>&c", "structured fields are not escaped");
     }
 }

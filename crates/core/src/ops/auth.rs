@@ -11,10 +11,16 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::base::{valid_name, NameChars, MAX_NAME_LEN};
+use crate::base::{valid_name, NameChars};
 
-/// Shortest token accepted from the secrets; shorter entries are ignored (and reported).
-pub const MIN_TOKEN_LEN: usize = 8;
+/// Shortest token accepted from the secrets; shorter entries are refused (and reported with
+/// how to make one). 32 characters of `openssl rand -hex 32` (64 hex digits) or any random
+/// source put a token far beyond guessing, even without the failure limit below.
+pub const MIN_TOKEN_LEN: usize = 32;
+/// How a long enough token is made, for the messages that refuse a short one.
+const MAKE_ONE: &str = "make one with `openssl rand -hex 32`";
+/// Longest token name (it is written to the audit log): the name rule's length.
+pub const MAX_NAME_LEN: usize = crate::base::MAX_NAME_LEN;
 /// Most entries read from `SWITCHYARD_TOKENS`.
 pub const MAX_TOKENS: usize = 64;
 
@@ -99,7 +105,7 @@ impl Tokens {
         if let Some(a) = admin.map(str::trim).filter(|a| !a.is_empty()) {
             if a.len() < MIN_TOKEN_LEN {
                 problems.push(format!(
-                    "ADMIN_TOKEN is shorter than {MIN_TOKEN_LEN} characters: ignored"
+                    "ADMIN_TOKEN is shorter than {MIN_TOKEN_LEN} characters: refused ({MAKE_ONE})"
                 ));
             } else {
                 t.entries.push(Entry {
@@ -146,7 +152,7 @@ impl Tokens {
             }
             if token.len() < MIN_TOKEN_LEN {
                 problems.push(format!(
-                    "SWITCHYARD_TOKENS entry {i} ({name}): token shorter than {MIN_TOKEN_LEN} characters"
+                    "SWITCHYARD_TOKENS entry {i} ({name}): token shorter than {MIN_TOKEN_LEN} characters: refused ({MAKE_ONE})"
                 ));
                 continue;
             }
@@ -207,6 +213,118 @@ pub fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
         d |= a[i] ^ b[i];
     }
     std::hint::black_box(d) == 0
+}
+
+/// Failed authentications counted per client address before it is slowed down.
+pub const MAX_AUTH_FAILURES: u32 = 10;
+/// The window in which failures are counted; a slowed client waits for its end.
+pub const AUTH_FAILURE_WINDOW_MS: u64 = 60_000;
+/// Most client addresses remembered per isolate (a flood of addresses evicts the oldest).
+pub const AUTH_FAILURE_CLIENTS: usize = 4_096;
+
+/// Failed authentications (a bearer token that matches no configured token) per client
+/// address, in fixed windows of [`AUTH_FAILURE_WINDOW_MS`]. A client with
+/// [`MAX_AUTH_FAILURES`] failures in its window is refused with 429 until the window ends,
+/// whatever it sends, before any token is compared. Per isolate and bounded to
+/// [`AUTH_FAILURE_CLIENTS`] addresses: the limit slows guessing and makes it loud in the logs;
+/// it is not what keeps a token safe (its 32+ random characters are).
+#[derive(Debug, Default)]
+pub struct FailureLimit {
+    /// (client, window start, failures in that window); a plain list keeps the router's
+    /// bundle free of a hash map, and it is only read on the operator endpoints.
+    seen: Vec<(String, u64, u32)>,
+}
+
+impl FailureLimit {
+    fn find(&self, client: &str) -> Option<usize> {
+        self.seen.iter().position(|(c, _, _)| c == client)
+    }
+
+    /// Seconds the client must wait when it is slowed down now, else `None`.
+    pub fn blocked(&self, client: &str, now_ms: u64) -> Option<u64> {
+        let (_, start, n) = self.seen[self.find(client_key(client))?];
+        let end = start + AUTH_FAILURE_WINDOW_MS;
+        (n >= MAX_AUTH_FAILURES && now_ms < end).then(|| (end - now_ms).div_ceil(1000).max(1))
+    }
+
+    /// Counts one failure of `client`; returns its failures in the current window.
+    pub fn fail(&mut self, client: &str, now_ms: u64) -> u32 {
+        let client = client_key(client);
+        let i = match self.find(client) {
+            Some(i) => i,
+            None => {
+                if self.seen.len() >= AUTH_FAILURE_CLIENTS {
+                    self.seen
+                        .retain(|&(_, start, _)| now_ms < start + AUTH_FAILURE_WINDOW_MS);
+                }
+                if self.seen.len() >= AUTH_FAILURE_CLIENTS {
+                    // The oldest window goes.
+                    let oldest = (0..self.seen.len()).min_by_key(|&i| self.seen[i].1);
+                    if let Some(i) = oldest {
+                        self.seen.swap_remove(i);
+                    }
+                }
+                self.seen.push((client.to_string(), now_ms, 0));
+                self.seen.len() - 1
+            }
+        };
+        let e = &mut self.seen[i];
+        if now_ms >= e.1 + AUTH_FAILURE_WINDOW_MS {
+            (e.1, e.2) = (now_ms, 0);
+        }
+        e.2 = e.2.saturating_add(1);
+        e.2
+    }
+
+    /// Addresses remembered.
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
+/// An address as a key: at most 64 bytes (an IPv6 address is at most 45), cut at a
+/// character boundary, so a forged header cannot make the table large.
+fn client_key(client: &str) -> &str {
+    let mut end = client.len().min(64);
+    while !client.is_char_boundary(end) {
+        end -= 1;
+    }
+    &client[..end]
+}
+
+/// [`authorize`] behind the failure limit: a slowed client gets 429 `too_many_failures` with
+/// `retry-after`; a token that matches nothing counts as a failure of `client`. The second
+/// value is the client's failure count when this call failed authentication (for the log
+/// line, which never holds the token).
+pub fn authorize_limited(
+    limit: &mut FailureLimit,
+    client: &str,
+    now_ms: u64,
+    tokens: &Tokens,
+    authorization: Option<&str>,
+    need: Role,
+) -> (Result<Identity, crate::ops::Fault>, Option<u32>) {
+    use crate::ops::Fault;
+    if let Some(wait) = limit.blocked(client, now_ms) {
+        let f = Fault::caller(
+            429,
+            "too_many_failures",
+            format!(
+                "{MAX_AUTH_FAILURES} failed authentications from this address within {} s: retry in {wait} s",
+                AUTH_FAILURE_WINDOW_MS / 1000
+            ),
+        )
+        .with_header("retry-after", wait.to_string());
+        return (Err(f), None);
+    }
+    let invalid = matches!(tokens.identify(authorization), Err(AuthError::Invalid));
+    let r = authorize(tokens, authorization, need);
+    let failures = invalid.then(|| limit.fail(client, now_ms));
+    (r, failures)
 }
 
 /// The role an operator endpoint needs; `path` is what follows `/_switchyard/`.
@@ -291,9 +409,19 @@ mod tests {
     #[test]
     fn authorize_answers_401_403_or_the_identity() {
         let t = toks();
-        let id = authorize(&t, Some("Bearer op-secret:with:colons"), Role::Viewer).unwrap();
+        let id = authorize(
+            &t,
+            Some("Bearer op-secret:with:colons-0123456789abcdef"),
+            Role::Viewer,
+        )
+        .unwrap();
         assert_eq!(id.name, "bob");
-        let f = authorize(&t, Some("Bearer viewer-secret-1"), Role::Operator).unwrap_err();
+        let f = authorize(
+            &t,
+            Some("Bearer viewer-secret-1-0123456789abcdef0123"),
+            Role::Operator,
+        )
+        .unwrap_err();
         assert_eq!((f.status(), f.code), (403, "forbidden"));
         assert_eq!(f.headers, vec![("x-switchyard-role", "viewer".to_string())]);
         let f = authorize(&t, None, Role::Viewer).unwrap_err();
@@ -305,8 +433,8 @@ mod tests {
 
     fn toks() -> Tokens {
         Tokens::from_secrets(
-            Some("admin-secret-1"),
-            Some("ann:viewer:viewer-secret-1, bob:operator:op-secret:with:colons ,junk,cy:root:xxxxxxxxxx,short:admin:abc"),
+            Some("admin-secret-1-0123456789abcdef0123"),
+            Some("ann:viewer:viewer-secret-1-0123456789abcdef0123, bob:operator:op-secret:with:colons-0123456789abcdef ,junk,cy:root:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx,short:admin:abc"),
         )
         .0
     }
@@ -314,21 +442,23 @@ mod tests {
     #[test]
     fn parses_entries_and_reports_bad_ones() {
         let (t, problems) = Tokens::from_secrets(
-            Some("admin-secret-1"),
-            Some("ann:viewer:viewer-secret-1, bob:operator:op-secret:with:colons ,junk,cy:root:xxxxxxxxxx,short:admin:abc"),
+            Some("admin-secret-1-0123456789abcdef0123"),
+            Some("ann:viewer:viewer-secret-1-0123456789abcdef0123, bob:operator:op-secret:with:colons-0123456789abcdef ,junk,cy:root:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx,short:admin:abc"),
         );
         assert_eq!(t.entries.len(), 3);
         assert_eq!(problems.len(), 3, "{problems:?}");
-        assert!(problems.iter().all(|p| !p.contains("xxxxxxxxxx")));
+        assert!(problems
+            .iter()
+            .all(|p| !p.contains("xxxxxxxxxx") && !p.contains("abc")));
     }
 
     #[test]
     fn identifies_by_token_any_scheme_case() {
         let t = toks();
         for h in [
-            "Bearer admin-secret-1",
-            "bearer admin-secret-1",
-            "BEARER   admin-secret-1 ",
+            "Bearer admin-secret-1-0123456789abcdef0123",
+            "bearer admin-secret-1-0123456789abcdef0123",
+            "BEARER   admin-secret-1-0123456789abcdef0123 ",
         ] {
             assert_eq!(
                 t.identify(Some(h)),
@@ -339,20 +469,21 @@ mod tests {
             );
         }
         assert_eq!(
-            t.identify(Some("Bearer op-secret:with:colons"))
+            t.identify(Some("Bearer op-secret:with:colons-0123456789abcdef"))
                 .map(|i| i.role),
             Ok(Role::Operator)
         );
         assert_eq!(
-            t.identify(Some("Bearer viewer-secret-1")).map(|i| i.name),
+            t.identify(Some("Bearer viewer-secret-1-0123456789abcdef0123"))
+                .map(|i| i.name),
             Ok("ann".to_string())
         );
         assert_eq!(
-            t.identify(Some("Bearer admin-secret-")),
+            t.identify(Some("Bearer admin-secret-1-0123456789abcdef012")),
             Err(AuthError::Invalid)
         );
         assert_eq!(
-            t.identify(Some("Basic admin-secret-1")),
+            t.identify(Some("Basic admin-secret-1-0123456789abcdef0123")),
             Err(AuthError::Missing)
         );
         assert_eq!(t.identify(Some("Bearer")), Err(AuthError::Missing));
@@ -363,7 +494,7 @@ mod tests {
     fn nothing_configured_is_closed() {
         let (t, _) = Tokens::from_secrets(None, None);
         assert_eq!(
-            t.identify(Some("Bearer anything-at-all")),
+            t.identify(Some("Bearer anything-at-all-0123456789abcdef0123")),
             Err(AuthError::NotConfigured)
         );
         let (t, p) = Tokens::from_secrets(Some("   "), Some(" , "));
@@ -371,6 +502,72 @@ mod tests {
         let (t, p) = Tokens::from_secrets(Some("short"), None);
         assert!(t.is_empty());
         assert_eq!(p.len(), 1);
+    }
+
+    #[test]
+    fn tokens_shorter_than_32_characters_are_refused_with_how_to_make_one() {
+        let (t, p) = Tokens::from_secrets(
+            Some(&"a".repeat(31)),
+            Some(&format!("v:viewer:{}", "b".repeat(31))),
+        );
+        assert!(t.is_empty());
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p.iter().all(|m| m.contains("openssl rand -hex 32")
+            && !m.contains("aaaa")
+            && !m.contains("bbbb")));
+        let (t, p) = Tokens::from_secrets(Some(&"a".repeat(32)), None);
+        assert!(p.is_empty() && !t.is_empty());
+    }
+
+    #[test]
+    fn failures_slow_one_address_for_the_rest_of_its_window() {
+        let t = toks();
+        let mut l = FailureLimit::default();
+        let wrong = Some("Bearer wrong-token");
+        for i in 1..=MAX_AUTH_FAILURES {
+            let (r, n) = authorize_limited(&mut l, "198.51.100.7", 1_000, &t, wrong, Role::Viewer);
+            assert_eq!(r.unwrap_err().status(), 401);
+            assert_eq!(n, Some(i));
+        }
+        // Slowed: even the right token waits, and nothing is compared or counted.
+        let good = Some("Bearer admin-secret-1-0123456789abcdef0123");
+        let (r, n) = authorize_limited(&mut l, "198.51.100.7", 2_000, &t, good, Role::Viewer);
+        let f = r.unwrap_err();
+        assert_eq!((f.status(), f.code, n), (429, "too_many_failures", None));
+        assert_eq!(f.headers, vec![("retry-after", "59".to_string())]);
+        // Another address is not affected; a missing token is not a failure.
+        assert!(
+            authorize_limited(&mut l, "203.0.113.9", 2_000, &t, good, Role::Viewer)
+                .0
+                .is_ok()
+        );
+        assert_eq!(
+            authorize_limited(&mut l, "203.0.113.9", 2_000, &t, None, Role::Viewer).1,
+            None
+        );
+        // The window ends: the address starts again.
+        let (r, _) = authorize_limited(
+            &mut l,
+            "198.51.100.7",
+            1_000 + AUTH_FAILURE_WINDOW_MS,
+            &t,
+            good,
+            Role::Viewer,
+        );
+        assert!(r.is_ok());
+    }
+
+    #[test]
+    fn the_failure_table_is_bounded() {
+        let mut l = FailureLimit::default();
+        for i in 0..(AUTH_FAILURE_CLIENTS as u64 * 3) {
+            l.fail(&format!("10.0.{}.{}", i / 256, i % 256), i);
+        }
+        assert_eq!(l.len(), AUTH_FAILURE_CLIENTS);
+        // Expired windows are dropped first when the table is full.
+        let late = AUTH_FAILURE_WINDOW_MS * 10;
+        l.fail("192.0.2.1", late);
+        assert_eq!(l.len(), 1);
     }
 
     #[test]

@@ -103,9 +103,10 @@ impl Fault {
         Fault::caller(404, "unknown_route", message)
     }
 
-    /// The caller used the wrong method: 405 `method_not_allowed`.
-    pub fn method_not_allowed(message: impl Into<String>) -> Fault {
-        Fault::caller(405, "method_not_allowed", message)
+    /// The caller used a method the endpoint does not answer: 405 `method_not_allowed` with
+    /// `allow: <allow>`, the methods it does answer (RFC 9110 requires the header on a 405).
+    pub fn method_not_allowed(allow: &'static str, message: impl Into<String>) -> Fault {
+        Fault::caller(405, "method_not_allowed", message).with_header("allow", allow)
     }
 
     /// The caller's body is larger than `message` says is allowed: 413 `body_too_large`.
@@ -338,7 +339,7 @@ mod tests {
                 "unknown_route",
             ),
             (
-                Fault::method_not_allowed("m"),
+                Fault::method_not_allowed("GET, PUT", "m"),
                 405,
                 Party::Caller,
                 "method_not_allowed",
@@ -365,6 +366,11 @@ mod tests {
             "body is not JSON: EOF at line 1"
         );
         assert_eq!(Fault::no_config().message, "no valid config in KV");
+        assert_eq!(
+            Fault::method_not_allowed("GET, PUT", "m").headers,
+            vec![("allow", "GET, PUT".to_string())],
+            "every 405 says what is allowed"
+        );
     }
 
     #[test]

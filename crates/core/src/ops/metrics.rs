@@ -2,13 +2,77 @@
 //! /_switchyard/stats/<route>`) as OpenMetrics text (content type
 //! `application/openmetrics-text; version=1.0.0; charset=utf-8`), one sample per route and
 //! arm (or shadow origin). Every family is written once with all its samples, and the text
-//! ends with `# EOF`.
+//! ends with `# EOF`. A scraper that prefers the Prometheus text format 0.0.4 (`Accept:
+//! text/plain; version=0.0.4`, [`negotiate`]) gets it instead (`text/plain; version=0.0.4;
+//! charset=utf-8`): counters typed under their `_total` sample name, no `# UNIT`, no `# EOF`.
+//! The text format passes `promtool check metrics` (which parses that format: `curl -H
+//! 'Accept: text/plain; version=0.0.4' … | promtool check metrics`).
 
 use std::fmt::Write as _;
 
 use serde_json::Value;
 
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The Prometheus text exposition format.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The exposition format of a scrape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    OpenMetrics,
+    Text004,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => CONTENT_TYPE,
+            Format::Text004 => TEXT_CONTENT_TYPE,
+        }
+    }
+}
+
+/// An RFC 9110 qvalue (`0`, `0.5`, `1.000`) in thousandths; anything else counts 0. (No float
+/// parsing: it would add its tables to the stats worker's bundle.)
+fn qvalue(v: &str) -> u16 {
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return 0;
+    }
+    let f = format!("{frac:0<3}").parse::<u16>().unwrap_or(0);
+    match int {
+        "0" => f,
+        "1" if f == 0 => 1000,
+        _ => 0,
+    }
+}
+
+/// The format for an `Accept` header: text 0.0.4 when `text/plain` has a higher quality than
+/// `application/openmetrics-text` (absent counts 0); OpenMetrics otherwise (no header, `*/*`,
+/// a tie).
+pub fn negotiate(accept: Option<&str>) -> Format {
+    let (mut om, mut text) = (0u16, 0u16);
+    for item in accept.unwrap_or("").split(',') {
+        let mut parts = item.split(';').map(str::trim);
+        let media = parts.next().unwrap_or("").to_ascii_lowercase();
+        let mut q = 1000;
+        for p in parts {
+            if let Some(v) = p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")) {
+                q = qvalue(v.trim());
+            }
+        }
+        match media.as_str() {
+            "application/openmetrics-text" => om = om.max(q),
+            "text/plain" => text = text.max(q),
+            _ => {}
+        }
+    }
+    if text > om {
+        Format::Text004
+    } else {
+        Format::OpenMetrics
+    }
+}
 
 /// Escapes a label value (backslash, double quote, newline).
 pub fn escape(v: &str) -> String {
@@ -76,8 +140,8 @@ fn f(v: &Value, path: &[&str]) -> Option<f64> {
     cur.as_f64()
 }
 
-/// Renders `(route, stats document)` pairs.
-pub fn render(routes: &[(String, Value)]) -> String {
+/// Renders `(route, stats document)` pairs in `format`.
+pub fn render(routes: &[(String, Value)], format: Format) -> String {
     let mut requests = Family::new(
         "switchyard_requests",
         "counter",
@@ -95,8 +159,9 @@ pub fn render(routes: &[(String, Value)]) -> String {
     );
     latency.unit = Some("seconds");
     let mut rewards = Family::new("switchyard_rewards", "counter", "Feedback rewards credited");
+    // Not `_sum`: a suffix OpenMetrics reserves for summaries and histograms.
     let mut reward_sum = Family::new(
-        "switchyard_reward_value_sum",
+        "switchyard_reward_value",
         "gauge",
         "Sum of the credited reward values",
     );
@@ -204,17 +269,25 @@ pub fn render(routes: &[(String, Value)]) -> String {
         rolled_back,
         weight,
     ] {
-        let _ = writeln!(out, "# TYPE {} {}", fam.name, fam.kind);
-        if let Some(u) = fam.unit {
-            let _ = writeln!(out, "# UNIT {} {u}", fam.name);
+        // Text 0.0.4 names a counter by its sample (`…_total`); OpenMetrics by its family.
+        let name = if format == Format::Text004 && fam.kind == "counter" {
+            format!("{}_total", fam.name)
+        } else {
+            fam.name.to_string()
+        };
+        let _ = writeln!(out, "# HELP {name} {}", fam.help);
+        let _ = writeln!(out, "# TYPE {name} {}", fam.kind);
+        if let (Some(u), Format::OpenMetrics) = (fam.unit, format) {
+            let _ = writeln!(out, "# UNIT {name} {u}");
         }
-        let _ = writeln!(out, "# HELP {} {}", fam.name, fam.help);
         for s in fam.samples {
             out.push_str(&s);
             out.push('\n');
         }
     }
-    out.push_str("# EOF\n");
+    if format == Format::OpenMetrics {
+        out.push_str("# EOF\n");
+    }
     out
 }
 
@@ -234,7 +307,37 @@ mod tests {
             "controller": {"canary_percent": 5.0, "rolled_back": true},
             "weights": null,
         });
-        let text = render(&[("fr\"aud".into(), doc), ("empty".into(), json!({}))]);
+        let routes = [("fr\"aud".into(), doc), ("empty".into(), json!({}))];
+        let text = render(&routes, Format::OpenMetrics);
+        let plain = render(&routes, Format::Text004);
+        assert!(!plain.contains("# EOF") && !plain.contains("# UNIT"));
+        assert!(plain.contains("# TYPE switchyard_requests_total counter\n"));
+        assert!(plain.contains("# TYPE switchyard_latency_seconds summary\n"));
+        assert!(text.contains("# TYPE switchyard_requests counter\n"));
+        assert!(!text.contains("_value_sum"));
+        // Promtool, when installed (scripts/promtool-test.sh installs it). It parses the text
+        // format 0.0.4 (what `promtool check metrics` reads from stdin).
+        if let Ok(bin) = std::env::var("PROMTOOL") {
+            {
+                let t = &plain;
+                let mut child = std::process::Command::new(&bin)
+                    .args(["check", "metrics"])
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("PROMTOOL runs");
+                use std::io::Write as _;
+                child.stdin.take().unwrap().write_all(t.as_bytes()).unwrap();
+                let out = child.wait_with_output().unwrap();
+                assert!(
+                    out.status.success(),
+                    "promtool: {}{}\n{t}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
         assert!(text.ends_with("# EOF\n"));
         assert_eq!(text.matches("# EOF").count(), 1);
         assert!(text.contains("switchyard_requests_total{route=\"fr\\\"aud\",arm=\"stable\"} 90\n"));
@@ -261,6 +364,29 @@ mod tests {
                 "{line}"
             );
         }
+    }
+
+    #[test]
+    fn accept_negotiation() {
+        assert_eq!(negotiate(None), Format::OpenMetrics);
+        assert_eq!(negotiate(Some("*/*")), Format::OpenMetrics);
+        assert_eq!(
+            negotiate(Some("text/plain; version=0.0.4")),
+            Format::Text004
+        );
+        assert_eq!(
+            negotiate(Some("text/plain;version=0.0.4;q=0.5,*/*;q=0.1")),
+            Format::Text004
+        );
+        // Prometheus 2.42's own header prefers OpenMetrics.
+        assert_eq!(
+            negotiate(Some("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")),
+            Format::OpenMetrics
+        );
+        assert_eq!(
+            negotiate(Some("application/openmetrics-text;q=0.3, text/plain;q=0.9")),
+            Format::Text004
+        );
     }
 
     #[test]

@@ -15,6 +15,48 @@ use crate::config::{Config, Flag, Route};
 use crate::routing::flag_on;
 use crate::routing::{Headers, RequestView, MAX_UNIT_LEN};
 
+/// The var that lists the origins a browser may call OFREP from.
+pub const CORS_VAR: &str = "OFREP_CORS_ORIGINS";
+/// Request headers a cross-origin OFREP call may send (the providers send these).
+pub const CORS_ALLOW_HEADERS: &str = "authorization, content-type, if-none-match";
+/// How long a browser may keep a preflight answer, in seconds.
+pub const CORS_MAX_AGE_S: u32 = 600;
+
+/// Whether `origin` (a request's `Origin` header) is one of `allowed`, the comma-separated
+/// origins of [`CORS_VAR`] (each `scheme://host[:port]`, compared exactly as browsers send
+/// them; no wildcard, since OFREP calls carry a bearer token).
+pub fn cors_allowed(allowed: &str, origin: &str) -> bool {
+    let origin = origin.trim();
+    !origin.is_empty()
+        && origin != "null"
+        && allowed
+            .split(',')
+            .map(str::trim)
+            .any(|a| !a.is_empty() && a == origin)
+}
+
+/// The bulk evaluation's `ETag`: `"<config id>-<16 hex>"`, the hex a SHA-256 of the config id
+/// and the request's `context` (serde_json writes object keys sorted, so equal contexts hash
+/// equally). The flags' values are a function of exactly these two, so an equal tag means an
+/// equal answer: a client sending it back in `If-None-Match` gets 304.
+pub fn bulk_etag(config_id: &str, context: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(config_id.as_bytes());
+    h.update([0u8]);
+    h.update(serde_json::to_vec(context).unwrap_or_default());
+    let d = h.finalize();
+    let hex: String = d[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{config_id}-{hex}\"")
+}
+
+/// Whether an `If-None-Match` header matches `etag` (RFC 9110: `*`, or a list of tags
+/// compared weakly, so `W/"x"` matches `"x"`).
+pub fn none_match(header: &str, etag: &str) -> bool {
+    let bare = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    header.trim() == "*" || header.split(',').any(|t| bare(t) == bare(etag))
+}
+
 /// One evaluation (OFREP success shape).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
@@ -235,6 +277,30 @@ pub fn evaluate_all(cfg: &Config, ctx: &Context) -> Vec<Evaluation> {
 }
 
 #[cfg(test)]
+mod etag_tests {
+    use super::*;
+
+    #[test]
+    fn etag_covers_config_and_context() {
+        let c1 = json!({"targetingKey": "u1", "header:x-plan": "pro"});
+        let c1_reordered: Value =
+            serde_json::from_str(r#"{"header:x-plan":"pro","targetingKey":"u1"}"#).unwrap();
+        let c2 = json!({"targetingKey": "u2", "header:x-plan": "pro"});
+        let a = bulk_etag("cfg1", &c1);
+        assert_eq!(a, bulk_etag("cfg1", &c1_reordered));
+        assert_ne!(a, bulk_etag("cfg1", &c2), "another unit");
+        assert_ne!(a, bulk_etag("cfg2", &c1), "another config");
+        assert!(a.starts_with("\"cfg1-") && a.ends_with('"') && a.len() == 6 + 16 + 1);
+        assert!(none_match(&a, &a));
+        assert!(none_match(&format!("W/{a}"), &a));
+        assert!(none_match(&format!("\"x\", {a}"), &a));
+        assert!(none_match("*", &a));
+        assert!(!none_match("\"cfg1-0000000000000000\"", &a));
+        assert!(!none_match("", &a));
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::base::Xoshiro256;
@@ -336,5 +402,23 @@ mod tests {
             OfrepError::FlagNotFound.json("r.x", "no")["errorCode"],
             "FLAG_NOT_FOUND"
         );
+    }
+
+    #[test]
+    fn cors_origins_match_exactly() {
+        let list = " https://app.example.com, http://127.0.0.1:8080 ,";
+        assert!(cors_allowed(list, "https://app.example.com"));
+        assert!(cors_allowed(list, "http://127.0.0.1:8080"));
+        for no in [
+            "",
+            "null",
+            "https://app.example.com.evil.test",
+            "http://app.example.com",
+            "https://APP.example.com",
+            "http://127.0.0.1:8081",
+        ] {
+            assert!(!cors_allowed(list, no), "{no}");
+        }
+        assert!(!cors_allowed("", "https://app.example.com"));
     }
 }

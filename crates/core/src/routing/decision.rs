@@ -11,6 +11,8 @@ pub enum Reason {
     CanaryIn,
     CanaryOut,
     RolledBack,
+    /// A canary's shadow gate is pending: stable answers, the candidate is mirrored.
+    ShadowGate,
     FlagOn,
     FlagDefault,
     Active,
@@ -32,6 +34,7 @@ impl Reason {
             Reason::CanaryIn => "canary",
             Reason::CanaryOut => "stable",
             Reason::RolledBack => "rolled_back",
+            Reason::ShadowGate => "shadow_gate",
             Reason::FlagOn => "flag_on",
             Reason::FlagDefault => "flag_default",
             Reason::Active => "active",

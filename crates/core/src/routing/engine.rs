@@ -92,6 +92,8 @@ pub fn decide<'c, H: Headers + ?Sized, R: Rng>(
     let route = &cfg.routes[route_idx];
     let h = base::hash(&route.split_salt, unit);
     let c = routing::choose(route, h, unit, req, inputs, rng);
+    let shadow_stage =
+        route.shadows.iter().any(|s| s.gate) && routing::in_shadow_stage(route, inputs.state);
     let mut flags = 0u64;
     for (i, f) in route.flags.iter().enumerate().take(64) {
         if flag_on(f, unit, req) {
@@ -100,6 +102,9 @@ pub fn decide<'c, H: Headers + ?Sized, R: Rng>(
     }
     let mut shadows = 0u32;
     for (i, s) in route.shadows.iter().enumerate().take(32) {
+        if s.gate && !shadow_stage {
+            continue; // a shadow gate's mirror runs only while the gate is pending
+        }
         if s.origin == c.origin {
             continue; // never mirror a request to the origin that already answers it
         }

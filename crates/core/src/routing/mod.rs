@@ -37,7 +37,7 @@ pub use overrides::{
 };
 pub use request::{percent_decode, Headers, RequestView};
 pub use strategy::{
-    algorithm_name, attr_value, choose, edge_weights, flag_on, split_ppm, weights_fresh, Choice,
-    Cx, Inputs, MAX_WEIGHTS_SKEW_MS,
+    algorithm_name, attr_value, choose, edge_weights, flag_on, in_shadow_stage, reads_state,
+    split_ppm, weights_fresh, Choice, Cx, Inputs, MAX_WEIGHTS_SKEW_MS,
 };
 pub use urlparts::{split as split_url, UrlParts};

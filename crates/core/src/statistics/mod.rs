@@ -6,10 +6,13 @@
 //! - `sample.rs`: random variates (normal, gamma, beta, Student's t);
 //! - `ab.rs`: A/B tests (two-proportion z, Welch's t, intervals, mSPRT, sample-ratio check);
 //! - `bandit.rs`: bandit weights (Thompson sampling, UCB1, epsilon-greedy) with health;
+//! - `noninferiority.rs`: an always-valid one-sided non-inferiority test (a normal-mixture
+//!   confidence sequence on a difference) for release gates;
 //! - `ope.rs`: off-policy evaluation (IPS and self-normalised IPS with intervals).
 
 mod ab;
 mod bandit;
+mod noninferiority;
 mod ope;
 mod sample;
 mod special;
@@ -22,6 +25,10 @@ pub use ab::{
 };
 pub use bandit::{
     probe_share, weights, weights_with_health, Algorithm, ArmStats, BanditParams, RewardModel,
+};
+pub use noninferiority::{
+    half_width as noninferiority_half_width, judge as judge_noninferiority, mean_difference,
+    mixture_threshold, proportion_difference, Estimate, Judgement, Verdict,
 };
 pub use ope::{ope, OpeEstimate, OpeResult};
 pub use sample::{beta, gamma, standard_normal, student_t};

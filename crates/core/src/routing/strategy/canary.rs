@@ -1,5 +1,6 @@
 //! `canary`: the first `percent` of units (a monotone share: raising it keeps everyone who was
 //! in) go to the canary; the controller's state may move the share or roll it back to 0.
+//! While a shadow gate is pending (`super::in_shadow_stage`) every unit goes to stable.
 
 use super::{Choice, Cx};
 use crate::base::{in_share, PPM};
@@ -10,8 +11,13 @@ pub(super) fn choose<'c, H: ?Sized, R>(
     stable: OriginId,
     canary: OriginId,
     percent_ppm: u32,
+    shadow_stage: bool,
     cx: &mut Cx<'_, '_, H, R>,
 ) -> Choice<'c> {
+    if shadow_stage {
+        // A shadow gate is pending: the candidate gets mirrored requests, never live ones.
+        return Choice::pick("stable", stable, Reason::ShadowGate, 1.0);
+    }
     let (share, rolled_back) = match cx.state {
         Some(s) if s.rolled_back => (0, true),
         Some(s) => (

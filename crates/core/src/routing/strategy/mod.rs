@@ -29,6 +29,7 @@ pub use flag::{attr_value, flag_on};
 pub fn split_ppm(route: &Route, state: Option<&RouteState>) -> u32 {
     let state = state.filter(|s| s.fingerprint == route.fingerprint);
     match &route.strategy {
+        Strategy::Canary { .. } if in_shadow_stage(route, state) => 0,
         Strategy::Canary { percent_ppm, .. } => match state {
             Some(s) if s.rolled_back => 0,
             Some(s) => s
@@ -42,6 +43,32 @@ pub fn split_ppm(route: &Route, state: Option<&RouteState>) -> u32 {
             _ => crate::base::PPM,
         },
         _ => 0,
+    }
+}
+
+/// Whether the edge reads `state:<route>` for this route: the strategies a controller or a
+/// health guard steers (canary, rolling, A/B with a guard). Observations of these routes
+/// carry the state's controller epoch ([`RouteState::epoch`]).
+pub fn reads_state(route: &Route) -> bool {
+    matches!(
+        route.strategy,
+        Strategy::Canary { .. } | Strategy::Rolling { .. } | Strategy::Ab { guard: Some(_), .. }
+    )
+}
+
+/// Whether `state` keeps the route's candidate in its shadow stage: a canary with a shadow
+/// gate whose state (of this strategy version) is absent or says `shadow` and is not rolled
+/// back. The edge then routes no live request to the candidate and mirrors to it.
+pub fn in_shadow_stage(route: &Route, state: Option<&RouteState>) -> bool {
+    let Strategy::Canary { gates: Some(g), .. } = &route.strategy else {
+        return false;
+    };
+    if g.shadow.is_none() {
+        return false;
+    }
+    match state.filter(|s| s.fingerprint == route.fingerprint) {
+        None => true,
+        Some(s) => s.stage.as_deref() == Some(crate::config::STAGE_SHADOW) && !s.rolled_back,
     }
 }
 
@@ -115,7 +142,10 @@ pub fn choose<'c, H: Headers + ?Sized, R: Rng>(
             canary,
             percent_ppm,
             ..
-        } => canary::choose(*stable, *canary, *percent_ppm, &mut cx),
+        } => {
+            let shadow_stage = in_shadow_stage(route, cx.state);
+            canary::choose(*stable, *canary, *percent_ppm, shadow_stage, &mut cx)
+        }
         Strategy::Flag { default, flags } => flag::choose(*default, flags, &mut cx),
         Strategy::BlueGreen {
             blue,
