@@ -605,13 +605,27 @@ mod tests {
         assert!(Feedback < Viewer && Viewer < Operator && Operator < Admin);
         assert_eq!(Role::parse(" Feedback "), Some(Feedback));
         // A feedback token reaches no operator endpoint.
-        let t = Tokens::from_secrets(None, Some("backend:feedback:fb-secret-1")).0;
+        let t = Tokens::from_secrets(
+            None,
+            Some("backend:feedback:fb-secret-0123456789abcdef0123456789"),
+        )
+        .0;
         assert_eq!(
-            authorize(&t, Some("Bearer fb-secret-1"), Feedback).map(|i| i.role),
+            authorize(
+                &t,
+                Some("Bearer fb-secret-0123456789abcdef0123456789"),
+                Feedback
+            )
+            .map(|i| i.role),
             Ok(Feedback)
         );
         for (m, p) in cases.iter().map(|(m, p, _)| (m, p)) {
-            let f = authorize(&t, Some("Bearer fb-secret-1"), required_role(m, p)).unwrap_err();
+            let f = authorize(
+                &t,
+                Some("Bearer fb-secret-0123456789abcdef0123456789"),
+                required_role(m, p),
+            )
+            .unwrap_err();
             assert_eq!(f.status(), 403, "{m} {p}");
         }
     }
