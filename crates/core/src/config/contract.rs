@@ -326,8 +326,10 @@ pub fn apply_floor(mut w: Vec<f64>, min_share: f64, exempt: &[bool]) -> Vec<f64>
     if m == 0 || !(free > 0.0) {
         return w;
     }
+    // max/min rather than f64::clamp: clamp's bound check formats floats when it fails, which
+    // would link core's float printer into the router (the edge floors external weights).
     let f = if min_share.is_finite() {
-        min_share.clamp(0.0, free / m as f64)
+        min_share.max(0.0).min(free / m as f64)
     } else {
         0.0
     };
