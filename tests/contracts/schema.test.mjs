@@ -80,9 +80,10 @@ const SPLIT = {
     ],
     validator: [],
   },
-  'reward range and log context: semantic errors': {
-    schema: [],
-    validator: ['$.routes[0].reward.max', '$.routes[1].log.context[1]'],
+  'reward range and log context: min < max, an attribute twice': {
+    schema: ['$.routes[1].log.context[1]'],
+    // min < max compares two fields.
+    validator: ['$.routes[0].reward.max'],
   },
   'required fields given null': {
     schema: ['$.routes[0].name', '$.routes[1].strategy.percent', '$.routes[2].strategy.active', '$.routes[3].strategy.arms', '$.routes[3].strategy.arms[0].weight'],
@@ -134,6 +135,8 @@ function errorPointers(errors) {
   return (errors ?? []).map((e) => {
     if (e.keyword === 'additionalProperties') return `${e.instancePath}/${e.params.additionalProperty}`;
     if (e.keyword === 'required') return `${e.instancePath}/${e.params.missingProperty}`;
+    // The later of two equal items, where the validator reports the repetition.
+    if (e.keyword === 'uniqueItems') return `${e.instancePath}/${Math.max(e.params.i, e.params.j)}`;
     return e.instancePath;
   });
 }
