@@ -430,6 +430,8 @@ test('offline learning: off-policy evaluation, the decision log, external weight
   await call('putWeights', { params: { route: 'nope' }, body: { arms: { a: 1 } }, expect: 404 });
   await call('putWeights', { params: { route: 'bx' }, body: { arms: { a: 1 } }, as: 'viewer', expect: 403 });
   await call('putWeights', { params: { route: 'bx' }, body: { arms: { a: 1 } }, as: 'none', expect: 401 });
+  const promote = await call('promote', { params: { route: 'bx' }, expect: 409, note: 'external trainer' });
+  assert.equal(promote.json().error.code, 'external_trainer');
 });
 
 test('a feedback token opens no operator endpoint: 403 from every viewer operation', async () => {

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { useWorker, startOrigin, waitFor, originsBlock, ROOT, sleep } from './harness.mjs';
 
 const KEY = 'e2e-receipt-key-offline-0123456789';
-const FEEDBACK_TOKEN = 'fb-token-0123456789abcdef';
-const VIEWER_TOKEN = 'viewer-token-0123456789ab';
+const FEEDBACK_TOKEN = 'fb-token-0123456789abcdef0123456789';
+const VIEWER_TOKEN = 'viewer-token-0123456789abcdef0123456';
 const ctx = useWorker({
   vars: {
     RECEIPT_KEY: KEY,
