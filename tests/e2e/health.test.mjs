@@ -133,6 +133,7 @@ test('numeric rewards: 10 % missing feedback leaves weights where complete feedb
     const rs = await Promise.all(Array.from({ length: 30 }, () => post(`/${route}`)));
     await Promise.all(
       rs.map(async (r, i) => {
+        assert.equal(r.status, 200, `${route}: ${r.body.slice(0, 300)}`);
         const arm = armOf(r);
         const reward = mean[arm] + (rand[route]() - 0.5) * 1.0;
         // On `part`, every sixth reward of the best arm never arrives: about 10 % of all

@@ -730,8 +730,9 @@ const MAX_FEEDBACK_BYTES: usize = 8 * 1024;
 /// `POST /_switchyard/feedback` `{"receipt", "reward"}`. The receipt is verified first (it
 /// names the route); then, in this order, the route must be in the config in force (404
 /// `unknown_route`), a route with `feedback_auth: "token"` needs a token of role `feedback` or
-/// higher (401/403), and the reward must lie in the route's `reward` range (400
-/// `reward_out_of_range`). A refusal spends nothing: the same receipt can be credited later.
+/// higher (401; every configured token has at least that role, so there is no 403), and the
+/// reward must lie in the route's `reward` range (400 `reward_out_of_range`). A refusal
+/// spends nothing: the same receipt can be credited later.
 async fn feedback(req: Request, env: &Env) -> std::result::Result<Response, Fault> {
     let Some(signer) = shared::signer(env) else {
         return Err(Fault::ours(
