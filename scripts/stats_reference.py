@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
-"""Reference values for crates/core/src/statistics, computed with scipy / statsmodels / numpy.
+"""Reference values for crates/core/src/statistics, computed with scipy / statsmodels / numpy and,
+for the unit-level statistics, with independent implementations: GrowthBook's own stats engine
+(gbstats: the sequential test tuned to an expected sample size, the delta-method ratio
+variance), statsmodels' cluster-robust OLS (the same ratio variance, another derivation) and
+Optimizely's ssrm-test (Lindon's sequential multinomial SRM test) beside a direct gammaln sum.
 
 Writes tests/fixtures/stats_reference.json, checked by tests/stats_reference.rs.
-Run from the repository root:  pip install scipy statsmodels numpy && python3 scripts/stats_reference.py
+Run from the repository root:
+  pip install scipy statsmodels numpy gbstats==0.8.0 ssrm-test==0.1.5 && python3 scripts/stats_reference.py
 """
 import json
 import os
@@ -10,12 +15,17 @@ import os
 import numpy as np
 import scipy
 import statsmodels
+import statsmodels.api as sm
+from gbstats.frequentist.tests import SequentialConfig, SequentialTwoSidedTTest
+from gbstats.models.statistics import ProportionStatistic, RatioStatistic, SampleMeanStatistic
 from scipy import integrate, special, stats
+from ssrm_test import ssrm_test
 from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
 out = {
     "generator": "scripts/stats_reference.py",
-    "versions": {"scipy": scipy.__version__, "statsmodels": statsmodels.__version__, "numpy": np.__version__},
+    "versions": {"scipy": scipy.__version__, "statsmodels": statsmodels.__version__, "numpy": np.__version__,
+                 "gbstats": "0.8.0", "ssrm-test": "0.1.5"},
     "tolerance": "|actual - expected| <= 1e-6 * |expected| + 1e-12",
 }
 
@@ -84,32 +94,103 @@ for obs, w in [([5000, 5000], [1, 1]), ([5200, 4800], [0.5, 0.5]), ([5080, 4920]
     out["srm"].append({"observed": obs, "weights": [float(v) for v in w], "chi2": float(chi2),
                        "df": len(obs) - 1, "p_value": float(p), "mismatch": bool(p < 0.001)})
 
-# mSPRT (normal mixture, Johari-Pekelis-Walsh) on cumulative snapshots; closed form in numpy.
-def msprt(snapshots, tau2, min_samples):
+# Always-valid test tuned to an expected number of units (GrowthBook's SequentialTwoSidedTTest,
+# absolute difference of conversion rates): its p-value at each look, and the running minimum
+# the worker keeps. Looks with fewer than min_samples units in an arm, or a zero variance, are
+# skipped.
+def gb_sequential_p(nc, xc, nt, xt, tuning, alpha=0.05):
+    a = ProportionStatistic(n=nc, sum=xc)
+    b = ProportionStatistic(n=nt, sum=xt)
+    t = SequentialTwoSidedTTest(a, b, SequentialConfig(difference_type="absolute", alpha=alpha,
+                                                       sequential_tuning_parameter=tuning))
+    return float(t.p_value)
+
+
+def sequential(snapshots, tuning, min_samples):
     p_run, res = 1.0, []
     for nc, xc, nt, xt in snapshots:
-        usable = nc >= min_samples and nt >= min_samples and 0 < xc < nc and 0 < xt < nt
-        if usable:
-            pc, pt = xc / nc, xt / nt
-            v = pc * (1 - pc) / nc + pt * (1 - pt) / nt
-            theta = pt - pc
-            log_lam = 0.5 * np.log(v / (v + tau2)) + tau2 * theta ** 2 / (2 * v * (v + tau2))
-            p_run = min(p_run, float(min(1.0, np.exp(-log_lam))))
-            res.append({"log_lambda": float(log_lam), "p_value": p_run})
+        pc, pt = xc / nc, xt / nt
+        v = pc * (1 - pc) / nc + pt * (1 - pt) / nt
+        if nc >= min_samples and nt >= min_samples and v > 0:
+            p = gb_sequential_p(nc, xc, nt, xt, tuning)
+            p_run = min(p_run, p)
+            res.append({"p_look": p, "p_value": p_run})
         else:
-            res.append({"log_lambda": None, "p_value": p_run})
+            res.append({"p_look": None, "p_value": p_run})
     return res
 
 
 seqs = [
-    (1e-4, 100, [(50, 2, 50, 3), (500, 25, 500, 31), (1000, 50, 1000, 70), (2000, 100, 2000, 140),
-                 (4000, 200, 4000, 270), (8000, 400, 8000, 520)]),
-    (1e-4, 100, [(1000, 100, 1000, 98), (2000, 205, 2000, 199), (3000, 301, 3000, 310), (4000, 398, 4000, 405)]),
-    (1e-3, 50, [(100, 10, 100, 20), (200, 20, 200, 45), (300, 31, 300, 70)]),
-    (2.5e-5, 100, [(10000, 500, 10000, 560), (20000, 1000, 20000, 1130), (30000, 1490, 30000, 1700)]),
+    (5000, 30, [(20, 2, 20, 3), (215, 27, 196, 84)]),  # 12.6 % vs 42.9 %: decided at once
+    (5000, 30, [(50, 2, 50, 3), (500, 25, 500, 31), (1000, 50, 1000, 70), (2000, 100, 2000, 140),
+                (4000, 200, 4000, 270), (8000, 400, 8000, 520)]),
+    (5000, 30, [(1000, 100, 1000, 98), (2000, 205, 2000, 199), (3000, 301, 3000, 310), (4000, 398, 4000, 405)]),
+    (200, 30, [(100, 10, 100, 20), (200, 20, 200, 45), (300, 31, 300, 70)]),
+    (100000, 30, [(10000, 500, 10000, 560), (20000, 1000, 20000, 1130), (30000, 1490, 30000, 1700)]),
 ]
-out["msprt"] = [{"tau2": t, "min_samples": m, "snapshots": [list(s) for s in snaps], "steps": msprt(snaps, t, m)}
-                for t, m, snaps in seqs]
+out["sequential"] = [{"expected_units": t, "min_samples": m, "snapshots": [list(x) for x in snaps],
+                      "steps": sequential(snaps, t, m)} for t, m, snaps in seqs]
+
+# Ratio metrics over units (sum x / sum d), delta-method variance: statsmodels' cluster-robust
+# OLS of the per-observation values on a constant (clusters = units) and gbstats'
+# RatioStatistic (variance / n) must agree, and so must the worker from the five sums.
+rng_r = np.random.default_rng(20250101)
+out["ratio"] = []
+for units, mean_d, p_conv, numeric in [(50, 2.0, 0.3, False), (400, 4.0, 0.1, False), (2000, 1.5, 0.5, True),
+                                       (7, 3.0, 0.4, True)]:
+    d = 1 + rng_r.poisson(mean_d - 1, units)          # observations per unit (at least 1)
+    prop = rng_r.beta(2, 2 / p_conv - 2, units)       # per-unit propensity, mean p_conv
+    rows_unit, rows_y = [], []
+    for i in range(units):
+        if numeric:
+            y = rng_r.lognormal(0.5 * prop[i], 1.0, d[i])
+        else:
+            y = (rng_r.random(d[i]) < prop[i]).astype(float)
+        rows_unit += [i] * int(d[i])
+        rows_y += list(y)
+    yv, gv = np.array(rows_y), np.array(rows_unit)
+    x = np.bincount(gv, weights=yv, minlength=units)
+    fit = sm.OLS(yv, np.ones_like(yv)).fit(cov_type="cluster", cov_kwds={"groups": gv})
+    gb = RatioStatistic(n=units, m_statistic=SampleMeanStatistic(n=units, sum=float(x.sum()),
+                                                                  sum_squares=float((x * x).sum())),
+                        d_statistic=SampleMeanStatistic(n=units, sum=float(d.sum()),
+                                                        sum_squares=float((d * d).sum())),
+                        m_d_sum_of_products=float((x * d).sum()))
+    var_sm = float(fit.bse[0] ** 2)
+    var_gb = float(gb.variance / units)
+    assert abs(var_sm - var_gb) <= 1e-9 * var_sm, (var_sm, var_gb)
+    out["ratio"].append({"units": units, "num": float(x.sum()), "den": float(d.sum()), "num_sq": float((x * x).sum()),
+                         "den_sq": float((d * d).sum()), "num_den": float((x * d).sum()),
+                         "ratio": float(fit.params[0]), "variance": var_sm})
+
+# Sequential SRM (Lindon & Malek 2022): ln Bayes factor of cumulative unit counts against the
+# planned shares with a Dirichlet(k * shares) mixture, k = 100; p-value = running min of 1/BF.
+# Two implementations: a direct gammaln sum and ssrm-test fed the looks' increments.
+def srm_lbf(counts, shares, k=100.0):
+    x = np.array(counts, dtype=float)
+    th = np.array(shares, dtype=float) / np.sum(shares)
+    a = k * th
+    return float(special.gammaln(a.sum()) - special.gammaln(a.sum() + x.sum())
+                 + np.sum(special.gammaln(a + x) - special.gammaln(a)) - np.sum(x * np.log(th)))
+
+
+out["srm_sequential"] = []
+for shares, looks in [([0.5, 0.5], [[12, 9], [60, 49], [260, 240], [1010, 990], [5000, 5010]]),
+                      ([0.9, 0.1], [[90, 11], [450, 45], [900, 101], [4500, 498]]),
+                      ([0.9, 0.1], [[90, 11], [450, 70], [900, 150], [4500, 700]]),
+                      ([1, 1, 1], [[100, 95, 110], [1000, 900, 1100]]),
+                      ([0.7, 0.2, 0.1], [[7, 2, 1], [700, 200, 100], [7000, 2100, 900]])]:
+    incr = np.diff(np.vstack([np.zeros(len(shares), dtype=int), np.array(looks)]), axis=0)
+    th = list(np.array(shares, dtype=float) / np.sum(shares))
+    post = ssrm_test.sequential_posteriors(incr, th, dirichlet_concentration=100.0)
+    steps, p_run = [], 1.0
+    for look, pst in zip(looks, post):
+        lbf = srm_lbf(look, shares)
+        assert abs(lbf - float(pst["log_bayes_factor"])) <= 1e-8 * max(1.0, abs(lbf)), (lbf, pst["log_bayes_factor"])
+        p_run = min(p_run, float(min(1.0, np.exp(-lbf))))
+        assert abs(p_run - float(pst["p_value"])) <= 1e-9 + 1e-8 * p_run
+        steps.append({"log_bayes_factor": lbf, "p_value": p_run, "mismatch": bool(p_run < 0.001)})
+    out["srm_sequential"].append({"weights": [float(w) for w in shares], "looks": looks, "steps": steps})
 
 # Welch t-test from (n, sum, sum of squares).
 rng = np.random.default_rng(20240601)
@@ -149,34 +230,6 @@ for (n1, mu1, s1), (n2, mu2, s2) in [((50, 1.0, 2.0), (60, 1.6, 2.5)), ((500, 10
     out["welch_interval"].append({"control": suff(a), "treatment": suff(b), "confidence": 0.95,
                                   "lower": float(ci.low), "upper": float(ci.high)})
 
-
-def msprt_means(snapshots, min_samples, tau_sd=0.1):
-    """tau^2 = (tau_sd * pooled sd)^2 fixed at the first usable look; running min of 1/Lambda."""
-    p_run, tau2, res = 1.0, None, []
-    for (n1, s1, q1), (n2, s2, q2) in snapshots:
-        ll = None
-        if n1 >= max(min_samples, 2) and n2 >= max(min_samples, 2):
-            m1, m2 = s1 / n1, s2 / n2
-            v1 = max((q1 - s1 * s1 / n1) / (n1 - 1), 0.0)
-            v2 = max((q2 - s2 * s2 / n2) / (n2 - 1), 0.0)
-            v = v1 / n1 + v2 / n2
-            t2 = tau2 if tau2 is not None else tau_sd ** 2 * ((n1 - 1) * v1 + (n2 - 1) * v2) / (n1 + n2 - 2)
-            if v > 0 and t2 > 0:
-                tau2 = t2
-                theta = m2 - m1
-                ll = float(0.5 * np.log(v / (v + tau2)) + tau2 * theta ** 2 / (2 * v * (v + tau2)))
-                p_run = min(p_run, float(min(1.0, np.exp(-ll))))
-        res.append({"log_lambda": ll, "p_value": p_run})
-    return res
-
-
-out["msprt_means"] = []
-for n_max, mu1, mu2, sd, min_samples in [(4000, 1.0, 1.08, 1.0, 100), (3000, 2.0, 2.0, 0.5, 100), (800, 0.0, 0.5, 2.0, 50)]:
-    a = rng.normal(mu1, sd, n_max)
-    b = rng.normal(mu2, sd * 1.2, n_max)
-    snaps = [(suff(a[:k]), suff(b[:k])) for k in [n_max // 40, n_max // 8, n_max // 4, n_max // 2, n_max]]
-    out["msprt_means"].append({"min_samples": min_samples, "snapshots": [[c, t] for c, t in snaps],
-                               "steps": msprt_means(snaps, min_samples)})
 
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "stats_reference.json")
 with open(path, "w") as f:

@@ -200,45 +200,61 @@ fn part_len(b: &Batch) -> u64 {
     b.arms.iter().map(|a| a.counts.requests).sum()
 }
 
+/// The unit's 8-byte id: the signer's keyed
+/// [`ReceiptSigner::unit_id`](switchyard_core::receipt::ReceiptSigner::unit_id) (what receipts
+/// carry, so feedback can be matched to the unit), else, without a receipt key (no feedback
+/// either), the unkeyed [`Receipt::unit_hash_of`]. Never the bucketing hash.
+pub fn unit_id(signer: Option<&ReceiptSigner>, unit: &str) -> [u8; 8] {
+    match signer {
+        Some(s) => s.unit_id(unit),
+        None => Receipt::unit_hash_of(unit),
+    }
+}
+
 /// A signed receipt and what the decision log keys on it.
 pub struct Signed {
     pub token: String,
     /// The receipt id (32 hex digits).
     pub id: String,
-    /// The keyed unit id (16 hex digits).
-    pub unit: String,
     pub issued_ms: u64,
 }
 
-/// A signed receipt for one routed response, with the arm's propensity (ppm) when the
-/// decision was a draw of the policy. The unit is named by the signer's keyed
-/// [`ReceiptSigner::unit_id`](switchyard_core::receipt::ReceiptSigner::unit_id), never by its
-/// bucketing hash; the nonce comes from the platform's CSPRNG.
+/// A signed receipt (`v2`) for one routed response naming the unit by `unit_id`, with the
+/// arm's propensity (ppm) when the decision was a draw of the policy; the nonce comes from
+/// the platform's CSPRNG; the route's feedback shard count is signed in, so the shard that
+/// credits it never changes. `None` without a signer.
 pub fn receipt(
-    env: &Env,
-    route: &str,
+    signer: Option<&ReceiptSigner>,
+    route: &switchyard_core::config::Route,
     arm: &str,
-    unit: &str,
+    unit_id: [u8; 8],
     config_id: &str,
     propensity_ppm: Option<u32>,
 ) -> Option<Signed> {
-    let signer = signer(env)?;
+    let signer = signer?;
     let version = u64::from_str_radix(config_id, 16).unwrap_or(0);
-    let unit_id = signer.unit_id(unit);
     let issued_ms = state::now_ms();
-    let r = Receipt::new(route, arm, unit_id, version, issued_ms, state::secure_u64())
-        .ok()?
-        .with_propensity(propensity_ppm);
+    let r = Receipt::new(
+        &route.name,
+        arm,
+        unit_id,
+        version,
+        issued_ms,
+        state::secure_u64(),
+    )
+    .and_then(|r| r.with_shards(route.feedback_shards))
+    .ok()?
+    .with_propensity(propensity_ppm);
     let (token, id) = signer.sign_with_id(&r);
     Some(Signed {
         token,
         id: hex(&id.0),
-        unit: hex(&unit_id),
         issued_ms,
     })
 }
 
-fn hex(b: &[u8]) -> String {
+/// Lower-case hex of `b`.
+pub fn hex(b: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(b.len() * 2);
     for x in b {

@@ -179,8 +179,15 @@ async fn route(
     let route = &cfg.routes[route_idx];
 
     let (unit, new_unit) = match routing::unit_id(route, &view) {
-        Some(u) => (u.into_owned(), false),
-        None => (routing::new_unit_id(&mut state::SecureRng), true),
+        Ok(Some(u)) => (u.into_owned(), false),
+        Ok(None) => (routing::new_unit_id(&mut state::SecureRng), true),
+        Err((source, e)) => {
+            return Err(Fault::caller(
+                400,
+                "invalid_unit_id",
+                format!("the unit id ({source}) is {}", e.reason()),
+            ))
+        }
     };
     // KV-backed inputs, only for the strategies that use them.
     let reads_state = switchyard_core::routing::reads_state(route);
@@ -490,14 +497,18 @@ fn observe(
         Err(Failure::Timeout) => (Outcome::Timeout, 0),
         Err(Failure::Connect(_)) => (Outcome::ConnectError, 0),
     };
-    if let Some(r) = report::receipt(env, &route.name, arm, unit, &cfg.id, propensity) {
+    // One keyed hash of the unit names it in the observation (exposure per unit), in the
+    // receipt (so feedback finds the unit's row) and in the decision log.
+    let signer = report::signer(env);
+    let unit_id = report::unit_id(signer.as_ref(), unit);
+    if let Some(r) = report::receipt(signer.as_ref(), route, arm, unit_id, &cfg.id, propensity) {
         if let Some(l) = logged {
             report::log_decision(
                 &route.name,
                 DecisionRow {
                     id: r.id,
                     at: r.issued_ms,
-                    unit: r.unit,
+                    unit: report::hex(&unit_id),
                     arm: arm.to_string(),
                     p: l.p,
                     ctx: l.ctx,
@@ -520,6 +531,12 @@ fn observe(
             split_ppm,
             propensity_ppm: propensity,
             epoch,
+            // Units are counted where there is an experiment to analyse.
+            unit: matches!(
+                route.strategy,
+                Strategy::Ab { .. } | Strategy::Canary { .. } | Strategy::Bandit { .. }
+            )
+            .then(|| u64::from_be_bytes(unit_id)),
         },
     );
 }
@@ -655,16 +672,17 @@ fn shadow_jobs(
     body: &Body,
 ) -> Vec<shadow::ShadowJob> {
     let mut jobs = Vec::new();
-    let mut headers: Option<Headers> = None;
+    // One copy of the outgoing headers per policy (credentials withheld, or forwarded) for
+    // every shadow of this request.
+    let mut copies: [Option<Headers>; 2] = [None, None];
     for i in decision.shadow_indices() {
         let s = &route.shadows[i];
         if !routing::shadow_takes(body.kind(), s.max_body_bytes) {
             continue;
         }
         let o = cfg.origin(s.origin);
-        // One marked copy of the outgoing headers for every shadow of this request.
-        let h = headers
-            .get_or_insert_with(|| forward::with_header(out, "x-switchyard-shadow", "1"))
+        let h = copies[usize::from(s.forward_credentials)]
+            .get_or_insert_with(|| js::edited(Some(out), &routing::shadow_headers(route, s)))
             .clone();
         jobs.push(shadow::ShadowJob {
             route: route.name.clone(),

@@ -6,6 +6,7 @@ mod common;
 
 use switchyard_core::base::Xoshiro256;
 use switchyard_core::learn::{FeedbackError, Learner};
+use switchyard_core::learn::{MemUnits, MAX_UNIT_ROWS};
 use switchyard_core::observe::{Batcher, Observation, Outcome, ShadowObservation};
 use switchyard_core::receipt::ReceiptId;
 use switchyard_core::routing::Inputs;
@@ -44,12 +45,66 @@ fn traffic_under(
                 fingerprint: split.0,
                 split_ppm: split.1,
                 propensity_ppm: None,
+                unit: Some(u64::from(i)),
                 epoch: None,
             },
             now,
         );
     }
     l.report(&b.drain(), now);
+}
+
+/// Units `units` of `arm` each send `per_unit` requests under `split`; their rows live in
+/// `mem` (as the object's SQLite holds them).
+#[allow(clippy::too_many_arguments)]
+fn unit_traffic(
+    l: &mut Learner,
+    mem: &mut MemUnits,
+    arm: &str,
+    units: std::ops::Range<u64>,
+    per_unit: u32,
+    now: u64,
+    split: (&str, u32),
+) {
+    let units: Vec<u64> = units.collect();
+    // Batches of 50 units, as isolates flush them.
+    for chunk in units.chunks(50) {
+        let mut b = Batcher::new(u32::MAX, u64::MAX);
+        for u in chunk {
+            for _ in 0..per_unit {
+                b.push(
+                    Observation {
+                        route: "r",
+                        arm,
+                        outcome: Outcome::Ok,
+                        status: 200,
+                        latency_ms: 10,
+                        fingerprint: split.0,
+                        split_ppm: split.1,
+                        propensity_ppm: None,
+                        epoch: None,
+                        unit: Some(*u),
+                    },
+                    now,
+                );
+            }
+        }
+        let b = b.drain();
+        l.report(&b, now);
+        let writes = l.report_units(&b, now, mem, MAX_UNIT_ROWS).unwrap();
+        mem.apply(writes);
+    }
+}
+
+/// One reward from `unit` of `arm` (receipt `n`), credited to the arm and to the unit.
+fn unit_feedback(l: &mut Learner, mem: &mut MemUnits, n: u64, arm: &str, unit: u64, r: f64) {
+    l.feedback(id(n), arm, r, 1, 2, 60_000).unwrap();
+    if let Some(w) = l
+        .credit_unit(arm, unit, r, (None, 0), mem, MAX_UNIT_ROWS)
+        .unwrap()
+    {
+        mem.apply(vec![w]);
+    }
 }
 
 fn id(n: u64) -> ReceiptId {
@@ -142,33 +197,86 @@ fn ab_experiment_statistics_and_srm() {
         r#"{"kind":"ab","arms":[{"name":"control","origin":"v1","weight":50},{"name":"treatment","origin":"v2","weight":50}]}"#,
     );
     let route = &cfg.routes[0];
-    let mut l = Learner::new("r");
+    let (mut l, mut mem) = (Learner::new("r"), MemUnits::default());
     let mut rng = Xoshiro256::seed_from_u64(1);
     let under = (route.fingerprint.as_str(), 1_000_000);
-    traffic_under(&mut l, "r", "control", 1000, 0, 10, 1, under);
-    traffic_under(&mut l, "r", "treatment", 1300, 0, 10, 1, under);
-    for i in 0..50 {
-        l.feedback(id(i), "control", 1.0, 1, 2, 60_000).unwrap();
+    // Three requests per unit: the statistics count units, not requests.
+    unit_traffic(&mut l, &mut mem, "control", 0..1000, 3, 1, under);
+    unit_traffic(&mut l, &mut mem, "treatment", 10_000..11_300, 3, 1, under);
+    for u in 0..50 {
+        unit_feedback(&mut l, &mut mem, u, "control", u, 1.0);
     }
-    for i in 100..220 {
-        l.feedback(id(i), "treatment", 1.0, 1, 2, 60_000).unwrap();
+    for u in 10_000..10_120 {
+        unit_feedback(&mut l, &mut mem, u, "treatment", u, 1.0);
+        // A second conversion of the same unit does not make it two converted units.
+        unit_feedback(&mut l, &mut mem, u + 50_000, "treatment", u, 1.0);
     }
     l.tick(route, 5, &mut rng);
     let doc = l.stats(Some(route));
     let e = &doc["experiment"];
     assert_eq!(e["control"], "control");
-    let t = &e["arms"]["treatment"]["comparison"];
+    assert_eq!(e["unit_of_analysis"], "unit");
+    let arm = &e["arms"]["treatment"];
+    assert_eq!(
+        (arm["units"].as_u64(), arm["requests"].as_u64()),
+        (Some(1300), Some(3900))
+    );
+    assert_eq!(e["arms"]["control"]["units"], 1000);
+    let t = &arm["comparison"];
+    assert_eq!(t["n"], 1300);
+    assert_eq!(t["conversions"], 120);
     assert!((t["rate"].as_f64().unwrap() - 120.0 / 1300.0).abs() < 1e-12);
     assert!(t["z_test"]["p_value"].as_f64().unwrap() < 0.05);
     assert!(t["prob_beat_control"].as_f64().unwrap() > 0.95);
-    assert!(
-        e["arms"]["treatment"]["sequential"]["always_valid_p_value"]
-            .as_f64()
-            .unwrap()
-            <= 1.0
-    );
-    // 1000 vs 1300 under a 50/50 design is a sample-ratio mismatch.
+    let seq = &arm["sequential"];
+    assert!(seq["always_valid_p_value"].as_f64().unwrap() <= 1.0);
+    assert_eq!(seq["expected_units"], 5000);
+    // 1000 vs 1300 units under a 50/50 design is a sample-ratio mismatch, and with it no
+    // verdict can be trusted.
     assert_eq!(e["srm"]["mismatch"], true, "{e}");
+    assert_eq!(e["srm"]["test"], "sequential_multinomial");
+    assert_eq!(e["srm"]["units"], serde_json::json!([1000, 1300]));
+    assert_eq!(arm["verdict"]["result"], "inconclusive", "{arm}");
+    assert_eq!(arm["verdict"]["test"], "always_valid");
+    assert!(arm["verdict"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("sample ratio"));
+    assert!(e["arms"]["control"].get("verdict").is_none());
+}
+
+#[test]
+fn one_verdict_from_the_always_valid_test() {
+    let cfg = common::one_route(
+        r#"{"kind":"ab","arms":[{"name":"control","origin":"v1","weight":1},{"name":"treatment","origin":"v2","weight":1}]}"#,
+    );
+    let route = &cfg.routes[0];
+    let (mut l, mut mem) = (Learner::new("r"), MemUnits::default());
+    let mut rng = Xoshiro256::seed_from_u64(1);
+    let under = (route.fingerprint.as_str(), 1_000_000);
+    // Nothing yet: no rate, no P(beat), an inconclusive verdict.
+    l.tick(route, 1, &mut rng);
+    let e = &l.stats(Some(route))["experiment"];
+    let t = &e["arms"]["treatment"];
+    assert!(t["comparison"]["rate"].is_null() && t["comparison"]["prob_beat_control"].is_null());
+    assert_eq!(t["verdict"]["result"], "inconclusive");
+    assert!(t["verdict"]["p_value"].is_null());
+    // 215 vs 196 units converting 12.6 % vs 42.9 %: decided at once.
+    unit_traffic(&mut l, &mut mem, "control", 0..215, 2, 2, under);
+    unit_traffic(&mut l, &mut mem, "treatment", 1000..1196, 2, 2, under);
+    for u in 0..27 {
+        unit_feedback(&mut l, &mut mem, u, "control", u, 1.0);
+    }
+    for u in 1000..1084 {
+        unit_feedback(&mut l, &mut mem, u, "treatment", u, 1.0);
+    }
+    l.tick(route, 3, &mut rng);
+    let e = &l.stats(Some(route))["experiment"];
+    assert_eq!(e["srm"]["mismatch"], false, "{e}");
+    let t = &e["arms"]["treatment"];
+    assert_eq!(t["verdict"]["result"], "winner", "{t}");
+    assert!(t["verdict"]["p_value"].as_f64().unwrap() < 1e-3, "{t}");
+    assert!(t["verdict"].get("reason").is_none());
 }
 
 #[test]
@@ -317,17 +425,19 @@ fn missing_numeric_feedback_does_not_move_weights() {
         r#"{"kind":"bandit","min_share":0.01,"min_samples":30,"arms":[{"name":"a","origin":"v1"},{"name":"b","origin":"v2"},{"name":"c","origin":"v3"}]}"#,
     );
     let route = &cfg.routes[0];
-    let run = |missing: u32| {
-        let mut l = Learner::new("r");
+    let run = |missing: u64| {
+        let (mut l, mut mem) = (Learner::new("r"), MemUnits::default());
         let mut n = 0u64;
-        for (arm, mean) in [("a", 5.0), ("b", 5.3), ("c", 4.0)] {
-            traffic(&mut l, "r", arm, 400, 0, 20, 1);
-            for i in 0..400u32 {
+        for (k, (arm, mean)) in [("a", 5.0), ("b", 5.3), ("c", 4.0)].into_iter().enumerate() {
+            let base = 1000 * k as u64;
+            let fp = route.fingerprint.as_str();
+            unit_traffic(&mut l, &mut mem, arm, base..base + 400, 1, 1, (fp, 0));
+            for i in 0..400u64 {
                 if arm == "c" && i < missing {
                     continue; // no feedback for these requests (yet)
                 }
-                let r = mean + f64::from(i % 7) * 0.5 - 1.5;
-                l.feedback(id(n), arm, r, 1, 2, 60_000).unwrap();
+                let r = mean + (i % 7) as f64 * 0.5 - 1.5;
+                unit_feedback(&mut l, &mut mem, n, arm, base + i, r);
                 n += 1;
             }
         }
@@ -346,7 +456,7 @@ fn missing_numeric_feedback_does_not_move_weights() {
         partial.arms["c"] < 0.02,
         "the worst arm stays at its floor: {partial:?}"
     );
-    // The experiment section speaks means, not conversion rates.
+    // The experiment section speaks means per reward received, over units.
     let e = &l.stats(Some(route))["experiment"];
     assert_eq!(e["metric"], "mean", "{e}");
     assert_eq!(e["evidence"], "numeric");
@@ -356,42 +466,51 @@ fn missing_numeric_feedback_does_not_move_weights() {
         b.get("rate").is_none() && b.get("prob_beat_control").is_none(),
         "{b}"
     );
-    assert!((b["diff"].as_f64().unwrap() - 0.3).abs() < 1e-9, "{b}");
-    assert!(b["welch"]["p_value"].as_f64().unwrap() < 0.01, "{b}");
-    let ci = &b["diff_ci95"];
+    assert!(
+        (b["z_test"]["diff"].as_f64().unwrap() - 0.3).abs() < 1e-9,
+        "{b}"
+    );
+    assert!(b["z_test"]["p_value"].as_f64().unwrap() < 0.01, "{b}");
+    let ci = &b["z_test"]["diff_ci"];
     assert!(ci["lower"].as_f64().unwrap() < 0.3 && ci["upper"].as_f64().unwrap() > 0.3);
-    assert_eq!(e["arms"]["c"]["comparison"]["n"], 360);
+    let c = &e["arms"]["c"]["comparison"];
+    assert_eq!(
+        (c["n"].as_u64(), c["observations"].as_f64()),
+        (Some(400), Some(360.0))
+    );
 }
 
 #[test]
 fn explicit_binary_feedback_counts_only_arrived_rewards_and_errors() {
     let cfg = two_arm_bandit(r#","feedback":"explicit""#);
     let route = &cfg.routes[0];
-    let mut l = Learner::new("r");
-    traffic(&mut l, "r", "a", 1000, 10, 20, 1);
-    traffic(&mut l, "r", "b", 1000, 0, 20, 1);
+    let (mut l, mut mem) = (Learner::new("r"), MemUnits::default());
+    traffic(&mut l, "r", "a", 10, 10, 20, 1);
+    let fp = route.fingerprint.as_str();
+    unit_traffic(&mut l, &mut mem, "a", 0..990, 1, 1, (fp, 0));
+    unit_traffic(&mut l, &mut mem, "b", 1000..2000, 1, 1, (fp, 0));
     // a: 40 of 50 reported rewards are 1; b: 20 of 50.
     for i in 0..50 {
-        l.feedback(id(i), "a", if i < 40 { 1.0 } else { 0.0 }, 1, 2, 60_000)
-            .unwrap();
-        l.feedback(
-            id(1000 + i),
+        unit_feedback(&mut l, &mut mem, i, "a", i, if i < 40 { 1.0 } else { 0.0 });
+        unit_feedback(
+            &mut l,
+            &mut mem,
+            1000 + i,
             "b",
+            1000 + i,
             if i < 20 { 1.0 } else { 0.0 },
-            1,
-            2,
-            60_000,
-        )
-        .unwrap();
+        );
     }
     let mut rng = Xoshiro256::seed_from_u64(5);
     let w = l.tick(route, 5, &mut rng).weights.unwrap();
     assert!(w.arms["a"] > 0.9, "{w:?}");
     let e = &l.stats(Some(route))["experiment"];
     assert_eq!(e["evidence"], "explicit");
-    // Trials: 50 rewards + 10 errors for a.
-    assert_eq!(e["control_arm"]["n"], 60, "{e}");
-    assert_eq!(e["control_arm"]["conversions"], 40);
+    // The bandit's trials are 50 rewards + 10 errors for a; the experiment compares the mean
+    // reward per reward received, over units.
+    let a = &e["arms"]["a"]["comparison"];
+    assert_eq!(a["observations"], 50.0, "{e}");
+    assert!((a["mean"].as_f64().unwrap() - 0.8).abs() < 1e-12);
 }
 
 #[test]
@@ -401,39 +520,88 @@ fn srm_is_computed_over_one_split_only() {
     );
     let route = &cfg.routes[0];
     let fp = route.fingerprint.as_str();
-    let mut l = Learner::new("r");
+    let (mut l, mut mem) = (Learner::new("r"), MemUnits::default());
     let mut rng = Xoshiro256::seed_from_u64(1);
     let s0 = l.tick(route, 0, &mut rng).state.unwrap();
     assert_eq!(s0.canary_percent, Some(10.0));
-    traffic_under(&mut l, "r", "stable", 900, 0, 10, 100, (fp, 100_000));
-    traffic_under(&mut l, "r", "canary", 100, 0, 10, 100, (fp, 100_000));
+    // Users send 4 requests each: per request the split still looks like 900/100.
+    unit_traffic(&mut l, &mut mem, "stable", 0..900, 4, 100, (fp, 100_000));
+    unit_traffic(&mut l, &mut mem, "canary", 900..1000, 4, 100, (fp, 100_000));
     let s1 = l.tick(route, 1_500, &mut rng).state.unwrap();
     assert_eq!(s1.canary_percent, Some(30.0));
     // Edges still on the old split report late; the first ones on the new split arrive.
-    traffic_under(&mut l, "r", "stable", 450, 0, 10, 1_600, (fp, 100_000));
-    traffic_under(&mut l, "r", "canary", 50, 0, 10, 1_600, (fp, 100_000));
-    traffic_under(&mut l, "r", "stable", 70, 0, 10, 1_700, (fp, 300_000));
-    traffic_under(&mut l, "r", "canary", 30, 0, 10, 1_700, (fp, 300_000));
+    unit_traffic(
+        &mut l,
+        &mut mem,
+        "stable",
+        1000..1450,
+        4,
+        1_600,
+        (fp, 100_000),
+    );
+    unit_traffic(
+        &mut l,
+        &mut mem,
+        "canary",
+        1450..1500,
+        4,
+        1_600,
+        (fp, 100_000),
+    );
+    unit_traffic(
+        &mut l,
+        &mut mem,
+        "stable",
+        2000..2070,
+        4,
+        1_700,
+        (fp, 300_000),
+    );
+    unit_traffic(
+        &mut l,
+        &mut mem,
+        "canary",
+        2070..2100,
+        4,
+        1_700,
+        (fp, 300_000),
+    );
     l.tick(route, 1_800, &mut rng);
     let e = &l.stats(Some(route))["experiment"];
     assert_eq!(e["srm"]["mismatch"], false, "{e}");
-    assert_eq!(e["srm_split"]["split_ppm"], 300_000);
-    assert_eq!(e["srm_split"]["observations"], 100);
-    // Every observation is counted, in the totals and in its split.
+    assert_eq!(e["split"]["split_ppm"], 300_000);
+    assert_eq!(e["split"]["units"], 100);
+    assert_eq!(e["arms"]["canary"]["units"], 30);
+    assert_eq!(e["arms"]["canary"]["requests"], 120);
+    // Every unit is counted once in its split; every request in the totals.
     let splits: u64 = e["splits"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| s["observations"].as_u64().unwrap())
+        .map(|s| s["units"].as_u64().unwrap())
         .sum();
     assert_eq!(splits, 1_600);
     let doc = l.stats(Some(route));
     let total = doc["arms"]["stable"]["requests"].as_u64().unwrap()
         + doc["arms"]["canary"]["requests"].as_u64().unwrap();
-    assert_eq!(total, 1_600);
-    // A genuine mismatch under one split is still caught.
-    traffic_under(&mut l, "r", "canary", 300, 0, 10, 1_900, (fp, 300_000));
+    assert_eq!(total, 6_400);
+    // A genuine mismatch under one split is still caught at the next look.
+    unit_traffic(
+        &mut l,
+        &mut mem,
+        "canary",
+        3000..3300,
+        1,
+        1_900,
+        (fp, 300_000),
+    );
+    l.tick(route, 2_000, &mut rng);
     assert_eq!(l.stats(Some(route))["experiment"]["srm"]["mismatch"], true);
+    // The old split is retired once idle, and its rows can then be deleted.
+    l.tick(route, 1_700 + 61_000, &mut rng);
+    assert_eq!(l.epochs.live.len(), 1);
+    assert_eq!(l.epochs.retired.len(), 1);
+    assert_eq!(l.epochs.retired[0].rows, 1_500);
 }
 
 #[test]
@@ -521,6 +689,7 @@ fn traffic_in_epoch(l: &mut Learner, arm: &str, n: u32, errors: u32, now: u64, e
                 split_ppm: 0,
                 propensity_ppm: None,
                 epoch: Some(epoch),
+                unit: Some(u64::from(i)),
             },
             now,
         );
@@ -640,6 +809,7 @@ fn arms(l: &mut Learner, n: u32, errors: u32, slow: f64, now: u64) {
                     split_ppm: 0,
                     propensity_ppm: None,
                     epoch: Some(l.epoch),
+                    unit: Some(u64::from(i)),
                 },
                 now,
             );

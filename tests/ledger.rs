@@ -11,11 +11,13 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use switchyard_core::base::Xoshiro256;
 use switchyard_core::learn::{
-    parse_object_name, shard_object_name, shard_of, Durable, MemStore, RewardSums, Store, TOTAL,
+    credit_shard, parse_object_name, shard_object_name, shard_of, Durable, MemStore, RewardSums,
+    Store, TOTAL,
 };
 use switchyard_core::learn::{FeedbackError, Learner, MAX_ABS_REWARD};
 use switchyard_core::observe::{Batcher, Observation, Outcome};
 use switchyard_core::receipt::ReceiptId;
+use switchyard_core::receipt::{Receipt, ReceiptSigner};
 
 const DAY: u64 = 24 * 3600 * 1000;
 
@@ -44,6 +46,7 @@ fn batch(route: &str, arm: &str, n: u32, now: u64) -> switchyard_core::observe::
                 fingerprint: "",
                 split_ppm: 0,
                 propensity_ppm: None,
+                unit: Some(u64::from(i)),
                 epoch: None,
             },
             now,
@@ -393,4 +396,255 @@ fn feedback_shards_is_read_from_the_config() {
     assert_eq!(route("").feedback_shards, 1, "default");
     assert_eq!(route(r#","feedback_shards":4"#).feedback_shards, 4);
     assert_eq!(route(r#","feedback_shards":64"#).feedback_shards, 64);
+}
+
+/// A receipt credited while a route had one ledger shard is refused after the config raises
+/// `feedback_shards`: the shard count signed into the receipt picks the shard, not the config.
+/// (By the config's count, as `v1` receipts are, most of them would reach a shard whose
+/// ledger never saw them and be credited a second time: checked below.)
+#[test]
+fn resharding_never_credits_a_receipt_twice() {
+    let signer = ReceiptSigner::new(b"switchyard-test-key-0123456789ab");
+    let stores: Vec<MemStore> = (0..8).map(|_| MemStore::new()).collect();
+    let mut shards: Vec<Durable<&MemStore>> = stores
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            Durable::open(s, &shard_object_name("r", k as u32))
+                .unwrap()
+                .0
+        })
+        .collect();
+    let receipts: Vec<_> = (0..64u64)
+        .map(|n| {
+            let r = Receipt::new("r", "a", [0; 8], 1, 10, n)
+                .unwrap()
+                .with_shards(1)
+                .unwrap();
+            let (tok, _) = signer.sign_with_id(&r);
+            signer.verify_with_id(&tok, 20, DAY).unwrap()
+        })
+        .collect();
+    let credit = |shards: &mut Vec<Durable<&MemStore>>, k: u32, id| {
+        shards[k as usize]
+            .credit(id, "a", 1.0, 10, 20, DAY)
+            .unwrap()
+    };
+    // Credited under `feedback_shards: 1`.
+    for (r, id) in &receipts {
+        let k = credit_shard(id, r.shards(), 1);
+        assert_eq!(k, 0);
+        assert_eq!(credit(&mut shards, k, *id), Ok(()));
+    }
+    // The config now says 8: every replay still reaches shard 0 and is refused.
+    for (r, id) in &receipts {
+        let k = credit_shard(id, r.shards(), 8);
+        assert_eq!(credit(&mut shards, k, *id), Err(FeedbackError::Replayed));
+    }
+    // What the config's count alone would have done: most replays credited again.
+    let twice = receipts
+        .iter()
+        .filter(|(_, id)| credit(&mut shards, credit_shard(id, None, 8), *id).is_ok())
+        .count();
+    println!("resharding: by the config's count alone, {twice} of 64 credited twice");
+    assert!(
+        twice > 40,
+        "{twice} of 64 credited twice by the config's count"
+    );
+}
+
+/// A batch in which units `units` of `arm` each send `per_unit` requests under a 10 % canary.
+fn unit_batch(
+    arm: &str,
+    units: std::ops::Range<u64>,
+    per_unit: u32,
+    fp: &str,
+) -> switchyard_core::observe::Batch {
+    let mut b = Batcher::new(u32::MAX, u64::MAX);
+    for u in units {
+        for _ in 0..per_unit {
+            b.push(
+                Observation {
+                    route: "r",
+                    arm,
+                    outcome: Outcome::Ok,
+                    status: 200,
+                    latency_ms: 10,
+                    fingerprint: fp,
+                    split_ppm: 100_000,
+                    propensity_ppm: None,
+                    epoch: None,
+                    unit: Some(u),
+                },
+                1,
+            );
+        }
+    }
+    b.drain()
+}
+
+/// Unit rows: one per distinct unit, read and written with the batch, credited by the unit
+/// a receipt names, capped, kept across reopen, all or nothing, deleted once retired.
+#[test]
+fn unit_rows_are_exact_bounded_and_atomic() {
+    let cfg = common::one_route(r#"{"kind":"canary","stable":"v1","canary":"v2","percent":10}"#);
+    let route = &cfg.routes[0];
+    let fp = route.fingerprint.clone();
+    let store = MemStore::new();
+    let (mut d, _) = Durable::open(&store, "r").unwrap();
+    let mut rng = Xoshiro256::seed_from_u64(1);
+    d.tick(route, 1, &mut rng, &[]).unwrap();
+    for chunk in 0..4u64 {
+        d.report(
+            &unit_batch("stable", chunk * 10..chunk * 10 + 10, 4, &fp),
+            2,
+        )
+        .unwrap();
+    }
+    // The same units again: no new rows, more requests.
+    d.report(&unit_batch("stable", 0..10, 1, &fp), 3).unwrap();
+    d.report(&unit_batch("canary", 100..105, 4, &fp), 3)
+        .unwrap();
+    assert_eq!(store.unit_count(), 45);
+    let before = store.bytes_written.get();
+    d.report(&unit_batch("canary", 100..101, 1, &fp), 4)
+        .unwrap();
+    assert!(
+        store.bytes_written.get() - before < 4_000,
+        "one unit row and meta per batch"
+    );
+    // Feedback naming a unit converts that unit, once however often it converts.
+    for (n, unit) in [(1u64, 100u64), (2, 100), (3, 101)] {
+        assert_eq!(
+            d.credit_unit(id(n), "canary", Some(unit), None, 1.0, 10, 20, DAY, None)
+                .unwrap(),
+            Ok(())
+        );
+    }
+    // Feedback that overtakes its unit's first report: the unit gets its row under the split
+    // in force (its requests come with the report).
+    d.credit_unit(id(4), "canary", Some(999), None, 1.0, 10, 20, DAY, None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.unit_count(), 46);
+    d.tick(route, 5, &mut rng, &[]).unwrap();
+    let e = d.learner().stats(Some(route))["experiment"].clone();
+    assert_eq!(e["arms"]["stable"]["units"], 40, "{e}");
+    assert_eq!(e["arms"]["stable"]["requests"], 170);
+    assert_eq!(e["arms"]["canary"]["units"], 6);
+    assert_eq!(e["arms"]["canary"]["requests"], 21);
+    assert_eq!(e["arms"]["canary"]["comparison"]["conversions"], 3);
+    assert_eq!(rewards(&d, "canary"), (4, 4.0));
+    // Reopened from storage: the same figures.
+    let (d2, w) = Durable::open(&store, "r").unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(d2.learner().stats(Some(route))["experiment"], e);
+    drop(d2);
+    // A failed write changes nothing; the retry counts once.
+    store.fail_writes.set(1);
+    assert!(d
+        .report(&unit_batch("canary", 200..210, 1, &fp), 6)
+        .is_err());
+    assert_eq!(store.unit_count(), 46);
+    d.report(&unit_batch("canary", 200..210, 1, &fp), 6)
+        .unwrap();
+    assert_eq!(store.unit_count(), 56);
+    // Past the cap, new units are refused (counted), known units go on.
+    d.set_unit_cap(57);
+    d.report(&unit_batch("canary", 300..303, 2, &fp), 7)
+        .unwrap();
+    d.report(&unit_batch("canary", 100..101, 1, &fp), 7)
+        .unwrap();
+    d.tick(route, 8, &mut rng, &[]).unwrap();
+    let e = d.learner().stats(Some(route))["experiment"].clone();
+    assert_eq!(store.unit_count(), 57);
+    assert_eq!(e["arms"]["canary"]["units"], 17);
+    assert_eq!(e["arms"]["canary"]["refused_units"], 2);
+    assert_eq!(e["split"]["uncounted_requests"], 4);
+    // A new split (the strategy edited): the old one is retired when idle, its rows deleted
+    // in bounded batches.
+    let cfg2 = common::one_route(r#"{"kind":"canary","stable":"v1","canary":"v2","percent":30}"#);
+    let route2 = &cfg2.routes[0];
+    d.tick(route2, 70_000, &mut rng, &[]).unwrap();
+    assert_eq!(d.learner().epochs.retired.len(), 1);
+    assert_eq!(d.prune_units(50).unwrap(), 50);
+    assert_eq!(d.prune_units(50).unwrap(), 7);
+    assert_eq!(d.prune_units(50).unwrap(), 0);
+    assert_eq!(store.unit_count(), 0);
+    assert_eq!(d.learner().epochs.rows, 0);
+}
+
+/// A fresh route whose feedback reaches its object before any report or tick (clients post
+/// feedback as soon as they have the answer; an isolate reports up to a second later): with
+/// the route's config the unit gets its row under the split in force, and the report then
+/// adds its requests, so the unit is counted once and converted. Without the config (a
+/// ledger shard) no unit row is written, and a flag route never counts units.
+#[test]
+fn feedback_before_the_first_report_converts_the_unit_under_the_split_in_force() {
+    let cfg = common::one_route(r#"{"kind":"canary","stable":"v1","canary":"v2","percent":10}"#);
+    let route = &cfg.routes[0];
+    let fp = route.fingerprint.clone();
+    let store = MemStore::new();
+    let (mut d, _) = Durable::open(&store, "r").unwrap();
+    for (n, unit) in [(1u64, 7u64), (2, 7), (3, 8)] {
+        assert_eq!(
+            d.credit_unit(
+                id(n),
+                "canary",
+                Some(unit),
+                Some(route),
+                1.0,
+                10,
+                20,
+                DAY,
+                None
+            )
+            .unwrap(),
+            Ok(())
+        );
+    }
+    assert_eq!(store.unit_count(), 2, "units 7 and 8, once each");
+    // Reopened before the report: the split and the unit sums were stored with the rows.
+    let (mut d, w) = Durable::open(&store, "r").unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    d.report(&unit_batch("canary", 7..10, 2, &fp), 30).unwrap();
+    d.report(&unit_batch("stable", 20..40, 2, &fp), 30).unwrap();
+    let mut rng = Xoshiro256::seed_from_u64(1);
+    d.tick(route, 40, &mut rng, &[]).unwrap();
+    let e = d.learner().stats(Some(route))["experiment"].clone();
+    assert_eq!(e["split"]["split_ppm"], 100_000, "{e}");
+    assert_eq!(e["arms"]["canary"]["units"], 3, "{e}");
+    assert_eq!(e["arms"]["canary"]["requests"], 6);
+    assert_eq!(e["arms"]["canary"]["comparison"]["conversions"], 2);
+    assert_eq!(e["arms"]["stable"]["units"], 20);
+    assert_eq!(e["splits"].as_array().unwrap().len(), 1, "one split: {e}");
+    assert_eq!(rewards(&d, "canary"), (3, 3.0));
+
+    // A ledger shard (no config passed) credits the arm only.
+    let shard = MemStore::new();
+    let (mut s, _) = Durable::open(&shard, "r").unwrap();
+    s.credit_unit(id(9), "canary", Some(7), None, 1.0, 10, 20, DAY, None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(shard.unit_count(), 0);
+    // A flag route counts no units, config or not.
+    let flag =
+        common::one_route(r#"{"kind":"flag","default":"v1","flags":[{"name":"f","origin":"v2"}]}"#);
+    let fstore = MemStore::new();
+    let (mut f, _) = Durable::open(&fstore, "r").unwrap();
+    f.credit_unit(
+        id(10),
+        "v1",
+        Some(7),
+        Some(&flag.routes[0]),
+        1.0,
+        10,
+        20,
+        DAY,
+        None,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(fstore.unit_count(), 0);
+    assert!(f.learner().epochs.live.is_empty());
 }

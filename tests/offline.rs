@@ -54,6 +54,7 @@ fn decisions(rows: &[(u64, &str, u32)], at: u64) -> Batch {
                 split_ppm: 0,
                 propensity_ppm: Some(*p),
                 epoch: None,
+                unit: None,
             },
             at,
         );
@@ -72,7 +73,7 @@ fn rewards_join_their_rows_late_or_early() {
     let store = MemStore::new();
     let (mut d, _) = Durable::open(&store, "r").unwrap();
     // Receipt 3's reward arrives before its row (the edge flushes up to a second later).
-    d.credit_logged(id(3), "y", 1.0, T0, T0 + 10, DAY, Some(500_000))
+    d.credit_unit(id(3), "y", None, None, 1.0, T0, T0 + 10, DAY, Some(500_000))
         .unwrap()
         .unwrap();
     d.report(
@@ -84,9 +85,19 @@ fn rewards_join_their_rows_late_or_early() {
     )
     .unwrap();
     // Receipt 1's arrives after.
-    d.credit_logged(id(1), "x", 0.5, T0, T0 + 900, DAY, Some(500_000))
-        .unwrap()
-        .unwrap();
+    d.credit_unit(
+        id(1),
+        "x",
+        None,
+        None,
+        0.5,
+        T0,
+        T0 + 900,
+        DAY,
+        Some(500_000),
+    )
+    .unwrap()
+    .unwrap();
     // A receipt without a propensity (older format) credits, but is neither logged nor in
     // the OPE sums.
     d.credit(id(9), "x", 1.0, T0, T0 + 900, DAY)
@@ -136,7 +147,7 @@ fn rewards_join_their_rows_late_or_early() {
 fn an_early_reward_whose_row_never_comes_is_forgotten() {
     let store = MemStore::new();
     let (mut d, _) = Durable::open(&store, "r").unwrap();
-    d.credit_logged(id(5), "x", 1.0, T0, T0, DAY, Some(250_000))
+    d.credit_unit(id(5), "x", None, None, 1.0, T0, T0, DAY, Some(250_000))
         .unwrap()
         .unwrap();
     assert_eq!(d.prune_log(T0 + 60_000).unwrap(), 0);
@@ -186,7 +197,7 @@ fn shards_carry_their_credit_sums_to_the_route() {
     let (mut s, _) = Durable::open(&shard_store, &shard_object_name("r", 1)).unwrap();
     d.report(&decisions(&[(1, "x", 500_000), (2, "y", 500_000)], T0), T0)
         .unwrap();
-    s.credit_logged(id(2), "y", 1.0, T0, T0 + 5, DAY, Some(500_000))
+    s.credit_unit(id(2), "y", None, None, 1.0, T0, T0 + 5, DAY, Some(500_000))
         .unwrap()
         .unwrap();
     // The shard keeps no decision log.
@@ -242,7 +253,7 @@ fn an_external_trainer_route_gets_drains_never_weights() {
             t,
         )
         .unwrap();
-        d.credit_logged(id(100 + i), "b", 1.0, t, t, DAY, Some(500_000))
+        d.credit_unit(id(100 + i), "b", None, None, 1.0, t, t, DAY, Some(500_000))
             .unwrap()
             .unwrap();
         let (out, _) = d.tick(route, t, &mut rng, &[]).unwrap();
@@ -264,6 +275,7 @@ fn an_external_trainer_route_gets_drains_never_weights() {
                 split_ppm: 0,
                 propensity_ppm: Some(500_000),
                 epoch: None,
+                unit: None,
             },
             t,
         );

@@ -1,5 +1,6 @@
-//! Security of the request path, native: header hygiene, duplicate JSON keys, route names, validator
-//! completeness, KServe output pairing, the bounded-staleness rule and the receipt unit id.
+//! Security of the request path, native: header hygiene, duplicate JSON keys, route names,
+//! validator completeness, KServe output pairing, the bounded-staleness rule, the receipt unit
+//! id and the unit-id rule shared by the edge and OFREP.
 //! Fuzz-found crashes are kept here as regression cases (none so far: see
 //! docs/security.md for the fuzz runs).
 #![cfg(not(target_arch = "wasm32"))]
@@ -406,5 +407,97 @@ fn fuzz_regressions_never_panic() {
         if let Some(p) = routing::split_url(url) {
             assert!(p.path.starts_with('/'));
         }
+    }
+}
+
+// ---------------------------------------------------------------- identity is bytes
+
+/// What a client can send as a unit id, as the worker sees it: the runtime decodes header
+/// bytes as UTF-8 and puts U+FFFD in place of every sequence that is not (measured under
+/// workerd: `zz-` + Latin-1 `ü`, `ö`, `é` or `ß` all arrive as `zz-\u{FFFD}`);
+/// `String::from_utf8_lossy` decodes the same way. An OFREP client sends the id in JSON,
+/// which can carry any Unicode string: for bytes that are UTF-8 it is the same string, for
+/// others the best it can send is that same lossy decoding.
+fn seen_by_worker(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const FLAG_CFG: &str = r#"{"version":1,"origins":{"a":{"url":"http://127.0.0.1:1"},"b":{"url":"http://127.0.0.1:2"}},
+  "routes":[{"name":"r","match":{"path_prefix":"/"},"unit":[{"header":"x-user-id"}],
+    "strategy":{"kind":"ab","arms":[{"name":"a","origin":"a","weight":1},{"name":"b","origin":"b","weight":1}]},
+    "flags":[{"name":"f1","rollout":50},{"name":"f2","rollout":10}]}]}"#;
+
+/// For every byte string: the edge and OFREP both refuse it, or both take the same id and
+/// give every flag the same value.
+fn edge_and_ofrep_agree(bytes: &[u8]) -> Result<(), TestCaseError> {
+    use switchyard_core::ops::{evaluate_all, Context};
+    let cfg = config::parse(FLAG_CFG).unwrap();
+    let id = seen_by_worker(bytes);
+    let headers = [("x-user-id", id.as_str())];
+    let req = routing::RequestView {
+        method: "GET",
+        host: "h",
+        path: "/",
+        query: None,
+        headers: &headers[..],
+        country: None,
+    };
+    let edge = routing::unit_id(&cfg.routes[0], &req).map(|u| u.map(|c| c.into_owned()));
+    let ofrep = Context::from_body(&serde_json::json!({ "context": { "targetingKey": id } }));
+    match (edge, ofrep) {
+        (Ok(Some(unit)), Ok(ctx)) => {
+            prop_assert_eq!(&unit, &ctx.targeting_key);
+            let mut rng = switchyard_core::base::Xoshiro256::seed_from_u64(1);
+            let d = routing::decide(&cfg, 0, &unit, &req, Default::default(), &mut rng);
+            let evals = evaluate_all(&cfg, &ctx);
+            for (i, e) in evals.iter().enumerate() {
+                prop_assert_eq!(e.value, d.flags & (1 << i) != 0, "flag {}", i);
+            }
+        }
+        (Ok(None), Err(_)) => prop_assert!(id.is_empty()),
+        (Err(_), Err(_)) => {}
+        (edge, ofrep) => {
+            prop_assert!(false, "{id:?}: edge {edge:?}, OFREP {:?}", ofrep.err());
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #[test]
+    fn edge_and_ofrep_agree_on_every_byte_string(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+        edge_and_ofrep_agree(&bytes)?;
+    }
+}
+
+#[test]
+fn latin1_ids_are_refused_not_merged() {
+    // The four ids of the report: Latin-1 bytes, one unit after the runtime's decoding.
+    let latin1: Vec<Vec<u8>> = [0xfc_u8, 0xf6, 0xe9, 0xdf]
+        .iter()
+        .map(|&c| [b"zz-".as_slice(), &[c]].concat())
+        .collect();
+    let seen: Vec<String> = latin1.iter().map(|b| seen_by_worker(b)).collect();
+    assert!(seen.iter().all(|s| s == "zz-\u{FFFD}"));
+    for s in &seen {
+        assert_eq!(
+            routing::check_unit_id(s),
+            Err(routing::UnitIdError::NotText)
+        );
+    }
+    // Their UTF-8 twins are four units.
+    let utf8 = ["zz-ü", "zz-ö", "zz-é", "zz-ß"];
+    for u in utf8 {
+        assert_eq!(
+            routing::check_unit_id(&seen_by_worker(u.as_bytes())),
+            Ok(Some(u))
+        );
+    }
+    for b in latin1
+        .iter()
+        .map(Vec::as_slice)
+        .chain(utf8.iter().map(|u| u.as_bytes()))
+    {
+        edge_and_ofrep_agree(b).unwrap();
     }
 }

@@ -5,7 +5,8 @@ use proptest::prelude::*;
 use switchyard_core::base::Xoshiro256;
 use switchyard_core::statistics::{beta_inc, normal_cdf, normal_quantile};
 use switchyard_core::statistics::{
-    compare_conversion, prob_beat_control, srm_test, MsprtConfig, MsprtState, Proportion,
+    compare_conversion, prob_beat_control, srm_test, MsprtConfig, MsprtState, Proportion, SrmState,
+    UnitRow, UnitSums,
 };
 use switchyard_core::statistics::{weights, Algorithm, ArmStats, BanditParams};
 
@@ -66,8 +67,9 @@ proptest! {
         let c = Proportion::new(nc, xc.min(nc));
         let t = Proportion::new(nt, xt.min(nt));
         let r = compare_conversion(c, t);
-        prop_assert!(r.rate.is_finite());
-        let pb = r.prob_beat_control.unwrap_or(0.5);
+        prop_assert!(r.rate.is_none_or(f64::is_finite));
+        prop_assert_eq!(r.prob_beat_control.is_some(), nc > 0 && nt > 0);
+        let pb = prob_beat_control(c, t).unwrap_or(0.5);
         prop_assert!((0.0..=1.0).contains(&pb));
         let back = prob_beat_control(t, c).unwrap_or(0.5);
         prop_assert!((pb + back - 1.0).abs() < 1e-9, "{} {}", pb, back);
@@ -79,6 +81,52 @@ proptest! {
         prop_assert!((0.0..=1.0).contains(&step.p_value));
         if let Some(srm) = srm_test(&[nc, nt], &[1.0, 1.0]) {
             prop_assert!((0.0..=1.0).contains(&srm.p_value));
+        }
+        let mut seq = SrmState::default();
+        if let Some(srm) = seq.update(&[nc, nt], &[0.9, 0.1]) {
+            prop_assert!((0.0..=1.0).contains(&srm.p_value) && !srm.log_bayes_factor.is_nan());
+        }
+    }
+
+    /// Running unit sums updated row by row equal a recount of the final rows, whatever the
+    /// order of updates; the delta-method variance is never negative.
+    #[test]
+    fn unit_sums_are_exact_under_updates(
+        ops in proptest::collection::vec((0usize..20, 0u64..50, 0u64..3, 0u64..4, 0u8..6), 1..200)
+    ) {
+        let mut rows: Vec<Option<UnitRow>> = vec![None; 20];
+        let mut sums = UnitSums::default();
+        for (unit, n, e, k, y) in ops {
+            let old = rows[unit];
+            let base = old.unwrap_or_default();
+            let new = UnitRow {
+                requests: base.requests + n,
+                errors: base.errors + e.min(n),
+                rewards: base.rewards + k,
+                reward_sum: base.reward_sum + f64::from(y) * 0.5,
+            };
+            sums.update(old.as_ref(), &new);
+            rows[unit] = Some(new);
+        }
+        let mut fresh = UnitSums::default();
+        for r in rows.iter().flatten() {
+            fresh.update(None, r);
+        }
+        prop_assert_eq!(sums.units, fresh.units);
+        prop_assert_eq!(sums.requests, fresh.requests);
+        prop_assert_eq!(sums.converted, fresh.converted);
+        for (a, b) in [
+            (sums.requests_sq, fresh.requests_sq),
+            (sums.reward_sum, fresh.reward_sum),
+            (sums.reward_sum_sq, fresh.reward_sum_sq),
+            (sums.reward_sum_rewards, fresh.reward_sum_rewards),
+        ] {
+            prop_assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{} {}", a, b);
+        }
+        for r in [sums.reward_per_feedback(), sums.errors_per_request()] {
+            if let Some(v) = r.variance() {
+                prop_assert!(v >= 0.0 && v.is_finite());
+            }
         }
     }
 }

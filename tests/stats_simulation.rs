@@ -1,68 +1,290 @@
 //! Seeded simulations of the statistics, with figures printed for the record:
-//! `cargo test -p switchyard-core --test stats_simulation -- --nocapture`.
+//! `cargo test -p switchyard-core --test stats_simulation -- --nocapture --test-threads=1`.
 //!
-//! (a) A/A experiments watched after every batch: the always-valid mSPRT keeps the
-//!     false-positive rate at or below alpha, the naive repeated z-test does not.
-//! (b) Bernoulli bandit 0.05 / 0.06 / 0.04: regret of Thompson, UCB1, epsilon-greedy and a
+//! (a) A/A experiments with repeated users (heavy-tailed requests per user, user-level
+//!     conversion propensities), watched after every batch: the unit-level SRM test, the
+//!     always-valid test (every look) and the fixed-horizon z-test (final look only) reject at
+//!     most their alpha; the same data analysed per request rejects far more.
+//! (b) Power of the always-valid test (every look) beside the fixed-horizon z-test for true
+//!     effects on the same users.
+//! (c) Bernoulli bandit 0.05 / 0.06 / 0.04: regret of Thompson, UCB1, epsilon-greedy and a
 //!     fixed equal split, with weights recomputed every 100 pulls as the Durable Object would.
+//!
+//! `SY_AA_EXPERIMENTS=<n>` changes the number of A/A experiments (default 10,000).
 
 #![cfg(not(target_arch = "wasm32"))]
 
 use switchyard_core::base::{Rng, Xoshiro256};
-use switchyard_core::statistics::{two_proportion_z_test, MsprtConfig, MsprtState, Proportion};
+use switchyard_core::statistics as sample;
+use switchyard_core::statistics::{
+    srm_test, two_proportion_z_test, MsprtConfig, MsprtState, Proportion, SrmState, SRM_ALPHA,
+};
 use switchyard_core::statistics::{weights, Algorithm, ArmStats, BanditParams};
 
-fn binomial(n: u64, p: f64, rng: &mut impl Rng) -> u64 {
-    (0..n).filter(|_| rng.next_f64() < p).count() as u64
+/// Requests of one user: discrete Pareto, P(N >= k) = k^-1.8 (mean 2.25, infinite variance),
+/// capped at 10,000.
+fn requests_per_user(rng: &mut impl Rng) -> u64 {
+    let u = 1.0 - rng.next_f64(); // (0, 1]
+    (u.powf(-1.0 / 1.8).floor() as u64).clamp(1, 10_000)
+}
+
+/// One arm's running figures, per unit and per request.
+#[derive(Default, Clone, Copy)]
+struct Arm {
+    units: u64,
+    converted_units: u64,
+    requests: u64,
+    converted_requests: u64,
+}
+
+/// One user arrives in `arm` (requests converting independently at the user's propensity,
+/// drawn from Beta(a, b) and scaled by `lift`).
+fn user(arm: &mut Arm, a: f64, b: f64, lift: f64, rng: &mut impl Rng) {
+    let p = (sample::beta(a, b, rng) * lift).min(1.0);
+    let n = requests_per_user(rng);
+    let conv = (0..n).filter(|_| rng.next_f64() < p).count() as u64;
+    arm.units += 1;
+    arm.requests += n;
+    arm.converted_units += u64::from(conv > 0);
+    arm.converted_requests += conv;
+}
+
+/// What one experiment's analyses concluded.
+#[derive(Default)]
+struct Rejections {
+    unit_srm: bool,
+    unit_msprt: bool,
+    unit_z_any: bool,
+    unit_z_final: bool,
+    request_srm: bool,
+    request_msprt: bool,
+    request_z_any: bool,
+    request_z_final: bool,
+}
+
+/// One experiment: `looks` batches of `users` users split `share` to the treatment, whose
+/// propensities are scaled by `lift`; every analysis looks after every batch.
+fn experiment(
+    share: f64,
+    looks: u32,
+    users: u32,
+    lift: f64,
+    cfg: &MsprtConfig,
+    rng: &mut impl Rng,
+) -> Rejections {
+    let (a, b) = (0.5, 4.5); // mean propensity 0.1
+    let (mut c, mut t) = (Arm::default(), Arm::default());
+    let (mut srm, mut unit_seq, mut req_seq) =
+        (SrmState::default(), MsprtState::new(), MsprtState::new());
+    let weights = [1.0 - share, share];
+    let mut r = Rejections::default();
+    for look in 0..looks {
+        for _ in 0..users {
+            if rng.next_f64() < share {
+                user(&mut t, a, b, lift, rng);
+            } else {
+                user(&mut c, a, b, 1.0, rng);
+            }
+        }
+        let last = look + 1 == looks;
+        let (uc, ut) = (
+            Proportion::new(c.units, c.converted_units),
+            Proportion::new(t.units, t.converted_units),
+        );
+        let (rc, rt) = (
+            Proportion::new(c.requests, c.converted_requests),
+            Proportion::new(t.requests, t.converted_requests),
+        );
+        if let Some(s) = srm.update(&[c.units, t.units], &weights) {
+            r.unit_srm |= s.mismatch;
+        }
+        r.request_srm |= srm_test(&[c.requests, t.requests], &weights).is_some_and(|s| s.mismatch);
+        r.unit_msprt |= unit_seq.update(uc, ut, cfg).significant;
+        r.request_msprt |= req_seq.update(rc, rt, cfg).significant;
+        if let Some(z) = two_proportion_z_test(uc, ut) {
+            r.unit_z_any |= z.p_value < cfg.alpha;
+            r.unit_z_final |= last && z.p_value < cfg.alpha;
+        }
+        if let Some(z) = two_proportion_z_test(rc, rt) {
+            r.request_z_any |= z.p_value < cfg.alpha;
+            r.request_z_final |= last && z.p_value < cfg.alpha;
+        }
+    }
+    r
+}
+
+/// Upper end of a one-sided 99.9% band around `alpha` for a rate over `n` experiments.
+fn bound(alpha: f64, n: u32) -> f64 {
+    alpha + 3.1 * (alpha * (1.0 - alpha) / n as f64).sqrt()
 }
 
 #[test]
-fn aa_experiments_msprt_controls_false_positives() {
-    const EXPERIMENTS: u32 = 1000;
-    const BATCHES: u32 = 20;
-    const BATCH_PER_ARM: u64 = 500;
-    const RATE: f64 = 0.05;
+fn aa_experiments_with_repeated_users() {
+    const LOOKS: u32 = 20;
+    const USERS: u32 = 100;
+    let experiments: u32 = std::env::var("SY_AA_EXPERIMENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
     let cfg = MsprtConfig::default();
-    let mut rng = Xoshiro256::seed_from_u64(0x005e_edaa);
-    let (mut msprt_fp, mut naive_fp, mut final_fp) = (0u32, 0u32, 0u32);
-    for _ in 0..EXPERIMENTS {
-        let (mut c, mut t) = (Proportion::default(), Proportion::default());
-        let mut state = MsprtState::new();
-        let (mut msprt_hit, mut naive_hit) = (false, false);
-        let mut last_p = 1.0;
-        for _ in 0..BATCHES {
-            c.n += BATCH_PER_ARM;
-            c.conversions += binomial(BATCH_PER_ARM, RATE, &mut rng);
-            t.n += BATCH_PER_ARM;
-            t.conversions += binomial(BATCH_PER_ARM, RATE, &mut rng);
-            msprt_hit |= state.update(c, t, &cfg).significant;
-            if let Some(z) = two_proportion_z_test(c, t) {
-                naive_hit |= z.p_value < cfg.alpha;
-                last_p = z.p_value;
-            }
+    let mut rng = Xoshiro256::seed_from_u64(0x00aa_0001);
+    let mut n = [0u32; 8];
+    for _ in 0..experiments {
+        let r = experiment(0.5, LOOKS, USERS, 1.0, &cfg, &mut rng);
+        for (k, hit) in [
+            r.unit_srm,
+            r.unit_msprt,
+            r.unit_z_any,
+            r.unit_z_final,
+            r.request_srm,
+            r.request_msprt,
+            r.request_z_any,
+            r.request_z_final,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            n[k] += u32::from(hit);
         }
-        msprt_fp += msprt_hit as u32;
-        naive_fp += naive_hit as u32;
-        final_fp += (last_p < cfg.alpha) as u32;
     }
-    let rate = |x: u32| x as f64 / EXPERIMENTS as f64;
+    // A 10 % canary: SRM only (the split the e2e test uses).
+    let mut canary = [0u32; 2];
+    for _ in 0..experiments {
+        let (mut c, mut t) = (0u64, 0u64);
+        let (mut rc, mut rt) = (0u64, 0u64);
+        let mut srm = SrmState::default();
+        let (mut unit_hit, mut req_hit) = (false, false);
+        for _ in 0..LOOKS {
+            for _ in 0..USERS {
+                let k = requests_per_user(&mut rng);
+                if rng.next_f64() < 0.1 {
+                    t += 1;
+                    rt += k;
+                } else {
+                    c += 1;
+                    rc += k;
+                }
+            }
+            unit_hit |= srm.update(&[c, t], &[0.9, 0.1]).is_some_and(|s| s.mismatch);
+            req_hit |= srm_test(&[rc, rt], &[0.9, 0.1]).is_some_and(|s| s.mismatch);
+        }
+        canary[0] += u32::from(unit_hit);
+        canary[1] += u32::from(req_hit);
+    }
+    let rate = |x: u32| x as f64 / experiments as f64;
     println!(
-        "A/A: {EXPERIMENTS} experiments, {BATCHES} looks of {BATCH_PER_ARM} units/arm, rate {RATE}, \
-         alpha {}, mSPRT tau^2 {}",
-        cfg.alpha, cfg.tau2
+        "A/A: {experiments} experiments, 50/50, {LOOKS} looks of {USERS} users (requests per user \
+         discrete Pareto 1.8, mean 2.25; conversion propensity Beta(0.5, 4.5) per user); \
+         alpha {}, SRM alpha {SRM_ALPHA}, expected_units {}",
+        cfg.alpha, cfg.expected_units
     );
-    println!("  mSPRT (always valid), any look : {:.3}", rate(msprt_fp));
-    println!("  naive z-test, any look         : {:.3}", rate(naive_fp));
-    println!("  z-test at the final look only  : {:.3}", rate(final_fp));
-    assert!(
-        rate(msprt_fp) <= 0.05,
-        "mSPRT false-positive rate {}",
-        rate(msprt_fp)
+    println!("                                   per unit   per request");
+    println!(
+        "  SRM, every look (sequential / chi2) {:8.4}   {:8.4}",
+        rate(n[0]),
+        rate(n[4])
+    );
+    println!(
+        "  always-valid test, every look     {:8.4}   {:8.4}",
+        rate(n[1]),
+        rate(n[5])
+    );
+    println!(
+        "  z-test, final look only           {:8.4}   {:8.4}",
+        rate(n[3]),
+        rate(n[7])
+    );
+    println!(
+        "  z-test, every look (peeking)      {:8.4}   {:8.4}",
+        rate(n[2]),
+        rate(n[6])
+    );
+    println!(
+        "  10 % canary SRM, every look       {:8.4}   {:8.4}",
+        rate(canary[0]),
+        rate(canary[1])
     );
     assert!(
-        rate(naive_fp) > 0.10,
-        "peeking should inflate the naive test: {}",
-        rate(naive_fp)
+        rate(n[0]) <= bound(SRM_ALPHA, experiments),
+        "unit SRM {}",
+        rate(n[0])
+    );
+    assert!(
+        rate(canary[0]) <= bound(SRM_ALPHA, experiments),
+        "canary SRM {}",
+        rate(canary[0])
+    );
+    assert!(
+        rate(n[1]) <= bound(cfg.alpha, experiments),
+        "always-valid {}",
+        rate(n[1])
+    );
+    assert!(
+        rate(n[3]) <= bound(cfg.alpha, experiments),
+        "final z-test {}",
+        rate(n[3])
+    );
+    // The per-request analyses of the same data are far off.
+    assert!(rate(n[4]) > 20.0 * SRM_ALPHA, "request SRM {}", rate(n[4]));
+    assert!(
+        rate(canary[1]) > 20.0 * SRM_ALPHA,
+        "request canary SRM {}",
+        rate(canary[1])
+    );
+    assert!(
+        rate(n[7]) > 2.0 * cfg.alpha,
+        "request z-test {}",
+        rate(n[7])
+    );
+    assert!(
+        rate(n[5]) > 2.0 * rate(n[1]),
+        "request always-valid {}",
+        rate(n[5])
+    );
+    // Peeking at a fixed-horizon test inflates it even per unit.
+    assert!(
+        rate(n[2]) > 1.5 * cfg.alpha,
+        "peeking z-test {}",
+        rate(n[2])
+    );
+}
+
+#[test]
+fn power_beside_the_fixed_horizon_test() {
+    const EXPERIMENTS: u32 = 1_000;
+    const LOOKS: u32 = 20;
+    const USERS: u32 = 100;
+    let cfg = MsprtConfig::default();
+    let mut rng = Xoshiro256::seed_from_u64(0x00aa_0002);
+    println!(
+        "Power: {EXPERIMENTS} experiments per effect, 2,000 users (50/50) in {LOOKS} looks, \
+         conversion propensity Beta(0.5, 4.5) x lift in the treatment; alpha {}",
+        cfg.alpha
+    );
+    let mut last = (0.0, 0.0);
+    for lift in [1.25, 1.5, 2.0] {
+        let (mut seq, mut fixed) = (0u32, 0u32);
+        for _ in 0..EXPERIMENTS {
+            let r = experiment(0.5, LOOKS, USERS, lift, &cfg, &mut rng);
+            seq += u32::from(r.unit_msprt);
+            fixed += u32::from(r.unit_z_final);
+        }
+        let (s, f) = (
+            seq as f64 / EXPERIMENTS as f64,
+            fixed as f64 / EXPERIMENTS as f64,
+        );
+        println!(
+            "  propensity x{lift:<4}: always-valid (every look) {s:.3}, fixed-horizon z-test {f:.3}"
+        );
+        assert!(
+            s >= last.0 - 0.05 && f >= last.1 - 0.05,
+            "power grows with the effect"
+        );
+        last = (s, f);
+    }
+    assert!(
+        last.0 > 0.5 && last.1 > 0.8,
+        "a doubled propensity is found: {last:?}"
     );
 }
 

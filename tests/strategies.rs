@@ -374,8 +374,12 @@ fn unit_sources_in_order_then_cookie() {
     let long = Box::leak("x".repeat(600).into_boxed_str());
     let long_hdr: &'static [(&str, &str)] =
         Box::leak(vec![("x-user-id", &*long)].into_boxed_slice());
-    let unit =
-        |r: &RequestView<'_, [(&str, &str)]>| routing::unit_id(route, r).map(|c| c.into_owned());
+    let unit = |r: &RequestView<'_, [(&str, &str)]>| {
+        routing::unit_id(route, r)
+            .ok()
+            .flatten()
+            .map(|c| c.into_owned())
+    };
     assert_eq!(
         unit(&view(&[("x-user-id", "h1"), ("cookie", "uid=c1")], None)).as_deref(),
         Some("h1")
@@ -393,10 +397,31 @@ fn unit_sources_in_order_then_cookie() {
         Some("gen")
     );
     assert_eq!(
-        unit(&view(long_hdr, None)),
-        None,
-        "over-long ids are ignored"
+        routing::unit_id(route, &view(long_hdr, None)).map(|u| u.map(|c| c.into_owned())),
+        Err((
+            "header x-user-id".to_string(),
+            routing::UnitIdError::TooLong
+        )),
+        "an over-long id is refused, not skipped for the next source"
     );
+    // A value the runtime decoded with U+FFFD (bytes that were not UTF-8) is refused too,
+    // wherever it comes from.
+    for (hs, q, source) in [
+        (
+            &[("x-user-id", "zz-\u{FFFD}"), ("cookie", "uid=c1")][..],
+            None,
+            "header x-user-id",
+        ),
+        (&[("cookie", "uid=zz-\u{FFFD}")][..], None, "cookie uid"),
+        (&[][..], Some("user=zz-%FC"), "query user"),
+        (&[("cookie", "sy_uid=\u{FFFD}")][..], None, "cookie sy_uid"),
+    ] {
+        assert_eq!(
+            routing::unit_id(route, &view(hs, q)).map(|u| u.map(|c| c.into_owned())),
+            Err((source.to_string(), routing::UnitIdError::NotText)),
+            "{source}"
+        );
+    }
     assert_eq!(unit(&view(&[], None)), None);
 }
 

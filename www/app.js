@@ -316,13 +316,13 @@ function kpi(label, value, tone = null, sub = null, id = null) {
 }
 
 const TIPS = {
-  Rewards: 'feedback count', 'Mean reward': 'mean of rewards', Conversion: 'positive rewards / max(requests, rewards)',
-  '95% CI': 'Wilson score interval (conversion) or Student t interval (means)', Lift: 'relative change against control',
+  Rewards: 'feedback count', 'Mean reward': 'mean of rewards', Conversion: 'units that converted / units exposed under the split in force',
+  '95% CI': 'Wilson score interval (conversion, per unit) or delta-method interval (means per unit)', Lift: 'relative change against control',
   'Effect (diff)': 'arm minus control, percentage points', 'Effect (mean diff)': 'arm mean minus control mean',
-  '95% CI of the effect': 'unpooled Wald interval (conversion) or Welch interval (means)',
+  '95% CI of the effect': 'unpooled Wald interval (conversion) or delta-method interval (means per unit)',
   Verdict: 'winner, loser or inconclusive: one per comparison', Why: 'the test that decides, with its p-value, or why nothing is decided',
-  'z-test p': 'fixed-horizon; valid only at a sample size fixed in advance', 'Welch t-test p': 'fixed-horizon; valid only at a sample size fixed in advance',
-  'Always-valid p': 'sequential (mSPRT) p-value', Units: 'distinct units exposed under the split in force',
+  'z-test p': 'fixed-horizon; valid only at a sample size fixed in advance', 'z-test p (delta method)': 'fixed-horizon, on the per-unit ratio metric; valid only at a sample size fixed in advance',
+  'Always-valid p': 'sequential (mSPRT) p-value, tuned to the route\'s expected units', Units: 'distinct units exposed under the split in force',
   'P(beat control)': 'Bayesian, Beta(1,1) priors', Looks: 'times the sequential test was updated', 'Latency diff': 'mean shadow minus primary',
   Planned: 'the share the config and the controller give the arm now', Seen: 'the arm\'s share of the requests of the last 15 minutes (else of the counts)',
 };
@@ -346,7 +346,7 @@ function experimentPanel(m) {
       ? 'Verdicts as the stats document states them, each with the test that decides it.'
       : `Each verdict is decided by the always-valid (sequential) test at α = ${alpha}: it stays valid however often this page is looked at, so a result can be acted on as soon as it appears.`),
     h('details', { id: 'other-stats' }, h('summary', { id: 'other-stats-s' }, 'Other statistics (descriptive: they decide nothing)'),
-      h('p', { class: 'mut small' }, `The fixed-horizon ${m.experiment.metric === 'mean' ? 'Welch' : 'z-'}test assumes one look at a sample size fixed in advance; ` +
+      h('p', { class: 'mut small' }, `The fixed-horizon z-test assumes one look at a sample size fixed in advance; ` +
         `checking it repeatedly and stopping when it dips below ${alpha} inflates false positives. P(beat control) is a Bayesian summary with flat priors. ` +
         'Neither is a verdict, and a metric without data shows none.'),
       table(null, tip(o.headers), o.rows, { id: 'other-stats-table' })));

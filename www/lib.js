@@ -144,26 +144,23 @@ export function controllerText(controller, strategy) {
 }
 
 /**
- * SRM banner model: null when there is nothing to warn about. On a canary whose controller
- * has moved the split (steps, rollback), the worker tests all-time counts against the
- * *current* percent, so a mismatch there is expected: it becomes a note, not an alarm.
+ * SRM banner model: null when there is nothing to warn about. The worker tests the distinct
+ * units of each arm under the split in force against that split's planned shares with a
+ * sequential (anytime-valid) multinomial test, so a split moved by a canary's steps is no
+ * mismatch; a mismatch is an alarm.
  */
-export function srmWarning(experiment, strategy = null, controller = null) {
+export function srmWarning(experiment) {
   const srm = experiment?.srm;
   if (!srm || !srm.mismatch) return null;
-  if (strategy === 'canary' && controller && (controller.rolled_back || controller.step > 0)) {
-    return {
-      severity: 'note',
-      text: 'The traffic split changed during this rollout (steps or rollback), so the sample-ratio check ' +
-        'against the current canary percent reports a mismatch; it is expected here and not a bug in assignment.',
-    };
-  }
+  const units = Array.isArray(srm.units) && srm.units.every(isNum) ? srm.units.map((u) => fmtInt(u)).join(' / ') : DASH;
+  const shares = Array.isArray(srm.planned_shares) && srm.planned_shares.every(isNum)
+    ? srm.planned_shares.map((x) => fmtPct(x, 1)).join(' / ') : DASH;
   return {
     severity: 'alarm',
     text:
-      `Sample ratio mismatch: traffic split differs from the configured weights ` +
-      `(χ² = ${fmtStat(srm.chi2)}, df = ${isNum(srm.df) ? srm.df : DASH}, p ${fmtP(srm.p_value).startsWith('<') ? '' : '= '}${fmtP(srm.p_value)}). ` +
-      `Results are unreliable until the cause is found.`,
+      `Sample ratio mismatch: distinct units per arm ${units} against planned shares ${shares} ` +
+      `(sequential multinomial test, p ${fmtP(srm.p_value).startsWith('<') ? '' : '= '}${fmtP(srm.p_value)}` +
+      `${isNum(srm.alpha) ? `, alarm below ${srm.alpha}` : ''}). Results are unreliable until the cause is found.`,
   };
 }
 
@@ -191,8 +188,13 @@ export function summarize(doc, now) {
   const alpha = isNum(exp?.alpha) ? exp.alpha : 0.05;
   const numeric = exp?.metric === 'mean';
   const noFeedback = Object.values(rawArms).every((a) => !(isNum(a?.rewards?.count) && a.rewards.count > 0));
-  const controlN = exp?.control ? (numeric ? (isNum(exp.control_arm?.n) ? exp.control_arm.n : 0) : armConversions(rawArms[exp.control]).n) : 0;
-  const controlRate = numeric ? (isNum(exp?.control_arm?.mean) ? exp.control_arm.mean : null) : (isNum(exp?.control_rate) ? exp.control_rate : null);
+  // The control's own comparison (units, rate or mean) when the document has one.
+  const controlCmp = exp?.control ? exp.arms?.[exp.control]?.comparison ?? null : null;
+  const controlN = exp?.control
+    ? (isNum(controlCmp?.n) ? controlCmp.n : numeric ? (isNum(exp.control_arm?.n) ? exp.control_arm.n : 0) : armConversions(rawArms[exp.control]).n)
+    : 0;
+  const controlMean = isNum(controlCmp?.mean) ? controlCmp.mean : exp?.control_arm?.mean;
+  const controlRate = numeric ? (isNum(controlMean) ? controlMean : null) : (isNum(exp?.control_rate) ? exp.control_rate : null);
 
   const arms = names.map((name) => {
     const a = rawArms[name] ?? {};
@@ -209,10 +211,11 @@ export function summarize(doc, now) {
     if (cmp) {
       n = isNum(cmp.n) ? cmp.n : null;
       if (numeric) {
+        // The difference of the per-unit ratio metric (delta method) is `z_test`.
         rate = isNum(cmp.mean) && cmp.n > 0 ? cmp.mean : null;
-        diff = isNum(cmp.diff) ? cmp.diff : null;
-        diffCi = cmp.diff_ci95 ?? null;
-        zP = isNum(cmp.welch?.p_value) ? cmp.welch.p_value : null;
+        diff = isNum(cmp.z_test?.diff) ? cmp.z_test.diff : isNum(cmp.diff) ? cmp.diff : null;
+        diffCi = cmp.z_test?.diff_ci ?? cmp.diff_ci95 ?? null;
+        zP = isNum(cmp.z_test?.p_value) ? cmp.z_test.p_value : isNum(cmp.welch?.p_value) ? cmp.welch.p_value : null;
       } else {
         rate = isNum(cmp.rate) && cmp.n > 0 ? cmp.rate : null;
         diff = cmp.z_test && isNum(cmp.z_test.diff) ? cmp.z_test.diff : null;
@@ -274,7 +277,7 @@ export function summarize(doc, now) {
     meanLatencyDiffMs: isNum(s?.mean_latency_diff_ms) ? s.mean_latency_diff_ms : null,
   }));
   const release = releaseState(d);
-  const srm = srmWarning(exp, d.strategy, d.controller ?? null);
+  const srm = srmWarning(exp);
   const ctx = { alpha, rolledBack: release.rolledBack, srmAlarm: srm?.severity === 'alarm', noFeedback, bandit: d.strategy === 'bandit' };
   for (const a of arms) a.verdict = exp && !a.isControl ? comparisonVerdict(a, ctx) : null;
 
@@ -305,6 +308,8 @@ export function summarize(doc, now) {
 /** The test that decides a comparison when the stats document names none. */
 export const DECIDING_TEST = 'always-valid (sequential) test';
 const RESULT_LABEL = { winner: 'Winner', loser: 'Loser', inconclusive: 'Inconclusive' };
+/** Readable names of the tests a stats document's verdict names. */
+const TEST_NAME = { always_valid: DECIDING_TEST };
 const RESULT_TONE = { winner: 'ok', loser: 'bad', inconclusive: 'idle' };
 const pText = (p) => (fmtP(p).startsWith('<') ? `p ${fmtP(p)}` : `p = ${fmtP(p)}`);
 
@@ -326,7 +331,7 @@ export function comparisonVerdict(arm, { alpha = 0.05, rolledBack = false, srmAl
       result: g.result,
       label: RESULT_LABEL[g.result] ?? String(g.result),
       tone: RESULT_TONE[g.result] ?? 'idle',
-      test: typeof g.test === 'string' && g.test ? g.test : null,
+      test: typeof g.test === 'string' && g.test ? TEST_NAME[g.test] ?? g.test : null,
       text: [why, p !== null ? pText(p) : null].filter(Boolean).join('; '),
       source: 'stats',
     };
@@ -460,7 +465,7 @@ export function comparisonRows(m) {
 /** Descriptive statistics that do not decide: the fixed-horizon test, P(beat), the sequential test's looks. */
 export function otherStatRows(m) {
   const mean = m.experiment?.metric === 'mean';
-  const headers = ['Arm', mean ? 'Welch t-test p' : 'z-test p', 'Always-valid p', 'P(beat control)', 'Looks'];
+  const headers = ['Arm', mean ? 'z-test p (delta method)' : 'z-test p', 'Always-valid p', 'P(beat control)', 'Looks'];
   const rows = m.arms.filter((a) => !a.isControl).map((a) => [a.name, fmtP(a.zP), fmtP(a.avP), fmtPct(a.probBeat, 1), fmtInt(a.looks)]);
   return { headers, rows };
 }
@@ -735,7 +740,7 @@ export function healthLine(route, doc, series, config, now = null) {
   const servingBad = arms.some((a) => a.bad);
   if (st.rolledBack) alerts.unshift({ tone: 'bad', kind: 'rollback', text: `Rolled back${st.reason ? `: ${st.reason}` : ''}` });
   if (st.paused) alerts.push({ tone: 'warn', kind: 'paused', text: `Paused${st.pausedReason ? `: ${st.pausedReason}` : ''}` });
-  const srm = srmWarning(doc?.experiment, strategy, doc?.controller ?? null);
+  const srm = srmWarning(doc?.experiment);
   if (srm?.severity === 'alarm') alerts.push({ tone: 'bad', kind: 'srm', text: 'Sample ratio mismatch' });
   const shadows = [];
   for (const [origin, s] of Object.entries(doc?.shadows ?? {})) {

@@ -46,7 +46,10 @@ pub fn decide_with<'c>(
     let Target::Route(i) = routing::match_route(cfg, req.host, req.path, req.method) else {
         panic!("no route")
     };
-    let unit = routing::unit_id(&cfg.routes[i], &req).unwrap().into_owned();
+    let unit = routing::unit_id(&cfg.routes[i], &req)
+        .unwrap()
+        .unwrap()
+        .into_owned();
     let mut rng = Xoshiro256::seed_from_u64(1);
     routing::decide(cfg, i, &unit, &req, inputs, &mut rng)
 }

@@ -198,7 +198,8 @@ function gates(r) {
 function shadow(r, origin) {
   const s = { origin };
   put(s, 'percent', opt(r, () => percent(r)));
-  put(s, 'methods', opt(r, () => r.some(['POST', 'get', 'Put'], 1 + r.int(2))));
+  put(s, 'methods', opt(r, () => r.some(['POST', 'get', 'Put', 'head', 'Options', 'DELETE', 'patch'], 1 + r.int(3))));
+  put(s, 'forward_credentials', opt(r, () => r.chance(0.5)));
   put(s, 'max_body_bytes', opt(r, () => r.pick([0, 65536, 104_857_600])));
   put(s, 'timeout_ms', opt(r, () => r.pick([0, 2000, 300_000])));
   put(s, 'compare', opt(r, () => compareSpec(r)));
@@ -240,6 +241,8 @@ export function validDocument(r) {
       put(l, 'context', opt(r, () => r.some(LOG_ATTRS, r.int(4))));
       return l;
     }));
+    put(route, 'credentials', opt(r, () => r.some(['x-api-key', 'X-Auth-Token', 'api_key', "a!#$%&'*+.^_`|~9"], 1 + r.int(3))));
+    put(route, 'experiment', opt(r, () => put({}, 'expected_units', opt(r, () => r.pick([10, 5000, 20_000, 1_000_000_000])))));
     put(route, 'description', opt(r, () => r.pick(['d', ''])));
     return route;
   });
@@ -271,6 +274,9 @@ const EDGES = {
   strip_prefix: ['/', '/a/', 'a', '/a\nb', '/a b', '/a', '/\n'],
   host: ['', 'h:80', 'a/b', 'a b', 'H.example', 'h\n', 'é'],
   methods: ['', 'GET1', 'post', 'P OST', 'É', 'DELETE'],
+  shadow_methods: ['GET', 'options', 'Patch', 'TRACE', 'connect', 'PROPFIND', 'MKCOL', 'LOCK', 'GETS', '', 'P OST', 'É', 'ſ'],
+  credentials: ['x-api-key', 'X-Api-Key', '', 'a b', 'a:b', 'é', 'x\n', 'a"b', 'a(b', '~', 'x'.repeat(256), 'x'.repeat(257), 'é'.repeat(100)],
+  forward_credentials: [true, false, null, 'true', 1, 0],
   attr: ['country', 'country:x', 'header:', 'header:x', 'header:a\nb', 'cookie:c', 'query:q', 'Header:x', 'ip', 'header:é', 'query:\n'],
   op: ['eq', 'in', 'prefix', 'semver_gte', 'gte', 'EQ'],
   values: SEMVER_EDGES,
@@ -354,6 +360,7 @@ function context(n) {
   if (own === 'url' && n.path[0] === 'alerts') return 'webhook';
   if (own === 'shadow' && n.path.includes('gates')) return 'shadow_gate';
   if (own === 'promote' && n.path.includes('gates')) return 'promote_gate';
+  if (own === 'methods' && n.path.includes('shadow')) return 'shadow_methods';
   if (['header', 'cookie', 'query'].includes(own) && n.path.includes('unit')) return 'unit';
   if (ORIGIN_KEYS.has(own)) return 'origin';
   return own;

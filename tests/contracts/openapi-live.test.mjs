@@ -452,6 +452,10 @@ test('OFREP: one flag and every flag', async () => {
   await one('ab.beta', { context: { targetingKey: 'u1' } }, 'evaluated', 200);
   await one('ab.nope', { context: { targetingKey: 'u1' } }, 'unknown flag', 404);
   await one('ab.beta', { context: {} }, 'no targetingKey', 400);
+  const refused = await one('ab.beta', { context: { targetingKey: 'zz-\uFFFD' } }, 'a targetingKey the edge refuses', 400);
+  assert.equal(refused.json().errorCode, 'INVALID_CONTEXT', refused.body);
+  const long = await one('ab.beta', { context: { targetingKey: 'é'.repeat(257) } }, 'a targetingKey over 512 bytes', 400);
+  assert.equal(long.json().errorCode, 'INVALID_CONTEXT', long.body);
   await one('ab.beta', { context: 5 }, 'context not an object', 400);
   await one('ab.beta', '{', 'not JSON', 400);
   await call('ofrepEvaluateFlag', { params: { key: 'ab.beta' }, body: { context: { targetingKey: 'u1' } }, as: 'none', expect: 401 });

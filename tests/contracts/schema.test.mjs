@@ -85,6 +85,13 @@ const SPLIT = {
     // min < max compares two fields.
     validator: ['$.routes[0].reward.max'],
   },
+  'experiment.expected_units out of range, not an integer, unknown keys': {
+    schema: [
+      '$.routes[0].experiment.expected_units', '$.routes[1].experiment.expected_units', '$.routes[2].experiment.expected_units',
+      '$.routes[3].experiment.expected_units', '$.routes[4].experiment.expected_users', '$.routes[5].experiment',
+    ],
+    validator: [],
+  },
   'required fields given null': {
     schema: ['$.routes[0].name', '$.routes[1].strategy.percent', '$.routes[2].strategy.active', '$.routes[3].strategy.arms', '$.routes[3].strategy.arms[0].weight'],
     validator: [],

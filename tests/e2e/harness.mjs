@@ -535,14 +535,20 @@ function uleb(n) {
   return out;
 }
 
-/** A `v1.` receipt for `route`/`arm` signed with `key` (the RECEIPT_KEY). */
-export function mintReceipt({ route, arm, key, issuedMs = Date.now(), nonce = 7n, version = 0 }) {
+/**
+ * A receipt for `route`/`arm` signed with `key` (the RECEIPT_KEY): `v2.` (with the route's
+ * feedback shard count `shards`, as the router issues them) when `shards` is given, else `v1.`.
+ */
+export function mintReceipt({ route, arm, key, issuedMs = Date.now(), nonce = 7n, version = 0, shards }) {
   const nonceBytes = Buffer.alloc(8);
   nonceBytes.writeBigUInt64BE(BigInt(nonce));
   const payload = Buffer.from([
     route.length, ...Buffer.from(route), arm.length, ...Buffer.from(arm),
     ...Buffer.alloc(8, 0xab), ...uleb(version), ...uleb(issuedMs), ...nonceBytes,
+    ...(shards === undefined ? [] : [shards]),
   ]);
-  const tag = createHmac('sha256', key).update(Buffer.concat([Buffer.from([1]), payload])).digest().subarray(0, 16);
-  return `v1.${b64url(payload)}.${b64url(tag)}`;
+  // Domain bytes (core::receipt::domain): 0x01 for v1, 0x04 for v2.
+  const domain = shards === undefined ? 1 : 4;
+  const tag = createHmac('sha256', key).update(Buffer.concat([Buffer.from([domain]), payload])).digest().subarray(0, 16);
+  return `${shards === undefined ? 'v1' : 'v2'}.${b64url(payload)}.${b64url(tag)}`;
 }

@@ -185,9 +185,10 @@ test('numeric rewards: 10 % missing feedback leaves weights where complete feedb
   assert.equal(e.metric, 'mean');
   assert.equal(e.evidence, 'numeric');
   assert.equal(e.control_rate, undefined, 'no conversion fields for numeric rewards');
-  assert.ok(e.arms.b.comparison.diff > 0.05, JSON.stringify(e.arms.b));
-  assert.ok(e.arms.b.comparison.welch.p_value < 0.05, JSON.stringify(e.arms.b));
-  assert.ok(e.arms.b.comparison.diff_ci95.lower > 0);
+  // Every request came from its own user: the mean reward per reward received, over units.
+  assert.ok(e.arms.b.comparison.z_test.diff > 0.05, JSON.stringify(e.arms.b));
+  assert.ok(e.arms.b.comparison.z_test.p_value < 0.05, JSON.stringify(e.arms.b));
+  assert.ok(e.arms.b.comparison.z_test.diff_ci.lower > 0);
 });
 
 test('SRM: a canary moved 10 -> 30 % under steady traffic reports no mismatch, and every observation is counted', async () => {
@@ -212,27 +213,30 @@ test('SRM: a canary moved 10 -> 30 % under steady traffic reports no mismatch, a
     assert.ok(rs.every((r) => r.status === 200));
     const s = await stats('srm');
     polls++;
-    if (s.experiment?.srm?.mismatch) mismatches.push({ at: Date.now() - started, srm: s.experiment.srm, split: s.experiment.srm_split });
+    if (s.experiment?.srm?.mismatch) mismatches.push({ at: Date.now() - started, srm: s.experiment.srm, split: s.experiment.split });
     if (movedAt === null && s.controller?.canary_percent === 30) movedAt = Date.now();
     if (movedAt !== null && Date.now() - movedAt > 8000) break;
     if (Date.now() - started > 60000) break;
     await sleep(100);
   }
   assert.ok(movedAt, 'the controller moved the canary to 30 %');
-  // Every observation reaches the totals, and each is counted under its split.
+  // Every observation reaches the totals, and each user (one request each) is counted as a
+  // unit under its split.
   let s;
   await waitFor(async () => {
     s = await stats('srm');
     return (s.arms.stable?.requests ?? 0) + (s.arms.canary?.requests ?? 0) === sent;
   }, 10000, { what: `all ${sent} observations counted` });
+  await waitFor(async () => {
+    s = await stats('srm');
+    return s.experiment.splits.reduce((n, x) => n + x.units, 0) === sent;
+  }, 10000, { what: `all ${sent} units counted` });
   const splits = s.experiment.splits;
-  const bySplit = splits.reduce((n, x) => n + x.observations, 0);
-  console.log(`# srm: ${sent} requests, ${polls} polls, splits ${JSON.stringify(splits.map((x) => [x.split_ppm, x.observations]))}, srm ${JSON.stringify(s.experiment.srm)}`);
+  console.log(`# srm: ${sent} requests, ${polls} polls, splits ${JSON.stringify(splits.map((x) => [x.split_ppm, x.units]))}, srm ${JSON.stringify(s.experiment.srm)}`);
   assert.deepEqual(mismatches, [], 'no sample-ratio mismatch at any poll');
-  assert.equal(bySplit, sent, 'every observation is in exactly one split');
   assert.deepEqual(splits.map((x) => x.split_ppm).sort(), [100000, 300000]);
-  assert.equal(s.experiment.srm_split.split_ppm, 300000);
-  assert.ok(s.experiment.srm_split.observations > 100);
+  assert.equal(s.experiment.split.split_ppm, 300000);
+  assert.ok(s.experiment.split.units > 100);
   assert.equal(s.experiment.srm.mismatch, false);
 });
 

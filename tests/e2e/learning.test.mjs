@@ -2,7 +2,7 @@
 // feedback, bandit weights that learn, automatic canary rollback, shadow agreement.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { useWorker, startOrigin, waitFor, originsBlock, mintReceipt } from './harness.mjs';
+import { useWorker, startOrigin, waitFor, originsBlock, mintReceipt, sleep } from './harness.mjs';
 
 const KEY = 'e2e-receipt-key-0123456789abcdef';
 const ctx = useWorker({ vars: { RECEIPT_KEY: KEY, STATS_TICK_MS: '300' } });
@@ -46,7 +46,7 @@ test('receipts: a valid one counts once; replayed, forged, expired and malformed
   ]);
   const r = await post('/fb', 'alice');
   const receipt = r.headers['x-switchyard-receipt'];
-  assert.match(receipt, /^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+  assert.match(receipt, /^v2\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
   const arm = r.headers['x-switchyard-arm'];
 
   let f = await feedback(receipt, 1);
@@ -235,4 +235,137 @@ test('rolling: batches advance every interval while healthy and pause when the n
     return state?.completed === 10 && !state.paused;
   }, 60000, { intervalMs: 100, what: 'rollout finished' });
   await waitFor(async () => (await traffic()).every((r) => r.json().origin === 'b'), 8000, { what: 'all users moved' });
+});
+
+test('units: a 10 % canary whose users send 4 requests each, moved to 30 %: no SRM alarm at any poll, units = distinct users', async () => {
+  const HOLD_S = 8;
+  await apply([
+    {
+      name: 'units',
+      match: { path_prefix: '/units' },
+      unit: [{ header: 'x-user-id' }],
+      strategy: { kind: 'canary', stable: 'stable', canary: 'canary', percent: 10, steps: [{ percent: 10, hold_s: HOLD_S }, { percent: 30, hold_s: 600 }], guard: { max_error_rate: 0.5, min_requests: 5 } },
+    },
+  ]);
+  o.stable.setMode('ok');
+  o.canary.setMode('ok');
+  let next = 0;
+  const polls = [];
+  const mismatches = [];
+  const poll = async () => {
+    const d = await stats('units');
+    polls.push(d.experiment?.srm?.p_value ?? null);
+    if (d.experiment?.srm?.mismatch) mismatches.push(d.experiment.srm);
+    return d;
+  };
+  // The stats are polled every 150 ms for the whole test, beside the rounds.
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      await poll();
+      await sleep(150);
+    }
+  })();
+  // A round: 15 new users, 4 requests each (all at once), then one poll of the stats.
+  const round = async (users) => {
+    const ids = Array.from({ length: 15 }, () => `unit-user-${next++}`);
+    const rs = await Promise.all(ids.flatMap((u) => [0, 1, 2, 3].map(async () => [u, await post('/units', u)])));
+    for (const [u, r] of rs) {
+      assert.equal(r.status, 200);
+      const arm = r.headers['x-switchyard-arm'];
+      assert.ok(!users.has(u) || users.get(u) === arm, `${u} stays on its arm`);
+      users.set(u, arm);
+    }
+    return poll();
+  };
+  const byArm = (users) => {
+    const n = { stable: 0, canary: 0 };
+    for (const arm of users.values()) n[arm]++;
+    return n;
+  };
+  // Phase 1, 10 %: users arrive until 1.5 s before the step's hold ends (so that none of
+  // them can be routed under the next split).
+  const first = new Map();
+  let s = await round(first);
+  const stepStarted = s.controller?.step_started_ms ?? Date.now();
+  while (Date.now() < stepStarted + HOLD_S * 1000 - 1500) s = await round(first);
+  // The controller moves the canary to 30 %; the edge picks the new state up within its
+  // KV cache time. Polls go on meanwhile.
+  await waitFor(async () => (await poll()).controller?.canary_percent === 30, 30000, { intervalMs: 200, what: 'canary moved to 30 %' });
+  await sleep(3500);
+  // Phase 2, 30 %: new users for about 6 s.
+  const second = new Map();
+  const p2 = Date.now();
+  while (Date.now() < p2 + 6000) s = await round(second);
+  const want1 = byArm(first);
+  const want2 = byArm(second);
+  // Every user is counted once, under the split it was routed by, with its 4 requests.
+  await waitFor(async () => {
+    s = await stats('units');
+    const e = s.experiment;
+    return e.split.split_ppm === 300000 && e.arms.stable.units === want2.stable && e.arms.canary.units === want2.canary;
+  }, 10000, { what: `units of the 30 % split: ${JSON.stringify(want2)}` });
+  await sleep(1000); // a few more polls after the last report
+  polling = false;
+  await poller;
+  const e = s.experiment;
+  const old = e.splits.find((x) => x.split_ppm === 100000);
+  console.log(`# units: phase 1 ${first.size} users ${JSON.stringify(want1)}, phase 2 ${second.size} users ${JSON.stringify(want2)}; ` +
+    `${polls.length} polls, SRM p min ${Math.min(...polls.filter((p) => p !== null))}; splits ${JSON.stringify(e.splits.map((x) => [x.split_ppm, x.arms]))}; srm ${JSON.stringify(e.srm)}`);
+  assert.deepEqual(mismatches, [], 'no sample-ratio mismatch at any poll');
+  assert.ok(polls.filter((p) => p !== null).length > 20, 'the SRM check ran at many polls');
+  assert.deepEqual(old.arms, want1, 'phase-1 users counted once each under the 10 % split');
+  for (const arm of ['stable', 'canary']) {
+    assert.equal(e.arms[arm].units, want2[arm], arm);
+    assert.equal(e.arms[arm].requests, 4 * want2[arm], `${arm}: 4 requests per unit`);
+  }
+  assert.equal(e.split.units, second.size);
+  assert.equal(e.srm.mismatch, false);
+  assert.deepEqual(e.srm.units, [want2.stable, want2.canary]);
+  // The verdict names its test once, and says why it is inconclusive (no rewards here).
+  assert.equal(e.arms.canary.verdict.test, 'always_valid');
+  assert.equal(e.arms.canary.verdict.result, 'inconclusive');
+  assert.equal(e.arms.stable.verdict, undefined, 'the control has no verdict');
+});
+
+test('units: feedback converts the unit its receipt names; the verdict comes from the always-valid test', async () => {
+  await apply([
+    { name: 'conv', match: { path_prefix: '/conv' }, unit: [{ header: 'x-user-id' }], strategy: { kind: 'ab', arms: [{ name: 'x', origin: 'a', weight: 1 }, { name: 'y', origin: 'b', weight: 1 }] } },
+  ]);
+  // 240 users, 2 requests each; users on y convert (once per request) 3 times as often.
+  const converted = { x: new Set(), y: new Set() };
+  const users = { x: new Set(), y: new Set() };
+  for (let block = 0; block < 8; block++) {
+    await Promise.all(Array.from({ length: 30 }, async (_, i) => {
+      const u = `cv-${block}-${i}`;
+      for (let k = 0; k < 2; k++) {
+        const r = await post('/conv', u);
+        const arm = r.headers['x-switchyard-arm'];
+        users[arm].add(u);
+        const h = (block * 31 + i * 7 + k * 13) % 20;
+        if (h < (arm === 'y' ? 9 : 3)) {
+          const f = await feedback(r.headers['x-switchyard-receipt'], 1);
+          assert.equal(f.status, 200, f.body);
+          converted[arm].add(u);
+        }
+      }
+    }));
+  }
+  let e;
+  await waitFor(async () => {
+    e = (await stats('conv')).experiment;
+    return e.arms.x.units === users.x.size && e.arms.y.units === users.y.size &&
+      e.arms.x.comparison.conversions === converted.x.size && e.arms.y.comparison.conversions === converted.y.size &&
+      e.arms.y.sequential.looks > 0;
+  }, 10000, { what: `units ${users.x.size}/${users.y.size}, converted ${converted.x.size}/${converted.y.size}` }).catch((err) => {
+    console.log(`# experiment at the timeout: ${JSON.stringify({ x: e?.arms?.x, y: e?.arms?.y, split: e?.split, splits: e?.splits })}`);
+    throw err;
+  });
+  console.log(`# conversion per unit: x ${converted.x.size}/${users.x.size}, y ${converted.y.size}/${users.y.size}; verdict ${JSON.stringify(e.arms.y.verdict)}; z p ${e.arms.y.comparison.z_test.p_value}`);
+  assert.equal(e.metric, 'conversion');
+  assert.equal(e.arms.y.comparison.n, users.y.size);
+  assert.ok(Math.abs(e.arms.y.comparison.rate - converted.y.size / users.y.size) < 1e-12);
+  assert.equal(e.arms.y.verdict.test, 'always_valid');
+  if (e.arms.y.verdict.result === 'winner') assert.ok(e.arms.y.verdict.p_value < 0.05);
+  else assert.equal(e.arms.y.verdict.result, 'inconclusive');
 });

@@ -90,7 +90,8 @@ test('A/B with sample ratio mismatch: warning, and one verdict per comparison: i
   assert.equal(m.updated, '1m 0s ago');
   assert.ok(m.srm, 'SRM banner');
   assert.match(m.srm.text, /Sample ratio mismatch/);
-  assert.match(m.srm.text, /χ² = 160\.6, df = 1, p < 0\.001/);
+  assert.equal(m.srm.text, 'Sample ratio mismatch: distinct units per arm 2,200 / 1,500 against planned shares 50.0% / 50.0% ' +
+    '(sequential multinomial test, p < 0.001, alarm below 0.001). Results are unreliable until the cause is found.');
   const [control, treat] = m.arms;
   assert.equal(control.name, 'control');
   assert.equal(control.isControl, true);
@@ -121,7 +122,7 @@ test('A/B with sample ratio mismatch: warning, and one verdict per comparison: i
 
 test('A/B without SRM: the always-valid test decides, and nothing beside it says otherwise', () => {
   const doc = fixture('ab-srm');
-  doc.experiment.srm = { chi2: 0.5, df: 1, p_value: 0.48, mismatch: false };
+  doc.experiment.srm = { test: 'sequential_multinomial', p_value: 0.48, mismatch: false, alpha: 0.001, units: [2200, 2210], planned_shares: [0.5, 0.5] };
   let m = lib.summarize(doc, NOW);
   assert.equal(m.srm, null);
   assert.equal(m.arms[1].verdict.result, 'winner');
@@ -195,19 +196,29 @@ test('a metric without data shows no rate, interval, effect or P(beat)', () => {
   assertClean(m);
 });
 
-test('numeric rewards: means, Welch p, mean difference', () => {
+test('numeric rewards per unit: means, the delta-method z-test, mean difference, the verdict the worker states', () => {
   const doc = fixture('ab-srm');
+  // The shape the worker sends (core learn/experiment.rs): every arm has units and a
+  // comparison, the control's without a test; the difference of the ratio metric is `z_test`.
   doc.experiment = {
-    metric: 'mean', control: 'control', alpha: 0.05,
-    control_arm: { n: 100, mean: 2.5, variance: 1, ci95: { lower: 2.3, upper: 2.7 } },
-    arms: { treatment: { comparison: { n: 90, mean: 2.9, variance: 1.2, ci95: { lower: 2.67, upper: 3.13 }, diff: 0.4, diff_ci95: { lower: 0.09, upper: 0.71 }, welch: { diff: 0.4, t: 2.6, df: 180, p_value: 0.01 } },
-      sequential: { always_valid_p_value: 0.03, significant: true, looks: 5 } } },
+    unit_of_analysis: 'unit', metric: 'mean', control: 'control', alpha: 0.05, evidence: 'numeric',
+    arms: {
+      control: { units: 100, requests: 180, comparison: { n: 100, observations: 150, mean: 2.5, ci95: { lower: 2.3, upper: 2.7 }, z_test: null } },
+      treatment: { units: 90, requests: 170, comparison: { n: 90, observations: 140, mean: 2.9, ci95: { lower: 2.67, upper: 3.13 }, z_test: { diff: 0.4, se: 0.16, z: 2.5, p_value: 0.012, diff_ci: { lower: 0.09, upper: 0.71 } } },
+        sequential: { always_valid_p_value: 0.03, significant: true, looks: 5, expected_units: 5000 },
+        verdict: { result: 'winner', test: 'always_valid', p_value: 0.03, alpha: 0.05, reason: null } },
+    },
+    srm: { test: 'sequential_multinomial', p_value: 1, mismatch: false, alpha: 0.001, units: [100, 90], planned_shares: [0.5, 0.5] },
   };
   const m = lib.summarize(doc, NOW);
+  assert.equal(m.srm, null);
   assert.equal(m.arms[0].rate, 2.5);
   assert.equal(m.arms[1].rate, 2.9);
-  assert.deepEqual(lib.comparisonRows(m).rows[0], ['treatment', 'Winner', 'always-valid (sequential) test: p = 0.030 ≤ 0.05', '+0.400', '[+0.090, +0.710]', '+16.0%']);
-  assert.equal(lib.otherStatRows(m).headers[1], 'Welch t-test p');
+  assert.deepEqual(m.arms.map((a) => a.units), [100, 90]);
+  assert.deepEqual(lib.comparisonRows(m).rows[0], ['treatment', 'Winner', 'always-valid (sequential) test: p = 0.030', '+0.400', '[+0.090, +0.710]', '+16.0%']);
+  assert.equal(m.verdict.text, '"treatment" beats control "control" (decided by the always-valid (sequential) test).');
+  assert.equal(lib.otherStatRows(m).headers[1], 'z-test p (delta method)');
+  assert.deepEqual(lib.otherStatRows(m).rows[0], ['treatment', '0.012', '0.030', lib.DASH, '5']);
   assert.deepEqual(lib.armRows(m).rows[1].slice(-2), ['2.900', '[2.670, 3.130]']);
   assertClean(m);
 });
@@ -231,19 +242,19 @@ test('rolled-back canary: controller text, no rollback button, all numbers shown
   assertClean(m);
 });
 
-test('SRM on a canary whose split moved is a note, not an alarm', () => {
+test('SRM is an alarm whatever the strategy: the worker tests the split in force only', () => {
   const doc = fixture('canary-rolled-back');
-  doc.experiment.srm = { chi2: 50, df: 1, p_value: 0, mismatch: true };
+  doc.experiment.srm = { test: 'sequential_multinomial', p_value: 2e-5, mismatch: true, alpha: 0.001, units: [950, 50], planned_shares: [0.7, 0.3] };
   let m = lib.summarize(doc, NOW);
-  assert.equal(m.srm.severity, 'note');
-  assert.match(m.srm.text, /expected here/);
-  doc.controller = null; // a static canary: a mismatch is real
-  m = lib.summarize(doc, NOW);
   assert.equal(m.srm.severity, 'alarm');
+  assert.match(m.srm.text, /^Sample ratio mismatch: distinct units per arm 950 \/ 50 against planned shares 70\.0% \/ 30\.0% \(sequential multinomial test, p < 0\.001/);
+  doc.experiment.srm.mismatch = false;
+  assert.equal(lib.summarize(doc, NOW).srm, null);
   assert.equal(lib.summarize(fixture('ab-srm'), NOW).srm.severity, 'alarm');
-  // What the worker really sends after a rollback: chi2 = f64::MAX, p = 0.
-  doc.experiment.srm = { chi2: 1.7976931348623157e308, df: 1, p_value: 0, mismatch: true };
-  assert.match(lib.summarize(doc, NOW).srm.text, /χ² = ∞, df = 1, p < 0\.001/);
+  // Fields missing from the document read as dashes, never as NaN or undefined.
+  doc.experiment.srm = { mismatch: true, p_value: null };
+  m = lib.summarize(doc, NOW);
+  assert.match(m.srm.text, /per arm — against planned shares — \(sequential multinomial test, p = —\)/);
   assert.equal(lib.fmtStat(2.5e7), '2.50e+7');
   assert.equal(lib.fmtStat(3.14159), '3.1');
 });

@@ -108,7 +108,7 @@ impl Switchyard {
             return "";
         };
         let route = &self.cfg.routes[i];
-        let Some(unit) = routing::unit_id(route, &req) else {
+        let Ok(Some(unit)) = routing::unit_id(route, &req) else {
             return "";
         };
         let mut rng = self.rng.borrow_mut();

@@ -118,11 +118,15 @@ pub fn explain(
             names.join(", ")
         ));
     };
-    if unit.is_empty() || unit.len() > routing::MAX_UNIT_LEN {
-        return Err(format!(
-            "the unit id must be 1-{} bytes (the edge ignores others)",
-            routing::MAX_UNIT_LEN
-        ));
+    match routing::check_unit_id(unit) {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err("the unit id is empty".to_string()),
+        Err(e) => {
+            return Err(format!(
+                "the unit id is {} (the edge and OFREP refuse it)",
+                e.reason()
+            ))
+        }
     }
     let route = &cfg.routes[route_idx];
     let headers = req.header_pairs();

@@ -59,7 +59,7 @@ fn decide_once<'c>(cfg: &'c Config, rng: &mut Xoshiro256) -> (&'c Route, Decisio
         unreachable!()
     };
     let route = &cfg.routes[i];
-    let unit = routing::unit_id(route, &req).expect("unit");
+    let unit = routing::unit_id(route, &req).ok().flatten().expect("unit");
     let d = routing::decide(cfg, i, &unit, &req, Inputs::default(), rng);
     black_box(d.flags_header(route));
     (route, d)
@@ -89,6 +89,7 @@ fn bench(c: &mut Criterion) {
                 fingerprint: &route.fingerprint,
                 split_ppm: 50_000,
                 propensity_ppm: d.propensity_ppm(),
+                unit: Some(d.unit_hash),
                 epoch: Some(0),
             };
             let r = Receipt::new(&route.name, d.arm, d.unit_hash.to_be_bytes(), 17, now, now)

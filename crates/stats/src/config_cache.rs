@@ -68,7 +68,9 @@ pub async fn current(env: &Env) -> View {
 
 /// [`current`], read from KV again at once when the config in force has no route `route`: a
 /// config written a moment ago (by `wrangler kv key put`, or through another isolate) may
-/// name it. Only operator calls and internal calls use it, so the extra reads are bounded.
+/// name it. Operator calls, internal calls and credits of signed receipts use it (a route
+/// that left the config costs one KV read per credit of its receipts, for their 24 h), so the
+/// extra reads are bounded.
 pub async fn current_for(env: &Env, route: &str) -> View {
     let v = current(env).await;
     if v.config.as_ref().is_some_and(|c| c.route(route).is_some()) {

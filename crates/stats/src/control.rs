@@ -797,23 +797,35 @@ async fn feedback(req: Request, env: &Env) -> std::result::Result<Response, Faul
         .with_field("min", serde_json::json!(lo))
         .with_field("max", serde_json::json!(hi)));
     }
+    // A receipt this isolate has seen credited (or refused as a replay) is refused here,
+    // before it costs its ledger shard a database write.
+    if shared::spent(&id) {
+        return Err(Fault::receipt_spent());
+    }
     let credit = serde_json::json!({
         "id": id.to_string(),
         "arm": receipt.arm(),
         "reward": reward,
         "issued_ms": receipt.issued_ms(),
         "p": receipt.propensity_ppm(),
+        // The unit's key, so the route's object credits the unit that earned the reward.
+        "unit": u64::from_be_bytes(receipt.unit_hash()),
     });
-    // The ledger shard of this receipt (always the same one for an id, so a replay meets
-    // the row that refuses it); shard 0 is the route's own object.
-    let object =
-        learn::shard_object_name(receipt.route(), learn::shard_of(&id, route.feedback_shards));
-    stats_call(
+    // The ledger shard of this receipt: from the shard count signed into it (`v2`), so that
+    // a replay meets the row that refuses it whatever `feedback_shards` says now (a `v1`
+    // receipt: the route's `feedback_shards` in force). Shard 0 is the route's own object.
+    let shard = learn::credit_shard(&id, receipt.shards(), route.feedback_shards);
+    let object = learn::shard_object_name(receipt.route(), shard);
+    let resp = stats_call(
         env,
         &object,
         "feedback",
         worker::Method::Post,
         Some(credit.to_string()),
     )
-    .await
+    .await?;
+    if matches!(resp.status_code(), 200 | 409) {
+        shared::spend(id);
+    }
+    Ok(resp)
 }

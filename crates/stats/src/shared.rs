@@ -15,7 +15,22 @@ use worker::{console_error, web_sys, Env, Method, Request};
 use switchyard_core::ops::{
     authorize_limited, header_safe, FailureLimit, Fault, Identity, Role, Tokens,
 };
-use switchyard_core::receipt::ReceiptSigner;
+use switchyard_core::receipt::{ReceiptId, ReceiptSigner, SpentIds};
+
+thread_local! {
+    /// Receipt ids this isolate has seen credited or refused as replays.
+    static SPENT: RefCell<SpentIds> = RefCell::new(SpentIds::default());
+}
+
+/// Whether this isolate has seen receipt `id` credited (or refused as a replay).
+pub fn spent(id: &ReceiptId) -> bool {
+    SPENT.with(|s| s.borrow().contains(id))
+}
+
+/// Records receipt `id` as spent in this isolate.
+pub fn spend(id: ReceiptId) {
+    SPENT.with(|s| s.borrow_mut().insert(id));
+}
 
 thread_local! {
     /// `None` inside: no `RECEIPT_KEY` configured, receipts are off.

@@ -30,11 +30,12 @@ use switchyard_core::base::Xoshiro256;
 use switchyard_core::config::{Route, RouteState};
 use switchyard_core::learn::{
     self, ApplyError, Durable, Learner, LoggedDecision, Operation, RewardSums, Store, StoreError,
-    TickOutput, Write, LEDGER_PRUNE_BATCH,
+    TickOutput, UnitKey, Write, LEDGER_PRUNE_BATCH,
 };
 use switchyard_core::observe::{Batch, DecisionRow};
 use switchyard_core::ops::Fault;
 use switchyard_core::receipt::ReceiptId;
+use switchyard_core::statistics::UnitRow;
 
 /// Key of the single JSON value older versions stored (imported once, then deleted).
 const LEGACY_KEY: &str = "learner";
@@ -70,6 +71,9 @@ struct Credit {
     /// The decision's propensity in ppm, from the receipt (absent in older receipts).
     #[serde(default)]
     p: Option<u32>,
+    /// The receipt's unit id as a 64-bit key (absent from an older control plane).
+    #[serde(default)]
+    unit: Option<u64>,
 }
 
 impl DurableObject for RouteStats {
@@ -133,9 +137,14 @@ impl DurableObject for RouteStats {
         let pruned_minutes = self
             .with(|d| d.prune_series(now_ms(), learn::SERIES_PRUNE_BATCH))?
             .map_err(storage_err)?;
+        // Unit rows of retired splits, in bounded batches.
+        let pruned_units = self
+            .with(|d| d.prune_units(LEDGER_PRUNE_BATCH))?
+            .map_err(storage_err)?;
         let next = if active
             || pruned == LEDGER_PRUNE_BATCH
             || pruned_minutes == learn::SERIES_PRUNE_BATCH
+            || pruned_units == LEDGER_PRUNE_BATCH
         {
             Some(self.tick_ms())
         } else {
@@ -192,12 +201,23 @@ impl RouteStats {
                 let Some(id) = parse_id(&credit.id) else {
                     return Err(Fault::internal("bad_feedback", "malformed receipt id"));
                 };
+                // The route's own object counts units: the config in force says the split a
+                // unit whose feedback overtakes every report was routed under (read again
+                // when the cached one does not know the route: it may be a second old).
+                let config = if shard == 0 {
+                    config_cache::current_for(&self.env, &route).await.config
+                } else {
+                    None
+                };
+                let cfg_route = config.as_ref().and_then(|c| c.route(&route));
                 let now = now_ms();
                 let r = self
                     .with(|d| {
-                        d.credit_logged(
+                        d.credit_unit(
                             id,
                             &credit.arm,
+                            credit.unit,
+                            cfg_route,
                             credit.reward,
                             credit.issued_ms,
                             now,
@@ -543,8 +563,16 @@ impl RouteStats {
         let Some(route) = cfg.route(route_name) else {
             return Ok(()); // route gone
         };
+        // Every shard the route's receipts may credit: the configured count, and any shard
+        // merged before (receipts carry the count they were issued with, so after a config
+        // lowers `feedback_shards` they still credit the higher shards until they expire).
+        let merged_top = self
+            .with(|d| d.merged_from_shards())?
+            .keys()
+            .max()
+            .map_or(0, |k| k + 1);
         let mut shards = Vec::new();
-        for k in 1..route.feedback_shards {
+        for k in 1..route.feedback_shards.max(merged_top) {
             let shard = learn::shard_object_name(route_name, k);
             match shard_rewards(&self.env, &shard).await {
                 Ok(sums) => shards.push((k, sums)),
@@ -725,8 +753,9 @@ impl RouteStats {
             if now {
                 let srm = &doc["experiment"]["srm"];
                 let detail = format!(
-                    "sample ratio mismatch: chi2 {:.1}, p {:.2e}",
-                    srm["chi2"].as_f64().unwrap_or(f64::NAN),
+                    "sample ratio mismatch: units {} against planned shares {}, always-valid p {:.2e}",
+                    srm["units"],
+                    srm["planned_shares"],
                     srm["p_value"].as_f64().unwrap_or(f64::NAN)
                 );
                 if let Ok(Err(e)) = self.with(|d| d.record_event(route, "srm", &detail, now_ms())) {
@@ -800,13 +829,14 @@ fn parse_id(hex: &str) -> Option<ReceiptId> {
 // The object's SQLite
 
 /// [`Store`] on the Durable Object's SQLite: table `receipts` (id -> expiry, indexed by
-/// expiry) and table `agg` (kind, key -> JSON value).
+/// expiry), table `agg` (kind, key -> JSON value) and table `units` ((epoch, unit, arm) ->
+/// requests, errors, rewards, reward sum).
 pub struct SqlStore {
     sql: SqlStorage,
     storage: JsValue,
 }
 
-const SCHEMA: [&str; 6] = [
+const SCHEMA: [&str; 7] = [
     "CREATE TABLE IF NOT EXISTS receipts (id BLOB PRIMARY KEY, expires INTEGER NOT NULL) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS receipts_by_expiry ON receipts (expires)",
     "CREATE TABLE IF NOT EXISTS agg (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID",
@@ -816,6 +846,9 @@ const SCHEMA: [&str; 6] = [
     "CREATE TABLE IF NOT EXISTS decisions (id TEXT PRIMARY KEY, at INTEGER NOT NULL, unit TEXT NOT NULL, arm TEXT NOT NULL, p INTEGER NOT NULL, rate REAL NOT NULL, ctx TEXT NOT NULL, reward REAL) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS decisions_by_at ON decisions (at, id)",
     "CREATE TABLE IF NOT EXISTS early_rewards (id TEXT PRIMARY KEY, reward REAL NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID",
+    // One row per unit per arm per split (`core::experiment`); the key's first column lets a
+    // retired split's rows be deleted as a range.
+    "CREATE TABLE IF NOT EXISTS units (epoch INTEGER NOT NULL, unit INTEGER NOT NULL, arm TEXT NOT NULL, requests INTEGER NOT NULL, errors INTEGER NOT NULL, rewards INTEGER NOT NULL, reward_sum REAL NOT NULL, PRIMARY KEY (epoch, unit, arm)) WITHOUT ROWID",
 ];
 
 fn sql_err(e: impl std::fmt::Display) -> StoreError {
@@ -824,6 +857,19 @@ fn sql_err(e: impl std::fmt::Display) -> StoreError {
 
 fn int(v: u64) -> SqlStorageValue {
     SqlStorageValue::Integer(v.min(i64::MAX as u64) as i64)
+}
+
+/// A 64-bit unit key as SQLite's signed integer (the same bits).
+fn unit_int(unit: u64) -> SqlStorageValue {
+    SqlStorageValue::Integer(unit as i64)
+}
+
+fn as_u64(v: Option<&SqlStorageValue>) -> u64 {
+    match v {
+        Some(SqlStorageValue::Integer(n)) => (*n).max(0) as u64,
+        Some(SqlStorageValue::Float(f)) => f.max(0.0) as u64,
+        _ => 0,
+    }
 }
 
 fn js_message(e: &JsValue) -> String {
@@ -922,6 +968,19 @@ impl Store for SqlStore {
                         false,
                     ),
                 ],
+                Write::Unit(k, r) => vec![(
+                    "INSERT INTO units (epoch, unit, arm, requests, errors, rewards, reward_sum) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (epoch, unit, arm) DO UPDATE SET requests = excluded.requests, errors = excluded.errors, rewards = excluded.rewards, reward_sum = excluded.reward_sum",
+                    vec![
+                        int(u64::from(k.epoch)),
+                        unit_int(k.unit),
+                        k.arm.into(),
+                        int(r.requests),
+                        int(r.errors),
+                        int(r.rewards),
+                        SqlStorageValue::Float(r.reward_sum),
+                    ],
+                    false,
+                )],
             })
             .collect();
         let sql = self.sql.clone();
@@ -1088,5 +1147,51 @@ impl Store for SqlStore {
         Ok(self
             .first_int("SELECT COUNT(*) FROM decisions", vec![])?
             .unwrap_or(0))
+    }
+    fn unit_rows(&self, keys: &[UnitKey]) -> std::result::Result<Vec<Option<UnitRow>>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            let cur = self
+                .sql
+                .exec(
+                    "SELECT requests, errors, rewards, reward_sum FROM units WHERE epoch = ? AND unit = ? AND arm = ?",
+                    vec![int(u64::from(k.epoch)), unit_int(k.unit), k.arm.as_str().into()],
+                )
+                .map_err(sql_err)?;
+            let row = match cur.raw().next() {
+                None => None,
+                Some(row) => {
+                    let row = row.map_err(sql_err)?;
+                    Some(UnitRow {
+                        requests: as_u64(row.first()),
+                        errors: as_u64(row.get(1)),
+                        rewards: as_u64(row.get(2)),
+                        reward_sum: match row.get(3) {
+                            Some(SqlStorageValue::Float(f)) => *f,
+                            Some(SqlStorageValue::Integer(n)) => *n as f64,
+                            _ => 0.0,
+                        },
+                    })
+                }
+            };
+            out.push(row);
+        }
+        Ok(out)
+    }
+
+    fn delete_units(&self, epoch: u32, limit: u32) -> std::result::Result<u32, StoreError> {
+        let cur = self
+            .sql
+            .exec(
+                "DELETE FROM units WHERE (epoch, unit, arm) IN (SELECT epoch, unit, arm FROM units WHERE epoch = ? LIMIT ?) RETURNING 1",
+                vec![int(u64::from(epoch)), int(u64::from(limit))],
+            )
+            .map_err(sql_err)?;
+        let mut n = 0u32;
+        for row in cur.raw() {
+            row.map_err(sql_err)?;
+            n += 1;
+        }
+        Ok(n)
     }
 }

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::fields::Validator;
 use super::model::{
-    Gates, Margin, OriginId, PromoteGate, Shadow, ShadowGate, DEFAULT_GATE_ALPHA,
+    shadow_methods, Gates, Margin, OriginId, PromoteGate, Shadow, ShadowGate, DEFAULT_GATE_ALPHA,
     DEFAULT_GATE_MIN_REQUESTS, DEFAULT_GATE_MIRROR_PPM, DEFAULT_MARGIN_ERROR_RATE,
     DEFAULT_MARGIN_LATENCY_RATIO, DEFAULT_SHADOW_MAX_BODY, DEFAULT_SHADOW_TIMEOUT_MS,
 };
@@ -130,6 +130,7 @@ impl Validator {
         canary: OriginId,
         gate: &ShadowGate,
         route: &str,
+        route_methods: Option<&[String]>,
     ) {
         if let Some(i) = shadows.iter().position(|s| s.origin == canary) {
             let reason = "the canary's shadow gate already mirrors requests to this origin";
@@ -139,7 +140,8 @@ impl Validator {
         shadows.push(Shadow {
             origin: canary,
             percent_ppm: gate.mirror_ppm,
-            methods: None,
+            methods: shadow_methods(route_methods),
+            forward_credentials: false,
             max_body_bytes: DEFAULT_SHADOW_MAX_BODY,
             timeout_ms: DEFAULT_SHADOW_TIMEOUT_MS,
             compare: Some(gate.compare.clone()),

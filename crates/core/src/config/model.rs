@@ -396,7 +396,13 @@ impl Strategy {
 pub struct Shadow {
     pub origin: OriginId,
     pub percent_ppm: u32,
-    pub methods: Option<Vec<String>>,
+    /// The methods mirrored (upper case, never empty, only [`SHADOW_METHODS`]): the shadow's
+    /// own `methods`, else the route's match methods among [`SHADOW_METHODS`], else GET and
+    /// POST ([`shadow_methods`]).
+    pub methods: Vec<String>,
+    /// `forward_credentials`: the shadow also gets `Authorization`, `Cookie`,
+    /// `Proxy-Authorization` and the route's `credentials` headers (default false).
+    pub forward_credentials: bool,
     pub max_body_bytes: u64,
     pub timeout_ms: u32,
     /// How to compare the shadow's answer with the primary's, if at all.
@@ -431,10 +437,47 @@ pub struct Route {
     pub feedback_auth: FeedbackAuth,
     /// The decision log (`log`).
     pub log: DecisionLog,
+    /// `credentials`: header names (lower case) the route's callers authenticate with,
+    /// withheld from its shadows like `Authorization` and `Cookie`.
+    pub credentials: Vec<String>,
+    /// Units (all arms together) at which the always-valid test is tuned to be tightest
+    /// (`experiment.expected_units`, default
+    /// [`DEFAULT_EXPECTED_UNITS`]).
+    pub expected_units: u64,
 }
+
+/// The only methods a shadow can be sent: RFC 9110's, without `CONNECT` and `TRACE`, plus
+/// `PATCH`. Never a WebDAV verb (`PROPFIND`, `MKCOL`, `LOCK`, ...) or any other extension.
+pub const SHADOW_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// The methods a shadow mirrors when it declares none: the route's match methods among
+/// [`SHADOW_METHODS`] (`None`: the route matches any method), else GET and POST.
+pub fn shadow_methods(route_methods: Option<&[String]>) -> Vec<String> {
+    let own: Vec<String> = route_methods
+        .unwrap_or_default()
+        .iter()
+        .filter(|m| SHADOW_METHODS.contains(&m.as_str()))
+        .cloned()
+        .collect();
+    if own.is_empty() {
+        vec!["GET".into(), "POST".into()]
+    } else {
+        own
+    }
+}
+
+/// Most `credentials` names a route may list.
+pub const MAX_CREDENTIALS: usize = 32;
 
 /// Most ledger shards a route may have.
 pub const MAX_FEEDBACK_SHARDS: u64 = 64;
+/// Default of a route's `experiment.expected_units`: the number of units (all arms together)
+/// at which the always-valid test is tuned to be tightest, as GrowthBook's default tuning
+/// parameter.
+pub const DEFAULT_EXPECTED_UNITS: u64 = 5_000;
+/// Bounds of `experiment.expected_units`.
+pub const MIN_EXPECTED_UNITS: u64 = 10;
+pub const MAX_EXPECTED_UNITS: u64 = 1_000_000_000;
 
 /// Largest `min_requests` of a guard.
 pub const MAX_MIN_REQUESTS: u64 = 1_000_000_000;

@@ -239,11 +239,37 @@ pub fn config_schema() -> Value {
     }
     let tolerance = json!({ "type": ["number", "null"], "minimum": 0, "default": crate::observe::DEFAULT_TOLERANCE, "description": "Absolute tolerance for numbers." });
     let semver = format!("^{WS}*[vV]*[0-9]{{1,19}}(\\.[0-9]{{1,19}}){{0,2}}([-+][\\s\\S]*)?{WS}*$");
+    // The route's offline-learning fields, built apart (one `json!` of every route field
+    // would pass the macro's recursion limit).
+    let route_reward = json!({ "anyOf": [{ "$ref": "#/$defs/reward_range" }, { "type": "null" }] });
+    let route_feedback_auth = json!({ "enum": ["receipt", "token", null], "default": "receipt", "description": "Who may send feedback: anyone holding the receipt, or (`token`) only a caller with an operator token of role `feedback` or higher." });
+    let route_log = json!({ "anyOf": [{ "$ref": "#/$defs/decision_log" }, { "type": "null" }] });
+    let route_def = object(
+        "A route: which requests, how units are identified, which strategy.",
+        &["name", "match", "strategy"],
+        json!({
+            "name": { "type": "string", "pattern": route_name_pattern(), "description": "Route name, 1-64 characters of [A-Za-z0-9_-] (no `.`: it names URL paths); unique (validator)." },
+            "match": { "$ref": "#/$defs/match" },
+            "unit": { "type": ["array", "null"], "items": { "$ref": "#/$defs/unit_source" }, "description": "Where the unit id comes from, in order; default header x-user-id, then cookie sy_uid." },
+            "strategy": { "$ref": "#/$defs/strategy" },
+            "shadow": { "type": ["array", "null"], "maxItems": 32, "items": { "$ref": "#/$defs/shadow" } },
+            "flags": { "type": ["array", "null"], "maxItems": 64, "items": { "$ref": "#/$defs/flag" } },
+            "strip_prefix": opt(json!({ "type": "string", "pattern": "^/[\\s\\S]*[^/]$", "description": "Removed from the path before forwarding." })),
+            "credentials": { "type": ["array", "null"], "minItems": 1, "maxItems": 32, "items": { "type": "string", "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$" }, "description": "Header names the route's callers authenticate with (besides Authorization, Cookie, Proxy-Authorization): never sent to a shadow without forward_credentials." },
+            "feedback_shards": { "type": ["integer", "null"], "minimum": 1, "maximum": 64, "default": 1, "description": "Receipt ledger shards feedback is spread over (by receipt id); the route's object merges them on its tick." },
+            "reward": route_reward,
+            "feedback_auth": route_feedback_auth,
+            "log": route_log,
+            "experiment": opt(json!({ "$ref": "#/$defs/experiment" })),
+            "description": { "type": ["string", "null"] },
+        }),
+    );
     let more = json!({
         "name": name("1-64 characters of [A-Za-z0-9._-]."),
         "origin_ref": { "type": "string", "description": "Name of an origin in `origins` (that it exists is checked by the validator: any other string is an unknown origin)." },
         "percent": { "type": "number", "minimum": 0, "maximum": 100, "multipleOf": 0.0001, "description": "Percent, 0-100, at most 4 decimals." },
         "methods": { "type": "array", "minItems": 1, "items": { "type": "string", "pattern": "^[A-Za-z]+$" }, "description": "HTTP methods (case-insensitive)." },
+        "shadow_methods": { "type": "array", "minItems": 1, "items": { "type": "string", "pattern": "^([Gg][Ee][Tt]|[Hh][Ee][Aa][Dd]|[Pp][Oo][Ss][Tt]|[Pp][Uu][Tt]|[Pp][Aa][Tt][Cc][Hh]|[Dd][Ee][Ll][Ee][Tt][Ee]|[Oo][Pp][Tt][Ii][Oo][Nn][Ss])$" }, "description": "Methods mirrored (case-insensitive): GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS; never CONNECT, TRACE or WebDAV verbs. Default: the route's match methods among these, else GET and POST." },
         "origin": object("A model server.", &["url"], json!({
             "url": { "type": "string", "pattern": "^https?://[^/?#\\\\@ ]+[^?#\\\\@ ]*$", "description": "http(s)://host[:port][/base-path]; no query, fragment, credentials or spaces." },
             "timeout_ms": { "type": ["integer", "null"], "minimum": 1, "maximum": 300_000, "default": 10_000 },
@@ -271,6 +297,9 @@ pub fn config_schema() -> Value {
         "arm": object("A bandit arm.", &["name", "origin"], json!({
             "name": name("Arm name, reported in x-switchyard-arm."),
             "origin": origin_ref("Origin serving the arm."),
+        })),
+        "experiment": object("How the route's experiment (A/B, canary, bandit arms against the first) is analysed.", &[], json!({
+            "expected_units": { "type": ["integer", "null"], "minimum": 10, "maximum": 1_000_000_000u64, "default": 5000, "description": "Units (all arms together) at which the always-valid test is tuned to be tightest: the sample size at which you expect to decide. Keep it fixed for an experiment." },
         })),
         "guard": object("Health limits: the controller rolls back when one is exceeded.", &[], json!({
             "max_error_rate": rate(1.0, "Largest acceptable error rate of the new side, (0, 1]."),
@@ -363,7 +392,8 @@ pub fn config_schema() -> Value {
         "shadow": object("Mirror a share of the route's requests to an origin; the answer is compared, never returned.", &["origin"], json!({
             "origin": origin_ref("Origin to mirror to; each origin at most once per route (validator)."),
             "percent": opt(json!({ "$ref": "#/$defs/percent" })),
-            "methods": { "anyOf": [{ "$ref": "#/$defs/methods" }, { "type": "null" }] },
+            "methods": { "anyOf": [{ "$ref": "#/$defs/shadow_methods" }, { "type": "null" }] },
+            "forward_credentials": { "type": ["boolean", "null"], "default": false, "description": "Also send the shadow Authorization, Cookie, Proxy-Authorization and the route's `credentials` headers (withheld by default)." },
             "max_body_bytes": opt(uint(100 << 20, "Larger bodies are not mirrored.")),
             "timeout_ms": opt(uint(300_000, "Shadow request timeout.")),
             "compare": { "anyOf": [{ "$ref": "#/$defs/compare" }, { "type": "null" }] },
@@ -374,20 +404,7 @@ pub fn config_schema() -> Value {
             "properties": { "kind": { "enum": kinds } },
             "allOf": dispatch,
         },
-        "route": object("A route: which requests, how units are identified, which strategy.", &["name", "match", "strategy"], json!({
-            "name": { "type": "string", "pattern": route_name_pattern(), "description": "Route name, 1-64 characters of [A-Za-z0-9_-] (no `.`: it names URL paths); unique (validator)." },
-            "match": { "$ref": "#/$defs/match" },
-            "unit": { "type": ["array", "null"], "items": { "$ref": "#/$defs/unit_source" }, "description": "Where the unit id comes from, in order; default header x-user-id, then cookie sy_uid." },
-            "strategy": { "$ref": "#/$defs/strategy" },
-            "shadow": { "type": ["array", "null"], "maxItems": 32, "items": { "$ref": "#/$defs/shadow" } },
-            "flags": { "type": ["array", "null"], "maxItems": 64, "items": { "$ref": "#/$defs/flag" } },
-            "strip_prefix": opt(json!({ "type": "string", "pattern": "^/[\\s\\S]*[^/]$", "description": "Removed from the path before forwarding." })),
-            "feedback_shards": { "type": ["integer", "null"], "minimum": 1, "maximum": 64, "default": 1, "description": "Receipt ledger shards feedback is spread over (by receipt id); the route's object merges them on its tick." },
-            "reward": { "anyOf": [{ "$ref": "#/$defs/reward_range" }, { "type": "null" }] },
-            "feedback_auth": { "enum": ["receipt", "token", null], "default": "receipt", "description": "Who may send feedback: anyone holding the receipt, or (`token`) only a caller with an operator token of role `feedback` or higher." },
-            "log": { "anyOf": [{ "$ref": "#/$defs/decision_log" }, { "type": "null" }] },
-            "description": { "type": ["string", "null"] },
-        })),
+        "route": route_def,
         "reward_range": object("Rewards the route accepts; feedback outside is refused (400 `reward_out_of_range`) and its receipt stays unspent. Default [0, 1]. `min < max` (validator).", &["min", "max"], json!({
             "min": { "type": "number", "minimum": -super::MAX_ABS_REWARD, "maximum": super::MAX_ABS_REWARD },
             "max": { "type": "number", "minimum": -super::MAX_ABS_REWARD, "maximum": super::MAX_ABS_REWARD },
@@ -475,7 +492,7 @@ mod tests {
                   "shadow": [{ "origin": "b", "compare": { "kind": "kserve_v2" } }],
                   "flags": [{ "name": "f", "rules": [{ "attr": "country", "op": "eq", "values": ["CH"] }] }],
                   "strip_prefix": "/ab", "description": "d", "reward": { "min": -1, "max": 5 }, "feedback_auth": "token",
-                  "log": { "decisions": true, "context": ["header:x-country", "country"] } },
+                  "log": { "decisions": true, "context": ["header:x-country", "country"] }, "experiment": { "expected_units": 1000 } },
                 { "name": "cn", "match": { "path_prefix": "/cn" }, "strategy": { "kind": "canary", "stable": "a", "canary": "b", "percent": 5,
                   "steps": [{ "percent": 10, "hold_s": 1 }], "guard": { "max_error_rate": 0.1 },
                   "gates": { "shadow": { "min_observations": 10, "min_agreement": 0.9, "compare": { "kind": "kserve_v2" }, "percent": 50 },
@@ -542,6 +559,7 @@ mod tests {
             ("/origins/a", "origin"),
             ("/routes/0", "route"),
             ("/routes/0/match", "match"),
+            ("/routes/0/experiment", "experiment"),
             ("/routes/0/unit/0", "unit_source"),
             ("/routes/0/strategy", "strategy_ab"),
             ("/routes/0/strategy/arms/0", "weighted_arm"),
@@ -604,10 +622,12 @@ mod tests {
                     "reward",
                     "feedback_auth",
                     "log",
+                    "experiment",
                 ],
             ),
             ("/routes/0/log", &["decisions", "context"]),
             ("/routes/0/match", &["host", "path_prefix", "methods"]),
+            ("/routes/0/experiment", &["expected_units"]),
             ("/routes/0/strategy", &["guard", "salt"]),
             (
                 "/routes/0/strategy/guard",
@@ -740,6 +760,7 @@ mod tests {
                 p if p.starts_with("/origins/") => schema["$defs"]["origin"].clone(),
                 p if p.ends_with("/match") => schema["$defs"]["match"].clone(),
                 p if p.ends_with("/log") => schema["$defs"]["decision_log"].clone(),
+                p if p.ends_with("/experiment") => schema["$defs"]["experiment"].clone(),
                 "/routes/0/strategy/guard" => schema["$defs"]["ab_guard"].clone(),
                 "/routes/1/strategy/gates" => schema["$defs"]["gates"].clone(),
                 "/routes/1/strategy/gates/shadow" => schema["$defs"]["shadow_gate"].clone(),

@@ -12,9 +12,11 @@ use super::fields::{Fields, Validator};
 use super::model::{
     path_matches, AbGuard, AbGuardAction, Arm, Attr, Config, DecisionLog, FeedbackAuth, Flag,
     Guard, Matcher, Op, Origin, RewardRange, Route, Rule, Semver, Shadow, Strategy, UnitSource,
-    DEFAULT_SHADOW_MAX_BODY, DEFAULT_SHADOW_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, MAX_ABS_REWARD,
-    MAX_FEEDBACK_SHARDS, MAX_LOG_CONTEXT, MAX_MIN_REQUESTS,
+    DEFAULT_EXPECTED_UNITS, DEFAULT_SHADOW_MAX_BODY, DEFAULT_SHADOW_TIMEOUT_MS, DEFAULT_TIMEOUT_MS,
+    MAX_ABS_REWARD, MAX_EXPECTED_UNITS, MAX_FEEDBACK_SHARDS, MAX_LOG_CONTEXT, MAX_MIN_REQUESTS,
+    MIN_EXPECTED_UNITS,
 };
+use super::model::{shadow_methods, MAX_CREDENTIALS, SHADOW_METHODS};
 use super::path::{Path, ROOT};
 use crate::base::{arm_key, display_f64, PPM};
 
@@ -169,7 +171,7 @@ impl Validator {
         let f = self.object(
             at,
             v,
-            "name, match, unit, strategy, shadow, flags, strip_prefix, description, feedback_shards, reward, feedback_auth, log",
+            "name, match, unit, strategy, shadow, flags, strip_prefix, description, feedback_shards, credentials, experiment, reward, feedback_auth, log",
         )?;
         let name = self
             .req(f, "name")
@@ -194,9 +196,14 @@ impl Validator {
         let mut split_salt = format!("{rname}:split");
         let strategy = strategy_value
             .and_then(|s| self.strategy(&at.key("strategy"), s, &rname, &mut split_salt));
+        let route_methods = matcher.as_ref().and_then(|m| m.methods.clone());
         let mut shadows = match f.get("shadow") {
             None => Vec::new(),
-            Some(s) => self.shadows(&at.key("shadow"), s, &rname),
+            Some(s) => self.shadows(&at.key("shadow"), s, &rname, route_methods.as_deref()),
+        };
+        let credentials = match f.get("credentials") {
+            None | Some(Value::Null) => Some(Vec::new()),
+            Some(c) => self.credentials(&at.key("credentials"), c),
         };
         if let Some(Strategy::Canary {
             canary,
@@ -205,7 +212,8 @@ impl Validator {
         }) = &strategy
         {
             if let Some(sg) = &g.shadow {
-                self.gate_mirror(&at.key("shadow"), &mut shadows, *canary, sg, &rname);
+                let m = route_methods.as_deref();
+                self.gate_mirror(&at.key("shadow"), &mut shadows, *canary, sg, &rname, m);
             }
         }
         // The lists as written (as the schema's maxItems counts them), not the entries that
@@ -237,6 +245,9 @@ impl Validator {
         let feedback_shards = self
             .opt_uint(f, "feedback_shards", MAX_FEEDBACK_SHARDS, 1)
             .filter(|n| self.check(*n > 0, &at.key("feedback_shards"), "must be at least 1"));
+        let expected_units = self
+            .opt(f, "experiment", Self::experiment)
+            .map(|e| e.unwrap_or(DEFAULT_EXPECTED_UNITS));
         let description = self.opt_str(f, "description");
         description?;
         let reward = self.opt(f, "reward", Self::reward_range);
@@ -258,6 +269,8 @@ impl Validator {
             split_salt,
             fingerprint,
             feedback_shards: feedback_shards? as u32,
+            credentials: credentials?,
+            expected_units: expected_units?,
             reward: reward?.unwrap_or_default(),
             feedback_auth: [FeedbackAuth::Receipt, FeedbackAuth::Token][feedback_auth?],
             log: log?.unwrap_or_default(),
@@ -324,6 +337,41 @@ impl Validator {
             decisions: decisions?,
             context,
         })
+    }
+
+    /// `credentials`: 1..=32 header names (any case; kept lower case).
+    fn credentials(&mut self, at: &Path, v: &Value) -> Option<Vec<String>> {
+        let arr = self.array(at, v)?;
+        let mut ok = self.check(
+            (1..=MAX_CREDENTIALS).contains(&arr.len()),
+            at,
+            &format!("1 to {MAX_CREDENTIALS} header names"),
+        );
+        let mut out: Vec<String> = Vec::with_capacity(arr.len());
+        for (i, h) in arr.iter().enumerate() {
+            let p = at.at(i);
+            let Some(name) = self.string(&p, h) else {
+                ok = false;
+                continue;
+            };
+            if name.is_empty() || name.len() > 256 || !name.bytes().all(is_tchar) {
+                ok = self.check(false, &p, &format!("invalid header name {name:?}"));
+                continue;
+            }
+            out.push(name.to_ascii_lowercase());
+        }
+        ok.then_some(out)
+    }
+
+    /// A route's `experiment` settings: `expected_units`.
+    fn experiment(&mut self, at: &Path, v: &Value) -> Option<u64> {
+        let f = self.object(at, v, "expected_units")?;
+        let default = DEFAULT_EXPECTED_UNITS;
+        self.opt_uint(f, "expected_units", MAX_EXPECTED_UNITS, default)
+            .filter(|n| {
+                let reason = format!("must be at least {MIN_EXPECTED_UNITS}");
+                self.check(*n >= MIN_EXPECTED_UNITS, &at.key("expected_units"), &reason)
+            })
     }
 
     pub(super) fn matcher(&mut self, at: &Path, v: &Value) -> Option<Matcher> {
@@ -578,7 +626,13 @@ impl Validator {
         Some(Rule { attr: attr?, op })
     }
 
-    pub(super) fn shadows(&mut self, at: &Path, v: &Value, route: &str) -> Vec<Shadow> {
+    pub(super) fn shadows(
+        &mut self,
+        at: &Path,
+        v: &Value,
+        route: &str,
+        route_methods: Option<&[String]>,
+    ) -> Vec<Shadow> {
         let mut out: Vec<Shadow> = Vec::new();
         for (i, s) in self
             .array(at, v)
@@ -587,7 +641,7 @@ impl Validator {
             .enumerate()
         {
             let p = at.at(i);
-            let Some(shadow) = self.shadow(&p, s, route) else {
+            let Some(shadow) = self.shadow(&p, s, route, route_methods) else {
                 continue;
             };
             if out.iter().any(|o| o.origin == shadow.origin) {
@@ -611,12 +665,33 @@ impl Validator {
             .ok()
     }
 
-    pub(super) fn shadow(&mut self, at: &Path, v: &Value, route: &str) -> Option<Shadow> {
-        let allowed = "origin, percent, methods, max_body_bytes, timeout_ms, compare";
+    pub(super) fn shadow(
+        &mut self,
+        at: &Path,
+        v: &Value,
+        route: &str,
+        route_methods: Option<&[String]>,
+    ) -> Option<Shadow> {
+        let allowed =
+            "origin, percent, methods, max_body_bytes, timeout_ms, compare, forward_credentials";
         let f = self.object(at, v, allowed)?;
         let origin = self.req_origin(f, "origin");
         let percent = self.opt_percent(f, "percent", PPM);
-        let methods = self.opt(f, "methods", Self::methods);
+        let methods = self.opt(f, "methods", |me, at, m| {
+            let list = me.methods(at, m)?;
+            let mut ok = true;
+            for (i, m) in list.iter().enumerate() {
+                if !SHADOW_METHODS.contains(&m.as_str()) {
+                    let reason = format!(
+                        "a shadow is never sent {m} (allowed: {})",
+                        SHADOW_METHODS.join(", ")
+                    );
+                    ok = me.check(false, &at.at(i), &reason);
+                }
+            }
+            ok.then_some(list)
+        });
+        let forward_credentials = self.opt_bool(f, "forward_credentials", false);
         let max_body = self.opt_uint(f, "max_body_bytes", 100 << 20, DEFAULT_SHADOW_MAX_BODY);
         let timeout = self.opt_uint(f, "timeout_ms", 300_000, DEFAULT_SHADOW_TIMEOUT_MS as u64);
         let compare = self.opt(f, "compare", Self::compare_spec);
@@ -625,13 +700,19 @@ impl Validator {
             salt: format!("{route}:shadow:{}", self.origin_names[origin.index()]),
             origin,
             percent_ppm: percent?,
-            methods: methods?,
+            methods: methods?.unwrap_or_else(|| shadow_methods(route_methods)),
+            forward_credentials: forward_credentials?,
             max_body_bytes: max_body?,
             timeout_ms: timeout? as u32,
             compare: compare?,
             gate: false,
         })
     }
+}
+
+/// An RFC 9110 `tchar`: the characters of a header name.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// A rule's `attr`: `header:<name>`, `cookie:<name>`, `query:<name>` or `country`.

@@ -34,7 +34,7 @@ use crate::observe::{
 };
 use crate::statistics::{
     judge_noninferiority, mean_difference, proportion_difference, Estimate, Judgement, MeanStats,
-    Verdict,
+    NonInferiority,
 };
 
 /// Per-observation variance floor of log latency: the histogram's buckets are 1/8 of a
@@ -240,9 +240,9 @@ pub fn promote_verdict(
         };
         parts.push(shown);
         match j.verdict {
-            Verdict::Worse => any_worse = true,
-            Verdict::NotWorse => {}
-            Verdict::Undecided => all_not_worse = false,
+            NonInferiority::Worse => any_worse = true,
+            NonInferiority::NotWorse => {}
+            NonInferiority::Undecided => all_not_worse = false,
         }
         judged.insert((*name).into(), v);
     }

@@ -24,26 +24,14 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::controller::ArmHealth;
+use super::experiment::{Epochs, UnitRows, UnitWrite};
 use super::health::HealthTrack;
-use crate::config::RewardFeedback;
+use super::store::StoreError;
+use crate::config::{RewardFeedback, Route};
 use crate::config::{RouteState, Weights};
 use crate::observe::{ArmAggregate, Batch, RouteAggregate};
 use crate::receipt::{ReceiptId, ReplayGuard};
-use crate::statistics::{ArmStats, MeanStats, MsprtState, Proportion};
-
-/// Distinct splits (fingerprint, share) whose sample-ratio counts are kept.
-pub const MAX_SPLITS: usize = 8;
-
-/// Sample-ratio counts of the observations made under one split.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SplitCounts {
-    pub fingerprint: String,
-    pub split_ppm: u32,
-    pub first_ms: u64,
-    pub last_ms: u64,
-    pub arms: BTreeMap<String, u64>,
-}
+use crate::statistics::{ArmStats, MeanStats, Proportion};
 
 /// What the route's evidence is (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +87,6 @@ pub struct Learner {
     pub total: RouteAggregate,
     /// Since the controller's current step began.
     pub window: RouteAggregate,
-    pub msprt: BTreeMap<String, MsprtState>,
     pub replay: ReplayGuard,
     /// Last state written to `state:<route>`.
     pub state: Option<RouteState>,
@@ -113,8 +100,9 @@ pub struct Learner {
     pub overrides: crate::observe::OverrideTotals,
     /// Recent health per arm (see [`HealthTrack`]).
     pub health: BTreeMap<String, HealthTrack>,
-    /// Sample-ratio counts per split the edge routed under, at most [`MAX_SPLITS`].
-    pub splits: Vec<SplitCounts>,
+    /// Units per split the edge routed under, their sums and sequential tests (the unit
+    /// rows themselves are in storage: `experiment.rs`).
+    pub epochs: Epochs,
     /// The controller epoch in force (see [`RouteState::epoch`]); every state written
     /// carries it.
     pub epoch: u64,
@@ -188,8 +176,8 @@ impl Learner {
     }
 
     /// Folds a batch in. Entries the edge tagged with an older controller epoch than the
-    /// one in force are re-filed: counted in `total`, the splits and the series (they
-    /// happened), but kept out of the controller's `window` and the health window, so
+    /// one in force are re-filed: counted in `total` and the series (they happened; their
+    /// units are counted by [`Learner::report_units`]), but kept out of the controller's `window` and the health window, so
     /// evidence gathered before an operator's action, a rollback, a promotion or a strategy
     /// change never judges the route after it.
     pub fn report(&mut self, batch: &Batch, now_ms: u64) -> usize {
@@ -217,43 +205,49 @@ impl Learner {
         }
         self.overrides.merge(&batch.overrides);
         self.last_report_ms = now_ms;
-        for a in batch.arms.iter().filter(|a| a.route == self.route) {
-            // Observations from an edge that does not tag its split take no part in SRM.
-            let Some(split_ppm) = a.split_ppm else {
-                continue;
-            };
-            let i = match self
-                .splits
-                .iter()
-                .position(|s| s.split_ppm == split_ppm && s.fingerprint == a.fingerprint)
-            {
-                Some(i) => i,
-                None => {
-                    if self.splits.len() >= MAX_SPLITS {
-                        // Forget the split seen least recently.
-                        if let Some(old) =
-                            (0..self.splits.len()).min_by_key(|i| self.splits[*i].last_ms)
-                        {
-                            self.splits.remove(old);
-                        }
-                    }
-                    self.splits.push(SplitCounts {
-                        fingerprint: a.fingerprint.clone(),
-                        split_ppm,
-                        first_ms: batch.first_ms,
-                        last_ms: batch.last_ms,
-                        arms: BTreeMap::new(),
-                    });
-                    self.splits.len() - 1
-                }
-            };
-            let s = &mut self.splits[i];
-            s.last_ms = s.last_ms.max(batch.last_ms);
-            s.first_ms = s.first_ms.min(batch.first_ms);
-            let n = s.arms.entry(a.arm.clone()).or_default();
-            *n = n.saturating_add(a.counts.requests);
-        }
         self.total.merge_batch(batch)
+    }
+
+    /// Counts a batch's units per split (reading their rows from `rows`, at most `cap` rows
+    /// in all); returns the unit rows to write.
+    pub fn report_units(
+        &mut self,
+        batch: &Batch,
+        now_ms: u64,
+        rows: &impl UnitRows,
+        cap: u64,
+    ) -> Result<Vec<UnitWrite>, StoreError> {
+        let keys = self.epochs.keys_for(&self.route, batch, now_ms);
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let stored = rows.unit_rows(&keys)?;
+        Ok(self
+            .epochs
+            .fold(&self.route, batch, &keys, &stored, cap, now_ms))
+    }
+
+    /// Credits a reward to the unit that earned it (its row under the most recent split that
+    /// knows it); the row to write, if any. `route`: the route's config in force, when the
+    /// caller has it (the route's own object, not a ledger shard): its split is noted first
+    /// ([`Epochs::enter`]), so a unit whose feedback overtakes every report still gets its
+    /// row. The arm's totals are credited by [`Learner::credit`].
+    pub fn credit_unit(
+        &mut self,
+        arm: &str,
+        unit: u64,
+        reward: f64,
+        (route, now_ms): (Option<&Route>, u64),
+        rows: &impl UnitRows,
+        cap: u64,
+    ) -> Result<Option<UnitWrite>, StoreError> {
+        if let Some(r) = route {
+            let state = self.state.clone();
+            self.epochs.enter(r, state.as_ref(), now_ms);
+        }
+        let keys = self.epochs.credit_keys(arm, unit);
+        let stored = rows.unit_rows(&keys)?;
+        Ok(self.epochs.credit(&keys, &stored, reward, cap))
     }
 
     /// Credits one reward, once per receipt id.

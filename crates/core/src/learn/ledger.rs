@@ -8,7 +8,11 @@
 //!   later are carried along by serde);
 //! - `total`/`<arm>`, `window`/`<arm>`: [`ArmAggregate`];
 //! - `total_shadow`/`<origin>`, `window_shadow`/`<origin>`: `ShadowCounts`;
-//! - `shard_seen`/`<shard>/<arm>`: the reward sums of a ledger shard already merged.
+//! - `shard_seen`/`<shard>/<arm>`: the reward sums of a ledger shard already merged;
+//!
+//! and unit rows (`epoch`, `unit`, `arm`) -> [`UnitRow`] ([`Write::Unit`](super::Write::Unit),
+//! [`Store::unit_rows`](super::Store::unit_rows)): what each unit did under each split (`super::experiment`), read and
+//! written per batch, deleted in bounded batches once their split is retired.
 //!
 //! Every change is computed on a copy of the in-memory [`Learner`], written as one batch
 //! ([`Store::apply`], all or nothing), and only then becomes the in-memory state: a failed
@@ -24,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use super::decisions::{
     draw_of, LogSampler, EARLY_REWARD_KEEP_MS, LOG_PRUNE_BATCH, LOG_RETENTION_MS,
 };
+use super::experiment::{UnitKey, UnitRows, MAX_UNIT_ROWS};
 use super::learner::{check_credit, FeedbackError, Learner};
 use super::operate::{OperateError, Operation};
 use super::series::Series;
@@ -34,6 +39,7 @@ use crate::config::Route;
 use crate::config::RouteState;
 use crate::observe::{ArmAggregate, Batch, OpeSums};
 use crate::receipt::{ReceiptId, MAX_SKEW_MS};
+use crate::statistics::UnitRow;
 
 /// Expired receipt rows deleted per alarm, at most.
 pub const PRUNE_BATCH: u32 = 5_000;
@@ -50,6 +56,15 @@ pub const TOTAL_SHADOW: &str = "total_shadow";
 pub const WINDOW_SHADOW: &str = "window_shadow";
 pub const SHARD_SEEN: &str = "shard_seen";
 const META_KEY: &str = "learner";
+
+/// A [`Store`]'s unit rows, as the learner reads them.
+struct StoreUnits<'a, S: Store>(&'a S);
+
+impl<S: Store> UnitRows for StoreUnits<'_, S> {
+    fn unit_rows(&self, keys: &[UnitKey]) -> Result<Vec<Option<UnitRow>>, StoreError> {
+        self.0.unit_rows(keys)
+    }
+}
 
 /// Reward sums of one arm (what a ledger shard reports to its route's object).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -106,6 +121,15 @@ pub fn shard_of(id: &ReceiptId, shards: u32) -> u32 {
     x % n
 }
 
+/// The ledger shard that credits a receipt: by the shard count signed into it (`v2`
+/// receipts, [`Receipt::shards`](crate::receipt::Receipt::shards)), else by the route's
+/// configured `feedback_shards` (`v1` receipts, issued before the count was signed).
+/// Changing `feedback_shards` therefore never moves a `v2` receipt to another shard, whose
+/// ledger would not know it had been credited.
+pub fn credit_shard(id: &ReceiptId, signed: Option<u32>, configured: u32) -> u32 {
+    shard_of(id, signed.unwrap_or(configured))
+}
+
 /// When a receipt row may be forgotten: its receipt would be refused as expired anyway.
 pub fn receipt_expiry(issued_ms: u64, max_age_ms: u64) -> u64 {
     issued_ms
@@ -126,6 +150,8 @@ pub struct Durable<S: Store> {
     /// Ledger shard number of this object (0: the route's own object, which keeps the
     /// decision log).
     shard: u32,
+    /// Unit rows kept at most ([`MAX_UNIT_ROWS`]; smaller in tests).
+    unit_cap: u64,
 }
 
 impl<S: Store> Durable<S> {
@@ -184,6 +210,7 @@ impl<S: Store> Durable<S> {
                 series,
                 sampler: LogSampler::default(),
                 shard: parse_object_name(route).1,
+                unit_cap: MAX_UNIT_ROWS,
             },
             warnings,
         ))
@@ -191,6 +218,11 @@ impl<S: Store> Durable<S> {
 
     pub fn learner(&self) -> &Learner {
         &self.learner
+    }
+
+    /// Keeps at most `cap` unit rows instead of [`MAX_UNIT_ROWS`] (tests of the cap).
+    pub fn set_unit_cap(&mut self, cap: u64) {
+        self.unit_cap = cap;
     }
 
     pub fn store(&self) -> &S {
@@ -202,12 +234,14 @@ impl<S: Store> Durable<S> {
         Ok(self.store.rows(META)?.is_empty())
     }
 
-    /// Folds a batch of observations in; returns how many entries were merged.
+    /// Folds a batch of observations in; returns how many entries were merged. Reads the
+    /// rows of the batch's units and writes them back (one row per distinct unit).
     pub fn report(&mut self, batch: &Batch, now_ms: u64) -> Result<usize, StoreError> {
         let mut next = self.learner.clone();
         let merged = next.report(batch, now_ms);
+        let units = next.report_units(batch, now_ms, &StoreUnits(&self.store), self.unit_cap)?;
         let route = next.route.clone();
-        let mut writes = Vec::new();
+        let mut writes: Vec<Write> = units.into_iter().map(|(k, r)| Write::Unit(k, r)).collect();
         for a in batch.arms.iter().filter(|a| a.route == route) {
             put_arm(&mut writes, &next, &a.arm);
         }
@@ -246,17 +280,25 @@ impl<S: Store> Durable<S> {
         now_ms: u64,
         max_age_ms: u64,
     ) -> Result<Result<(), FeedbackError>, StoreError> {
-        self.credit_logged(id, arm, reward, issued_ms, now_ms, max_age_ms, None)
+        self.credit_unit(
+            id, arm, None, None, reward, issued_ms, now_ms, max_age_ms, None,
+        )
     }
 
-    /// [`credit`](Self::credit) with `ppm`, the decision's propensity from its receipt:
-    /// the reward also enters the off-policy-evaluation sums and (in the route's own object)
-    /// is joined to the decision log.
+    /// [`Durable::credit`] of a receipt that names its `unit` (its 64-bit key): the unit's
+    /// row is credited too, under the most recent live split that knows the unit, else under
+    /// the split in force. `route`: the route's config in force (the route's own object;
+    /// `None` on a ledger shard, whose unit rows nobody reads), which says that split even
+    /// before the first report or tick. `ppm`: the decision's propensity from its receipt: the
+    /// reward also enters the off-policy-evaluation sums and (in the route's own object) is
+    /// joined to the decision log.
     #[allow(clippy::too_many_arguments)]
-    pub fn credit_logged(
+    pub fn credit_unit(
         &mut self,
         id: ReceiptId,
         arm: &str,
+        unit: Option<u64>,
+        route: Option<&Route>,
         reward: f64,
         issued_ms: u64,
         now_ms: u64,
@@ -285,6 +327,25 @@ impl<S: Store> Durable<S> {
                 reward,
                 at: now_ms,
             });
+        }
+        if let Some(unit) = unit {
+            let seen = (next.epochs.live.len(), next.epochs.in_force.clone());
+            let credited = next.credit_unit(
+                arm,
+                unit,
+                reward,
+                (route, now_ms),
+                &StoreUnits(&self.store),
+                self.unit_cap,
+            )?;
+            if let Some((k, r)) = &credited {
+                writes.push(Write::Unit(k.clone(), *r));
+            }
+            // The unit's sums, or a split noted or opened, live in `meta`.
+            if credited.is_some() || seen != (next.epochs.live.len(), next.epochs.in_force.clone())
+            {
+                writes.push(meta_write(&mut next)?);
+            }
         }
         let mut series = self.series.clone();
         series.reward(arm, 1, reward, now_ms, &mut writes);
@@ -546,6 +607,19 @@ impl<S: Store> Durable<S> {
         limit: u32,
     ) -> Result<Vec<LoggedDecision>, StoreError> {
         self.store.decision_page(after, limit)
+    }
+
+    /// Deletes up to `limit` unit rows of retired splits (oldest first); returns how many.
+    pub fn prune_units(&mut self, limit: u32) -> Result<u32, StoreError> {
+        let Some(r) = self.learner.epochs.retired.first().copied() else {
+            return Ok(0);
+        };
+        let n = self.store.delete_units(r.id, limit)?;
+        let mut next = self.learner.clone();
+        next.epochs.pruned(u64::from(n), n < limit);
+        let writes = vec![meta_write(&mut next)?];
+        self.commit(next, writes).map_err(store_only)?;
+        Ok(n)
     }
 
     fn commit(&mut self, next: Learner, writes: Vec<Write>) -> Result<(), ApplyError> {

@@ -5,6 +5,9 @@
 //!   operator actions ([`Operation`]); `view.rs`: the statistics document;
 //! - `controller.rs`: the canary and rolling controllers ([`next_step`]) and the one naming
 //!   of a state change ([`transitions`]) for the timeline, the webhooks and the epoch;
+//! - `experiment.rs`: the experiment counted per unit: the splits in force (epochs of the
+//!   experiment, not the controller's epoch), unit rows, sequential tests, the stats
+//!   document's `experiment` section ([`Epochs`]);
 //! - `gates.rs`: a canary's release gates (shadow agreement, promotion test, pipeline);
 //! - `store.rs`: the SQLite-shaped [`Store`] the state is kept in ([`MemStore`] for tests);
 //! - `ledger.rs`: the receipt ledger and aggregate rows, shards, pruning ([`Durable`]);
@@ -14,6 +17,7 @@
 
 mod controller;
 mod decisions;
+mod experiment;
 mod gates;
 mod health;
 mod learner;
@@ -33,6 +37,10 @@ pub use decisions::{
     cursor_of, draw_of, export_line, parse_cursor, LogSampler, EARLY_REWARD_KEEP_MS,
     EXPORT_PAGE_MAX, LOG_PRUNE_BATCH, LOG_RATE_PER_MINUTE, LOG_RETENTION_MS,
 };
+pub use experiment::{
+    document as experiment_document, msprt_config, planned_weights, Epoch, Epochs, MemUnits,
+    Retired, UnitRows, UnitWrite, EPOCH_IDLE_MS, MAX_EPOCHS, MAX_RETIRED, MAX_UNIT_ROWS,
+};
 pub use gates::{next as gated_step, pipeline, promote_verdict, shadow_verdict, GateDecision};
 pub use health::{
     HealthTrack, DRAIN_ERROR_RATE, DRAIN_MIN_REQUESTS, DRAIN_SPAN_MS, HEALTH_MAX_ENTRIES,
@@ -40,11 +48,11 @@ pub use health::{
 };
 pub use learner::{
     arm_health, bandit_evidence, check_credit, check_reward, mean_stats, proportion, proportion_of,
-    Evidence, FeedbackError, Learner, SplitCounts, MAX_ABS_REWARD, MAX_SPLITS,
+    Evidence, FeedbackError, Learner, MAX_ABS_REWARD,
 };
 pub use ledger::{
-    parse_object_name, receipt_expiry, shard_object_name, shard_of, Durable, RewardSums,
-    MAX_SHARDS, META, PRUNE_BATCH as LEDGER_PRUNE_BATCH, SHARD_SEEN, SHARD_SEP, TOTAL,
+    credit_shard, parse_object_name, receipt_expiry, shard_object_name, shard_of, Durable,
+    RewardSums, MAX_SHARDS, META, PRUNE_BATCH as LEDGER_PRUNE_BATCH, SHARD_SEEN, SHARD_SEP, TOTAL,
     TOTAL_SHADOW, WINDOW, WINDOW_SHADOW,
 };
 pub use offline::{ope_document, parse_policy, trainer_status, PolicyError};
@@ -55,5 +63,7 @@ pub use series::{
     MAX_NAMES_PER_MINUTE, MAX_POINTS, MINUTE, MINUTE_SHADOW, PRUNE_BATCH as SERIES_PRUNE_BATCH,
     WEIGHT_MOVE, WEIGHT_POINT_MS, WEIGHT_PT,
 };
-pub use store::{ApplyError, LoggedDecision, MemStore, Store, StoreError, Warnings, Write};
+pub use store::{
+    ApplyError, LoggedDecision, MemStore, Store, StoreError, UnitKey, Warnings, Write,
+};
 pub use tick::TickOutput;

@@ -728,6 +728,7 @@ mod tests {
             },
             latency,
             propensities: Vec::new(),
+            units: Vec::new(),
         }
     }
 

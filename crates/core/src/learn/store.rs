@@ -8,6 +8,16 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::observe::DecisionRow;
+use crate::statistics::UnitRow;
+
+/// Key of one unit row: the split's epoch id, the arm, the unit's 64-bit key
+/// (`super::experiment`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UnitKey {
+    pub epoch: u32,
+    pub arm: String,
+    pub unit: u64,
+}
 
 /// One write of a batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +42,8 @@ pub enum Write {
     /// The reward of the decision with receipt id `id`: joined to its row, or kept as an
     /// early reward (stamped `at`) until the row arrives.
     LogReward { id: String, reward: f64, at: u64 },
+    /// Insert or replace a unit row (`super::experiment`).
+    Unit(UnitKey, UnitRow),
 }
 
 /// One row of the decision log as stored: the decision, its sampling rate, its reward.
@@ -92,6 +104,10 @@ pub trait Store {
     ) -> Result<u32, StoreError>;
     /// Decision rows stored.
     fn decision_count(&self) -> Result<u64, StoreError>;
+    /// The unit rows of `keys`, in order (`None`: no row).
+    fn unit_rows(&self, keys: &[UnitKey]) -> Result<Vec<Option<UnitRow>>, StoreError>;
+    /// Deletes up to `limit` unit rows of `epoch`; returns how many.
+    fn delete_units(&self, epoch: u32, limit: u32) -> Result<u32, StoreError>;
 }
 
 /// What loading found that it could not use (logged by the caller; never a reason to start
@@ -111,6 +127,7 @@ struct MemTables {
     decision_ids: BTreeMap<String, u64>,
     /// id -> (reward, at).
     early: BTreeMap<String, (f64, u64)>,
+    units: BTreeMap<UnitKey, UnitRow>,
 }
 
 /// [`Store`] in memory, with injectable failures, for native tests.
@@ -140,6 +157,11 @@ impl MemStore {
 
     pub fn row_count(&self) -> usize {
         self.tables.borrow().rows.len()
+    }
+
+    /// Unit rows stored.
+    pub fn unit_count(&self) -> usize {
+        self.tables.borrow().units.len()
     }
 }
 
@@ -196,6 +218,10 @@ impl Store for &MemStore {
                             t.early.insert(id, (reward, at));
                         }
                     }
+                }
+                Write::Unit(k, r) => {
+                    bytes += 48 + k.arm.len() as u64;
+                    t.units.insert(k, r);
                 }
             }
         }
@@ -290,5 +316,28 @@ impl Store for &MemStore {
 
     fn decision_count(&self) -> Result<u64, StoreError> {
         Ok(self.tables.borrow().decisions.len() as u64)
+    }
+
+    fn unit_rows(&self, keys: &[UnitKey]) -> Result<Vec<Option<UnitRow>>, StoreError> {
+        if self.fail_reads.get() {
+            return Err(StoreError("injected read failure".into()));
+        }
+        let t = self.tables.borrow();
+        Ok(keys.iter().map(|k| t.units.get(k).copied()).collect())
+    }
+
+    fn delete_units(&self, epoch: u32, limit: u32) -> Result<u32, StoreError> {
+        let mut t = self.tables.borrow_mut();
+        let doomed: Vec<UnitKey> = t
+            .units
+            .keys()
+            .filter(|k| k.epoch == epoch)
+            .take(limit as usize)
+            .cloned()
+            .collect();
+        for k in &doomed {
+            t.units.remove(k);
+        }
+        Ok(doomed.len() as u32)
     }
 }

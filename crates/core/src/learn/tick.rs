@@ -9,11 +9,13 @@ use super::gates::GateDecision;
 use super::health::{
     DRAIN_ERROR_RATE, DRAIN_MIN_REQUESTS, DRAIN_SPAN_MS, HEALTH_SPAN_MS, RECOVER_REQUESTS,
 };
-use super::learner::{arm_health, bandit_evidence, mean_stats, proportion_of, Evidence, Learner};
+use super::learner::{arm_health, bandit_evidence, Evidence, Learner};
 use crate::base::Rng;
-use crate::config::{AbGuardAction, BanditAlgorithm, Gates, Route, Strategy, Trainer};
+use crate::config::{
+    AbGuardAction, BanditAlgorithm, Gates, RewardFeedback, Route, Strategy, Trainer,
+};
 use crate::config::{RouteState, Weights};
-use crate::statistics::{self, Algorithm, ArmStats, BanditParams, MsprtConfig, RewardModel};
+use crate::statistics::{self, Algorithm, ArmStats, BanditParams, RewardModel};
 
 /// What a tick wants written to KV.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -32,7 +34,37 @@ impl Learner {
         let before = self.state.clone();
         let mut out = self.step(route, now_ms, rng);
         self.stamp(before.as_ref(), &mut out, false);
+        self.look(route, now_ms);
         out
+    }
+
+    /// The experiment's arms (control first) and its evidence; the metric is a ratio (mean
+    /// reward per reward received) unless the evidence is conversion; `None` without an
+    /// experiment.
+    pub(super) fn experiment_arms<'r>(&self, route: &'r Route) -> Option<(Vec<&'r str>, Evidence)> {
+        let (names, feedback): (Vec<&str>, Option<RewardFeedback>) = match &route.strategy {
+            Strategy::Ab { arms, .. } => (arms.iter().map(|a| a.name.as_str()).collect(), None),
+            Strategy::Canary { .. } => (vec!["stable", "canary"], None),
+            Strategy::Bandit { arms, feedback, .. } => (
+                arms.iter().map(|a| a.name.as_str()).collect(),
+                Some(*feedback),
+            ),
+            _ => return None,
+        };
+        let mode = self.evidence(&names, feedback);
+        (names.len() >= 2).then_some((names, mode))
+    }
+
+    /// One look of the sequential tests (SRM and always-valid) at the units of the split in
+    /// force, after the controller step (so the split is the one the edge routes by next).
+    fn look(&mut self, route: &Route, now_ms: u64) {
+        let (names, mode) = self
+            .experiment_arms(route)
+            .unwrap_or((Vec::new(), Evidence::Conversion));
+        let ratio = mode != Evidence::Conversion;
+        let state = self.state.clone();
+        self.epochs
+            .tick(route, state.as_ref(), &names, ratio, now_ms);
     }
 
     /// Sets the epoch of a state about to be written: a new epoch when the change is an
@@ -66,7 +98,6 @@ impl Learner {
             if !self.fingerprint.is_empty() {
                 self.total.reset(now_ms);
                 self.window.reset(now_ms);
-                self.msprt.clear();
                 self.health.clear();
                 self.state = None;
                 self.gates.clear();
@@ -154,7 +185,6 @@ impl Learner {
             }
             Strategy::Ab { arms, guard } if arms.len() >= 2 => {
                 let names: Vec<&str> = arms.iter().map(|a| a.name.as_str()).collect();
-                self.update_msprt(&names);
                 if let Some(g) = guard {
                     if let Some(st) = self.ab_guard(route, &names, g, now_ms) {
                         self.state = Some(st.clone());
@@ -162,7 +192,6 @@ impl Learner {
                     }
                 }
             }
-            Strategy::Canary { .. } => self.update_msprt(&["stable", "canary"]),
             _ => {}
         }
         self.control(route, now_ms, out)
@@ -334,30 +363,6 @@ impl Learner {
             updated_ms: now_ms,
             ..cur.cloned().unwrap_or_default()
         })
-    }
-
-    /// Always-valid tests of each arm against the first: on rates for 0/1 rewards (key
-    /// `<arm>`), on means for numeric rewards (key `<arm>:mean`).
-    pub(super) fn update_msprt(&mut self, names: &[&str]) {
-        let mode = self.evidence(names, None);
-        let cfg = MsprtConfig::default();
-        for n in &names[1..] {
-            if mode == Evidence::Numeric {
-                let c = mean_stats(self.total.arm(names[0]));
-                let t = mean_stats(self.total.arm(n));
-                self.msprt
-                    .entry(format!("{n}:mean"))
-                    .or_default()
-                    .update_means(&c, &t, &cfg);
-            } else {
-                let c = proportion_of(self.total.arm(names[0]), mode);
-                let t = proportion_of(self.total.arm(n), mode);
-                self.msprt
-                    .entry(n.to_string())
-                    .or_default()
-                    .update(c, t, &cfg);
-            }
-        }
     }
 
     /// The canary / rolling controller step (a canary with gates: `super::gates`).

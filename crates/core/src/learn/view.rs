@@ -1,14 +1,13 @@
 //! The route's statistics document (`GET /_switchyard/stats/<route>`): totals, window, health,
-//! the experiment's comparison and the sample-ratio check, as JSON.
+//! the experiment over units (comparisons, verdicts, the sequential sample-ratio check), as JSON.
 
 use serde_json::{json, Map, Value};
 
+use super::experiment;
 use super::health::DRAIN_SPAN_MS;
-use super::learner::{mean_stats, proportion_of, Evidence, Learner};
-use crate::config::{RewardFeedback, Route, Strategy};
+use super::learner::{Evidence, Learner};
+use crate::config::Route;
 use crate::observe::ArmAggregate;
-use crate::routing;
-use crate::statistics::{self, MsprtConfig};
 
 fn arm_json(a: &ArmAggregate) -> Value {
     json!({
@@ -75,142 +74,25 @@ impl Learner {
         doc
     }
 
-    /// Comparisons against control. 0/1 rewards: rates with CIs, z-test, always-valid
-    /// p-value, probability to beat control. Numeric rewards: means with CIs, the
-    /// difference with its Welch interval, Welch's test and the always-valid test for means
-    /// (conversion fields absent). Plus the sample-ratio-mismatch check over the
-    /// observations made under the split in force.
+    /// The experiment over units ([`super::experiment::document`]): per arm units, requests,
+    /// conversion per unit (0/1 rewards, `conversion` feedback) or the mean reward per reward
+    /// received (numeric or explicit rewards) with its comparison against the control, the
+    /// always-valid test and one verdict; the sequential SRM check of units against the split
+    /// in force. Bandits (moving weights) have no SRM check.
     pub(super) fn experiment(&self, route: &Route) -> Option<Value> {
-        let (names, feedback): (Vec<&str>, Option<RewardFeedback>) = match &route.strategy {
-            Strategy::Ab { arms, .. } => (arms.iter().map(|a| a.name.as_str()).collect(), None),
-            Strategy::Canary { .. } => (vec!["stable", "canary"], None),
-            Strategy::Bandit { arms, feedback, .. } => (
-                arms.iter().map(|a| a.name.as_str()).collect(),
-                Some(*feedback),
-            ),
-            _ => return None,
-        };
-        if names.len() < 2 {
-            return None;
-        }
-        let mode = self.evidence(&names, feedback);
-        let alpha = MsprtConfig::default().alpha;
-        let sequential = |key: &str| {
-            self.msprt.get(key).map(|m| {
-                json!({
-                    "always_valid_p_value": m.p_value,
-                    "significant": m.p_value <= alpha,
-                    "looks": m.looks,
-                })
-            })
-        };
-        let mut comparisons = Map::new();
-        let mut doc = if mode == Evidence::Numeric {
-            let control = mean_stats(self.total.arm(names[0]));
-            for n in &names[1..] {
-                let c = statistics::compare_means(&control, &mean_stats(self.total.arm(n)));
-                comparisons.insert(
-                    n.to_string(),
-                    json!({ "comparison": c, "sequential": sequential(&format!("{n}:mean")) }),
-                );
-            }
-            let own = statistics::compare_means(&control, &control);
-            json!({
-                "metric": "mean",
-                "control": names[0],
-                "control_arm": { "n": own.n, "mean": own.mean, "variance": own.variance, "ci95": own.ci95 },
-            })
-        } else {
-            let control = proportion_of(self.total.arm(names[0]), mode);
-            for n in &names[1..] {
-                let c =
-                    statistics::compare_conversion(control, proportion_of(self.total.arm(n), mode));
-                comparisons.insert(
-                    n.to_string(),
-                    json!({ "comparison": c, "sequential": sequential(n) }),
-                );
-            }
-            json!({
-                "metric": "conversion",
-                "control": names[0],
-                "control_rate": control.rate(),
-                "control_arm": {
-                    "n": control.n,
-                    "conversions": control.conversions,
-                    "rate": control.rate(),
-                    "ci95": statistics::wilson_interval(control, 0.95),
-                },
-            })
-        };
+        let (names, mode) = self.experiment_arms(route)?;
+        let mut doc = experiment::document(
+            &self.epochs,
+            route,
+            self.state.as_ref(),
+            &names,
+            mode != Evidence::Conversion,
+        );
         doc["evidence"] = json!(match mode {
             Evidence::Conversion => "conversion",
             Evidence::Explicit => "explicit",
             Evidence::Numeric => "numeric",
         });
-        doc["arms"] = Value::Object(comparisons);
-        doc["alpha"] = json!(alpha);
-        let (srm, split) = self.srm(route, &names);
-        doc["srm"] = json!(srm);
-        doc["srm_counts"] = json!("split");
-        doc["srm_split"] = split;
-        doc["splits"] = self
-            .splits
-            .iter()
-            .filter(|s| s.fingerprint == route.fingerprint)
-            .map(|s| {
-                json!({
-                    "split_ppm": s.split_ppm,
-                    "observations": s.arms.values().sum::<u64>(),
-                    "arms": s.arms,
-                    "first_ms": s.first_ms,
-                    "last_ms": s.last_ms,
-                })
-            })
-            .collect::<Vec<_>>()
-            .into();
         Some(doc)
-    }
-
-    /// The sample-ratio check over the observations the edge made under the split in
-    /// force (by the route's fingerprint and the learner's state), against that split's
-    /// weights. Observations made under an earlier split keep their own counts and are
-    /// never compared with the new weights. Bandits (moving weights) have none.
-    pub(super) fn srm(
-        &self,
-        route: &Route,
-        names: &[&str],
-    ) -> (Option<statistics::SrmResult>, Value) {
-        let split = routing::split_ppm(route, self.state.as_ref());
-        let weights: Vec<f64> = match &route.strategy {
-            Strategy::Ab { arms, .. } if split == crate::base::PPM => {
-                arms.iter().map(|a| a.weight).collect()
-            }
-            Strategy::Canary { .. } => {
-                let p = f64::from(split);
-                vec![f64::from(crate::base::PPM) - p, p]
-            }
-            _ => return (None, Value::Null),
-        };
-        let Some(counts) = self
-            .splits
-            .iter()
-            .find(|s| s.fingerprint == route.fingerprint && s.split_ppm == split)
-        else {
-            return (None, json!({ "split_ppm": split, "observations": 0 }));
-        };
-        let observed: Vec<u64> = names
-            .iter()
-            .map(|n| counts.arms.get(*n).copied().unwrap_or(0))
-            .collect();
-        let total: u64 = observed.iter().sum();
-        let srm = if total == 0 {
-            None
-        } else {
-            statistics::srm_test(&observed, &weights)
-        };
-        (
-            srm,
-            json!({ "split_ppm": split, "observations": total, "since_ms": counts.first_ms }),
-        )
     }
 }

@@ -21,6 +21,15 @@ fn slot<T>(v: &mut Vec<T>, is: impl Fn(&T) -> bool, make: impl FnOnce() -> T) ->
     &mut v[i]
 }
 
+/// Requests and errors of one unit in one [`ArmBatch`], sent as `[unit, requests, errors]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitCount(pub u64, pub u32, pub u32);
+
+/// Most distinct units one [`ArmBatch`] carries (a batch is flushed after
+/// `Batcher::DEFAULT_MAX_COUNT` observations, so this only bounds a batcher built larger);
+/// requests of further units of that batch are in its totals only.
+pub const MAX_UNITS_PER_ARM: usize = 1_000;
+
 /// Pre-aggregated observations of one (route, arm).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArmBatch {
@@ -45,6 +54,11 @@ pub struct ArmBatch {
     /// formats a float (`OpeSums::record_decisions` sums them in the route's object).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub propensities: Vec<[u32; 2]>,
+    /// Per distinct unit: its requests and errors in this batch (at most
+    /// [`MAX_UNITS_PER_ARM`]). Batches from an edge that predates units, or of a route without
+    /// an experiment, carry none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub units: Vec<UnitCount>,
 }
 
 /// Distinct propensities one [`ArmBatch`] counts; decisions with another one are not logged.
@@ -253,6 +267,7 @@ impl Batcher {
                 counts: OutcomeCounts::default(),
                 latency: LatencyHistogram::default(),
                 propensities: Vec::new(),
+                units: Vec::new(),
             },
         );
         slot.counts.record(obs.outcome);
@@ -263,6 +278,15 @@ impl Batcher {
                 Some(i) => counts[i][1] = counts[i][1].saturating_add(1),
                 None if counts.len() < MAX_PROPENSITIES => counts.push([p, 1]),
                 None => {}
+            }
+        }
+        if let Some(unit) = obs.unit {
+            let error = u32::from(obs.outcome != super::Outcome::Ok);
+            if let Some(u) = slot.units.iter_mut().find(|u| u.0 == unit) {
+                u.1 = u.1.saturating_add(1);
+                u.2 = u.2.saturating_add(error);
+            } else if slot.units.len() < MAX_UNITS_PER_ARM {
+                slot.units.push(UnitCount(unit, 1, error));
             }
         }
         self.note(now_ms)
@@ -386,7 +410,11 @@ mod tests {
             (a.arm.as_str(), a.counts.requests, a.counts.timeouts),
             ("a", 2, 1)
         );
+        // One entry per distinct unit: the test observations name units by latency.
+        assert_eq!(a.units, vec![UnitCount(10, 1, 0), UnitCount(30, 1, 1)]);
         assert!(!b.push(obs("r", "a", Outcome::Ok, 10), 5000));
+        assert!(!b.push(obs("r", "a", Outcome::Error5xx, 10), 5001));
+        assert_eq!(b.arms[0].units, vec![UnitCount(10, 2, 1)]);
         assert!(!b.flush_due(5999));
         assert!(b.flush_due(6000));
         assert!(b.push(obs("r", "a", Outcome::Ok, 10), 6000));

@@ -4,8 +4,9 @@
 //! Hot path: the edge builds an [`Observation`] (borrowed names, no allocation) per routed
 //! request and pushes it into its isolate's [`Batcher`]; `push` answers whether a flush is
 //! due (by count or age). [`Batcher::drain`] returns a [`Batch`] that is already
-//! pre-aggregated per (route, arm): counts and a [`LatencyHistogram`], not raw events, so the
-//! JSON body sent to the Durable Object stays small. [`Batch::split_by_route`] gives one
+//! pre-aggregated per (route, arm): counts, a [`LatencyHistogram`] and per-unit counts
+//! ([`UnitCount`]: one entry per distinct unit, not per request), not raw events, so the JSON
+//! body sent to the Durable Object stays small. [`Batch::split_by_route`] gives one
 //! batch per route's object. The object keeps a [`RouteAggregate`] and folds batches in with
 //! [`RouteAggregate::merge_batch`], rewards with [`RouteAggregate::credit_reward`].
 //!
@@ -34,7 +35,8 @@ mod shadow;
 
 pub use aggregate::{ArmAggregate, Reward, RewardError, RouteAggregate};
 pub use batch::{
-    ArmBatch, Batch, Batcher, OverrideBatch, OverrideTotals, ShadowBatch, MAX_PROPENSITIES,
+    ArmBatch, Batch, Batcher, OverrideBatch, OverrideTotals, ShadowBatch, UnitCount,
+    MAX_PROPENSITIES, MAX_UNITS_PER_ARM,
 };
 pub use compare::{
     compare, compare_read, compare_with, normalise_text, normalise_text_with, values_agree,
@@ -64,6 +66,7 @@ fn obs<'a>(route: &'a str, arm: &'a str, outcome: Outcome, ms: u32) -> Observati
         fingerprint: "f",
         split_ppm: 0,
         propensity_ppm: None,
+        unit: Some(u64::from(ms)),
         epoch: None,
     }
 }

@@ -43,6 +43,10 @@ pub struct Observation<'a> {
     /// The arm's propensity in ppm (`core::routing::Decision::propensity`); `None` for a
     /// request that is no draw of the policy (failed over to the other side).
     pub propensity_ppm: Option<u32>,
+    /// The unit's 64-bit key (the receipt's keyed unit id, read as a big-endian integer):
+    /// exposure is counted per unit. `None` where no experiment is analysed (flag,
+    /// blue-green, rolling and recreate routes).
+    pub unit: Option<u64>,
     /// The controller epoch of the route state the edge routed under (`RouteState::epoch`;
     /// 0 while it has none), for routes whose state it reads; `None` for the others.
     pub epoch: Option<u64>,

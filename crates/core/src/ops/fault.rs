@@ -129,6 +129,17 @@ impl Fault {
         Fault::ours(502, code, message)
     }
 
+    /// A replay the control plane refuses from its memory of spent receipts
+    /// (`crate::receipt::SpentIds`): the ledger's 409 `receipt_replayed`, with a message that
+    /// says the route's object was not asked.
+    pub fn receipt_spent() -> Fault {
+        Fault::caller(
+            409,
+            "receipt_replayed",
+            "this receipt was already credited (known spent: its ledger was not asked)",
+        )
+    }
+
     /// A receipt that does not verify: 401 (bad signature), 410 (expired), else 400; the
     /// code and message are the receipt error's.
     pub fn receipt(e: ReceiptError) -> Fault {
@@ -419,6 +430,11 @@ mod tests {
         let f: Fault = FeedbackError::Replayed.into();
         assert_eq!((f.status(), f.code), (409, "receipt_replayed"));
         assert_eq!(f.message, "this receipt was already credited");
+        // The control plane's refusal is the same answer to a client; only the message says
+        // that the ledger was not asked (what the e2e test tells the two apart by).
+        let spent = Fault::receipt_spent();
+        assert_eq!((spent.status(), spent.code), (409, "receipt_replayed"));
+        assert_ne!(spent.message, f.message);
         let f: Fault = FeedbackError::BadReward("too big".into()).into();
         assert_eq!(
             (f.status(), f.code, f.message.as_str()),

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use crate::config::{Config, Flag, Route};
 use crate::routing::flag_on;
-use crate::routing::{Headers, RequestView, MAX_UNIT_LEN};
+use crate::routing::{check_unit_id, Headers, RequestView};
 
 /// The var that lists the origins a browser may call OFREP from.
 pub const CORS_VAR: &str = "OFREP_CORS_ORIGINS";
@@ -127,6 +127,12 @@ pub struct Context {
 impl Context {
     /// Reads the body of an evaluation request.
     pub fn from_body(body: &Value) -> Result<Context, (OfrepError, String)> {
+        let missing = || {
+            (
+                OfrepError::TargetingKeyMissing,
+                "context.targetingKey (the unit id) is required".to_string(),
+            )
+        };
         let ctx = match body.get("context") {
             Some(Value::Object(m)) => m.clone(),
             None | Some(Value::Null) => Map::new(),
@@ -137,20 +143,20 @@ impl Context {
                 ))
             }
         };
+        // The edge's rule for unit ids (`routing::check_unit_id`), so that both refuse what
+        // one refuses and hash the same bytes otherwise.
         let key = match ctx.get("targetingKey") {
-            Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_UNIT_LEN => s.clone(),
-            Some(Value::String(s)) if s.len() > MAX_UNIT_LEN => {
-                return Err((
-                    OfrepError::InvalidContext,
-                    format!("targetingKey is longer than {MAX_UNIT_LEN} bytes"),
-                ))
-            }
-            _ => {
-                return Err((
-                    OfrepError::TargetingKeyMissing,
-                    "context.targetingKey (the unit id) is required".into(),
-                ))
-            }
+            Some(Value::String(s)) => match check_unit_id(s) {
+                Ok(Some(k)) => k.to_string(),
+                Ok(None) => return Err(missing()),
+                Err(e) => {
+                    return Err((
+                        OfrepError::InvalidContext,
+                        format!("targetingKey (the unit id) is {}", e.reason()),
+                    ))
+                }
+            },
+            _ => return Err(missing()),
         };
         let mut attrs = Vec::new();
         for (k, v) in ctx.iter().take(256) {

@@ -6,64 +6,78 @@
 //! once per receipt (its ledger table is keyed by the receipt id: `crate::learn`;
 //! [`ReplayGuard`] is the in-memory form used by `learn::Learner` and the legacy import).
 //!
-//! # Token format, v1
+//! # Token format, v2 (and v1)
 //!
 //! ```text
-//! v1.<base64url(payload)>.<base64url(tag)>          (base64url without padding)
+//! v2.<base64url(payload)>.<base64url(tag)>          (base64url without padding)
 //!
 //! payload = route_len:u8  route:utf8[1..=64]
 //!           arm_len:u8    arm:utf8[1..=64]
 //!           unit_id:[u8; 8]      (ReceiptSigner::unit_id: keyed, not the bucketing hash)
 //!           config_version:uleb128  issued_ms:uleb128
 //!           nonce:[u8; 8] (big-endian u64)
+//!           shards:u8            (the route's feedback_shards at issue, 1..=255)
 //!           [propensity_ppm:uleb128]   (optional, 1..=1000000)
-//! tag     = first 16 bytes of HMAC-SHA256(key, 0x01 || payload)
+//! tag     = first 16 bytes of HMAC-SHA256(key, 0x04 || payload)
 //! ```
+//!
+//! `v1` is the same without `shards` and without a propensity, under the domain byte `0x01`:
+//! receipts issued before `v2` still verify until they expire. The shard count is signed so
+//! that the ledger shard that credits a receipt is fixed when it is issued: a later change of
+//! `feedback_shards` cannot send a credited receipt to another shard, whose ledger has not
+//! seen it.
 //!
 //! `propensity_ppm` is the probability, in parts per million, with which the policy in force
 //! chose the receipt's arm for this request (`routing::Decision::propensity`): feedback
-//! credited with it feeds off-policy evaluation. It is the payload's optional last field:
-//! receipts signed before it existed end after the nonce and decode with no propensity (their
-//! rewards count everywhere except in off-policy estimates); anything after the nonce that is
-//! not one canonical ULEB128 in 1..=1000000 makes the receipt malformed.
+//! credited with it feeds off-policy evaluation. It is the payload's optional last field,
+//! absent for a request that was no draw of the policy; anything after the shard count that
+//! is not one canonical ULEB128 in 1..=1000000 makes the receipt malformed.
+//!
+//! The token is the signed-token codec of [`codec`] (shared with override tokens), and the
+//! domain byte comes from the one registry [`domain`]; the byte under the MAC binds the
+//! format, so a `v1` token relabelled `v2` (or any other token kind) fails its tag.
 //!
 //! The unit is named by [`ReceiptSigner::unit_id`], the first 8 bytes of
 //! `HMAC-SHA256(key, 0x02 "unit" 0x1F unit)`: keyed with the receipt secret, so a receipt
 //! (whose payload anyone can decode) reveals neither the unit's bucketing hash (which with a
 //! route's public salt would give its bucket) nor, by a dictionary of likely ids, the unit.
-//! Receipts signed before this change carried the bucketing hash in the same 8 bytes; nothing
-//! reads the field back (the Durable Object credits by route and arm), so they verify as
-//! before and the format stays `v1`.
+//! Nothing reads the field back (the Durable Object credits by route and arm).
 //!
-//! The leading `0x01` under the MAC binds the format version. A 128-bit truncated tag is
-//! within RFC 2104's guidance (at least half the hash output) and keeps the token short: a
-//! receipt for route `fraud`, arm `canary` is 74 characters (78 with a propensity). The receipt id used for replay
-//! detection is the tag itself ([`ReceiptId`]): it cannot be chosen without the key and it
-//! differs between receipts because the nonce and issue time differ.
+//! A 128-bit truncated tag is within RFC 2104's guidance (at least half the hash output) and
+//! keeps the token short: a receipt for route `fraud`, arm `canary` is 76 characters (80 with
+//! a propensity). The receipt id used for replay detection is the tag itself ([`ReceiptId`]):
+//! it cannot be chosen without the key and it differs between receipts because the nonce and
+//! issue time differ.
 //!
 //! # Files
 //!
 //! One file per concern, all re-exported here (the public paths are `receipt::*`):
-//! - `token.rs`: the v1 payload above: [`Receipt`], its validation, binary encoding and
-//!   strict decoding, and the format's constants;
+//! - `token.rs`: the payload above: [`Receipt`], its validation, binary encoding and strict
+//!   decoding, and the format's constants;
 //! - `signer.rs`: signing and verification with HMAC-SHA256 ([`ReceiptSigner`]), the
-//!   receipt id ([`ReceiptId`]) and why a token is rejected ([`ReceiptError`]);
-//! - `base64url.rs`: strict unpadded base64url (RFC 4648 section 5), also used by override
+//!   receipt id ([`ReceiptId`]);
+//! - `error.rs`: why a token is rejected ([`ReceiptError`]);
+//! - `codec.rs`: the signed-token codec (`<prefix>.<payload>.<tag>`), also used by override
 //!   tokens;
+//! - `domain.rs`: the registry of domain-separation bytes of every MAC under `RECEIPT_KEY`;
+//! - `base64url.rs`: strict unpadded base64url (RFC 4648 section 5);
 //! - `replay.rs`: [`ReplayGuard`], an in-memory once-per-receipt guard (the object's own is its
-//!   ledger table).
+//!   ledger table), and [`SpentIds`], the control plane's bounded cache of spent ids.
 
 mod base64url;
+pub mod codec;
+pub mod domain;
 mod error;
 mod replay;
 mod signer;
 mod token;
 
+pub use crate::base::MAX_NAME_LEN;
 pub use base64url::{b64_len, b64url_decode, b64url_decode_into, b64url_encode, b64url_encode_to};
 pub use error::ReceiptError;
-pub use replay::ReplayGuard;
+pub use replay::{ReplayGuard, SpentIds};
 pub use signer::{ReceiptId, ReceiptSigner, MAX_SKEW_MS};
-pub use token::{Receipt, PREFIX_V1, TAG_LEN};
+pub use token::{Receipt, PREFIX_V1, PREFIX_V2, TAG_LEN};
 
 /// Key, clock and a typical receipt shared by the unit tests of the files above.
 #[cfg(all(test, not(target_arch = "wasm32")))]

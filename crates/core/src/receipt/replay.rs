@@ -1,7 +1,8 @@
 //! Replay protection in memory: [`ReplayGuard`] remembers the ids of receipts already credited
 //! for as long as they could still verify. Used by `learn::Learner` and when the legacy
 //! single-value state is imported; the route's Durable Object itself guards by its ledger
-//! table, keyed by receipt id (`crate::learn`).
+//! table, keyed by receipt id (`crate::learn`). [`SpentIds`] is the control plane's bounded
+//! per-isolate memory in front of it, which refuses a replay without calling the object.
 
 use super::{ReceiptId, MAX_SKEW_MS};
 use serde::{Deserialize, Serialize};
@@ -67,6 +68,64 @@ impl ReplayGuard {
     }
 }
 
+/// The ids of receipts an isolate has seen credited (or refused as replays), at most
+/// `capacity` of them; the oldest is forgotten first. A hit is a replay refused without a
+/// call to the route's object; a miss costs nothing but that call (the object's ledger is
+/// the authority), so forgetting is always safe. 16 bytes of id plus the set's overhead per
+/// entry: [`SpentIds::DEFAULT_CAPACITY`] ids take well under 1 MB.
+#[derive(Debug, Clone)]
+pub struct SpentIds {
+    capacity: usize,
+    order: VecDeque<ReceiptId>,
+    set: HashSet<ReceiptId>,
+}
+
+impl SpentIds {
+    /// Ids kept by the control plane's isolates.
+    pub const DEFAULT_CAPACITY: usize = 16_384;
+
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        Self {
+            capacity,
+            order: VecDeque::new(),
+            set: HashSet::new(),
+        }
+    }
+
+    /// Whether `id` was recorded (and not forgotten since).
+    pub fn contains(&self, id: &ReceiptId) -> bool {
+        self.set.contains(id)
+    }
+
+    /// Records `id`, forgetting the oldest id when full.
+    pub fn insert(&mut self, id: ReceiptId) {
+        if !self.set.insert(id) {
+            return;
+        }
+        self.order.push_back(id);
+        while self.order.len() > self.capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+}
+
+impl Default for SpentIds {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_CAPACITY)
+    }
+}
+
 // Native only, like every receipt test (proptest is a native dev-dependency).
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
@@ -93,5 +152,32 @@ mod tests {
             s.verify(&tok, NOW + DAY + MAX_SKEW_MS + 1, DAY),
             Err(ReceiptError::Expired)
         );
+    }
+
+    #[test]
+    fn spent_ids_are_bounded_and_forget_the_oldest() {
+        let id = |i: u32| {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&i.to_be_bytes());
+            ReceiptId(b)
+        };
+        let mut s = SpentIds::new(3);
+        assert!(s.is_empty());
+        for i in 0..3 {
+            s.insert(id(i));
+        }
+        s.insert(id(1)); // already there: no reordering, no growth
+        assert_eq!(s.len(), 3);
+        assert!((0..3).all(|i| s.contains(&id(i))));
+        s.insert(id(3));
+        assert_eq!(s.len(), 3);
+        assert!(!s.contains(&id(0)), "the oldest is forgotten");
+        assert!((1..4).all(|i| s.contains(&id(i))));
+        let mut big = SpentIds::default();
+        for i in 0..100_000 {
+            big.insert(id(i));
+        }
+        assert_eq!(big.len(), SpentIds::DEFAULT_CAPACITY);
+        assert!(big.contains(&id(99_999)) && !big.contains(&id(0)));
     }
 }

@@ -2,9 +2,11 @@
 //! also the keyed unit id), the receipt id used for replay detection ([`ReceiptId`]), and
 //! why a token is rejected ([`ReceiptError`]: shape, signature, age, version).
 
+use super::codec::{self, Unsealed};
+use super::domain;
 use super::error::ReceiptError;
-use super::token::{FORMAT_V1, MAX_PAYLOAD, TOKEN_MAX};
-use super::{b64_len, b64url_decode_into, b64url_encode_to, Receipt, PREFIX_V1, TAG_LEN};
+use super::token::{MAX_PAYLOAD, TOKEN_MAX};
+use super::{Receipt, PREFIX_V1, PREFIX_V2, TAG_LEN};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -66,6 +68,12 @@ impl ReceiptSigner {
 
     /// Full HMAC-SHA256 of the concatenation of `parts`.
     pub fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        codec::Keyed::mac(self, parts)
+    }
+}
+
+impl codec::Keyed for ReceiptSigner {
+    fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
         let mut h = self.inner.clone();
         for p in parts {
             h.update(p);
@@ -75,25 +83,21 @@ impl ReceiptSigner {
         o.update(ih);
         o.finalize().into()
     }
+}
 
+impl ReceiptSigner {
     /// The unit's id in a receipt: first 8 bytes of `HMAC-SHA256(key, 0x02 "unit" 0x1F
-    /// unit)`. Keyed (unlike the bucketing hash, whose salt is in the public config), and
-    /// domain-separated from receipt tags (`0x01 || payload`).
+    /// unit)` (`domain::UNIT_ID`). Keyed (unlike the bucketing hash, whose salt is in the
+    /// public config), and domain-separated from every token's tag.
     pub fn unit_id(&self, unit: &str) -> [u8; 8] {
-        let full = self.mac(&[b"\x02unit\x1f", unit.as_bytes()]);
+        let full = self.mac(&[&[domain::UNIT_ID], b"unit\x1f", unit.as_bytes()]);
         let mut out = [0u8; 8];
         out.copy_from_slice(&full[..8]);
         out
     }
 
-    fn tag(&self, payload: &[u8]) -> [u8; TAG_LEN] {
-        let full = self.mac(&[&[FORMAT_V1], payload]);
-        let mut t = [0u8; TAG_LEN];
-        t.copy_from_slice(&full[..TAG_LEN]);
-        t
-    }
-
-    /// The header value for `r`: `v1.<payload>.<tag>`.
+    /// The header value for `r`: `v2.<payload>.<tag>` when it carries its route's shard
+    /// count, else `v1.<payload>.<tag>`.
     pub fn sign(&self, r: &Receipt) -> String {
         self.sign_with_id(r).0
     }
@@ -102,17 +106,12 @@ impl ReceiptSigner {
     pub fn sign_with_id(&self, r: &Receipt) -> (String, ReceiptId) {
         let mut buf = [0u8; MAX_PAYLOAD];
         let n = r.encode(&mut buf);
-        let payload = &buf[..n];
-        let tag = self.tag(payload);
+        let (prefix, domain) = format_of(r.shards().is_some());
         let mut tok = [0u8; TOKEN_MAX];
-        tok[..3].copy_from_slice(b"v1.");
-        let mut o = 3;
-        o += b64url_encode_to(payload, &mut tok[o..]).unwrap_or(0);
-        tok[o] = b'.';
-        o += 1;
-        o += b64url_encode_to(&tag, &mut tok[o..]).unwrap_or(0);
+        let (len, tag) = codec::seal_into(self, domain, prefix, &buf[..n], &mut tok)
+            .unwrap_or((0, [0; TAG_LEN]));
         // All bytes written are ASCII, so this never falls back.
-        let out = std::str::from_utf8(&tok[..o])
+        let out = std::str::from_utf8(&tok[..len])
             .unwrap_or_default()
             .to_owned();
         (out, ReceiptId(tag))
@@ -130,65 +129,60 @@ impl ReceiptSigner {
             .map(|(r, _)| r)
     }
 
-    /// Like [`verify`](Self::verify), also returning the id to deduplicate on.
+    /// Like [`verify`](Self::verify), also returning the id to deduplicate on. Both formats
+    /// verify: `v2` and the `v1` receipts signed before it (without a shard count).
     pub fn verify_with_id(
         &self,
         token: &str,
         now_ms: u64,
         max_age_ms: u64,
     ) -> Result<(Receipt, ReceiptId), ReceiptError> {
-        let mut it = token.split('.');
-        let (Some(ver), Some(p64), Some(t64), None) = (it.next(), it.next(), it.next(), it.next())
-        else {
-            return Err(version_or_malformed(token.split('.').next().unwrap_or("")));
+        let version = token.split('.').next().unwrap_or("");
+        let v2 = match version {
+            PREFIX_V1 => false,
+            PREFIX_V2 => true,
+            other => return Err(version_or_malformed(other)),
         };
-        if ver != PREFIX_V1 {
-            return Err(version_or_malformed(ver));
-        }
-        if p64.len() > b64_len(MAX_PAYLOAD) || t64.len() != b64_len(TAG_LEN) {
-            return Err(ReceiptError::Malformed);
-        }
+        let (prefix, domain) = format_of(v2);
         let mut pbuf = [0u8; MAX_PAYLOAD];
-        let plen = b64url_decode_into(p64.as_bytes(), &mut pbuf).ok_or(ReceiptError::Malformed)?;
-        let mut tbuf = [0u8; TAG_LEN];
-        let tlen = b64url_decode_into(t64.as_bytes(), &mut tbuf).ok_or(ReceiptError::Malformed)?;
-        if tlen != TAG_LEN {
-            return Err(ReceiptError::Malformed);
-        }
-        let payload = &pbuf[..plen];
-        let expected = self.tag(payload);
-        if !ct_eq(&expected, &tbuf) {
-            return Err(ReceiptError::BadSignature);
-        }
-        let r = Receipt::decode(payload).ok_or(ReceiptError::Malformed)?;
+        let (payload, tag) =
+            codec::open(self, domain, prefix, token, &mut pbuf).map_err(|e| match e {
+                Unsealed::Malformed => ReceiptError::Malformed,
+                Unsealed::BadSignature => ReceiptError::BadSignature,
+            })?;
+        let r = Receipt::decode(payload, v2).ok_or(ReceiptError::Malformed)?;
         if r.issued_ms() > now_ms.saturating_add(MAX_SKEW_MS) {
             return Err(ReceiptError::FromFuture);
         }
         if now_ms.saturating_sub(r.issued_ms()) > max_age_ms {
             return Err(ReceiptError::Expired);
         }
-        Ok((r, ReceiptId(tbuf)))
+        Ok((r, ReceiptId(tag)))
+    }
+}
+
+/// The token prefix and domain byte of a receipt format.
+fn format_of(v2: bool) -> (&'static str, u8) {
+    if v2 {
+        (PREFIX_V2, domain::RECEIPT_V2)
+    } else {
+        (PREFIX_V1, domain::RECEIPT_V1)
     }
 }
 
 /// `vN` with N digits is a version we do not know; anything else is junk.
 fn version_or_malformed(prefix: &str) -> ReceiptError {
     let b = prefix.as_bytes();
-    if b.len() >= 2 && b[0] == b'v' && b[1..].iter().all(u8::is_ascii_digit) && prefix != PREFIX_V1
+    if b.len() >= 2
+        && b[0] == b'v'
+        && b[1..].iter().all(u8::is_ascii_digit)
+        && prefix != PREFIX_V1
+        && prefix != PREFIX_V2
     {
         ReceiptError::UnsupportedVersion
     } else {
         ReceiptError::Malformed
     }
-}
-
-/// Constant-time equality of two equal-length byte strings.
-fn ct_eq(a: &[u8; TAG_LEN], b: &[u8; TAG_LEN]) -> bool {
-    let mut d = 0u8;
-    for i in 0..TAG_LEN {
-        d |= a[i] ^ b[i];
-    }
-    std::hint::black_box(d) == 0
 }
 
 // Native only: proptest is a native dev-dependency.
@@ -287,6 +281,8 @@ p = bytes([5]) + b"fraud" + bytes([6]) + b"canary" + bytes([1,2,3,4,5,6,7,8]) \
     + uleb(17) + uleb(1790000000000) + (0x0123456789abcdef).to_bytes(8, "big")
 tag = hmac.new(b"switchyard-test-key-0123456789ab", b"\x01" + p, hashlib.sha256).digest()[:16]
 print("v1." + b64(p) + "." + b64(tag))'"#;
+    const KAT_TOKEN_V2: &str =
+        "v2.BWZyYXVkBmNhbmFyeQECAwQFBgcIEYDYwaKMNAEjRWeJq83vBA.mGbrY4XvilMqURVvarEN5w";
     const KAT_TOKEN: &str =
         "v1.BWZyYXVkBmNhbmFyeQECAwQFBgcIEYDYwaKMNAEjRWeJq83v.iYHZVoEil51fNJhuEs7hPQ";
 
@@ -343,7 +339,7 @@ print("v1." + b64(p) + "." + b64(tag))'"#;
         let r = typical();
         let mut buf = [0u8; MAX_PAYLOAD];
         let n = r.encode(&mut buf);
-        let tag = s.tag(&buf[..n]);
+        let tag = codec::tag(&s, domain::RECEIPT_V1, &buf[..n]);
         for i in 0..n {
             for bit in 0..8 {
                 let mut p = buf[..n].to_vec();
@@ -375,9 +371,15 @@ print("v1." + b64(p) + "." + b64(tag))'"#;
     fn versions_and_junk() {
         let s = ReceiptSigner::new(KEY);
         let tok = s.sign(&typical());
+        // A v1 token relabelled v2 (or back) fails its tag: the format is under the MAC.
         let v2 = tok.replacen("v1.", "v2.", 1);
+        assert_eq!(s.verify(&v2, NOW, DAY), Err(ReceiptError::BadSignature));
+        let tok2 = s.sign(&typical().with_shards(4).unwrap());
+        let v1 = tok2.replacen("v2.", "v1.", 1);
+        assert_eq!(s.verify(&v1, NOW, DAY), Err(ReceiptError::BadSignature));
+        let v3 = tok.replacen("v1.", "v3.", 1);
         assert_eq!(
-            s.verify(&v2, NOW, DAY),
+            s.verify(&v3, NOW, DAY),
             Err(ReceiptError::UnsupportedVersion)
         );
         assert_eq!(
@@ -404,8 +406,53 @@ print("v1." + b64(p) + "." + b64(tag))'"#;
         }
         // A correctly signed but structurally invalid payload is Malformed.
         let p = [0u8; 3];
-        let t = format!("v1.{}.{}", b64url_encode(&p), b64url_encode(&s.tag(&p)));
+        let t = codec::seal(&s, domain::RECEIPT_V1, "v1", &p);
         assert_eq!(s.verify(&t, NOW, DAY), Err(ReceiptError::Malformed));
+        // A v2 payload must end in a shard count of 1 or more; a v1 payload has none.
+        let mut buf = [0u8; MAX_PAYLOAD];
+        let n = typical().encode(&mut buf);
+        for (prefix, d, tail) in [
+            ("v2", domain::RECEIPT_V2, &[][..]),
+            ("v2", domain::RECEIPT_V2, &[0][..]),
+            ("v1", domain::RECEIPT_V1, &[1][..]),
+        ] {
+            let p = [&buf[..n], tail].concat();
+            let t = codec::seal(&s, d, prefix, &p);
+            assert_eq!(s.verify(&t, NOW, DAY), Err(ReceiptError::Malformed), "{t}");
+        }
+    }
+
+    /// A `v2` receipt carries its route's feedback shard count under the MAC.
+    #[test]
+    fn shard_count_is_signed() {
+        let s = ReceiptSigner::new(KEY);
+        let r = typical().with_shards(4).unwrap();
+        let (tok, id) = s.sign_with_id(&r);
+        assert!(tok.starts_with("v2."), "{tok}");
+        assert_eq!(tok.len(), 76, "{tok}");
+        let (back, id2) = s.verify_with_id(&tok, NOW, DAY).unwrap();
+        assert_eq!((back.shards(), id2), (Some(4), id));
+        assert_eq!(back, r);
+        assert_eq!(
+            s.verify(&s.sign(&typical()), NOW, DAY).unwrap().shards(),
+            None
+        );
+        assert_eq!(typical().with_shards(0), Err(ReceiptError::Malformed));
+        assert_eq!(typical().with_shards(256), Err(ReceiptError::Malformed));
+        // Known answer, computed independently (KAT_CMD with `b"\x04" + p + bytes([4])`
+        // under the MAC and "v2." as the prefix).
+        let r = Receipt::new(
+            "fraud",
+            "canary",
+            [1, 2, 3, 4, 5, 6, 7, 8],
+            17,
+            NOW,
+            0x0123_4567_89ab_cdef,
+        )
+        .unwrap()
+        .with_shards(4)
+        .unwrap();
+        assert_eq!(s.sign(&r), KAT_TOKEN_V2);
     }
 
     proptest! {
@@ -418,8 +465,10 @@ print("v1." + b64(p) + "." + b64(tag))'"#;
         #[test]
         fn shaped_junk_never_verifies(p in "[A-Za-z0-9_-]{0,120}", m in "[A-Za-z0-9_-]{0,30}") {
             let s = ReceiptSigner::new(KEY);
-            let t = format!("v1.{p}.{m}");
-            prop_assert!(s.verify(&t, NOW, DAY).is_err());
+            for v in ["v1", "v2"] {
+                let t = format!("{v}.{p}.{m}");
+                prop_assert!(s.verify(&t, NOW, DAY).is_err());
+            }
         }
 
         #[test]
@@ -427,6 +476,9 @@ print("v1." + b64(p) + "." + b64(tag))'"#;
                                    v in any::<u64>(), nonce in any::<u64>(), age in 0u64..DAY) {
             let s = ReceiptSigner::new(KEY);
             let r = Receipt::new(&route, &arm, uh, v, NOW - age, nonce).unwrap();
+            let t = s.sign(&r);
+            prop_assert_eq!(s.verify(&t, NOW, DAY).unwrap(), r.clone());
+            let r = r.with_shards(1 + (nonce % 64) as u32).unwrap();
             let t = s.sign(&r);
             prop_assert_eq!(s.verify(&t, NOW, DAY).unwrap(), r);
         }

@@ -2,7 +2,7 @@
 //! validation, the binary encoding (length-prefixed names, ULEB128 integers) and its strict
 //! decoder, and the constants that size a token.
 
-use super::b64_len;
+use super::codec;
 use super::error::ReceiptError;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -10,20 +10,19 @@ use sha2::{Digest, Sha256};
 use crate::base::{valid_name, NameChars, MAX_NAME_LEN};
 
 /// Longest route or arm name a receipt carries, in bytes.
-/// Bytes of the HMAC-SHA256 output kept in the token.
-pub const TAG_LEN: usize = 16;
-/// Token prefix of the current format.
+pub use super::codec::TAG_LEN;
+/// Token prefix of receipts without a shard count (signed before `v2`; still verified).
 pub const PREFIX_V1: &str = "v1";
+/// Token prefix of receipts that carry their route's feedback shard count.
+pub const PREFIX_V2: &str = "v2";
 
-/// Format byte under the MAC (`0x01 || payload`).
-pub(super) const FORMAT_V1: u8 = 0x01;
-/// Longest payload: two names of 64 bytes, unit id, two 10-byte ULEB128s, nonce, and the
-/// propensity (a ULEB128 of at most 1,000,000: 3 bytes).
-pub(super) const MAX_PAYLOAD: usize = 1 + MAX_NAME_LEN + 1 + MAX_NAME_LEN + 8 + 10 + 10 + 8 + 3;
+/// Longest payload: two names of 64 bytes, unit id, two 10-byte ULEB128s, nonce, shards and
+/// the propensity (a ULEB128 of at most 1,000,000: 3 bytes).
+pub(super) const MAX_PAYLOAD: usize = 1 + MAX_NAME_LEN + 1 + MAX_NAME_LEN + 8 + 10 + 10 + 8 + 1 + 3;
 /// A propensity in ppm is 1..=`PPM_MAX`.
 const PPM_MAX: u64 = 1_000_000;
-/// Longest token: `v1.` + payload + `.` + tag, base64url.
-pub(super) const TOKEN_MAX: usize = 3 + b64_len(MAX_PAYLOAD) + 1 + b64_len(TAG_LEN);
+/// Longest token: `vN.` + payload + `.` + tag, base64url.
+pub(super) const TOKEN_MAX: usize = codec::token_len(2, MAX_PAYLOAD);
 
 /// The content of a receipt. Construct with [`Receipt::new`], which validates the names, so
 /// that every `Receipt` value can be signed.
@@ -38,6 +37,8 @@ pub struct Receipt {
     /// The probability the policy gave the arm, in ppm (1..=1,000,000); `None` in receipts
     /// signed before propensities existed.
     propensity_ppm: Option<u32>,
+    /// The route's `feedback_shards` when the receipt was issued (`v2`); `None` for `v1`.
+    shards: Option<u8>,
 }
 
 impl Receipt {
@@ -62,15 +63,29 @@ impl Receipt {
             config_version,
             issued_ms,
             nonce,
+            shards: None,
             propensity_ppm: None,
         })
     }
 
     /// The receipt with the arm's propensity in ppm (`routing::propensity_ppm`); a value
-    /// outside 1..=1,000,000 is left out.
+    /// outside 1..=1,000,000 is left out. Signed only in `v2` receipts (with a shard count).
     pub fn with_propensity(mut self, ppm: Option<u32>) -> Self {
         self.propensity_ppm = ppm.filter(|p| (1..=PPM_MAX).contains(&u64::from(*p)));
         self
+    }
+
+    /// The receipt with its route's feedback shard count (1..=255), signed as `v2`: the
+    /// ledger shard that credits it is then fixed when it is issued, whatever
+    /// `feedback_shards` says when it comes back.
+    pub fn with_shards(mut self, shards: u32) -> Result<Self, ReceiptError> {
+        match u8::try_from(shards) {
+            Ok(n) if n >= 1 => {
+                self.shards = Some(n);
+                Ok(self)
+            }
+            _ => Err(ReceiptError::Malformed),
+        }
     }
 
     /// First 8 bytes of `SHA-256("sy1-receipt" 0x1F unit)`: domain-separated from the
@@ -104,8 +119,13 @@ impl Receipt {
     pub fn nonce(&self) -> u64 {
         self.nonce
     }
+    /// The probability the policy gave the arm, in ppm (`v2` receipts that carry one).
     pub fn propensity_ppm(&self) -> Option<u32> {
-        self.propensity_ppm
+        self.propensity_ppm.filter(|_| self.shards.is_some())
+    }
+    /// The route's feedback shard count at issue (`v2` receipts).
+    pub fn shards(&self) -> Option<u32> {
+        self.shards.map(u32::from)
     }
 
     /// Writes the binary payload into `buf`, returning its length.
@@ -125,13 +145,19 @@ impl Receipt {
         n = put_uleb(buf, n, self.issued_ms);
         buf[n..n + 8].copy_from_slice(&self.nonce.to_be_bytes());
         n += 8;
-        if let Some(p) = self.propensity_ppm {
-            n = put_uleb(buf, n, u64::from(p));
+        if let Some(k) = self.shards {
+            buf[n] = k;
+            n += 1;
+            // The propensity is the optional last field of `v2`.
+            if let Some(p) = self.propensity_ppm {
+                n = put_uleb(buf, n, u64::from(p));
+            }
         }
         n
     }
 
-    pub(super) fn decode(p: &[u8]) -> Option<Self> {
+    /// Strict: exactly the fields of the format (`v2`: with a shard count of 1 or more).
+    pub(super) fn decode(p: &[u8], v2: bool) -> Option<Self> {
         let mut r = Reader { b: p, i: 0 };
         let route = r.name()?;
         let arm = r.name()?;
@@ -139,8 +165,13 @@ impl Receipt {
         let config_version = r.uleb()?;
         let issued_ms = r.uleb()?;
         let nonce = u64::from_be_bytes(r.take(8)?.try_into().ok()?);
-        // Optional trailing propensity: absent in receipts signed before it existed.
-        let propensity_ppm = if r.i < p.len() {
+        let shards = if v2 {
+            Some(*r.take(1)?.first().filter(|&&k| k >= 1)?)
+        } else {
+            None
+        };
+        // `v2`: an optional trailing propensity, one canonical ULEB128 in 1..=1,000,000.
+        let propensity_ppm = if v2 && r.i < p.len() {
             let v = r.uleb()?;
             if !(1..=PPM_MAX).contains(&v) {
                 return None;
@@ -159,6 +190,7 @@ impl Receipt {
             config_version,
             issued_ms,
             nonce,
+            shards,
             propensity_ppm,
         })
     }
@@ -237,17 +269,20 @@ mod tests {
     }
 
     #[test]
-    fn propensity_is_an_optional_trailing_field() {
-        let r = Receipt::new("r", "a", [1; 8], 2, 3, 4).unwrap();
+    fn propensity_is_an_optional_trailing_field_of_v2() {
+        let r = Receipt::new("r", "a", [1; 8], 2, 3, 4)
+            .unwrap()
+            .with_shards(4)
+            .unwrap();
         let mut buf = [0u8; MAX_PAYLOAD];
         let old_len = r.encode(&mut buf);
-        // Without it: the payload receipts always had, and it decodes to `None`.
-        assert_eq!(Receipt::decode(&buf[..old_len]), Some(r.clone()));
+        // Without it: a `v2` payload that decodes to `None`.
+        assert_eq!(Receipt::decode(&buf[..old_len], true), Some(r.clone()));
         for ppm in [1u32, 127, 128, 500_000, 1_000_000] {
             let with = r.clone().with_propensity(Some(ppm));
             let n = with.encode(&mut buf);
             assert!(n > old_len && n <= old_len + 3, "{ppm}: {n}");
-            let back = Receipt::decode(&buf[..n]).unwrap();
+            let back = Receipt::decode(&buf[..n], true).unwrap();
             assert_eq!(back.propensity_ppm(), Some(ppm));
             assert_eq!(back, with);
         }
@@ -261,7 +296,20 @@ mod tests {
         for tail in [&[0u8][..], &[0x80, 0x00], &[0xc1, 0x84, 0x3d], &[1, 1]] {
             let mut p = buf[..n].to_vec();
             p.extend_from_slice(tail);
-            assert_eq!(Receipt::decode(&p), None, "{tail:?}");
+            assert_eq!(Receipt::decode(&p, true), None, "{tail:?}");
         }
+        // `v1` carries none: a propensity is not encoded without a shard count, and a `v1`
+        // payload with a trailing byte is malformed.
+        let v1 = Receipt::new("r", "a", [1; 8], 2, 3, 4)
+            .unwrap()
+            .with_propensity(Some(500_000));
+        let n = v1.encode(&mut buf);
+        assert_eq!(
+            Receipt::decode(&buf[..n], false).map(|b| b.propensity_ppm()),
+            Some(None)
+        );
+        let mut p = buf[..n].to_vec();
+        p.push(1);
+        assert_eq!(Receipt::decode(&p, false), None);
     }
 }

@@ -14,7 +14,7 @@ use crate::routing::{self, flag_on, Inputs};
 // The request types live in `crate::routing`; re-exported here for existing callers.
 use crate::routing::{Headers, RequestView};
 
-/// Unit ids longer than this are ignored (a hostile header cannot make hashing expensive).
+/// Longest unit id, in bytes (a hostile header cannot make hashing expensive).
 pub const MAX_UNIT_LEN: usize = 512;
 /// Cookie set when no unit source is present.
 pub const UNIT_COOKIE: &str = "sy_uid";
@@ -55,24 +55,69 @@ pub fn match_route(cfg: &Config, host: &str, path: &str, method: &str) -> Target
     }
 }
 
-/// Step 2: the unit id from the route's sources in order, then the `sy_uid` cookie.
-/// Empty and over-long values are skipped.
+/// Why a value cannot name a unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitIdError {
+    /// Longer than [`MAX_UNIT_LEN`] bytes.
+    TooLong,
+    /// Holds U+FFFD: the runtime substitutes it for every byte sequence that is not UTF-8
+    /// (a header sent as Latin-1 bytes, `%FC` in a query), so the value no longer says
+    /// which bytes were sent, and ids that differed would be one unit.
+    NotText,
+}
+
+impl UnitIdError {
+    /// What is wrong, for the client's error message.
+    pub fn reason(self) -> &'static str {
+        match self {
+            UnitIdError::TooLong => "longer than 512 bytes",
+            UnitIdError::NotText => {
+                "not UTF-8 text (it holds U+FFFD, which stands for bytes that are not UTF-8)"
+            }
+        }
+    }
+}
+
+/// The one rule for a unit id, wherever it comes from (a header, cookie or query parameter
+/// at the edge, `targetingKey` in OFREP, the CLI's `explain`): UTF-8 text of 1 to
+/// [`MAX_UNIT_LEN`] bytes without U+FFFD, hashed as exactly those bytes. `Ok(None)`: empty,
+/// i.e. absent.
+pub fn check_unit_id(v: &str) -> Result<Option<&str>, UnitIdError> {
+    if v.is_empty() {
+        Ok(None)
+    } else if v.len() > MAX_UNIT_LEN {
+        Err(UnitIdError::TooLong)
+    } else if v.contains('\u{FFFD}') {
+        Err(UnitIdError::NotText)
+    } else {
+        Ok(Some(v))
+    }
+}
+
+/// Step 2: the unit id from the first of the route's sources (then the `sy_uid` cookie)
+/// that is present and not empty, checked by [`check_unit_id`]: `Ok(None)` when no source
+/// has one, `Err` (with the source, e.g. `header x-user-id`) when that value cannot name a
+/// unit. Never falls through to a later source past an invalid value: OFREP, which has only
+/// `targetingKey`, could not do the same.
 pub fn unit_id<'r, H: Headers + ?Sized>(
     route: &Route,
     req: &'r RequestView<'_, H>,
-) -> Option<Cow<'r, str>> {
-    let usable = |v: &Cow<'_, str>| !v.is_empty() && v.len() <= MAX_UNIT_LEN;
-    for s in &route.unit {
-        let v = match s {
-            UnitSource::Header(n) => req.headers.get(n),
-            UnitSource::Cookie(n) => req.cookie(n),
-            UnitSource::Query(n) => req.query_param(n),
-        };
-        if let Some(v) = v.filter(usable) {
-            return Some(v);
+) -> Result<Option<Cow<'r, str>>, (String, UnitIdError)> {
+    let sources = route.unit.iter().map(|s| match s {
+        UnitSource::Header(n) => ("header", n.as_str(), req.headers.get(n)),
+        UnitSource::Cookie(n) => ("cookie", n.as_str(), req.cookie(n)),
+        UnitSource::Query(n) => ("query", n.as_str(), req.query_param(n)),
+    });
+    let last = std::iter::once(("cookie", UNIT_COOKIE, req.cookie(UNIT_COOKIE)));
+    for (kind, name, v) in sources.chain(last) {
+        let Some(v) = v else { continue };
+        match check_unit_id(&v) {
+            Ok(None) => continue,
+            Ok(Some(_)) => return Ok(Some(v)),
+            Err(e) => return Err((format!("{kind} {name}"), e)),
         }
     }
-    req.cookie(UNIT_COOKIE).filter(usable)
+    Ok(None)
 }
 
 /// A fresh unit id (128 random bits, hex) for a request that carries none.
@@ -108,10 +153,8 @@ pub fn decide<'c, H: Headers + ?Sized, R: Rng>(
         if s.origin == c.origin {
             continue; // never mirror a request to the origin that already answers it
         }
-        if s.methods
-            .as_ref()
-            .is_some_and(|ms| !ms.iter().any(|m| m.eq_ignore_ascii_case(req.method)))
-        {
+        // Only the methods the shadow's policy allows (`Shadow::methods`).
+        if !s.methods.iter().any(|m| m.eq_ignore_ascii_case(req.method)) {
             continue;
         }
         if s.percent_ppm >= base::PPM || in_share(base::hash(&s.salt, unit), s.percent_ppm) {

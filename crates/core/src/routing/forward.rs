@@ -9,6 +9,7 @@
 //! wasm boundary. `routing::outgoing_headers` / `routing::response_headers` state the same
 //! rules on whole header lists; the tests check that both agree.
 
+use crate::config::{Route, Shadow};
 use crate::routing::{connection_tokens, is_hop_by_hop, is_ours};
 
 /// Largest request body kept in memory so that it can be replayed (failover, shadows);
@@ -171,6 +172,30 @@ pub fn fail_over(first: Answer, replayable: bool) -> bool {
 /// otherwise the first side's 5xx.
 pub fn take_second(first: Answer, second: Answer) -> bool {
     !second.failed() || first == Answer::Failed
+}
+
+/// Headers a shadow never receives unless it sets `forward_credentials`, besides the
+/// route's own `credentials`.
+pub const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
+
+/// The edits that turn the primary's outgoing headers into a shadow's: `x-switchyard-shadow:
+/// 1` set, and, unless the shadow sets `forward_credentials`, [`CREDENTIAL_HEADERS`] and the
+/// route's `credentials` removed. A mirror is a second copy of the caller's request sent to
+/// an origin that did not answer it: by default it gets nothing that would let it act as the
+/// caller. (Which methods are mirrored is the other half of the policy: `Shadow::methods`,
+/// checked by `engine::decide`.)
+pub fn shadow_headers(route: &Route, shadow: &Shadow) -> HeaderEdits {
+    let mut edits = HeaderEdits::default();
+    if !shadow.forward_credentials {
+        edits
+            .delete
+            .extend(CREDENTIAL_HEADERS.iter().map(|h| h.to_string()));
+        edits.delete.extend(route.credentials.iter().cloned());
+    }
+    edits
+        .set
+        .push(("x-switchyard-shadow".to_string(), "1".to_string()));
+    edits
 }
 
 /// The body a shadow would receive.
@@ -414,5 +439,79 @@ mod tests {
         assert!(shadow_takes(BodyKind::Buffered(100), 100));
         assert!(!shadow_takes(BodyKind::Buffered(101), 100));
         assert!(!shadow_takes(BodyKind::Streamed, u64::MAX));
+    }
+
+    /// The shadow policy on a real config: credentials withheld unless the shadow opts in,
+    /// the route's `credentials` included; methods from the shadow, the route, or GET/POST;
+    /// never CONNECT, TRACE or a WebDAV verb.
+    #[test]
+    fn shadows_get_no_credentials_and_only_their_methods() {
+        let cfg = crate::config::parse(
+            r#"{"version":1,"origins":{"p":{"url":"http://127.0.0.1:1"},"s":{"url":"http://127.0.0.1:2"},"t":{"url":"http://127.0.0.1:3"}},
+              "routes":[
+                {"name":"any","match":{"path_prefix":"/a"},"credentials":["X-Api-Key"],
+                 "strategy":{"kind":"recreate","origin":"p"},
+                 "shadow":[{"origin":"s"},{"origin":"t","methods":["put"],"forward_credentials":true}]},
+                {"name":"some","match":{"path_prefix":"/b","methods":["GET","DELETE","PROPFIND"]},
+                 "strategy":{"kind":"recreate","origin":"p"},"shadow":[{"origin":"s"}]},
+                {"name":"dav","match":{"path_prefix":"/c","methods":["PROPFIND","TRACE"]},
+                 "strategy":{"kind":"recreate","origin":"p"},"shadow":[{"origin":"s"}]}]}"#,
+        )
+        .unwrap();
+        let any = &cfg.routes[0];
+        let caller: Vec<(String, String)> = [
+            ("authorization", "Bearer t"),
+            ("cookie", "sid=1"),
+            ("proxy-authorization", "Basic x"),
+            ("x-api-key", "k"),
+            ("content-type", "application/json"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let names = |e: &HeaderEdits| -> Vec<String> {
+            let mut n: Vec<String> = e
+                .apply(caller.clone())
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect();
+            n.sort();
+            n
+        };
+        assert_eq!(
+            names(&shadow_headers(any, &any.shadows[0])),
+            ["content-type", "x-switchyard-shadow"]
+        );
+        assert_eq!(
+            names(&shadow_headers(any, &any.shadows[1])).len(),
+            caller.len() + 1,
+            "forward_credentials keeps them"
+        );
+        assert_eq!(any.shadows[0].methods, ["GET", "POST"]);
+        assert_eq!(any.shadows[1].methods, ["PUT"]);
+        assert_eq!(cfg.routes[1].shadows[0].methods, ["GET", "DELETE"]);
+        assert_eq!(cfg.routes[2].shadows[0].methods, ["GET", "POST"]);
+        // A shadow may not declare a method outside the policy.
+        for m in ["CONNECT", "TRACE", "PROPFIND", "MKCOL", "LOCK", "FOO"] {
+            let doc = format!(
+                r#"{{"version":1,"origins":{{"p":{{"url":"http://127.0.0.1:1"}},"s":{{"url":"http://127.0.0.1:2"}}}},
+                  "routes":[{{"name":"r","match":{{"path_prefix":"/"}},"strategy":{{"kind":"recreate","origin":"p"}},
+                  "shadow":[{{"origin":"s","methods":["GET","{m}"]}}]}}]}}"#
+            );
+            let errors = crate::config::parse(&doc).unwrap_err();
+            assert_eq!(errors.len(), 1, "{m}: {errors:?}");
+            assert_eq!(errors[0].path, "$.routes[0].shadow[0].methods[1]");
+            assert!(
+                errors[0].reason.contains(&format!("never sent {m}")),
+                "{}",
+                errors[0].reason
+            );
+        }
+        // `credentials` must be header names.
+        let bad = r#"{"version":1,"origins":{"p":{"url":"http://127.0.0.1:1"}},
+            "routes":[{"name":"r","match":{"path_prefix":"/"},"strategy":{"kind":"recreate","origin":"p"},
+            "credentials":["x key"]}]}"#;
+        let errors = crate::config::parse(bad).unwrap_err();
+        assert_eq!(errors[0].path, "$.routes[0].credentials[0]");
     }
 }

@@ -21,14 +21,14 @@ mod urlparts;
 
 pub use decision::{propensity_ppm, Decision, Reason};
 pub use engine::{
-    connection_tokens, decide, forward_url, freshness, is_hop_by_hop, is_ours, log_context,
-    match_route, new_unit_id, outgoing_headers, response_headers, unit_id, ConfigCache, Freshness,
-    KvTimes, Refresh, Target, MAX_UNIT_LEN, UNIT_COOKIE,
+    check_unit_id, connection_tokens, decide, forward_url, freshness, is_hop_by_hop, is_ours,
+    log_context, match_route, new_unit_id, outgoing_headers, response_headers, unit_id,
+    ConfigCache, Freshness, KvTimes, Refresh, Target, UnitIdError, MAX_UNIT_LEN, UNIT_COOKIE,
 };
 pub use forward::{
-    body_plan, fail_over, outgoing as outgoing_edits, response as response_edits, shadow_takes,
-    take_second, Answer, BodyKind, BodyPlan, HeaderEdits, IncomingFacts, MAX_REPLAY_BYTES,
-    OUTGOING_READS,
+    body_plan, fail_over, outgoing as outgoing_edits, response as response_edits, shadow_headers,
+    shadow_takes, take_second, Answer, BodyKind, BodyPlan, HeaderEdits, IncomingFacts,
+    CREDENTIAL_HEADERS, MAX_REPLAY_BYTES, OUTGOING_READS,
 };
 pub use overrides::{
     arm_names as override_arm_names, arm_origin, resolve as resolve_override,

@@ -7,20 +7,22 @@
 //! ```text
 //! o1.<base64url(payload)>.<base64url(tag)>
 //! payload = route_len:u8 route  arm_len:u8 arm  expires_ms:u64 (big-endian)
-//! tag     = first 16 bytes of HMAC-SHA256(key, 0x02 || payload)
+//! tag     = first 16 bytes of HMAC-SHA256(key, 0x03 || payload)
 //! ```
 //!
-//! The key is the receipts' key (`RECEIPT_KEY`); the leading `0x02` under the MAC (receipts
-//! use `0x01`) keeps the two kinds of token apart, so neither can pass for the other.
+//! The signed-token codec and the key are the receipts' (`receipt::codec`, `RECEIPT_KEY`);
+//! the domain byte `0x03` under the MAC (`receipt::domain::OVERRIDE`) keeps override tokens
+//! apart from receipts and unit ids, so none can pass for another. (Tokens signed with
+//! `0x02`, the unit id's byte, before the registry existed no longer verify: issue new ones.)
 
 use crate::base::{valid_name, NameChars, MAX_NAME_LEN};
 use crate::config::{OriginId, Route, Strategy};
-use crate::receipt::{b64_len, b64url_decode_into, b64url_encode, ReceiptSigner, TAG_LEN};
+use crate::receipt::codec::{self, Unsealed};
+use crate::receipt::{domain, ReceiptSigner};
 
 pub const PREFIX: &str = "o1";
 /// Longest validity an issued token may have.
 pub const MAX_TTL_S: u64 = 7 * 24 * 3600;
-const FORMAT: u8 = 0x02;
 const MAX_PAYLOAD: usize = 1 + MAX_NAME_LEN + 1 + MAX_NAME_LEN + 8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,50 +56,21 @@ fn payload(route: &str, arm: &str, expires_ms: u64) -> Option<Vec<u8>> {
     Some(p)
 }
 
-fn tag(signer: &ReceiptSigner, payload: &[u8]) -> [u8; TAG_LEN] {
-    let full = signer.mac(&[&[FORMAT], payload]);
-    let mut t = [0u8; TAG_LEN];
-    t.copy_from_slice(&full[..TAG_LEN]);
-    t
-}
-
 /// The token for (route, arm) valid until `expires_ms`; `None` for names over 64 bytes.
 pub fn sign(signer: &ReceiptSigner, route: &str, arm: &str, expires_ms: u64) -> Option<String> {
     let p = payload(route, arm, expires_ms)?;
-    let t = tag(signer, &p);
-    Some(format!(
-        "{PREFIX}.{}.{}",
-        b64url_encode(&p),
-        b64url_encode(&t)
-    ))
+    Some(codec::seal(signer, domain::OVERRIDE, PREFIX, &p))
 }
 
 /// Checks the token's shape, signature (constant time) and expiry.
 pub fn verify(signer: &ReceiptSigner, token: &str, now_ms: u64) -> Result<Override, OverrideError> {
-    let mut it = token.trim().split('.');
-    let (Some(PREFIX), Some(p64), Some(t64), None) = (it.next(), it.next(), it.next(), it.next())
-    else {
-        return Err(OverrideError::Malformed);
-    };
-    if p64.len() > b64_len(MAX_PAYLOAD) || t64.len() != b64_len(TAG_LEN) {
-        return Err(OverrideError::Malformed);
-    }
     let mut pbuf = [0u8; MAX_PAYLOAD];
-    let plen = b64url_decode_into(p64.as_bytes(), &mut pbuf).ok_or(OverrideError::Malformed)?;
-    let mut tbuf = [0u8; TAG_LEN];
-    let tlen = b64url_decode_into(t64.as_bytes(), &mut tbuf).ok_or(OverrideError::Malformed)?;
-    if tlen != TAG_LEN {
-        return Err(OverrideError::Malformed);
-    }
-    let p = &pbuf[..plen];
-    let expected = tag(signer, p);
-    let mut d = 0u8;
-    for i in 0..TAG_LEN {
-        d |= expected[i] ^ tbuf[i];
-    }
-    if std::hint::black_box(d) != 0 {
-        return Err(OverrideError::BadSignature);
-    }
+    let (p, _) = codec::open(signer, domain::OVERRIDE, PREFIX, token.trim(), &mut pbuf).map_err(
+        |e| match e {
+            Unsealed::Malformed => OverrideError::Malformed,
+            Unsealed::BadSignature => OverrideError::BadSignature,
+        },
+    )?;
     let o = decode(p).ok_or(OverrideError::Malformed)?;
     if now_ms >= o.expires_ms {
         return Err(OverrideError::Expired);
@@ -238,11 +211,27 @@ mod tests {
             verify(&s, &t.replacen("o1", "v1", 1), 0),
             Err(OverrideError::Malformed)
         );
-        // A receipt-format MAC over the same payload does not verify (domain separation).
+        // A MAC of any other domain over the same payload does not verify.
         let p = payload("c", "canary", u64::MAX).unwrap();
-        let full = s.mac(&[&[0x01], &p]);
-        let forged = format!("o1.{}.{}", b64url_encode(&p), b64url_encode(&full[..16]));
-        assert_eq!(verify(&s, &forged, 0), Err(OverrideError::BadSignature));
+        for (what, d) in domain::REGISTRY {
+            let forged = codec::seal(&s, d, PREFIX, &p);
+            let want = if d == domain::OVERRIDE {
+                Ok(())
+            } else {
+                Err(OverrideError::BadSignature)
+            };
+            assert_eq!(verify(&s, &forged, 0).map(|_| ()), want, "{what}");
+        }
+        // In particular, the unit-id MAC (0x02) that override tokens once shared.
+        let old = {
+            let full = s.mac(&[&[domain::UNIT_ID], &p]);
+            format!(
+                "o1.{}.{}",
+                crate::receipt::b64url_encode(&p),
+                crate::receipt::b64url_encode(&full[..16])
+            )
+        };
+        assert_eq!(verify(&s, &old, 0), Err(OverrideError::BadSignature));
         assert!(sign(&s, &"r".repeat(65), "a", 1).is_none());
     }
 

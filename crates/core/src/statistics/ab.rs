@@ -1,28 +1,30 @@
-//! A/B statistics for conversion (0/1) and numeric metrics, arm against a control arm.
+//! A/B statistics for conversion (0/1) and numeric metrics, arm against a control arm, over
+//! units (the unit of randomisation), not requests: requests of one unit are correlated, and
+//! treating them as independent makes every p-value too small.
 //!
 //! Choices, so the dashboard and the docs can say what the numbers are:
-//! - Confidence interval of a conversion rate: **Wilson score** interval ([`wilson_interval`]),
-//!   not Wald (Wald collapses to zero width at 0 or n conversions and undercovers for small n).
-//!   The difference of two rates gets an unpooled Wald interval in [`ZTest::diff_ci`].
-//! - Fixed-horizon test: two-sided **pooled two-proportion z-test** ([`two_proportion_z_test`]),
-//!   the same as `statsmodels.stats.proportion.proportions_ztest`.
-//! - Always-valid sequential test: the **normal-mixture mSPRT** of Johari, Pekelis & Walsh
-//!   (2017) on the difference of rates ([`MsprtState`]): safe to look after every snapshot.
+//! - Conversion: a unit converted or not ([`Proportion`] of units). Interval of a rate:
+//!   **Wilson score** ([`wilson_interval`]). Fixed-horizon test: two-sided **pooled
+//!   two-proportion z-test** ([`two_proportion_z_test`], as statsmodels' `proportions_ztest`);
+//!   the difference gets an unpooled Wald interval.
+//! - Numeric metrics: **ratio metrics** over units ([`RatioStats`]: e.g. sum of rewards over
+//!   rewards received, or errors over requests) with **delta-method** variances (Deng,
+//!   Knoblich & Lu 2018), compared by a z-test ([`ratio_difference`]).
+//! - Always-valid sequential test ([`MsprtState`]): the **normal-mixture mSPRT** with its
+//!   mixing variance tuned to the expected number of units ([`mixture_rho2`], Howard et al.
+//!   2021, as GrowthBook's sequential testing), on the difference of rates or ratios: safe to
+//!   look after every snapshot.
 //! - Bayesian: P(rate_treatment > rate_control) under independent Beta(1, 1) priors, computed
 //!   **exactly** by the closed-form finite sum (no Monte Carlo) in [`prob_beat_control`].
-//! - Sample-ratio mismatch: Pearson chi-square goodness of fit of observed unit counts against
-//!   the configured weights ([`srm_test`]), flagged when p < [`SRM_ALPHA`] (0.001).
-//! - Numeric rewards: mean and sample variance from (n, sum, sum of squares)
-//!   ([`MeanStats`]) and **Welch's unequal-variance t-test** ([`welch_t_test`]), the same as
-//!   `scipy.stats.ttest_ind(equal_var=False)`; for large n it coincides with a z-test.
-//!
-//! - Numeric rewards against control ([`compare_means`]): per-arm mean with its Student t
-//!   interval, the difference with its Welch interval (`diff +- t_{df, 0.975} se`), Welch's
-//!   test, and the always-valid **normal-mixture mSPRT for means**
-//!   ([`MsprtState::update_means`]): the same closed form as for rates with
-//!   `theta_hat = mean_t - mean_c`, `V = s_c^2/n_c + s_t^2/n_t` and a mixing variance
-//!   `tau^2 = (MEAN_TAU_SD * s_pooled)^2` fixed at the first usable look (scale-free: effects
-//!   of about a tenth of a standard deviation).
+//! - Sample-ratio mismatch: the **sequential multinomial test** of Lindon & Malek (2022) on
+//!   distinct units against the planned split ([`SrmState`], [`srm_log_bayes_factor`]),
+//!   always valid, flagged when its p-value falls below [`SRM_ALPHA`] (0.001). The fixed-n
+//!   Pearson chi-square ([`srm_test`]) stays for comparisons.
+//! - One verdict per comparison ([`verdict`]): winner, loser or inconclusive, decided by the
+//!   always-valid test alone.
+//! - Per-request numeric rewards without units: mean and variance from (n, sum, sum of
+//!   squares) ([`MeanStats`]) and **Welch's t-test** ([`welch_t_test`], as
+//!   `scipy.stats.ttest_ind(equal_var=False)`), with [`compare_means`].
 //!
 //! Degenerate inputs (zero counts, conversions > n, mismatched lengths) give `None` or a
 //! documented neutral value; nothing here returns NaN or panics.
@@ -32,9 +34,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::special::{chi2_sf, ln_beta, normal_quantile, normal_sf, student_t_two_sided};
+use crate::config::DEFAULT_EXPECTED_UNITS;
 
-/// Flag a sample-ratio mismatch when the chi-square p-value falls below this.
+use super::special::{chi2_sf, ln_beta, ln_gamma, normal_quantile, normal_sf, student_t_two_sided};
+
+/// Flag a sample-ratio mismatch when the SRM p-value falls below this.
 pub const SRM_ALPHA: f64 = 0.001;
 
 /// Counts of one arm for a 0/1 metric: `n` units (or requests) and `conversions` among them.
@@ -197,58 +201,65 @@ fn prob_greater(a_a: f64, b_a: f64, a_b: f64, b_b: f64) -> f64 {
 /// Configuration of the always-valid test.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MsprtConfig {
-    /// Variance tau^2 of the normal mixing distribution over the true difference of rates,
-    /// theta ~ N(0, tau^2). It should be on the scale of the effects you care about; the
-    /// default 1e-4 (tau = 1 percentage point) suits conversion rates of a few percent.
-    /// The test is valid for every tau^2 > 0; tau^2 only moves power between effect sizes.
-    pub tau2: f64,
     /// Significance level for `significant`.
     pub alpha: f64,
-    /// Snapshots where either arm has fewer units, or where either arm has no conversion
-    /// or no non-conversion yet, are ignored (the plug-in variance is unusable there).
+    /// Units (control and treatment together) at which the test is tuned to be tightest
+    /// ([`mixture_rho2`]). The test is valid for every value; it only moves power between
+    /// sample sizes (and so between effect sizes).
+    pub expected_units: f64,
+    /// Looks where either arm has fewer units are ignored (the normal approximation of the
+    /// difference is not yet usable there).
     pub min_samples: u64,
 }
 
 impl Default for MsprtConfig {
     fn default() -> Self {
         Self {
-            tau2: 1e-4,
             alpha: 0.05,
-            min_samples: 100,
+            expected_units: DEFAULT_EXPECTED_UNITS as f64,
+            min_samples: 30,
         }
     }
 }
 
-/// Mixture likelihood ratio Lambda of the normal-mixture mSPRT for the difference of rates,
-/// `theta_hat = rate_t - rate_c` with plug-in variance
-/// `V = p_c(1-p_c)/n_c + p_t(1-p_t)/n_t`:
-///
-/// `Lambda = sqrt(V / (V + tau2)) * exp(tau2 * theta_hat^2 / (2 V (V + tau2)))`.
-///
-/// Returned as ln Lambda (Lambda itself can overflow). `None` when V is 0 or an arm is empty
-/// or invalid, or tau2 is not positive.
-pub fn msprt_log_lambda(control: Proportion, treatment: Proportion, tau2: f64) -> Option<f64> {
-    if control.n == 0 || treatment.n == 0 || !control.is_valid() || !treatment.is_valid() {
+/// The mixing parameter rho^2 of the normal-mixture test tuned to `expected_n` units in
+/// total: `rho^2 = (-2 ln alpha + ln(1 - 2 ln alpha)) / expected_n` (Howard, Ramdas,
+/// McAuliffe & Sekhon 2021; Waudby-Smith et al. 2023, eq. 161; GrowthBook's sequential
+/// testing). The confidence sequence it gives is narrowest relative to the fixed-horizon
+/// interval when `n` is about `expected_n`. `None` unless `0 < alpha < 1` and
+/// `expected_n > 0`.
+pub fn mixture_rho2(alpha: f64, expected_n: f64) -> Option<f64> {
+    if !(alpha > 0.0 && alpha < 1.0 && expected_n > 0.0 && expected_n.is_finite()) {
         return None;
     }
-    if !(tau2 > 0.0) || !tau2.is_finite() {
-        return None;
-    }
-    let (n1, n2) = (control.n as f64, treatment.n as f64);
-    let (p1, p2) = (
-        control.conversions as f64 / n1,
-        treatment.conversions as f64 / n2,
-    );
-    let v = p1 * (1.0 - p1) / n1 + p2 * (1.0 - p2) / n2;
-    if !(v > 0.0) {
-        return None;
-    }
-    let theta = p2 - p1;
-    Some(0.5 * (v / (v + tau2)).ln() + tau2 * theta * theta / (2.0 * v * (v + tau2)))
+    let l = -2.0 * alpha.ln();
+    Some((l + (l + 1.0).ln()) / expected_n)
 }
 
-/// ln Lambda of the normal-mixture mSPRT for a difference `theta` with variance `v` (of the
-/// estimate) under mixing variance `tau2`. `None` unless `v` and `tau2` are positive.
+/// ln of the e-value of the normal-mixture test of `theta = 0` for an estimate `theta` with
+/// variance `v` from `n` units in total, with mixing parameter `rho2` ([`mixture_rho2`]):
+///
+/// `ln E = rho^2 n theta^2 / (2 v (1 + n rho^2)) - ln(1 + n rho^2) / 2`,
+///
+/// which is GrowthBook's `SequentialTwoSidedTTest` e-value (Waudby-Smith et al. 2023,
+/// eq. 155) and the mSPRT of [`msprt_log_lambda_diff`] with mixing variance
+/// `tau^2 = rho^2 n v` (a prior on the effect scaled to the per-unit standard deviation
+/// `sqrt(n v)`). The always-valid p-value is `min(1, 1/E)`.
+pub fn msprt_log_evalue(theta: f64, v: f64, n: f64, rho2: f64) -> Option<f64> {
+    if !(n > 0.0 && rho2 > 0.0) {
+        return None;
+    }
+    msprt_log_lambda_diff(theta, v, rho2 * n * v)
+}
+
+/// Mixture likelihood ratio Lambda of the normal-mixture mSPRT (Johari, Pekelis & Walsh
+/// 2017) for a difference `theta` whose estimate has variance `v`, under mixing variance
+/// `tau2`:
+///
+/// `Lambda = sqrt(V / (V + tau2)) * exp(tau2 * theta^2 / (2 V (V + tau2)))`.
+///
+/// Returned as ln Lambda (Lambda itself can overflow). `None` unless `v` and `tau2` are
+/// positive and finite.
 pub fn msprt_log_lambda_diff(theta: f64, v: f64, tau2: f64) -> Option<f64> {
     if !(v > 0.0 && v.is_finite() && tau2 > 0.0 && tau2.is_finite() && theta.is_finite()) {
         return None;
@@ -256,23 +267,18 @@ pub fn msprt_log_lambda_diff(theta: f64, v: f64, tau2: f64) -> Option<f64> {
     Some(0.5 * (v / (v + tau2)).ln() + tau2 * theta * theta / (2.0 * v * (v + tau2)))
 }
 
-/// Effect scale of the mSPRT for means, in (pooled) standard deviations of the metric.
-pub const MEAN_TAU_SD: f64 = 0.1;
-
-/// Running state of one treatment-vs-control mSPRT. Persist it (it is serde-friendly) and feed
-/// it every new cumulative snapshot with [`MsprtState::update`]; the always-valid p-value is
-/// the running minimum of 1/Lambda, capped at 1, so it never increases.
+/// Running state of one treatment-vs-control always-valid test. Persist it (it is
+/// serde-friendly) and feed it every new cumulative look; the always-valid p-value is the
+/// running minimum of 1/E, capped at 1, so it never increases.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MsprtState {
-    /// Always-valid p-value so far (1 before any usable snapshot).
+    /// Always-valid p-value so far (1 before any usable look).
     pub p_value: f64,
-    /// Snapshots fed in, usable or not.
+    /// Looks fed in, usable or not.
     pub looks: u64,
-    /// Snapshots that passed the `min_samples` / variance guards.
+    /// Looks that passed the `min_samples` / variance guards.
     pub used_looks: u64,
-    /// Mixing variance of a test for means, fixed at its first usable look.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tau2: Option<f64>,
 }
 
 impl Default for MsprtState {
@@ -281,12 +287,12 @@ impl Default for MsprtState {
     }
 }
 
-/// What one snapshot did to the test.
+/// What one look did to the test.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MsprtStep {
-    /// ln Lambda for this snapshot (`None` if the snapshot was ignored).
+    /// ln E for this look (`None` if the look was ignored).
     pub log_lambda: Option<f64>,
-    /// The always-valid p-value after this snapshot.
+    /// The always-valid p-value after this look.
     pub p_value: f64,
     /// `p_value < alpha`.
     pub significant: bool,
@@ -298,46 +304,29 @@ impl MsprtState {
             p_value: 1.0,
             looks: 0,
             used_looks: 0,
-            tau2: None,
         }
     }
 
-    /// Feed cumulative numeric-metric statistics (not increments): the mSPRT for the
-    /// difference of means. A look is usable when both arms have `cfg.min_samples`
-    /// observations and the estimate has positive variance; `cfg.tau2` is not used (see
-    /// [`MEAN_TAU_SD`]).
-    pub fn update_means(
+    /// Feeds one look at a difference: estimate `theta` with variance `v`, from `n_control`
+    /// and `n_treatment` units. Usable when both arms have `cfg.min_samples` units and `v`
+    /// is positive.
+    pub fn update_diff(
         &mut self,
-        control: &MeanStats,
-        treatment: &MeanStats,
+        theta: f64,
+        v: f64,
+        n_control: u64,
+        n_treatment: u64,
         cfg: &MsprtConfig,
     ) -> MsprtStep {
         self.looks = self.looks.saturating_add(1);
-        let mut log_lambda = None;
-        if control.n >= cfg.min_samples.max(2) && treatment.n >= cfg.min_samples.max(2) {
-            if let (Some(m1), Some(v1), Some(m2), Some(v2)) = (
-                control.mean(),
-                control.variance(),
-                treatment.mean(),
-                treatment.variance(),
-            ) {
-                let (n1, n2) = (control.n as f64, treatment.n as f64);
-                let v = v1 / n1 + v2 / n2;
-                let pooled = ((n1 - 1.0) * v1 + (n2 - 1.0) * v2) / (n1 + n2 - 2.0);
-                let tau2 = match self.tau2 {
-                    Some(t) => t,
-                    None => MEAN_TAU_SD * MEAN_TAU_SD * pooled,
-                };
-                log_lambda = msprt_log_lambda_diff(m2 - m1, v, tau2);
-                if log_lambda.is_some() {
-                    self.tau2 = Some(tau2);
-                }
-            }
-        }
-        self.fold(log_lambda, cfg)
-    }
-
-    fn fold(&mut self, log_lambda: Option<f64>, cfg: &MsprtConfig) -> MsprtStep {
+        let usable = n_control >= cfg.min_samples.max(2) && n_treatment >= cfg.min_samples.max(2);
+        let n = n_control as f64 + n_treatment as f64;
+        let log_lambda = if usable {
+            mixture_rho2(cfg.alpha, cfg.expected_units)
+                .and_then(|rho2| msprt_log_evalue(theta, v, n, rho2))
+        } else {
+            None
+        };
         if let Some(ll) = log_lambda {
             self.used_looks = self.used_looks.saturating_add(1);
             let p = (-ll).exp().min(1.0);
@@ -355,32 +344,43 @@ impl MsprtState {
         }
     }
 
-    /// Feed the cumulative counts observed so far (not increments).
+    /// Feeds the cumulative conversion counts (units, converted units) of both arms: the
+    /// difference of rates with the unpooled variance `p_c(1-p_c)/n_c + p_t(1-p_t)/n_t`.
     pub fn update(
         &mut self,
         control: Proportion,
         treatment: Proportion,
         cfg: &MsprtConfig,
     ) -> MsprtStep {
-        self.looks = self.looks.saturating_add(1);
-        let usable = control.n >= cfg.min_samples
-            && treatment.n >= cfg.min_samples
-            && control.conversions > 0
-            && treatment.conversions > 0
-            && control.conversions < control.n
-            && treatment.conversions < treatment.n;
-        let log_lambda = if usable {
-            msprt_log_lambda(control, treatment, cfg.tau2)
-        } else {
-            None
+        let (theta, v) = match (control.rate(), treatment.rate()) {
+            (Some(pc), Some(pt)) if control.n > 0 && treatment.n > 0 => (
+                pt - pc,
+                pc * (1.0 - pc) / control.n as f64 + pt * (1.0 - pt) / treatment.n as f64,
+            ),
+            _ => (0.0, 0.0),
         };
-        self.fold(log_lambda, cfg)
+        self.update_diff(theta, v, control.n, treatment.n, cfg)
+    }
+
+    /// Feeds the cumulative unit-level statistics of a ratio metric ([`RatioStats`]): the
+    /// difference of ratios with its delta-method variance.
+    pub fn update_ratio(
+        &mut self,
+        control: &RatioStats,
+        treatment: &RatioStats,
+        cfg: &MsprtConfig,
+    ) -> MsprtStep {
+        let (theta, v) = match ratio_difference(control, treatment) {
+            Some(d) => (d.diff, d.se * d.se),
+            None => (0.0, 0.0),
+        };
+        self.update_diff(theta, v, control.units, treatment.units, cfg)
     }
 }
 
-/// Sample-ratio-mismatch check.
+/// Fixed-n Pearson chi-square sample-ratio check (valid at one look fixed in advance).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct SrmResult {
+pub struct ChiSquareSrm {
     pub chi2: f64,
     pub df: u32,
     pub p_value: f64,
@@ -393,7 +393,7 @@ pub struct SrmResult {
 /// An arm with weight 0 but observations is a certain mismatch (p = 0). `None` when lengths
 /// differ, a weight is negative or not finite, all weights are 0, nothing was observed, or
 /// fewer than two arms have positive weight.
-pub fn srm_test(observed: &[u64], weights: &[f64]) -> Option<SrmResult> {
+pub fn srm_test(observed: &[u64], weights: &[f64]) -> Option<ChiSquareSrm> {
     if observed.len() != weights.len() || weights.iter().any(|w| !(*w >= 0.0 && w.is_finite())) {
         return None;
     }
@@ -408,7 +408,7 @@ pub fn srm_test(observed: &[u64], weights: &[f64]) -> Option<SrmResult> {
         .zip(weights)
         .any(|(o, w)| *w == 0.0 && *o > 0)
     {
-        return Some(SrmResult {
+        return Some(ChiSquareSrm {
             chi2: f64::MAX,
             df: positive.saturating_sub(1).max(1) as u32,
             p_value: 0.0,
@@ -431,7 +431,7 @@ pub fn srm_test(observed: &[u64], weights: &[f64]) -> Option<SrmResult> {
         .sum();
     let df = (positive - 1) as u32;
     let p_value = chi2_sf(chi2, df as f64).clamp(0.0, 1.0);
-    Some(SrmResult {
+    Some(ChiSquareSrm {
         chi2,
         df,
         p_value,
@@ -605,17 +605,307 @@ pub fn compare_means(control: &MeanStats, arm: &MeanStats) -> MeanComparison {
     }
 }
 
+/// Unit-level sufficient statistics of a ratio metric `sum x_i / sum d_i` over `units`
+/// independent units (x_i, d_i: the unit's numerator and denominator, e.g. its rewards and
+/// its requests): what an arm's running aggregates hold, whatever the number of units.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct RatioStats {
+    pub units: u64,
+    /// sum x_i, sum d_i, sum x_i^2, sum d_i^2, sum x_i d_i.
+    pub num: f64,
+    pub den: f64,
+    pub num_sq: f64,
+    pub den_sq: f64,
+    pub num_den: f64,
+}
+
+impl RatioStats {
+    /// `sum x / sum d`; `None` when `sum d` is not positive.
+    pub fn ratio(&self) -> Option<f64> {
+        (self.den > 0.0 && self.num.is_finite()).then(|| self.num / self.den)
+    }
+
+    /// Delta-method variance of the ratio (Deng, Knoblich & Lu 2018):
+    /// `(s_xx - 2 R s_xd + R^2 s_dd) / (K dbar^2)` with sample (co)variances over the K
+    /// units, which is `K/(K-1) * sum (x_i - R d_i)^2 / (sum d)^2`: the cluster-robust
+    /// variance of the mean of the request-level values with units as clusters. `None`
+    /// below two units or without a positive denominator.
+    pub fn variance(&self) -> Option<f64> {
+        let r = self.ratio()?;
+        if self.units < 2 {
+            return None;
+        }
+        let k = self.units as f64;
+        // sum (x - R d)^2 = sum x^2 - 2 R sum x d + R^2 sum d^2 (clamped against rounding).
+        let ss = (self.num_sq - 2.0 * r * self.num_den + r * r * self.den_sq).max(0.0);
+        let v = k / (k - 1.0) * ss / (self.den * self.den);
+        v.is_finite().then_some(v)
+    }
+
+    /// Interval `ratio +- z_{0.975} se` (normal, delta method).
+    pub fn ci95(&self) -> Option<Interval> {
+        let (r, v) = (self.ratio()?, self.variance()?);
+        let half = normal_quantile(0.975) * v.sqrt();
+        Some(Interval {
+            lower: r - half,
+            upper: r + half,
+        })
+    }
+}
+
+/// A difference of two independent estimates with its normal test and interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Difference {
+    /// treatment - control.
+    pub diff: f64,
+    /// Standard error of `diff`.
+    pub se: f64,
+    pub z: f64,
+    /// Two-sided fixed-horizon p-value.
+    pub p_value: f64,
+    /// 95% interval `diff +- 1.96 se`.
+    pub diff_ci: Interval,
+}
+
+/// The difference of two ratio metrics, variances from the delta method, as a z-test.
+/// `None` where either variance is. Zero variance gives `z = 0`, `p = 1`.
+pub fn ratio_difference(control: &RatioStats, treatment: &RatioStats) -> Option<Difference> {
+    let (rc, vc) = (control.ratio()?, control.variance()?);
+    let (rt, vt) = (treatment.ratio()?, treatment.variance()?);
+    let diff = rt - rc;
+    let se = (vc + vt).sqrt();
+    let (z, p_value) = if se > 0.0 {
+        let z = diff / se;
+        (z, (2.0 * normal_sf(z.abs())).min(1.0))
+    } else {
+        (0.0, 1.0)
+    };
+    let half = normal_quantile(0.975) * se;
+    Some(Difference {
+        diff,
+        se,
+        z,
+        p_value,
+        diff_ci: Interval {
+            lower: diff - half,
+            upper: diff + half,
+        },
+    })
+}
+
+/// Everything the stats endpoint shows for one ratio-metric arm against the control.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RatioComparison {
+    /// Units of the arm.
+    pub n: u64,
+    /// sum of the denominators (e.g. rewards received).
+    pub observations: f64,
+    pub mean: Option<f64>,
+    /// 95% delta-method interval of `mean`.
+    pub ci95: Option<Interval>,
+    /// Delta-method z-test of the difference against the control (`None` for the control).
+    pub z_test: Option<Difference>,
+}
+
+/// Summary of ratio-metric `arm` against `control`; `control == None` for the control's row.
+pub fn compare_ratio(control: Option<&RatioStats>, arm: &RatioStats) -> RatioComparison {
+    RatioComparison {
+        n: arm.units,
+        observations: arm.den,
+        mean: arm.ratio(),
+        ci95: arm.ci95(),
+        z_test: control.and_then(|c| ratio_difference(c, arm)),
+    }
+}
+
+/// Concentration of the Dirichlet prior of the sequential SRM test: the prior of the arms'
+/// shares is Dirichlet(k * planned shares), the default of the `savvi` implementation of
+/// Lindon & Malek's test. Smaller k reacts faster to gross mismatches, larger k to small ones.
+pub const SRM_PRIOR_CONCENTRATION: f64 = 100.0;
+
+/// ln of the Bayes factor of the sequential multinomial test (Lindon & Malek 2022,
+/// "Anytime-valid inference for multinomial count data"): unit counts `observed` against
+/// the planned shares `weights` (any positive scale), with a Dirichlet(`k` * shares) mixture
+/// over the alternative:
+///
+/// `ln BF = ln G(A) - ln G(A + n) + sum [ln G(a_i + x_i) - ln G(a_i)] - sum x_i ln theta_i`,
+///
+/// `a_i = k theta_i`, `A = sum a_i`, `n = sum x_i`. The Bayes factor of cumulative counts is a
+/// nonnegative martingale under the planned split, so `min(1, 1/max BF)` over any sequence of
+/// looks is an always-valid p-value. Arms with weight 0 take no part unless they have units:
+/// then the mismatch is certain (`+inf`). `None` when lengths differ, a weight is negative or
+/// not finite, or fewer than two arms have positive weight.
+pub fn srm_log_bayes_factor(observed: &[u64], weights: &[f64], k: f64) -> Option<f64> {
+    if observed.len() != weights.len()
+        || weights.iter().any(|w| !(*w >= 0.0 && w.is_finite()))
+        || !(k > 0.0 && k.is_finite())
+    {
+        return None;
+    }
+    if observed
+        .iter()
+        .zip(weights)
+        .any(|(o, w)| *w == 0.0 && *o > 0)
+    {
+        return Some(f64::INFINITY);
+    }
+    let total_w: f64 = weights.iter().sum();
+    if weights.iter().filter(|w| **w > 0.0).count() < 2 {
+        return None;
+    }
+    let (mut a_sum, mut n, mut acc) = (0.0, 0.0, 0.0);
+    for (x, w) in observed.iter().zip(weights).filter(|(_, w)| **w > 0.0) {
+        let theta = w / total_w;
+        let a = k * theta;
+        let x = *x as f64;
+        acc += ln_gamma(a + x) - ln_gamma(a) - x * theta.ln();
+        a_sum += a;
+        n += x;
+    }
+    Some(ln_gamma(a_sum) - ln_gamma(a_sum + n) + acc)
+}
+
+/// The sequential sample-ratio check of one split, updated at every look.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SrmState {
+    /// Always-valid p-value so far: the running minimum of 1/BF (1 before any unit).
+    pub p_value: f64,
+    /// Looks with at least one unit.
+    pub looks: u64,
+}
+
+impl Default for SrmState {
+    fn default() -> Self {
+        Self {
+            p_value: 1.0,
+            looks: 0,
+        }
+    }
+}
+
+/// Sample-ratio-mismatch check of distinct units against the planned split.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SrmResult {
+    /// ln of the Bayes factor at this look ([`srm_log_bayes_factor`]).
+    pub log_bayes_factor: f64,
+    /// Always-valid p-value (running minimum over the looks).
+    pub p_value: f64,
+    /// `p_value < SRM_ALPHA`.
+    pub mismatch: bool,
+}
+
+impl SrmState {
+    /// Takes one look at cumulative unit counts; `None` where [`srm_log_bayes_factor`] is
+    /// or nothing was observed (the state is then unchanged).
+    pub fn update(&mut self, observed: &[u64], weights: &[f64]) -> Option<SrmResult> {
+        if observed.iter().all(|o| *o == 0) {
+            return None;
+        }
+        let lbf = srm_log_bayes_factor(observed, weights, SRM_PRIOR_CONCENTRATION)?;
+        self.looks = self.looks.saturating_add(1);
+        let p = if lbf == f64::INFINITY {
+            0.0
+        } else {
+            (-lbf).exp().min(1.0)
+        };
+        if p < self.p_value {
+            self.p_value = p;
+        }
+        Some(SrmResult {
+            log_bayes_factor: lbf,
+            p_value: self.p_value,
+            mismatch: self.p_value < SRM_ALPHA,
+        })
+    }
+
+    /// The result as of the last look, without a new one.
+    pub fn result(&self, log_bayes_factor: f64) -> SrmResult {
+        SrmResult {
+            log_bayes_factor,
+            p_value: self.p_value,
+            mismatch: self.p_value < SRM_ALPHA,
+        }
+    }
+}
+
+/// What a comparison concludes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictResult {
+    /// The arm is better than the control (higher rate or mean).
+    Winner,
+    /// The arm is worse than the control.
+    Loser,
+    Inconclusive,
+}
+
+/// The one verdict of an arm against the control: decided by the always-valid test (safe
+/// however often anyone looks), named in `test`; `reason` says why when inconclusive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub result: VerdictResult,
+    /// The deciding test: `"always_valid"`.
+    pub test: &'static str,
+    /// Its p-value (`None` before its first usable look).
+    pub p_value: Option<f64>,
+    pub alpha: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The name of the test that decides every verdict.
+pub const VERDICT_TEST: &str = "always_valid";
+
+/// The verdict from the always-valid test's state and the estimated difference; a sample
+/// ratio mismatch makes any result inconclusive (the split did not behave as planned).
+pub fn verdict(
+    seq: Option<&MsprtState>,
+    diff: Option<f64>,
+    alpha: f64,
+    srm_mismatch: bool,
+) -> Verdict {
+    let used = seq.filter(|s| s.used_looks > 0);
+    let p_value = used.map(|s| s.p_value);
+    let (result, reason) = match (used, diff) {
+        _ if srm_mismatch => (
+            VerdictResult::Inconclusive,
+            Some("sample ratio mismatch: the units did not split as planned".to_string()),
+        ),
+        (None, _) | (_, None) => (
+            VerdictResult::Inconclusive,
+            Some("not enough data yet".to_string()),
+        ),
+        (Some(s), Some(d)) if s.p_value < alpha && d > 0.0 => (VerdictResult::Winner, None),
+        (Some(s), Some(d)) if s.p_value < alpha && d < 0.0 => (VerdictResult::Loser, None),
+        (Some(_), Some(_)) => (
+            VerdictResult::Inconclusive,
+            Some(format!("always-valid p-value not below {alpha}")),
+        ),
+    };
+    Verdict {
+        result,
+        test: VERDICT_TEST,
+        p_value,
+        alpha,
+        reason,
+    }
+}
+
 /// Everything the stats endpoint shows for one conversion arm against the control.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ConversionComparison {
+    /// Units of the arm.
     pub n: u64,
+    /// Units that converted.
     pub conversions: u64,
-    pub rate: f64,
+    /// `None` without units.
+    pub rate: Option<f64>,
     /// 95% Wilson interval of `rate` (`None` when n = 0).
     pub ci95: Option<Interval>,
     /// Pooled z-test against control (`None` when an arm is empty).
     pub z_test: Option<ZTest>,
-    /// P(rate > control rate), Beta(1, 1) priors.
+    /// P(rate > control rate), Beta(1, 1) priors (`None` while either arm has no unit).
     pub prob_beat_control: Option<f64>,
 }
 
@@ -624,10 +914,10 @@ pub fn compare_conversion(control: Proportion, arm: Proportion) -> ConversionCom
     ConversionComparison {
         n: arm.n,
         conversions: arm.conversions,
-        rate: arm.rate().unwrap_or(0.0),
+        rate: arm.rate().filter(|_| arm.n > 0),
         ci95: wilson_interval(arm, 0.95),
         z_test: two_proportion_z_test(control, arm),
-        prob_beat_control: prob_beat_control(control, arm),
+        prob_beat_control: prob_beat_control(control, arm).filter(|_| control.n > 0 && arm.n > 0),
     }
 }
 
@@ -728,7 +1018,8 @@ mod tests {
     fn compare_conversion_never_nan() {
         for &(n, x) in &[(0, 0), (1, 0), (1, 1), (100, 7)] {
             let c = compare_conversion(p(0, 0), p(n, x));
-            assert!(!c.rate.is_nan());
+            assert_eq!(c.rate.is_none(), n == 0);
+            assert!(c.prob_beat_control.is_none());
             if let Some(pb) = c.prob_beat_control {
                 assert!((0.0..=1.0).contains(&pb));
             }
