@@ -40,7 +40,7 @@ const ab = (name, extra = {}) => ({
   ...extra,
 });
 
-/** The payload of a receipt: route, arm and (when present) the propensity in ppm. */
+/** The payload of a receipt (`v1` or `v2`): route, arm and (when present) the propensity in ppm. */
 function decodeReceipt(token) {
   const p = Buffer.from(token.split('.')[1], 'base64url');
   let i = 0;
@@ -66,6 +66,8 @@ function decodeReceipt(token) {
   uleb(); // config version
   uleb(); // issued
   i += 8; // nonce
+  // `v2`: the route's shard count, then the optional propensity.
+  if (token.startsWith('v2.')) i += 1;
   const propensity = i < p.length ? Number(uleb()) : null;
   return { route, arm, propensity };
 }

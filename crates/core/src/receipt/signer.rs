@@ -206,10 +206,14 @@ mod tests {
         let (back, id2) = s.verify_with_id(&tok, NOW + 1000, DAY).unwrap();
         assert_eq!(back, r);
         assert_eq!(id, id2);
-        // With a propensity (3 bytes of payload): 78 characters, verified and decoded.
-        let rp = typical().with_propensity(Some(500_000));
+        // `v2` with a propensity (1 byte of shard count, 3 of propensity): 80 characters,
+        // verified and decoded.
+        let rp = typical()
+            .with_shards(1)
+            .unwrap()
+            .with_propensity(Some(500_000));
         let tok = s.sign(&rp);
-        assert_eq!(tok.len(), 78, "{tok}");
+        assert_eq!(tok.len(), 80, "{tok}");
         let back = s.verify(&tok, NOW + 1000, DAY).unwrap();
         assert_eq!(back.propensity_ppm(), Some(500_000));
         // The propensity is under the MAC: a receipt cannot be given another one.
@@ -218,7 +222,7 @@ mod tests {
         let last = payload.len() - 1;
         payload[last] ^= 1;
         let forged = format!(
-            "v1.{}.{}",
+            "v2.{}.{}",
             b64url_encode(&payload),
             tok.split('.').nth(2).unwrap()
         );
