@@ -28,10 +28,12 @@ test: setup test-native test-wasm test-www test-contracts test-browser test-prom
 
 # The seeded simulations run once, below, with their figures printed.
 test-native:
-	cargo test --workspace --lib --bins --tests -- --skip aa_experiments_with_repeated_users --skip power_beside_the_fixed_horizon_test --skip bernoulli_bandit_regret
+	cargo test --workspace --lib --bins --tests -- --skip aa_experiments_with_repeated_users --skip power_beside_the_fixed_horizon_test --skip bernoulli_bandit_regret --skip ope_intervals_cover_the_truth
 	cargo test -p switchyard-core --benches
 	@echo "== seeded simulations, figures printed:"
 	cargo test -p switchyard-core --test stats_simulation -- --nocapture --test-threads=1
+	@echo "== seeded off-policy-evaluation simulation, figures printed:"
+	cargo test -p switchyard-core --test ope_simulation -- --nocapture
 
 # The core's tests again on wasm32 (under Node), and the edge's wasm-only tests.
 test-wasm:

@@ -8,7 +8,7 @@ use std::cell::{Cell, RefCell};
 use crate::js::{self, Ctx, Env};
 use crate::state;
 use switchyard_core::observe::{self, BodyRead, Compare};
-use switchyard_core::observe::{Batch, Batcher, Observation, ShadowObservation};
+use switchyard_core::observe::{Batch, Batcher, DecisionRow, Observation, ShadowObservation};
 use switchyard_core::receipt::Receipt;
 
 use switchyard_core::config::{RECEIPT_SECRET, STATS_BINDING};
@@ -211,29 +211,62 @@ pub fn unit_id(signer: Option<&ReceiptSigner>, unit: &str) -> [u8; 8] {
     }
 }
 
-/// A signed receipt (`v2`) for one routed response naming the unit by `unit_id`; the nonce
-/// comes from the platform's CSPRNG; the route's feedback shard count is signed in, so the
-/// shard that credits it never changes. `None` without a signer.
+/// A signed receipt and what the decision log keys on it.
+pub struct Signed {
+    pub token: String,
+    /// The receipt id (32 hex digits).
+    pub id: String,
+    pub issued_ms: u64,
+}
+
+/// A signed receipt (`v2`) for one routed response naming the unit by `unit_id`, with the
+/// arm's propensity (ppm) when the decision was a draw of the policy; the nonce comes from
+/// the platform's CSPRNG; the route's feedback shard count is signed in, so the shard that
+/// credits it never changes. `None` without a signer.
 pub fn receipt(
     signer: Option<&ReceiptSigner>,
     route: &switchyard_core::config::Route,
     arm: &str,
     unit_id: [u8; 8],
     config_id: &str,
-) -> Option<String> {
+    propensity_ppm: Option<u32>,
+) -> Option<Signed> {
     let signer = signer?;
     let version = u64::from_str_radix(config_id, 16).unwrap_or(0);
+    let issued_ms = state::now_ms();
     let r = Receipt::new(
         &route.name,
         arm,
         unit_id,
         version,
-        state::now_ms(),
+        issued_ms,
         state::secure_u64(),
     )
     .and_then(|r| r.with_shards(route.feedback_shards))
-    .ok()?;
-    Some(signer.sign(&r))
+    .ok()?
+    .with_propensity(propensity_ppm);
+    let (token, id) = signer.sign_with_id(&r);
+    Some(Signed {
+        token,
+        id: hex(&id.0),
+        issued_ms,
+    })
+}
+
+/// Lower-case hex of `b`.
+pub fn hex(b: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        s.push(DIGITS[usize::from(x >> 4)] as char);
+        s.push(DIGITS[usize::from(x & 15)] as char);
+    }
+    s
+}
+
+/// Adds one decision-log row to the isolate's batch (sent with the route's observations).
+pub fn log_decision(route: &str, row: DecisionRow) {
+    BATCHER.with(|b| b.borrow_mut().push_decision(route, row));
 }
 
 /// Calls the route's Durable Object: `https://route-stats/<route>/<action>`. The object

@@ -10,8 +10,8 @@ use std::borrow::Cow;
 use std::rc::Rc;
 
 use forward::{Body, Failure};
-use switchyard_core::config::{Config, Origin, Route, Strategy};
-use switchyard_core::observe::{Observation, Outcome};
+use switchyard_core::config::{Config, Origin, Route, Strategy, Trainer};
+use switchyard_core::observe::{DecisionRow, Observation, Outcome};
 use switchyard_core::ops::{self, header_safe, Fault, Role, Tokens};
 use switchyard_core::routing::{self, Answer, BodyPlan, Inputs, RequestView, Target, UrlParts};
 
@@ -200,25 +200,28 @@ async fn route(
     } else {
         None
     };
-    let weights = match (
-        &route.strategy,
-        doc.as_ref().and_then(|d| d.weights.as_ref()),
-    ) {
-        (
-            Strategy::Bandit {
-                arms, min_share, ..
-            },
-            Some(w),
-        ) => Some(w.resolve(arms, *min_share)),
-        _ => None,
-    };
     let layouts = doc.as_ref().map_or(&[][..], |d| &d.layouts[..]);
-    let route_state = if reads_state {
-        let st = kv::route_state(env, ctx, &route.name).await;
-        *stale = (*stale).max(st.stale_ms);
-        st.value
-    } else {
-        None
+    let (weights, route_state) = match &route.strategy {
+        Strategy::Bandit { trainer, .. } => {
+            // An external trainer's weights get the learner's drains from `state:<route>`.
+            let st = if *trainer == Trainer::External {
+                let st = kv::route_state(env, ctx, &route.name).await;
+                *stale = (*stale).max(st.stale_ms);
+                st.value
+            } else {
+                None
+            };
+            let now = state::now_ms();
+            let written = doc.as_ref().and_then(|d| d.weights.as_ref());
+            let shares = routing::edge_weights(route, written, st.as_deref(), now);
+            (shares, None)
+        }
+        _ if reads_state => {
+            let st = kv::route_state(env, ctx, &route.name).await;
+            *stale = (*stale).max(st.stale_ms);
+            (None, st.value)
+        }
+        _ => (None, None),
     };
     // The controller epoch this request is routed under (its observations carry it).
     let epoch = reads_state.then(|| route_state.as_ref().map_or(0, |s| s.epoch));
@@ -283,6 +286,17 @@ async fn route(
     let latency_ms = state::now_ms().saturating_sub(started) as u32;
     if !forced {
         let split_ppm = routing::split_ppm(route, route_state.as_deref());
+        // The propensity of the arm that answered: a failover's answer is no draw of the
+        // policy.
+        let propensity = if answered_by.0 == decision.arm {
+            decision.propensity_ppm()
+        } else {
+            None
+        };
+        let logged = propensity.filter(|_| route.log.decisions).map(|p| Logged {
+            p,
+            ctx: routing::log_context(route, &view),
+        });
         observe(
             env,
             ctx,
@@ -293,6 +307,8 @@ async fn route(
             &unit,
             &result,
             latency_ms,
+            propensity,
+            logged,
             ours,
         );
     }
@@ -460,8 +476,17 @@ async fn send_with_failover<'c>(
     (result, answered_by)
 }
 
-/// The observation of a routed request (to the route's statistics) and its receipt header.
-/// `split`: the split in force (ppm) and the controller epoch it was routed under.
+/// A decision for the route's decision log: its propensity (ppm) and the route's
+/// `log.context` attributes of the request.
+struct Logged {
+    p: u32,
+    ctx: std::collections::BTreeMap<String, Option<String>>,
+}
+
+/// The observation of a routed request (to the route's statistics), its receipt header
+/// (carrying the arm's propensity when the decision was a draw of the policy) and, for a
+/// route that logs decisions, its decision-log row. `split`: the split in force (ppm) and the
+/// controller epoch it was routed under.
 #[allow(clippy::too_many_arguments)]
 fn observe(
     env: &Env,
@@ -473,6 +498,8 @@ fn observe(
     unit: &str,
     result: &Result<Response, Failure>,
     latency_ms: u32,
+    propensity: Option<u32>,
+    logged: Option<Logged>,
     ours: &mut Vec<(&'static str, String)>,
 ) {
     let (outcome, status) = match result {
@@ -480,10 +507,27 @@ fn observe(
         Err(Failure::Timeout) => (Outcome::Timeout, 0),
         Err(Failure::Connect(_)) => (Outcome::ConnectError, 0),
     };
-    // One keyed hash of the unit names it in the observation (exposure per unit) and in the
-    // receipt (so feedback finds the unit's row).
+    // One keyed hash of the unit names it in the observation (exposure per unit), in the
+    // receipt (so feedback finds the unit's row) and in the decision log.
     let signer = report::signer(env);
     let unit_id = report::unit_id(signer.as_ref(), unit);
+    if let Some(r) = report::receipt(signer.as_ref(), route, arm, unit_id, &cfg.id, propensity) {
+        if let Some(l) = logged {
+            report::log_decision(
+                &route.name,
+                DecisionRow {
+                    id: r.id,
+                    at: r.issued_ms,
+                    unit: report::hex(&unit_id),
+                    arm: arm.to_string(),
+                    p: l.p,
+                    ctx: l.ctx,
+                },
+            );
+        }
+        ours.push(("x-switchyard-receipt", r.token));
+    }
+    // After the decision row: the observation schedules the batch's flush.
     report::observe(
         env,
         ctx,
@@ -495,6 +539,7 @@ fn observe(
             latency_ms,
             fingerprint: &route.fingerprint,
             split_ppm,
+            propensity_ppm: propensity,
             epoch,
             // Units are counted where there is an experiment to analyse.
             unit: matches!(
@@ -504,9 +549,6 @@ fn observe(
             .then(|| u64::from_be_bytes(unit_id)),
         },
     );
-    if let Some(token) = report::receipt(signer.as_ref(), route, arm, unit_id, &cfg.id) {
-        ours.push(("x-switchyard-receipt", token));
-    }
 }
 
 /// The origin's response, or the fault that stands for a failed send. A recreate route with
@@ -612,6 +654,7 @@ fn apply_override<'c>(
             decision.failover = None;
             decision.shadows = 0;
             decision.reason = switchyard_core::routing::Reason::Forced;
+            decision.propensity = None;
             report::override_seen(env, ctx, &route.name, Some(arm));
             true
         }

@@ -45,6 +45,7 @@ fn batch(route: &str, arm: &str, n: u32, now: u64) -> switchyard_core::observe::
                 latency_ms: 10 + i % 50,
                 fingerprint: "",
                 split_ppm: 0,
+                propensity_ppm: None,
                 unit: Some(u64::from(i)),
                 epoch: None,
             },
@@ -471,6 +472,7 @@ fn unit_batch(
                     latency_ms: 10,
                     fingerprint: fp,
                     split_ppm: 100_000,
+                    propensity_ppm: None,
                     epoch: None,
                     unit: Some(u),
                 },
@@ -514,14 +516,14 @@ fn unit_rows_are_exact_bounded_and_atomic() {
     // Feedback naming a unit converts that unit, once however often it converts.
     for (n, unit) in [(1u64, 100u64), (2, 100), (3, 101)] {
         assert_eq!(
-            d.credit_unit(id(n), "canary", Some(unit), None, 1.0, 10, 20, DAY)
+            d.credit_unit(id(n), "canary", Some(unit), None, 1.0, 10, 20, DAY, None)
                 .unwrap(),
             Ok(())
         );
     }
     // Feedback that overtakes its unit's first report: the unit gets its row under the split
     // in force (its requests come with the report).
-    d.credit_unit(id(4), "canary", Some(999), None, 1.0, 10, 20, DAY)
+    d.credit_unit(id(4), "canary", Some(999), None, 1.0, 10, 20, DAY, None)
         .unwrap()
         .unwrap();
     assert_eq!(store.unit_count(), 46);
@@ -586,8 +588,18 @@ fn feedback_before_the_first_report_converts_the_unit_under_the_split_in_force()
     let (mut d, _) = Durable::open(&store, "r").unwrap();
     for (n, unit) in [(1u64, 7u64), (2, 7), (3, 8)] {
         assert_eq!(
-            d.credit_unit(id(n), "canary", Some(unit), Some(route), 1.0, 10, 20, DAY)
-                .unwrap(),
+            d.credit_unit(
+                id(n),
+                "canary",
+                Some(unit),
+                Some(route),
+                1.0,
+                10,
+                20,
+                DAY,
+                None
+            )
+            .unwrap(),
             Ok(())
         );
     }
@@ -611,7 +623,7 @@ fn feedback_before_the_first_report_converts_the_unit_under_the_split_in_force()
     // A ledger shard (no config passed) credits the arm only.
     let shard = MemStore::new();
     let (mut s, _) = Durable::open(&shard, "r").unwrap();
-    s.credit_unit(id(9), "canary", Some(7), None, 1.0, 10, 20, DAY)
+    s.credit_unit(id(9), "canary", Some(7), None, 1.0, 10, 20, DAY, None)
         .unwrap()
         .unwrap();
     assert_eq!(shard.unit_count(), 0);
@@ -629,6 +641,7 @@ fn feedback_before_the_first_report_converts_the_unit_under_the_split_in_force()
         10,
         20,
         DAY,
+        None,
     )
     .unwrap()
     .unwrap();

@@ -6,6 +6,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use proptest::prelude::*;
+use switchyard_core::base::{valid_name, NameChars};
 use switchyard_core::config;
 use switchyard_core::observe::{compare, Compare, PayloadAgreement, Side};
 use switchyard_core::receipt::{Receipt, ReceiptSigner};
@@ -205,7 +206,7 @@ fn route_names_are_restricted() {
         assert_eq!(paths(&text), ["$.routes[0].name"], "{bad:?}");
     }
     for good in ["fraud", "A-b_9", &"x".repeat(64)] {
-        assert!(config::valid_route_name(good));
+        assert!(valid_name(good.as_bytes(), NameChars::Route));
     }
     // Arm and origin names keep their wider set (dots allowed).
     let text = base(

@@ -3,6 +3,7 @@
 //! document with a duplicate key is never accepted.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
+use switchyard_core::base::{valid_name, NameChars};
 use switchyard_core::config;
 
 fuzz_target!(|data: &[u8]| {
@@ -15,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(dups.is_empty(), "accepted a document with duplicate keys");
             assert_eq!(c.id.len(), 12);
             for r in &c.routes {
-                assert!(config::valid_route_name(&r.name), "{:?}", r.name);
+                assert!(valid_name(r.name.as_bytes(), NameChars::Route), "{:?}", r.name);
             }
         }
         Err(errors) => assert!(!errors.is_empty()),

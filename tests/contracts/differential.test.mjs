@@ -36,6 +36,7 @@ export const VALIDATOR_ONLY = [
   "the canary's shadow gate already mirrors requests to this origin",
   'min_share ', // min_share x arms > 1
   'completed ', // completed > batches
+  'must be greater than min', // a route's reward range: min < max
   'duplicate key', // in the JSON text: JSON.parse keeps the last, so the schema sees one
 ];
 const only = (reason) => VALIDATOR_ONLY.find((p) => reason.startsWith(p));

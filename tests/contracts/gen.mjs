@@ -37,7 +37,8 @@ const ROUTE_NAMES = ['fraud', 'ranker', 'r_1', 'R-2', 'x', 'b'.repeat(64), 'scor
 const ARM_NAMES = ['control', 'treatment', 'v1', 'v.2', 'a', 'c'.repeat(64)];
 const FLAG_NAMES = ['explain', 'beta', 'f.1', 'fast-path', 'F_2'];
 const URLS = ['http://127.0.0.1:9001', 'https://models.internal/v3/', 'http://h:1/base/path', 'https://x.example', 'http://[::1]:8080', 'http://é.example/ü'];
-const EVENTS = ['rollback', 'step', 'promote', 'pause', 'resume', 'srm'];
+const EVENTS = ['rollback', 'step', 'promote', 'pause', 'resume', 'srm', 'weights_stale'];
+const LOG_ATTRS = ['header:x-country', 'country', 'query:plan', 'cookie:c', 'header:X-Country'];
 
 /** An optional field: absent (undefined), null, or a value. */
 function opt(r, gen, pNull = 0.1, pAbsent = 0.4) {
@@ -152,6 +153,8 @@ function strategy(r, kind, origins) {
       put(s, 'min_samples', opt(r, () => r.pick([0, 100, 1_000_000_000])));
       put(s, 'sticky', opt(r, () => r.chance(0.5)));
       put(s, 'feedback', opt(r, () => r.pick(['auto', 'conversion', 'explicit'])));
+      put(s, 'trainer', opt(r, () => r.pick(['learner', 'external'])));
+      put(s, 'max_weight_age_s', opt(r, () => r.pick([1, 3600, 2_592_000])));
       put(s, 'salt', salt());
       return s;
     }
@@ -230,6 +233,14 @@ export function validDocument(r) {
     put(route, 'flags', opt(r, () => r.some(FLAG_NAMES, r.int(3)).map((n) => flag(r, n, null))));
     put(route, 'strip_prefix', opt(r, () => r.pick(['/v2', '/v2/models'])));
     put(route, 'feedback_shards', opt(r, () => r.pick([1, 8, 64])));
+    put(route, 'reward', opt(r, () => r.pick([{ min: 0, max: 1 }, { min: -1, max: 5 }, { min: -1e6, max: 1e6 }, { min: 0.5, max: 0.75 }])));
+    put(route, 'feedback_auth', opt(r, () => r.pick(['receipt', 'token'])));
+    put(route, 'log', opt(r, () => {
+      const l = {};
+      put(l, 'decisions', opt(r, () => r.chance(0.5)));
+      put(l, 'context', opt(r, () => r.some(LOG_ATTRS, r.int(4))));
+      return l;
+    }));
     put(route, 'credentials', opt(r, () => r.some(['x-api-key', 'X-Auth-Token', 'api_key', "a!#$%&'*+.^_`|~9"], 1 + r.int(3))));
     put(route, 'experiment', opt(r, () => put({}, 'expected_units', opt(r, () => r.pick([10, 5000, 20_000, 1_000_000_000])))));
     put(route, 'description', opt(r, () => r.pick(['d', ''])));
@@ -322,6 +333,12 @@ const EDGES = {
     { min_observations: 1.0, min_agreement: 0, compare: { kind: 'json_pointer', pointer: '/a' }, percent: null },
   ],
   promote_gate: [{}, { min_requests: 1 }, { min_requests: 2 }, { alpha: 0 }, { alpha: 0.5 }, { alpha: 0.51 }, { margin: { latency_ratio: 1 } }, { margin: { reward: 0 } }, { margin: { reward: 1e6 + 1 } }, { margin: { error_rate: null, latency_ratio: null, reward: null } }],
+  trainer: ['learner', 'external', 'External', '', 'outside'],
+  feedback_auth: ['receipt', 'token', 'Token', '', 'none'],
+  reward: [{ min: 0, max: 1 }, { min: 1, max: 0 }, { min: 1, max: 1 }, { min: -1e6, max: 1e6 }, { min: -1e6 - 1, max: 0 }, { min: 0, max: 1e6 + 1 }, { min: 0 }, { max: 1 }, { min: '0', max: 1 }, { min: 0, max: 1, zz: 1 }, { min: null, max: 1 }, [0, 1]],
+  log: [{}, { decisions: false }, { decisions: 'yes' }, { context: [] }, { context: null }, { context: ['country', 'country'] }, { context: ['header:x', 'header:X'] }, { context: ['header:'] }, { context: ['ip'] }, { context: LOG_ATTRS.concat(['query:a', 'query:b', 'query:c']) }, { context: LOG_ATTRS.concat(['query:a', 'query:b', 'query:c', 'query:d']) }, { zz: 1 }],
+  context: ['country', 'header:x', 'header:', 'cookie:', 'query:q', 'ip', 'Header:x', 'header:a\nb', 'query:\u2028', 'country:x', ''],
+  max_weight_age_s: [0, 1, 3600, 2_592_000, 2_592_001, 1.5, -1, '60'],
   guard: [{}, { min_requests: 1e9 }, { min_requests: 1e9 + 1 }, { min_requests: 1e20 }, { max_error_rate: 0 }, { max_error_rate: null }, { max_p95_latency_ratio: 1000.5 }],
 };
 const NUMBERS = [0, -0, 1, -1, 0.5, 2, 1.5, 100, 100.5, 99.9999, 99.99999, 12.34567, 0.0001, 0.00001, 1e9, 1e9 + 1, 300_000, 300_001, 10_000, 10_001, 2_592_000, 2_592_001, 64, 65, 1e20, 1e300, 104_857_600, 104_857_601, 1000, 1000.5, 1e-7, 0.3, 2.675, 1.0000001];

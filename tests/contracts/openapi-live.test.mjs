@@ -33,7 +33,8 @@ const NOT_PROVOKED = {
   'resume 502': "the route's Durable Object would have to fail",
   'promote 502': "the route's Durable Object would have to fail",
   'feedback 502': "the route's Durable Object would have to fail",
-  'feedback 503': 'a deployment without the RECEIPT_KEY secret',
+  'ope 502': "the route's Durable Object would have to fail",
+  'decisions 502': "the route's Durable Object would have to fail",
 };
 
 const KEY = 'contract-receipt-key-0123456789abcdef';
@@ -42,13 +43,15 @@ const TINY = 'tiny-token-0123456789';
 const APP_ORIGIN = 'https://app.example.test';
 const VIEWER = 'contract-viewer-token-0123456789abcdef';
 const OPERATOR = 'contract-operator-token-0123456789abcdef';
+// Role feedback: sends feedback to routes with `feedback_auth: "token"`, nothing else.
+const FEEDBACK = 'contract-feedback-token-0123456789abcdef';
 const ctx = useWorker({
   vars: {
     RECEIPT_KEY: KEY,
     // Ticks only when the test asks (POST /tick): the answers stay the test's own.
     STATS_TICK_MS: '3600000',
     // tiny's token is shorter than 32 characters: refused at start.
-    SWITCHYARD_TOKENS: `vera:viewer:${VIEWER},otto:operator:${OPERATOR},tiny:viewer:${TINY}`,
+    SWITCHYARD_TOKENS: `vera:viewer:${VIEWER},otto:operator:${OPERATOR},tiny:viewer:${TINY},fred:feedback:${FEEDBACK}`,
     OFREP_CORS_ORIGINS: `${APP_ORIGIN}, http://127.0.0.1:9`,
   },
 });
@@ -152,11 +155,12 @@ function pathOf(opId, params = {}) {
 
 /**
  * Calls operation `opId` and checks the answer. `as`: 'admin' (default), 'viewer',
- * 'operator' or 'none'; `query` is appended to the path.
+ * 'operator', 'feedback' or 'none'; `query` is appended to the path.
  */
 async function call(opId, { params, query = '', body, headers = {}, as = 'admin', method, expect, note } = {}) {
   const m = method ?? OPS.get(opId).method;
-  const auth = as === 'admin' ? {} : as === 'none' ? {} : bearer(as === 'viewer' ? VIEWER : OPERATOR);
+  const tokens = { viewer: VIEWER, operator: OPERATOR, feedback: FEEDBACK };
+  const auth = tokens[as] ? bearer(tokens[as]) : {};
   const res = await w().req(pathOf(opId, params) + query, {
     method: m,
     headers: { ...auth, ...headers },
@@ -202,6 +206,17 @@ function config(extra = {}) {
         flags: [{ name: 'beta', rollout: 30 }],
       },
       { name: 're', match: { path_prefix: '/re' }, strategy: { kind: 'recreate', origin: 'a' } },
+      // Rewards only with a token of role feedback or higher.
+      {
+        name: 'fa',
+        match: { path_prefix: '/fa' },
+        unit: [{ header: 'x-user-id' }],
+        strategy: { kind: 'ab', arms: [{ name: 'a', origin: 'a', weight: 1 }, { name: 'b', origin: 'b', weight: 1 }] },
+        feedback_auth: 'token',
+        reward: { min: 0, max: 1 },
+      },
+      // A bandit whose weights an outside trainer writes.
+      { name: 'bx', match: { path_prefix: '/bx' }, strategy: { kind: 'bandit', arms: [{ name: 'a', origin: 'a' }, { name: 'b', origin: 'b' }], trainer: 'external' } },
     ],
     ...extra,
   };
@@ -222,6 +237,12 @@ test('before any config: the answers that need one', async () => {
   await call('ofrepEvaluateFlag', { params: { key: 'ab.beta' }, body: { context: { targetingKey: 'u1' } }, expect: 503 });
   await call('ofrepEvaluateFlags', { body: { context: { targetingKey: 'u1' } }, expect: 503 });
   await call('configHistory', { expect: 200, note: 'empty' });
+  await call('ope', { params: { route: 'ab' }, body: { policy: { a: 1 } }, expect: 503 });
+  await call('decisions', { params: { route: 'ab' }, expect: 503 });
+  await call('putWeights', { params: { route: 'bx' }, body: { arms: { a: 1 } }, expect: 503 });
+  // A receipt that verifies, for a route no config names yet.
+  const receipt = mintReceipt({ route: 'ab', arm: 'a', key: KEY, nonce: 11n });
+  await call('feedback', { body: { receipt, reward: 1 }, as: 'none', expect: 503, note: 'no config' });
 });
 
 test('config: write, read, validate, history, revert, with every refusal', async () => {
@@ -355,6 +376,75 @@ test('feedback: a receipt from a routed response, and every refusal', async () =
   await post({ receipt, reward: 'lots' }, 'bad reward', 400);
   await post('{', 'not JSON', 400);
   await post({ receipt, reward: 1, pad: big(9000) }, 'too large', 413);
+  // The route's reward range: a reward outside is refused and the receipt stays unspent.
+  const fresh = (await w().req('/ab/infer', { method: 'POST', headers: { 'x-user-id': 'u2' }, body: '{}' })).headers['x-switchyard-receipt'];
+  const range = await post({ receipt: fresh, reward: 1e6 }, 'reward out of range', 400);
+  assert.deepEqual([range.json().error.code, range.json().min, range.json().max], ['reward_out_of_range', 0, 1]);
+  await post({ receipt: fresh, reward: 0.5 }, 'the same receipt, a reward in range', 200);
+  await post({ receipt: mintReceipt({ route: 'gone', arm: 'a', key: KEY, nonce: 12n }), reward: 1 }, 'route not in the config', 404);
+  // feedback_auth "token": no token, an unknown one, then the feedback token.
+  const fa = (await w().req('/fa/infer', { method: 'POST', headers: { 'x-user-id': 'u1' }, body: '{}' })).headers['x-switchyard-receipt'];
+  await post({ receipt: fa, reward: 1 }, 'no token', 401);
+  const unknown = await call('feedback', { body: { receipt: fa, reward: 1 }, headers: bearer('unknown-feedback-token-0123456789abcdef'), as: 'none', note: 'unknown token', expect: 401 });
+  assert.equal(unknown.json().error.code, 'unauthorized');
+  await call('feedback', { body: { receipt: fa, reward: 1 }, as: 'feedback', note: 'feedback token', expect: 200 });
+});
+
+test('offline learning: off-policy evaluation, the decision log, external weights', async () => {
+  for (let i = 0; i < 6; i++) {
+    assert.equal((await w().req('/ab/infer', { method: 'POST', headers: { 'x-user-id': `d${i}` }, body: '{}' })).status, 200);
+  }
+  // The decision log: rows reach the route's object with the isolate's next flush.
+  let page;
+  for (let t = 0; t < 40; t++) {
+    page = await call('decisions', { params: { route: 'ab' }, query: '?limit=2', as: 'operator', expect: 200, note: t ? 'again' : '' });
+    if (page.headers['x-switchyard-next']) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const rows = page.body.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  assert.equal(rows.length, 2, page.body);
+  for (const row of rows) assert.equal(conforms({ $ref: '#/components/schemas/DecisionRow' }, row), null, JSON.stringify(row));
+  assert.equal(page.headers['x-switchyard-rows'], '2');
+  const next = await call('decisions', { params: { route: 'ab' }, query: `?after=${page.headers['x-switchyard-next']}`, expect: 200, note: 'next page' });
+  assert.ok(next.body.split('\n').filter(Boolean).length >= 1);
+  await call('decisions', { params: { route: 'ab' }, query: '?after=zz', expect: 400, note: 'bad cursor' });
+  await call('decisions', { params: { route: 'ab' }, query: '?limit=0', expect: 400, note: 'bad limit' });
+  await call('decisions', { params: { route: 'nope' }, expect: 404 });
+  await call('decisions', { params: { route: 'ab' }, as: 'viewer', expect: 403 });
+  await call('decisions', { params: { route: 'ab' }, as: 'none', expect: 401 });
+  // Off-policy evaluation of an allocation.
+  const ope = (await call('ope', { params: { route: 'ab' }, body: { policy: { a: 0.9, b: 0.1 } }, as: 'viewer', expect: 200 })).json();
+  assert.ok(Number.isInteger(ope.n) && ope.ips && ope.snips !== undefined, JSON.stringify(ope));
+  await call('ope', { params: { route: 'ab' }, body: { policy: { zz: 1 } }, expect: 400, note: 'unknown arm' });
+  await call('ope', { params: { route: 'ab' }, body: '{', expect: 400, note: 'not JSON' });
+  await call('ope', { params: { route: 'ab' }, body: { policy: { a: 1 }, pad: big(17_000) }, expect: 413 });
+  await call('ope', { params: { route: 'nope' }, body: { policy: { a: 1 } }, expect: 404 });
+  await call('ope', { params: { route: 'ab' }, body: { policy: { a: 1 } }, as: 'feedback', expect: 403 });
+  await call('ope', { params: { route: 'ab' }, body: { policy: { a: 1 } }, as: 'none', expect: 401 });
+  // An external trainer's weights.
+  const put = (await call('putWeights', { params: { route: 'bx' }, body: { arms: { a: 0.9, b: 0.1 } }, as: 'operator', expect: 200 })).json();
+  assert.deepEqual(put.weights.arms, { a: 0.9, b: 0.1 });
+  await call('putWeights', { params: { route: 'bx' }, body: { arms: { zz: 1 } }, expect: 400, note: 'unknown arm' });
+  await call('putWeights', { params: { route: 'ab' }, body: { arms: { a: 1 } }, expect: 409, note: 'learner-trained route' });
+  await call('putWeights', { params: { route: 'bx' }, body: { arms: { a: 1 }, pad: big(17_000) }, expect: 413 });
+  await call('putWeights', { params: { route: 'nope' }, body: { arms: { a: 1 } }, expect: 404 });
+  await call('putWeights', { params: { route: 'bx' }, body: { arms: { a: 1 } }, as: 'viewer', expect: 403 });
+  await call('putWeights', { params: { route: 'bx' }, body: { arms: { a: 1 } }, as: 'none', expect: 401 });
+  const promote = await call('promote', { params: { route: 'bx' }, expect: 409, note: 'external trainer' });
+  assert.equal(promote.json().error.code, 'external_trainer');
+});
+
+test('a feedback token opens no operator endpoint: 403 from every viewer operation', async () => {
+  let refused = 0;
+  for (const [opId, { op, method }] of OPS) {
+    if (op['x-switchyard-role'] !== 'viewer') continue;
+    const params = { route: 'cn', version: '1', key: 'ab.beta' };
+    const body = method === 'GET' ? undefined : JSON.stringify({ policy: { a: 1 }, context: { targetingKey: 'u1' } });
+    const res = await call(opId, { params, body, as: 'feedback', expect: 403, note: 'feedback token' });
+    assert.equal(res.headers['x-switchyard-role'], 'feedback');
+    refused++;
+  }
+  assert.ok(refused >= 12, `${refused} operations`);
 });
 
 test('OFREP: one flag and every flag', async () => {
@@ -406,7 +496,7 @@ test('OFREP from a browser: preflights and the CORS grant', async () => {
 
 test("the router's status", async () => {
   const st = await call('status', { as: 'viewer', expect: 200 });
-  assert.equal(st.json().routes.length, 3);
+  assert.equal(st.json().routes.length, 5);
   await call('status', { as: 'none', expect: 401 });
 });
 
@@ -432,7 +522,13 @@ test('an address that sent 10 unknown tokens gets 429 with retry-after from ever
   for (const [opId, { op }] of OPS) {
     if (!op.responses['429']) continue;
     const params = { route: 'cn', version: '1', key: 'ab.beta' };
-    const body = OPS.get(opId).method === 'GET' ? undefined : '{}';
+    // Feedback asks for a token only on a route with feedback_auth "token": a valid receipt of one.
+    const body =
+      opId === 'feedback'
+        ? JSON.stringify({ receipt: mintReceipt({ route: 'fa', arm: 'a', key: KEY, nonce: 13n }), reward: 1 })
+        : OPS.get(opId).method === 'GET'
+          ? undefined
+          : '{}';
     const res = await call(opId, { params, body, headers: from, expect: 429, note: 'slowed address' });
     assert.equal(res.json().error.code, 'too_many_failures');
     const wait = Number(res.headers['retry-after']);

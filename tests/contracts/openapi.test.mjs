@@ -93,7 +93,7 @@ test('the document is OpenAPI 3.1 and internally consistent', () => {
       assert.ok(op.responses['405'], `${m} ${p}: no 405`);
       // Operator endpoints name their minimum role; the unauthenticated ones opt out of auth.
       if (op.security?.length === 0) continue;
-      assert.ok(['viewer', 'operator', 'admin'].includes(op['x-switchyard-role']), `${m} ${p}: x-switchyard-role`);
+      assert.ok(['feedback', 'viewer', 'operator', 'admin'].includes(op['x-switchyard-role']), `${m} ${p}: x-switchyard-role`);
     }
   }
   // Every reference resolves.
@@ -129,6 +129,9 @@ test('the config, learning, flag and observability interfaces are described', ()
     '/_switchyard/promote/{route}': ['post'],
     '/_switchyard/rollback/{route}': ['post'],
     '/_switchyard/feedback': ['post'],
+    '/_switchyard/ope/{route}': ['post'],
+    '/_switchyard/decisions/{route}': ['get'],
+    '/_switchyard/weights/{route}': ['put'],
   };
   for (const [p, methods] of Object.entries(want)) {
     for (const m of methods) assert.ok(doc.paths[p]?.[m], `${m.toUpperCase()} ${p} missing`);
@@ -142,7 +145,11 @@ test('the config, learning, flag and observability interfaces are described', ()
   // The history answers `versions` (what the server sends, and what the CLI reads).
   const history = doc.paths['/_switchyard/config/history'].get.responses['200'].content['application/json'].schema;
   assert.ok(history.required.includes('versions') && !history.properties.history);
-  assert.deepEqual(doc.paths['/_switchyard/feedback'].post.security, []);
+  // Feedback is open to the receipt alone (`{}`), and takes a bearer token (role `feedback`
+  // or higher) on routes with `feedback_auth: "token"`.
+  const fb = doc.paths['/_switchyard/feedback'].post;
+  assert.deepEqual(fb.security, [{}, { bearer: [] }]);
+  assert.equal(fb['x-switchyard-role'], 'feedback');
 });
 
 test('every /_switchyard path the e2e tests and the CLI request is in the document', () => {

@@ -68,6 +68,23 @@ const SPLIT = {
     schema: ['$.routes[0].feedback_shards', '$.routes[1].feedback_shards', '$.routes[2].feedback_shards', '$.routes[3].feedback_shards'],
     validator: [],
   },
+  'reward range, feedback auth, decision log and trainer: bad values': {
+    schema: [
+      '$.routes[0].reward.max',
+      '$.routes[1].reward.max',
+      '$.routes[2].feedback_auth',
+      '$.routes[3].log.context[0]',
+      '$.routes[4].log.decisions',
+      '$.routes[5].strategy.trainer',
+      '$.routes[6].strategy.max_weight_age_s',
+    ],
+    validator: [],
+  },
+  'reward range and log context: min < max, an attribute twice': {
+    schema: ['$.routes[1].log.context[1]'],
+    // min < max compares two fields.
+    validator: ['$.routes[0].reward.max'],
+  },
   'experiment.expected_units out of range, not an integer, unknown keys': {
     schema: [
       '$.routes[0].experiment.expected_units', '$.routes[1].experiment.expected_units', '$.routes[2].experiment.expected_units',
@@ -125,6 +142,8 @@ function errorPointers(errors) {
   return (errors ?? []).map((e) => {
     if (e.keyword === 'additionalProperties') return `${e.instancePath}/${e.params.additionalProperty}`;
     if (e.keyword === 'required') return `${e.instancePath}/${e.params.missingProperty}`;
+    // The later of two equal items, where the validator reports the repetition.
+    if (e.keyword === 'uniqueItems') return `${e.instancePath}/${Math.max(e.params.i, e.params.j)}`;
     return e.instancePath;
   });
 }

@@ -120,8 +120,9 @@ test('numeric rewards: 10 % missing feedback leaves weights where complete feedb
   const arms = [{ name: 'a', origin: 'a' }, { name: 'b', origin: 'b' }, { name: 'c', origin: 'c' }];
   const strategy = { kind: 'bandit', algorithm: 'thompson', min_samples: 30, min_share: 0.02, sticky: false, arms };
   await apply([
-    { name: 'full', match: { path_prefix: '/full' }, unit: [{ header: 'x-user-id' }], strategy },
-    { name: 'part', match: { path_prefix: '/part' }, unit: [{ header: 'x-user-id' }], strategy },
+    // Numeric rewards (mean ± 0.5) need a declared range: the default is [0, 1].
+    { name: 'full', match: { path_prefix: '/full' }, unit: [{ header: 'x-user-id' }], reward: { min: -1, max: 3 }, strategy },
+    { name: 'part', match: { path_prefix: '/part' }, unit: [{ header: 'x-user-id' }], reward: { min: -1, max: 3 }, strategy },
   ]);
   o.b.setMode('ok');
   const mean = { a: 1.0, b: 1.15, c: 0.6 };
@@ -132,6 +133,7 @@ test('numeric rewards: 10 % missing feedback leaves weights where complete feedb
     const rs = await Promise.all(Array.from({ length: 30 }, () => post(`/${route}`)));
     await Promise.all(
       rs.map(async (r, i) => {
+        assert.equal(r.status, 200, `${route}: ${r.body.slice(0, 300)}`);
         const arm = armOf(r);
         const reward = mean[arm] + (rand[route]() - 0.5) * 1.0;
         // On `part`, every sixth reward of the best arm never arrives: about 10 % of all

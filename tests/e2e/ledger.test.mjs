@@ -57,7 +57,9 @@ async function creditAll(receipts, reward = 1, concurrency = 6) {
 const p50 = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const routes = () => [
-  { name: 'led', match: { path_prefix: '/led' }, strategy: { kind: 'ab', arms: [{ name: 'x', origin: 'a', weight: 1 }, { name: 'y', origin: 'b', weight: 1 }] } },
+  // A reward range as wide as any route may have: the ledger's own bound (|reward| <= 1e6) is
+  // what this file tests.
+  { name: 'led', match: { path_prefix: '/led' }, reward: { min: -1e6, max: 1e6 }, strategy: { kind: 'ab', arms: [{ name: 'x', origin: 'a', weight: 1 }, { name: 'y', origin: 'b', weight: 1 }] } },
   { name: 'sh', match: { path_prefix: '/sh' }, feedback_shards: 4, strategy: { kind: 'ab', arms: [{ name: 'x', origin: 'a', weight: 1 }, { name: 'y', origin: 'b', weight: 1 }] } },
   {
     name: 'cn', match: { path_prefix: '/cn' }, unit: [{ header: 'x-user-id' }],

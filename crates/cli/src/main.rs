@@ -6,6 +6,7 @@
 //! cargo run --bin switchyard -- diff old.json new.json [--units 100000]
 //! cargo run --bin switchyard -- get | put <config> | history | revert <version>
 //! cargo run --bin switchyard -- schema
+//! cargo run --bin switchyard -- ope <route> --policy a=0.9,b=0.1
 //! ```
 //!
 //! Exit codes: 0 done; 1 the config is invalid or the server refused; 2 usage, file or
@@ -15,6 +16,7 @@
 mod args;
 mod diff;
 mod explain;
+mod ope;
 mod remote;
 mod validate;
 
@@ -58,6 +60,8 @@ ONLINE (a running Switchyard; --url, default http://127.0.0.1:8787 or $SWITCHYAR
   put <config> [--if-match V] [--message M]   validate locally, then write (412 if V is stale)
   history                                 versions, newest first
   revert <version> [--message M]          restore a version exactly
+  ope <route> --policy a=0.9,b=0.1        off-policy estimate (IPS, self-normalised IPS, 95%
+                                          intervals) of that allocation over the logged decisions
 
 Every command takes --json for machine-readable output. `-` reads a config from stdin.
 ";
@@ -200,9 +204,15 @@ fn run(argv: &[String]) -> Outcome {
                 let p = a.positionals(&["<version>"])?;
                 remote::revert(&client(&a)?, &p[0], a.value("--message"), a.flag("--json"))
             }
+            "ope" => {
+                let a = parsed(&[JSON, URL, TOKEN, valued("--policy")])?;
+                let p = a.positionals(&["<route>"])?;
+                let policy = ope::parse_policy(a.required("--policy")?)?;
+                ope::run(&client(&a)?, &p[0], &policy, a.flag("--json"))
+            }
             other => {
                 return Err(format!(
-                    "unknown command {other:?} (validate, explain, diff, schema, get, put, history, revert; --help)"
+                    "unknown command {other:?} (validate, explain, diff, schema, get, put, history, revert, ope; --help)"
                 ))
             }
         })

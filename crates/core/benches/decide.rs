@@ -6,7 +6,7 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use switchyard_core::base::Xoshiro256;
 use switchyard_core::config::{self, Config, Route};
-use switchyard_core::observe::{Batcher, Observation, Outcome};
+use switchyard_core::observe::{Batcher, DecisionRow, Observation, Outcome};
 use switchyard_core::receipt::{Receipt, ReceiptSigner};
 use switchyard_core::routing::Decision;
 use switchyard_core::routing::Inputs;
@@ -88,15 +88,32 @@ fn bench(c: &mut Criterion) {
                 latency_ms: 20,
                 fingerprint: &route.fingerprint,
                 split_ppm: 50_000,
+                propensity_ppm: d.propensity_ppm(),
                 unit: Some(d.unit_hash),
                 epoch: Some(0),
             };
+            let r = Receipt::new(&route.name, d.arm, d.unit_hash.to_be_bytes(), 17, now, now)
+                .expect("receipt")
+                .with_propensity(d.propensity_ppm());
+            let (token, id) = signer.sign_with_id(&r);
+            // The decision log's row (the edge logs every decision with a propensity).
+            if let Some(p) = d.propensity_ppm() {
+                batcher.push_decision(
+                    &route.name,
+                    DecisionRow {
+                        id: id.to_string(),
+                        at: now,
+                        unit: format!("{:016x}", d.unit_hash),
+                        arm: d.arm.to_string(),
+                        p,
+                        ctx: Default::default(),
+                    },
+                );
+            }
             if batcher.push(obs, now) {
                 black_box(batcher.drain());
             }
-            let r = Receipt::new(&route.name, d.arm, d.unit_hash.to_be_bytes(), 17, now, now)
-                .expect("receipt");
-            black_box(signer.sign(&r))
+            black_box(token)
         })
     });
     c.bench_function("config/parse 10 routes", |b| {

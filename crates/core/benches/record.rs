@@ -26,6 +26,7 @@ fn bench(c: &mut Criterion) {
                 latency_ms: 20 + (i % 200),
                 fingerprint: "0123456789abcdef",
                 split_ppm: 50_000,
+                propensity_ppm: Some(if arm == "canary" { 50_000 } else { 950_000 }),
                 unit: Some(u64::from(i)),
                 epoch: Some(0),
             };

@@ -11,8 +11,9 @@ use worker::{Env, Request, Response, Result};
 use crate::http::{self, json};
 use crate::shared;
 use crate::{config_cache, ops};
+use switchyard_core::config::FeedbackAuth;
 use switchyard_core::learn::{self, MAX_ABS_REWARD};
-use switchyard_core::ops::{redact, required_role, Fault, Identity, INTERNAL};
+use switchyard_core::ops::{redact, required_role, Fault, Identity, Role, INTERNAL};
 use switchyard_core::routing;
 
 const ADMIN_PREFIX: &str = "/_switchyard/";
@@ -198,6 +199,16 @@ async fn operator(
             return operate(route, action, env).await;
         }
     }
+    // Methods were checked above (`allowed_methods`).
+    if let Some(route) = path.strip_prefix("ope/") {
+        return ope(req, route, env).await;
+    }
+    if let Some(route) = path.strip_prefix("decisions/") {
+        return decisions(route, query, env).await;
+    }
+    if let Some(route) = path.strip_prefix("weights/") {
+        return put_weights(req, route, env).await;
+    }
     for action in ["stats", "tick", "series"] {
         if let Some(route) = path.strip_prefix(action).and_then(|p| p.strip_prefix('/')) {
             let mut action = action.to_string();
@@ -238,7 +249,9 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
         "whoami" | "config/history" | "audit" | "alerts" | "metrics" => Some("GET, HEAD"),
         "config" => Some("GET, HEAD, PUT"),
         "validate" | "overrides" => Some("POST"),
-        _ if under("stats") || under("series") => Some("GET, HEAD"),
+        _ if under("stats") || under("series") || under("decisions") => Some("GET, HEAD"),
+        _ if under("ope") => Some("POST"),
+        _ if under("weights") => Some("PUT"),
         _ if ["config/revert", "rollback", "resume", "promote", "tick"]
             .iter()
             .any(|p| under(p)) =>
@@ -590,9 +603,204 @@ fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
         .map(|(_, v)| v)
 }
 
+/// The route `name` of the config in force, or the fault to answer.
+async fn route_in_force(
+    env: &Env,
+    name: &str,
+) -> std::result::Result<std::rc::Rc<switchyard_core::config::Config>, Fault> {
+    let Some(cfg) = config_cache::current_for(env, name).await.config else {
+        return Err(Fault::no_config());
+    };
+    if cfg.route(name).is_none() {
+        return Err(Fault::unknown_route(format!(
+            "no route named {name:?} in config {}",
+            cfg.id
+        )));
+    }
+    Ok(cfg)
+}
+
+/// Largest OPE or weights body accepted.
+const MAX_SMALL_BODY: usize = 16 * 1024;
+
+/// `POST /_switchyard/ope/<route>` `{"policy": {"<arm>": <weight>, ...}}`: the estimated
+/// reward of that allocation over the route's logged decisions (IPS and self-normalised IPS
+/// with 95 % intervals), computed by the route's object from its running sums.
+async fn ope(req: Request, route: &str, env: &Env) -> std::result::Result<Response, Fault> {
+    let cfg = route_in_force(env, route).await?;
+    let body = http::read_body(&req, MAX_SMALL_BODY, "OPE bodies are at most 16 KiB").await?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| Fault::bad_json("bad_policy", e))?;
+    let Some(policy) = v.get("policy") else {
+        return Err(Fault::bad_request(
+            "bad_policy",
+            "missing field `policy` ({\"<arm>\": <weight>, ...})",
+        ));
+    };
+    let Some(r) = cfg.route(route) else {
+        return Err(Fault::no_config());
+    };
+    learn::parse_policy(r, policy).map_err(|e| Fault::bad_request("bad_policy", e.0))?;
+    stats_call(
+        env,
+        route,
+        "ope",
+        worker::Method::Post,
+        Some(serde_json::json!({ "policy": policy }).to_string()),
+    )
+    .await
+}
+
+/// `GET /_switchyard/decisions/<route>?after=<cursor>&limit=<n>`: one page of the route's
+/// decision log as NDJSON (`application/x-ndjson`), oldest first; `x-switchyard-next` holds
+/// the cursor of the next page while there is one.
+async fn decisions(
+    route: &str,
+    query: Option<&str>,
+    env: &Env,
+) -> std::result::Result<Response, Fault> {
+    route_in_force(env, route).await?;
+    let mut action = String::from("decisions?");
+    if let Some(after) = query_param(query, "after") {
+        if learn::parse_cursor(after).is_none() {
+            return Err(Fault::bad_request(
+                "bad_cursor",
+                "`after` must be the cursor a previous page named in x-switchyard-next",
+            ));
+        }
+        action.push_str(&format!("after={after}&"));
+    }
+    if let Some(limit) = query_param(query, "limit") {
+        let max = learn::EXPORT_PAGE_MAX;
+        match limit.parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => action.push_str(&format!("limit={n}")),
+            _ => {
+                return Err(Fault::bad_request(
+                    "bad_limit",
+                    format!("limit must be an integer from 1 to {max}, got {limit:?}"),
+                ))
+            }
+        }
+    }
+    let mut r = stats_call(env, route, &action, worker::Method::Get, None).await?;
+    if r.status_code() != 200 {
+        return Ok(r);
+    }
+    #[derive(serde::Deserialize)]
+    struct Page {
+        ndjson: String,
+        next: Option<String>,
+        rows: u64,
+    }
+    let text = r.text().await?;
+    let page: Page = serde_json::from_str(&text)
+        .map_err(|e| Fault::internal("bad_page", format!("decision page: {e}")))?;
+    let headers = worker::Headers::new();
+    let _ = headers.set("content-type", "application/x-ndjson; charset=utf-8");
+    let _ = headers.set("cache-control", "no-store");
+    let _ = headers.set("x-switchyard-rows", &page.rows.to_string());
+    if let Some(n) = &page.next {
+        let _ = headers.set("x-switchyard-next", n);
+    }
+    Ok(Response::ok(page.ndjson)?.with_headers(headers))
+}
+
+/// `PUT /_switchyard/weights/<route>` `{"arms": {"<arm>": <weight>, ...}}`: an external
+/// trainer's weights for a bandit route with `trainer: "external"`, validated (the route's
+/// arms only, finite, non-negative, one positive) and written to `weights:<route>` with
+/// `updated_ms` = now. The edge applies the floor and health drains; a route whose learner
+/// trains is refused (409): its learner would overwrite them.
+async fn put_weights(req: Request, route: &str, env: &Env) -> std::result::Result<Response, Fault> {
+    let cfg = route_in_force(env, route).await?;
+    let Some(r) = cfg.route(route) else {
+        return Err(Fault::no_config());
+    };
+    let switchyard_core::config::Strategy::Bandit {
+        arms,
+        trainer,
+        min_share,
+        ..
+    } = &r.strategy
+    else {
+        return Err(Fault::caller(
+            409,
+            "not_external",
+            format!("route {route:?} is not a bandit route; only bandits with trainer \"external\" take weights"),
+        ));
+    };
+    if *trainer != switchyard_core::config::Trainer::External {
+        return Err(Fault::caller(
+            409,
+            "not_external",
+            format!("route {route:?} is trained by its learner, which overwrites weights:{route}; set \"trainer\": \"external\" first"),
+        ));
+    }
+    let body = http::read_body(&req, MAX_SMALL_BODY, "weights bodies are at most 16 KiB").await?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| Fault::bad_json("bad_weights", e))?;
+    let Some(obj) = v.get("arms").and_then(|a| a.as_object()) else {
+        return Err(Fault::bad_request(
+            "bad_weights",
+            "missing object field `arms` ({\"<arm>\": <weight>, ...})",
+        ));
+    };
+    let mut w = std::collections::BTreeMap::new();
+    for (arm, x) in obj {
+        if !arms.iter().any(|a| a.name == *arm) {
+            return Err(Fault::bad_request(
+                "bad_weights",
+                format!("route {route:?} has no arm {arm:?}"),
+            ));
+        }
+        match x.as_f64() {
+            Some(f) if f.is_finite() && f >= 0.0 => {
+                w.insert(arm.clone(), f);
+            }
+            _ => {
+                return Err(Fault::bad_request(
+                    "bad_weights",
+                    format!("weight of {arm:?} must be a finite number >= 0"),
+                ))
+            }
+        }
+    }
+    if !w.values().any(|x| *x > 0.0) {
+        return Err(Fault::bad_request(
+            "bad_weights",
+            "at least one weight must be positive",
+        ));
+    }
+    let weights = switchyard_core::config::Weights {
+        arms: w,
+        updated_ms: shared::now_ms(),
+        drained: Vec::new(),
+    };
+    let text = serde_json::to_string(&weights)
+        .map_err(|e| Fault::internal("bad_weights", e.to_string()))?;
+    env.kv(shared::BINDING)?
+        .put(&format!("weights:{route}"), text)?
+        .execute()
+        .await?;
+    let shares = weights.resolve(arms, *min_share);
+    Ok(json(
+        200,
+        &serde_json::json!({
+            "written": true,
+            "weights": weights,
+            "floored": arms.iter().zip(shares).map(|(a, s)| (a.name.clone(), serde_json::json!(s))).collect::<serde_json::Map<_, _>>(),
+        }),
+    ))
+}
+
 /// Largest feedback body accepted.
 const MAX_FEEDBACK_BYTES: usize = 8 * 1024;
 
+/// `POST /_switchyard/feedback` `{"receipt", "reward"}`. The receipt is verified first (it
+/// names the route); then, in this order, the route must be in the config in force (404
+/// `unknown_route`), a route with `feedback_auth: "token"` needs a token of role `feedback` or
+/// higher (401; every configured token has at least that role, so there is no 403), and the
+/// reward must lie in the route's `reward` range (400 `reward_out_of_range`). A refusal
+/// spends nothing: the same receipt can be credited later.
 async fn feedback(req: Request, env: &Env) -> std::result::Result<Response, Fault> {
     let Some(signer) = shared::signer(env) else {
         return Err(Fault::ours(
@@ -630,6 +838,33 @@ async fn feedback(req: Request, env: &Env) -> std::result::Result<Response, Faul
     let (receipt, id) = signer
         .verify_with_id(token, shared::now_ms(), shared::RECEIPT_MAX_AGE_MS)
         .map_err(Fault::receipt)?;
+    // A route the cached config does not name is looked up in KV again (a config written a
+    // moment ago may name it); only a receipt that verified gets this far.
+    let Some(cfg) = config_cache::current_for(env, receipt.route()).await.config else {
+        return Err(Fault::no_config());
+    };
+    let Some(route) = cfg.route(receipt.route()) else {
+        return Err(Fault::unknown_route(format!(
+            "the receipt names route {:?}, which is not in config {}",
+            receipt.route(),
+            cfg.id
+        )));
+    };
+    if route.feedback_auth == FeedbackAuth::Token {
+        shared::authorized(&req, env, Role::Feedback)?;
+    }
+    if !route.reward.contains(reward) {
+        let (lo, hi) = (route.reward.min, route.reward.max);
+        return Err(Fault::bad_request(
+            "reward_out_of_range",
+            format!(
+                "route {:?} accepts rewards in [{lo}, {hi}]; {reward} is outside it (the receipt is not spent)",
+                route.name
+            ),
+        )
+        .with_field("min", serde_json::json!(lo))
+        .with_field("max", serde_json::json!(hi)));
+    }
     // A receipt this isolate has seen credited (or refused as a replay) is refused here,
     // before it costs its ledger shard a database write.
     if shared::spent(&id) {
@@ -640,21 +875,14 @@ async fn feedback(req: Request, env: &Env) -> std::result::Result<Response, Faul
         "arm": receipt.arm(),
         "reward": reward,
         "issued_ms": receipt.issued_ms(),
+        "p": receipt.propensity_ppm(),
         // The unit's key, so the route's object credits the unit that earned the reward.
         "unit": u64::from_be_bytes(receipt.unit_hash()),
     });
     // The ledger shard of this receipt: from the shard count signed into it (`v2`), so that
-    // a replay meets the row that refuses it whatever `feedback_shards` says now. Shard 0 is
-    // the route's own object.
-    let configured = match receipt.shards() {
-        Some(_) => 1,
-        None => config_cache::current(env)
-            .await
-            .config
-            .and_then(|c| c.route(receipt.route()).map(|r| r.feedback_shards))
-            .unwrap_or(1),
-    };
-    let shard = learn::credit_shard(&id, receipt.shards(), configured);
+    // a replay meets the row that refuses it whatever `feedback_shards` says now (a `v1`
+    // receipt: the route's `feedback_shards` in force). Shard 0 is the route's own object.
+    let shard = learn::credit_shard(&id, receipt.shards(), route.feedback_shards);
     let object = learn::shard_object_name(receipt.route(), shard);
     let resp = stats_call(
         env,

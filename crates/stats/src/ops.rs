@@ -7,6 +7,7 @@ use worker::{Env, Method, Request, Response};
 
 use crate::config_log;
 use crate::http::{self, json};
+use switchyard_core::base::MAX_NAME_LEN;
 use switchyard_core::ops::{
     evaluate_all, evaluate_flag, find_flag, one_line, parse_if_match, Context, Evaluation, Fault,
     Identity, OfrepError, AUDIT_PAGE,
@@ -158,6 +159,11 @@ pub async fn record(
 pub fn audited(method: &str, path: &str) -> Option<(&'static str, String)> {
     if method == "PUT" && path == "config" {
         return Some(("config.put", "config".into()));
+    }
+    if method == "PUT" {
+        if let Some(route) = path.strip_prefix("weights/") {
+            return Some(("weights.put", route.to_string()));
+        }
     }
     if method != "POST" {
         return None;
@@ -367,7 +373,7 @@ pub async fn issue_override(req: Request, env: &Env, who: &Identity) -> Result<R
     let Some(token) = routing::sign_override(&signer, route, arm, expires_ms) else {
         return Err(Fault::bad_request(
             "bad_override",
-            "route and arm names are at most 64 bytes",
+            format!("route and arm names are at most {MAX_NAME_LEN} bytes"),
         ));
     };
     record(

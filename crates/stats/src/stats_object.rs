@@ -29,10 +29,10 @@ use crate::shared::{self, now_ms, BINDING, RECEIPT_MAX_AGE_MS};
 use switchyard_core::base::Xoshiro256;
 use switchyard_core::config::{Route, RouteState};
 use switchyard_core::learn::{
-    self, ApplyError, Durable, Learner, Operation, RewardSums, Store, StoreError, TickOutput,
-    UnitKey, Write, LEDGER_PRUNE_BATCH,
+    self, ApplyError, Durable, Learner, LoggedDecision, Operation, RewardSums, Store, StoreError,
+    TickOutput, UnitKey, Write, LEDGER_PRUNE_BATCH,
 };
-use switchyard_core::observe::Batch;
+use switchyard_core::observe::{Batch, DecisionRow};
 use switchyard_core::ops::Fault;
 use switchyard_core::receipt::ReceiptId;
 use switchyard_core::statistics::UnitRow;
@@ -68,6 +68,9 @@ struct Credit {
     arm: String,
     reward: f64,
     issued_ms: u64,
+    /// The decision's propensity in ppm, from the receipt (absent in older receipts).
+    #[serde(default)]
+    p: Option<u32>,
     /// The receipt's unit id as a 64-bit key (absent from an older control plane).
     #[serde(default)]
     unit: Option<u64>,
@@ -219,6 +222,7 @@ impl RouteStats {
                             credit.issued_ms,
                             now,
                             RECEIPT_MAX_AGE_MS,
+                            credit.p,
                         )
                     })?
                     .map_err(storage_err)?;
@@ -238,6 +242,60 @@ impl RouteStats {
                 &serde_json::json!({ "shard": shard, "arms": self.with(|d| d.reward_sums())? }),
             )),
             "stats" if shard == 0 => Ok(json(200, &self.stats_doc(&route).await?)),
+            "ope" if shard == 0 => {
+                // Off-policy evaluation of an allocation (validated by the control plane;
+                // checked again against the config this object sees).
+                #[derive(Deserialize)]
+                struct Ask {
+                    policy: serde_json::Value,
+                }
+                let ask: Ask = match json_body(&mut req).await {
+                    Ok(a) => a,
+                    Err(e) => return Err(Fault::internal("bad_ope", e.to_string())),
+                };
+                let view = config_cache::current_for(&self.env, &route).await;
+                let Some(cfg_route) = view.config.as_ref().and_then(|c| c.route(&route)) else {
+                    return Err(Fault::unknown_route(format!(
+                        "no route named {route:?} in the config"
+                    )));
+                };
+                let policy = learn::parse_policy(cfg_route, &ask.policy)
+                    .map_err(|e| Fault::bad_request("bad_policy", e.0))?;
+                let doc = self.with(|d| learn::ope_document(d.learner(), cfg_route, &policy))?;
+                Ok(json(200, &doc))
+            }
+            "decisions" if shard == 0 => {
+                // One page of the decision log as NDJSON text (the control plane answers it
+                // as application/x-ndjson). The control plane has validated the query.
+                let raw = req.inner().url();
+                let query = switchyard_core::routing::split_url(&raw)
+                    .and_then(|u| u.query.map(str::to_string))
+                    .unwrap_or_default();
+                let param = |name: &str| {
+                    query
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=').map(str::to_string))
+                };
+                let after = param("after").and_then(|c| learn::parse_cursor(&c));
+                let limit = param("limit")
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .unwrap_or(learn::EXPORT_PAGE_MAX)
+                    .clamp(1, learn::EXPORT_PAGE_MAX);
+                let page = self
+                    .with(|d| d.decision_page(after, limit))?
+                    .map_err(storage_err)?;
+                let next = (page.len() == limit as usize)
+                    .then(|| page.last().map(learn::cursor_of))
+                    .flatten();
+                let mut text = String::with_capacity(page.len() * 200);
+                for row in &page {
+                    text.push_str(&learn::export_line(row));
+                }
+                Ok(json(
+                    200,
+                    &serde_json::json!({ "rows": page.len(), "next": next, "ndjson": text }),
+                ))
+            }
             "series" if shard == 0 => {
                 // Not `req.url()`: that links the `url` crate and idna's tables (~150 KB of
                 // wasm); the control plane has validated `minutes` already.
@@ -469,6 +527,21 @@ impl RouteStats {
             (s.receipt_count(), s.next_expiry())
         })?;
         doc["config"] = view.status;
+        if let Some(r) = cfg_route {
+            let weights = self.external_weights(r).await;
+            if let Some(t) =
+                self.with(|d| learn::trainer_status(r, weights.as_ref(), d.learner(), now_ms()))?
+            {
+                doc["trainer"] = t;
+            }
+        }
+        doc["decision_log"] = serde_json::json!({
+            "rows": self.with(|d| d.store().decision_count())?.map_err(storage_err)?,
+            "enabled": cfg_route.is_some_and(|r| r.log.decisions),
+            "context": cfg_route.map(|r| r.log.context.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()),
+            "rate_per_minute": learn::LOG_RATE_PER_MINUTE,
+            "retention_ms": learn::LOG_RETENTION_MS,
+        });
         doc["merged_from_shards"] = serde_json::json!(self.with(|d| d.merged_from_shards())?);
         doc["feedback_shards"] = serde_json::json!(cfg_route.map_or(1, |r| r.feedback_shards));
         doc["storage"] = serde_json::json!({
@@ -518,7 +591,94 @@ impl RouteStats {
         self.write_outputs(route_name, &out, old_state.as_ref(), None)
             .await?;
         self.srm_alarm(route).await;
+        self.weights_alarm(route).await;
         Ok(())
+    }
+
+    /// `weights:<route>` of an external-trainer bandit, as the edge reads it (`None` for
+    /// other routes, a missing key or one that does not parse; the latter is logged).
+    async fn external_weights(&self, route: &Route) -> Option<switchyard_core::config::Weights> {
+        if !matches!(
+            route.strategy,
+            switchyard_core::config::Strategy::Bandit {
+                trainer: switchyard_core::config::Trainer::External,
+                ..
+            }
+        ) {
+            return None;
+        }
+        let key = format!("weights:{}", route.name);
+        let text = match self.env.kv(BINDING).ok()?.get(&key).text().await {
+            Ok(t) => t?,
+            Err(e) => {
+                console_error!("switchyard-stats: reading {key}: {e}");
+                return None;
+            }
+        };
+        match switchyard_core::config::Weights::parse(&text) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                console_error!("switchyard-stats: {key}: {e}");
+                None
+            }
+        }
+    }
+
+    /// The `weights_stale` alert of an external-trainer bandit: sent when the trainer's
+    /// weights turn too old (or go missing) and the edge falls back to equal shares, once per
+    /// episode (flag in storage key `weights_stale`).
+    async fn weights_alarm(&self, route: &Route) {
+        let switchyard_core::config::Strategy::Bandit {
+            trainer: switchyard_core::config::Trainer::External,
+            max_weight_age_s,
+            ..
+        } = &route.strategy
+        else {
+            return;
+        };
+        let w = self.external_weights(route).await;
+        let now = now_ms();
+        let stale = !w
+            .as_ref()
+            .is_some_and(|w| switchyard_core::routing::weights_fresh(w, *max_weight_age_s, now));
+        let storage = self.state.storage();
+        let before: bool = storage
+            .get("weights_stale")
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(false);
+        if stale == before {
+            return;
+        }
+        let _ = storage.put("weights_stale", stale).await;
+        if !stale {
+            return;
+        }
+        let detail = match &w {
+            Some(w) if w.updated_ms > 0 => format!(
+                "external trainer's weights are {} s old (max_weight_age_s {max_weight_age_s}): equal shares until new ones arrive",
+                now.saturating_sub(w.updated_ms) / 1000
+            ),
+            _ => format!(
+                "no usable weights:{} from the external trainer: equal shares until they arrive",
+                route.name
+            ),
+        };
+        if let Ok(Err(e)) = self.with(|d| d.record_event(route, "weights_stale", &detail, now)) {
+            console_error!(
+                "switchyard-stats: route {}: weights_stale event: {e}",
+                route.name
+            );
+        }
+        console_warn!("switchyard: route {}: {detail}", route.name);
+        crate::alerts::notify_event(
+            &self.state,
+            &self.env,
+            &route.name,
+            "weights_stale",
+            serde_json::json!({ "detail": detail, "updated_ms": w.map(|w| w.updated_ms), "max_weight_age_s": max_weight_age_s }),
+        );
     }
 
     /// Writes what a tick or an operator action (`op`) decided to KV, where the edge reads
@@ -682,10 +842,16 @@ pub struct SqlStore {
     storage: JsValue,
 }
 
-const SCHEMA: [&str; 4] = [
+const SCHEMA: [&str; 7] = [
     "CREATE TABLE IF NOT EXISTS receipts (id BLOB PRIMARY KEY, expires INTEGER NOT NULL) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS receipts_by_expiry ON receipts (expires)",
     "CREATE TABLE IF NOT EXISTS agg (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID",
+    // The decision log (`core::learn` decisions): one row per kept decision, keyed by its
+    // receipt id, ordered for export and pruning by (at, id); rewards that arrive before
+    // their row wait in `early_rewards`.
+    "CREATE TABLE IF NOT EXISTS decisions (id TEXT PRIMARY KEY, at INTEGER NOT NULL, unit TEXT NOT NULL, arm TEXT NOT NULL, p INTEGER NOT NULL, rate REAL NOT NULL, ctx TEXT NOT NULL, reward REAL) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS decisions_by_at ON decisions (at, id)",
+    "CREATE TABLE IF NOT EXISTS early_rewards (id TEXT PRIMARY KEY, reward REAL NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID",
     // One row per unit per arm per split (`core::experiment`); the key's first column lets a
     // retired split's rows be deleted as a range.
     "CREATE TABLE IF NOT EXISTS units (epoch INTEGER NOT NULL, unit INTEGER NOT NULL, arm TEXT NOT NULL, requests INTEGER NOT NULL, errors INTEGER NOT NULL, rewards INTEGER NOT NULL, reward_sum REAL NOT NULL, PRIMARY KEY (epoch, unit, arm)) WITHOUT ROWID",
@@ -751,28 +917,64 @@ impl Store for SqlStore {
     fn apply(&self, writes: Vec<Write>) -> std::result::Result<(), ApplyError> {
         let stmts: Vec<(&'static str, Vec<SqlStorageValue>, bool)> = writes
             .into_iter()
-            .map(|w| match w {
-                Write::NewReceipt { id, expires_ms } => (
+            .flat_map(|w| match w {
+                Write::NewReceipt { id, expires_ms } => vec![(
                     "INSERT INTO receipts (id, expires) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING 1",
                     vec![SqlStorageValue::Blob(id.to_vec()), int(expires_ms)],
                     true,
-                ),
-                Write::Put { kind, key, value } => (
+                )],
+                Write::Put { kind, key, value } => vec![(
                     "INSERT INTO agg (kind, key, value) VALUES (?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value",
                     vec![kind.into(), key.into(), value.into()],
                     false,
-                ),
-                Write::DeleteKind(kind) => (
+                )],
+                Write::DeleteKind(kind) => vec![(
                     "DELETE FROM agg WHERE kind = ?",
                     vec![kind.into()],
                     false,
-                ),
-                Write::Delete { kind, key } => (
+                )],
+                Write::Delete { kind, key } => vec![(
                     "DELETE FROM agg WHERE kind = ? AND key = ?",
                     vec![kind.into(), key.into()],
                     false,
-                ),
-                Write::Unit(k, r) => (
+                )],
+                Write::LogDecision { row, rate } => {
+                    let ctx = serde_json::to_string(&row.ctx).unwrap_or_else(|_| "{}".into());
+                    vec![
+                        (
+                            "INSERT INTO decisions (id, at, unit, arm, p, rate, ctx, reward) VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT reward FROM early_rewards WHERE id = ?)) ON CONFLICT (id) DO NOTHING",
+                            vec![
+                                row.id.clone().into(),
+                                int(row.at),
+                                row.unit.into(),
+                                row.arm.into(),
+                                int(u64::from(row.p)),
+                                rate.into(),
+                                ctx.into(),
+                                row.id.clone().into(),
+                            ],
+                            false,
+                        ),
+                        (
+                            "DELETE FROM early_rewards WHERE id = ?",
+                            vec![row.id.into()],
+                            false,
+                        ),
+                    ]
+                }
+                Write::LogReward { id, reward, at } => vec![
+                    (
+                        "UPDATE decisions SET reward = ? WHERE id = ?",
+                        vec![reward.into(), id.clone().into()],
+                        false,
+                    ),
+                    (
+                        "INSERT INTO early_rewards (id, reward, at) SELECT ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM decisions WHERE id = ?) ON CONFLICT (id) DO UPDATE SET reward = excluded.reward",
+                        vec![id.clone().into(), reward.into(), int(at), id.into()],
+                        false,
+                    ),
+                ],
+                Write::Unit(k, r) => vec![(
                     "INSERT INTO units (epoch, unit, arm, requests, errors, rewards, reward_sum) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (epoch, unit, arm) DO UPDATE SET requests = excluded.requests, errors = excluded.errors, rewards = excluded.rewards, reward_sum = excluded.reward_sum",
                     vec![
                         int(u64::from(k.epoch)),
@@ -784,7 +986,7 @@ impl Store for SqlStore {
                         SqlStorageValue::Float(r.reward_sum),
                     ],
                     false,
-                ),
+                )],
             })
             .collect();
         let sql = self.sql.clone();
@@ -872,6 +1074,86 @@ impl Store for SqlStore {
         self.first_int("SELECT MIN(expires) FROM receipts", vec![])
     }
 
+    fn decision_page(
+        &self,
+        after: Option<(u64, String)>,
+        limit: u32,
+    ) -> std::result::Result<Vec<LoggedDecision>, StoreError> {
+        let (at, id) = after.unwrap_or((0, String::new()));
+        let cur = self
+            .sql
+            .exec(
+                "SELECT id, at, unit, arm, p, rate, ctx, reward FROM decisions WHERE at > ? OR (at = ? AND id > ?) ORDER BY at, id LIMIT ?",
+                vec![int(at), int(at), id.into(), int(u64::from(limit))],
+            )
+            .map_err(sql_err)?;
+        let num = |v: Option<&SqlStorageValue>| match v {
+            Some(SqlStorageValue::Integer(n)) => Some(*n as f64),
+            Some(SqlStorageValue::Float(f)) => Some(*f),
+            _ => None,
+        };
+        let text = |v: Option<&SqlStorageValue>| match v {
+            Some(SqlStorageValue::String(s)) => Some(s.clone()),
+            _ => None,
+        };
+        let mut out = Vec::new();
+        for row in cur.raw() {
+            let row = row.map_err(sql_err)?;
+            let (Some(id), Some(at), Some(unit), Some(arm), Some(p), Some(rate), Some(ctx)) = (
+                text(row.first()),
+                num(row.get(1)),
+                text(row.get(2)),
+                text(row.get(3)),
+                num(row.get(4)),
+                num(row.get(5)),
+                text(row.get(6)),
+            ) else {
+                return Err(StoreError("a decision row has an unexpected shape".into()));
+            };
+            out.push(LoggedDecision {
+                row: DecisionRow {
+                    id,
+                    at: at.max(0.0) as u64,
+                    unit,
+                    arm,
+                    p: p.clamp(0.0, 1e6) as u32,
+                    ctx: serde_json::from_str(&ctx).unwrap_or_default(),
+                },
+                rate,
+                reward: num(row.get(7)),
+            });
+        }
+        Ok(out)
+    }
+
+    fn prune_decisions(
+        &self,
+        before_ms: u64,
+        early_before_ms: u64,
+        limit: u32,
+    ) -> std::result::Result<u32, StoreError> {
+        let mut n = 0u32;
+        for (q, before) in [
+            ("DELETE FROM decisions WHERE id IN (SELECT id FROM decisions WHERE at < ? ORDER BY at LIMIT ?) RETURNING 1", before_ms),
+            ("DELETE FROM early_rewards WHERE id IN (SELECT id FROM early_rewards WHERE at < ? LIMIT ?) RETURNING 1", early_before_ms),
+        ] {
+            let cur = self
+                .sql
+                .exec(q, vec![int(before), int(u64::from(limit))])
+                .map_err(sql_err)?;
+            for row in cur.raw() {
+                row.map_err(sql_err)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn decision_count(&self) -> std::result::Result<u64, StoreError> {
+        Ok(self
+            .first_int("SELECT COUNT(*) FROM decisions", vec![])?
+            .unwrap_or(0))
+    }
     fn unit_rows(&self, keys: &[UnitKey]) -> std::result::Result<Vec<Option<UnitRow>>, StoreError> {
         let mut out = Vec::with_capacity(keys.len());
         for k in keys {

@@ -4,9 +4,12 @@
 //!   `tests/fixtures/bucketing_v1.json`;
 //! - `rng.rs`: the random source the edge passes in ([`Rng`], [`Xoshiro256`]);
 //! - `numfmt.rs`: `f64` to text without core's float printer ([`display_f64`]);
-//! - `sort.rs`: one stable sort for the whole core ([`sort_indices`], [`sorted_indices`]).
+//! - `sort.rs`: one stable sort for the whole core ([`sort_indices`], [`sorted_indices`]);
+//! - `name.rs`: the name rule (1 to [`MAX_NAME_LEN`] bytes of the characters each kind of
+//!   name allows: [`valid_name`], [`NameChars`]).
 
 mod bucket;
+mod name;
 mod numfmt;
 mod rng;
 mod sort;
@@ -14,6 +17,7 @@ mod sort;
 pub use bucket::{
     arm_key, bucket_ppm, choose_weighted, hash, in_share, mix, score, slot, unit_interval, PPM,
 };
+pub use name::{valid_name, NameChars, MAX_NAME_LEN};
 pub use numfmt::display_f64;
 pub use rng::{Rng, Xoshiro256};
 pub use sort::{sort_indices, sorted_indices};

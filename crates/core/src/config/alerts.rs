@@ -1,6 +1,7 @@
 //! The `alerts` block of the config: webhooks (Slack-compatible `{"text": …}` plus structured
 //! fields) called when a route's controller changes state: rollback, step, promote, pause,
-//! resume, gate (a release gate decided), and the sample-ratio alarm (`srm`). At the top of the config document:
+//! resume, gate (a release gate decided), the sample-ratio alarm (`srm`) and an external
+//! trainer's stale weights (`weights_stale`). At the top of the config document:
 //!
 //! ```json
 //! "alerts": { "webhooks": [ { "url": "https://hooks.slack.com/…", "events": ["rollback", "pause"] } ] }
@@ -17,8 +18,15 @@ use serde_json::Value;
 
 use super::error::ConfigError;
 
-pub const EVENTS: [&str; 7] = [
-    "rollback", "step", "promote", "pause", "resume", "gate", "srm",
+pub const EVENTS: [&str; 8] = [
+    "rollback",
+    "step",
+    "promote",
+    "pause",
+    "resume",
+    "gate",
+    "srm",
+    "weights_stale",
 ];
 pub const MAX_WEBHOOKS: usize = 8;
 pub const MAX_URL_LEN: usize = 2048;

@@ -250,6 +250,53 @@ impl Weights {
     }
 }
 
+/// Share kept by an arm drained for failing health: enough to notice its recovery, never
+/// above its floor: `clamp(min_share, 0.001, 0.01)`, at most `1/k`.
+pub fn probe_share(min_share: f64, k: usize) -> f64 {
+    let m = if min_share.is_finite() {
+        min_share
+    } else {
+        0.0
+    };
+    m.clamp(0.001, 0.01).min(1.0 / k.max(1) as f64)
+}
+
+/// Bandit shares with health drains applied, as the learner computes them
+/// (`statistics::weights_with_health`) and as the edge applies them to an external
+/// trainer's weights: every drained arm (`drained[i]`) gets [`probe_share`] and no floor, the
+/// others share the rest in proportion to `raw` (equal shares when they have none), floored
+/// at `min_share` ([`apply_floor`]). With no arm or every arm drained, `raw` floored as is
+/// (draining every arm would drain none).
+pub fn with_drains(raw: &[f64], min_share: f64, drained: &[bool]) -> Vec<f64> {
+    let k = raw.len();
+    let is_drained = |i: usize| drained.get(i).copied().unwrap_or(false);
+    let n_drained = (0..k).filter(|i| is_drained(*i)).count();
+    if n_drained == 0 || n_drained == k {
+        return apply_floor(raw.to_vec(), min_share, &[]);
+    }
+    let clean = |x: f64| if x.is_finite() && x > 0.0 { x } else { 0.0 };
+    let healthy: f64 = (0..k)
+        .filter(|i| !is_drained(*i))
+        .map(|i| clean(raw[i]))
+        .sum();
+    let m = (k - n_drained) as f64;
+    let probe = probe_share(min_share, k);
+    let rest = 1.0 - probe * n_drained as f64;
+    let full: Vec<f64> = (0..k)
+        .map(|i| {
+            if is_drained(i) {
+                probe
+            } else if healthy > 0.0 {
+                clean(raw[i]) / healthy * rest
+            } else {
+                rest / m
+            }
+        })
+        .collect();
+    let mask: Vec<bool> = (0..k).map(is_drained).collect();
+    apply_floor(full, min_share, &mask)
+}
+
 /// The one floor used by the learner and the edge. Normalises `w` to sum 1 (negative and
 /// non-finite entries count as 0; equal weights when nothing is left), then raises every arm
 /// not marked in `exempt` to at least `min_share` by mixing with the uniform split over those
@@ -279,8 +326,10 @@ pub fn apply_floor(mut w: Vec<f64>, min_share: f64, exempt: &[bool]) -> Vec<f64>
     if m == 0 || !(free > 0.0) {
         return w;
     }
+    // max/min rather than f64::clamp: clamp's bound check formats floats when it fails, which
+    // would link core's float printer into the router (the edge floors external weights).
     let f = if min_share.is_finite() {
-        min_share.clamp(0.0, free / m as f64)
+        min_share.max(0.0).min(free / m as f64)
     } else {
         0.0
     };

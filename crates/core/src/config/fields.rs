@@ -5,11 +5,11 @@
 use serde_json::{Map, Value};
 
 use super::error::ConfigError;
-use super::model::{percent_to_ppm, valid_route_name, OriginId, MAX_NAME};
+use super::model::{percent_to_ppm, OriginId};
 use super::path::Path;
 // Floats in messages go through `display_f64` (same text as `{}`): `{}` on an f64 links
 // core's float printing into the router (~7 KB gzip).
-use crate::base::display_f64;
+use crate::base::{display_f64, valid_name, NameChars, MAX_NAME_LEN};
 
 #[derive(Default)]
 pub(super) struct Validator {
@@ -205,16 +205,13 @@ impl Validator {
     }
 
     pub(super) fn name(&mut self, at: &Path, s: String) -> Option<String> {
-        let ok = !s.is_empty()
-            && s.len() <= MAX_NAME
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        if ok {
+        if valid_name(s.as_bytes(), NameChars::Config) {
             return Some(s);
         }
+        let class = NameChars::Config.class();
         self.fail(
             at,
-            format!("invalid name {s:?}: 1-{MAX_NAME} characters of [A-Za-z0-9._-]"),
+            format!("invalid name {s:?}: 1-{MAX_NAME_LEN} characters of [{class}]"),
         )
     }
 
@@ -223,11 +220,12 @@ impl Validator {
     /// away by URL parsers) and nothing that needs escaping.
     pub(super) fn route_name(&mut self, at: &Path, v: &Value) -> Option<String> {
         let s = self.string(at, v)?;
-        if valid_route_name(&s) {
+        if valid_name(s.as_bytes(), NameChars::Route) {
             return Some(s);
         }
+        let class = NameChars::Route.class();
         let reason =
-            format!("invalid route name {s:?}: 1-{MAX_NAME} characters of [A-Za-z0-9_-] (no '.')");
+            format!("invalid route name {s:?}: 1-{MAX_NAME_LEN} characters of [{class}] (no '.')");
         self.fail(at, reason)
     }
 

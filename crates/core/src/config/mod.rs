@@ -31,21 +31,21 @@ pub use alerts::{
     MAX_WEBHOOKS,
 };
 pub use contract::{
-    apply_floor, RouteState, Weights, BINDING, CONFIG_KEY, RECEIPT_MAX_AGE_MS, RECEIPT_SECRET,
-    STATS_BINDING,
+    apply_floor, probe_share, with_drains, RouteState, Weights, BINDING, CONFIG_KEY,
+    RECEIPT_MAX_AGE_MS, RECEIPT_SECRET, STATS_BINDING,
 };
 pub use dupkeys::duplicate_keys;
 pub use error::ConfigError;
 pub use model::{
-    path_matches, percent_to_ppm, percent_to_ppm_lenient, shadow_methods, valid_route_name,
-    AbGuard, AbGuardAction, Arm, Attr, BanditAlgorithm, CanaryStep, Config, Flag, Gates, Guard,
-    Margin, Matcher, Op, Origin, OriginFlag, OriginId, PromoteGate, RewardFeedback, Route, Rule,
-    Semver, Shadow, ShadowGate, Side, Strategy, UnitSource, DEFAULT_EXPECTED_UNITS,
-    DEFAULT_GATE_ALPHA, DEFAULT_GATE_MIN_REQUESTS, DEFAULT_GATE_MIRROR_PPM,
-    DEFAULT_MARGIN_ERROR_RATE, DEFAULT_MARGIN_LATENCY_RATIO, DEFAULT_SHADOW_MAX_BODY,
-    DEFAULT_SHADOW_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, MAX_CREDENTIALS, MAX_EXPECTED_UNITS,
-    MAX_FEEDBACK_SHARDS, MAX_MIN_REQUESTS, MIN_EXPECTED_UNITS, SHADOW_METHODS, STAGE_LIVE,
-    STAGE_SHADOW,
+    path_matches, percent_to_ppm, percent_to_ppm_lenient, shadow_methods, AbGuard, AbGuardAction,
+    Arm, Attr, BanditAlgorithm, CanaryStep, Config, DecisionLog, FeedbackAuth, Flag, Gates, Guard,
+    Margin, Matcher, Op, Origin, OriginFlag, OriginId, PromoteGate, RewardFeedback, RewardRange,
+    Route, Rule, Semver, Shadow, ShadowGate, Side, Strategy, Trainer, UnitSource,
+    DEFAULT_EXPECTED_UNITS, DEFAULT_GATE_ALPHA, DEFAULT_GATE_MIN_REQUESTS, DEFAULT_GATE_MIRROR_PPM,
+    DEFAULT_MARGIN_ERROR_RATE, DEFAULT_MARGIN_LATENCY_RATIO, DEFAULT_MAX_WEIGHT_AGE_S,
+    DEFAULT_SHADOW_MAX_BODY, DEFAULT_SHADOW_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, MAX_ABS_REWARD,
+    MAX_CREDENTIALS, MAX_EXPECTED_UNITS, MAX_FEEDBACK_SHARDS, MAX_LOG_CONTEXT, MAX_MIN_REQUESTS,
+    MAX_WEIGHT_AGE_S, MIN_EXPECTED_UNITS, SHADOW_METHODS, STAGE_LIVE, STAGE_SHADOW,
 };
 pub use schema::{config_schema, config_schema_text, SCHEMA_ID};
 pub use validator::{parse, text_id};

@@ -244,6 +244,83 @@ pub enum RewardFeedback {
     Explicit,
 }
 
+/// Who writes a bandit's `weights:<route>` (`strategy.trainer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Trainer {
+    /// The route's learner (Thompson sampling, UCB1 or epsilon-greedy on the feedback).
+    #[default]
+    Learner,
+    /// A trainer outside Switchyard: the learner never writes the weights; the edge follows
+    /// what the trainer wrote, and falls back to equal shares once they are older than
+    /// `max_weight_age_s`.
+    External,
+}
+
+/// Default `max_weight_age_s` of an external trainer's weights: one hour.
+pub const DEFAULT_MAX_WEIGHT_AGE_S: u32 = 3_600;
+/// Largest `max_weight_age_s`: 30 days.
+pub const MAX_WEIGHT_AGE_S: u64 = 30 * 86_400;
+
+/// Largest reward magnitude any route may accept (`reward.min`, `reward.max` within
+/// `[-MAX_ABS_REWARD, MAX_ABS_REWARD]`). With it a reward's square is at most 1e12 and a sum of
+/// squares stays finite for more than 1e296 rewards, so stored aggregates can never overflow
+/// to infinity (which JSON cannot hold).
+pub const MAX_ABS_REWARD: f64 = 1e6;
+
+/// The rewards a route accepts (`reward`: `{"min", "max"}`, default `[0, 1]`): feedback
+/// outside the range is refused and its receipt stays unspent, so one client cannot outweigh
+/// thousands of honest 0/1 rewards with one huge value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RewardRange {
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Default for RewardRange {
+    fn default() -> Self {
+        Self { min: 0.0, max: 1.0 }
+    }
+}
+
+impl RewardRange {
+    pub fn contains(&self, r: f64) -> bool {
+        r.is_finite() && r >= self.min && r <= self.max
+    }
+}
+
+/// Who may send feedback for a route (`feedback_auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FeedbackAuth {
+    /// The receipt alone (it proves the response was served, not who reports the reward).
+    #[default]
+    Receipt,
+    /// The receipt plus an operator token of role `feedback` or higher: rewards can come
+    /// only from the team's backend, never from the end user who holds the receipt.
+    Token,
+}
+
+/// Most context attributes a route may log per decision (`log.context`).
+pub const MAX_LOG_CONTEXT: usize = 8;
+
+/// What the decision log records for a route (`log`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecisionLog {
+    /// Whether decisions are logged at all (`log.decisions`, default true).
+    pub decisions: bool,
+    /// Request attributes logged with each decision, as declared (`header:x-country`) and
+    /// parsed; at most [`MAX_LOG_CONTEXT`].
+    pub context: Vec<(String, Attr)>,
+}
+
+impl Default for DecisionLog {
+    fn default() -> Self {
+        Self {
+            decisions: true,
+            context: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Strategy {
     Ab {
@@ -293,6 +370,11 @@ pub enum Strategy {
         min_samples: u64,
         sticky: bool,
         feedback: RewardFeedback,
+        /// Who writes `weights:<route>`.
+        trainer: Trainer,
+        /// Weights older than this (by their `updated_ms`) are not followed: equal shares
+        /// instead, and a `weights_stale` alert (external trainers only).
+        max_weight_age_s: u32,
     },
 }
 
@@ -349,6 +431,12 @@ pub struct Route {
     /// Receipt ledger shards feedback is spread over (`feedback_shards`, 1..=64, default 1):
     /// shard 0 is the route's own object, the others are merged into it on its tick.
     pub feedback_shards: u32,
+    /// Rewards accepted (`reward`, default `[0, 1]`).
+    pub reward: RewardRange,
+    /// Who may send feedback (`feedback_auth`, default the receipt alone).
+    pub feedback_auth: FeedbackAuth,
+    /// The decision log (`log`).
+    pub log: DecisionLog,
     /// `credentials`: header names (lower case) the route's callers authenticate with,
     /// withheld from its shadows like `Authorization` and `Cookie`.
     pub credentials: Vec<String>,
@@ -420,7 +508,6 @@ impl Config {
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 pub const DEFAULT_SHADOW_TIMEOUT_MS: u32 = 5_000;
 pub const DEFAULT_SHADOW_MAX_BODY: u64 = 1 << 20;
-pub(super) const MAX_NAME: usize = 64;
 
 /// Converts a percent (0–100, at most 4 decimals) to parts per million.
 pub fn percent_to_ppm(p: f64) -> Option<u32> {
@@ -433,14 +520,6 @@ pub fn percent_to_ppm(p: f64) -> Option<u32> {
         return None;
     }
     Some((rounded as u32).min(PPM))
-}
-
-/// Whether `s` is a valid route name: 1-64 characters of `[A-Za-z0-9_-]`.
-pub fn valid_route_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_NAME
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
 }
 
 /// Segment-boundary prefix match: `/v1/fraud` matches `/v1/fraud` and `/v1/fraud/x`, not

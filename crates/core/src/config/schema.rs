@@ -19,22 +19,31 @@
 
 use serde_json::{json, Value};
 
+use crate::base::{NameChars, MAX_NAME_LEN};
+
 /// `$id` of the published schema.
 pub const SCHEMA_ID: &str = "https://switchyard.dev/schema/config-v1.json";
 
-const NAME_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
-/// Route names: no `.` (they appear in URL paths, where `.` and `..` segments are
-/// normalised away).
-const ROUTE_NAME_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
 /// Whitespace as Rust's `str::trim` sees it (Unicode `White_Space`), which JavaScript's `\s`
 /// does not quite match.
 const WS: &str =
     "[\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
-
 const MAX_HOLD_S: u64 = 30 * 86_400;
 
+/// The name rule ([`crate::base::valid_name`] with [`NameChars::Config`]) as a pattern:
+/// `^[A-Za-z0-9._-]{1,64}$`.
+fn name_pattern() -> String {
+    format!("^[{}]{{1,{MAX_NAME_LEN}}}$", NameChars::Config.class())
+}
+
+/// Route names ([`NameChars::Route`]): no `.` (they appear in URL paths, where `.` and `..`
+/// segments are normalised away).
+fn route_name_pattern() -> String {
+    format!("^[{}]{{1,{MAX_NAME_LEN}}}$", NameChars::Route.class())
+}
+
 fn name(what: &str) -> Value {
-    json!({ "type": "string", "pattern": NAME_PATTERN, "description": what })
+    json!({ "type": "string", "pattern": name_pattern(), "description": what })
 }
 
 fn origin_ref(what: &str) -> Value {
@@ -210,6 +219,8 @@ pub fn config_schema() -> Value {
                     "min_samples": opt(uint(1_000_000_000, "Rewards per arm before weights move from equal.")),
                     "feedback": { "enum": ["auto", "conversion", "explicit", null], "default": "auto", "description": "How rewards are read: `conversion` (clients report successes only; a routed request without feedback is a 0), `explicit` (every reward is reported; missing feedback is missing, not 0), `auto` (conversion while every reward so far was 0 or 1, explicit once one was not)." },
                     "sticky": { "type": ["boolean", "null"], "default": true, "description": "Keep a unit on its arm (rendezvous on the weights) instead of sampling per request." },
+                    "trainer": { "enum": ["learner", "external", null], "default": "learner", "description": "Who writes `weights:<route>`: the route's learner, or a trainer outside Switchyard (`PUT /_switchyard/weights/<route>`); the learner then never writes them, and the edge still applies `min_share` and health drains." },
+                    "max_weight_age_s": { "type": ["integer", "null"], "minimum": 1, "maximum": super::MAX_WEIGHT_AGE_S, "default": super::DEFAULT_MAX_WEIGHT_AGE_S, "description": "External trainer: weights whose `updated_ms` is older than this are not followed (equal shares and a `weights_stale` alert instead)." },
                     "salt": salt(),
                 }),
             ),
@@ -228,6 +239,31 @@ pub fn config_schema() -> Value {
     }
     let tolerance = json!({ "type": ["number", "null"], "minimum": 0, "default": crate::observe::DEFAULT_TOLERANCE, "description": "Absolute tolerance for numbers." });
     let semver = format!("^{WS}*[vV]*[0-9]{{1,19}}(\\.[0-9]{{1,19}}){{0,2}}([-+][\\s\\S]*)?{WS}*$");
+    // The route's offline-learning fields, built apart (one `json!` of every route field
+    // would pass the macro's recursion limit).
+    let route_reward = json!({ "anyOf": [{ "$ref": "#/$defs/reward_range" }, { "type": "null" }] });
+    let route_feedback_auth = json!({ "enum": ["receipt", "token", null], "default": "receipt", "description": "Who may send feedback: anyone holding the receipt, or (`token`) only a caller with an operator token of role `feedback` or higher." });
+    let route_log = json!({ "anyOf": [{ "$ref": "#/$defs/decision_log" }, { "type": "null" }] });
+    let route_def = object(
+        "A route: which requests, how units are identified, which strategy.",
+        &["name", "match", "strategy"],
+        json!({
+            "name": { "type": "string", "pattern": route_name_pattern(), "description": "Route name, 1-64 characters of [A-Za-z0-9_-] (no `.`: it names URL paths); unique (validator)." },
+            "match": { "$ref": "#/$defs/match" },
+            "unit": { "type": ["array", "null"], "items": { "$ref": "#/$defs/unit_source" }, "description": "Where the unit id comes from, in order; default header x-user-id, then cookie sy_uid." },
+            "strategy": { "$ref": "#/$defs/strategy" },
+            "shadow": { "type": ["array", "null"], "maxItems": 32, "items": { "$ref": "#/$defs/shadow" } },
+            "flags": { "type": ["array", "null"], "maxItems": 64, "items": { "$ref": "#/$defs/flag" } },
+            "strip_prefix": opt(json!({ "type": "string", "pattern": "^/[\\s\\S]*[^/]$", "description": "Removed from the path before forwarding." })),
+            "credentials": { "type": ["array", "null"], "minItems": 1, "maxItems": 32, "items": { "type": "string", "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$" }, "description": "Header names the route's callers authenticate with (besides Authorization, Cookie, Proxy-Authorization): never sent to a shadow without forward_credentials." },
+            "feedback_shards": { "type": ["integer", "null"], "minimum": 1, "maximum": 64, "default": 1, "description": "Receipt ledger shards feedback is spread over (by receipt id); the route's object merges them on its tick." },
+            "reward": route_reward,
+            "feedback_auth": route_feedback_auth,
+            "log": route_log,
+            "experiment": opt(json!({ "$ref": "#/$defs/experiment" })),
+            "description": { "type": ["string", "null"] },
+        }),
+    );
     let more = json!({
         "name": name("1-64 characters of [A-Za-z0-9._-]."),
         "origin_ref": { "type": "string", "description": "Name of an origin in `origins` (that it exists is checked by the validator: any other string is an unknown origin)." },
@@ -368,18 +404,14 @@ pub fn config_schema() -> Value {
             "properties": { "kind": { "enum": kinds } },
             "allOf": dispatch,
         },
-        "route": object("A route: which requests, how units are identified, which strategy.", &["name", "match", "strategy"], json!({
-            "name": { "type": "string", "pattern": ROUTE_NAME_PATTERN, "description": "Route name, 1-64 characters of [A-Za-z0-9_-] (no `.`: it names URL paths); unique (validator)." },
-            "match": { "$ref": "#/$defs/match" },
-            "unit": { "type": ["array", "null"], "items": { "$ref": "#/$defs/unit_source" }, "description": "Where the unit id comes from, in order; default header x-user-id, then cookie sy_uid." },
-            "strategy": { "$ref": "#/$defs/strategy" },
-            "shadow": { "type": ["array", "null"], "maxItems": 32, "items": { "$ref": "#/$defs/shadow" } },
-            "flags": { "type": ["array", "null"], "maxItems": 64, "items": { "$ref": "#/$defs/flag" } },
-            "strip_prefix": opt(json!({ "type": "string", "pattern": "^/[\\s\\S]*[^/]$", "description": "Removed from the path before forwarding." })),
-            "credentials": { "type": ["array", "null"], "minItems": 1, "maxItems": 32, "items": { "type": "string", "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$" }, "description": "Header names the route's callers authenticate with (besides Authorization, Cookie, Proxy-Authorization): never sent to a shadow without forward_credentials." },
-            "feedback_shards": { "type": ["integer", "null"], "minimum": 1, "maximum": 64, "default": 1, "description": "Receipt ledger shards feedback is spread over (by receipt id); the route's object merges them on its tick." },
-            "experiment": opt(json!({ "$ref": "#/$defs/experiment" })),
-            "description": { "type": ["string", "null"] },
+        "route": route_def,
+        "reward_range": object("Rewards the route accepts; feedback outside is refused (400 `reward_out_of_range`) and its receipt stays unspent. Default [0, 1]. `min < max` (validator).", &["min", "max"], json!({
+            "min": { "type": "number", "minimum": -super::MAX_ABS_REWARD, "maximum": super::MAX_ABS_REWARD },
+            "max": { "type": "number", "minimum": -super::MAX_ABS_REWARD, "maximum": super::MAX_ABS_REWARD },
+        })),
+        "decision_log": object("The route's decision log (`GET /_switchyard/decisions/<route>`).", &[], json!({
+            "decisions": { "type": ["boolean", "null"], "default": true, "description": "Log decisions (arm, propensity, hashed unit, reward) for off-policy evaluation." },
+            "context": { "type": ["array", "null"], "maxItems": super::MAX_LOG_CONTEXT, "uniqueItems": true, "items": { "type": "string", "pattern": "^(country|(header|cookie|query):[\\s\\S]+)$" }, "description": "Request attributes logged with each decision, each once: header:<name>, cookie:<name>, query:<name> or country." },
         })),
     });
     if let Value::Object(m) = more {
@@ -404,7 +436,7 @@ pub fn config_schema() -> Value {
             "default_origin": opt(json!({ "type": "string", "description": "Origin for requests no route matches (404 when absent); a name in `origins` (validator)." })),
             "origins": {
                 "type": "object", "minProperties": 1,
-                "propertyNames": { "pattern": NAME_PATTERN },
+                "propertyNames": { "pattern": name_pattern() },
                 "additionalProperties": { "$ref": "#/$defs/origin" },
             },
             "routes": { "type": "array", "items": { "$ref": "#/$defs/route" } },
@@ -459,7 +491,8 @@ mod tests {
                   "strategy": { "kind": "ab", "salt": "s", "arms": [{ "name": "x", "origin": "a", "weight": 1 }], "guard": { "max_error_rate": 0.5 } },
                   "shadow": [{ "origin": "b", "compare": { "kind": "kserve_v2" } }],
                   "flags": [{ "name": "f", "rules": [{ "attr": "country", "op": "eq", "values": ["CH"] }] }],
-                  "strip_prefix": "/ab", "description": "d", "experiment": { "expected_units": 1000 } },
+                  "strip_prefix": "/ab", "description": "d", "reward": { "min": -1, "max": 5 }, "feedback_auth": "token",
+                  "log": { "decisions": true, "context": ["header:x-country", "country"] }, "experiment": { "expected_units": 1000 } },
                 { "name": "cn", "match": { "path_prefix": "/cn" }, "strategy": { "kind": "canary", "stable": "a", "canary": "b", "percent": 5,
                   "steps": [{ "percent": 10, "hold_s": 1 }], "guard": { "max_error_rate": 0.1 },
                   "gates": { "shadow": { "min_observations": 10, "min_agreement": 0.9, "compare": { "kind": "kserve_v2" }, "percent": 50 },
@@ -468,7 +501,7 @@ mod tests {
                 { "name": "bg", "match": { "path_prefix": "/bg" }, "strategy": { "kind": "blue_green", "blue": "a", "green": "b", "active": "blue" } },
                 { "name": "ro", "match": { "path_prefix": "/ro" }, "strategy": { "kind": "rolling", "from": "a", "to": "b", "batches": 2 } },
                 { "name": "re", "match": { "path_prefix": "/re" }, "strategy": { "kind": "recreate", "origin": "a" } },
-                { "name": "ba", "match": { "path_prefix": "/ba" }, "strategy": { "kind": "bandit", "arms": [{ "name": "x", "origin": "a" }] } },
+                { "name": "ba", "match": { "path_prefix": "/ba" }, "strategy": { "kind": "bandit", "arms": [{ "name": "x", "origin": "a" }], "trainer": "external", "max_weight_age_s": 60 } },
             ]
         })
     }
@@ -534,6 +567,8 @@ mod tests {
             ("/routes/0/shadow/0", "shadow"),
             ("/routes/0/flags/0", "flag"),
             ("/routes/0/flags/0/rules/0", "rule"),
+            ("/routes/0/reward", "reward_range"),
+            ("/routes/0/log", "decision_log"),
             ("/routes/1/strategy", "strategy_canary"),
             ("/routes/1/strategy/steps/0", "strategy_canary"),
             ("/routes/1/strategy/guard", "guard"),
@@ -584,9 +619,13 @@ mod tests {
                     "flags",
                     "strip_prefix",
                     "feedback_shards",
+                    "reward",
+                    "feedback_auth",
+                    "log",
                     "experiment",
                 ],
             ),
+            ("/routes/0/log", &["decisions", "context"]),
             ("/routes/0/match", &["host", "path_prefix", "methods"]),
             ("/routes/0/experiment", &["expected_units"]),
             ("/routes/0/strategy", &["guard", "salt"]),
@@ -636,6 +675,8 @@ mod tests {
                     "min_samples",
                     "sticky",
                     "feedback",
+                    "trainer",
+                    "max_weight_age_s",
                     "salt",
                 ],
             ),
@@ -718,6 +759,7 @@ mod tests {
                 }
                 p if p.starts_with("/origins/") => schema["$defs"]["origin"].clone(),
                 p if p.ends_with("/match") => schema["$defs"]["match"].clone(),
+                p if p.ends_with("/log") => schema["$defs"]["decision_log"].clone(),
                 p if p.ends_with("/experiment") => schema["$defs"]["experiment"].clone(),
                 "/routes/0/strategy/guard" => schema["$defs"]["ab_guard"].clone(),
                 "/routes/1/strategy/gates" => schema["$defs"]["gates"].clone(),

@@ -4,7 +4,10 @@
 use serde_json::Value;
 
 use super::fields::{Fields, Validator};
-use super::model::{BanditAlgorithm, CanaryStep, OriginFlag, RewardFeedback, Side, Strategy};
+use super::model::{
+    BanditAlgorithm, CanaryStep, OriginFlag, RewardFeedback, Side, Strategy, Trainer,
+    DEFAULT_MAX_WEIGHT_AGE_S, MAX_WEIGHT_AGE_S,
+};
 use super::path::Path;
 use crate::base::display_f64;
 
@@ -25,7 +28,7 @@ impl Validator {
             "rolling" => "kind, from, to, batches, completed, interval_s, guard, salt",
             "recreate" => "kind, origin, health_path",
             "bandit" => {
-                "kind, arms, algorithm, epsilon, min_share, min_samples, sticky, feedback, salt"
+                "kind, arms, algorithm, epsilon, min_share, min_samples, sticky, feedback, trainer, max_weight_age_s, salt"
             }
             _ => {
                 let reason =
@@ -199,6 +202,22 @@ impl Validator {
                     "auto, conversion, explicit",
                     "expected auto, conversion or explicit",
                 );
+                let trainer = self.opt_choice(
+                    f,
+                    "trainer",
+                    "learner, external",
+                    "expected learner or external",
+                );
+                let max_age = self
+                    .opt_uint(
+                        f,
+                        "max_weight_age_s",
+                        MAX_WEIGHT_AGE_S,
+                        u64::from(DEFAULT_MAX_WEIGHT_AGE_S),
+                    )
+                    .filter(|n| {
+                        self.check(*n > 0, &at.key("max_weight_age_s"), "must be at least 1")
+                    });
                 if let (Some(arms), Some(ms)) = (&arms, min_share) {
                     if ms * arms.len() as f64 > 1.0 + 1e-9 {
                         let reason = format!(
@@ -219,6 +238,8 @@ impl Validator {
                     min_samples: min_samples?,
                     sticky: sticky?,
                     feedback: [Auto, Conversion, Explicit][feedback?],
+                    trainer: [Trainer::Learner, Trainer::External][trainer?],
+                    max_weight_age_s: max_age? as u32,
                 })
             }
         }

@@ -10,14 +10,15 @@ use super::dupkeys::duplicate_keys;
 use super::error::ConfigError;
 use super::fields::{Fields, Validator};
 use super::model::{
-    path_matches, AbGuard, AbGuardAction, Arm, Attr, Config, Flag, Guard, Matcher, Op, Origin,
-    Route, Rule, Semver, Shadow, Strategy, UnitSource, DEFAULT_EXPECTED_UNITS,
-    DEFAULT_SHADOW_MAX_BODY, DEFAULT_SHADOW_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, MAX_EXPECTED_UNITS,
-    MAX_FEEDBACK_SHARDS, MAX_MIN_REQUESTS, MIN_EXPECTED_UNITS,
+    path_matches, AbGuard, AbGuardAction, Arm, Attr, Config, DecisionLog, FeedbackAuth, Flag,
+    Guard, Matcher, Op, Origin, RewardRange, Route, Rule, Semver, Shadow, Strategy, UnitSource,
+    DEFAULT_EXPECTED_UNITS, DEFAULT_SHADOW_MAX_BODY, DEFAULT_SHADOW_TIMEOUT_MS, DEFAULT_TIMEOUT_MS,
+    MAX_ABS_REWARD, MAX_EXPECTED_UNITS, MAX_FEEDBACK_SHARDS, MAX_LOG_CONTEXT, MAX_MIN_REQUESTS,
+    MIN_EXPECTED_UNITS,
 };
 use super::model::{shadow_methods, MAX_CREDENTIALS, SHADOW_METHODS};
 use super::path::{Path, ROOT};
-use crate::base::{arm_key, PPM};
+use crate::base::{arm_key, display_f64, PPM};
 
 /// Parses and validates a config document; all problems or a config, never a mix.
 pub fn parse(text: &str) -> Result<Config, Vec<ConfigError>> {
@@ -170,7 +171,7 @@ impl Validator {
         let f = self.object(
             at,
             v,
-            "name, match, unit, strategy, shadow, flags, strip_prefix, description, feedback_shards, credentials, experiment",
+            "name, match, unit, strategy, shadow, flags, strip_prefix, description, feedback_shards, credentials, experiment, reward, feedback_auth, log",
         )?;
         let name = self
             .req(f, "name")
@@ -249,6 +250,14 @@ impl Validator {
             .map(|e| e.unwrap_or(DEFAULT_EXPECTED_UNITS));
         let description = self.opt_str(f, "description");
         description?;
+        let reward = self.opt(f, "reward", Self::reward_range);
+        let feedback_auth = self.opt_choice(
+            f,
+            "feedback_auth",
+            "receipt, token",
+            "expected receipt or token",
+        );
+        let log = self.opt(f, "log", Self::decision_log);
         Some(Route {
             name: name?,
             matcher: matcher?,
@@ -262,6 +271,71 @@ impl Validator {
             feedback_shards: feedback_shards? as u32,
             credentials: credentials?,
             expected_units: expected_units?,
+            reward: reward?.unwrap_or_default(),
+            feedback_auth: [FeedbackAuth::Receipt, FeedbackAuth::Token][feedback_auth?],
+            log: log?.unwrap_or_default(),
+        })
+    }
+
+    /// `reward`: `{"min", "max"}`, both finite, within `±MAX_ABS_REWARD`, `min < max`.
+    pub(super) fn reward_range(&mut self, at: &Path, v: &Value) -> Option<RewardRange> {
+        let f = self.object(at, v, "min, max")?;
+        let bound = |me: &mut Self, key: &str| {
+            let n = me.req(f, key).and_then(|n| me.number(&at.key(key), n))?;
+            let ok = n.abs() <= MAX_ABS_REWARD;
+            let reason = format!(
+                "must be within [-{}, {}]",
+                display_f64(MAX_ABS_REWARD),
+                display_f64(MAX_ABS_REWARD)
+            );
+            me.check(ok, &at.key(key), &reason).then_some(n)
+        };
+        let min = bound(self, "min");
+        let max = bound(self, "max");
+        let (min, max) = (min?, max?);
+        self.check(min < max, &at.key("max"), "must be greater than min")
+            .then_some(RewardRange { min, max })
+    }
+
+    /// `log`: `{"decisions": bool, "context": ["header:x-country", ...]}`.
+    pub(super) fn decision_log(&mut self, at: &Path, v: &Value) -> Option<DecisionLog> {
+        let f = self.object(at, v, "decisions, context")?;
+        let decisions = self.opt_bool(f, "decisions", true);
+        let ctx_at = at.key("context");
+        let items = self.list(f, "context");
+        self.check(
+            items.len() <= MAX_LOG_CONTEXT,
+            &ctx_at,
+            &format!("at most {MAX_LOG_CONTEXT} context attributes"),
+        );
+        let mut context: Vec<(String, Attr)> = Vec::new();
+        for (i, item) in items.iter().enumerate().take(MAX_LOG_CONTEXT) {
+            let p = ctx_at.at(i);
+            let Some(name) = self.string(&p, item) else {
+                continue;
+            };
+            match parse_attr(&name) {
+                Some(Attr::Header(n) | Attr::Cookie(n) | Attr::Query(n)) if n.is_empty() => {
+                    self.err(&p, "attribute name is empty")
+                }
+                Some(attr) => {
+                    if context.iter().any(|(n, _)| *n == name) {
+                        self.err(&p, format!("{name:?} is listed twice"));
+                    } else {
+                        context.push((name, attr));
+                    }
+                }
+                None => self.err(
+                    &p,
+                    format!(
+                        "unknown attribute {name:?} (header:<name>, cookie:<name>, query:<name>, country)"
+                    ),
+                ),
+            }
+        }
+        Some(DecisionLog {
+            decisions: decisions?,
+            context,
         })
     }
 

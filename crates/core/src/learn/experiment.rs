@@ -581,6 +581,7 @@ mod tests {
                     latency_ms: 1,
                     fingerprint: "f",
                     split_ppm: split,
+                    propensity_ppm: None,
                     epoch: None,
                     unit: Some(*u),
                 },

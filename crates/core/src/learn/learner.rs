@@ -41,10 +41,8 @@ pub enum Evidence {
     Numeric,
 }
 
-/// Largest reward magnitude accepted: `|reward| <= MAX_ABS_REWARD`. With it a reward's square
-/// is at most 1e12 and a sum of squares stays finite for more than 1e296 rewards, so stored
-/// aggregates can never overflow to infinity (which JSON cannot hold).
-pub const MAX_ABS_REWARD: f64 = 1e6;
+/// Largest reward magnitude accepted anywhere (a route's own `reward` range is within it).
+pub use crate::config::MAX_ABS_REWARD;
 
 /// Checks a reward where it enters: finite and within [`MAX_ABS_REWARD`].
 pub fn check_reward(reward: f64) -> Result<(), FeedbackError> {
@@ -65,7 +63,7 @@ pub fn check_reward(reward: f64) -> Result<(), FeedbackError> {
 /// arm name a receipt can carry.
 pub fn check_credit(arm: &str, reward: f64) -> Result<(), FeedbackError> {
     check_reward(reward)?;
-    if !crate::receipt::valid_name(arm.as_bytes()) {
+    if !crate::base::valid_name(arm.as_bytes(), crate::base::NameChars::Any) {
         return Err(FeedbackError::BadReward(
             crate::observe::RewardError::BadArm.to_string(),
         ));
@@ -278,11 +276,22 @@ impl Learner {
     /// Credits one reward without replay protection: the caller (the durable ledger,
     /// `crate::learn`) has established that the receipt is new.
     pub fn credit(&mut self, arm: &str, reward: f64) -> Result<(), FeedbackError> {
+        self.credit_logged(arm, reward, None)
+    }
+
+    /// [`credit`](Self::credit) of a reward whose receipt carried the decision's propensity
+    /// (`ppm`): it also enters the off-policy-evaluation sums.
+    pub fn credit_logged(
+        &mut self,
+        arm: &str,
+        reward: f64,
+        ppm: Option<u32>,
+    ) -> Result<(), FeedbackError> {
         check_reward(reward)?;
         self.total
-            .credit_reward(arm, reward)
+            .credit_logged(arm, reward, ppm)
             .map_err(|e| FeedbackError::BadReward(e.to_string()))?;
-        let _ = self.window.credit_reward(arm, reward);
+        let _ = self.window.credit_logged(arm, reward, ppm);
         Ok(())
     }
 

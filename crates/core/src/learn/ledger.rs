@@ -25,16 +25,19 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::decisions::{
+    draw_of, LogSampler, EARLY_REWARD_KEEP_MS, LOG_PRUNE_BATCH, LOG_RETENTION_MS,
+};
 use super::experiment::{UnitKey, UnitRows, MAX_UNIT_ROWS};
 use super::learner::{check_credit, FeedbackError, Learner};
 use super::operate::{OperateError, Operation};
 use super::series::Series;
-use super::store::{ApplyError, Store, StoreError, Warnings, Write};
+use super::store::{ApplyError, LoggedDecision, Store, StoreError, Warnings, Write};
 use super::tick::TickOutput;
 use crate::base::Rng;
 use crate::config::Route;
 use crate::config::RouteState;
-use crate::observe::{ArmAggregate, Batch};
+use crate::observe::{ArmAggregate, Batch, OpeSums};
 use crate::receipt::{ReceiptId, MAX_SKEW_MS};
 use crate::statistics::UnitRow;
 
@@ -70,6 +73,9 @@ pub struct RewardSums {
     pub count: u64,
     pub sum: f64,
     pub sq_sum: f64,
+    /// The off-policy-evaluation sums of the credits (their credit half).
+    #[serde(skip_serializing_if = "OpeSums::is_empty")]
+    pub ope: OpeSums,
 }
 
 impl RewardSums {
@@ -78,11 +84,15 @@ impl RewardSums {
             count: a.reward_count,
             sum: a.reward_sum,
             sq_sum: a.reward_sq_sum,
+            ope: a.ope,
         }
     }
 
     fn plausible(&self) -> bool {
-        self.sum.is_finite() && self.sq_sum.is_finite() && self.sq_sum >= 0.0
+        self.sum.is_finite()
+            && self.sq_sum.is_finite()
+            && self.sq_sum >= 0.0
+            && self.ope.plausible()
     }
 }
 
@@ -135,6 +145,11 @@ pub struct Durable<S: Store> {
     seen: BTreeMap<String, RewardSums>,
     /// Minute buckets and controller history (`core::learn::Series`), written in the same batches.
     series: Series,
+    /// Which decisions the decision log keeps this minute (`super::decisions`).
+    sampler: LogSampler,
+    /// Ledger shard number of this object (0: the route's own object, which keeps the
+    /// decision log).
+    shard: u32,
     /// Unit rows kept at most ([`MAX_UNIT_ROWS`]; smaller in tests).
     unit_cap: u64,
 }
@@ -193,6 +208,8 @@ impl<S: Store> Durable<S> {
                 learner,
                 seen,
                 series,
+                sampler: LogSampler::default(),
+                shard: parse_object_name(route).1,
                 unit_cap: MAX_UNIT_ROWS,
             },
             warnings,
@@ -234,8 +251,21 @@ impl<S: Store> Durable<S> {
         writes.push(meta_write(&mut next)?);
         let mut series = self.series.clone();
         series.report(&route, &batch.arms, &batch.shadows, now_ms, &mut writes);
+        // The decision log (route object only): kept or sampled (`super::decisions`).
+        let mut sampler = self.sampler.clone();
+        if self.shard == 0 {
+            for (_, row) in batch.decisions.iter().filter(|(r, _)| *r == route) {
+                if let Some(rate) = sampler.admit(now_ms, draw_of(&row.id)) {
+                    writes.push(Write::LogDecision {
+                        row: row.clone(),
+                        rate,
+                    });
+                }
+            }
+        }
         self.commit(next, writes).map_err(store_only)?;
         self.series = series;
+        self.sampler = sampler;
         Ok(merged)
     }
 
@@ -250,14 +280,18 @@ impl<S: Store> Durable<S> {
         now_ms: u64,
         max_age_ms: u64,
     ) -> Result<Result<(), FeedbackError>, StoreError> {
-        self.credit_unit(id, arm, None, None, reward, issued_ms, now_ms, max_age_ms)
+        self.credit_unit(
+            id, arm, None, None, reward, issued_ms, now_ms, max_age_ms, None,
+        )
     }
 
     /// [`Durable::credit`] of a receipt that names its `unit` (its 64-bit key): the unit's
     /// row is credited too, under the most recent live split that knows the unit, else under
     /// the split in force. `route`: the route's config in force (the route's own object;
     /// `None` on a ledger shard, whose unit rows nobody reads), which says that split even
-    /// before the first report or tick.
+    /// before the first report or tick. `ppm`: the decision's propensity from its receipt: the
+    /// reward also enters the off-policy-evaluation sums and (in the route's own object) is
+    /// joined to the decision log.
     #[allow(clippy::too_many_arguments)]
     pub fn credit_unit(
         &mut self,
@@ -269,6 +303,7 @@ impl<S: Store> Durable<S> {
         issued_ms: u64,
         now_ms: u64,
         max_age_ms: u64,
+        ppm: Option<u32>,
     ) -> Result<Result<(), FeedbackError>, StoreError> {
         if let Err(e) = check_credit(arm, reward) {
             return Ok(Err(e));
@@ -278,7 +313,7 @@ impl<S: Store> Durable<S> {
             return Ok(Err(FeedbackError::BadReward("receipt expired".into())));
         }
         let mut next = self.learner.clone();
-        if let Err(e) = next.credit(arm, reward) {
+        if let Err(e) = next.credit_logged(arm, reward, ppm) {
             return Ok(Err(e));
         }
         let mut writes = vec![Write::NewReceipt {
@@ -286,6 +321,13 @@ impl<S: Store> Durable<S> {
             expires_ms: receipt_expiry(issued_ms, max_age_ms),
         }];
         put_arm(&mut writes, &next, arm);
+        if ppm.is_some() && self.shard == 0 {
+            writes.push(Write::LogReward {
+                id: id.to_string(),
+                reward,
+                at: now_ms,
+            });
+        }
         if let Some(unit) = unit {
             let seen = (next.epochs.live.len(), next.epochs.in_force.clone());
             let credited = next.credit_unit(
@@ -540,9 +582,31 @@ impl<S: Store> Durable<S> {
         out
     }
 
-    /// Deletes up to `limit` expired receipt rows.
+    /// Deletes up to `limit` expired receipt rows, and decision-log rows past their
+    /// retention (at most `LOG_PRUNE_BATCH`); returns how many receipt rows.
     pub fn prune(&self, now_ms: u64, limit: u32) -> Result<u32, StoreError> {
-        self.store.prune_receipts(now_ms, limit)
+        let n = self.store.prune_receipts(now_ms, limit)?;
+        self.prune_log(now_ms)?;
+        Ok(n)
+    }
+
+    /// Deletes decision-log rows older than the retention and early rewards that waited
+    /// too long, at most `LOG_PRUNE_BATCH` of each; returns how many.
+    pub fn prune_log(&self, now_ms: u64) -> Result<u32, StoreError> {
+        self.store.prune_decisions(
+            now_ms.saturating_sub(LOG_RETENTION_MS),
+            now_ms.saturating_sub(EARLY_REWARD_KEEP_MS),
+            LOG_PRUNE_BATCH,
+        )
+    }
+
+    /// A page of the decision log (`GET /_switchyard/decisions/<route>`).
+    pub fn decision_page(
+        &self,
+        after: Option<(u64, String)>,
+        limit: u32,
+    ) -> Result<Vec<LoggedDecision>, StoreError> {
+        self.store.decision_page(after, limit)
     }
 
     /// Deletes up to `limit` unit rows of retired splits (oldest first); returns how many.
@@ -681,7 +745,7 @@ fn merge_shards(
     let mut warnings = Vec::new();
     for (k, arms) in shards {
         for (arm, cur) in arms {
-            if !crate::receipt::valid_name(arm.as_bytes()) {
+            if !crate::base::valid_name(arm.as_bytes(), crate::base::NameChars::Any) {
                 continue;
             }
             let key = format!("{k}/{arm}");
@@ -701,12 +765,14 @@ fn merge_shards(
                 count: cur.count - before.count,
                 sum: cur.sum - before.sum,
                 sq_sum: (cur.sq_sum - before.sq_sum).max(0.0),
+                ope: cur.ope.credits_since(&before.ope),
             };
             for agg in [&mut l.total, &mut l.window] {
                 let a = agg.arms.entry(arm.clone()).or_default();
                 a.reward_count = a.reward_count.saturating_add(d.count);
                 a.reward_sum += d.sum;
                 a.reward_sq_sum += d.sq_sum;
+                a.ope.add_credits(&d.ope);
             }
             seen.insert(key, *cur);
         }

@@ -11,14 +11,18 @@
 //! - `gates.rs`: a canary's release gates (shadow agreement, promotion test, pipeline);
 //! - `store.rs`: the SQLite-shaped [`Store`] the state is kept in ([`MemStore`] for tests);
 //! - `ledger.rs`: the receipt ledger and aggregate rows, shards, pruning ([`Durable`]);
-//! - `series.rs`: the route's time series (minutes, events, canary share, weights).
+//! - `series.rs`: the route's time series (minutes, events, canary share, weights);
+//! - `decisions.rs`: the decision log's sampling, retention and export;
+//! - `offline.rs`: off-policy evaluation of an allocation and an external trainer's status.
 
 mod controller;
+mod decisions;
 mod experiment;
 mod gates;
 mod health;
 mod learner;
 mod ledger;
+mod offline;
 mod operate;
 mod series;
 mod store;
@@ -28,6 +32,10 @@ mod view;
 pub use controller::{
     breach as guard_breach, next as next_step, transitions, ArmHealth, Step, Transition,
     DEFAULT_ROLLING_GUARD, EPOCH_KINDS, TRANSITION_KINDS,
+};
+pub use decisions::{
+    cursor_of, draw_of, export_line, parse_cursor, LogSampler, EARLY_REWARD_KEEP_MS,
+    EXPORT_PAGE_MAX, LOG_PRUNE_BATCH, LOG_RATE_PER_MINUTE, LOG_RETENTION_MS,
 };
 pub use experiment::{
     document as experiment_document, msprt_config, planned_weights, Epoch, Epochs, MemUnits,
@@ -47,6 +55,7 @@ pub use ledger::{
     RewardSums, MAX_SHARDS, META, PRUNE_BATCH as LEDGER_PRUNE_BATCH, SHARD_SEEN, SHARD_SEP, TOTAL,
     TOTAL_SHADOW, WINDOW, WINDOW_SHADOW,
 };
+pub use offline::{ope_document, parse_policy, trainer_status, PolicyError};
 pub use operate::{OperateError, Operation};
 pub use series::{
     bucket_of, canary_percent, events_between, parse_minute_key, CanaryPoint, Event, MinuteArm,
@@ -54,5 +63,7 @@ pub use series::{
     MAX_NAMES_PER_MINUTE, MAX_POINTS, MINUTE, MINUTE_SHADOW, PRUNE_BATCH as SERIES_PRUNE_BATCH,
     WEIGHT_MOVE, WEIGHT_POINT_MS, WEIGHT_PT,
 };
-pub use store::{ApplyError, MemStore, Store, StoreError, UnitKey, Warnings, Write};
+pub use store::{
+    ApplyError, LoggedDecision, MemStore, Store, StoreError, UnitKey, Warnings, Write,
+};
 pub use tick::TickOutput;

@@ -4,7 +4,7 @@
 
 use super::learner::Learner;
 use super::tick::TickOutput;
-use crate::config::{Route, Strategy};
+use crate::config::{Route, Strategy, Trainer};
 use crate::config::{RouteState, Weights};
 use crate::observe::ArmAggregate;
 
@@ -158,6 +158,21 @@ impl Learner {
                     step_started_ms: now_ms,
                     ..base
                 }
+            }
+            (
+                Strategy::Bandit {
+                    trainer: Trainer::External,
+                    ..
+                },
+                Operation::Promote,
+            ) => {
+                return Err(refuse(
+                    "external_trainer",
+                    format!(
+                        "route {:?} follows an external trainer's weights; write them with PUT /_switchyard/weights/{}",
+                        route.name, route.name
+                    ),
+                ));
             }
             (Strategy::Bandit { arms, .. }, Operation::Promote) => {
                 let leader = self.leader(arms);

@@ -51,8 +51,16 @@ pub const WEIGHT_PT: &str = "weight_pt";
 pub const CANARY_PT: &str = "canary_pt";
 
 /// Event kinds (the series contract).
-pub const KINDS: [&str; 8] = [
-    "step", "rollback", "resume", "promote", "pause", "gate", "srm", "config",
+pub const KINDS: [&str; 9] = [
+    "step",
+    "rollback",
+    "resume",
+    "promote",
+    "pause",
+    "gate",
+    "srm",
+    "config",
+    "weights_stale",
 ];
 
 /// One arm in one minute.
@@ -719,6 +727,7 @@ mod tests {
                 ..Default::default()
             },
             latency,
+            propensities: Vec::new(),
             units: Vec::new(),
         }
     }

@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::observe::DecisionRow;
 use crate::statistics::UnitRow;
 
 /// Key of one unit row: the split's epoch id, the arm, the unit's 64-bit key
@@ -34,8 +35,23 @@ pub enum Write {
     DeleteKind(&'static str),
     /// Delete the row (`kind`, `key`) if it exists.
     Delete { kind: &'static str, key: String },
+    /// A decision kept in the decision log at sampling rate `rate`; a reward that arrived
+    /// for its id before it (an early reward) is joined to it and forgotten. A row whose id
+    /// is already logged is left as it is.
+    LogDecision { row: DecisionRow, rate: f64 },
+    /// The reward of the decision with receipt id `id`: joined to its row, or kept as an
+    /// early reward (stamped `at`) until the row arrives.
+    LogReward { id: String, reward: f64, at: u64 },
     /// Insert or replace a unit row (`super::experiment`).
     Unit(UnitKey, UnitRow),
+}
+
+/// One row of the decision log as stored: the decision, its sampling rate, its reward.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedDecision {
+    pub row: DecisionRow,
+    pub rate: f64,
+    pub reward: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +87,23 @@ pub trait Store {
     fn receipt_count(&self) -> Result<u64, StoreError>;
     /// Earliest expiry among stored receipts.
     fn next_expiry(&self) -> Result<Option<u64>, StoreError>;
+    /// Up to `limit` decision-log rows after `after` (`(at, id)`, exclusive), ordered by
+    /// `(at, id)`.
+    fn decision_page(
+        &self,
+        after: Option<(u64, String)>,
+        limit: u32,
+    ) -> Result<Vec<LoggedDecision>, StoreError>;
+    /// Deletes up to `limit` decision rows made before `before_ms` and up to `limit` early
+    /// rewards stamped before `early_before_ms`; returns how many rows in all.
+    fn prune_decisions(
+        &self,
+        before_ms: u64,
+        early_before_ms: u64,
+        limit: u32,
+    ) -> Result<u32, StoreError>;
+    /// Decision rows stored.
+    fn decision_count(&self) -> Result<u64, StoreError>;
     /// The unit rows of `keys`, in order (`None`: no row).
     fn unit_rows(&self, keys: &[UnitKey]) -> Result<Vec<Option<UnitRow>>, StoreError>;
     /// Deletes up to `limit` unit rows of `epoch`; returns how many.
@@ -88,6 +121,12 @@ pub type Warnings = Vec<String>;
 struct MemTables {
     receipts: BTreeMap<[u8; 16], u64>,
     rows: BTreeMap<(String, String), String>,
+    /// (at, id) -> row.
+    decisions: BTreeMap<(u64, String), LoggedDecision>,
+    /// id -> at.
+    decision_ids: BTreeMap<String, u64>,
+    /// id -> (reward, at).
+    early: BTreeMap<String, (f64, u64)>,
     units: BTreeMap<UnitKey, UnitRow>,
 }
 
@@ -155,6 +194,31 @@ impl Store for &MemStore {
                 Write::Delete { kind, key } => {
                     t.rows.remove(&(kind.to_string(), key));
                 }
+                Write::LogDecision { row, rate } => {
+                    bytes += 64 + row.arm.len() as u64;
+                    if t.decision_ids.contains_key(&row.id) {
+                        continue;
+                    }
+                    let reward = t.early.remove(&row.id).map(|(r, _)| r);
+                    t.decision_ids.insert(row.id.clone(), row.at);
+                    t.decisions.insert(
+                        (row.at, row.id.clone()),
+                        LoggedDecision { row, rate, reward },
+                    );
+                }
+                Write::LogReward { id, reward, at } => {
+                    bytes += 48;
+                    match t.decision_ids.get(&id).copied() {
+                        Some(row_at) => {
+                            if let Some(d) = t.decisions.get_mut(&(row_at, id)) {
+                                d.reward = Some(reward);
+                            }
+                        }
+                        None => {
+                            t.early.insert(id, (reward, at));
+                        }
+                    }
+                }
                 Write::Unit(k, r) => {
                     bytes += 48 + k.arm.len() as u64;
                     t.units.insert(k, r);
@@ -201,6 +265,57 @@ impl Store for &MemStore {
 
     fn next_expiry(&self) -> Result<Option<u64>, StoreError> {
         Ok(self.tables.borrow().receipts.values().min().copied())
+    }
+
+    fn decision_page(
+        &self,
+        after: Option<(u64, String)>,
+        limit: u32,
+    ) -> Result<Vec<LoggedDecision>, StoreError> {
+        if self.fail_reads.get() {
+            return Err(StoreError("injected read failure".into()));
+        }
+        let t = self.tables.borrow();
+        let rows = t.decisions.iter().filter(|(k, _)| match &after {
+            Some(a) => *k > a,
+            None => true,
+        });
+        Ok(rows.take(limit as usize).map(|(_, d)| d.clone()).collect())
+    }
+
+    fn prune_decisions(
+        &self,
+        before_ms: u64,
+        early_before_ms: u64,
+        limit: u32,
+    ) -> Result<u32, StoreError> {
+        let mut t = self.tables.borrow_mut();
+        let old: Vec<(u64, String)> = t
+            .decisions
+            .keys()
+            .filter(|(at, _)| *at < before_ms)
+            .take(limit as usize)
+            .cloned()
+            .collect();
+        for k in &old {
+            t.decisions.remove(k);
+            t.decision_ids.remove(&k.1);
+        }
+        let early: Vec<String> = t
+            .early
+            .iter()
+            .filter(|(_, (_, at))| *at < early_before_ms)
+            .take(limit as usize)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &early {
+            t.early.remove(k);
+        }
+        Ok((old.len() + early.len()) as u32)
+    }
+
+    fn decision_count(&self) -> Result<u64, StoreError> {
+        Ok(self.tables.borrow().decisions.len() as u64)
     }
 
     fn unit_rows(&self, keys: &[UnitKey]) -> Result<Vec<Option<UnitRow>>, StoreError> {

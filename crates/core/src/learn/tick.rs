@@ -11,7 +11,9 @@ use super::health::{
 };
 use super::learner::{arm_health, bandit_evidence, Evidence, Learner};
 use crate::base::Rng;
-use crate::config::{AbGuardAction, BanditAlgorithm, Gates, RewardFeedback, Route, Strategy};
+use crate::config::{
+    AbGuardAction, BanditAlgorithm, Gates, RewardFeedback, Route, Strategy, Trainer,
+};
 use crate::config::{RouteState, Weights};
 use crate::routing::Layout;
 use crate::statistics::{self, Algorithm, ArmStats, BanditParams, RewardModel};
@@ -117,10 +119,20 @@ impl Learner {
                 min_share,
                 min_samples,
                 feedback,
+                trainer,
                 ..
             } => {
                 let names: Vec<&str> = arms.iter().map(|a| a.name.as_str()).collect();
                 let failing = self.judge_bandit_health(&names, &deltas, now_ms);
+                if *trainer == Trainer::External {
+                    // An outside trainer owns `weights:<route>`: never written here. The
+                    // drains go to `state:<route>`, where the edge applies them.
+                    if let Some(st) = self.external_drains(route, &names, &failing, now_ms) {
+                        self.state = Some(st.clone());
+                        out.state = Some(st);
+                    }
+                    return self.control(route, now_ms, out);
+                }
                 let promoted = self.state.as_ref().is_some_and(|s| {
                     s.fingerprint == route.fingerprint && s.promoted_arm.is_some()
                 });
@@ -275,6 +287,48 @@ impl Learner {
                 t.failing_since.is_some()
             })
             .collect()
+    }
+
+    /// An external-trainer bandit's drained arms as a new state, when they changed.
+    fn external_drains(
+        &self,
+        route: &Route,
+        names: &[&str],
+        failing: &[bool],
+        now_ms: u64,
+    ) -> Option<RouteState> {
+        let drained: Vec<String> = names
+            .iter()
+            .zip(failing)
+            .filter(|(_, f)| **f)
+            .map(|(n, _)| n.to_string())
+            .collect();
+        let cur = self
+            .state
+            .as_ref()
+            .filter(|s| s.fingerprint == route.fingerprint);
+        if cur.map_or(drained.is_empty(), |s| s.drained == drained) {
+            return None;
+        }
+        let reason = if drained.is_empty() {
+            "every arm healthy again".to_string()
+        } else {
+            let why: Vec<String> = drained
+                .iter()
+                .map(|n| {
+                    let r = self.health.get(n).and_then(|t| t.failing_reason.clone());
+                    format!("{n}: {}", r.unwrap_or_else(|| "failing".into()))
+                })
+                .collect();
+            format!("drained (probe share only): {}", why.join("; "))
+        };
+        Some(RouteState {
+            fingerprint: route.fingerprint.clone(),
+            drained,
+            reason: Some(reason),
+            updated_ms: now_ms,
+            ..cur.cloned().unwrap_or_default()
+        })
     }
 
     /// The A/B health guard: a new state when an arm breaches and nothing is drained yet.

@@ -3,7 +3,7 @@
 //! batches in ([`RouteAggregate::merge_batch`]), credits rewards
 //! ([`RouteAggregate::credit_reward`]) and restarts windows.
 
-use super::{Batch, LatencyHistogram, OutcomeCounts, ShadowCounts};
+use super::{Batch, LatencyHistogram, OpeSums, OutcomeCounts, ShadowCounts};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -31,6 +31,9 @@ pub struct ArmAggregate {
     pub reward_sq_sum: f64,
     /// Some credited reward was not 0 or 1 (numeric rewards: no conversion statistics).
     pub reward_non_binary: bool,
+    /// Off-policy-evaluation sums of the arm's logged decisions and their rewards.
+    #[serde(skip_serializing_if = "OpeSums::is_empty")]
+    pub ope: OpeSums,
     /// Start of the window these counters cover.
     pub since_ms: u64,
 }
@@ -90,6 +93,7 @@ impl ArmAggregate {
             reward_sum: self.reward_sum - earlier.reward_sum,
             reward_sq_sum: (self.reward_sq_sum - earlier.reward_sq_sum).max(0.0),
             reward_non_binary: self.reward_non_binary,
+            ope: OpeSums::default(),
             since_ms: earlier.since_ms.max(self.since_ms),
         }
     }
@@ -149,6 +153,9 @@ impl RouteAggregate {
                 });
             agg.add_counts(&a.counts);
             agg.latency.merge(&a.latency);
+            for [ppm, count] in &a.propensities {
+                agg.ope.record_decisions(*ppm, *count);
+            }
             merged += 1;
         }
         for s in batch.shadows.iter().filter(|s| s.route == self.route) {
@@ -169,7 +176,7 @@ impl RouteAggregate {
         if !value.is_finite() {
             return Err(RewardError::NotFinite);
         }
-        if !crate::receipt::valid_name(arm.as_bytes()) {
+        if !crate::base::valid_name(arm.as_bytes(), crate::base::NameChars::Any) {
             return Err(RewardError::BadArm);
         }
         let a = self.arms.entry(arm.to_owned()).or_default();
@@ -177,6 +184,21 @@ impl RouteAggregate {
         a.reward_sum += value;
         a.reward_sq_sum += value * value;
         a.reward_non_binary |= value != 0.0 && value != 1.0;
+        Ok(())
+    }
+
+    /// [`credit_reward`](Self::credit_reward), and when the receipt carried the decision's
+    /// propensity (`ppm`), its off-policy-evaluation sums too.
+    pub fn credit_logged(
+        &mut self,
+        arm: &str,
+        value: f64,
+        ppm: Option<u32>,
+    ) -> Result<(), RewardError> {
+        self.credit_reward(arm, value)?;
+        if let (Some(p), Some(a)) = (ppm, self.arms.get_mut(arm)) {
+            a.ope.record_credit(p, value);
+        }
         Ok(())
     }
 

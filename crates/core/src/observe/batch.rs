@@ -3,6 +3,7 @@
 //! [`ArmBatch`], per (route, shadow origin) [`ShadowBatch`], override tokens
 //! [`OverrideBatch`]), already pre-aggregated so the JSON body stays small.
 
+use super::DecisionRow;
 use super::{LatencyHistogram, Observation, OutcomeCounts, ShadowCounts, ShadowObservation};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -47,12 +48,21 @@ pub struct ArmBatch {
     #[serde(flatten)]
     pub counts: OutcomeCounts,
     pub latency: LatencyHistogram,
+    /// The logged decisions among these requests by propensity: `[ppm, count]` pairs, at
+    /// most [`MAX_PROPENSITIES`] distinct values (a batch holds at most its flush count of
+    /// requests, 50 by default, so none is dropped in practice). Integers only: the edge never
+    /// formats a float (`OpeSums::record_decisions` sums them in the route's object).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub propensities: Vec<[u32; 2]>,
     /// Per distinct unit: its requests and errors in this batch (at most
     /// [`MAX_UNITS_PER_ARM`]). Batches from an edge that predates units, or of a route without
     /// an experiment, carry none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub units: Vec<UnitCount>,
 }
+
+/// Distinct propensities one [`ArmBatch`] counts; decisions with another one are not logged.
+pub const MAX_PROPENSITIES: usize = 64;
 
 /// Pre-aggregated shadow observations of one (route, shadow origin).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,11 +131,17 @@ pub struct Batch {
     pub shadows: Vec<ShadowBatch>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub overrides: Vec<OverrideBatch>,
+    /// Logged decisions of routes that log them (at most [`Batcher::MAX_DECISIONS`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub decisions: Vec<(String, DecisionRow)>,
 }
 
 impl Batch {
     pub fn is_empty(&self) -> bool {
-        self.arms.is_empty() && self.shadows.is_empty() && self.overrides.is_empty()
+        self.arms.is_empty()
+            && self.shadows.is_empty()
+            && self.overrides.is_empty()
+            && self.decisions.is_empty()
     }
 
     /// Route names present, sorted, without duplicates.
@@ -136,6 +152,7 @@ impl Batch {
             .map(|a| a.route.as_str())
             .chain(self.shadows.iter().map(|s| s.route.as_str()))
             .chain(self.overrides.iter().map(|o| o.route.as_str()))
+            .chain(self.decisions.iter().map(|(r, _)| r.as_str()))
             .collect();
         v.sort_unstable();
         v.dedup();
@@ -166,6 +183,12 @@ impl Batch {
                 .overrides
                 .push(o);
         }
+        for (r, d) in self.decisions {
+            out.entry(r.clone())
+                .or_insert_with(new)
+                .decisions
+                .push((r, d));
+        }
         out.into_iter().collect()
     }
 }
@@ -183,6 +206,7 @@ pub struct Batcher {
     arms: Vec<ArmBatch>,
     shadows: Vec<ShadowBatch>,
     overrides: Vec<OverrideBatch>,
+    decisions: Vec<(String, DecisionRow)>,
 }
 
 impl Default for Batcher {
@@ -194,6 +218,9 @@ impl Default for Batcher {
 impl Batcher {
     pub const DEFAULT_MAX_COUNT: u32 = 50;
     pub const DEFAULT_MAX_AGE_MS: u64 = 1_000;
+    /// Most decision rows one batch holds; more are not logged (each routed request also
+    /// pushes an observation, so a batch flushed at its count never gets near it).
+    pub const MAX_DECISIONS: usize = 1_000;
 
     /// Flush after `max_count` observations (at least 1) or once the oldest pending one is
     /// `max_age_ms` old.
@@ -207,6 +234,7 @@ impl Batcher {
             arms: Vec::new(),
             shadows: Vec::new(),
             overrides: Vec::new(),
+            decisions: Vec::new(),
         }
     }
 
@@ -238,11 +266,20 @@ impl Batcher {
                 epoch: obs.epoch,
                 counts: OutcomeCounts::default(),
                 latency: LatencyHistogram::default(),
+                propensities: Vec::new(),
                 units: Vec::new(),
             },
         );
         slot.counts.record(obs.outcome);
         slot.latency.record(obs.latency_ms);
+        if let Some(p) = obs.propensity_ppm {
+            let counts = &mut slot.propensities;
+            match counts.iter().position(|e| e[0] == p) {
+                Some(i) => counts[i][1] = counts[i][1].saturating_add(1),
+                None if counts.len() < MAX_PROPENSITIES => counts.push([p, 1]),
+                None => {}
+            }
+        }
         if let Some(unit) = obs.unit {
             let error = u32::from(obs.outcome != super::Outcome::Ok);
             if let Some(u) = slot.units.iter_mut().find(|u| u.0 == unit) {
@@ -253,6 +290,14 @@ impl Batcher {
             }
         }
         self.note(now_ms)
+    }
+
+    /// Adds one logged decision of `route` (its observation is pushed separately and
+    /// decides when the batch is due); beyond [`Self::MAX_DECISIONS`] rows are dropped.
+    pub fn push_decision(&mut self, route: &str, row: DecisionRow) {
+        if self.decisions.len() < Self::MAX_DECISIONS {
+            self.decisions.push((route.to_owned(), row));
+        }
     }
 
     /// Adds one shadow observation, made under controller epoch `epoch` (as
@@ -336,6 +381,7 @@ impl Batcher {
             arms: std::mem::take(&mut self.arms),
             shadows: std::mem::take(&mut self.shadows),
             overrides: std::mem::take(&mut self.overrides),
+            decisions: std::mem::take(&mut self.decisions),
         };
         self.pending = 0;
         self.first_ms = None;

@@ -21,19 +21,22 @@
 //!   [`ArmBatch`], [`ShadowBatch`], [`OverrideBatch`]);
 //! - `aggregate.rs`: the Durable Object's state ([`RouteAggregate`], [`ArmAggregate`]) and
 //!   reward crediting ([`Reward`], [`RewardError`]);
-//! - `compare.rs`: shadow-response comparison ([`Compare`], [`compare_with`]).
+//! - `compare.rs`: shadow-response comparison ([`Compare`], [`compare_with`]);
+//! - `ope.rs`: what off-policy evaluation needs: per-arm sums over logged decisions and
+//!   their rewards ([`OpeSums`]) and one logged decision ([`DecisionRow`]).
 
 mod aggregate;
 mod batch;
 mod compare;
 mod histogram;
+mod ope;
 mod outcome;
 mod shadow;
 
 pub use aggregate::{ArmAggregate, Reward, RewardError, RouteAggregate};
 pub use batch::{
     ArmBatch, Batch, Batcher, OverrideBatch, OverrideTotals, ShadowBatch, UnitCount,
-    MAX_UNITS_PER_ARM,
+    MAX_PROPENSITIES, MAX_UNITS_PER_ARM,
 };
 pub use compare::{
     compare, compare_read, compare_with, normalise_text, normalise_text_with, values_agree,
@@ -41,6 +44,7 @@ pub use compare::{
     Side, DEFAULT_TOLERANCE, MAX_COMPARE_BYTES,
 };
 pub use histogram::{bucket_bounds, bucket_index, LatencyHistogram, NUM_BUCKETS};
+pub use ope::{context_value, ppm_probability, DecisionRow, OpeSums, MAX_CONTEXT_VALUE};
 pub use outcome::{Observation, Outcome, OutcomeCounts};
 pub use shadow::{ShadowCounts, ShadowObservation};
 
@@ -61,6 +65,7 @@ fn obs<'a>(route: &'a str, arm: &'a str, outcome: Outcome, ms: u32) -> Observati
         latency_ms: ms,
         fingerprint: "f",
         split_ppm: 0,
+        propensity_ppm: None,
         unit: Some(u64::from(ms)),
         epoch: None,
     }

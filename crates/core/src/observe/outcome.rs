@@ -40,6 +40,9 @@ pub struct Observation<'a> {
     pub fingerprint: &'a str,
     /// The split in force, in ppm (`core::routing::split_ppm`).
     pub split_ppm: u32,
+    /// The arm's propensity in ppm (`core::routing::Decision::propensity`); `None` for a
+    /// request that is no draw of the policy (failed over to the other side).
+    pub propensity_ppm: Option<u32>,
     /// The unit's 64-bit key (the receipt's keyed unit id, read as a big-endian integer):
     /// exposure is counted per unit. `None` where no experiment is analysed (flag,
     /// blue-green, rolling and recreate routes).

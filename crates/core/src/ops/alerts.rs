@@ -57,6 +57,7 @@ pub fn payload(
         "resume" => "resumed",
         "gate" => "at a release gate",
         "srm" => "raised a sample-ratio-mismatch alarm",
+        "weights_stale" => "fell back to equal shares: the external trainer's weights are too old",
         _ => "changed state",
     };
     let mut text = format!("Switchyard: route {route} {what}");

@@ -2,12 +2,16 @@
 //!
 //! Tokens come from two secrets: `ADMIN_TOKEN` (one token, name `admin`, role admin) and
 //! `SWITCHYARD_TOKENS`, a comma-separated list of `name:role:token` entries. Roles are ordered
-//! `viewer < operator < admin`. With no token configured every operator endpoint is refused
+//! `feedback < viewer < operator < admin`: a `feedback` token may only send feedback to routes
+//! that require a token for it (`feedback_auth: "token"`), the credential a team's backend
+//! holds; every higher role may do that too. With no token configured every operator endpoint is refused
 //! (fail closed). The `Bearer` scheme is matched case-insensitively (RFC 9110 section 11.1) and
 //! tokens are compared in constant time: every configured token is checked, through SHA-256
 //! digests, so neither the position of a match nor a token's length shows in the timing.
 
 use sha2::{Digest, Sha256};
+
+use crate::base::{valid_name, NameChars};
 
 /// Shortest token accepted from the secrets; shorter entries are refused (and reported with
 /// how to make one). 32 characters of `openssl rand -hex 32` (64 hex digits) or any random
@@ -15,13 +19,15 @@ use sha2::{Digest, Sha256};
 pub const MIN_TOKEN_LEN: usize = 32;
 /// How a long enough token is made, for the messages that refuse a short one.
 const MAKE_ONE: &str = "make one with `openssl rand -hex 32`";
-/// Longest token name (it is written to the audit log).
-pub const MAX_NAME_LEN: usize = 64;
+/// Longest token name (it is written to the audit log): the name rule's length.
+pub const MAX_NAME_LEN: usize = crate::base::MAX_NAME_LEN;
 /// Most entries read from `SWITCHYARD_TOKENS`.
 pub const MAX_TOKENS: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
+    /// Sends feedback to routes with `feedback_auth: "token"`; nothing else.
+    Feedback,
     Viewer,
     Operator,
     Admin,
@@ -30,6 +36,7 @@ pub enum Role {
 impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
+            Role::Feedback => "feedback",
             Role::Viewer => "viewer",
             Role::Operator => "operator",
             Role::Admin => "admin",
@@ -38,6 +45,7 @@ impl Role {
 
     pub fn parse(s: &str) -> Option<Role> {
         match s.trim().to_ascii_lowercase().as_str() {
+            "feedback" => Some(Role::Feedback),
             "viewer" => Some(Role::Viewer),
             "operator" => Some(Role::Operator),
             "admin" => Some(Role::Admin),
@@ -88,13 +96,6 @@ fn digest(b: &[u8]) -> [u8; 32] {
     Sha256::digest(b).into()
 }
 
-fn valid_name(n: &str) -> bool {
-    !n.is_empty()
-        && n.len() <= MAX_NAME_LEN
-        && n.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'))
-}
-
 impl Tokens {
     /// Reads `ADMIN_TOKEN` and `SWITCHYARD_TOKENS`. Returns the tokens and a description of
     /// every entry that was ignored (never the token itself), for a log line.
@@ -138,13 +139,14 @@ impl Tokens {
             let (name, token) = (name.trim(), token.trim());
             let Some(role) = Role::parse(role) else {
                 problems.push(format!(
-                    "SWITCHYARD_TOKENS entry {i} ({name}): role must be viewer, operator or admin"
+                    "SWITCHYARD_TOKENS entry {i} ({name}): role must be feedback, viewer, operator or admin"
                 ));
                 continue;
             };
-            if !valid_name(name) {
+            if !valid_name(name.as_bytes(), NameChars::Token) {
                 problems.push(format!(
-                    "SWITCHYARD_TOKENS entry {i}: name must be 1-{MAX_NAME_LEN} of [A-Za-z0-9-_.@]"
+                    "SWITCHYARD_TOKENS entry {i}: name must be 1-{MAX_NAME_LEN} of [{}]",
+                    NameChars::Token.class()
                 ));
                 continue;
             }
@@ -327,23 +329,28 @@ pub fn authorize_limited(
 
 /// The role an operator endpoint needs; `path` is what follows `/_switchyard/`.
 ///
-/// - viewer: every `GET` (status, stats, series, config, history, metrics, whoami, audit,
-///   alerts) and the OFREP evaluations (`POST ofrep/…`, read-only);
+/// - viewer: every `GET` except `decisions/…` (status, stats, series, config, history,
+///   metrics, whoami, audit, alerts), the OFREP evaluations (`POST ofrep/…`, read-only) and
+///   off-policy evaluation (`POST ope/…`, read-only);
 /// - operator: `validate`, `rollback/…`, `resume/…`, `promote/…`, `tick/…` (any method),
-///   `overrides`;
+///   `overrides`, `GET decisions/…` (row-level data: hashed units and the context attributes
+///   a route logs), `PUT weights/…` (an external trainer's weights);
 /// - admin: `PUT config`, `POST config/revert/…`, and anything else (fail closed).
 pub fn required_role(method: &str, path: &str) -> Role {
     let path = path.trim_matches('/');
     let first = path.split('/').next().unwrap_or("");
-    if first == "tick" {
+    if first == "tick" || first == "decisions" {
         return Role::Operator;
     }
     if method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD") {
         return Role::Viewer;
     }
+    if method.eq_ignore_ascii_case("PUT") && first == "weights" {
+        return Role::Operator;
+    }
     if method.eq_ignore_ascii_case("POST") {
         match first {
-            "ofrep" => return Role::Viewer,
+            "ofrep" | "ope" => return Role::Viewer,
             "validate" | "rollback" | "resume" | "promote" | "overrides" => return Role::Operator,
             _ => {}
         }
@@ -355,7 +362,7 @@ pub fn required_role(method: &str, path: &str) -> Role {
 pub const HOW_TO_SET: &str = "no operator token is configured, so the operator API is closed. \
 Production: `npx wrangler secret put ADMIN_TOKEN -c wrangler.stats.toml` (and `npx wrangler secret put ADMIN_TOKEN` \
 for the router's /_switchyard/status), or named tokens in the secret SWITCHYARD_TOKENS=name:role:token,... \
-(roles viewer, operator, admin). Local: `make setup` writes a random ADMIN_TOKEN to .dev.vars and `make demo` \
+(roles feedback, viewer, operator, admin). Local: `make setup` writes a random ADMIN_TOKEN to .dev.vars and `make demo` \
 prints it. Then send `authorization: Bearer <token>`.";
 
 /// The message of a 401 for `e`.
@@ -583,6 +590,10 @@ mod tests {
             ("POST", "tick/r", Operator),
             ("GET", "tick/r", Operator),
             ("POST", "overrides", Operator),
+            ("POST", "ope/r", Viewer),
+            ("GET", "decisions/r", Operator),
+            ("PUT", "weights/r", Operator),
+            ("PUT", "ope/r", Admin),
             ("PUT", "config", Admin),
             ("POST", "config/revert/3", Admin),
             ("DELETE", "config", Admin),
@@ -591,6 +602,31 @@ mod tests {
         for (m, p, want) in cases {
             assert_eq!(required_role(m, p), want, "{m} {p}");
         }
-        assert!(Viewer < Operator && Operator < Admin);
+        assert!(Feedback < Viewer && Viewer < Operator && Operator < Admin);
+        assert_eq!(Role::parse(" Feedback "), Some(Feedback));
+        // A feedback token reaches no operator endpoint.
+        let t = Tokens::from_secrets(
+            None,
+            Some("backend:feedback:fb-secret-0123456789abcdef0123456789"),
+        )
+        .0;
+        assert_eq!(
+            authorize(
+                &t,
+                Some("Bearer fb-secret-0123456789abcdef0123456789"),
+                Feedback
+            )
+            .map(|i| i.role),
+            Ok(Feedback)
+        );
+        for (m, p) in cases.iter().map(|(m, p, _)| (m, p)) {
+            let f = authorize(
+                &t,
+                Some("Bearer fb-secret-0123456789abcdef0123456789"),
+                required_role(m, p),
+            )
+            .unwrap_err();
+            assert_eq!(f.status(), 403, "{m} {p}");
+        }
     }
 }

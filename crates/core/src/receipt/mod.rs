@@ -17,13 +17,21 @@
 //!           config_version:uleb128  issued_ms:uleb128
 //!           nonce:[u8; 8] (big-endian u64)
 //!           shards:u8            (the route's feedback_shards at issue, 1..=255)
+//!           [propensity_ppm:uleb128]   (optional, 1..=1000000)
 //! tag     = first 16 bytes of HMAC-SHA256(key, 0x04 || payload)
 //! ```
 //!
-//! `v1` is the same without `shards`, under the domain byte `0x01`: receipts issued before
-//! `v2` still verify until they expire. The shard count is signed so that the ledger shard
-//! that credits a receipt is fixed when it is issued: a later change of `feedback_shards`
-//! cannot send a credited receipt to another shard, whose ledger has not seen it.
+//! `v1` is the same without `shards` and without a propensity, under the domain byte `0x01`:
+//! receipts issued before `v2` still verify until they expire. The shard count is signed so
+//! that the ledger shard that credits a receipt is fixed when it is issued: a later change of
+//! `feedback_shards` cannot send a credited receipt to another shard, whose ledger has not
+//! seen it.
+//!
+//! `propensity_ppm` is the probability, in parts per million, with which the policy in force
+//! chose the receipt's arm for this request (`routing::Decision::propensity`): feedback
+//! credited with it feeds off-policy evaluation. It is the payload's optional last field,
+//! absent for a request that was no draw of the policy; anything after the shard count that
+//! is not one canonical ULEB128 in 1..=1000000 makes the receipt malformed.
 //!
 //! The token is the signed-token codec of [`codec`] (shared with override tokens), and the
 //! domain byte comes from the one registry [`domain`]; the byte under the MAC binds the
@@ -36,10 +44,10 @@
 //! Nothing reads the field back (the Durable Object credits by route and arm).
 //!
 //! A 128-bit truncated tag is within RFC 2104's guidance (at least half the hash output) and
-//! keeps the token short: a receipt for route `fraud`, arm `canary` is 76 characters. The
-//! receipt id used for replay detection is the tag itself ([`ReceiptId`]): it cannot be
-//! chosen without the key and it differs between receipts because the nonce and issue time
-//! differ.
+//! keeps the token short: a receipt for route `fraud`, arm `canary` is 76 characters (80 with
+//! a propensity). The receipt id used for replay detection is the tag itself ([`ReceiptId`]):
+//! it cannot be chosen without the key and it differs between receipts because the nonce and
+//! issue time differ.
 //!
 //! # Files
 //!
@@ -64,12 +72,12 @@ mod replay;
 mod signer;
 mod token;
 
+pub use crate::base::MAX_NAME_LEN;
 pub use base64url::{b64_len, b64url_decode, b64url_decode_into, b64url_encode, b64url_encode_to};
 pub use error::ReceiptError;
 pub use replay::{ReplayGuard, SpentIds};
 pub use signer::{ReceiptId, ReceiptSigner, MAX_SKEW_MS};
-pub(crate) use token::valid_name;
-pub use token::{Receipt, MAX_NAME_LEN, PREFIX_V1, PREFIX_V2, TAG_LEN};
+pub use token::{Receipt, PREFIX_V1, PREFIX_V2, TAG_LEN};
 
 /// Key, clock and a typical receipt shared by the unit tests of the files above.
 #[cfg(all(test, not(target_arch = "wasm32")))]

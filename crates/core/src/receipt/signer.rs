@@ -206,6 +206,30 @@ mod tests {
         let (back, id2) = s.verify_with_id(&tok, NOW + 1000, DAY).unwrap();
         assert_eq!(back, r);
         assert_eq!(id, id2);
+        // `v2` with a propensity (1 byte of shard count, 3 of propensity): 80 characters,
+        // verified and decoded.
+        let rp = typical()
+            .with_shards(1)
+            .unwrap()
+            .with_propensity(Some(500_000));
+        let tok = s.sign(&rp);
+        assert_eq!(tok.len(), 80, "{tok}");
+        let back = s.verify(&tok, NOW + 1000, DAY).unwrap();
+        assert_eq!(back.propensity_ppm(), Some(500_000));
+        // The propensity is under the MAC: a receipt cannot be given another one.
+        let p64 = tok.split('.').nth(1).unwrap();
+        let mut payload = crate::receipt::b64url_decode(p64).unwrap();
+        let last = payload.len() - 1;
+        payload[last] ^= 1;
+        let forged = format!(
+            "v2.{}.{}",
+            b64url_encode(&payload),
+            tok.split('.').nth(2).unwrap()
+        );
+        assert_eq!(
+            s.verify(&forged, NOW + 1000, DAY),
+            Err(ReceiptError::BadSignature)
+        );
         // Longest names still give a header-safe token.
         let long = "x".repeat(64);
         let r = Receipt::new(&long, &long, [7; 8], u64::MAX, u64::MAX - 1, u64::MAX).unwrap();

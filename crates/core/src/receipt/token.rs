@@ -7,16 +7,20 @@ use super::error::ReceiptError;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::base::{valid_name, NameChars, MAX_NAME_LEN};
+
 /// Longest route or arm name a receipt carries, in bytes.
-pub const MAX_NAME_LEN: usize = 64;
 pub use super::codec::TAG_LEN;
 /// Token prefix of receipts without a shard count (signed before `v2`; still verified).
 pub const PREFIX_V1: &str = "v1";
 /// Token prefix of receipts that carry their route's feedback shard count.
 pub const PREFIX_V2: &str = "v2";
 
-/// Longest payload: two names of 64 bytes, unit id, two 10-byte ULEB128s, nonce, shards.
-pub(super) const MAX_PAYLOAD: usize = 1 + MAX_NAME_LEN + 1 + MAX_NAME_LEN + 8 + 10 + 10 + 8 + 1;
+/// Longest payload: two names of 64 bytes, unit id, two 10-byte ULEB128s, nonce, shards and
+/// the propensity (a ULEB128 of at most 1,000,000: 3 bytes).
+pub(super) const MAX_PAYLOAD: usize = 1 + MAX_NAME_LEN + 1 + MAX_NAME_LEN + 8 + 10 + 10 + 8 + 1 + 3;
+/// A propensity in ppm is 1..=`PPM_MAX`.
+const PPM_MAX: u64 = 1_000_000;
 /// Longest token: `vN.` + payload + `.` + tag, base64url.
 pub(super) const TOKEN_MAX: usize = codec::token_len(2, MAX_PAYLOAD);
 
@@ -30,6 +34,9 @@ pub struct Receipt {
     config_version: u64,
     issued_ms: u64,
     nonce: u64,
+    /// The probability the policy gave the arm, in ppm (1..=1,000,000); `None` in receipts
+    /// signed before propensities existed.
+    propensity_ppm: Option<u32>,
     /// The route's `feedback_shards` when the receipt was issued (`v2`); `None` for `v1`.
     shards: Option<u8>,
 }
@@ -44,7 +51,9 @@ impl Receipt {
         issued_ms: u64,
         nonce: u64,
     ) -> Result<Self, ReceiptError> {
-        if !valid_name(route.as_bytes()) || !valid_name(arm.as_bytes()) {
+        if !valid_name(route.as_bytes(), NameChars::Any)
+            || !valid_name(arm.as_bytes(), NameChars::Any)
+        {
             return Err(ReceiptError::Malformed);
         }
         Ok(Self {
@@ -55,7 +64,15 @@ impl Receipt {
             issued_ms,
             nonce,
             shards: None,
+            propensity_ppm: None,
         })
+    }
+
+    /// The receipt with the arm's propensity in ppm (`routing::propensity_ppm`); a value
+    /// outside 1..=1,000,000 is left out. Signed only in `v2` receipts (with a shard count).
+    pub fn with_propensity(mut self, ppm: Option<u32>) -> Self {
+        self.propensity_ppm = ppm.filter(|p| (1..=PPM_MAX).contains(&u64::from(*p)));
+        self
     }
 
     /// The receipt with its route's feedback shard count (1..=255), signed as `v2`: the
@@ -102,6 +119,10 @@ impl Receipt {
     pub fn nonce(&self) -> u64 {
         self.nonce
     }
+    /// The probability the policy gave the arm, in ppm (`v2` receipts that carry one).
+    pub fn propensity_ppm(&self) -> Option<u32> {
+        self.propensity_ppm.filter(|_| self.shards.is_some())
+    }
     /// The route's feedback shard count at issue (`v2` receipts).
     pub fn shards(&self) -> Option<u32> {
         self.shards.map(u32::from)
@@ -127,6 +148,10 @@ impl Receipt {
         if let Some(k) = self.shards {
             buf[n] = k;
             n += 1;
+            // The propensity is the optional last field of `v2`.
+            if let Some(p) = self.propensity_ppm {
+                n = put_uleb(buf, n, u64::from(p));
+            }
         }
         n
     }
@@ -145,6 +170,16 @@ impl Receipt {
         } else {
             None
         };
+        // `v2`: an optional trailing propensity, one canonical ULEB128 in 1..=1,000,000.
+        let propensity_ppm = if v2 && r.i < p.len() {
+            let v = r.uleb()?;
+            if !(1..=PPM_MAX).contains(&v) {
+                return None;
+            }
+            Some(v as u32)
+        } else {
+            None
+        };
         if r.i != p.len() {
             return None;
         }
@@ -156,13 +191,9 @@ impl Receipt {
             issued_ms,
             nonce,
             shards,
+            propensity_ppm,
         })
     }
-}
-
-/// A route or arm name a receipt can carry: 1..=[`MAX_NAME_LEN`] bytes.
-pub(crate) fn valid_name(b: &[u8]) -> bool {
-    !b.is_empty() && b.len() <= MAX_NAME_LEN
 }
 
 fn put_uleb(buf: &mut [u8], mut n: usize, mut v: u64) -> usize {
@@ -235,5 +266,50 @@ mod tests {
             Err(ReceiptError::Malformed)
         );
         assert!(Receipt::new("r", "ärm", [0; 8], 1, 1, 1).is_ok());
+    }
+
+    #[test]
+    fn propensity_is_an_optional_trailing_field_of_v2() {
+        let r = Receipt::new("r", "a", [1; 8], 2, 3, 4)
+            .unwrap()
+            .with_shards(4)
+            .unwrap();
+        let mut buf = [0u8; MAX_PAYLOAD];
+        let old_len = r.encode(&mut buf);
+        // Without it: a `v2` payload that decodes to `None`.
+        assert_eq!(Receipt::decode(&buf[..old_len], true), Some(r.clone()));
+        for ppm in [1u32, 127, 128, 500_000, 1_000_000] {
+            let with = r.clone().with_propensity(Some(ppm));
+            let n = with.encode(&mut buf);
+            assert!(n > old_len && n <= old_len + 3, "{ppm}: {n}");
+            let back = Receipt::decode(&buf[..n], true).unwrap();
+            assert_eq!(back.propensity_ppm(), Some(ppm));
+            assert_eq!(back, with);
+        }
+        assert_eq!(r.clone().with_propensity(Some(0)).propensity_ppm(), None);
+        assert_eq!(
+            r.clone().with_propensity(Some(1_000_001)).propensity_ppm(),
+            None
+        );
+        // Out-of-range or non-canonical trailing bytes are malformed, not ignored.
+        let n = r.encode(&mut buf);
+        for tail in [&[0u8][..], &[0x80, 0x00], &[0xc1, 0x84, 0x3d], &[1, 1]] {
+            let mut p = buf[..n].to_vec();
+            p.extend_from_slice(tail);
+            assert_eq!(Receipt::decode(&p, true), None, "{tail:?}");
+        }
+        // `v1` carries none: a propensity is not encoded without a shard count, and a `v1`
+        // payload with a trailing byte is malformed.
+        let v1 = Receipt::new("r", "a", [1; 8], 2, 3, 4)
+            .unwrap()
+            .with_propensity(Some(500_000));
+        let n = v1.encode(&mut buf);
+        assert_eq!(
+            Receipt::decode(&buf[..n], false).map(|b| b.propensity_ppm()),
+            Some(None)
+        );
+        let mut p = buf[..n].to_vec();
+        p.push(1);
+        assert_eq!(Receipt::decode(&p, false), None);
     }
 }

@@ -50,7 +50,7 @@ impl Reason {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Decision<'c> {
     /// Index into `Config::routes`.
     pub route: usize,
@@ -67,9 +67,28 @@ pub struct Decision<'c> {
     /// The unit's split hash (`h(split salt, unit)`): names the unit in receipts without
     /// revealing it, and costs nothing extra.
     pub unit_hash: u64,
+    /// The probability the policy in force gave `arm` (see [`crate::routing::Choice`]);
+    /// `None` for a forced request (a preview header here, an override token at the edge),
+    /// which is no draw of the policy and stays out of off-policy evaluation.
+    pub propensity: Option<f64>,
+}
+
+/// A propensity in parts per million, as receipts, observations and the decision log carry
+/// it: rounded to the nearest ppm, at least 1 (the chosen arm had a chance) and at most
+/// 1,000,000. `None` for a value that is not a probability.
+pub fn propensity_ppm(p: f64) -> Option<u32> {
+    if !(p > 0.0 && p <= 1.0 + 1e-9) {
+        return None;
+    }
+    Some(((p * 1e6).round() as u32).clamp(1, crate::base::PPM))
 }
 
 impl Decision<'_> {
+    /// [`Decision::propensity`] in ppm ([`propensity_ppm`]).
+    pub fn propensity_ppm(&self) -> Option<u32> {
+        self.propensity.and_then(propensity_ppm)
+    }
+
     /// Indices of the shadows to fire.
     pub fn shadow_indices(&self) -> impl Iterator<Item = usize> + '_ {
         (0..32).filter(move |i| self.shadows & (1 << i) != 0)

@@ -170,7 +170,25 @@ pub fn decide<'c, H: Headers + ?Sized, R: Rng>(
         flags,
         reason: c.reason,
         unit_hash: h,
+        propensity: c.propensity,
     }
+}
+
+/// The route's `log.context` attributes of a request, by name, for its decision-log row
+/// (values cut to `observe::MAX_CONTEXT_VALUE` bytes; `None` when absent).
+pub fn log_context<H: Headers + ?Sized>(
+    route: &Route,
+    req: &RequestView<'_, H>,
+) -> std::collections::BTreeMap<String, Option<String>> {
+    route
+        .log
+        .context
+        .iter()
+        .map(|(name, attr)| {
+            let v = routing::attr_value(attr, req).map(|v| crate::observe::context_value(&v));
+            (name.clone(), v)
+        })
+        .collect()
 }
 
 /// The URL to fetch on `origin`: its base, then the request path (minus the route's

@@ -22,11 +22,11 @@ mod request;
 mod strategy;
 mod urlparts;
 
-pub use decision::{Decision, Reason};
+pub use decision::{propensity_ppm, Decision, Reason};
 pub use engine::{
     check_unit_id, connection_tokens, decide, forward_url, freshness, is_hop_by_hop, is_ours,
-    match_route, new_unit_id, outgoing_headers, response_headers, unit_id, ConfigCache, Freshness,
-    KvTimes, Refresh, Target, UnitIdError, MAX_UNIT_LEN, UNIT_COOKIE,
+    log_context, match_route, new_unit_id, outgoing_headers, response_headers, unit_id,
+    ConfigCache, Freshness, KvTimes, Refresh, Target, UnitIdError, MAX_UNIT_LEN, UNIT_COOKIE,
 };
 pub use forward::{
     body_plan, fail_over, outgoing as outgoing_edits, response as response_edits, shadow_headers,
@@ -44,6 +44,7 @@ pub use overrides::{
 };
 pub use request::{percent_decode, Headers, RequestView};
 pub use strategy::{
-    algorithm_name, choose, flag_on, in_shadow_stage, reads_state, split_ppm, Choice, Cx, Inputs,
+    algorithm_name, attr_value, choose, edge_weights, flag_on, in_shadow_stage, reads_state,
+    split_ppm, weights_fresh, Choice, Cx, Inputs, MAX_WEIGHTS_SKEW_MS,
 };
 pub use urlparts::{split as split_url, UrlParts};

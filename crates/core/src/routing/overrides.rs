@@ -15,6 +15,7 @@
 //! apart from receipts and unit ids, so none can pass for another. (Tokens signed with
 //! `0x02`, the unit id's byte, before the registry existed no longer verify: issue new ones.)
 
+use crate::base::{valid_name, NameChars, MAX_NAME_LEN};
 use crate::config::{OriginId, Route, Strategy};
 use crate::receipt::codec::{self, Unsealed};
 use crate::receipt::{domain, ReceiptSigner};
@@ -22,8 +23,7 @@ use crate::receipt::{domain, ReceiptSigner};
 pub const PREFIX: &str = "o1";
 /// Longest validity an issued token may have.
 pub const MAX_TTL_S: u64 = 7 * 24 * 3600;
-const MAX_NAME: usize = 64;
-const MAX_PAYLOAD: usize = 1 + MAX_NAME + 1 + MAX_NAME + 8;
+const MAX_PAYLOAD: usize = 1 + MAX_NAME_LEN + 1 + MAX_NAME_LEN + 8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Override {
@@ -43,7 +43,8 @@ pub enum OverrideError {
 }
 
 fn payload(route: &str, arm: &str, expires_ms: u64) -> Option<Vec<u8>> {
-    if route.is_empty() || arm.is_empty() || route.len() > MAX_NAME || arm.len() > MAX_NAME {
+    if !valid_name(route.as_bytes(), NameChars::Any) || !valid_name(arm.as_bytes(), NameChars::Any)
+    {
         return None;
     }
     let mut p = Vec::with_capacity(2 + route.len() + arm.len() + 8);

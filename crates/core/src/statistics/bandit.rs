@@ -168,16 +168,7 @@ pub fn weights(
     apply_floor(raw, params.min_share, &[])
 }
 
-/// Share kept by an arm drained for failing health: enough to notice its recovery, never
-/// above its floor: `clamp(min_share, 0.001, 0.01)`, at most `1/k`.
-pub fn probe_share(min_share: f64, k: usize) -> f64 {
-    let m = if min_share.is_finite() {
-        min_share
-    } else {
-        0.0
-    };
-    m.clamp(0.001, 0.01).min(1.0 / k.max(1) as f64)
-}
+pub use crate::config::probe_share;
 
 /// [`weights`] for a route some of whose arms are failing (`failing[i]`): the algorithm
 /// runs over the healthy arms only (the floor among them), each failing arm gets

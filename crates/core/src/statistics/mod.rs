@@ -10,11 +10,13 @@
 //! - `units.rs`: a unit's row and an arm's running sums over its units;
 //! - `bandit.rs`: bandit weights (Thompson sampling, UCB1, epsilon-greedy) with health;
 //! - `noninferiority.rs`: an always-valid one-sided non-inferiority test (a normal-mixture
-//!   confidence sequence on a difference) for release gates.
+//!   confidence sequence on a difference) for release gates;
+//! - `ope.rs`: off-policy evaluation (IPS and self-normalised IPS with intervals).
 
 mod ab;
 mod bandit;
 mod noninferiority;
+mod ope;
 mod sample;
 mod special;
 mod units;
@@ -35,6 +37,7 @@ pub use noninferiority::{
     half_width as noninferiority_half_width, judge as judge_noninferiority, mean_difference,
     mixture_threshold, proportion_difference, Estimate, Judgement, Verdict as NonInferiority,
 };
+pub use ope::{ope, OpeEstimate, OpeResult};
 pub use sample::{beta, gamma, standard_normal, student_t};
 pub use special::{
     beta_cdf, beta_inc, chi2_sf, erf, erfc, gamma_p, gamma_q, ln_beta, ln_gamma, normal_cdf,

@@ -26,6 +26,8 @@ pub(super) fn choose<'c, H: Headers + ?Sized, R>(
         } else {
             Reason::Active
         },
+        // Everyone is on the active side; a preview header forces the other one.
+        propensity: (!preview).then_some(1.0),
     }
 }
 

@@ -3,7 +3,7 @@
 //! While a shadow gate is pending (`super::in_shadow_stage`) every unit goes to stable.
 
 use super::{Choice, Cx};
-use crate::base::in_share;
+use crate::base::{in_share, PPM};
 use crate::config::{percent_to_ppm_lenient, OriginId};
 use crate::routing::Reason;
 
@@ -16,7 +16,7 @@ pub(super) fn choose<'c, H: ?Sized, R>(
 ) -> Choice<'c> {
     if shadow_stage {
         // A shadow gate is pending: the candidate gets mirrored requests, never live ones.
-        return Choice::pick("stable", stable, Reason::ShadowGate);
+        return Choice::pick("stable", stable, Reason::ShadowGate, 1.0);
     }
     let (share, rolled_back) = match cx.state {
         Some(s) if s.rolled_back => (0, true),
@@ -28,11 +28,13 @@ pub(super) fn choose<'c, H: ?Sized, R>(
         ),
         None => (percent_ppm, false),
     };
+    // `in_share` takes exactly `share` ppm of the hash space.
+    let p = f64::from(share.min(PPM)) / f64::from(PPM);
     if in_share(cx.h, share) {
-        Choice::pick("canary", canary, Reason::CanaryIn)
+        Choice::pick("canary", canary, Reason::CanaryIn, p)
     } else if rolled_back {
-        Choice::pick("stable", stable, Reason::RolledBack)
+        Choice::pick("stable", stable, Reason::RolledBack, 1.0)
     } else {
-        Choice::pick("stable", stable, Reason::CanaryOut)
+        Choice::pick("stable", stable, Reason::CanaryOut, 1.0 - p)
     }
 }

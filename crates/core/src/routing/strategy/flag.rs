@@ -6,18 +6,34 @@ use crate::base::{self, in_share};
 use crate::config::{Attr, Flag, Op, OriginFlag, OriginId, Rule, Semver};
 use crate::routing::Reason;
 use crate::routing::{Headers, RequestView};
+use std::borrow::Cow;
 
 pub(super) fn choose<'c, H: Headers + ?Sized, R>(
     default: OriginId,
     flags: &'c [OriginFlag],
     cx: &mut Cx<'_, '_, H, R>,
 ) -> Choice<'c> {
+    // Each flag's rollout hashes the unit under its own salt, so the rollouts are
+    // independent draws: the propensity of flag i is the chance that every earlier flag whose
+    // rules match was out and flag i in; of the default, that every matching flag was out.
+    let mut p_none = 1.0;
     for f in flags {
-        if flag_on(&f.flag, cx.unit, cx.req) {
-            return Choice::pick(&f.flag.name, f.origin, Reason::FlagOn);
+        if !f.flag.rules.iter().all(|r| rule_matches(r, cx.req)) {
+            continue;
         }
+        let r = rollout_share(&f.flag);
+        if f.flag.rollout_ppm >= base::PPM
+            || in_share(base::hash(&f.flag.salt, cx.unit), f.flag.rollout_ppm)
+        {
+            return Choice::pick(&f.flag.name, f.origin, Reason::FlagOn, p_none * r);
+        }
+        p_none *= 1.0 - r;
     }
-    Choice::pick("default", default, Reason::FlagDefault)
+    Choice::pick("default", default, Reason::FlagDefault, p_none)
+}
+
+fn rollout_share(flag: &Flag) -> f64 {
+    f64::from(flag.rollout_ppm.min(base::PPM)) / f64::from(base::PPM)
 }
 
 /// A flag is on when all its rules match and the unit is inside its rollout.
@@ -27,14 +43,22 @@ pub fn flag_on<H: Headers + ?Sized>(flag: &Flag, unit: &str, req: &RequestView<'
             || in_share(base::hash(&flag.salt, unit), flag.rollout_ppm))
 }
 
-fn rule_matches<H: Headers + ?Sized>(rule: &Rule, req: &RequestView<'_, H>) -> bool {
-    let value = match &rule.attr {
+/// The value of a request attribute (`header:<name>`, `cookie:<name>`, `query:<name>`,
+/// `country`), as rules and the decision log's context read it.
+pub fn attr_value<'r, H: Headers + ?Sized>(
+    attr: &Attr,
+    req: &'r RequestView<'_, H>,
+) -> Option<Cow<'r, str>> {
+    match attr {
         Attr::Header(n) => req.headers.get(n),
         Attr::Cookie(n) => req.cookie(n),
         Attr::Query(n) => req.query_param(n),
         Attr::Country => req.country.map(Into::into),
-    };
-    let Some(value) = value else {
+    }
+}
+
+fn rule_matches<H: Headers + ?Sized>(rule: &Rule, req: &RequestView<'_, H>) -> bool {
+    let Some(value) = attr_value(&rule.attr, req) else {
         return false;
     };
     let v = value.as_ref();

@@ -19,7 +19,8 @@ use crate::routing::{Headers, RequestView};
 use crate::routing::{Layout, Reason};
 
 use crate::config::RouteState;
-pub use flag::flag_on;
+pub use bandit::{edge_weights, weights_fresh, MAX_WEIGHTS_SKEW_MS};
+pub use flag::{attr_value, flag_on};
 
 /// The split in force for `route` under `state`, in ppm, as the edge routes by it: the
 /// canary's share (0 once rolled back), for an A/B route `PPM` while every arm is in the
@@ -78,6 +79,11 @@ pub struct Choice<'c> {
     pub origin: OriginId,
     pub failover: Option<(&'c str, OriginId)>,
     pub reason: Reason,
+    /// The probability that the policy in force gave this arm for this request (its
+    /// propensity: the arm's share after drains, floors and the controller's state, over
+    /// the unit's hash or the sampler's draw), in (0, 1]; `None` for a forced choice (a
+    /// blue-green preview header), which is no draw of the policy.
+    pub propensity: Option<f64>,
 }
 
 /// Inputs that come from KV rather than from the config.
@@ -105,12 +111,13 @@ pub struct Cx<'a, 'r, H: ?Sized, R> {
 }
 
 impl<'c> Choice<'c> {
-    fn pick(arm: &'c str, origin: OriginId, reason: Reason) -> Self {
+    fn pick(arm: &'c str, origin: OriginId, reason: Reason, propensity: f64) -> Self {
         Choice {
             arm,
             origin,
             failover: None,
             reason,
+            propensity: Some(propensity),
         }
     }
 }
@@ -177,5 +184,362 @@ pub fn algorithm_name(a: BanditAlgorithm) -> &'static str {
         BanditAlgorithm::Thompson => "thompson",
         BanditAlgorithm::Ucb1 => "ucb1",
         BanditAlgorithm::EpsilonGreedy => "epsilon_greedy",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::Xoshiro256;
+    use crate::config::{parse, RouteState, Weights};
+    use crate::routing::RequestView;
+
+    const ORIGINS: &str = r#""origins": {"a": {"url": "http://127.0.0.1:1"}, "b": {"url": "http://127.0.0.1:2"}, "c": {"url": "http://127.0.0.1:3"}}"#;
+
+    fn config(routes: &str) -> crate::config::Config {
+        parse(&format!(
+            r#"{{"version": 1, {ORIGINS}, "routes": [{routes}]}}"#
+        ))
+        .unwrap()
+    }
+
+    fn view<'a>(headers: &'a [(&'a str, &'a str)]) -> RequestView<'a, [(&'a str, &'a str)]> {
+        RequestView {
+            method: "GET",
+            host: "h",
+            path: "/",
+            query: None,
+            headers,
+            country: None,
+        }
+    }
+
+    /// Routes `n` units; per arm: how often it was chosen and the propensity every choice
+    /// of it reported (all equal: the policy is fixed during the run).
+    fn run(
+        cfg: &crate::config::Config,
+        inputs: Inputs<'_>,
+        headers: &[(&str, &str)],
+        n: u32,
+    ) -> BTreeMap<String, (u32, Option<f64>)> {
+        let mut rng = Xoshiro256::seed_from_u64(7);
+        let mut out: BTreeMap<String, (u32, Option<f64>)> = BTreeMap::new();
+        for u in 0..n {
+            let unit = format!("unit-{u}");
+            let route = &cfg.routes[0];
+            let h = crate::base::hash(&route.split_salt, &unit);
+            let d = choose(route, h, &unit, &view(headers), inputs, &mut rng);
+            let e = out.entry(d.arm.to_string()).or_insert((0, d.propensity));
+            e.0 += 1;
+            assert_eq!(
+                e.1, d.propensity,
+                "one propensity per arm under a fixed policy"
+            );
+        }
+        out
+    }
+
+    use std::collections::BTreeMap;
+
+    /// Every arm's propensity is `want` and its share of `n` units is within 4.5 binomial
+    /// standard deviations of it; the propensities of the arms chosen sum to 1.
+    fn check(got: &BTreeMap<String, (u32, Option<f64>)>, want: &[(&str, f64)], n: u32) {
+        for (arm, p) in want {
+            let (count, prop) = got.get(*arm).copied().unwrap_or((0, Some(*p)));
+            let prop = prop.unwrap();
+            assert!(
+                (prop - p).abs() < 1e-12,
+                "{arm}: propensity {prop}, want {p}"
+            );
+            let sd = (f64::from(n) * p * (1.0 - p)).sqrt();
+            let diff = (f64::from(count) - f64::from(n) * p).abs();
+            assert!(diff <= 4.5 * sd + 1.0, "{arm}: {count} of {n}, p {p}");
+        }
+        let total: f64 = want.iter().map(|(_, p)| p).sum();
+        assert!((total - 1.0).abs() < 1e-9, "{want:?}");
+        assert_eq!(got.len(), want.iter().filter(|(_, p)| *p > 0.0).count());
+    }
+
+    const N: u32 = 20_000;
+
+    #[test]
+    fn ab_shares_and_drains() {
+        let cfg = config(
+            r#"{"name": "r", "match": {}, "strategy": {"kind": "ab", "arms": [
+                {"name": "x", "origin": "a", "weight": 1}, {"name": "y", "origin": "b", "weight": 3},
+                {"name": "z", "origin": "c", "weight": 0}]}}"#,
+        );
+        let got = run(&cfg, Inputs::default(), &[], N);
+        check(&got, &[("x", 0.25), ("y", 0.75), ("z", 0.0)], N);
+        // A drained arm's share goes to the others.
+        let st = RouteState {
+            fingerprint: cfg.routes[0].fingerprint.clone(),
+            drained: vec!["y".into()],
+            ..Default::default()
+        };
+        let inputs = Inputs {
+            state: Some(&st),
+            weights: None,
+            layouts: &[],
+        };
+        check(&run(&cfg, inputs, &[], N), &[("x", 1.0)], N);
+    }
+
+    #[test]
+    fn canary_rolling_and_rollback() {
+        let cfg = config(
+            r#"{"name": "r", "match": {}, "strategy": {"kind": "canary", "stable": "a", "canary": "b", "percent": 10}}"#,
+        );
+        check(
+            &run(&cfg, Inputs::default(), &[], N),
+            &[("canary", 0.1), ("stable", 0.9)],
+            N,
+        );
+        let fp = cfg.routes[0].fingerprint.clone();
+        let moved = RouteState {
+            fingerprint: fp.clone(),
+            canary_percent: Some(30.0),
+            ..Default::default()
+        };
+        let inputs = Inputs {
+            state: Some(&moved),
+            weights: None,
+            layouts: &[],
+        };
+        check(
+            &run(&cfg, inputs, &[], N),
+            &[("canary", 0.3), ("stable", 0.7)],
+            N,
+        );
+        let back = RouteState {
+            fingerprint: fp,
+            rolled_back: true,
+            ..Default::default()
+        };
+        let inputs = Inputs {
+            state: Some(&back),
+            weights: None,
+            layouts: &[],
+        };
+        check(&run(&cfg, inputs, &[], N), &[("stable", 1.0)], N);
+        let cfg = config(
+            r#"{"name": "r", "match": {}, "strategy": {"kind": "rolling", "from": "a", "to": "b", "batches": 4, "completed": 1}}"#,
+        );
+        check(
+            &run(&cfg, Inputs::default(), &[], N),
+            &[("to", 0.25), ("from", 0.75)],
+            N,
+        );
+    }
+
+    #[test]
+    fn flags_multiply_independent_rollouts() {
+        let cfg = config(
+            r#"{"name": "r", "match": {}, "strategy": {"kind": "flag", "default": "a", "flags": [
+                {"name": "f", "origin": "b", "rollout": 20, "rules": [{"attr": "header:x-tier", "op": "eq", "values": ["gold"]}]},
+                {"name": "g", "origin": "c", "rollout": 50}]}}"#,
+        );
+        // Rules of f match: f 0.2, g 0.8 * 0.5, default 0.8 * 0.5.
+        check(
+            &run(&cfg, Inputs::default(), &[("x-tier", "gold")], N),
+            &[("f", 0.2), ("g", 0.4), ("default", 0.4)],
+            N,
+        );
+        // Rules of f do not match: f never, g 0.5, default 0.5.
+        check(
+            &run(&cfg, Inputs::default(), &[("x-tier", "tin")], N),
+            &[("f", 0.0), ("g", 0.5), ("default", 0.5)],
+            N,
+        );
+    }
+
+    #[test]
+    fn blue_green_preview_is_forced() {
+        let cfg = config(
+            r#"{"name": "r", "match": {}, "strategy": {"kind": "blue_green", "blue": "a", "green": "b", "active": "blue", "preview_header": "x-preview"}}"#,
+        );
+        check(
+            &run(&cfg, Inputs::default(), &[], 100),
+            &[("blue", 1.0)],
+            100,
+        );
+        let got = run(&cfg, Inputs::default(), &[("x-preview", "1")], 100);
+        assert_eq!(
+            got.get("green"),
+            Some(&(100, None)),
+            "forced: no propensity"
+        );
+        let cfg = config(
+            r#"{"name": "r", "match": {}, "strategy": {"kind": "recreate", "origin": "a"}}"#,
+        );
+        check(
+            &run(&cfg, Inputs::default(), &[], 100),
+            &[("origin", 1.0)],
+            100,
+        );
+    }
+
+    #[test]
+    fn bandit_floors_drains_and_warmup() {
+        for sticky in [true, false] {
+            let cfg = config(&format!(
+                r#"{{"name": "r", "match": {{}}, "strategy": {{"kind": "bandit", "sticky": {sticky}, "min_share": 0.1, "arms": [
+                    {{"name": "x", "origin": "a"}}, {{"name": "y", "origin": "b"}}, {{"name": "z", "origin": "c"}}]}}}}"#
+            ));
+            let Strategy::Bandit {
+                arms, min_share, ..
+            } = &cfg.routes[0].strategy
+            else {
+                unreachable!()
+            };
+            // Warm-up: equal shares.
+            let third = 1.0 / 3.0;
+            check(
+                &run(&cfg, Inputs::default(), &[], N),
+                &[("x", third), ("y", third), ("z", third)],
+                N,
+            );
+            // Raw weights 1 / 0 / 0 with a floor of 0.1: 0.8 / 0.1 / 0.1.
+            let w = Weights {
+                arms: [("x".to_string(), 1.0), ("y".to_string(), 0.0)].into(),
+                updated_ms: 1,
+                drained: vec![],
+            };
+            let resolved = w.resolve(arms, *min_share);
+            let inputs = Inputs {
+                weights: Some(&resolved),
+                state: None,
+                layouts: &[],
+            };
+            check(
+                &run(&cfg, inputs, &[], N),
+                &[("x", 0.8), ("y", 0.1), ("z", 0.1)],
+                N,
+            );
+            // A drained arm keeps its probe share (0.005) below the floor; the others are
+            // floored over the rest.
+            let w = Weights {
+                arms: [
+                    ("x".to_string(), 0.595),
+                    ("y".to_string(), 0.4),
+                    ("z".to_string(), 0.005),
+                ]
+                .into(),
+                updated_ms: 1,
+                drained: vec!["z".into()],
+            };
+            let resolved = w.resolve(arms, *min_share);
+            let inputs = Inputs {
+                weights: Some(&resolved),
+                state: None,
+                layouts: &[],
+            };
+            check(
+                &run(&cfg, inputs, &[], N),
+                &[("x", resolved[0]), ("y", resolved[1]), ("z", 0.005)],
+                N,
+            );
+        }
+    }
+
+    #[test]
+    fn external_trainer_weights_at_the_edge() {
+        let cfg = config(
+            r#"{"name": "r", "match": {}, "strategy": {"kind": "bandit", "trainer": "external", "max_weight_age_s": 60, "min_share": 0.05, "arms": [
+                {"name": "x", "origin": "a"}, {"name": "y", "origin": "b"}, {"name": "z", "origin": "c"}]}}"#,
+        );
+        let route = &cfg.routes[0];
+        let now = 1_000_000_000;
+        let w = |updated_ms| Weights {
+            arms: [
+                ("x".to_string(), 0.9),
+                ("y".to_string(), 0.1),
+                ("q".to_string(), 5.0),
+            ]
+            .into(),
+            updated_ms,
+            drained: vec![],
+        };
+        let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12);
+        // Fresh: the trainer's shares (unknown arm ignored, z floored at 0.05).
+        let fresh = edge_weights(route, Some(&w(now - 59_000)), None, now).unwrap();
+        assert!(
+            close(&fresh, &[0.05 + 0.9 * 0.85, 0.05 + 0.1 * 0.85, 0.05]),
+            "{fresh:?}"
+        );
+        // Stale, unset, far in the future or missing: equal shares.
+        let third = [1.0 / 3.0; 3];
+        for stale in [
+            Some(w(now - 61_000)),
+            Some(w(0)),
+            Some(w(now + 600_000)),
+            None,
+        ] {
+            let got = edge_weights(route, stale.as_ref(), None, now).unwrap();
+            assert!(close(&got, &third), "{stale:?}: {got:?}");
+        }
+        // A drain recorded by the learner: the arm keeps its probe share, as the learner's
+        // own weights would give it.
+        let st = RouteState {
+            fingerprint: route.fingerprint.clone(),
+            drained: vec!["x".into()],
+            ..Default::default()
+        };
+        let drained = edge_weights(route, Some(&w(now)), Some(&st), now).unwrap();
+        let probe = crate::config::probe_share(0.05, 3);
+        assert!((drained[0] - probe).abs() < 1e-12, "{drained:?}");
+        assert!((drained.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        let stats = [
+            crate::statistics::ArmStats::default(),
+            crate::statistics::ArmStats {
+                pulls: 100,
+                reward_sum: 90.0,
+                reward_sq_sum: 90.0,
+            },
+            crate::statistics::ArmStats {
+                pulls: 100,
+                reward_sum: 10.0,
+                reward_sq_sum: 10.0,
+            },
+        ];
+        let params = crate::statistics::BanditParams {
+            min_share: 0.05,
+            ..Default::default()
+        };
+        let mut rng = Xoshiro256::seed_from_u64(1);
+        let learner = crate::statistics::weights_with_health(
+            crate::statistics::Algorithm::EpsilonGreedy { epsilon: 0.0 },
+            &stats,
+            &[true, false, false],
+            &params,
+            &mut rng,
+        );
+        let raw = [0.0, 1.0, 0.0];
+        let edge = crate::config::with_drains(&raw, 0.05, &[true, false, false]);
+        assert!(close(&learner, &edge), "{learner:?} vs {edge:?}");
+        // The learner's own weights are followed as written.
+        let cfg = config(
+            r#"{"name": "r", "match": {}, "strategy": {"kind": "bandit", "arms": [{"name": "x", "origin": "a"}, {"name": "y", "origin": "b"}]}}"#,
+        );
+        assert_eq!(edge_weights(&cfg.routes[0], None, None, now), None);
+        let old = Weights {
+            arms: [("x".to_string(), 1.0)].into(),
+            updated_ms: 1,
+            drained: vec![],
+        };
+        let got = edge_weights(&cfg.routes[0], Some(&old), None, now).unwrap();
+        assert!(close(&got, &[0.99, 0.01]), "{got:?}");
+    }
+
+    #[test]
+    fn propensity_in_ppm() {
+        use crate::routing::propensity_ppm;
+        assert_eq!(propensity_ppm(0.5), Some(500_000));
+        assert_eq!(propensity_ppm(1.0), Some(1_000_000));
+        assert_eq!(propensity_ppm(1e-9), Some(1), "a chosen arm had a chance");
+        assert_eq!(propensity_ppm(1.0 / 3.0), Some(333_333));
+        for bad in [0.0, -0.1, 1.5, f64::NAN, f64::INFINITY] {
+            assert_eq!(propensity_ppm(bad), None, "{bad}");
+        }
     }
 }

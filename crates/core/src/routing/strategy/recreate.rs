@@ -5,5 +5,5 @@ use crate::config::OriginId;
 use crate::routing::Reason;
 
 pub(super) fn choose<'c, H: ?Sized, R>(origin: OriginId, _cx: &mut Cx<'_, '_, H, R>) -> Choice<'c> {
-    Choice::pick("origin", origin, Reason::Recreate)
+    Choice::pick("origin", origin, Reason::Recreate, 1.0)
 }

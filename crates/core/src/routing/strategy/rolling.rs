@@ -18,9 +18,15 @@ pub(super) fn choose<'c, H: ?Sized, R>(
         .and_then(|s| s.completed)
         .unwrap_or(completed)
         .min(batches);
-    if slot(cx.h, batches) < done {
-        Choice::pick("to", to, Reason::BatchMoved)
+    // `slot` is uniform over the batches: `done` of them have moved.
+    let p = if batches == 0 {
+        0.0
     } else {
-        Choice::pick("from", from, Reason::BatchPending)
+        f64::from(done) / f64::from(batches)
+    };
+    if slot(cx.h, batches) < done {
+        Choice::pick("to", to, Reason::BatchMoved, p)
+    } else {
+        Choice::pick("from", from, Reason::BatchPending, 1.0 - p)
     }
 }
