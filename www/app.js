@@ -328,6 +328,19 @@ const TIPS = {
 };
 const tip = (hs) => hs.map((x) => (TIPS[x] ? [x, TIPS[x]] : x));
 
+/** A canary's release pipeline: its stages in order, where the route is, what it waits for. */
+function pipelinePanel(doc) {
+  const v = lib.pipelineView(doc.pipeline);
+  if (!v) return null;
+  const mark = { done: '✓', current: '▶', failed: '✕', next: '' };
+  return h('section', { class: 'card', 'aria-labelledby': 'pipe-h', id: 'pipeline' },
+    h('h3', { id: 'pipe-h' }, 'Release pipeline'),
+    h('ol', { class: 'pipeline' }, v.stages.map((s) => h('li', { class: `stage ${s.state}`, 'aria-current': s.state === 'current' ? 'step' : null },
+      h('span', { class: 'stage-mark', 'aria-hidden': 'true' }, mark[s.state]), h('b', {}, s.label), s.detail ? h('div', { class: 'mut small' }, s.detail) : null))),
+    h('p', { id: 'pipeline-now', class: v.status === 'rolled_back' ? 'tone-bad strong' : null }, v.headline,
+      v.waiting ? h('span', { class: 'mut' }, ` — waiting for ${v.waiting}`) : null));
+}
+
 function experimentPanel(m) {
   if (!m.experiment) return null;
   const alpha = m.experiment.alpha;
@@ -478,6 +491,7 @@ async function routeView(name) {
       line.canary && kpi('Canary share', line.canary.text, m.rolledBack ? 'bad' : null, m.controller.text),
       minAgree !== null && kpi('Shadow agreement', fmtPct(minAgree), minAgree < lib.MIN_SHADOW_AGREEMENT ? 'shadow' : null, `${m.shadows.length} mirrored origin(s); serve no user`)),
     !m.hasData && h('div', { class: 'alert warn' }, 'No traffic recorded for this route yet.'),
+    pipelinePanel(doc),
     armsPlan(line),
     routeCharts(name, doc, series, t),
     experimentPanel(m),

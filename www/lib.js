@@ -1117,3 +1117,55 @@ export const CONFIG_TEMPLATE = `{
   ]
 }
 `;
+
+/**
+ * A canary's release pipeline (the stats document's `pipeline`) as stages to draw: each with
+ * its label, what gates or holds it, and whether it is done, the current one, failed (rolled
+ * back there) or still ahead; the headline and what the route waits for. `null` for a route
+ * without a pipeline (any strategy but `canary`).
+ */
+export function pipelineView(p) {
+  if (!p || !Array.isArray(p.stages) || !p.stages.length) return null;
+  const cur = Number.isInteger(p.current) ? Math.min(Math.max(p.current, 0), p.stages.length - 1) : 0;
+  const stateOf = (i) => {
+    if (p.status === 'promoted') return 'done';
+    if (i < cur) return 'done';
+    if (i > cur) return 'next';
+    return p.status === 'rolled_back' ? 'failed' : 'current';
+  };
+  const stages = p.stages.map((s, i) => ({ name: s.name, label: stageLabel(s), detail: stageDetail(s), state: stateOf(i) }));
+  const at = stages[cur].label;
+  const headline = {
+    promoted: 'Promoted: the candidate serves every unit',
+    rolled_back: `Rolled back at ${at}`,
+    starting: 'Starting',
+  }[p.status] ?? `At ${at}`;
+  return { stages, status: p.status ?? 'waiting', headline, waiting: p.waiting_for ?? null };
+}
+
+function stageLabel(s) {
+  if (s.name === 'shadow') return 'Shadow: mirrored only';
+  if (s.name === 'promoted') return 'Promoted · 100%';
+  const n = /^step (\d+)$/.exec(s.name ?? '');
+  return `${n ? `Step ${n[1]}` : s.name} · ${isNum(s.percent) ? `${s.percent}%` : DASH}`;
+}
+
+function stageDetail(s) {
+  const parts = [];
+  const g = s.gate ?? {};
+  if (s.name === 'shadow') {
+    if (isNum(s.mirror_percent)) parts.push(`${s.mirror_percent}% mirrored`);
+    if (isNum(g.min_agreement)) parts.push(`gate: agreement ≥ ${fmtPct(g.min_agreement, 0)} over ${g.min_observations ?? DASH} compared responses`);
+  }
+  if (isNum(s.hold_s) && s.hold_s > 0) parts.push(`hold ${fmtDuration(s.hold_s * 1000)}`);
+  if (g.promote) {
+    const m = g.promote.margin ?? {};
+    const margins = [
+      isNum(m.error_rate) && `error rate +${fmtPP(m.error_rate).replace(/^\+/, '')}`,
+      isNum(m.latency_ratio) && `latency ×${m.latency_ratio}`,
+      isNum(m.reward) && `reward −${m.reward}`,
+    ].filter(Boolean);
+    parts.push(`promotion gate: not worse than stable by ${margins.join(', ') || 'its margins'}`);
+  }
+  return parts.join('; ');
+}

@@ -208,6 +208,11 @@ test('route page: arms with origins and shares, charts that fit, a rollback mark
   assert.equal(await page.locator('#plan-canary').getAttribute('data-planned'), '0.5');
   assert.match(await text('#plan-canary'), /^canary\s+fraud-v2\s+127\.0\.0\.1:9002\s+50%\s+\d+%\s+[\d,]+\s+1\.64%$/);
   assert.match(await text('#arms-plan'), /Seen \(last 15 min\)/i);
+  // The release pipeline: stages in order, the current one marked, what it waits for.
+  const stages = await page.locator('#pipeline li.stage').evaluateAll((ls) => ls.map((l) => [l.className, l.querySelector('b').textContent]));
+  assert.deepEqual(stages, [['stage done', 'Step 1 · 20%'], ['stage current', 'Step 2 · 50%'], ['stage next', 'Step 3 · 100%'], ['stage next', 'Promoted · 100%']]);
+  assert.equal(await page.locator('#pipeline li[aria-current="step"]').count(), 1);
+  assert.equal(await text('#pipeline-now'), "At Step 2 · 50% — waiting for the step's hold: 7 s left");
   for (const id of ['requests', 'errors', 'p95', 'canary', 'shadow']) {
     const svg = page.locator(`#chart-${id}`);
     assert.equal(await svg.getAttribute('data-empty'), null, `${id} chart has data`);
@@ -253,6 +258,8 @@ test('route page: arms with origins and shares, charts that fit, a rollback mark
   assert.match(await text('#comparisons'), /canary\s+Inconclusive\s+rolled back: no result is declared/);
   assert.equal(await page.locator('#plan-canary').getAttribute('data-planned'), '0', 'planned: nothing on the canary now');
   assert.match(await text('#route-alerts'), /Rolled back: operator rollback by admin/);
+  assert.match(await text('#pipeline-now'), /^Rolled back at Step 2 · 50% — waiting for an operator's resume/);
+  assert.equal(await page.locator('#pipeline li.stage.failed').count(), 1);
   assert.match(await text('#events'), /Rollback/);
   // Hovering the right edge reads the rollback out of the chart.
   await again(async () => {

@@ -86,6 +86,8 @@ export function startMock({ port = 0, schema = true, status = true, churn: withC
   const schemaDoc = fixture('config.schema.json'); // the mock's own validator; `schema` only hides the file from the dashboard
   const stats = { fraud: fixture('canary-live.json'), checkout: fixture('ab-srm.json'), ranker: fixture('bandit-weights.json'), search: fixture('bluegreen-stopped.json'), fresh: fixture('empty.json') };
   const initialStats = structuredClone(stats);
+  // Each route's pipeline status before an operator action moved it.
+  const pipelineBefore = new Map();
   const series = Object.fromEntries(Object.keys(stats).map((r) => [r, fixture(`series-${r}.json`)]));
   const initial = Object.fromEntries(JSON.parse(fixture('history.json')[0].text).routes.map((r) => [r.name, sortedJson(r.strategy)]));
   const history = empty ? [] : fixture('history.json'); // newest first, with text; `empty`: nothing in KV yet
@@ -207,6 +209,14 @@ export function startMock({ port = 0, schema = true, status = true, churn: withC
         if (c.rolled_back) return err(409, 'rolled_back', 'rolled back: resume first');
         Object.assign(c, { promoted: true, canary_percent: 100, updated_ms: at });
         ev('promote', `promoted by ${who.name}`, 100);
+      }
+      // The pipeline follows the controller, as the route's object writes it.
+      const p = s.pipeline;
+      if (p) {
+        if (!pipelineBefore.has(r)) pipelineBefore.set(r, { status: p.status, waiting_for: p.waiting_for });
+        if (c.rolled_back) Object.assign(p, { status: 'rolled_back', waiting_for: "an operator's resume (or a change of the route's strategy)" });
+        else if (c.promoted) Object.assign(p, { status: 'promoted', current: p.stages.length - 1, current_name: 'promoted', waiting_for: null });
+        else Object.assign(p, pipelineBefore.get(r));
       }
       return send(200, { route: r, action, state: c });
     }

@@ -672,3 +672,35 @@ test('release state: paused and promoted controllers', () => {
   assert.equal(lib.summarize(doc, NOW).controller.text, 'Promoted: canary at 100%.');
 
 });
+
+test('pipelineView: stages in order with their gates and holds, where the route is and what it waits for', () => {
+  assert.equal(lib.pipelineView(undefined), null);
+  assert.equal(lib.pipelineView({ stages: [] }), null);
+  const p = {
+    stages: [
+      { name: 'shadow', percent: 0, mirror_percent: 100, gate: { min_observations: 200, min_agreement: 0.95 } },
+      { name: 'step 1', percent: 10, hold_s: 600 },
+      { name: 'step 2', percent: 50, hold_s: 0, gate: { promote: { margin: { error_rate: 0.02, latency_ratio: 1.5, reward: null }, alpha: 0.05, min_requests: 100 } } },
+      { name: 'promoted', percent: 100 },
+    ],
+    current: 1,
+    status: 'waiting',
+    waiting_for: "the step's hold: 120 s left",
+  };
+  const v = lib.pipelineView(p);
+  assert.deepEqual(v.stages.map((s) => [s.label, s.state]), [
+    ['Shadow: mirrored only', 'done'], ['Step 1 · 10%', 'current'], ['Step 2 · 50%', 'next'], ['Promoted · 100%', 'next'],
+  ]);
+  assert.equal(v.stages[0].detail, '100% mirrored; gate: agreement ≥ 95% over 200 compared responses');
+  assert.equal(v.stages[1].detail, 'hold 10m 0s');
+  assert.equal(v.stages[2].detail, 'promotion gate: not worse than stable by error rate +2.0 pp, latency ×1.5');
+  assert.equal(v.headline, 'At Step 1 · 10%');
+  assert.equal(v.waiting, "the step's hold: 120 s left");
+  const back = lib.pipelineView({ ...p, current: 2, status: 'rolled_back', waiting_for: "an operator's resume" });
+  assert.deepEqual(back.stages.map((s) => s.state), ['done', 'done', 'failed', 'next']);
+  assert.equal(back.headline, 'Rolled back at Step 2 · 50%');
+  const done = lib.pipelineView({ ...p, current: 3, status: 'promoted', waiting_for: null });
+  assert.ok(done.stages.every((s) => s.state === 'done'));
+  assert.equal(done.headline, 'Promoted: the candidate serves every unit');
+  assert.equal(done.waiting, null);
+});
