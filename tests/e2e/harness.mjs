@@ -520,7 +520,7 @@ export function originsBlock(origins, extra = {}) {
 
 export { readFile };
 
-// An independent implementation of the receipt format (README "Receipts"), for tests and
+// An independent implementation of the receipt format (docs/learning.md, "Receipts and feedback"), for tests and
 // scripts that mint receipts the worker never issued (expired ones, many at once).
 const b64url = (buf) => Buffer.from(buf).toString('base64url');
 function uleb(n) {

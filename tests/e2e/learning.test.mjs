@@ -16,7 +16,7 @@ const feedback = (receipt, reward) =>
   ctx.worker.req('/_switchyard/feedback', { method: 'POST', headers: { 'content-type': 'application/json' }, body: { receipt, reward } });
 const stats = async (route) => (await ctx.worker.req(`/_switchyard/stats/${route}`)).json();
 
-// An independent implementation of the receipt format (README "Receipts"), used to mint
+// An independent implementation of the receipt format (docs/learning.md, "Receipts and feedback"), used to mint
 // receipts the worker never issued: expired ones, and fresh ones proving the format.
 function mint({ route, arm, issuedMs, nonce = 7n, version = 0, key = KEY }) {
   return mintReceipt({ route, arm, issuedMs, nonce, version, key });

@@ -32,7 +32,7 @@ const stats = async (route) => {
 };
 const rewardCount = (s) => Object.values(s.arms ?? {}).reduce((n, a) => n + a.rewards.count, 0);
 
-// Receipts minted from the documented format (README "Receipts"): many, fast, no traffic.
+// Receipts minted from the documented format (docs/learning.md, "Receipts and feedback"): many, fast, no traffic.
 function mint({ route, arm, nonce, issuedMs = Date.now() }) {
   return mintReceipt({ route, arm, nonce, issuedMs, key: KEY });
 }
