@@ -18,7 +18,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { useWorker, startOrigin, waitFor, originsBlock } from './harness.mjs';
+import { useWorker, startOrigin, waitFor, originsBlock, pool } from './harness.mjs';
 
 const ctx = useWorker();
 const UNITS = 10_000;
@@ -38,21 +38,6 @@ function ownerOf(layout, slot) {
   let r = 0;
   while (r + 1 < layout.runs.length && layout.runs[r + 1][0] <= slot) r++;
   return layout.arms[layout.runs[r][1]];
-}
-
-/** Runs `fn(i)` for i in 0..n with bounded concurrency. */
-async function pool(n, fn, width = 16) {
-  const out = new Array(n);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < n) {
-        const i = next++;
-        out[i] = await fn(i);
-      }
-    }),
-  );
-  return out;
 }
 
 let origins;

@@ -29,6 +29,21 @@ const E2E_TMP = process.env.SWITCHYARD_E2E_TMP || join(ROOT, '.e2e');
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Runs `fn(i)` for i in 0..n with bounded concurrency. */
+export async function pool(n, fn, width = 16) {
+  const out = new Array(n);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < n) {
+        const i = next++;
+        out[i] = await fn(i);
+      }
+    }),
+  );
+  return out;
+}
+
 /** A free TCP port on 127.0.0.1 (bind to 0, read, close). */
 export async function freePort() {
   return new Promise((res, rej) => {

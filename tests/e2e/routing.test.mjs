@@ -2,7 +2,7 @@
 // configs written to local KV with the wrangler CLI while `wrangler dev` runs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { useWorker, startOrigin, waitFor, originsBlock } from './harness.mjs';
+import { useWorker, startOrigin, waitFor, originsBlock, pool } from './harness.mjs';
 
 const ctx = useWorker();
 let o = {};
@@ -18,21 +18,6 @@ const post = (path, user, extra = {}) =>
     headers: { 'content-type': 'application/json', ...(user ? { 'x-user-id': user } : {}), ...(extra.headers ?? {}) },
     body: extra.body ?? JSON.stringify({ inputs: [{ name: 'x', data: [1, 2, 3] }] }),
   });
-
-/** Runs `fn(i)` for i in 0..n with bounded concurrency. */
-async function pool(n, fn, width = 16) {
-  const out = new Array(n);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < n) {
-        const i = next++;
-        out[i] = await fn(i);
-      }
-    }),
-  );
-  return out;
-}
 
 test('setup origins', async () => {
   await ctx.ready;
